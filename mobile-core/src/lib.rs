@@ -1,0 +1,23 @@
+//! `potvrda-mobile-core`: the Rust code every Potvrda phone app shares.
+//!
+//! It holds everything that must be identical on every platform because it is
+//! security-relevant: the device key ([`signer`]), Web Push decryption
+//! ([`push`], RFC 8291), verification of the server's challenge and signing of
+//! the citizen's answer ([`protocol`]). It has no HTTP client in its core API:
+//! the app moves the bytes, the core decides what they mean.
+//!
+//! With the `device` feature it also provides [`phone::VirtualPhone`] and the
+//! `potvrda-device` binary: a complete phone for demos and end-to-end tests,
+//! with a real local push endpoint.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod jws;
+pub mod protocol;
+pub mod push;
+pub mod signer;
+
+pub use error::{Error, Result};
+pub use protocol::{Challenge, approval, enrollment_request, pull_token, verify_challenge};
+pub use push::PushKeyPair;
+pub use signer::{Signer, SoftwareSigner};

@@ -1,0 +1,205 @@
+//! The phone's side of the protocol, as pure functions of their inputs (the
+//! current time is a parameter, so expiry is tested without sleeping).
+
+use potvrda_proto::api::{EnrollmentRequest, PushSubscription};
+use potvrda_proto::jose::{
+    AUD_PULL, ApprovalClaims, ChallengeClaims, Decision, EnrollmentProofClaims, Jwks, PullClaims,
+    TYP_APPROVAL, TYP_CHALLENGE, TYP_ENROLLMENT, TYP_PULL,
+};
+use potvrda_proto::limits::{MAX_CLOCK_SKEW_SECS, NUMBER_MAX, NUMBER_MIN};
+
+use crate::signer::Signer;
+use crate::{Error, Result, jws};
+
+/// A verified challenge: what the phone shows the citizen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The claims, verified against the server's keys.
+    pub claims: ChallengeClaims,
+    /// The JWS as received.
+    pub jws: String,
+}
+
+/// The enrollment request for `activation_code`, with the proof signed by `signer`.
+pub fn enrollment_request(
+    signer: &dyn Signer,
+    activation_code: &str,
+    name: &str,
+    platform: &str,
+    push: Option<PushSubscription>,
+    now: i64,
+) -> Result<EnrollmentRequest> {
+    let proof = jws::sign(
+        signer,
+        TYP_ENROLLMENT,
+        None,
+        &EnrollmentProofClaims {
+            act: activation_code.to_owned(),
+            iat: now,
+        },
+    )?;
+    Ok(EnrollmentRequest {
+        activation_code: activation_code.to_owned(),
+        public_key: signer.public_jwk(),
+        name: name.to_owned(),
+        platform: platform.to_owned(),
+        push,
+        proof,
+    })
+}
+
+/// Verify a challenge JWS: signed by one of the server keys received at
+/// enrollment, addressed to this device, not expired and not from the future.
+pub fn verify_challenge(jws_text: &str, server_jwks: &Jwks, device_id: &str, now: i64) -> Result<Challenge> {
+    let parsed = jws::parse(jws_text, Some(TYP_CHALLENGE))?;
+    let kid = parsed.header.kid.as_deref().ok_or(Error::UnknownServerKey)?;
+    let key = server_jwks.find(kid).ok_or(Error::UnknownServerKey)?;
+    let claims: ChallengeClaims = parsed.verify(key)?;
+    if claims.aud != device_id {
+        return Err(Error::WrongAudience);
+    }
+    if claims.exp <= now {
+        return Err(Error::Expired);
+    }
+    if claims.iat > now + MAX_CLOCK_SKEW_SECS {
+        return Err(Error::MalformedJws("challenge issued in the future"));
+    }
+    Ok(Challenge {
+        claims,
+        jws: jws_text.to_owned(),
+    })
+}
+
+/// The approval JWS answering `challenge`. Approving requires the number the
+/// citizen typed; the core never guesses or skips it.
+pub fn approval(
+    signer: &dyn Signer,
+    device_id: &str,
+    challenge: &ChallengeClaims,
+    decision: Decision,
+    number: Option<u8>,
+    now: i64,
+) -> Result<String> {
+    let number = match decision {
+        Decision::Approve => match number {
+            Some(n) if (NUMBER_MIN..=NUMBER_MAX).contains(&n) => Some(n),
+            _ => return Err(Error::NumberRequired),
+        },
+        Decision::Deny => None,
+    };
+    jws::sign(
+        signer,
+        TYP_APPROVAL,
+        Some(device_id),
+        &ApprovalClaims {
+            cid: challenge.cid.clone(),
+            nonce: challenge.nonce.clone(),
+            decision,
+            number,
+            iat: now,
+        },
+    )
+}
+
+/// A pull token for `GET /v1/devices/{device_id}/challenges`.
+pub fn pull_token(signer: &dyn Signer, device_id: &str, now: i64) -> Result<String> {
+    jws::sign(
+        signer,
+        TYP_PULL,
+        Some(device_id),
+        &PullClaims {
+            sub: device_id.to_owned(),
+            aud: AUD_PULL.to_owned(),
+            iat: now,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SoftwareSigner;
+    use potvrda_proto::jose::LoginContext;
+
+    fn server() -> (SoftwareSigner, Jwks) {
+        let s = SoftwareSigner::generate();
+        let mut jwk = s.public_jwk();
+        jwk.kid = Some("srv1".into());
+        (s, Jwks { keys: vec![jwk] })
+    }
+
+    fn challenge(aud: &str, iat: i64, exp: i64) -> ChallengeClaims {
+        ChallengeClaims {
+            cid: "c1".into(),
+            nonce: "n1".into(),
+            sub: "jelena".into(),
+            aud: aud.into(),
+            ctx: LoginContext::default(),
+            iat,
+            exp,
+        }
+    }
+
+    #[test]
+    fn challenge_verification_checks_key_audience_and_time() {
+        let (srv, jwks) = server();
+        let jws_text = jws::sign(&srv, TYP_CHALLENGE, Some("srv1"), &challenge("dev1", 1000, 1060))
+            .expect("signs");
+        let c = verify_challenge(&jws_text, &jwks, "dev1", 1030).expect("valid");
+        assert_eq!(c.claims.sub, "jelena");
+        assert!(matches!(verify_challenge(&jws_text, &jwks, "dev2", 1030), Err(Error::WrongAudience)));
+        assert!(matches!(verify_challenge(&jws_text, &jwks, "dev1", 1060), Err(Error::Expired)));
+        assert!(verify_challenge(&jws_text, &jwks, "dev1", 900).is_err());
+
+        // The same claims signed by an attacker's key under the server's kid.
+        let attacker = SoftwareSigner::generate();
+        let forged = jws::sign(&attacker, TYP_CHALLENGE, Some("srv1"), &challenge("dev1", 1000, 1060))
+            .expect("signs");
+        assert!(matches!(verify_challenge(&forged, &jwks, "dev1", 1030), Err(Error::BadSignature)));
+        let unknown = jws::sign(&srv, TYP_CHALLENGE, Some("srv2"), &challenge("dev1", 1000, 1060))
+            .expect("signs");
+        assert!(matches!(verify_challenge(&unknown, &jwks, "dev1", 1030), Err(Error::UnknownServerKey)));
+        // An approval-typed JWS is not a challenge.
+        let wrong_typ = jws::sign(&srv, TYP_APPROVAL, Some("srv1"), &challenge("dev1", 1000, 1060))
+            .expect("signs");
+        assert!(verify_challenge(&wrong_typ, &jwks, "dev1", 1030).is_err());
+    }
+
+    #[test]
+    fn approving_requires_a_two_digit_number() {
+        let dev = SoftwareSigner::generate();
+        let c = challenge("dev1", 1000, 1060);
+        for bad in [None, Some(0), Some(9), Some(100)] {
+            assert!(matches!(
+                approval(&dev, "dev1", &c, Decision::Approve, bad, 1001),
+                Err(Error::NumberRequired)
+            ));
+        }
+        let jws_text = approval(&dev, "dev1", &c, Decision::Approve, Some(42), 1001).expect("signs");
+        let parsed = jws::parse(&jws_text, Some(TYP_APPROVAL)).expect("parses");
+        assert_eq!(parsed.header.kid.as_deref(), Some("dev1"));
+        let claims: ApprovalClaims = parsed.verify(&dev.public_jwk()).expect("verifies");
+        assert_eq!((claims.number, claims.nonce.as_str(), claims.iat), (Some(42), "n1", 1001));
+        // Denying needs no number, and drops one if given.
+        let deny = approval(&dev, "dev1", &c, Decision::Deny, Some(42), 1001).expect("signs");
+        let claims: ApprovalClaims = jws::parse(&deny, None)
+            .and_then(|p| p.verify(&dev.public_jwk()))
+            .expect("verifies");
+        assert_eq!(claims.number, None);
+    }
+
+    #[test]
+    fn enrollment_proof_and_pull_token_are_signed_by_the_device() {
+        let dev = SoftwareSigner::generate();
+        let req = enrollment_request(&dev, "ABCD-EFGH", "phone", "android", None, 5).expect("builds");
+        let claims: EnrollmentProofClaims = jws::parse(&req.proof, Some(TYP_ENROLLMENT))
+            .and_then(|p| p.verify(&req.public_key))
+            .expect("verifies");
+        assert_eq!((claims.act.as_str(), claims.iat), ("ABCD-EFGH", 5));
+        let tok = pull_token(&dev, "dev1", 7).expect("signs");
+        let claims: PullClaims = jws::parse(&tok, Some(TYP_PULL))
+            .and_then(|p| p.verify(&dev.public_jwk()))
+            .expect("verifies");
+        assert_eq!((claims.sub.as_str(), claims.aud.as_str(), claims.iat), ("dev1", AUD_PULL, 7));
+    }
+}

@@ -1,0 +1,208 @@
+//! HTTP request and answer bodies of API v1.
+
+use serde::{Deserialize, Serialize};
+
+use crate::jose::{EcJwk, Jwks, LoginContext};
+
+/// `POST /v1/admin/citizens` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCitizenRequest {
+    /// Login name: 3–64 of `a-z 0-9 . _ -`, starting with a letter or digit.
+    pub username: String,
+    /// Name shown to officials.
+    pub display_name: String,
+}
+
+/// `POST /v1/admin/citizens` answer (201). The password and code are shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateCitizenResponse {
+    /// New user id.
+    pub user_id: String,
+    /// Username (normalised).
+    pub username: String,
+    /// Initial password, shown once.
+    pub initial_password: String,
+    /// Single-use activation code for the phone, shown once.
+    pub activation_code: String,
+    /// When the activation code expires.
+    pub activation_expires_at: i64,
+}
+
+/// The Web Push keys of a subscription (RFC 8291).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushKeys {
+    /// The phone's ECDH public key, uncompressed P-256 point, base64url.
+    pub p256dh: String,
+    /// The 16-byte authentication secret, base64url.
+    pub auth: String,
+}
+
+/// A Web Push subscription, as `PushSubscription.toJSON()` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSubscription {
+    /// The push service URL to POST messages to.
+    pub endpoint: String,
+    /// Encryption keys.
+    pub keys: PushKeys,
+}
+
+/// `POST /v1/enrollments` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentRequest {
+    /// Activation code from the printed sheet.
+    pub activation_code: String,
+    /// The new device's public key.
+    pub public_key: EcJwk,
+    /// A name for the device ("Jelena's phone").
+    pub name: String,
+    /// `android`, `ios`, `web`, …
+    pub platform: String,
+    /// Push subscription; absent for a pull-only device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushSubscription>,
+    /// JWS by the device key over [`crate::jose::EnrollmentProofClaims`].
+    pub proof: String,
+}
+
+/// `POST /v1/enrollments` answer (201).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentResponse {
+    /// New device id; the `kid` of every JWS this device signs.
+    pub device_id: String,
+    /// The account the device belongs to.
+    pub user_id: String,
+    /// Its username.
+    pub username: String,
+    /// The keys challenges are signed with.
+    pub server_jwks: Jwks,
+    /// The VAPID public key (uncompressed P-256 point, base64url).
+    pub vapid_public_key: String,
+}
+
+/// `POST /v1/logins` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Who is logging in from where, shown on the phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<LoginContext>,
+}
+
+/// `POST /v1/logins` answer (201).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// Login id for the status requests.
+    pub login_id: String,
+    /// Bearer secret for the status requests.
+    pub login_secret: String,
+    /// The two digits the login screen shows.
+    pub number: u8,
+    /// When the challenge expires.
+    pub expires_at: i64,
+}
+
+/// `GET /v1/devices/{device_id}/challenges` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PendingChallenges {
+    /// Challenge JWSs still pending for this device.
+    pub challenges: Vec<String>,
+}
+
+/// `POST /v1/challenges/{cid}/response` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeAnswer {
+    /// Approval JWS.
+    pub approval: String,
+}
+
+/// `POST /v1/challenges/{cid}/response` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeAnswerResult {
+    /// `approved` or `denied`.
+    pub status: LoginStatus,
+}
+
+/// The state of a login as its status answer reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginStatus {
+    /// Waiting for the phone.
+    Pending,
+    /// Approved; the token comes with this answer.
+    Approved,
+    /// Denied on the phone, or the number did not match.
+    Denied,
+    /// Nobody answered in time.
+    Expired,
+    /// Approved, and the token was already handed out.
+    Consumed,
+}
+
+impl LoginStatus {
+    /// Whether the login will not change any more (apart from approved → consumed).
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Pending)
+    }
+}
+
+/// `GET /v1/logins/{login_id}` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginStatusResponse {
+    /// State.
+    pub status: LoginStatus,
+    /// The access token, exactly once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    /// `Bearer`, with the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    /// Token lifetime in seconds, with the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+}
+
+/// `GET /healthz` and `GET /readyz` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok`, or `unavailable`.
+    pub status: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enrollment_without_push_is_pull_only() {
+        let body = r#"{"activation_code":"A","public_key":{"kty":"EC","crv":"P-256","x":"x","y":"y"},
+                      "name":"n","platform":"android","proof":"p"}"#;
+        let req: EnrollmentRequest = serde_json::from_str(body).expect("valid body");
+        assert!(req.push.is_none());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let body = r#"{"username":"a","password":"b","admin":true}"#;
+        assert!(serde_json::from_str::<LoginRequest>(body).is_err());
+    }
+
+    #[test]
+    fn status_omits_absent_token() {
+        let v = serde_json::to_value(LoginStatusResponse {
+            status: LoginStatus::Consumed,
+            access_token: None,
+            token_type: None,
+            expires_in: None,
+        })
+        .expect("serializable");
+        assert_eq!(v, serde_json::json!({"status": "consumed"}));
+    }
+}

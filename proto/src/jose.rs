@@ -1,0 +1,209 @@
+//! JOSE pieces of the contract: the P-256 JWK, header `typ` values, audiences
+//! and the claim sets of every JWS the two sides exchange.
+
+use serde::{Deserialize, Serialize};
+
+/// The only signature algorithm anywhere in the protocol.
+pub const ALG_ES256: &str = "ES256";
+/// `typ` of the challenge JWS the server pushes to the phone.
+pub const TYP_CHALLENGE: &str = "potvrda-challenge+jwt";
+/// `typ` of the approval JWS the phone posts back.
+pub const TYP_APPROVAL: &str = "potvrda-approval+jwt";
+/// `typ` of the enrollment proof JWS.
+pub const TYP_ENROLLMENT: &str = "potvrda-enrollment+jwt";
+/// `typ` of the pull token JWS.
+pub const TYP_PULL: &str = "potvrda-pull+jwt";
+/// `aud` of a pull token.
+pub const AUD_PULL: &str = "potvrda-pull";
+/// `amr` of an access token issued after password plus push approval.
+pub const AMR_PWD_MFA: [&str; 2] = ["pwd", "mfa"];
+/// `token_type` of the access token in the status answer.
+pub const TOKEN_TYPE_BEARER: &str = "Bearer";
+
+/// A public EC key on P-256 as a JWK (RFC 7517/7518).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcJwk {
+    /// Always `EC`.
+    pub kty: String,
+    /// Always `P-256`.
+    pub crv: String,
+    /// X coordinate, 32 bytes, base64url.
+    pub x: String,
+    /// Y coordinate, 32 bytes, base64url.
+    pub y: String,
+    /// Key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// `ES256` when published by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    /// `sig` when published by the server.
+    #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
+    pub use_: Option<String>,
+}
+
+impl EcJwk {
+    /// A bare P-256 public key from its coordinates (already base64url).
+    pub fn p256(x: String, y: String) -> Self {
+        Self {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            x,
+            y,
+            kid: None,
+            alg: None,
+            use_: None,
+        }
+    }
+
+    /// Whether `kty` and `crv` name a P-256 key (coordinates are checked by whoever decodes them).
+    pub fn is_p256(&self) -> bool {
+        self.kty == "EC" && self.crv == "P-256"
+    }
+}
+
+/// A JWK set, as served at `/.well-known/jwks.json` and returned at enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Jwks {
+    /// The keys.
+    pub keys: Vec<EcJwk>,
+}
+
+impl Jwks {
+    /// The key with this `kid`.
+    pub fn find(&self, kid: &str) -> Option<&EcJwk> {
+        self.keys.iter().find(|k| k.kid.as_deref() == Some(kid))
+    }
+}
+
+/// Who is logging in from where, shown on the phone.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LoginContext {
+    /// The client's IP address as the portal saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The browser's user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The service the citizen is logging into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+/// Claims of the challenge JWS (`typ` [`TYP_CHALLENGE`]), signed by the server.
+/// It never contains the number: the citizen must read it off the login screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeClaims {
+    /// Challenge id.
+    pub cid: String,
+    /// 32 random bytes, base64url; the approval must echo it.
+    pub nonce: String,
+    /// The username logging in.
+    pub sub: String,
+    /// The device id this challenge is addressed to.
+    pub aud: String,
+    /// Login context.
+    pub ctx: LoginContext,
+    /// Issued at.
+    pub iat: i64,
+    /// Expires at.
+    pub exp: i64,
+}
+
+/// The citizen's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Approve the login (requires the number).
+    Approve,
+    /// Deny the login.
+    Deny,
+}
+
+/// Claims of the approval JWS (`typ` [`TYP_APPROVAL`], header `kid` = device id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalClaims {
+    /// Challenge id.
+    pub cid: String,
+    /// The challenge's nonce, echoed.
+    pub nonce: String,
+    /// Approve or deny.
+    pub decision: Decision,
+    /// The two-digit number typed by the citizen; required to approve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u8>,
+    /// Issued at.
+    pub iat: i64,
+}
+
+/// Claims of the enrollment proof (`typ` [`TYP_ENROLLMENT`]), signed by the new device key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentProofClaims {
+    /// The activation code from the printed sheet.
+    pub act: String,
+    /// Issued at.
+    pub iat: i64,
+}
+
+/// Claims of a pull token (`typ` [`TYP_PULL`], header `kid` = device id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullClaims {
+    /// The device id.
+    pub sub: String,
+    /// Always [`AUD_PULL`].
+    pub aud: String,
+    /// Issued at; accepted for [`crate::limits::PULL_TOKEN_MAX_AGE_SECS`].
+    pub iat: i64,
+}
+
+/// Claims of the access token the server issues.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    /// Issuer: the server's public URL.
+    pub iss: String,
+    /// The user id.
+    pub sub: String,
+    /// The username.
+    pub preferred_username: String,
+    /// Audience.
+    pub aud: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Expires at.
+    pub exp: i64,
+    /// Unique token id.
+    pub jti: String,
+    /// When the user authenticated (the approval).
+    pub auth_time: i64,
+    /// `["pwd", "mfa"]`.
+    pub amr: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwk_use_field_is_named_use() {
+        let mut jwk = EcJwk::p256("x".into(), "y".into());
+        jwk.use_ = Some("sig".into());
+        let v = serde_json::to_value(&jwk).expect("serializable");
+        assert_eq!(v["use"], "sig");
+        assert!(v.get("kid").is_none());
+    }
+
+    #[test]
+    fn approval_number_is_optional_on_deny() {
+        let c: ApprovalClaims =
+            serde_json::from_str(r#"{"cid":"c","nonce":"n","decision":"deny","iat":1}"#)
+                .expect("valid claims");
+        assert_eq!(c.decision, Decision::Deny);
+        assert_eq!(c.number, None);
+        assert!(
+            serde_json::from_str::<ApprovalClaims>(
+                r#"{"cid":"c","nonce":"n","decision":"maybe","iat":1}"#
+            )
+            .is_err()
+        );
+    }
+}

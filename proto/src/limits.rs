@@ -1,0 +1,26 @@
+//! Limits both sides agree on.
+
+/// Largest accepted JSON request body, in bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Longest a status request may hold (`?wait=N`), in seconds.
+pub const MAX_WAIT_SECS: u64 = 30;
+/// How old a pull token may be, in seconds.
+pub const PULL_TOKEN_MAX_AGE_SECS: i64 = 60;
+/// How far in the future an `iat` may lie (clock skew between phone and server), in seconds.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 30;
+/// How old an enrollment proof may be, in seconds.
+pub const ENROLLMENT_PROOF_MAX_AGE_SECS: i64 = 300;
+/// Longest username, in bytes.
+pub const MAX_USERNAME_LEN: usize = 64;
+/// Longest display name, device name or platform string, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+/// Longest password, in bytes (Argon2 input is bounded to keep hashing cost fixed).
+pub const MAX_PASSWORD_LEN: usize = 256;
+/// Longest push endpoint URL, in bytes.
+pub const MAX_PUSH_ENDPOINT_LEN: usize = 1024;
+/// Longest login context string (`ip`, `user_agent`, `service`), in bytes.
+pub const MAX_CONTEXT_FIELD_LEN: usize = 256;
+/// Smallest number shown on the login screen.
+pub const NUMBER_MIN: u8 = 10;
+/// Largest number shown on the login screen (two digits).
+pub const NUMBER_MAX: u8 = 99;
