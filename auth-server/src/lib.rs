@@ -1,1 +1,172 @@
-//! x
+//! Potvrda auth-server: checks the password (Argon2id), sends a signed
+//! challenge to the citizen's phone through Web Push, verifies the phone's
+//! signed approval and issues a JWT.
+//!
+//! [`start`] builds everything from a [`config::Config`] and serves on the
+//! configured address; the binary and the end-to-end tests both use it.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod password;
+pub mod push;
+pub mod service;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, middleware, web};
+use secrecy::ExposeSecret;
+
+use crate::clock::{Clock, Random, SystemRandom};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::keys::ServerKeys;
+use crate::password::PasswordHasher;
+use crate::push::PushSender;
+use crate::service::{Parts, Potvrda};
+use crate::store::Store;
+
+/// A running server.
+pub struct Running {
+    /// The address actually bound.
+    pub addr: SocketAddr,
+    /// The issuer URL.
+    pub public_url: String,
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    svc: web::Data<Potvrda>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// Stop; with `graceful`, in-flight requests (long-polls included) finish first.
+    pub async fn stop(self, graceful: bool) -> Result<()> {
+        self.handle.stop(graceful).await;
+        self.task
+            .await
+            .map_err(|e| Error::Internal(format!("server task: {e}")))?
+            .map_err(Error::Io)
+    }
+
+    /// How many logins have a status request parked on this instance.
+    pub fn waiting_long_polls(&self) -> usize {
+        self.svc.store().waiting()
+    }
+
+    /// A handle to stop the server from elsewhere (signal handlers).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Run until stopped.
+    pub async fn wait(self) -> Result<()> {
+        self.task
+            .await
+            .map_err(|e| Error::Internal(format!("server task: {e}")))?
+            .map_err(Error::Io)
+    }
+}
+
+/// Open the configured store: Redis when `redis_url` is set, else embedded.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    Ok(match &config.redis_url {
+        Some(url) if !url.expose_secret().is_empty() => {
+            Arc::new(store::redis::RedisStore::connect(url, &config.redis_key_prefix).await?)
+        }
+        _ => Arc::new(store::embedded::EmbeddedStore::open(&config.data_dir)?),
+    })
+}
+
+/// Build the service and serve it. `clock` is the system clock in production
+/// and a hand-set one in tests.
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
+    let config = Arc::new(config);
+    let listener = std::net::TcpListener::bind(config.listen)?;
+    let addr = listener.local_addr()?;
+    let public_url = config.public_url_for(addr);
+    let store = open_store(&config).await?;
+    let keys = Arc::new(
+        ServerKeys::load(
+            config.signing_key_file.as_deref(),
+            config.vapid_key_file.as_deref(),
+            store.as_ref(),
+        )
+        .await?,
+    );
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let hasher = {
+        let c = Arc::clone(&config);
+        let concurrency = if c.hash_concurrency == 0 {
+            cores
+        } else {
+            c.hash_concurrency
+        };
+        tokio::task::spawn_blocking(move || {
+            PasswordHasher::new(
+                c.argon2_memory_kib,
+                c.argon2_iterations,
+                c.argon2_parallelism,
+                concurrency,
+            )
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("hasher: {e}")))??
+    };
+    let push = Arc::new(PushSender::new(
+        Arc::clone(&keys),
+        config.vapid_subject.clone(),
+        config.push_hosts(),
+        config.push_allow_http,
+    )?);
+    let rng: Arc<dyn Random> = Arc::new(SystemRandom::default());
+    let svc = web::Data::new(Potvrda::new(Parts {
+        config: Arc::clone(&config),
+        public_url: public_url.clone(),
+        store,
+        clock,
+        rng,
+        keys,
+        hasher,
+        push,
+    }));
+    let workers = if config.workers == 0 {
+        cores
+    } else {
+        config.workers
+    };
+    let app_svc = svc.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_svc.clone())
+            .wrap(http::json_errors())
+            .wrap(middleware::Logger::new(r#"%a "%r" %s %b %Dms"#))
+            .configure(http::configure)
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(35)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+    tracing::info!(%addr, public_url, store = if config.redis_url.is_some() { "redis" } else { "embedded" }, "potvrda auth-server listening");
+    Ok(Running {
+        addr,
+        public_url,
+        handle,
+        task,
+        svc,
+    })
+}

@@ -1,1 +1,101 @@
-fn main(){}
+//! `auth-server`: the Potvrda server binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Parser;
+use potvrda_server::clock::SystemClock;
+use potvrda_server::config::{Config, LogFormat, Overrides};
+
+/// Potvrda: password, then a push approval on the phone, then a JWT.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, env = "POTVRDA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides POTVRDA_LISTEN).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Public URL (overrides POTVRDA_PUBLIC_URL).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Data directory (overrides POTVRDA_DATA_DIR).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Redis URL (overrides POTVRDA_REDIS_URL); unset: embedded store.
+    #[arg(long)]
+    redis_url: Option<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        listen: cli.listen,
+        public_url: cli.public_url,
+        data_dir: cli.data_dir,
+        redis_url: cli.redis_url,
+    };
+    let config = match Config::load(cli.config.as_deref(), std::env::vars(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("auth-server: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("auth-server: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "auth-server stopped");
+            eprintln!("auth-server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> potvrda_server::error::Result<()> {
+    let running = potvrda_server::start(config, Arc::new(SystemClock)).await?;
+    let handle = running.handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining in-flight requests");
+        handle.stop(true).await;
+    });
+    running.wait().await
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -59,7 +59,8 @@ pub struct Parsed<'a> {
 /// Split and decode a compact JWS; checks the algorithm and, when given, the `typ`.
 pub fn parse<'a>(jws: &'a str, typ: Option<&str>) -> Result<Parsed<'a>> {
     let mut parts = jws.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(Error::MalformedJws("not three dot-separated parts"));
     };
@@ -100,7 +101,8 @@ impl Parsed<'_> {
         let sig = Signature::from_slice(&self.signature).map_err(|_| Error::BadSignature)?;
         key.verify(self.signing_input.as_bytes(), &sig)
             .map_err(|_| Error::BadSignature)?;
-        serde_json::from_slice(&self.payload).map_err(|_| Error::MalformedJws("claims do not match"))
+        serde_json::from_slice(&self.payload)
+            .map_err(|_| Error::MalformedJws("claims do not match"))
     }
 }
 
@@ -147,7 +149,10 @@ mod tests {
         for alg in ["none", "HS256", "RS256"] {
             let h = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}"}}"#));
             let bad = format!("{h}.{}.{}", parts[1], parts[2]);
-            assert!(matches!(parse(&bad, None), Err(Error::MalformedJws(_))), "{alg}");
+            assert!(
+                matches!(parse(&bad, None), Err(Error::MalformedJws(_))),
+                "{alg}"
+            );
         }
         assert!(parse("a.b", None).is_err());
         assert!(parse("a.b.c.d", None).is_err());

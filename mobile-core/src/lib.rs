@@ -13,6 +13,8 @@
 
 pub mod error;
 pub mod jws;
+#[cfg(feature = "device")]
+pub mod phone;
 pub mod protocol;
 pub mod push;
 pub mod signer;

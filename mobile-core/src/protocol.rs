@@ -50,9 +50,18 @@ pub fn enrollment_request(
 
 /// Verify a challenge JWS: signed by one of the server keys received at
 /// enrollment, addressed to this device, not expired and not from the future.
-pub fn verify_challenge(jws_text: &str, server_jwks: &Jwks, device_id: &str, now: i64) -> Result<Challenge> {
+pub fn verify_challenge(
+    jws_text: &str,
+    server_jwks: &Jwks,
+    device_id: &str,
+    now: i64,
+) -> Result<Challenge> {
     let parsed = jws::parse(jws_text, Some(TYP_CHALLENGE))?;
-    let kid = parsed.header.kid.as_deref().ok_or(Error::UnknownServerKey)?;
+    let kid = parsed
+        .header
+        .kid
+        .as_deref()
+        .ok_or(Error::UnknownServerKey)?;
     let key = server_jwks.find(kid).ok_or(Error::UnknownServerKey)?;
     let claims: ChallengeClaims = parsed.verify(key)?;
     if claims.aud != device_id {
@@ -143,25 +152,57 @@ mod tests {
     #[test]
     fn challenge_verification_checks_key_audience_and_time() {
         let (srv, jwks) = server();
-        let jws_text = jws::sign(&srv, TYP_CHALLENGE, Some("srv1"), &challenge("dev1", 1000, 1060))
-            .expect("signs");
+        let jws_text = jws::sign(
+            &srv,
+            TYP_CHALLENGE,
+            Some("srv1"),
+            &challenge("dev1", 1000, 1060),
+        )
+        .expect("signs");
         let c = verify_challenge(&jws_text, &jwks, "dev1", 1030).expect("valid");
         assert_eq!(c.claims.sub, "jelena");
-        assert!(matches!(verify_challenge(&jws_text, &jwks, "dev2", 1030), Err(Error::WrongAudience)));
-        assert!(matches!(verify_challenge(&jws_text, &jwks, "dev1", 1060), Err(Error::Expired)));
+        assert!(matches!(
+            verify_challenge(&jws_text, &jwks, "dev2", 1030),
+            Err(Error::WrongAudience)
+        ));
+        assert!(matches!(
+            verify_challenge(&jws_text, &jwks, "dev1", 1060),
+            Err(Error::Expired)
+        ));
         assert!(verify_challenge(&jws_text, &jwks, "dev1", 900).is_err());
 
         // The same claims signed by an attacker's key under the server's kid.
         let attacker = SoftwareSigner::generate();
-        let forged = jws::sign(&attacker, TYP_CHALLENGE, Some("srv1"), &challenge("dev1", 1000, 1060))
-            .expect("signs");
-        assert!(matches!(verify_challenge(&forged, &jwks, "dev1", 1030), Err(Error::BadSignature)));
-        let unknown = jws::sign(&srv, TYP_CHALLENGE, Some("srv2"), &challenge("dev1", 1000, 1060))
-            .expect("signs");
-        assert!(matches!(verify_challenge(&unknown, &jwks, "dev1", 1030), Err(Error::UnknownServerKey)));
+        let forged = jws::sign(
+            &attacker,
+            TYP_CHALLENGE,
+            Some("srv1"),
+            &challenge("dev1", 1000, 1060),
+        )
+        .expect("signs");
+        assert!(matches!(
+            verify_challenge(&forged, &jwks, "dev1", 1030),
+            Err(Error::BadSignature)
+        ));
+        let unknown = jws::sign(
+            &srv,
+            TYP_CHALLENGE,
+            Some("srv2"),
+            &challenge("dev1", 1000, 1060),
+        )
+        .expect("signs");
+        assert!(matches!(
+            verify_challenge(&unknown, &jwks, "dev1", 1030),
+            Err(Error::UnknownServerKey)
+        ));
         // An approval-typed JWS is not a challenge.
-        let wrong_typ = jws::sign(&srv, TYP_APPROVAL, Some("srv1"), &challenge("dev1", 1000, 1060))
-            .expect("signs");
+        let wrong_typ = jws::sign(
+            &srv,
+            TYP_APPROVAL,
+            Some("srv1"),
+            &challenge("dev1", 1000, 1060),
+        )
+        .expect("signs");
         assert!(verify_challenge(&wrong_typ, &jwks, "dev1", 1030).is_err());
     }
 
@@ -175,11 +216,15 @@ mod tests {
                 Err(Error::NumberRequired)
             ));
         }
-        let jws_text = approval(&dev, "dev1", &c, Decision::Approve, Some(42), 1001).expect("signs");
+        let jws_text =
+            approval(&dev, "dev1", &c, Decision::Approve, Some(42), 1001).expect("signs");
         let parsed = jws::parse(&jws_text, Some(TYP_APPROVAL)).expect("parses");
         assert_eq!(parsed.header.kid.as_deref(), Some("dev1"));
         let claims: ApprovalClaims = parsed.verify(&dev.public_jwk()).expect("verifies");
-        assert_eq!((claims.number, claims.nonce.as_str(), claims.iat), (Some(42), "n1", 1001));
+        assert_eq!(
+            (claims.number, claims.nonce.as_str(), claims.iat),
+            (Some(42), "n1", 1001)
+        );
         // Denying needs no number, and drops one if given.
         let deny = approval(&dev, "dev1", &c, Decision::Deny, Some(42), 1001).expect("signs");
         let claims: ApprovalClaims = jws::parse(&deny, None)
@@ -191,7 +236,8 @@ mod tests {
     #[test]
     fn enrollment_proof_and_pull_token_are_signed_by_the_device() {
         let dev = SoftwareSigner::generate();
-        let req = enrollment_request(&dev, "ABCD-EFGH", "phone", "android", None, 5).expect("builds");
+        let req =
+            enrollment_request(&dev, "ABCD-EFGH", "phone", "android", None, 5).expect("builds");
         let claims: EnrollmentProofClaims = jws::parse(&req.proof, Some(TYP_ENROLLMENT))
             .and_then(|p| p.verify(&req.public_key))
             .expect("verifies");
@@ -200,6 +246,9 @@ mod tests {
         let claims: PullClaims = jws::parse(&tok, Some(TYP_PULL))
             .and_then(|p| p.verify(&dev.public_jwk()))
             .expect("verifies");
-        assert_eq!((claims.sub.as_str(), claims.aud.as_str(), claims.iat), ("dev1", AUD_PULL, 7));
+        assert_eq!(
+            (claims.sub.as_str(), claims.aud.as_str(), claims.iat),
+            ("dev1", AUD_PULL, 7)
+        );
     }
 }

@@ -27,7 +27,9 @@ pub struct SoftwareSigner {
 
 impl std::fmt::Debug for SoftwareSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SoftwareSigner").field("key", &"***").finish()
+        f.debug_struct("SoftwareSigner")
+            .field("key", &"***")
+            .finish()
     }
 }
 

@@ -115,6 +115,33 @@ pub struct PendingChallenges {
     pub challenges: Vec<String>,
 }
 
+/// Whether a device can be reached by push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushStatus {
+    /// Pushes are delivered.
+    Active,
+    /// The push service said the subscription is gone (404/410): the device must pull or re-register.
+    Gone,
+    /// Enrolled without push: pull only.
+    None,
+}
+
+/// `GET /v1/devices/{device_id}` answer: the device's own view of itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Device id.
+    pub device_id: String,
+    /// Name given at enrollment.
+    pub name: String,
+    /// Platform given at enrollment.
+    pub platform: String,
+    /// Push reachability.
+    pub push: PushStatus,
+    /// Enrolled at.
+    pub created_at: i64,
+}
+
 /// `POST /v1/challenges/{cid}/response` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,1 +1,304 @@
-//! x
+//! Harness for the end-to-end tests: the real server on a free port (in
+//! process, so a test can hold its clock), a real Redis, real HTTP.
+//!
+//! Redis: `POTVRDA_TEST_REDIS_URL` if set; otherwise the harness starts its
+//! own `redis-server` on a private unix socket, which dies with the test
+//! process. Without `redis-server` the Redis tests fail and say how to
+//! install it: they are never skipped.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a test harness: failing loudly is its job
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use potvrda_proto::api::{
+    CreateCitizenRequest, CreateCitizenResponse, LoginRequest, LoginStatusResponse,
+};
+use potvrda_proto::jose::{Jwks, LoginContext};
+use potvrda_server::clock::{Clock, ManualClock, SystemClock};
+use potvrda_server::config::Config;
+use secrecy::SecretString;
+
+/// Which store a server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// redb file + memory.
+    Embedded,
+    /// Redis.
+    Redis,
+}
+
+struct OwnRedis {
+    url: String,
+    _child: Child,
+    _dir: tempfile::TempDir,
+}
+
+static REDIS: OnceLock<Result<OwnRedis, String>> = OnceLock::new();
+
+/// The Redis URL tests use.
+pub fn redis_url() -> String {
+    if let Ok(url) = std::env::var("POTVRDA_TEST_REDIS_URL") {
+        return url;
+    }
+    match REDIS.get_or_init(start_redis) {
+        Ok(r) => r.url.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn start_redis() -> Result<OwnRedis, String> {
+    let missing = "redis-server is not installed: install it (Debian: `apt-get install -y redis-server`) \
+                   or point POTVRDA_TEST_REDIS_URL at a Redis; the Redis tests cannot run without one";
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let sock = dir.path().join("redis.sock");
+    // The shell keeps redis-server only as long as our stdin pipe is open:
+    // when the test process exits, `cat` returns and redis-server is killed.
+    let script = format!(
+        "redis-server --port 0 --unixsocket '{}' --unixsocketperm 700 --save '' --appendonly no \
+         --dir '{}' >'{}/redis.log' 2>&1 & pid=$!; cat >/dev/null; kill $pid",
+        sock.display(),
+        dir.path().display(),
+        dir.path().display()
+    );
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Err(missing.into());
+    }
+    let child = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start redis-server: {e}"))?;
+    wait_for_socket(&sock)?;
+    Ok(OwnRedis {
+        url: format!("redis+unix://{}", sock.display()),
+        _child: child,
+        _dir: dir,
+    })
+}
+
+fn wait_for_socket(sock: &Path) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if std::os::unix::net::UnixStream::connect(sock).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!(
+        "redis-server did not open {} within 10 s",
+        sock.display()
+    ))
+}
+
+/// A unique id for keys, names and prefixes.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// How to start a test server.
+#[derive(Clone)]
+pub struct Options {
+    /// Store.
+    pub backend: Backend,
+    /// Reuse this data dir (embedded restarts).
+    pub data_dir: Option<PathBuf>,
+    /// Redis key prefix (two instances share one).
+    pub redis_prefix: Option<String>,
+    /// Clock; a manual clock set to now by default.
+    pub clock: Option<Arc<ManualClock>>,
+    /// Challenge TTL.
+    pub challenge_ttl: u64,
+}
+
+impl Options {
+    /// Defaults for `backend`.
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            data_dir: None,
+            redis_prefix: None,
+            clock: None,
+            challenge_ttl: 60,
+        }
+    }
+}
+
+/// A running server and a client for it.
+pub struct TestServer {
+    /// Base URL.
+    pub url: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    /// The server's clock.
+    pub clock: Arc<ManualClock>,
+    /// Bootstrap token.
+    pub token: String,
+    /// Data dir (kept alive with the server).
+    pub data_dir: PathBuf,
+    /// Redis prefix, if on Redis.
+    pub redis_prefix: Option<String>,
+    running: Option<potvrda_server::Running>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// The current Unix time.
+pub fn now() -> i64 {
+    SystemClock.now()
+}
+
+impl TestServer {
+    /// Start on `backend` with defaults.
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(Options::new(backend)).await
+    }
+
+    /// Start with options.
+    pub async fn start_with(opts: Options) -> Self {
+        let (data_dir, tmp) = match opts.data_dir {
+            Some(d) => (d, None),
+            None => {
+                let t = tempfile::tempdir().expect("tempdir");
+                (t.path().to_owned(), Some(t))
+            }
+        };
+        let redis_prefix = (opts.backend == Backend::Redis)
+            .then(|| opts.redis_prefix.clone().unwrap_or_else(|| unique("t")));
+        let token = unique("bootstrap-");
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: data_dir.clone(),
+            redis_url: redis_prefix
+                .as_ref()
+                .map(|_| SecretString::from(redis_url())),
+            redis_key_prefix: redis_prefix.clone().unwrap_or_else(|| "potvrda".into()),
+            bootstrap_token: Some(SecretString::from(token.clone())),
+            push_allowed_hosts: vec!["127.0.0.1".into()],
+            push_allow_http: true,
+            challenge_ttl: opts.challenge_ttl,
+            workers: 2,
+            log: "warn".into(),
+            ..Config::default()
+        };
+        let clock = opts
+            .clock
+            .unwrap_or_else(|| Arc::new(ManualClock::new(now())));
+        let running = potvrda_server::start(config, clock.clone())
+            .await
+            .expect("server starts");
+        let url = running.public_url.clone();
+        let http = reqwest::Client::new();
+        let health = http
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .expect("healthz answers");
+        assert_eq!(health.status(), 200);
+        Self {
+            url,
+            http,
+            clock,
+            token,
+            data_dir,
+            redis_prefix,
+            running: Some(running),
+            _tmp: tmp,
+        }
+    }
+
+    /// How many logins have a long-poll parked on this server.
+    pub fn waiting_long_polls(&self) -> usize {
+        self.running
+            .as_ref()
+            .map_or(0, potvrda_server::Running::waiting_long_polls)
+    }
+
+    /// Wait until `n` long-polls are parked on this server (at most 10 s).
+    pub async fn until_parked(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.waiting_long_polls() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "long-poll not parked within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Stop gracefully, keeping the data dir.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        if let Some(r) = self.running.take() {
+            r.stop(true).await.expect("server stops cleanly");
+        }
+        self._tmp.take()
+    }
+
+    /// POST /v1/admin/citizens as the bootstrap admin.
+    pub async fn create_citizen(&self, username: &str) -> CreateCitizenResponse {
+        let resp = self
+            .http
+            .post(format!("{}/v1/admin/citizens", self.url))
+            .bearer_auth(&self.token)
+            .json(&CreateCitizenRequest {
+                username: username.into(),
+                display_name: format!("Citizen {username}"),
+            })
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 201, "create citizen");
+        resp.json().await.expect("json")
+    }
+
+    /// POST /v1/logins.
+    pub async fn login_raw(&self, username: &str, password: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/logins", self.url))
+            .json(&LoginRequest {
+                username: username.into(),
+                password: password.into(),
+                context: Some(LoginContext {
+                    ip: Some("203.0.113.7".into()),
+                    user_agent: Some("Firefox on Linux".into()),
+                    service: Some("eUprava: porez na imovinu".into()),
+                }),
+            })
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET /v1/logins/{id}?wait=N.
+    pub async fn status_raw(&self, login_id: &str, secret: &str, wait: u64) -> reqwest::Response {
+        self.http
+            .get(format!("{}/v1/logins/{login_id}?wait={wait}", self.url))
+            .bearer_auth(secret)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET /v1/logins/{id}?wait=N, expecting 200.
+    pub async fn status(&self, login_id: &str, secret: &str, wait: u64) -> LoginStatusResponse {
+        let resp = self.status_raw(login_id, secret, wait).await;
+        assert_eq!(resp.status(), 200, "status");
+        resp.json().await.expect("json")
+    }
+
+    /// The published JWKS.
+    pub async fn jwks(&self) -> Jwks {
+        self.http
+            .get(format!("{}/.well-known/jwks.json", self.url))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
+    }
+}

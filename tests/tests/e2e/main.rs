@@ -1,1 +1,35 @@
-//! x
+//! End-to-end tests, built as one binary: the real server over real HTTP on a
+//! free port, phones played by `potvrda-mobile-core` with a real local push
+//! endpoint, and real Redis. Every scenario in [`flow`], [`attacks`] and
+//! [`input`] runs on both stores.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a test harness: failing loudly is its job
+
+mod attacks;
+mod flow;
+mod input;
+mod scale_out;
+mod support;
+
+/// Generate `embedded::<name>` and `redis::<name>` tests from
+/// `async fn <name>(backend: Backend)`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(potvrda_e2e::Backend::Embedded).await
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(potvrda_e2e::Backend::Redis).await
+                }
+            )*
+        }
+    };
+}

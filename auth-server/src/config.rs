@@ -1,0 +1,372 @@
+//! Configuration: defaults, then a TOML file (`--config` / `POTVRDA_CONFIG`),
+//! then `POTVRDA_<KEY>` environment variables, then command-line flags.
+//!
+//! Secrets (`bootstrap_token`, `redis_url`) may instead be read from a file
+//! named by `<key>_file`; they are held as [`SecretString`], whose `Debug`
+//! prints `[REDACTED]`, so a logged `Config` leaks nothing.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Push services the server may send to without further configuration.
+/// A leading dot allows every subdomain.
+pub const DEFAULT_PUSH_HOSTS: &[&str] = &[
+    "fcm.googleapis.com",
+    "updates.push.services.mozilla.com",
+    "web.push.apple.com",
+    ".notify.windows.com",
+    ".push.apple.com",
+];
+
+/// The whole configuration; immutable once loaded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The URL clients reach this server at; the `iss` of every token.
+    /// Unset: `http://<listen address>`.
+    pub public_url: Option<String>,
+    /// Directory for the embedded store and key files.
+    pub data_dir: PathBuf,
+    /// Redis URL; unset selects the embedded store. `redis://…` or `redis+unix://…`.
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub redis_url: Option<SecretString>,
+    /// File holding the Redis URL (it may contain a password).
+    pub redis_url_file: Option<PathBuf>,
+    /// Prefix of every Redis key, so several deployments can share a Redis.
+    pub redis_key_prefix: String,
+    /// Bearer token for the bootstrap admin endpoint; unset disables it.
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub bootstrap_token: Option<SecretString>,
+    /// File holding the bootstrap token.
+    pub bootstrap_token_file: Option<PathBuf>,
+    /// Extra push service hosts (comma-separated in the environment).
+    #[serde(deserialize_with = "de_list")]
+    pub push_allowed_hosts: Vec<String>,
+    /// Allow `http://` push endpoints (development and tests only).
+    pub push_allow_http: bool,
+    /// VAPID `sub` claim: a `mailto:` or `https:` contact for push services.
+    pub vapid_subject: String,
+    /// How long a challenge stays answerable, in seconds.
+    pub challenge_ttl: u64,
+    /// Access token lifetime, in seconds.
+    pub token_ttl: u64,
+    /// Activation code lifetime, in seconds.
+    pub activation_ttl: u64,
+    /// `aud` of access tokens.
+    pub token_audience: String,
+    /// Argon2id memory cost in KiB (OWASP: 19456).
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations (OWASP: 2).
+    pub argon2_iterations: u32,
+    /// Argon2id parallelism (OWASP: 1).
+    pub argon2_parallelism: u32,
+    /// Password hashes computed at once; 0 means one per CPU core.
+    pub hash_concurrency: usize,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// ES256 signing key (PKCS#8 DER); unset: generated and kept in the store.
+    pub signing_key_file: Option<PathBuf>,
+    /// VAPID key (PKCS#8 DER); unset: generated and kept in the store.
+    pub vapid_key_file: Option<PathBuf>,
+    /// Log filter (`tracing` env-filter syntax).
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("./data"),
+            redis_url: None,
+            redis_url_file: None,
+            redis_key_prefix: "potvrda".into(),
+            bootstrap_token: None,
+            bootstrap_token_file: None,
+            push_allowed_hosts: Vec::new(),
+            push_allow_http: false,
+            vapid_subject: "mailto:potvrda@localhost".into(),
+            challenge_ttl: 60,
+            token_ttl: 600,
+            activation_ttl: 72 * 3600,
+            token_audience: "potvrda".into(),
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            hash_concurrency: 0,
+            workers: 0,
+            signing_key_file: None,
+            vapid_key_file: None,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Command-line overrides; `None` leaves the lower layers alone.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--public-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--redis-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+}
+
+impl Config {
+    /// Load all layers. `file` is the TOML file, if any; `env` is the process
+    /// environment (a parameter so tests need not touch the real one).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(Error::Config(format!(
+                    "config file {} not found",
+                    file.display()
+                )));
+            }
+            fig = fig.merge(Toml::file(file));
+        }
+        let vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let key = k.strip_prefix("POTVRDA_")?.to_ascii_lowercase();
+                // Settings of the launcher and the test harness, not of the server.
+                (!matches!(key.as_str(), "config") && !key.starts_with("test_")).then_some((key, v))
+            })
+            .collect();
+        for (k, v) in vars {
+            fig = fig.merge((k.as_str(), figment_value(&v)));
+        }
+        fig = fig.merge(Serialized::globals(overrides));
+        let mut config: Config = fig.extract().map_err(|e| Error::Config(e.to_string()))?;
+        config.resolve_files()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_files(&mut self) -> Result<()> {
+        if let Some(path) = &self.bootstrap_token_file {
+            self.bootstrap_token = Some(read_secret(path)?);
+        }
+        if let Some(path) = &self.redis_url_file {
+            self.redis_url = Some(read_secret(path)?);
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_owned()));
+        if self.challenge_ttl < 10 || self.challenge_ttl > 600 {
+            return bad("challenge_ttl must be between 10 and 600 seconds");
+        }
+        if self.token_ttl < 30 || self.token_ttl > 86_400 {
+            return bad("token_ttl must be between 30 and 86400 seconds");
+        }
+        if self.activation_ttl < 60 {
+            return bad("activation_ttl must be at least 60 seconds");
+        }
+        if let Some(t) = &self.bootstrap_token
+            && t.expose_secret().len() < 16
+        {
+            return bad("bootstrap_token must be at least 16 characters");
+        }
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism.max(1)
+            || self.argon2_iterations == 0
+        {
+            return bad("argon2 parameters are below the algorithm's minimum");
+        }
+        if !(self.vapid_subject.starts_with("mailto:") || self.vapid_subject.starts_with("https:"))
+        {
+            return bad("vapid_subject must be a mailto: or https: URI (RFC 8292 §2.1)");
+        }
+        if let Some(u) = &self.public_url
+            && url::Url::parse(u).is_err()
+        {
+            return bad("public_url is not a URL");
+        }
+        Ok(())
+    }
+
+    /// The public URL, given the address actually bound.
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// All hosts push may go to.
+    pub fn push_hosts(&self) -> Vec<String> {
+        DEFAULT_PUSH_HOSTS
+            .iter()
+            .map(|h| (*h).to_owned())
+            .chain(
+                self.push_allowed_hosts
+                    .iter()
+                    .map(|h| h.trim().to_ascii_lowercase()),
+            )
+            .filter(|h| !h.is_empty())
+            .collect()
+    }
+}
+
+/// Environment values are strings; numbers and booleans are parsed the way
+/// TOML would read them, so `POTVRDA_CHALLENGE_TTL=30` is an integer.
+fn figment_value(v: &str) -> figment::value::Value {
+    use figment::value::Value;
+    match v.parse::<Value>() {
+        Ok(val @ (Value::Num(..) | Value::Bool(..))) => val,
+        _ => Value::from(v.to_owned()),
+    }
+}
+
+fn read_secret(path: &Path) -> Result<SecretString> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+    Ok(SecretString::from(text.trim().to_owned()))
+}
+
+fn ser_secret_opt<S: serde::Serializer>(
+    v: &Option<SecretString>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(secret) => s.serialize_some(secret.expose_secret()),
+        None => s.serialize_none(),
+    }
+}
+
+fn de_list<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match List::deserialize(d)? {
+        List::One(s) => s
+            .split(',')
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .collect(),
+        List::Many(v) => v,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_then_toml_then_env_then_cli() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("potvrda.toml");
+        std::fs::write(
+            &file,
+            "challenge_ttl = 45\ntoken_ttl = 900\nlisten = \"127.0.0.1:9000\"\n",
+        )
+        .expect("write");
+        let cfg = Config::load(
+            Some(&file),
+            env(&[
+                ("POTVRDA_TOKEN_TTL", "1200"),
+                ("POTVRDA_PUSH_ALLOWED_HOSTS", "push.example.org, 127.0.0.1"),
+                ("POTVRDA_LISTEN", "127.0.0.1:9001"),
+                ("POTVRDA_CONFIG", "ignored"),
+                ("POTVRDA_TEST_REDIS_URL", "ignored"),
+                ("HOME", "/root"),
+            ]),
+            &Overrides {
+                listen: Some("127.0.0.1:9002".parse().expect("addr")),
+                ..Overrides::default()
+            },
+        )
+        .expect("loads");
+        assert_eq!(cfg.challenge_ttl, 45, "TOML over default");
+        assert_eq!(cfg.token_ttl, 1200, "env over TOML");
+        assert_eq!(cfg.listen.port(), 9002, "CLI over env");
+        assert_eq!(cfg.activation_ttl, 72 * 3600, "default");
+        assert_eq!(
+            cfg.push_allowed_hosts,
+            vec!["push.example.org", "127.0.0.1"]
+        );
+        assert!(cfg.push_hosts().contains(&"fcm.googleapis.com".to_owned()));
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_never_print() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tok = dir.path().join("tok");
+        std::fs::write(&tok, "s3cret-bootstrap-token-value\n").expect("write");
+        let cfg = Config::load(
+            None,
+            env(&[("POTVRDA_BOOTSTRAP_TOKEN_FILE", tok.to_str().expect("utf8"))]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(
+            cfg.bootstrap_token
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned()),
+            Some("s3cret-bootstrap-token-value".into())
+        );
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        for (k, v) in [
+            ("POTVRDA_CHALLENGE_TTL", "1"),
+            ("POTVRDA_BOOTSTRAP_TOKEN", "short"),
+            ("POTVRDA_VAPID_SUBJECT", "me"),
+            ("POTVRDA_NO_SUCH_KEY", "1"),
+            ("POTVRDA_LISTEN", "nowhere"),
+        ] {
+            assert!(
+                Config::load(None, env(&[(k, v)]), &Overrides::default()).is_err(),
+                "{k}={v}"
+            );
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The server's one error type. Each variant maps to one stable wire code in
+//! exactly one place (`http::error`); internal details stay in the log.
+
+use potvrda_proto::ErrorCode;
+
+/// Everything that can go wrong in the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Configuration is invalid (start-up only).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The request is malformed; the text is safe to show the caller.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// Missing or wrong bearer credential.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// Wrong password or unknown user.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Unknown, used or expired activation code.
+    #[error("invalid activation code")]
+    InvalidActivationCode,
+    /// The username exists.
+    #[error("username taken")]
+    UsernameTaken,
+    /// The user has no device to approve with.
+    #[error("no device enrolled")]
+    NoDevice,
+    /// The push subscription is refused; the text is safe to show.
+    #[error("invalid push subscription: {0}")]
+    InvalidPushSubscription(&'static str),
+    /// A JWS failed verification; the text is safe to show.
+    #[error("invalid signature: {0}")]
+    InvalidSignature(&'static str),
+    /// The device is unknown or revoked.
+    #[error("unknown device")]
+    UnknownDevice,
+    /// No such login or challenge.
+    #[error("not found")]
+    NotFound,
+    /// The challenge was already decided.
+    #[error("already decided")]
+    AlreadyDecided,
+    /// The challenge expired.
+    #[error("expired")]
+    Expired,
+    /// The typed number does not match; the login is now denied.
+    #[error("number mismatch")]
+    NumberMismatch,
+    /// The store cannot be reached.
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(String),
+    /// The store failed in another way.
+    #[error("store: {0}")]
+    Store(String),
+    /// A cryptographic operation failed unexpectedly.
+    #[error("crypto: {0}")]
+    Crypto(String),
+    /// File I/O failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// Any other internal failure.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable wire code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::InvalidActivationCode => ErrorCode::InvalidActivationCode,
+            Self::UsernameTaken => ErrorCode::UsernameTaken,
+            Self::NoDevice => ErrorCode::NoDevice,
+            Self::InvalidPushSubscription(_) => ErrorCode::InvalidPushSubscription,
+            Self::InvalidSignature(_) => ErrorCode::InvalidSignature,
+            Self::UnknownDevice => ErrorCode::UnknownDevice,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::AlreadyDecided => ErrorCode::AlreadyDecided,
+            Self::Expired => ErrorCode::Expired,
+            Self::NumberMismatch => ErrorCode::NumberMismatch,
+            Self::StoreUnavailable(_) => ErrorCode::StoreUnavailable,
+            Self::Config(_)
+            | Self::Store(_)
+            | Self::Crypto(_)
+            | Self::Io(_)
+            | Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The message shown to the caller: fixed text, or text the variant
+    /// guarantees is safe; never internal error text.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::InvalidRequest(m) => m.clone(),
+            Self::InvalidPushSubscription(m) => format!("push subscription refused: {m}"),
+            Self::InvalidSignature(m) => format!("signature refused: {m}"),
+            Self::Unauthorized => "missing or invalid bearer credential".into(),
+            Self::InvalidCredentials => "invalid username or password".into(),
+            Self::InvalidActivationCode => "the activation code is unknown, used or expired".into(),
+            Self::UsernameTaken => "this username is taken".into(),
+            Self::NoDevice => "the account has no device to confirm the login".into(),
+            Self::UnknownDevice => "unknown or revoked device".into(),
+            Self::NotFound => "no such login or challenge".into(),
+            Self::AlreadyDecided => "the challenge was already decided".into(),
+            Self::Expired => "the challenge has expired".into(),
+            Self::NumberMismatch => {
+                "the number does not match the login screen; the login is denied".into()
+            }
+            Self::StoreUnavailable(_) => "the service is temporarily unavailable, try again".into(),
+            _ => "internal error".into(),
+        }
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(e: redis::RedisError) -> Self {
+        if e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_timeout()
+        {
+            Self::StoreUnavailable(e.to_string())
+        } else {
+            Self::Store(e.to_string())
+        }
+    }
+}
+
+macro_rules! store_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Self::Store(e.to_string())
+            }
+        }
+    )*};
+}
+store_error!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    serde_json::Error
+);
+
+impl From<jsonwebtoken::errors::Error> for Error {
+    fn from(e: jsonwebtoken::errors::Error) -> Self {
+        Self::Crypto(e.to_string())
+    }
+}
+
+/// The server's result type.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,50 @@
+//! What phones call: enrollment, pulling challenges, answering them.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use potvrda_proto::api::{
+    ChallengeAnswer, ChallengeAnswerResult, EnrollmentRequest, PendingChallenges,
+};
+
+use super::bearer;
+use crate::error::Result;
+use crate::service::Potvrda;
+
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/enrollments").route(web::post().to(enroll)))
+        .service(web::resource("/devices/{device_id}").route(web::get().to(info)))
+        .service(web::resource("/devices/{device_id}/challenges").route(web::get().to(pending)))
+        .service(web::resource("/challenges/{cid}/response").route(web::post().to(respond)));
+}
+
+async fn enroll(
+    svc: web::Data<Potvrda>,
+    body: web::Json<EnrollmentRequest>,
+) -> Result<HttpResponse> {
+    Ok(HttpResponse::Created().json(svc.enroll(body.into_inner()).await?))
+}
+
+async fn info(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(svc.device_info(&path, bearer(&req)).await?))
+}
+
+async fn pending(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let challenges = svc.pending_challenges(&path, bearer(&req)).await?;
+    Ok(HttpResponse::Ok().json(PendingChallenges { challenges }))
+}
+
+async fn respond(
+    svc: web::Data<Potvrda>,
+    path: web::Path<String>,
+    body: web::Json<ChallengeAnswer>,
+) -> Result<HttpResponse> {
+    let status = svc.respond(&path, &body.approval).await?;
+    Ok(HttpResponse::Ok().json(ChallengeAnswerResult { status }))
+}

@@ -1,0 +1,206 @@
+//! HTTP: one `configure` per module, mounted in [`configure`]; handlers parse,
+//! call the domain ([`crate::service::Potvrda`]) and map the result. Every
+//! error, including the framework's own (bad JSON, oversized bodies, unknown
+//! routes, wrong methods), is answered as a JSON [`ErrorBody`].
+
+mod admin;
+mod device;
+mod login;
+mod meta;
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use potvrda_proto::limits::MAX_BODY_BYTES;
+use potvrda_proto::{ErrorBody, ErrorCode};
+
+use crate::error::Error;
+
+/// Mount every route and the request-parsing configuration.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(json_config())
+        .app_data(web::PathConfig::default().error_handler(|e, _| bad_request(e.to_string())))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(e.to_string())))
+        .configure(meta::configure)
+        .service(
+            web::scope("/v1")
+                .configure(admin::configure)
+                .configure(device::configure)
+                .configure(login::configure),
+        )
+        .default_service(web::to(|| async {
+            HttpResponse::NotFound().json(ErrorBody {
+                error: ErrorCode::NoSuchEndpoint,
+                message: "no such endpoint".into(),
+            })
+        }));
+}
+
+/// Middleware that turns any error response without a JSON body (e.g. the
+/// router's 405) into an [`ErrorBody`].
+pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
+        let is_json = res
+            .response()
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if is_json {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let status = res.status();
+        let code = match status {
+            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+            StatusCode::NOT_FOUND => ErrorCode::NoSuchEndpoint,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+            s if s.is_client_error() => ErrorCode::InvalidRequest,
+            _ => ErrorCode::Internal,
+        };
+        let (req, _) = res.into_parts();
+        let body = HttpResponse::build(status).json(ErrorBody {
+            error: code,
+            message: status.canonical_reason().unwrap_or("error").to_lowercase(),
+        });
+        Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(req, body).map_into_right_body(),
+        ))
+    })
+}
+
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(MAX_BODY_BYTES)
+        .error_handler(|err, _req| {
+            use actix_web::error::JsonPayloadError as J;
+            let (status, code, message) = match &err {
+                J::Overflow { .. } | J::OverflowKnownLength { .. } => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::PayloadTooLarge,
+                    format!("body larger than {MAX_BODY_BYTES} bytes"),
+                ),
+                J::ContentType => (
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    ErrorCode::InvalidRequest,
+                    "expected Content-Type: application/json".into(),
+                ),
+                J::Deserialize(e) => (
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::InvalidRequest,
+                    format!("invalid JSON body: {e}"),
+                ),
+                _ => (
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::InvalidRequest,
+                    "unreadable body".into(),
+                ),
+            };
+            actix_web::error::InternalError::from_response(
+                err,
+                HttpResponse::build(status).json(ErrorBody {
+                    error: code,
+                    message,
+                }),
+            )
+            .into()
+        })
+}
+
+fn bad_request(message: String) -> actix_web::Error {
+    Error::InvalidRequest(message).into()
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        match self.code() {
+            ErrorCode::InvalidRequest
+            | ErrorCode::InvalidActivationCode
+            | ErrorCode::InvalidPushSubscription => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized
+            | ErrorCode::InvalidCredentials
+            | ErrorCode::InvalidSignature
+            | ErrorCode::UnknownDevice => StatusCode::UNAUTHORIZED,
+            ErrorCode::NotFound | ErrorCode::NoSuchEndpoint => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::UsernameTaken | ErrorCode::NoDevice | ErrorCode::AlreadyDecided => {
+                StatusCode::CONFLICT
+            }
+            ErrorCode::Expired => StatusCode::GONE,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::NumberMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            // Internal details go to the log, never to the client.
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut res = HttpResponse::build(status).json(ErrorBody {
+            error: self.code(),
+            message: self.public_message(),
+        });
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+/// The bearer credential of a request, if any.
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn bearer_parsing() {
+        let r = TestRequest::default()
+            .insert_header(("Authorization", "Bearer abc"))
+            .to_http_request();
+        assert_eq!(bearer(&r), Some("abc"));
+        let r = TestRequest::default()
+            .insert_header(("Authorization", "bearer  abc "))
+            .to_http_request();
+        assert_eq!(bearer(&r), Some("abc"));
+        let r = TestRequest::default()
+            .insert_header(("Authorization", "Basic abc"))
+            .to_http_request();
+        assert_eq!(bearer(&r), None);
+        let r = TestRequest::default()
+            .insert_header(("Authorization", "Bearer "))
+            .to_http_request();
+        assert_eq!(bearer(&r), None);
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak() {
+        let e = Error::Store("redis at 10.0.0.5: WRONGPASS".into());
+        assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.public_message().contains("WRONGPASS"));
+        assert_eq!(
+            Error::NumberMismatch.status_code(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(Error::Expired.status_code(), StatusCode::GONE);
+        assert_eq!(
+            Error::StoreUnavailable("x".into()).status_code(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}

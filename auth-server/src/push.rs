@@ -1,0 +1,346 @@
+//! Web Push delivery (RFC 8030), encrypted per RFC 8291 (`aes128gcm`) and
+//! authenticated with VAPID (RFC 8292).
+//!
+//! Push endpoints come from the phone, so they are an SSRF vector: only hosts
+//! on the allow-list are accepted at enrollment (the public push services by
+//! default, plus `push_allowed_hosts`), `https` only unless `push_allow_http`,
+//! and redirects are never followed. Delivery runs in the background and never
+//! blocks the login request: 404/410 mark the subscription gone (the device
+//! then falls back to pull), 429 and 5xx are retried with back-off while the
+//! challenge is still pending. The VAPID JWT is cached per push-service origin
+//! until shortly before it expires. Logs name the push service's origin only,
+//! never the full endpoint (it is a bearer capability).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, Header};
+use potvrda_proto::api::PushSubscription;
+use potvrda_proto::limits::MAX_PUSH_ENDPOINT_LEN;
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::keys::ServerKeys;
+use crate::store::{Device, LoginState, PushTarget, Store};
+
+/// Lifetime of a VAPID JWT (RFC 8292 allows at most 24 h).
+const VAPID_LIFETIME_SECS: i64 = 12 * 3600;
+/// A cached VAPID JWT is renewed this long before it expires.
+const VAPID_RENEW_BEFORE_SECS: i64 = 3600;
+/// Delivery attempts per push before giving up (the device can still pull).
+const MAX_ATTEMPTS: u32 = 4;
+
+/// What the push service said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// 201/202: accepted.
+    Accepted,
+    /// 404/410: the subscription is gone.
+    Gone,
+    /// 429/5xx or a network error: try again, after this long if the service said.
+    Retry(Option<Duration>),
+    /// Any other status: not retried.
+    Rejected(u16),
+}
+
+#[derive(Serialize)]
+struct VapidClaims<'a> {
+    aud: &'a str,
+    exp: i64,
+    sub: &'a str,
+}
+
+/// Sends challenges to phones.
+pub struct PushSender {
+    http: reqwest::Client,
+    keys: Arc<ServerKeys>,
+    subject: String,
+    allowed_hosts: Vec<String>,
+    allow_http: bool,
+    vapid_cache: Mutex<HashMap<String, (String, i64)>>,
+}
+
+impl std::fmt::Debug for PushSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushSender")
+            .field("allowed_hosts", &self.allowed_hosts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PushSender {
+    /// A sender using `keys.vapid`.
+    pub fn new(
+        keys: Arc<ServerKeys>,
+        subject: String,
+        allowed_hosts: Vec<String>,
+        allow_http: bool,
+    ) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Error::Internal(format!("http client: {e}")))?;
+        Ok(Self {
+            http,
+            keys,
+            subject,
+            allowed_hosts,
+            allow_http,
+            vapid_cache: Mutex::default(),
+        })
+    }
+
+    /// Check a subscription from an enrollment: allowed host and scheme, valid keys.
+    pub fn validate(&self, sub: &PushSubscription) -> Result<PushTarget> {
+        if sub.endpoint.len() > MAX_PUSH_ENDPOINT_LEN {
+            return Err(Error::InvalidPushSubscription("endpoint too long"));
+        }
+        let url = url::Url::parse(&sub.endpoint)
+            .map_err(|_| Error::InvalidPushSubscription("endpoint is not a URL"))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_http => {}
+            _ => return Err(Error::InvalidPushSubscription("endpoint must use https")),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Error::InvalidPushSubscription(
+                "endpoint must not carry credentials",
+            ));
+        }
+        let host = url
+            .host_str()
+            .ok_or(Error::InvalidPushSubscription("endpoint has no host"))?;
+        if !host_allowed(&self.allowed_hosts, host) {
+            return Err(Error::InvalidPushSubscription(
+                "push service host is not on the allow-list",
+            ));
+        }
+        let p256dh = URL_SAFE_NO_PAD
+            .decode(&sub.keys.p256dh)
+            .map_err(|_| Error::InvalidPushSubscription("p256dh is not base64url"))?;
+        if p256dh.len() != 65 || p256::PublicKey::from_sec1_bytes(&p256dh).is_err() {
+            return Err(Error::InvalidPushSubscription(
+                "p256dh is not an uncompressed P-256 point",
+            ));
+        }
+        let auth = URL_SAFE_NO_PAD
+            .decode(&sub.keys.auth)
+            .map_err(|_| Error::InvalidPushSubscription("auth is not base64url"))?;
+        if auth.len() != 16 {
+            return Err(Error::InvalidPushSubscription("auth must be 16 bytes"));
+        }
+        Ok(PushTarget {
+            endpoint: sub.endpoint.clone(),
+            p256dh: sub.keys.p256dh.clone(),
+            auth: sub.keys.auth.clone(),
+        })
+    }
+
+    /// The `Authorization: vapid t=…, k=…` value for a push service origin.
+    fn vapid_header(&self, origin: &str, now: i64) -> Result<String> {
+        let mut cache = self.vapid_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((header, exp)) = cache.get(origin)
+            && now < exp - VAPID_RENEW_BEFORE_SECS
+        {
+            return Ok(header.clone());
+        }
+        let exp = now + VAPID_LIFETIME_SECS;
+        let jwt = jsonwebtoken::encode(
+            &Header::new(Algorithm::ES256),
+            &VapidClaims {
+                aud: origin,
+                exp,
+                sub: &self.subject,
+            },
+            &self.keys.vapid.encoding,
+        )?;
+        let header = format!("vapid t={jwt}, k={}", self.keys.vapid_public_b64());
+        cache.insert(origin.to_owned(), (header.clone(), exp));
+        Ok(header)
+    }
+
+    /// One delivery attempt.
+    pub async fn deliver(
+        &self,
+        target: &PushTarget,
+        payload: &[u8],
+        ttl: u64,
+        now: i64,
+    ) -> Result<Delivery> {
+        let url = url::Url::parse(&target.endpoint)
+            .map_err(|_| Error::Internal("stored endpoint".into()))?;
+        let origin = url.origin().ascii_serialization();
+        let ua_public = p256::PublicKey::from_sec1_bytes(
+            &URL_SAFE_NO_PAD
+                .decode(&target.p256dh)
+                .map_err(|_| Error::Internal("stored p256dh".into()))?,
+        )
+        .map_err(|_| Error::Internal("stored p256dh".into()))?;
+        let auth = URL_SAFE_NO_PAD
+            .decode(&target.auth)
+            .map_err(|_| Error::Internal("stored auth".into()))?;
+        let uri: http::Uri = target
+            .endpoint
+            .parse()
+            .map_err(|_| Error::Internal("stored endpoint".into()))?;
+        let request = web_push_native::WebPushBuilder::new(
+            uri,
+            ua_public,
+            web_push_native::Auth::clone_from_slice(&auth),
+        )
+        .with_valid_duration(Duration::from_secs(ttl))
+        .build(payload.to_vec())
+        .map_err(|e| Error::Crypto(format!("push encryption: {e}")))?;
+        let (parts, body) = request.into_parts();
+        let mut headers = parts.headers;
+        headers.remove(http::header::CONTENT_LENGTH);
+        let answer = self
+            .http
+            .post(url)
+            .headers(headers)
+            .header(
+                http::header::AUTHORIZATION,
+                self.vapid_header(&origin, now)?,
+            )
+            .header("Urgency", "high")
+            .body(body)
+            .send()
+            .await;
+        Ok(match answer {
+            Ok(r) => classify(r.status().as_u16(), retry_after(r.headers())),
+            Err(e) => {
+                tracing::warn!(push_service = %origin, error = %e.without_url(), "push delivery failed");
+                Delivery::Retry(None)
+            }
+        })
+    }
+
+    /// Deliver the challenge to `device` in the background, retrying while the
+    /// login is pending and unexpired.
+    pub fn dispatch(
+        self: &Arc<Self>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        device: Device,
+        login_id: String,
+        payload: String,
+        expires_at: i64,
+    ) {
+        let Some(target) = device.push.clone() else {
+            return;
+        };
+        let sender = Arc::clone(self);
+        tokio::spawn(async move {
+            let origin = url::Url::parse(&target.endpoint)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default();
+            let mut backoff = Duration::from_millis(500);
+            for attempt in 1..=MAX_ATTEMPTS {
+                let now = clock.now();
+                if now >= expires_at {
+                    break;
+                }
+                let ttl = (expires_at - now) as u64;
+                match sender.deliver(&target, payload.as_bytes(), ttl, now).await {
+                    Ok(Delivery::Accepted) => {
+                        tracing::debug!(login_id, device_id = device.id, push_service = %origin, "push accepted");
+                        return;
+                    }
+                    Ok(Delivery::Gone) => {
+                        tracing::info!(login_id, device_id = device.id, push_service = %origin, "push subscription gone; device falls back to pull");
+                        if let Err(e) = store.mark_push_gone(&device.id).await {
+                            tracing::warn!(device_id = device.id, error = %e, "could not mark push subscription gone");
+                        }
+                        return;
+                    }
+                    Ok(Delivery::Rejected(status)) => {
+                        tracing::warn!(login_id, device_id = device.id, push_service = %origin, status, "push rejected");
+                        return;
+                    }
+                    Ok(Delivery::Retry(after)) => {
+                        let wait = after
+                            .unwrap_or(backoff)
+                            .min(Duration::from_secs(ttl.min(30)));
+                        tracing::info!(login_id, attempt, push_service = %origin, wait_ms = wait.as_millis() as u64, "push will be retried");
+                        tokio::time::sleep(wait).await;
+                        backoff *= 2;
+                    }
+                    Err(e) => {
+                        tracing::error!(login_id, device_id = device.id, error = %e, "push could not be built");
+                        return;
+                    }
+                }
+                match store.login(&login_id).await {
+                    Ok(Some(l)) if l.state == LoginState::Pending => {}
+                    _ => return,
+                }
+            }
+        });
+    }
+}
+
+/// Whether `host` is allowed: an exact entry, or an entry `.example.com` that
+/// allows every subdomain of example.com.
+pub fn host_allowed(allowed: &[String], host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    allowed.iter().any(|entry| match entry.strip_prefix('.') {
+        Some(domain) => host.ends_with(&format!(".{domain}")),
+        None => host == *entry,
+    })
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// RFC 8030 §5 / RFC 8030 §8.4 outcomes by status.
+pub fn classify(status: u16, retry_after: Option<Duration>) -> Delivery {
+    match status {
+        200..=299 => Delivery::Accepted,
+        404 | 410 => Delivery::Gone,
+        429 | 500..=599 => Delivery::Retry(retry_after),
+        other => Delivery::Rejected(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_list_matching() {
+        let allowed: Vec<String> = vec!["fcm.googleapis.com".into(), ".notify.windows.com".into()];
+        assert!(host_allowed(&allowed, "fcm.googleapis.com"));
+        assert!(host_allowed(&allowed, "FCM.googleapis.com."));
+        assert!(host_allowed(&allowed, "db5.notify.windows.com"));
+        assert!(!host_allowed(&allowed, "notify.windows.com.evil.example"));
+        assert!(!host_allowed(&allowed, "evilfcm.googleapis.com"));
+        assert!(!host_allowed(&allowed, "169.254.169.254"));
+        assert!(!host_allowed(&allowed, "localhost"));
+    }
+
+    #[test]
+    fn rfc8030_status_classes() {
+        assert_eq!(classify(201, None), Delivery::Accepted);
+        assert_eq!(classify(410, None), Delivery::Gone);
+        assert_eq!(classify(404, None), Delivery::Gone);
+        assert_eq!(
+            classify(429, Some(Duration::from_secs(3))),
+            Delivery::Retry(Some(Duration::from_secs(3)))
+        );
+        assert_eq!(classify(503, None), Delivery::Retry(None));
+        assert_eq!(classify(413, None), Delivery::Rejected(413));
+    }
+}

@@ -1,0 +1,689 @@
+//! The domain: creating citizens, enrolling devices, logins, challenges,
+//! approvals and tokens. It knows no HTTP types; the store, the clock, the
+//! randomness, the keys and the push sender are injected.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use potvrda_proto::api::{
+    CreateCitizenRequest, CreateCitizenResponse, DeviceInfo, EnrollmentRequest, EnrollmentResponse,
+    LoginRequest, LoginResponse, LoginStatus, LoginStatusResponse, PushStatus,
+};
+use potvrda_proto::jose::{
+    AMR_PWD_MFA, AUD_PULL, AccessTokenClaims, ApprovalClaims, ChallengeClaims, Decision, EcJwk,
+    EnrollmentProofClaims, LoginContext, PullClaims, TOKEN_TYPE_BEARER, TYP_APPROVAL,
+    TYP_CHALLENGE, TYP_ENROLLMENT, TYP_PULL,
+};
+use potvrda_proto::limits::{
+    ENROLLMENT_PROOF_MAX_AGE_SECS, MAX_CLOCK_SKEW_SECS, MAX_CONTEXT_FIELD_LEN, MAX_NAME_LEN,
+    MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MAX_WAIT_SECS, NUMBER_MAX, NUMBER_MIN,
+    PULL_TOKEN_MAX_AGE_SECS,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use crate::clock::{self, Clock, Random};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::keys::ServerKeys;
+use crate::password::PasswordHasher;
+use crate::push::PushSender;
+use crate::store::{
+    Activation, DecideOutcome, Device, DeviceChallenge, EnrollOutcome, Login, LoginRecord,
+    LoginState, Store, User,
+};
+
+/// Characters of generated passwords (no look-alikes: 0/O, 1/l/I).
+const PASSWORD_ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+/// Characters of activation codes (upper case, no look-alikes).
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+/// Activation code length without dashes: 12 × 5 bits = 60 bits.
+const CODE_LEN: usize = 12;
+
+/// The service every HTTP handler calls.
+pub struct Potvrda {
+    config: Arc<Config>,
+    public_url: String,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Random>,
+    keys: Arc<ServerKeys>,
+    hasher: PasswordHasher,
+    push: Arc<PushSender>,
+}
+
+impl std::fmt::Debug for Potvrda {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Potvrda")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything the service is built from.
+pub struct Parts {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// The issuer URL.
+    pub public_url: String,
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub rng: Arc<dyn Random>,
+    /// Keys.
+    pub keys: Arc<ServerKeys>,
+    /// Password hashing.
+    pub hasher: PasswordHasher,
+    /// Push delivery.
+    pub push: Arc<PushSender>,
+}
+
+impl Potvrda {
+    /// Assemble the service.
+    pub fn new(p: Parts) -> Self {
+        Self {
+            config: p.config,
+            public_url: p.public_url,
+            store: p.store,
+            clock: p.clock,
+            rng: p.rng,
+            keys: p.keys,
+            hasher: p.hasher,
+            push: p.push,
+        }
+    }
+
+    /// The keys, for the JWKS endpoint.
+    pub fn keys(&self) -> &ServerKeys {
+        &self.keys
+    }
+
+    /// The store, for health checks.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Check a presented bootstrap token (constant time; disabled when unset).
+    pub fn authorize_bootstrap(&self, presented: Option<&str>) -> Result<()> {
+        let (Some(expected), Some(presented)) = (&self.config.bootstrap_token, presented) else {
+            return Err(Error::Unauthorized);
+        };
+        if ct_eq_str(expected.expose_secret(), presented) {
+            Ok(())
+        } else {
+            Err(Error::Unauthorized)
+        }
+    }
+
+    /// Create a citizen with a random initial password and a single-use activation code.
+    pub async fn create_citizen(&self, req: CreateCitizenRequest) -> Result<CreateCitizenResponse> {
+        let username = normalize_username(&req.username)?;
+        let display_name = clean_text("display_name", &req.display_name, MAX_NAME_LEN)?;
+        let rng = self.rng.as_ref();
+        let password = grouped(&clock::string(rng, PASSWORD_ALPHABET, 16)?);
+        let code = grouped(&clock::string(rng, CODE_ALPHABET, CODE_LEN)?);
+        let now = self.clock.now();
+        let user = User {
+            id: new_id(rng)?,
+            username,
+            display_name,
+            password_hash: self
+                .hasher
+                .hash(SecretString::from(password.clone()))
+                .await?,
+            created_at: now,
+        };
+        let activation = Activation {
+            code_hash: code_hash(&code).ok_or_else(|| Error::Internal("generated code".into()))?,
+            user_id: user.id.clone(),
+            expires_at: now + self.config.activation_ttl as i64,
+        };
+        self.store.create_user(&user, &activation).await?;
+        tracing::info!(user_id = user.id, "citizen created");
+        Ok(CreateCitizenResponse {
+            user_id: user.id,
+            username: user.username,
+            initial_password: password,
+            activation_code: code,
+            activation_expires_at: activation.expires_at,
+        })
+    }
+
+    /// Enroll a device with an activation code and a proof of key possession.
+    pub async fn enroll(&self, req: EnrollmentRequest) -> Result<EnrollmentResponse> {
+        let name = clean_text("name", &req.name, MAX_NAME_LEN)?;
+        let platform = clean_text("platform", &req.platform, MAX_NAME_LEN)?;
+        let device_key = decoding_key(&req.public_key)?;
+        let now = self.clock.now();
+        let proof: EnrollmentProofClaims = verify_jws(&req.proof, TYP_ENROLLMENT, &device_key)?;
+        let (Some(hash), Some(proof_hash)) =
+            (code_hash(&req.activation_code), code_hash(&proof.act))
+        else {
+            return Err(Error::InvalidActivationCode);
+        };
+        if !ct_eq_str(&hash, &proof_hash) {
+            return Err(Error::InvalidSignature(
+                "the proof is for another activation code",
+            ));
+        }
+        if proof.iat < now - ENROLLMENT_PROOF_MAX_AGE_SECS || proof.iat > now + MAX_CLOCK_SKEW_SECS
+        {
+            return Err(Error::InvalidSignature("the proof is not fresh"));
+        }
+        let push = req
+            .push
+            .as_ref()
+            .map(|p| self.push.validate(p))
+            .transpose()?;
+        let device = Device {
+            id: new_id(self.rng.as_ref())?,
+            user_id: String::new(),
+            name,
+            platform,
+            public_key: EcJwk::p256(req.public_key.x.clone(), req.public_key.y.clone()),
+            push,
+            push_gone: false,
+            created_at: now,
+        };
+        let device_id = device.id.clone();
+        match self.store.enroll_device(&hash, device, now).await? {
+            EnrollOutcome::InvalidCode => Err(Error::InvalidActivationCode),
+            EnrollOutcome::Enrolled(user) => {
+                tracing::info!(user_id = user.id, device_id, "device enrolled");
+                Ok(EnrollmentResponse {
+                    device_id,
+                    user_id: user.id,
+                    username: user.username,
+                    server_jwks: self.keys.jwks(),
+                    vapid_public_key: self.keys.vapid_public_b64(),
+                })
+            }
+        }
+    }
+
+    /// Check the password and send a challenge to every device of the user.
+    pub async fn start_login(&self, req: LoginRequest) -> Result<LoginResponse> {
+        if req.password.len() > MAX_PASSWORD_LEN {
+            return Err(Error::InvalidRequest(format!(
+                "password longer than {MAX_PASSWORD_LEN} bytes"
+            )));
+        }
+        if req.username.len() > MAX_USERNAME_LEN {
+            return Err(Error::InvalidRequest(format!(
+                "username longer than {MAX_USERNAME_LEN} bytes"
+            )));
+        }
+        let context = clean_context(req.context.unwrap_or_default())?;
+        let user = self
+            .store
+            .user_by_name(&req.username.trim().to_ascii_lowercase())
+            .await?;
+        let password = SecretString::from(req.password);
+        let ok = self
+            .hasher
+            .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+            .await?;
+        let user = match user {
+            Some(user) if ok => user,
+            _ => return Err(Error::InvalidCredentials),
+        };
+        let devices = self.store.devices_of(&user.id).await?;
+        if devices.is_empty() {
+            return Err(Error::NoDevice);
+        }
+        let rng = self.rng.as_ref();
+        let now = self.clock.now();
+        let secret = clock::token::<32>(rng)?;
+        let mut record = LoginRecord {
+            id: new_id(rng)?,
+            cid: new_id(rng)?,
+            user_id: user.id.clone(),
+            username: user.username.clone(),
+            nonce: clock::token::<32>(rng)?,
+            number: NUMBER_MIN + clock::below(rng, u32::from(NUMBER_MAX - NUMBER_MIN) + 1)? as u8,
+            secret_hash: sha256_b64(secret.as_bytes()),
+            created_at: now,
+            expires_at: now + self.config.challenge_ttl as i64,
+            context,
+            challenges: Vec::with_capacity(devices.len()),
+        };
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some(TYP_CHALLENGE.into());
+        header.kid = Some(self.keys.signing.kid.clone());
+        for device in &devices {
+            let claims = ChallengeClaims {
+                cid: record.cid.clone(),
+                nonce: record.nonce.clone(),
+                sub: user.username.clone(),
+                aud: device.id.clone(),
+                ctx: record.context.clone(),
+                iat: now,
+                exp: record.expires_at,
+            };
+            record.challenges.push(DeviceChallenge {
+                device_id: device.id.clone(),
+                jws: jsonwebtoken::encode(&header, &claims, &self.keys.signing.encoding)?,
+            });
+        }
+        self.store.create_login(&record).await?;
+        tracing::info!(
+            login_id = record.id,
+            cid = record.cid,
+            user_id = user.id,
+            "login started"
+        );
+        for (device, challenge) in devices.into_iter().zip(&record.challenges) {
+            if device.push.is_some() && !device.push_gone {
+                self.push.dispatch(
+                    Arc::clone(&self.store),
+                    Arc::clone(&self.clock),
+                    device,
+                    record.id.clone(),
+                    challenge.jws.clone(),
+                    record.expires_at,
+                );
+            }
+        }
+        Ok(LoginResponse {
+            login_id: record.id,
+            login_secret: secret,
+            number: record.number,
+            expires_at: record.expires_at,
+        })
+    }
+
+    /// The device's own view of itself, for a valid pull token.
+    pub async fn device_info(
+        &self,
+        device_id: &str,
+        pull_token: Option<&str>,
+    ) -> Result<DeviceInfo> {
+        let device = self.authenticate_device(device_id, pull_token).await?;
+        Ok(DeviceInfo {
+            device_id: device.id,
+            name: device.name,
+            platform: device.platform,
+            push: match (&device.push, device.push_gone) {
+                (None, _) => PushStatus::None,
+                (Some(_), true) => PushStatus::Gone,
+                (Some(_), false) => PushStatus::Active,
+            },
+            created_at: device.created_at,
+        })
+    }
+
+    /// The pending challenges of a device, for a valid pull token.
+    pub async fn pending_challenges(
+        &self,
+        device_id: &str,
+        pull_token: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let device = self.authenticate_device(device_id, pull_token).await?;
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .pending_logins(&device.user_id, now)
+            .await?
+            .into_iter()
+            .filter_map(|l| {
+                l.record
+                    .challenges
+                    .into_iter()
+                    .find(|c| c.device_id == device_id)
+                    .map(|c| c.jws)
+            })
+            .collect())
+    }
+
+    /// The device a fresh pull token (signed by that device, for that device) speaks for.
+    async fn authenticate_device(
+        &self,
+        device_id: &str,
+        pull_token: Option<&str>,
+    ) -> Result<Device> {
+        let token = pull_token.ok_or(Error::Unauthorized)?;
+        let kid = jsonwebtoken::decode_header(token)
+            .map_err(|_| Error::InvalidSignature("pull token is not an ES256 JWS"))?
+            .kid;
+        if kid.as_deref() != Some(device_id) {
+            return Err(Error::InvalidSignature("pull token kid is not this device"));
+        }
+        let device = self
+            .store
+            .device(device_id)
+            .await?
+            .ok_or(Error::UnknownDevice)?;
+        let claims: PullClaims = verify_jws(token, TYP_PULL, &decoding_key(&device.public_key)?)?;
+        let now = self.clock.now();
+        if claims.sub != device_id || claims.aud != AUD_PULL {
+            return Err(Error::InvalidSignature(
+                "pull token is for another device or audience",
+            ));
+        }
+        if claims.iat < now - PULL_TOKEN_MAX_AGE_SECS || claims.iat > now + MAX_CLOCK_SKEW_SECS {
+            return Err(Error::InvalidSignature("pull token is not fresh"));
+        }
+        Ok(device)
+    }
+
+    /// Verify the phone's signed answer to challenge `cid` and decide the login.
+    pub async fn respond(&self, cid: &str, approval: &str) -> Result<LoginStatus> {
+        let header = jsonwebtoken::decode_header(approval)
+            .map_err(|_| Error::InvalidSignature("approval is not a JWS"))?;
+        let device_id = header
+            .kid
+            .ok_or(Error::InvalidSignature("approval has no kid"))?;
+        let device = self
+            .store
+            .device(&device_id)
+            .await?
+            .ok_or(Error::UnknownDevice)?;
+        let claims: ApprovalClaims =
+            verify_jws(approval, TYP_APPROVAL, &decoding_key(&device.public_key)?)?;
+        if claims.cid != cid {
+            return Err(Error::InvalidRequest(
+                "the approval is for another challenge".into(),
+            ));
+        }
+        let login = self
+            .store
+            .login_by_challenge(cid)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let rec = &login.record;
+        if rec.user_id != device.user_id || !rec.challenges.iter().any(|c| c.device_id == device.id)
+        {
+            return Err(Error::InvalidSignature("this device was not asked"));
+        }
+        if !ct_eq_str(&claims.nonce, &rec.nonce) {
+            return Err(Error::InvalidSignature(
+                "nonce does not match the challenge",
+            ));
+        }
+        let now = self.clock.now();
+        if claims.iat < rec.created_at - MAX_CLOCK_SKEW_SECS
+            || claims.iat > now + MAX_CLOCK_SKEW_SECS
+        {
+            return Err(Error::InvalidSignature("approval is not fresh"));
+        }
+        match login.status(now) {
+            LoginStatus::Pending => {}
+            LoginStatus::Expired => return Err(Error::Expired),
+            _ => return Err(Error::AlreadyDecided),
+        }
+        let (to, mismatch) = match claims.decision {
+            Decision::Deny => (LoginState::Denied, false),
+            Decision::Approve if claims.number == Some(rec.number) => (LoginState::Approved, false),
+            Decision::Approve => (LoginState::Denied, true),
+        };
+        match self.store.decide(&rec.id, to, now).await? {
+            DecideOutcome::Decided => {}
+            DecideOutcome::AlreadyDecided => return Err(Error::AlreadyDecided),
+            DecideOutcome::Expired => return Err(Error::Expired),
+            DecideOutcome::NotFound => return Err(Error::NotFound),
+        }
+        tracing::info!(
+            login_id = rec.id,
+            cid,
+            device_id,
+            decision = to.as_str(),
+            number_mismatch = mismatch,
+            "challenge decided"
+        );
+        if mismatch {
+            return Err(Error::NumberMismatch);
+        }
+        Ok(if to == LoginState::Approved {
+            LoginStatus::Approved
+        } else {
+            LoginStatus::Denied
+        })
+    }
+
+    /// The status of a login, waiting up to `wait_secs` for a decision. The
+    /// access token comes exactly once, with the first answer after approval.
+    pub async fn login_status(
+        &self,
+        login_id: &str,
+        secret: Option<&str>,
+        wait_secs: u64,
+    ) -> Result<LoginStatusResponse> {
+        if wait_secs > MAX_WAIT_SECS {
+            return Err(Error::InvalidRequest(format!(
+                "wait must be at most {MAX_WAIT_SECS}"
+            )));
+        }
+        let secret = secret.ok_or(Error::Unauthorized)?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
+        // Subscribe before reading, so a decision in between is not missed.
+        let mut changes = self.store.subscribe(login_id);
+        let mut login = self.store.login(login_id).await?.ok_or(Error::NotFound)?;
+        if !ct_eq_str(&sha256_b64(secret.as_bytes()), &login.record.secret_hash) {
+            return Err(Error::Unauthorized);
+        }
+        loop {
+            let now = self.clock.now();
+            match login.status(now) {
+                LoginStatus::Pending => {
+                    let started = tokio::time::Instant::now();
+                    if started >= deadline {
+                        return Ok(status_only(LoginStatus::Pending));
+                    }
+                    // Wake at a decision, at the deadline, or when the challenge expires.
+                    let until_expiry =
+                        Duration::from_secs((login.record.expires_at - now).max(0) as u64);
+                    let until = deadline.min(started + until_expiry);
+                    let _ = tokio::time::timeout_at(until, changes.changed()).await;
+                }
+                LoginStatus::Approved => {
+                    if self.store.take_token(login_id).await? {
+                        return self.issue_token(&login, now);
+                    }
+                }
+                other => return Ok(status_only(other)),
+            }
+            login = self.store.login(login_id).await?.ok_or(Error::NotFound)?;
+        }
+    }
+
+    fn issue_token(&self, login: &Login, now: i64) -> Result<LoginStatusResponse> {
+        let claims = AccessTokenClaims {
+            iss: self.public_url.clone(),
+            sub: login.record.user_id.clone(),
+            preferred_username: login.record.username.clone(),
+            aud: self.config.token_audience.clone(),
+            iat: now,
+            exp: now + self.config.token_ttl as i64,
+            jti: new_id(self.rng.as_ref())?,
+            auth_time: login.decided_at.unwrap_or(now),
+            amr: AMR_PWD_MFA.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.keys.signing.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.keys.signing.encoding)?;
+        tracing::info!(
+            login_id = login.record.id,
+            user_id = claims.sub,
+            jti = claims.jti,
+            "access token issued"
+        );
+        Ok(LoginStatusResponse {
+            status: LoginStatus::Approved,
+            access_token: Some(token),
+            token_type: Some(TOKEN_TYPE_BEARER.into()),
+            expires_in: Some(self.config.token_ttl),
+        })
+    }
+}
+
+fn status_only(status: LoginStatus) -> LoginStatusResponse {
+    LoginStatusResponse {
+        status,
+        access_token: None,
+        token_type: None,
+        expires_in: None,
+    }
+}
+
+/// Verify a compact JWS: ES256 only, the expected `typ`, the given key.
+/// Time claims are checked by the caller against the injected clock.
+fn verify_jws<T: DeserializeOwned>(jws: &str, typ: &str, key: &DecodingKey) -> Result<T> {
+    let header =
+        jsonwebtoken::decode_header(jws).map_err(|_| Error::InvalidSignature("not a JWS"))?;
+    if header.alg != Algorithm::ES256 {
+        return Err(Error::InvalidSignature("alg must be ES256"));
+    }
+    if header.typ.as_deref() != Some(typ) {
+        return Err(Error::InvalidSignature("unexpected typ"));
+    }
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    jsonwebtoken::decode::<T>(jws, key, &validation)
+        .map(|d| d.claims)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::Json(_) => {
+                Error::InvalidSignature("claims are malformed")
+            }
+            _ => Error::InvalidSignature("signature does not verify"),
+        })
+}
+
+/// A verifying key for a device JWK, after checking the point is on P-256.
+fn decoding_key(jwk: &EcJwk) -> Result<DecodingKey> {
+    let bad = || Error::InvalidRequest("public_key must be an EC P-256 JWK".into());
+    if !jwk.is_p256() {
+        return Err(bad());
+    }
+    let x = URL_SAFE_NO_PAD.decode(&jwk.x).map_err(|_| bad())?;
+    let y = URL_SAFE_NO_PAD.decode(&jwk.y).map_err(|_| bad())?;
+    if x.len() != 32 || y.len() != 32 {
+        return Err(bad());
+    }
+    let point = [&[4u8][..], &x, &y].concat();
+    p256::PublicKey::from_sec1_bytes(&point).map_err(|_| bad())?;
+    DecodingKey::from_ec_components(&jwk.x, &jwk.y).map_err(|_| bad())
+}
+
+fn new_id(rng: &dyn Random) -> Result<String> {
+    Ok(uuid::Builder::from_random_bytes(clock::bytes::<16>(rng)?)
+        .into_uuid()
+        .to_string())
+}
+
+fn sha256_b64(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data))
+}
+
+/// Constant-time equality of two strings (length is not secret).
+fn ct_eq_str(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// Groups of four joined by dashes, for reading aloud and typing.
+fn grouped(s: &str) -> String {
+    s.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// The hash an activation code is stored under, after normalising what a
+/// citizen may type (case, dashes, spaces); `None` when it cannot be a code.
+pub fn code_hash(code: &str) -> Option<String> {
+    let norm: String = code
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    (norm.len() == CODE_LEN && norm.bytes().all(|b| CODE_ALPHABET.contains(&b)))
+        .then(|| sha256_b64(norm.as_bytes()))
+}
+
+/// Usernames: 3–64 of `a-z 0-9 . _ -`, starting with a letter or digit, lower-cased.
+pub fn normalize_username(raw: &str) -> Result<String> {
+    let u = raw.trim().to_ascii_lowercase();
+    let ok = (3..=MAX_USERNAME_LEN).contains(&u.len())
+        && u.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && u.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
+    if ok {
+        Ok(u)
+    } else {
+        Err(Error::InvalidRequest(
+            "username must be 3-64 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit".into(),
+        ))
+    }
+}
+
+fn clean_text(field: &str, v: &str, max: usize) -> Result<String> {
+    let v = v.trim();
+    if v.is_empty() || v.len() > max || v.chars().any(char::is_control) {
+        return Err(Error::InvalidRequest(format!(
+            "{field} must be 1-{max} bytes without control characters"
+        )));
+    }
+    Ok(v.to_owned())
+}
+
+fn clean_context(ctx: LoginContext) -> Result<LoginContext> {
+    let f = |name: &str, v: Option<String>| -> Result<Option<String>> {
+        v.map(|v| clean_text(name, &v, MAX_CONTEXT_FIELD_LEN))
+            .transpose()
+    };
+    Ok(LoginContext {
+        ip: f("context.ip", ctx.ip)?,
+        user_agent: f("context.user_agent", ctx.user_agent)?,
+        service: f("context.service", ctx.service)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert_eq!(normalize_username(" Jelena.P ").expect("valid"), "jelena.p");
+        for bad in ["ab", ".dot", "a b c", "ćirilica", &"x".repeat(65)] {
+            assert!(normalize_username(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn activation_codes_normalise_and_reject_garbage() {
+        let h = code_hash("ABCD-EFGH-JKMN").expect("valid");
+        assert_eq!(code_hash("abcd efgh jkmn"), Some(h.clone()));
+        assert_eq!(code_hash("ABCDEFGHJKMN"), Some(h));
+        assert_eq!(
+            code_hash("ABCD-EFGH-JKM0"),
+            None,
+            "0 is not in the alphabet"
+        );
+        assert_eq!(code_hash("ABCD"), None);
+    }
+
+    #[test]
+    fn grouping_and_constant_time_eq() {
+        assert_eq!(grouped("abcdefghij"), "abcd-efgh-ij");
+        assert!(ct_eq_str("abc", "abc"));
+        assert!(!ct_eq_str("abc", "abd"));
+        assert!(!ct_eq_str("abc", "abcd"));
+    }
+
+    #[test]
+    fn off_curve_device_keys_are_refused() {
+        let jwk = EcJwk::p256(
+            URL_SAFE_NO_PAD.encode([1u8; 32]),
+            URL_SAFE_NO_PAD.encode([2u8; 32]),
+        );
+        assert!(matches!(decoding_key(&jwk), Err(Error::InvalidRequest(_))));
+    }
+}

@@ -1,0 +1,457 @@
+//! The embedded store, for one instance: accounts, devices and activation
+//! codes in a redb file under the data dir (ACID transactions: a crash leaves
+//! no half-written record), challenges in memory, keys in files of mode 0600.
+
+use std::collections::HashMap;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use zeroize::Zeroizing;
+
+use super::{
+    Activation, DecideOutcome, Device, DeviceStore, EnrollOutcome, Health, KeyStore, Login,
+    LoginRecord, LoginState, LoginStore, Notifier, Subscription, User, UserStore,
+};
+use crate::error::{Error, Result};
+
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+const USERNAMES: TableDefinition<&str, &str> = TableDefinition::new("usernames");
+const ACTIVATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("activations");
+const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
+/// Key `"<user_id>/<device_id>"`: the devices of a user, by prefix scan.
+const USER_DEVICES: TableDefinition<&str, u8> = TableDefinition::new("user_devices");
+
+/// How long a decided or expired login stays answerable.
+pub const LOGIN_GRACE_SECS: i64 = 600;
+
+/// The embedded store.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    dir: PathBuf,
+    mem: Arc<Mutex<Memory>>,
+    notifier: Arc<Notifier>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Memory {
+    logins: HashMap<String, Login>,
+    by_cid: HashMap<String, String>,
+    by_user: HashMap<String, Vec<String>>,
+    last_sweep: i64,
+}
+
+impl Memory {
+    fn sweep(&mut self, now: i64) {
+        if now - self.last_sweep < 10 {
+            return;
+        }
+        self.last_sweep = now;
+        let dead: Vec<String> = self
+            .logins
+            .values()
+            .filter(|l| l.record.expires_at + LOGIN_GRACE_SECS < now)
+            .map(|l| l.record.id.clone())
+            .collect();
+        for id in dead {
+            if let Some(l) = self.logins.remove(&id) {
+                self.by_cid.remove(&l.record.cid);
+                if let Some(v) = self.by_user.get_mut(&l.record.user_id) {
+                    v.retain(|x| *x != id);
+                    if v.is_empty() {
+                        self.by_user.remove(&l.record.user_id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl EmbeddedStore {
+    /// Open (or create) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let db = Database::create(dir.join("potvrda.redb"))?;
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(USERS)?;
+            txn.open_table(USERNAMES)?;
+            txn.open_table(ACTIVATIONS)?;
+            txn.open_table(DEVICES)?;
+            txn.open_table(USER_DEVICES)?;
+        }
+        txn.commit()?;
+        Ok(Self {
+            db: Arc::new(db),
+            dir: dir.to_owned(),
+            mem: Arc::default(),
+            notifier: Arc::default(),
+        })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| Error::Internal(format!("store task: {e}")))?
+    }
+
+    fn mem(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.mem.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<T>> {
+    match table.get(key)? {
+        Some(v) => Ok(Some(serde_json::from_slice(v.value())?)),
+        None => Ok(None),
+    }
+}
+
+#[async_trait]
+impl UserStore for EmbeddedStore {
+    async fn create_user(&self, user: &User, activation: &Activation) -> Result<()> {
+        let user = user.clone();
+        let activation = activation.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut names = txn.open_table(USERNAMES)?;
+                if names.get(user.username.as_str())?.is_some() {
+                    return Err(Error::UsernameTaken);
+                }
+                names.insert(user.username.as_str(), user.id.as_str())?;
+                txn.open_table(USERS)?
+                    .insert(user.id.as_str(), serde_json::to_vec(&user)?.as_slice())?;
+                txn.open_table(ACTIVATIONS)?.insert(
+                    activation.code_hash.as_str(),
+                    serde_json::to_vec(&activation)?.as_slice(),
+                )?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
+        let username = username.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let Some(id) = txn
+                .open_table(USERNAMES)?
+                .get(username.as_str())?
+                .map(|v| v.value().to_owned())
+            else {
+                return Ok(None);
+            };
+            read_json(&txn.open_table(USERS)?, &id)
+        })
+        .await
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<User>> {
+        let id = id.to_owned();
+        self.blocking(move |db| read_json(&db.begin_read()?.open_table(USERS)?, &id))
+            .await
+    }
+}
+
+#[async_trait]
+impl DeviceStore for EmbeddedStore {
+    async fn enroll_device(
+        &self,
+        code_hash: &str,
+        device: Device,
+        now: i64,
+    ) -> Result<EnrollOutcome> {
+        let code_hash = code_hash.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            let user = {
+                let mut acts = txn.open_table(ACTIVATIONS)?;
+                let Some(act): Option<Activation> = read_json(&acts, &code_hash)? else {
+                    return Ok(EnrollOutcome::InvalidCode);
+                };
+                // Single use: removed whether or not it was still valid.
+                acts.remove(code_hash.as_str())?;
+                if act.expires_at <= now {
+                    drop(acts);
+                    txn.commit()?;
+                    return Ok(EnrollOutcome::InvalidCode);
+                }
+                let Some(user): Option<User> = read_json(&txn.open_table(USERS)?, &act.user_id)?
+                else {
+                    return Ok(EnrollOutcome::InvalidCode);
+                };
+                let device = Device {
+                    user_id: user.id.clone(),
+                    ..device
+                };
+                txn.open_table(DEVICES)?
+                    .insert(device.id.as_str(), serde_json::to_vec(&device)?.as_slice())?;
+                txn.open_table(USER_DEVICES)?
+                    .insert(format!("{}/{}", user.id, device.id).as_str(), 1)?;
+                user
+            };
+            txn.commit()?;
+            Ok(EnrollOutcome::Enrolled(user))
+        })
+        .await
+    }
+
+    async fn devices_of(&self, user_id: &str) -> Result<Vec<Device>> {
+        let prefix = format!("{user_id}/");
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let links = txn.open_table(USER_DEVICES)?;
+            let devices = txn.open_table(DEVICES)?;
+            let mut out = Vec::new();
+            for entry in links.range(prefix.as_str()..)? {
+                let (k, _) = entry?;
+                let Some(device_id) = k.value().strip_prefix(prefix.as_str()) else {
+                    break;
+                };
+                if let Some(d) = read_json::<Device>(&devices, device_id)? {
+                    out.push(d);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn device(&self, device_id: &str) -> Result<Option<Device>> {
+        let device_id = device_id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let Some(d): Option<Device> = read_json(&txn.open_table(DEVICES)?, &device_id)? else {
+                return Ok(None);
+            };
+            let linked = txn
+                .open_table(USER_DEVICES)?
+                .get(format!("{}/{}", d.user_id, d.id).as_str())?
+                .is_some();
+            Ok(linked.then_some(d))
+        })
+        .await
+    }
+
+    async fn mark_push_gone(&self, device_id: &str) -> Result<()> {
+        let device_id = device_id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut devices = txn.open_table(DEVICES)?;
+                if let Some(mut d) = read_json::<Device>(&devices, &device_id)? {
+                    d.push_gone = true;
+                    devices.insert(device_id.as_str(), serde_json::to_vec(&d)?.as_slice())?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl LoginStore for EmbeddedStore {
+    async fn create_login(&self, record: &LoginRecord) -> Result<()> {
+        let mut mem = self.mem();
+        mem.sweep(record.created_at);
+        mem.by_cid.insert(record.cid.clone(), record.id.clone());
+        mem.by_user
+            .entry(record.user_id.clone())
+            .or_default()
+            .push(record.id.clone());
+        mem.logins.insert(
+            record.id.clone(),
+            Login {
+                record: record.clone(),
+                state: LoginState::Pending,
+                decided_at: None,
+            },
+        );
+        Ok(())
+    }
+
+    async fn login(&self, login_id: &str) -> Result<Option<Login>> {
+        Ok(self.mem().logins.get(login_id).cloned())
+    }
+
+    async fn login_by_challenge(&self, cid: &str) -> Result<Option<Login>> {
+        let mem = self.mem();
+        Ok(mem
+            .by_cid
+            .get(cid)
+            .and_then(|id| mem.logins.get(id))
+            .cloned())
+    }
+
+    async fn pending_logins(&self, user_id: &str, now: i64) -> Result<Vec<Login>> {
+        let mem = self.mem();
+        Ok(mem
+            .by_user
+            .get(user_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| mem.logins.get(id))
+            .filter(|l| l.state == LoginState::Pending && l.record.expires_at > now)
+            .cloned()
+            .collect())
+    }
+
+    async fn decide(&self, login_id: &str, to: LoginState, now: i64) -> Result<DecideOutcome> {
+        let outcome = {
+            let mut mem = self.mem();
+            match mem.logins.get_mut(login_id) {
+                None => DecideOutcome::NotFound,
+                Some(l) if l.state != LoginState::Pending => DecideOutcome::AlreadyDecided,
+                Some(l) if l.record.expires_at <= now => DecideOutcome::Expired,
+                Some(l) => {
+                    l.state = to;
+                    l.decided_at = Some(now);
+                    DecideOutcome::Decided
+                }
+            }
+        };
+        if outcome == DecideOutcome::Decided {
+            self.notifier.notify(login_id);
+        }
+        Ok(outcome)
+    }
+
+    async fn take_token(&self, login_id: &str) -> Result<bool> {
+        let mut mem = self.mem();
+        Ok(match mem.logins.get_mut(login_id) {
+            Some(l) if l.state == LoginState::Approved => {
+                l.state = LoginState::Consumed;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    fn subscribe(&self, login_id: &str) -> Subscription {
+        self.notifier.subscribe(login_id)
+    }
+
+    fn waiting(&self) -> usize {
+        self.notifier.watched()
+    }
+}
+
+#[async_trait]
+impl KeyStore for EmbeddedStore {
+    async fn get_or_insert_key(&self, name: &str, candidate: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let path = self.dir.join(format!("{name}-key.p8"));
+        let candidate = Zeroizing::new(candidate.to_vec());
+        tokio::task::spawn_blocking(move || key_file(&path, &candidate))
+            .await
+            .map_err(|e| Error::Internal(format!("key task: {e}")))?
+    }
+}
+
+/// Read the key file, or create it with `candidate`: written to a temporary
+/// file of mode 0600, synced, then hard-linked into place (atomic, and it never
+/// replaces a key another process created first).
+fn key_file(path: &Path, candidate: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    use std::io::Write;
+    if !path.exists() {
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(candidate)?;
+            f.sync_all()?;
+        }
+        let linked = std::fs::hard_link(&tmp, path);
+        std::fs::remove_file(&tmp)?;
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::Config(format!(
+            "key file {} has mode {mode:o}; it must be readable by its owner only (chmod 600)",
+            path.display()
+        )));
+    }
+    Ok(Zeroizing::new(std::fs::read(path)?))
+}
+
+#[async_trait]
+impl Health for EmbeddedStore {
+    async fn ping(&self) -> Result<()> {
+        self.blocking(|db| {
+            db.begin_read()?.open_table(USERS)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn key_file_is_created_once_with_mode_0600() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("opens");
+        let first = store
+            .get_or_insert_key("signing", b"one")
+            .await
+            .expect("created");
+        let second = store
+            .get_or_insert_key("signing", b"two")
+            .await
+            .expect("read");
+        assert_eq!(
+            (first.as_slice(), second.as_slice()),
+            (&b"one"[..], &b"one"[..])
+        );
+        let path = dir.path().join("signing-key.p8");
+        assert_eq!(
+            std::fs::metadata(&path)
+                .expect("exists")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(
+            store.get_or_insert_key("signing", b"x").await.is_err(),
+            "group-readable key refused"
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! Storage: small async traits combined into one [`Store`] bound, with two
+//! backends that pass the same test suite — [`embedded`] (redb file for
+//! accounts, devices, activation codes; challenges in memory; key files in
+//! the data dir) and [`redis`] (everything, shared by every instance).
+//!
+//! Every state change of a login is atomic in the store: of racing approvals
+//! exactly one wins, and the token is handed out exactly once.
+
+pub mod embedded;
+pub mod notify;
+pub mod redis;
+
+use async_trait::async_trait;
+use potvrda_proto::api::LoginStatus;
+use potvrda_proto::jose::{EcJwk, LoginContext};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::error::Result;
+pub use notify::{Notifier, Subscription};
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// User id (UUID).
+    pub id: String,
+    /// Unique login name.
+    pub username: String,
+    /// Name shown to officials.
+    pub display_name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Created at.
+    pub created_at: i64,
+}
+
+/// A pending activation code, stored by its SHA-256 only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activation {
+    /// SHA-256 of the normalised code, base64url.
+    pub code_hash: String,
+    /// The account it activates a device for.
+    pub user_id: String,
+    /// Expires at.
+    pub expires_at: i64,
+}
+
+/// Where and how to push to a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushTarget {
+    /// Push service URL (allow-listed at enrollment).
+    pub endpoint: String,
+    /// The phone's ECDH public key, base64url.
+    pub p256dh: String,
+    /// The 16-byte auth secret, base64url.
+    pub auth: String,
+}
+
+/// An enrolled device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// Device id (UUID); the `kid` of its signatures.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Name given at enrollment.
+    pub name: String,
+    /// Platform given at enrollment.
+    pub platform: String,
+    /// Its public key.
+    pub public_key: EcJwk,
+    /// Push subscription, if any.
+    pub push: Option<PushTarget>,
+    /// The push service said the subscription is gone (404/410): pull only.
+    #[serde(default)]
+    pub push_gone: bool,
+    /// Enrolled at.
+    pub created_at: i64,
+}
+
+/// The stored state of a login (expiry is derived from the clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginState {
+    /// Waiting for the phone.
+    Pending,
+    /// Approved, token not yet handed out.
+    Approved,
+    /// Denied.
+    Denied,
+    /// Approved and the token was handed out.
+    Consumed,
+}
+
+impl LoginState {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Consumed => "consumed",
+        }
+    }
+    /// From the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "approved" => Self::Approved,
+            "denied" => Self::Denied,
+            "consumed" => Self::Consumed,
+            _ => return None,
+        })
+    }
+}
+
+/// The challenge JWS addressed to one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceChallenge {
+    /// Device id.
+    pub device_id: String,
+    /// Challenge JWS.
+    pub jws: String,
+}
+
+/// The immutable part of a login, written once at creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRecord {
+    /// Login id (UUID).
+    pub id: String,
+    /// Challenge id (UUID).
+    pub cid: String,
+    /// Account.
+    pub user_id: String,
+    /// Its username.
+    pub username: String,
+    /// Challenge nonce, base64url.
+    pub nonce: String,
+    /// The number the login screen shows.
+    pub number: u8,
+    /// SHA-256 of the login secret, base64url.
+    pub secret_hash: String,
+    /// Created at.
+    pub created_at: i64,
+    /// Expires at.
+    pub expires_at: i64,
+    /// Context shown on the phone.
+    pub context: LoginContext,
+    /// One challenge JWS per device.
+    pub challenges: Vec<DeviceChallenge>,
+}
+
+/// A login as read from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// Immutable part.
+    pub record: LoginRecord,
+    /// Current state.
+    pub state: LoginState,
+    /// When it was decided.
+    pub decided_at: Option<i64>,
+}
+
+impl Login {
+    /// The status the API reports at time `now`.
+    pub fn status(&self, now: i64) -> LoginStatus {
+        match self.state {
+            LoginState::Pending if now >= self.record.expires_at => LoginStatus::Expired,
+            LoginState::Pending => LoginStatus::Pending,
+            LoginState::Approved => LoginStatus::Approved,
+            LoginState::Denied => LoginStatus::Denied,
+            LoginState::Consumed => LoginStatus::Consumed,
+        }
+    }
+}
+
+/// What an attempt to decide a login did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecideOutcome {
+    /// This call decided it.
+    Decided,
+    /// It was already decided.
+    AlreadyDecided,
+    /// It expired first.
+    Expired,
+    /// No such login.
+    NotFound,
+}
+
+/// What enrolling a device did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrollOutcome {
+    /// Enrolled for this user.
+    Enrolled(User),
+    /// The activation code is unknown, used or expired.
+    InvalidCode,
+}
+
+/// Accounts and activation codes.
+#[async_trait]
+pub trait UserStore {
+    /// Create `user` with its first activation; `Error::UsernameTaken` if the name exists.
+    async fn create_user(&self, user: &User, activation: &Activation) -> Result<()>;
+    /// The user with this username.
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>>;
+    /// The user with this id.
+    async fn user(&self, id: &str) -> Result<Option<User>>;
+}
+
+/// Devices.
+#[async_trait]
+pub trait DeviceStore {
+    /// Atomically consume the activation code with this hash (if valid at
+    /// `now`) and enroll `device` for its user.
+    async fn enroll_device(
+        &self,
+        code_hash: &str,
+        device: Device,
+        now: i64,
+    ) -> Result<EnrollOutcome>;
+    /// The active devices of a user.
+    async fn devices_of(&self, user_id: &str) -> Result<Vec<Device>>;
+    /// An active device.
+    async fn device(&self, device_id: &str) -> Result<Option<Device>>;
+    /// The push service said this subscription is gone.
+    async fn mark_push_gone(&self, device_id: &str) -> Result<()>;
+}
+
+/// Logins and their challenges.
+#[async_trait]
+pub trait LoginStore {
+    /// Store a new pending login.
+    async fn create_login(&self, login: &LoginRecord) -> Result<()>;
+    /// A login by id.
+    async fn login(&self, login_id: &str) -> Result<Option<Login>>;
+    /// A login by challenge id.
+    async fn login_by_challenge(&self, cid: &str) -> Result<Option<Login>>;
+    /// The user's logins still pending at `now`.
+    async fn pending_logins(&self, user_id: &str, now: i64) -> Result<Vec<Login>>;
+    /// Atomically move a pending, unexpired login to `to` (approved or denied).
+    async fn decide(&self, login_id: &str, to: LoginState, now: i64) -> Result<DecideOutcome>;
+    /// Atomically move an approved login to consumed; `true` for exactly one caller.
+    async fn take_token(&self, login_id: &str) -> Result<bool>;
+    /// Wake-ups for changes of this login, on this instance or any other.
+    fn subscribe(&self, login_id: &str) -> Subscription;
+    /// How many logins have a status request waiting on this instance.
+    fn waiting(&self) -> usize;
+}
+
+/// Key material shared by every instance on the store.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// The stored key called `name`; if there is none yet, store `candidate`
+    /// and return it. Racing instances all get the one that won.
+    async fn get_or_insert_key(&self, name: &str, candidate: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+}
+
+/// Reachability.
+#[async_trait]
+pub trait Health {
+    /// `Ok` when the store answers.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Everything the server needs from a store.
+pub trait Store: UserStore + DeviceStore + LoginStore + KeyStore + Health + Send + Sync {}
+impl<T: UserStore + DeviceStore + LoginStore + KeyStore + Health + Send + Sync> Store for T {}

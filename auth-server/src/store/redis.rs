@@ -1,0 +1,439 @@
+//! The Redis store, for several instances serving together.
+//!
+//! Key layout (every key starts with the configured prefix `P`; the part in
+//! braces is the Redis Cluster hash tag, so each Lua script touches one slot):
+//!
+//! | key | type | content |
+//! |---|---|---|
+//! | `P:user:{uid}` | string | user JSON |
+//! | `P:user:{uid}:activation` | string | `"<code hash> <expires_at>"` |
+//! | `P:user:{uid}:devices` | set | device ids |
+//! | `P:user:{uid}:pending` | zset | login ids scored by expiry |
+//! | `P:uname:{username}` | string | user id (`SET NX`: uniqueness) |
+//! | `P:act:{code hash}` | string | user id (index, TTL) |
+//! | `P:dev:{did}` / `P:dev:{did}:gone` | string | device JSON / push gone flag |
+//! | `P:login:{lid}` | hash | `data` (record JSON), `state`, `decided_at` (TTL) |
+//! | `P:cid:{cid}` | string | login id (TTL) |
+//! | `P:key:<name>` | string | PKCS#8 key (`SET NX`: first instance wins) |
+//!
+//! Decisions publish the login id on `P:events`; every instance subscribes
+//! (RESP3 push messages on a `ConnectionManager`, resubscribed after a
+//! reconnect) and wakes its local waiters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, IntoConnectionInfo, ProtocolVersion, PushKind, Script, Value};
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use super::embedded::LOGIN_GRACE_SECS;
+use super::{
+    Activation, DecideOutcome, Device, DeviceStore, EnrollOutcome, Health, KeyStore, Login,
+    LoginRecord, LoginState, LoginStore, Notifier, Subscription, User, UserStore,
+};
+use crate::error::{Error, Result};
+
+const DECIDE: &str = r"
+local st = redis.call('HGET', KEYS[1], 'state')
+if not st then return 'not_found' end
+if st ~= 'pending' then return 'decided' end
+local rec = cjson.decode(redis.call('HGET', KEYS[1], 'data'))
+if tonumber(rec['expires_at']) <= tonumber(ARGV[2]) then return 'expired' end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'decided_at', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 'ok'
+";
+
+const TAKE_TOKEN: &str = r"
+if redis.call('HGET', KEYS[1], 'state') == 'approved' then
+  redis.call('HSET', KEYS[1], 'state', 'consumed')
+  return 1
+end
+return 0
+";
+
+const CONSUME_ACTIVATION: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local sep = string.find(v, ' ', 1, true)
+if not sep then return 0 end
+if string.sub(v, 1, sep - 1) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if tonumber(string.sub(v, sep + 1)) <= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[2], ARGV[3])
+return 1
+";
+
+/// The Redis store.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: Arc<str>,
+    notifier: Arc<Notifier>,
+    decide: Arc<Script>,
+    take_token: Arc<Script>,
+    consume_activation: Arc<Script>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connect to `url` (RESP3 is switched on here), subscribe to the event
+    /// channel, and start fanning events out to local waiters.
+    pub async fn connect(url: &SecretString, prefix: &str) -> Result<Self> {
+        if prefix.contains(['{', '}']) {
+            return Err(Error::Config(
+                "redis_key_prefix must not contain braces".into(),
+            ));
+        }
+        let info = url
+            .expose_secret()
+            .into_connection_info()
+            .map_err(|_| Error::Config("redis_url is not a valid Redis URL".into()))?;
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(settings))?;
+        let base = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_max_delay(Duration::from_secs(2));
+        let conn = ConnectionManager::new_with_config(client.clone(), base.clone()).await?;
+
+        let notifier = Arc::new(Notifier::default());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut sub = ConnectionManager::new_with_config(
+            client,
+            base.set_push_sender(tx).set_automatic_resubscription(),
+        )
+        .await?;
+        let channel = format!("{prefix}:events");
+        sub.subscribe(&channel).await?;
+        let fanout = Arc::clone(&notifier);
+        tokio::spawn(async move {
+            // Keep the subscribing connection alive as long as the task runs.
+            let _sub = sub;
+            while let Some(push) = rx.recv().await {
+                if push.kind == PushKind::Message
+                    && let Some(Value::BulkString(id)) = push.data.get(1)
+                    && let Ok(id) = std::str::from_utf8(id)
+                {
+                    fanout.notify(id);
+                }
+            }
+        });
+        Ok(Self {
+            conn,
+            prefix: prefix.into(),
+            notifier,
+            decide: Arc::new(Script::new(DECIDE)),
+            take_token: Arc::new(Script::new(TAKE_TOKEN)),
+            consume_activation: Arc::new(Script::new(CONSUME_ACTIVATION)),
+        })
+    }
+
+    fn key(&self, kind: &str, tag: &str) -> String {
+        format!("{}:{kind}:{{{tag}}}", self.prefix)
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let v: Option<String> = self.conn().get(key).await?;
+        v.map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(Into::into)
+    }
+}
+
+fn parse_login(map: std::collections::HashMap<String, String>) -> Result<Option<Login>> {
+    let (Some(data), Some(state)) = (map.get("data"), map.get("state")) else {
+        return Ok(None);
+    };
+    Ok(Some(Login {
+        record: serde_json::from_str(data)?,
+        state: LoginState::parse(state)
+            .ok_or_else(|| Error::Store(format!("bad login state {state}")))?,
+        decided_at: map.get("decided_at").and_then(|v| v.parse().ok()),
+    }))
+}
+
+#[async_trait]
+impl UserStore for RedisStore {
+    async fn create_user(&self, user: &User, activation: &Activation) -> Result<()> {
+        let user_key = self.key("user", &user.id);
+        let ttl = (activation.expires_at - user.created_at).max(1) as u64;
+        let mut c = self.conn();
+        // The user's own keys first (one slot, one transaction), then the
+        // unique name; a crash in between leaves only an unreachable record.
+        redis::pipe()
+            .atomic()
+            .set(&user_key, serde_json::to_string(user)?)
+            .set(
+                format!("{user_key}:activation"),
+                format!("{} {}", activation.code_hash, activation.expires_at),
+            )
+            .query_async::<()>(&mut c)
+            .await?;
+        let reserved: bool = redis::cmd("SET")
+            .arg(self.key("uname", &user.username))
+            .arg(&user.id)
+            .arg("NX")
+            .query_async::<Option<String>>(&mut c)
+            .await?
+            .is_some();
+        if !reserved {
+            let _: () = c
+                .del(&[user_key.clone(), format!("{user_key}:activation")])
+                .await?;
+            return Err(Error::UsernameTaken);
+        }
+        let _: () = c
+            .set_ex(self.key("act", &activation.code_hash), &user.id, ttl)
+            .await?;
+        Ok(())
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
+        let id: Option<String> = self.conn().get(self.key("uname", username)).await?;
+        match id {
+            Some(id) => self.user(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<User>> {
+        self.get_json(&self.key("user", id)).await
+    }
+}
+
+#[async_trait]
+impl DeviceStore for RedisStore {
+    async fn enroll_device(
+        &self,
+        code_hash: &str,
+        device: Device,
+        now: i64,
+    ) -> Result<EnrollOutcome> {
+        let mut c = self.conn();
+        let act_key = self.key("act", code_hash);
+        let Some(user_id): Option<String> = c.get(&act_key).await? else {
+            return Ok(EnrollOutcome::InvalidCode);
+        };
+        let Some(user) = self.user(&user_id).await? else {
+            return Ok(EnrollOutcome::InvalidCode);
+        };
+        let device = Device {
+            user_id: user.id.clone(),
+            ..device
+        };
+        let dev_key = self.key("dev", &device.id);
+        // The device record is written unlinked; the script then consumes the
+        // code and links the device in one step on the user's slot.
+        let _: () = c.set(&dev_key, serde_json::to_string(&device)?).await?;
+        let user_key = self.key("user", &user.id);
+        let linked: i64 = self
+            .consume_activation
+            .key(format!("{user_key}:activation"))
+            .key(format!("{user_key}:devices"))
+            .arg(code_hash)
+            .arg(now)
+            .arg(&device.id)
+            .invoke_async(&mut c)
+            .await?;
+        let _: () = c.del(&act_key).await?;
+        if linked != 1 {
+            let _: () = c.del(&dev_key).await?;
+            return Ok(EnrollOutcome::InvalidCode);
+        }
+        Ok(EnrollOutcome::Enrolled(user))
+    }
+
+    async fn devices_of(&self, user_id: &str) -> Result<Vec<Device>> {
+        let ids: Vec<String> = self
+            .conn()
+            .smembers(format!("{}:devices", self.key("user", user_id)))
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(d) = self.device(&id).await? {
+                out.push(d);
+            }
+        }
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    async fn device(&self, device_id: &str) -> Result<Option<Device>> {
+        let dev_key = self.key("dev", device_id);
+        let mut c = self.conn();
+        let (json, gone): (Option<String>, Option<String>) = redis::pipe()
+            .get(&dev_key)
+            .get(format!("{dev_key}:gone"))
+            .query_async(&mut c)
+            .await?;
+        let Some(json) = json else { return Ok(None) };
+        let mut d: Device = serde_json::from_str(&json)?;
+        d.push_gone |= gone.is_some();
+        let linked: bool = c
+            .sismember(format!("{}:devices", self.key("user", &d.user_id)), &d.id)
+            .await?;
+        Ok(linked.then_some(d))
+    }
+
+    async fn mark_push_gone(&self, device_id: &str) -> Result<()> {
+        let _: () = self
+            .conn()
+            .set(format!("{}:gone", self.key("dev", device_id)), 1)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LoginStore for RedisStore {
+    async fn create_login(&self, record: &LoginRecord) -> Result<()> {
+        let ttl = (record.expires_at - record.created_at + LOGIN_GRACE_SECS).max(1);
+        let login_key = self.key("login", &record.id);
+        let pending_key = format!("{}:pending", self.key("user", &record.user_id));
+        let mut c = self.conn();
+        redis::pipe()
+            .atomic()
+            .hset_multiple(
+                &login_key,
+                &[
+                    ("data", serde_json::to_string(record)?.as_str()),
+                    ("state", "pending"),
+                ],
+            )
+            .expire(&login_key, ttl)
+            .query_async::<()>(&mut c)
+            .await?;
+        let _: () = c
+            .set_ex(self.key("cid", &record.cid), &record.id, ttl as u64)
+            .await?;
+        redis::pipe()
+            .atomic()
+            .zrembyscore(&pending_key, "-inf", record.created_at)
+            .zadd(&pending_key, &record.id, record.expires_at)
+            .expire(&pending_key, ttl)
+            .query_async::<()>(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    async fn login(&self, login_id: &str) -> Result<Option<Login>> {
+        let map: std::collections::HashMap<String, String> =
+            self.conn().hgetall(self.key("login", login_id)).await?;
+        parse_login(map)
+    }
+
+    async fn login_by_challenge(&self, cid: &str) -> Result<Option<Login>> {
+        let id: Option<String> = self.conn().get(self.key("cid", cid)).await?;
+        match id {
+            Some(id) => self.login(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn pending_logins(&self, user_id: &str, now: i64) -> Result<Vec<Login>> {
+        let ids: Vec<String> = self
+            .conn()
+            .zrangebyscore(
+                format!("{}:pending", self.key("user", user_id)),
+                format!("({now}"),
+                "+inf",
+            )
+            .await?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(l) = self.login(&id).await?
+                && l.state == LoginState::Pending
+            {
+                out.push(l);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn decide(&self, login_id: &str, to: LoginState, now: i64) -> Result<DecideOutcome> {
+        let outcome: String = self
+            .decide
+            .key(self.key("login", login_id))
+            .arg(to.as_str())
+            .arg(now)
+            .arg(format!("{}:events", self.prefix))
+            .arg(login_id)
+            .invoke_async(&mut self.conn())
+            .await?;
+        let outcome = match outcome.as_str() {
+            "ok" => DecideOutcome::Decided,
+            "decided" => DecideOutcome::AlreadyDecided,
+            "expired" => DecideOutcome::Expired,
+            "not_found" => DecideOutcome::NotFound,
+            other => return Err(Error::Store(format!("decide script answered {other}"))),
+        };
+        if outcome == DecideOutcome::Decided {
+            // Local waiters need not wait for the round trip through pub/sub.
+            self.notifier.notify(login_id);
+        }
+        Ok(outcome)
+    }
+
+    async fn take_token(&self, login_id: &str) -> Result<bool> {
+        let took: i64 = self
+            .take_token
+            .key(self.key("login", login_id))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(took == 1)
+    }
+
+    fn subscribe(&self, login_id: &str) -> Subscription {
+        self.notifier.subscribe(login_id)
+    }
+
+    fn waiting(&self) -> usize {
+        self.notifier.watched()
+    }
+}
+
+#[async_trait]
+impl KeyStore for RedisStore {
+    async fn get_or_insert_key(&self, name: &str, candidate: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let key = format!("{}:key:{name}", self.prefix);
+        let mut c = self.conn();
+        let _: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(candidate)
+            .arg("NX")
+            .query_async(&mut c)
+            .await?;
+        let stored: Option<Vec<u8>> = c.get(&key).await?;
+        stored
+            .map(Zeroizing::new)
+            .ok_or_else(|| Error::Store(format!("key {name} vanished")))
+    }
+}
+
+#[async_trait]
+impl Health for RedisStore {
+    async fn ping(&self) -> Result<()> {
+        redis::cmd("PING")
+            .query_async::<()>(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+}

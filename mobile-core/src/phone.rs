@@ -1,0 +1,506 @@
+//! The virtual phone (feature `device`): the core plus an HTTP client and a
+//! real local push endpoint, for demos and end-to-end tests.
+//!
+//! [`PushEndpoint`] plays the push service and the phone's push receiver in
+//! one: it accepts RFC 8030 POSTs, checks the VAPID authorization the way a
+//! push service does (RFC 8292: ES256 JWT, `aud` = its origin, `exp` within
+//! 24 h, `k` = the server's key), and hands the encrypted body to the phone,
+//! which decrypts it (RFC 8291) and verifies the challenge.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use potvrda_proto::ErrorBody;
+use potvrda_proto::api::{
+    ChallengeAnswer, ChallengeAnswerResult, DeviceInfo, EnrollmentResponse, PendingChallenges,
+};
+use potvrda_proto::jose::{Decision, Jwks};
+use serde::{Deserialize, Serialize};
+
+use crate::signer::{Signer, SoftwareSigner, jwk_of};
+use crate::{Challenge, Error, PushKeyPair, Result, jws, protocol};
+
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What the phone keeps between runs (the file is written with mode 0600).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct DeviceState {
+    /// Server base URL.
+    pub server: String,
+    /// This device's id.
+    pub device_id: String,
+    /// Owner's user id.
+    pub user_id: String,
+    /// Owner's username.
+    pub username: String,
+    /// Server keys challenges must be signed with.
+    pub server_jwks: Jwks,
+    /// The server's VAPID key.
+    pub vapid_public_key: String,
+    /// Device private key (base64url scalar).
+    pub signing_key: String,
+    /// Push endpoint URL and keys, for a push device.
+    pub push: Option<PushState>,
+}
+
+impl std::fmt::Debug for DeviceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceState")
+            .field("server", &self.server)
+            .field("device_id", &self.device_id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The push half of the state.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PushState {
+    /// Registered endpoint URL.
+    pub endpoint: String,
+    /// ECDH private key (base64url).
+    pub secret: String,
+    /// Auth secret (base64url).
+    pub auth: String,
+}
+
+/// A phone: device key, push keys, and an HTTP client to the server.
+pub struct VirtualPhone {
+    http: reqwest::Client,
+    /// Persisted state.
+    pub state: DeviceState,
+    signer: SoftwareSigner,
+    push_keys: Option<PushKeyPair>,
+}
+
+impl std::fmt::Debug for VirtualPhone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualPhone")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status().as_u16();
+    let error = resp
+        .json::<ErrorBody>()
+        .await
+        .map(|b| b.error.as_str().to_owned())
+        .unwrap_or_else(|_| "unreadable error".into());
+    Err(Error::Server { status, error })
+}
+
+impl VirtualPhone {
+    /// Enroll a new device with `code`; with `push`, at that endpoint URL.
+    pub async fn enroll(
+        server: &str,
+        code: &str,
+        name: &str,
+        push_endpoint: Option<&str>,
+    ) -> Result<Self> {
+        let signer = SoftwareSigner::generate();
+        let push_keys = push_endpoint.map(|_| PushKeyPair::generate());
+        let subscription = push_endpoint
+            .zip(push_keys.as_ref())
+            .map(|(e, k)| k.subscription(e));
+        let req =
+            protocol::enrollment_request(&signer, code, name, "virtual", subscription, unix_now())?;
+        let http = reqwest::Client::new();
+        let server = server.trim_end_matches('/').to_owned();
+        let resp: EnrollmentResponse = check(
+            http.post(format!("{server}/v1/enrollments"))
+                .json(&req)
+                .send()
+                .await?,
+        )
+        .await?
+        .json()
+        .await?;
+        let push = push_endpoint.zip(push_keys.as_ref()).map(|(e, k)| {
+            let (secret, auth) = k.to_b64();
+            PushState {
+                endpoint: e.to_owned(),
+                secret: secret.to_string(),
+                auth: auth.to_string(),
+            }
+        });
+        Ok(Self {
+            http,
+            state: DeviceState {
+                server,
+                device_id: resp.device_id,
+                user_id: resp.user_id,
+                username: resp.username,
+                server_jwks: resp.server_jwks,
+                vapid_public_key: resp.vapid_public_key,
+                signing_key: signer.secret_b64().to_string(),
+                push,
+            },
+            signer,
+            push_keys,
+        })
+    }
+
+    /// Restore from a state file.
+    pub fn load(path: &Path) -> Result<Self> {
+        Self::from_state(serde_json::from_slice(&std::fs::read(path)?)?)
+    }
+
+    /// Restore from state.
+    pub fn from_state(state: DeviceState) -> Result<Self> {
+        let signer = SoftwareSigner::from_secret_b64(&state.signing_key)?;
+        let push_keys = state
+            .push
+            .as_ref()
+            .map(|p| PushKeyPair::from_b64(&p.secret, &p.auth))
+            .transpose()?;
+        Ok(Self {
+            http: reqwest::Client::new(),
+            state,
+            signer,
+            push_keys,
+        })
+    }
+
+    /// Write the state file (mode 0600: it holds the private keys).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        f.write_all(&serde_json::to_vec_pretty(&self.state)?)?;
+        Ok(())
+    }
+
+    /// The device key (tests use it to forge and replay).
+    pub fn signer(&self) -> &SoftwareSigner {
+        &self.signer
+    }
+
+    /// Decrypt a push message and verify the challenge inside.
+    pub fn open_push(&self, body: &[u8]) -> Result<Challenge> {
+        let keys = self.push_keys.as_ref().ok_or(Error::PushDecrypt)?;
+        let plain = keys.decrypt(body)?;
+        let text =
+            std::str::from_utf8(&plain).map_err(|_| Error::MalformedJws("push is not UTF-8"))?;
+        protocol::verify_challenge(
+            text,
+            &self.state.server_jwks,
+            &self.state.device_id,
+            unix_now(),
+        )
+    }
+
+    /// Pull the pending challenges (verified).
+    pub async fn pending(&self) -> Result<Vec<Challenge>> {
+        let token = protocol::pull_token(&self.signer, &self.state.device_id, unix_now())?;
+        let resp: PendingChallenges = check(
+            self.http
+                .get(format!(
+                    "{}/v1/devices/{}/challenges",
+                    self.state.server, self.state.device_id
+                ))
+                .bearer_auth(token)
+                .send()
+                .await?,
+        )
+        .await?
+        .json()
+        .await?;
+        resp.challenges
+            .iter()
+            .map(|c| {
+                protocol::verify_challenge(
+                    c,
+                    &self.state.server_jwks,
+                    &self.state.device_id,
+                    unix_now(),
+                )
+            })
+            .collect()
+    }
+
+    /// The server's view of this device (push reachability).
+    pub async fn info(&self) -> Result<DeviceInfo> {
+        let token = protocol::pull_token(&self.signer, &self.state.device_id, unix_now())?;
+        Ok(check(
+            self.http
+                .get(format!(
+                    "{}/v1/devices/{}",
+                    self.state.server, self.state.device_id
+                ))
+                .bearer_auth(token)
+                .send()
+                .await?,
+        )
+        .await?
+        .json()
+        .await?)
+    }
+
+    /// The signed answer to `challenge`.
+    pub fn approval(
+        &self,
+        challenge: &Challenge,
+        decision: Decision,
+        number: Option<u8>,
+    ) -> Result<String> {
+        protocol::approval(
+            &self.signer,
+            &self.state.device_id,
+            &challenge.claims,
+            decision,
+            number,
+            unix_now(),
+        )
+    }
+
+    /// Answer `challenge` (approve needs the number from the login screen).
+    pub async fn answer(
+        &self,
+        challenge: &Challenge,
+        decision: Decision,
+        number: Option<u8>,
+    ) -> Result<ChallengeAnswerResult> {
+        let approval = self.approval(challenge, decision, number)?;
+        self.post_approval(&challenge.claims.cid, &approval).await
+    }
+
+    /// Post an approval JWS as is.
+    pub async fn post_approval(&self, cid: &str, approval: &str) -> Result<ChallengeAnswerResult> {
+        Ok(check(
+            self.http
+                .post(format!(
+                    "{}/v1/challenges/{cid}/response",
+                    self.state.server
+                ))
+                .json(&ChallengeAnswer {
+                    approval: approval.to_owned(),
+                })
+                .send()
+                .await?,
+        )
+        .await?
+        .json()
+        .await?)
+    }
+}
+
+/// A push message as the endpoint received it.
+#[derive(Debug, Clone)]
+pub struct PushMessage {
+    /// Request path (`/push/<token>`).
+    pub path: String,
+    /// The encrypted body.
+    pub body: Vec<u8>,
+    /// `TTL` header.
+    pub ttl: Option<u64>,
+    /// `Urgency` header.
+    pub urgency: Option<String>,
+    /// `Content-Encoding` header.
+    pub content_encoding: Option<String>,
+    /// The VAPID `k` the server presented.
+    pub vapid_key: String,
+}
+
+#[derive(Deserialize)]
+struct VapidClaims {
+    aud: String,
+    exp: i64,
+    sub: String,
+}
+
+struct EndpointState {
+    origin: String,
+    answer: AtomicU16,
+    expected_vapid_key: Mutex<Option<String>>,
+    tx: tokio::sync::mpsc::UnboundedSender<PushMessage>,
+}
+
+/// A local push service + receiver on 127.0.0.1.
+pub struct PushEndpoint {
+    /// Bound address.
+    pub addr: SocketAddr,
+    state: Arc<EndpointState>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<PushMessage>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl std::fmt::Debug for PushEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushEndpoint")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PushEndpoint {
+    /// Listen on `bind` (port 0 for any free port).
+    pub async fn start(bind: SocketAddr) -> Result<Self> {
+        let listener = std::net::TcpListener::bind(bind)?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let state = Arc::new(EndpointState {
+            origin: format!("http://{addr}"),
+            answer: AtomicU16::new(201),
+            expected_vapid_key: Mutex::new(None),
+            tx,
+        });
+        let data = web::Data::from(Arc::clone(&state));
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(8192))
+                .route("/push/{token}", web::post().to(receive))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(Self {
+            addr,
+            state,
+            rx,
+            handle,
+        })
+    }
+
+    /// A fresh endpoint URL on this service.
+    pub fn new_endpoint(&self) -> String {
+        let mut token = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut token);
+        format!(
+            "{}/push/{}",
+            self.state.origin,
+            URL_SAFE_NO_PAD.encode(token)
+        )
+    }
+
+    /// Only accept pushes authorised with this VAPID key (as a push service
+    /// does once a subscription names its `applicationServerKey`).
+    pub fn expect_vapid_key(&self, key: &str) {
+        *self
+            .state
+            .expected_vapid_key
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(key.to_owned());
+    }
+
+    /// Answer every following push with this HTTP status (201 accepts; 410 says gone).
+    pub fn answer_with(&self, status: u16) {
+        self.state.answer.store(status, Ordering::SeqCst);
+    }
+
+    /// The next accepted push message.
+    pub async fn recv(&mut self) -> Option<PushMessage> {
+        self.rx.recv().await
+    }
+
+    /// Stop serving.
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+fn header(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers().get(name)?.to_str().ok().map(str::to_owned)
+}
+
+/// Check `Authorization: vapid t=<jwt>, k=<key>` per RFC 8292; the key on success.
+fn check_vapid(
+    state: &EndpointState,
+    value: Option<String>,
+) -> std::result::Result<String, &'static str> {
+    let value = value.ok_or("no Authorization header")?;
+    let params = value
+        .strip_prefix("vapid ")
+        .ok_or("not a vapid authorization")?;
+    let (mut t, mut k) = (None, None);
+    for part in params.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = Some(v.to_owned()),
+            Some(("k", v)) => k = Some(v.to_owned()),
+            _ => {}
+        }
+    }
+    let (t, k) = (t.ok_or("no t")?, k.ok_or("no k")?);
+    if let Some(expected) = state
+        .expected_vapid_key
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_deref()
+        && expected != k
+    {
+        return Err("k is not the subscription's application server key");
+    }
+    let point = URL_SAFE_NO_PAD
+        .decode(&k)
+        .map_err(|_| "k is not base64url")?;
+    let key = p256::PublicKey::from_sec1_bytes(&point).map_err(|_| "k is not a P-256 point")?;
+    let claims: VapidClaims = jws::parse(&t, None)
+        .and_then(|p| p.verify(&jwk_of(&key)))
+        .map_err(|_| "t does not verify with k")?;
+    let now = unix_now();
+    if claims.aud != state.origin {
+        return Err("aud is not this push service's origin");
+    }
+    if claims.exp <= now || claims.exp > now + 24 * 3600 {
+        return Err("exp is not within the next 24 hours");
+    }
+    if !(claims.sub.starts_with("mailto:") || claims.sub.starts_with("https:")) {
+        return Err("sub is not a contact URI");
+    }
+    Ok(k)
+}
+
+async fn receive(
+    state: web::Data<EndpointState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let vapid_key = match check_vapid(&state, header(&req, "authorization")) {
+        Ok(k) => k,
+        Err(why) => return HttpResponse::Unauthorized().body(why),
+    };
+    let status = state.answer.load(Ordering::SeqCst);
+    if (200..300).contains(&status) {
+        let _ = state.tx.send(PushMessage {
+            path: req.path().to_owned(),
+            body: body.to_vec(),
+            ttl: header(&req, "ttl").and_then(|v| v.parse().ok()),
+            urgency: header(&req, "urgency"),
+            content_encoding: header(&req, "content-encoding"),
+            vapid_key,
+        });
+    }
+    HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(status)
+            .unwrap_or(actix_web::http::StatusCode::CREATED),
+    )
+    .finish()
+}
+
+/// The phone's public key as a JWK (for tests that need it).
+pub fn public_jwk(phone: &VirtualPhone) -> potvrda_proto::jose::EcJwk {
+    phone.signer.public_jwk()
+}

@@ -1,0 +1,103 @@
+//! Hostile and malformed input: always a 4xx JSON error, never a 5xx or a
+//! hang, and nothing changes.
+
+use potvrda_e2e::{Backend, TestServer};
+use potvrda_proto::ErrorBody;
+
+crate::on_both_stores!(
+    malformed_and_oversized_input_gets_a_json_4xx,
+    readiness_reports_the_store
+);
+
+/// Name, method, path, content type, body, expected status.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    String,
+    u16,
+);
+
+async fn malformed_and_oversized_input_gets_a_json_4xx(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let big = format!(
+        r#"{{"username":"{}","password":"x"}}"#,
+        "a".repeat(64 * 1024)
+    );
+    let deep = format!("{}{}", "[".repeat(5_000), "]".repeat(5_000));
+    let json = "application/json";
+    let cases: Vec<Case> = vec![
+        ("not JSON", "POST", "/v1/logins", Some(json), "{not json".into(), 400),
+        ("empty body", "POST", "/v1/logins", Some(json), String::new(), 400),
+        ("wrong type", "POST", "/v1/logins", Some(json), r#"{"username":1,"password":"x"}"#.into(), 400),
+        ("missing field", "POST", "/v1/logins", Some(json), r#"{"username":"a"}"#.into(), 400),
+        ("unknown field", "POST", "/v1/logins", Some(json), r#"{"username":"a","password":"b","admin":true}"#.into(), 400),
+        ("oversized", "POST", "/v1/logins", Some(json), big, 413),
+        ("deeply nested", "POST", "/v1/enrollments", Some(json), deep, 400),
+        ("no content type", "POST", "/v1/logins", None, r#"{"username":"a","password":"b"}"#.into(), 415),
+        ("text/plain", "POST", "/v1/enrollments", Some("text/plain"), "{}".into(), 415),
+        ("long password", "POST", "/v1/logins", Some(json), format!(r#"{{"username":"a","password":"{}"}}"#, "p".repeat(300)), 400),
+        ("bad context", "POST", "/v1/logins", Some(json), r#"{"username":"a","password":"b","context":{"ip":"\u0000"}}"#.into(), 400),
+        ("enroll garbage", "POST", "/v1/enrollments", Some(json),
+            r#"{"activation_code":"x","public_key":{"kty":"EC","crv":"P-256","x":"!","y":"!"},"name":"n","platform":"p","proof":"a.b.c"}"#.into(), 400),
+        ("enroll RSA key", "POST", "/v1/enrollments", Some(json),
+            r#"{"activation_code":"x","public_key":{"kty":"RSA","crv":"P-256","x":"AA","y":"AA"},"name":"n","platform":"p","proof":"a.b.c"}"#.into(), 400),
+        ("approval garbage", "POST", "/v1/challenges/x/response", Some(json), r#"{"approval":"a.b.c"}"#.into(), 401),
+        ("bad wait", "GET", "/v1/logins/x?wait=abc", None, String::new(), 400),
+        ("wait too long", "GET", "/v1/logins/x?wait=31", None, String::new(), 400),
+        ("unknown query", "GET", "/v1/logins/x?evil=1", None, String::new(), 400),
+        ("unknown route", "GET", "/v1/nothing", None, String::new(), 404),
+        ("wrong method", "DELETE", "/v1/logins", None, String::new(), 405),
+        ("bad username", "POST", "/v1/admin/citizens", Some(json), r#"{"username":"a b","display_name":"x"}"#.into(), 400),
+    ];
+    for (name, method, path, ctype, body, want) in cases {
+        let mut req = srv
+            .http
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", srv.url),
+            )
+            .bearer_auth(&srv.token)
+            .body(body);
+        if let Some(ct) = ctype {
+            req = req.header("Content-Type", ct);
+        }
+        let r = tokio::time::timeout(std::time::Duration::from_secs(10), req.send())
+            .await
+            .unwrap_or_else(|_| panic!("{name}: hung"))
+            .expect("request");
+        assert_eq!(r.status().as_u16(), want, "{name}");
+        let body: ErrorBody = r
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: not a JSON error body: {e}"));
+        assert!(!body.message.is_empty(), "{name}");
+    }
+    // A failed create changed nothing; the server still works.
+    assert_eq!(
+        srv.http
+            .get(format!("{}/healthz", srv.url))
+            .send()
+            .await
+            .expect("up")
+            .status(),
+        200
+    );
+    srv.create_citizen("ab.c").await;
+}
+
+async fn readiness_reports_the_store(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let r = srv
+        .http
+        .get(format!("{}/readyz", srv.url))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("json")["status"],
+        "ok"
+    );
+}

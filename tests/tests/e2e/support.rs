@@ -1,0 +1,76 @@
+//! Shared steps: a citizen with an enrolled phone, a started login, waiting for a push.
+
+use std::time::Duration;
+
+use potvrda_e2e::TestServer;
+use potvrda_mobile_core::Challenge;
+use potvrda_mobile_core::phone::{PushEndpoint, VirtualPhone};
+use potvrda_proto::api::{CreateCitizenResponse, LoginResponse};
+
+/// A citizen with one enrolled phone (push when `endpoint` is given).
+pub struct Citizen {
+    pub account: CreateCitizenResponse,
+    pub phone: VirtualPhone,
+}
+
+pub async fn citizen(srv: &TestServer, endpoint: Option<&PushEndpoint>) -> Citizen {
+    let account = srv.create_citizen(&potvrda_e2e::unique("c")).await;
+    let push_url = endpoint.map(PushEndpoint::new_endpoint);
+    let phone = VirtualPhone::enroll(
+        &srv.url,
+        &account.activation_code,
+        "test phone",
+        push_url.as_deref(),
+    )
+    .await
+    .expect("enrolls");
+    if let Some(e) = endpoint {
+        e.expect_vapid_key(&phone.state.vapid_public_key);
+    }
+    Citizen { account, phone }
+}
+
+pub async fn push_endpoint() -> PushEndpoint {
+    PushEndpoint::start("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("push endpoint starts")
+}
+
+pub async fn login(srv: &TestServer, c: &Citizen) -> LoginResponse {
+    let resp = srv
+        .login_raw(&c.account.username, &c.account.initial_password)
+        .await;
+    assert_eq!(resp.status(), 201, "login accepted");
+    resp.json().await.expect("json")
+}
+
+/// The next push, decrypted and verified by the phone.
+pub async fn next_push(endpoint: &mut PushEndpoint, phone: &VirtualPhone) -> Challenge {
+    let msg = tokio::time::timeout(Duration::from_secs(10), endpoint.recv())
+        .await
+        .expect("a push arrives within 10 s")
+        .expect("endpoint open");
+    phone
+        .open_push(&msg.body)
+        .expect("push decrypts and verifies")
+}
+
+/// The single pending challenge, pulled.
+pub async fn pulled(phone: &VirtualPhone) -> Challenge {
+    let mut pending = phone.pending().await.expect("pull works");
+    assert_eq!(pending.len(), 1, "exactly one pending challenge");
+    pending.remove(0)
+}
+
+/// A number that is not the one shown.
+pub fn wrong(number: u8) -> u8 {
+    if number == 99 { 10 } else { number + 1 }
+}
+
+/// The HTTP status and error code of a failed phone call.
+pub fn server_error(r: potvrda_mobile_core::Result<impl std::fmt::Debug>) -> (u16, String) {
+    match r {
+        Err(potvrda_mobile_core::Error::Server { status, error }) => (status, error),
+        other => panic!("expected a server error, got {other:?}"),
+    }
+}
