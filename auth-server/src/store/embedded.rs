@@ -85,7 +85,10 @@ impl EmbeddedStore {
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
-        let db = Database::create(dir.join("potvrda.redb"))?;
+        let path = dir.join("potvrda.redb");
+        let db = Database::create(&path)?;
+        // Password hashes and device keys: readable by the service user only.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         let txn = db.begin_write()?;
         {
             txn.open_table(USERS)?;

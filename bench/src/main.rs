@@ -1,0 +1,366 @@
+//! `potvrda-bench`: drives virtual citizens (mobile-core phones with a real
+//! local push endpoint) through the complete login against `auth-server`
+//! processes it starts, and reports latencies, throughput, the server's CPU
+//! time per login (read from `/proc/<pid>/stat`) and, in the same run, the
+//! Argon2id bound of this machine.
+//!
+//! ```text
+//! cargo build --release -p potvrda-server -p potvrda-bench
+//! target/release/potvrda-bench --citizens 40 --rounds 5 --concurrency 8
+//! ```
+#![allow(clippy::expect_used)] // a benchmark: failing loudly is its job
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
+use clap::{Parser, ValueEnum};
+use potvrda_mobile_core::phone::{PushEndpoint, VirtualPhone};
+use potvrda_proto::api::{CreateCitizenResponse, LoginResponse, LoginStatus, LoginStatusResponse};
+use potvrda_proto::jose::Decision;
+use tokio::sync::{Mutex, mpsc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Store {
+    Embedded,
+    Redis,
+    /// Two instances on one Redis: login and long-poll on A, approval on B.
+    RedisTwo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Hash {
+    /// OWASP Argon2id parameters (m=19 MiB, t=2, p=1), as in production.
+    Owasp,
+    /// m=8 KiB, t=1: the hash costs microseconds, so the server's CPU per
+    /// login is everything but the hash.
+    Minimal,
+}
+
+/// Drive the complete Potvrda login and measure it.
+#[derive(Debug, Parser)]
+struct Cli {
+    /// The auth-server binary.
+    #[arg(long, default_value = "target/release/auth-server")]
+    server_bin: PathBuf,
+    /// Stores to run, in order.
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["embedded", "redis", "redis-two"])]
+    store: Vec<Store>,
+    /// Password hash parameters.
+    #[arg(long, value_enum, default_value = "owasp")]
+    hash: Hash,
+    /// Virtual citizens (each with an enrolled push phone).
+    #[arg(long, default_value_t = 40)]
+    citizens: usize,
+    /// Logins per citizen.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Concurrent logins.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// HTTP workers per server (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    workers: usize,
+}
+
+struct Server {
+    url: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    async fn start(cli: &Cli, redis: Option<(&str, &str)>, token: &str) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let (m, t) = match cli.hash {
+            Hash::Owasp => ("19456", "2"),
+            Hash::Minimal => ("8", "1"),
+        };
+        let mut cmd = Command::new(&cli.server_bin);
+        cmd.env_clear()
+            .env("POTVRDA_LISTEN", format!("127.0.0.1:{port}"))
+            .env("POTVRDA_DATA_DIR", dir.path())
+            .env("POTVRDA_BOOTSTRAP_TOKEN", token)
+            .env("POTVRDA_PUSH_ALLOWED_HOSTS", "127.0.0.1")
+            .env("POTVRDA_PUSH_ALLOW_HTTP", "true")
+            .env("POTVRDA_ARGON2_MEMORY_KIB", m)
+            .env("POTVRDA_ARGON2_ITERATIONS", t)
+            .env("POTVRDA_WORKERS", cli.workers.to_string())
+            .env("POTVRDA_LOG", "warn")
+            .stdout(Stdio::null());
+        if let Some((url, prefix)) = redis {
+            cmd.env("POTVRDA_REDIS_URL", url)
+                .env("POTVRDA_REDIS_KEY_PREFIX", prefix);
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", cli.server_bin.display()));
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http.get(format!("{url}/healthz")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "server did not become healthy");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Server {
+            url,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// User + system CPU seconds the server process has used.
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("proc stat");
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 =
+            f[11].parse::<f64>().expect("utime") + f[12].parse::<f64>().expect("stime");
+        ticks / clock_ticks()
+    }
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+#[derive(Default)]
+struct Samples {
+    login: Vec<Duration>,
+    push: Vec<Duration>,
+    approve_to_token: Vec<Duration>,
+    cycle: Vec<Duration>,
+}
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    if v.is_empty() {
+        return Duration::ZERO;
+    }
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn row(name: &str, v: &mut [Duration]) {
+    println!(
+        "  {name:<18} p50 {:>8.2} ms   p95 {:>8.2} ms   p99 {:>8.2} ms",
+        pct(v, 0.50).as_secs_f64() * 1e3,
+        pct(v, 0.95).as_secs_f64() * 1e3,
+        pct(v, 0.99).as_secs_f64() * 1e3
+    );
+}
+
+struct Citizen {
+    account: CreateCitizenResponse,
+    phone: VirtualPhone,
+    pushes: Mutex<mpsc::UnboundedReceiver<Vec<u8>>>,
+}
+
+async fn run(cli: &Cli, store: Store) -> (f64, f64) {
+    let token = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let prefix = format!("bench{}", uuid::Uuid::new_v4().simple());
+    let redis_url = matches!(store, Store::Redis | Store::RedisTwo).then(potvrda_e2e::redis_url);
+    let redis = redis_url.as_deref().map(|u| (u, prefix.as_str()));
+    let a = Server::start(cli, redis, &token).await;
+    let b = match store {
+        Store::RedisTwo => Some(Server::start(cli, redis, &token).await),
+        _ => None,
+    };
+    let approver = b.as_ref().map_or(a.url.clone(), |b| b.url.clone());
+    let http = reqwest::Client::new();
+
+    // Citizens with push phones; one local push service routes by path.
+    let mut endpoint = PushEndpoint::start("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("push endpoint");
+    let mut routes = HashMap::new();
+    let mut citizens = Vec::new();
+    for i in 0..cli.citizens {
+        let account: CreateCitizenResponse = http
+            .post(format!("{}/v1/admin/citizens", a.url))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"username": format!("citizen{i}"), "display_name": "Bench"}))
+            .send()
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("json");
+        let url = endpoint.new_endpoint();
+        let mut phone = VirtualPhone::enroll(&a.url, &account.activation_code, "bench", Some(&url))
+            .await
+            .expect("enroll");
+        phone.state.server = approver.clone();
+        let phone = VirtualPhone::from_state(phone.state.clone()).expect("state");
+        endpoint.expect_vapid_key(&phone.state.vapid_public_key);
+        let (tx, rx) = mpsc::unbounded_channel();
+        routes.insert(
+            url.rsplit_once('/')
+                .map(|(_, t)| format!("/push/{t}"))
+                .expect("path"),
+            tx,
+        );
+        citizens.push(Arc::new(Citizen {
+            account,
+            phone,
+            pushes: Mutex::new(rx),
+        }));
+    }
+    tokio::spawn(async move {
+        while let Some(msg) = endpoint.recv().await {
+            if let Some(tx) = routes.get(&msg.path) {
+                let _ = tx.send(msg.body);
+            }
+        }
+    });
+
+    let samples = Arc::new(Mutex::new(Samples::default()));
+    let cpu_before = a.cpu_seconds() + b.as_ref().map_or(0.0, Server::cpu_seconds);
+    let started = Instant::now();
+    let workers = (0..cli.concurrency).map(|w| {
+        let mine: Vec<_> = citizens.iter().skip(w).step_by(cli.concurrency).cloned().collect();
+        let (samples, http, url, rounds) = (samples.clone(), http.clone(), a.url.clone(), cli.rounds);
+        tokio::spawn(async move {
+            for _ in 0..rounds {
+                for c in &mine {
+                    let t0 = Instant::now();
+                    let login: LoginResponse = http
+                        .post(format!("{url}/v1/logins"))
+                        .json(&serde_json::json!({"username": c.account.username, "password": c.account.initial_password}))
+                        .send()
+                        .await
+                        .expect("login")
+                        .json()
+                        .await
+                        .expect("json");
+                    let t1 = Instant::now();
+                    let poll = {
+                        let (http, url) = (http.clone(), url.clone());
+                        let (id, secret) = (login.login_id.clone(), login.login_secret.clone());
+                        tokio::spawn(async move {
+                            let r: LoginStatusResponse = http
+                                .get(format!("{url}/v1/logins/{id}?wait=30"))
+                                .bearer_auth(secret)
+                                .send()
+                                .await
+                                .expect("poll")
+                                .json()
+                                .await
+                                .expect("json");
+                            (Instant::now(), r)
+                        })
+                    };
+                    let body = c.pushes.lock().await.recv().await.expect("push");
+                    let t2 = Instant::now();
+                    let challenge = c.phone.open_push(&body).expect("verifies");
+                    let t3 = Instant::now();
+                    c.phone
+                        .answer(&challenge, Decision::Approve, Some(login.number))
+                        .await
+                        .expect("approve");
+                    let (t4, status) = poll.await.expect("joined");
+                    assert_eq!(status.status, LoginStatus::Approved);
+                    assert!(status.access_token.is_some());
+                    let mut s = samples.lock().await;
+                    s.login.push(t1 - t0);
+                    s.push.push(t2 - t1);
+                    s.approve_to_token.push(t4 - t3);
+                    s.cycle.push(t4 - t0);
+                }
+            }
+        })
+    });
+    for w in futures_util::future::join_all(workers).await {
+        w.expect("worker");
+    }
+    let elapsed = started.elapsed();
+    let cpu = a.cpu_seconds() + b.as_ref().map_or(0.0, Server::cpu_seconds) - cpu_before;
+    let n = cli.citizens * cli.rounds;
+    let rate = n as f64 / elapsed.as_secs_f64();
+    let mut s = samples.lock().await;
+    println!(
+        "\n{store:?} store, {n} logins, {} concurrent, hash {:?}",
+        cli.concurrency, cli.hash
+    );
+    println!("  throughput         {rate:.1} complete logins/s");
+    println!(
+        "  server CPU         {:.3} ms per login",
+        cpu * 1e3 / n as f64
+    );
+    row("login request", &mut s.login);
+    row("push delivery", &mut s.push);
+    row("approve -> token", &mut s.approve_to_token);
+    row("whole cycle", &mut s.cycle);
+    (rate, cpu * 1e3 / n as f64)
+}
+
+/// Argon2id verifications per second on all cores with the server's defaults.
+fn argon2_bound() -> f64 {
+    let params = argon2::Params::new(19_456, 2, 1, None).expect("params");
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    let phc = argon
+        .hash_password(b"bench password", &salt)
+        .expect("hash")
+        .to_string();
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let per_thread = 20;
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..cores {
+            s.spawn(|| {
+                let parsed = argon2::PasswordHash::new(&phc).expect("phc");
+                for _ in 0..per_thread {
+                    argon
+                        .verify_password(b"bench password", &parsed)
+                        .expect("verifies");
+                }
+            });
+        }
+    });
+    (cores * per_thread) as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let bound = tokio::task::spawn_blocking(argon2_bound)
+        .await
+        .expect("bound");
+    println!(
+        "Argon2id bound (m=19456 KiB, t=2, p=1, {} cores): {bound:.1} verifications/s",
+        std::thread::available_parallelism().map_or(2, usize::from)
+    );
+    for store in cli.store.clone() {
+        let (rate, _) = run(&cli, store).await;
+        if cli.hash == Hash::Owasp {
+            println!("  ratio to bound     {:.0} %", rate / bound * 100.0);
+        }
+    }
+}
