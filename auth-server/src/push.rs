@@ -331,6 +331,88 @@ mod tests {
         assert!(!host_allowed(&allowed, "localhost"));
     }
 
+    fn sender(allow_http: bool) -> PushSender {
+        let key = || {
+            crate::keys::EsKey::from_pkcs8(&crate::keys::generate_pkcs8().expect("keygen"))
+                .expect("key")
+        };
+        let keys = Arc::new(ServerKeys {
+            signing: key(),
+            vapid: key(),
+        });
+        PushSender::new(
+            keys,
+            "mailto:ops@example.org".into(),
+            vec!["push.example.org".into()],
+            allow_http,
+        )
+        .expect("sender")
+    }
+
+    #[test]
+    fn http_endpoints_need_explicit_permission() {
+        let ua = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let sub = |endpoint: &str| PushSubscription {
+            endpoint: endpoint.into(),
+            keys: potvrda_proto::api::PushKeys {
+                p256dh: URL_SAFE_NO_PAD.encode(
+                    p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
+                        &ua.public_key(),
+                        false,
+                    ),
+                ),
+                auth: URL_SAFE_NO_PAD.encode([9u8; 16]),
+            },
+        };
+        assert!(
+            sender(false)
+                .validate(&sub("https://push.example.org/a"))
+                .is_ok()
+        );
+        assert!(matches!(
+            sender(false).validate(&sub("http://push.example.org/a")),
+            Err(Error::InvalidPushSubscription(_))
+        ));
+        assert!(
+            sender(true)
+                .validate(&sub("http://push.example.org/a"))
+                .is_ok()
+        );
+        assert!(
+            sender(true)
+                .validate(&sub("http://other.example.org/a"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn vapid_header_is_cached_per_origin_until_renewal() {
+        let s = sender(false);
+        let a = s
+            .vapid_header("https://push.example.org", 1000)
+            .expect("signs");
+        assert_eq!(
+            a,
+            s.vapid_header("https://push.example.org", 1000 + 3600)
+                .expect("cached")
+        );
+        assert_ne!(
+            a,
+            s.vapid_header("https://other.example.org", 1000)
+                .expect("signs")
+        );
+        let renewed = s
+            .vapid_header(
+                "https://push.example.org",
+                1000 + VAPID_LIFETIME_SECS - VAPID_RENEW_BEFORE_SECS,
+            )
+            .expect("renewed");
+        assert_ne!(a, renewed, "renewed an hour before expiry");
+        assert!(
+            a.starts_with("vapid t=") && a.ends_with(&format!(", k={}", s.keys.vapid_public_b64()))
+        );
+    }
+
     #[test]
     fn rfc8030_status_classes() {
         assert_eq!(classify(201, None), Delivery::Accepted);

@@ -487,7 +487,20 @@ impl Potvrda {
                 }
                 other => return Ok(status_only(other)),
             }
-            login = self.store.login(login_id).await?.ok_or(Error::NotFound)?;
+            // A store outage while parked does not fail the wait: retry until the deadline.
+            login = loop {
+                match self.store.login(login_id).await {
+                    Ok(Some(l)) => break l,
+                    Ok(None) => return Err(Error::NotFound),
+                    Err(Error::StoreUnavailable(e)) if tokio::time::Instant::now() < deadline => {
+                        tracing::warn!(login_id, error = %e, "store unavailable during a long-poll; retrying");
+                        let retry = (tokio::time::Instant::now() + Duration::from_millis(250))
+                            .min(deadline);
+                        let _ = tokio::time::timeout_at(retry, changes.changed()).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
         }
     }
 

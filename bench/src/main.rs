@@ -109,22 +109,22 @@ impl Server {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", cli.server_bin.display()));
-        let url = format!("http://127.0.0.1:{port}");
+        // Owned by `Server` at once, so a failed start is still killed.
+        let server = Server {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+            _dir: dir,
+        };
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = http.get(format!("{url}/healthz")).send().await
+            if let Ok(r) = http.get(format!("{}/healthz", server.url)).send().await
                 && r.status().is_success()
             {
-                break;
+                return server;
             }
             assert!(Instant::now() < deadline, "server did not become healthy");
             tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Server {
-            url,
-            child,
-            _dir: dir,
         }
     }
 

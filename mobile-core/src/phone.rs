@@ -331,6 +331,8 @@ struct VapidClaims {
 struct EndpointState {
     origin: String,
     answer: AtomicU16,
+    queued: Mutex<std::collections::VecDeque<u16>>,
+    attempts: std::sync::atomic::AtomicUsize,
     expected_vapid_key: Mutex<Option<String>>,
     tx: tokio::sync::mpsc::UnboundedSender<PushMessage>,
 }
@@ -361,6 +363,8 @@ impl PushEndpoint {
         let state = Arc::new(EndpointState {
             origin: format!("http://{addr}"),
             answer: AtomicU16::new(201),
+            queued: Mutex::default(),
+            attempts: std::sync::atomic::AtomicUsize::new(0),
             expected_vapid_key: Mutex::new(None),
             tx,
         });
@@ -409,6 +413,21 @@ impl PushEndpoint {
     /// Answer every following push with this HTTP status (201 accepts; 410 says gone).
     pub fn answer_with(&self, status: u16) {
         self.state.answer.store(status, Ordering::SeqCst);
+    }
+
+    /// Answer the next pushes with these statuses, in order, then as before
+    /// (429 comes with `Retry-After: 1`).
+    pub fn answer_next(&self, statuses: &[u16]) {
+        self.state
+            .queued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(statuses.iter().copied());
+    }
+
+    /// How many correctly authorised push requests arrived, whatever the answer.
+    pub fn attempts(&self) -> usize {
+        self.state.attempts.load(Ordering::SeqCst)
     }
 
     /// The next accepted push message.
@@ -482,7 +501,13 @@ async fn receive(
         Ok(k) => k,
         Err(why) => return HttpResponse::Unauthorized().body(why),
     };
-    let status = state.answer.load(Ordering::SeqCst);
+    state.attempts.fetch_add(1, Ordering::SeqCst);
+    let queued = state
+        .queued
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop_front();
+    let status = queued.unwrap_or_else(|| state.answer.load(Ordering::SeqCst));
     if (200..300).contains(&status) {
         let _ = state.tx.send(PushMessage {
             path: req.path().to_owned(),
@@ -493,11 +518,14 @@ async fn receive(
             vapid_key,
         });
     }
-    HttpResponse::build(
+    let mut answer = HttpResponse::build(
         actix_web::http::StatusCode::from_u16(status)
             .unwrap_or(actix_web::http::StatusCode::CREATED),
-    )
-    .finish()
+    );
+    if status == 429 {
+        answer.insert_header(("Retry-After", "1"));
+    }
+    answer.finish()
 }
 
 /// The phone's public key as a JWK (for tests that need it).

@@ -96,6 +96,75 @@ fn wait_for_socket(sock: &Path) -> Result<(), String> {
     ))
 }
 
+/// A Redis of a test's own, with an append-only file synced on every write,
+/// that the test can kill (SIGKILL) and start again on the same socket and data.
+pub struct RedisProcess {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// `redis+unix://…`.
+    pub url: String,
+}
+
+impl RedisProcess {
+    /// Start it.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("redis+unix://{}", dir.path().join("redis.sock").display());
+        let mut r = Self {
+            dir,
+            child: None,
+            url,
+        };
+        r.restart();
+        r
+    }
+
+    /// Start it again after [`RedisProcess::kill`].
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let sock = self.dir.path().join("redis.sock");
+        let _ = std::fs::remove_file(&sock);
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--unixsocketperm",
+                "700",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--unixsocket")
+            .arg(&sock)
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}); Debian: apt-get install -y redis-server")
+            });
+        self.child = Some(child);
+        wait_for_socket(&sock).expect("redis-server up");
+    }
+
+    /// Kill it without warning.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A unique id for keys, names and prefixes.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
@@ -110,6 +179,8 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// Redis key prefix (two instances share one).
     pub redis_prefix: Option<String>,
+    /// Another Redis than the shared test one.
+    pub redis_url: Option<String>,
     /// Clock; a manual clock set to now by default.
     pub clock: Option<Arc<ManualClock>>,
     /// Challenge TTL.
@@ -123,6 +194,7 @@ impl Options {
             backend,
             data_dir: None,
             redis_prefix: None,
+            redis_url: None,
             clock: None,
             challenge_ttl: 60,
         }
@@ -175,7 +247,7 @@ impl TestServer {
             data_dir: data_dir.clone(),
             redis_url: redis_prefix
                 .as_ref()
-                .map(|_| SecretString::from(redis_url())),
+                .map(|_| SecretString::from(opts.redis_url.clone().unwrap_or_else(redis_url))),
             redis_key_prefix: redis_prefix.clone().unwrap_or_else(|| "potvrda".into()),
             bootstrap_token: Some(SecretString::from(token.clone())),
             push_allowed_hosts: vec!["127.0.0.1".into()],

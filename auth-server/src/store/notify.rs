@@ -38,6 +38,15 @@ impl Notifier {
         }
     }
 
+    /// Wake every waiter on this instance, so each re-reads its login (after a
+    /// reconnect to Redis, when a decision may have been published unseen).
+    pub fn notify_all(&self) {
+        let map = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        for tx in map.values() {
+            tx.send_modify(|v| *v = v.wrapping_add(1));
+        }
+    }
+
     /// How many logins have waiters (for tests and metrics).
     pub fn watched(&self) -> usize {
         self.waiters.lock().unwrap_or_else(|p| p.into_inner()).len()
@@ -94,6 +103,19 @@ mod tests {
         assert_eq!(n.watched(), 1, "b still waits");
         drop(b);
         assert_eq!(n.watched(), 0);
+    }
+
+    #[tokio::test]
+    async fn notify_all_wakes_every_waiter() {
+        let n = Arc::new(Notifier::default());
+        let mut a = n.subscribe("l1");
+        let mut b = n.subscribe("l2");
+        n.notify_all();
+        for s in [&mut a, &mut b] {
+            tokio::time::timeout(std::time::Duration::from_secs(5), s.changed())
+                .await
+                .expect("woken");
+        }
     }
 
     #[tokio::test]

@@ -104,10 +104,13 @@ impl RedisStore {
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
         let client = redis::Client::open(info.set_redis_settings(settings))?;
+        // Fail fast while Redis is down (the caller gets 503 within a few
+        // seconds, never a hang); every later command tries to reconnect.
         let base = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_max_delay(Duration::from_secs(2));
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_with_config(client.clone(), base.clone()).await?;
 
         let notifier = Arc::new(Notifier::default());
@@ -121,14 +124,31 @@ impl RedisStore {
         sub.subscribe(&channel).await?;
         let fanout = Arc::clone(&notifier);
         tokio::spawn(async move {
-            // Keep the subscribing connection alive as long as the task runs.
-            let _sub = sub;
             while let Some(push) = rx.recv().await {
-                if push.kind == PushKind::Message
-                    && let Some(Value::BulkString(id)) = push.data.get(1)
-                    && let Ok(id) = std::str::from_utf8(id)
-                {
-                    fanout.notify(id);
+                match push.kind {
+                    PushKind::Message => {
+                        if let Some(Value::BulkString(id)) = push.data.get(1)
+                            && let Ok(id) = std::str::from_utf8(id)
+                        {
+                            fanout.notify(id);
+                        }
+                    }
+                    // (Re)subscribed after a reconnect: decisions published
+                    // meanwhile were not seen here, so every waiter re-reads.
+                    PushKind::Subscribe => fanout.notify_all(),
+                    _ => {}
+                }
+            }
+        });
+        // An idle subscriber notices a dead connection only when it sends
+        // something: a PING a second makes the manager reconnect and resubscribe.
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = redis::cmd("PING").query_async::<()>(&mut sub).await {
+                    tracing::warn!(error = %e, "redis subscriber connection lost; reconnecting");
                 }
             }
         });

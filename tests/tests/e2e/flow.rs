@@ -20,6 +20,8 @@ crate::on_both_stores!(
     expired_challenge_cannot_be_approved,
     pull_only_device_approves,
     gone_push_subscription_falls_back_to_pull,
+    push_is_retried_after_429_and_5xx_without_blocking_the_login,
+    push_endpoints_off_the_allow_list_are_refused,
     wrong_password_and_unknown_user_are_indistinguishable,
     account_without_device_gets_no_device,
     activation_code_is_single_use_and_expires,
@@ -284,4 +286,96 @@ async fn activation_code_is_single_use_and_expires(backend: Backend) {
     assert_eq!(r.status(), 400);
     let body: ErrorBody = r.json().await.expect("json");
     assert_eq!(body.error.as_str(), "invalid_activation_code");
+}
+
+async fn push_is_retried_after_429_and_5xx_without_blocking_the_login(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let mut endpoint = push_endpoint().await;
+    let c = citizen(&srv, Some(&endpoint)).await;
+    endpoint.answer_next(&[503, 429]);
+    let login = login(&srv, &c).await;
+    // The login answered while the push service was still failing.
+    assert!(
+        endpoint.attempts() < 3,
+        "the login request did not wait for delivery"
+    );
+    let challenge = next_push(&mut endpoint, &c.phone).await;
+    assert_eq!(
+        endpoint.attempts(),
+        3,
+        "503, then 429 (Retry-After: 1), then accepted"
+    );
+    c.phone
+        .answer(&challenge, Decision::Approve, Some(login.number))
+        .await
+        .expect("approved");
+    assert_eq!(
+        c.phone.info().await.expect("info").push,
+        PushStatus::Active,
+        "a retryable failure is not 'gone'"
+    );
+}
+
+async fn push_endpoints_off_the_allow_list_are_refused(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let account = srv.create_citizen(&potvrda_e2e::unique("c")).await;
+    let keys = potvrda_mobile_core::PushKeyPair::generate();
+    let signer = potvrda_mobile_core::SoftwareSigner::generate();
+    let enroll = |sub: potvrda_proto::api::PushSubscription| {
+        let req = potvrda_mobile_core::enrollment_request(
+            &signer,
+            &account.activation_code,
+            "p",
+            "virtual",
+            Some(sub),
+            srv.clock.now(),
+        )
+        .expect("request");
+        let (http, url) = (srv.http.clone(), srv.url.clone());
+        async move {
+            http.post(format!("{url}/v1/enrollments"))
+                .json(&req)
+                .send()
+                .await
+                .expect("request")
+        }
+    };
+    let mut bad_point = keys.subscription("http://127.0.0.1:9/push/x");
+    bad_point.keys.p256dh = URL_SAFE_NO_PAD.encode([4u8; 65]);
+    let mut short_auth = keys.subscription("http://127.0.0.1:9/push/x");
+    short_auth.keys.auth = URL_SAFE_NO_PAD.encode([1u8; 8]);
+    for (name, sub) in [
+        (
+            "cloud metadata",
+            keys.subscription("http://169.254.169.254/latest/meta-data"),
+        ),
+        (
+            "localhost by name",
+            keys.subscription("http://localhost:6379/"),
+        ),
+        (
+            "internal host",
+            keys.subscription("https://redis.internal/"),
+        ),
+        (
+            "look-alike suffix",
+            keys.subscription("https://fcm.googleapis.com.evil.example/x"),
+        ),
+        (
+            "credentials",
+            keys.subscription("http://user:pw@127.0.0.1:9/push/x"),
+        ),
+        ("not a URL", keys.subscription("not a url")),
+        ("file scheme", keys.subscription("file:///etc/passwd")),
+        ("off-curve p256dh", bad_point),
+        ("short auth", short_auth),
+    ] {
+        let r = enroll(sub).await;
+        assert_eq!(r.status(), 400, "{name}");
+        let body: ErrorBody = r.json().await.expect("json");
+        assert_eq!(body.error.as_str(), "invalid_push_subscription", "{name}");
+    }
+    // Refusals did not use up the code; a public push service is allowed.
+    let r = enroll(keys.subscription("https://fcm.googleapis.com/fcm/send/abc")).await;
+    assert_eq!(r.status(), 201);
 }
