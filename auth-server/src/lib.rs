@@ -51,13 +51,22 @@ impl std::fmt::Debug for Running {
 }
 
 impl Running {
-    /// Stop; with `graceful`, in-flight requests (long-polls included) finish first.
+    /// Stop; with `graceful`, in-flight requests (long-polls included) finish
+    /// first. Returns once every worker has let go of the service, so the
+    /// store (the redb file lock) is released and can be opened again.
     pub async fn stop(self, graceful: bool) -> Result<()> {
         self.handle.stop(graceful).await;
-        self.task
+        let served = self
+            .task
             .await
             .map_err(|e| Error::Internal(format!("server task: {e}")))?
-            .map_err(Error::Io)
+            .map_err(Error::Io);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        // Worker threads drop their clones just after the server future ends.
+        while Arc::strong_count(&self.svc) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        served
     }
 
     /// How many logins have a status request parked on this instance.

@@ -462,7 +462,7 @@ impl Potvrda {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
         // Subscribe before reading, so a decision in between is not missed.
         let mut changes = self.store.subscribe(login_id);
-        let mut login = self.store.login(login_id).await?.ok_or(Error::NotFound)?;
+        let mut login = self.load_until(login_id, deadline, &mut changes).await?;
         if !ct_eq_str(&sha256_b64(secret.as_bytes()), &login.record.secret_hash) {
             return Err(Error::Unauthorized);
         }
@@ -487,20 +487,30 @@ impl Potvrda {
                 }
                 other => return Ok(status_only(other)),
             }
-            // A store outage while parked does not fail the wait: retry until the deadline.
-            login = loop {
-                match self.store.login(login_id).await {
-                    Ok(Some(l)) => break l,
-                    Ok(None) => return Err(Error::NotFound),
-                    Err(Error::StoreUnavailable(e)) if tokio::time::Instant::now() < deadline => {
-                        tracing::warn!(login_id, error = %e, "store unavailable during a long-poll; retrying");
-                        let retry = (tokio::time::Instant::now() + Duration::from_millis(250))
-                            .min(deadline);
-                        let _ = tokio::time::timeout_at(retry, changes.changed()).await;
-                    }
-                    Err(e) => return Err(e),
+            login = self.load_until(login_id, deadline, &mut changes).await?;
+        }
+    }
+
+    /// Read a login for a long-poll. A store outage does not fail the wait:
+    /// the read is retried until the wait's deadline (then 503).
+    async fn load_until(
+        &self,
+        login_id: &str,
+        deadline: tokio::time::Instant,
+        changes: &mut crate::store::Subscription,
+    ) -> Result<Login> {
+        loop {
+            match self.store.login(login_id).await {
+                Ok(Some(l)) => return Ok(l),
+                Ok(None) => return Err(Error::NotFound),
+                Err(Error::StoreUnavailable(e)) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(login_id, error = %e, "store unavailable during a long-poll; retrying");
+                    let retry =
+                        (tokio::time::Instant::now() + Duration::from_millis(250)).min(deadline);
+                    let _ = tokio::time::timeout_at(retry, changes.changed()).await;
                 }
-            };
+                Err(e) => return Err(e),
+            }
         }
     }
 
