@@ -77,6 +77,8 @@ pub struct Config {
     pub signing_key_file: Option<PathBuf>,
     /// VAPID key (PKCS#8 DER); unset: generated and kept in the store.
     pub vapid_key_file: Option<PathBuf>,
+    /// Serve `/metrics` on this address only (not on `listen`); unset: on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     /// Log filter (`tracing` env-filter syntax).
     pub log: String,
     /// `text` or `json`.
@@ -118,6 +120,7 @@ impl Default for Config {
             workers: 0,
             signing_key_file: None,
             vapid_key_file: None,
+            metrics_listen: None,
             log: "info".into(),
             log_format: LogFormat::Text,
         }

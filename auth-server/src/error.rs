@@ -119,6 +119,7 @@ impl Error {
 
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {
+        crate::metrics::REDIS_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if e.is_io_error()
             || e.is_connection_dropped()
             || e.is_connection_refusal()

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod password;
 pub mod push;
 pub mod service;
@@ -37,7 +38,10 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The issuer URL.
     pub public_url: String,
+    /// Where `/metrics` is served, when on its own listener.
+    pub metrics_addr: Option<SocketAddr>,
     handle: actix_web::dev::ServerHandle,
+    metrics_handle: Option<actix_web::dev::ServerHandle>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     svc: web::Data<Potvrda>,
 }
@@ -55,6 +59,9 @@ impl Running {
     /// first. Returns once every worker has let go of the service, so the
     /// store (the redb file lock) is released and can be opened again.
     pub async fn stop(self, graceful: bool) -> Result<()> {
+        if let Some(h) = &self.metrics_handle {
+            h.stop(graceful).await;
+        }
         self.handle.stop(graceful).await;
         let served = self
             .task
@@ -71,7 +78,7 @@ impl Running {
 
     /// How many logins have a status request parked on this instance.
     pub fn waiting_long_polls(&self) -> usize {
-        self.svc.store().waiting()
+        self.svc.metrics().long_polls_waiting()
     }
 
     /// A handle to stop the server from elsewhere (signal handlers).
@@ -133,11 +140,14 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
         .await
         .map_err(|e| Error::Internal(format!("hasher: {e}")))??
     };
+    let metrics = Arc::new(metrics::Metrics::new()?);
+    spawn_upkeep(Arc::downgrade(&metrics));
     let push = Arc::new(PushSender::new(
         Arc::clone(&keys),
         config.vapid_subject.clone(),
         config.push_hosts(),
         config.push_allow_http,
+        Arc::clone(&metrics),
     )?);
     let rng: Arc<dyn Random> = Arc::new(SystemRandom::default());
     let svc = web::Data::new(Potvrda::new(Parts {
@@ -149,6 +159,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
         keys,
         hasher,
         push,
+        metrics,
     }));
     let workers = if config.workers == 0 {
         cores
@@ -156,12 +167,13 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
         config.workers
     };
     let app_svc = svc.clone();
+    let metrics_on_main = config.metrics_listen.is_none();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_svc.clone())
             .wrap(http::json_errors())
-            .wrap(middleware::Logger::new(r#"%a "%r" %s %b %Dms"#))
-            .configure(http::configure)
+            .wrap(middleware::from_fn(http::observe))
+            .configure(|cfg| http::configure(cfg, metrics_on_main))
     })
     .workers(workers)
     .disable_signals()
@@ -170,12 +182,48 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
     .run();
     let handle = server.handle();
     let task = tokio::spawn(server);
+    let (metrics_addr, metrics_handle) = match config.metrics_listen {
+        Some(addr) => {
+            let listener = std::net::TcpListener::bind(addr)?;
+            let bound = listener.local_addr()?;
+            let msvc = svc.clone();
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(msvc.clone())
+                    .configure(http::metrics_only)
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener)?
+            .run();
+            let h = server.handle();
+            tokio::spawn(server);
+            (Some(bound), Some(h))
+        }
+        None => (None, None),
+    };
     tracing::info!(%addr, public_url, store = if config.redis_url.is_some() { "redis" } else { "embedded" }, "potvrda auth-server listening");
     Ok(Running {
         addr,
         public_url,
+        metrics_addr,
         handle,
+        metrics_handle,
         task,
         svc,
     })
+}
+
+/// Drain histogram samples every few seconds for as long as the metrics live.
+fn spawn_upkeep(metrics: std::sync::Weak<metrics::Metrics>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            match metrics.upgrade() {
+                Some(m) => m.upkeep(),
+                None => return,
+            }
+        }
+    });
 }

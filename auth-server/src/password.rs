@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 pub struct PasswordHasher {
     argon: Argon2<'static>,
     permits: Arc<Semaphore>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     dummy: Arc<str>,
 }
 
@@ -51,8 +52,14 @@ impl PasswordHasher {
         Ok(Self {
             argon,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            queued: Arc::default(),
             dummy: dummy.into(),
         })
+    }
+
+    /// Hashes waiting for a free slot.
+    pub fn queued(&self) -> usize {
+        self.queued.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The PHC string of a new hash of `password`.
@@ -90,12 +97,11 @@ impl PasswordHasher {
         &self,
         f: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Internal("hash pool closed".into()))?;
+        use std::sync::atomic::Ordering;
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let permit = self.permits.clone().acquire_owned().await;
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        let permit = permit.map_err(|_| Error::Internal("hash pool closed".into()))?;
         tokio::task::spawn_blocking(move || {
             let out = f();
             drop(permit);

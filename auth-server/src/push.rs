@@ -24,6 +24,7 @@ use serde::Serialize;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::keys::ServerKeys;
+use crate::metrics::Metrics;
 use crate::store::{Device, LoginState, PushTarget, Store};
 
 /// Lifetime of a VAPID JWT (RFC 8292 allows at most 24 h).
@@ -40,7 +41,9 @@ pub enum Delivery {
     Accepted,
     /// 404/410: the subscription is gone.
     Gone,
-    /// 429/5xx or a network error: try again, after this long if the service said.
+    /// 429: try again, after this long if the service said.
+    RateLimited(Option<Duration>),
+    /// 5xx or a network error: try again, after this long if the service said.
     Retry(Option<Duration>),
     /// Any other status: not retried.
     Rejected(u16),
@@ -61,6 +64,7 @@ pub struct PushSender {
     allowed_hosts: Vec<String>,
     allow_http: bool,
     vapid_cache: Mutex<HashMap<String, (String, i64)>>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for PushSender {
@@ -78,6 +82,7 @@ impl PushSender {
         subject: String,
         allowed_hosts: Vec<String>,
         allow_http: bool,
+        metrics: Arc<Metrics>,
     ) -> Result<Self> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -92,6 +97,7 @@ impl PushSender {
             allowed_hosts,
             allow_http,
             vapid_cache: Mutex::default(),
+            metrics,
         })
     }
 
@@ -230,6 +236,7 @@ impl PushSender {
         login_id: String,
         payload: String,
         expires_at: i64,
+        created_ms: i64,
     ) {
         let Some(target) = device.push.clone() else {
             return;
@@ -246,7 +253,18 @@ impl PushSender {
                     break;
                 }
                 let ttl = (expires_at - now) as u64;
-                match sender.deliver(&target, payload.as_bytes(), ttl, now).await {
+                let started = std::time::Instant::now();
+                let delivery = sender.deliver(&target, payload.as_bytes(), ttl, now).await;
+                let result = match &delivery {
+                    Ok(Delivery::Accepted) => "accepted",
+                    Ok(Delivery::Gone) => "gone",
+                    Ok(Delivery::RateLimited(_)) => "rate_limited",
+                    _ => "error",
+                };
+                sender
+                    .metrics
+                    .push_delivered(result, started.elapsed(), created_ms);
+                match delivery {
                     Ok(Delivery::Accepted) => {
                         tracing::debug!(login_id, device_id = device.id, push_service = %origin, "push accepted");
                         return;
@@ -262,7 +280,7 @@ impl PushSender {
                         tracing::warn!(login_id, device_id = device.id, push_service = %origin, status, "push rejected");
                         return;
                     }
-                    Ok(Delivery::Retry(after)) => {
+                    Ok(Delivery::Retry(after) | Delivery::RateLimited(after)) => {
                         let wait = after
                             .unwrap_or(backoff)
                             .min(Duration::from_secs(ttl.min(30)));
@@ -310,7 +328,8 @@ pub fn classify(status: u16, retry_after: Option<Duration>) -> Delivery {
     match status {
         200..=299 => Delivery::Accepted,
         404 | 410 => Delivery::Gone,
-        429 | 500..=599 => Delivery::Retry(retry_after),
+        429 => Delivery::RateLimited(retry_after),
+        500..=599 => Delivery::Retry(retry_after),
         other => Delivery::Rejected(other),
     }
 }
@@ -345,6 +364,7 @@ mod tests {
             "mailto:ops@example.org".into(),
             vec!["push.example.org".into()],
             allow_http,
+            Arc::new(Metrics::new().expect("metrics")),
         )
         .expect("sender")
     }
@@ -420,7 +440,7 @@ mod tests {
         assert_eq!(classify(404, None), Delivery::Gone);
         assert_eq!(
             classify(429, Some(Duration::from_secs(3))),
-            Delivery::Retry(Some(Duration::from_secs(3)))
+            Delivery::RateLimited(Some(Duration::from_secs(3)))
         );
         assert_eq!(classify(503, None), Delivery::Retry(None));
         assert_eq!(classify(413, None), Delivery::Rejected(413));

@@ -29,6 +29,7 @@ use crate::clock::{self, Clock, Random};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::keys::ServerKeys;
+use crate::metrics::{Metrics, now_ms};
 use crate::password::PasswordHasher;
 use crate::push::PushSender;
 use crate::store::{
@@ -53,6 +54,7 @@ pub struct Potvrda {
     keys: Arc<ServerKeys>,
     hasher: PasswordHasher,
     push: Arc<PushSender>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Potvrda {
@@ -81,6 +83,8 @@ pub struct Parts {
     pub hasher: PasswordHasher,
     /// Push delivery.
     pub push: Arc<PushSender>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Potvrda {
@@ -95,7 +99,18 @@ impl Potvrda {
             keys: p.keys,
             hasher: p.hasher,
             push: p.push,
+            metrics: p.metrics,
         }
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(self.hasher.queued())
     }
 
     /// The keys, for the JWKS endpoint.
@@ -208,6 +223,18 @@ impl Potvrda {
 
     /// Check the password and send a challenge to every device of the user.
     pub async fn start_login(&self, req: LoginRequest) -> Result<LoginResponse> {
+        let result = self.start_login_inner(req).await;
+        self.metrics.login(match &result {
+            Ok(_) => "challenged",
+            Err(Error::InvalidCredentials) => "invalid_credentials",
+            Err(Error::NoDevice) => "no_device",
+            Err(Error::InvalidRequest(_)) => "invalid_request",
+            Err(_) => "error",
+        });
+        result
+    }
+
+    async fn start_login_inner(&self, req: LoginRequest) -> Result<LoginResponse> {
         if req.password.len() > MAX_PASSWORD_LEN {
             return Err(Error::InvalidRequest(format!(
                 "password longer than {MAX_PASSWORD_LEN} bytes"
@@ -224,10 +251,12 @@ impl Potvrda {
             .user_by_name(&req.username.trim().to_ascii_lowercase())
             .await?;
         let password = SecretString::from(req.password);
+        let started = std::time::Instant::now();
         let ok = self
             .hasher
             .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
             .await?;
+        self.metrics.password_verified(started.elapsed());
         let user = match user {
             Some(user) if ok => user,
             _ => return Err(Error::InvalidCredentials),
@@ -248,6 +277,7 @@ impl Potvrda {
             number: NUMBER_MIN + clock::below(rng, u32::from(NUMBER_MAX - NUMBER_MIN) + 1)? as u8,
             secret_hash: sha256_b64(secret.as_bytes()),
             created_at: now,
+            created_at_ms: now_ms(),
             expires_at: now + self.config.challenge_ttl as i64,
             context,
             challenges: Vec::with_capacity(devices.len()),
@@ -271,6 +301,7 @@ impl Potvrda {
             });
         }
         self.store.create_login(&record).await?;
+        self.watch_challenge(&record);
         tracing::info!(
             login_id = record.id,
             cid = record.cid,
@@ -286,6 +317,7 @@ impl Potvrda {
                     record.id.clone(),
                     challenge.jws.clone(),
                     record.expires_at,
+                    record.created_at_ms,
                 );
             }
         }
@@ -295,6 +327,40 @@ impl Potvrda {
             number: record.number,
             expires_at: record.expires_at,
         })
+    }
+
+    /// Follow a challenge this instance created until it is decided (on any
+    /// instance) or expires: keeps the pending gauge right and records the
+    /// `expired` outcome, which no request reports.
+    fn watch_challenge(&self, record: &LoginRecord) {
+        let (store, metrics) = (Arc::clone(&self.store), Arc::clone(&self.metrics));
+        let (id, user_id, created_ms) = (
+            record.id.clone(),
+            record.user_id.clone(),
+            record.created_at_ms,
+        );
+        let ttl = Duration::from_secs(self.config.challenge_ttl);
+        let mut changes = store.subscribe(&id);
+        metrics.challenge_opened();
+        tokio::spawn(async move {
+            let expiry = tokio::time::Instant::now() + ttl;
+            loop {
+                let woken = tokio::time::timeout_at(expiry, changes.changed())
+                    .await
+                    .is_ok();
+                match store.login(&id).await {
+                    Ok(Some(l)) if l.state != LoginState::Pending => break,
+                    Ok(_) if !woken => {
+                        let expired_ms = created_ms + ttl.as_millis() as i64;
+                        metrics.challenge_decided("expired", &user_id, created_ms, expired_ms);
+                        break;
+                    }
+                    Err(_) if !woken => break,
+                    _ => {}
+                }
+            }
+            metrics.challenge_closed();
+        });
     }
 
     /// The device's own view of itself, for a valid pull token.
@@ -331,11 +397,15 @@ impl Potvrda {
             .await?
             .into_iter()
             .filter_map(|l| {
-                l.record
+                let created_ms = l.record.created_at_ms;
+                let jws = l
+                    .record
                     .challenges
                     .into_iter()
-                    .find(|c| c.device_id == device_id)
-                    .map(|c| c.jws)
+                    .find(|c| c.device_id == device_id)?
+                    .jws;
+                self.metrics.challenge_fetched(created_ms);
+                Some(jws)
             })
             .collect())
     }
@@ -421,8 +491,21 @@ impl Potvrda {
             Decision::Approve if claims.number == Some(rec.number) => (LoginState::Approved, false),
             Decision::Approve => (LoginState::Denied, true),
         };
-        match self.store.decide(&rec.id, to, now).await? {
-            DecideOutcome::Decided => {}
+        let decided_ms = now_ms();
+        match self.store.decide(&rec.id, to, now, decided_ms).await? {
+            DecideOutcome::Decided => {
+                let outcome = if to == LoginState::Approved {
+                    "approved"
+                } else {
+                    "denied"
+                };
+                self.metrics.challenge_decided(
+                    outcome,
+                    &rec.user_id,
+                    rec.created_at_ms,
+                    decided_ms,
+                );
+            }
             DecideOutcome::AlreadyDecided => return Err(Error::AlreadyDecided),
             DecideOutcome::Expired => return Err(Error::Expired),
             DecideOutcome::NotFound => return Err(Error::NotFound),
@@ -459,6 +542,7 @@ impl Potvrda {
             )));
         }
         let secret = secret.ok_or(Error::Unauthorized)?;
+        let _parked = (wait_secs > 0).then(|| self.metrics.long_poll());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
         // Subscribe before reading, so a decision in between is not missed.
         let mut changes = self.store.subscribe(login_id);
@@ -529,6 +613,8 @@ impl Potvrda {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.keys.signing.kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &self.keys.signing.encoding)?;
+        self.metrics
+            .token_issued(login.decided_at_ms.unwrap_or_else(now_ms));
         tracing::info!(
             login_id = login.record.id,
             user_id = claims.sub,

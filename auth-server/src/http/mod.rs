@@ -8,18 +8,26 @@ mod device;
 mod login;
 mod meta;
 
-use actix_web::dev::ServiceResponse;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use potvrda_proto::limits::MAX_BODY_BYTES;
 use potvrda_proto::{ErrorBody, ErrorCode};
+use tracing::Instrument;
 
 use crate::error::Error;
+use crate::service::Potvrda;
 
-/// Mount every route and the request-parsing configuration.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Mount every route and the request-parsing configuration; `/metrics` too
+/// unless it has a listener of its own.
+pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
+    if with_metrics {
+        metrics_only(cfg);
+    }
     cfg.app_data(json_config())
         .app_data(web::PathConfig::default().error_handler(|e, _| bad_request(e.to_string())))
         .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(e.to_string())))
@@ -37,6 +45,56 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             })
         }));
 }
+
+/// `GET /metrics`, the Prometheus text format.
+pub fn metrics_only(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/metrics").route(web::get().to(
+        |svc: web::Data<Potvrda>| async move {
+            HttpResponse::Ok()
+                .content_type("text/plain; version=0.0.4; charset=utf-8")
+                .body(svc.render_metrics())
+        },
+    )));
+}
+
+/// Middleware: a request id (the caller's `X-Request-Id` if it is a sane
+/// token, else a new UUID) on every log line of the request and in the
+/// response header; one access log line; the duration by route template.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let method = req.method().to_string();
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %req.path());
+    let svc = req.app_data::<web::Data<Potvrda>>().cloned();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let status = res.status().as_u16();
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
+    span.in_scope(|| tracing::info!(status, route = %route, duration_ms = started.elapsed().as_secs_f64() * 1e3, "request"));
+    if let Some(svc) = svc {
+        svc.metrics().http(route, method, status, started.elapsed());
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    Ok(res)
+}
+
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 
 /// Middleware that turns any error response without a JSON body (e.g. the
 /// router's 405) into an [`ErrorBody`].

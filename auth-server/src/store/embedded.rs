@@ -294,6 +294,7 @@ impl LoginStore for EmbeddedStore {
                 record: record.clone(),
                 state: LoginState::Pending,
                 decided_at: None,
+                decided_at_ms: None,
             },
         );
         Ok(())
@@ -325,7 +326,13 @@ impl LoginStore for EmbeddedStore {
             .collect())
     }
 
-    async fn decide(&self, login_id: &str, to: LoginState, now: i64) -> Result<DecideOutcome> {
+    async fn decide(
+        &self,
+        login_id: &str,
+        to: LoginState,
+        now: i64,
+        now_ms: i64,
+    ) -> Result<DecideOutcome> {
         let outcome = {
             let mut mem = self.mem();
             match mem.logins.get_mut(login_id) {
@@ -335,6 +342,7 @@ impl LoginStore for EmbeddedStore {
                 Some(l) => {
                     l.state = to;
                     l.decided_at = Some(now);
+                    l.decided_at_ms = Some(now_ms);
                     DecideOutcome::Decided
                 }
             }
@@ -358,10 +366,6 @@ impl LoginStore for EmbeddedStore {
 
     fn subscribe(&self, login_id: &str) -> Subscription {
         self.notifier.subscribe(login_id)
-    }
-
-    fn waiting(&self) -> usize {
-        self.notifier.watched()
     }
 }
 

@@ -142,6 +142,9 @@ pub struct LoginRecord {
     pub secret_hash: String,
     /// Created at.
     pub created_at: i64,
+    /// Created at, wall-clock milliseconds (for latency metrics across instances).
+    #[serde(default)]
+    pub created_at_ms: i64,
     /// Expires at.
     pub expires_at: i64,
     /// Context shown on the phone.
@@ -159,6 +162,8 @@ pub struct Login {
     pub state: LoginState,
     /// When it was decided.
     pub decided_at: Option<i64>,
+    /// When it was decided, wall-clock milliseconds.
+    pub decided_at_ms: Option<i64>,
 }
 
 impl Login {
@@ -237,14 +242,19 @@ pub trait LoginStore {
     async fn login_by_challenge(&self, cid: &str) -> Result<Option<Login>>;
     /// The user's logins still pending at `now`.
     async fn pending_logins(&self, user_id: &str, now: i64) -> Result<Vec<Login>>;
-    /// Atomically move a pending, unexpired login to `to` (approved or denied).
-    async fn decide(&self, login_id: &str, to: LoginState, now: i64) -> Result<DecideOutcome>;
+    /// Atomically move a pending, unexpired login to `to` (approved or
+    /// denied) at `now` (clock seconds) / `now_ms` (wall-clock milliseconds).
+    async fn decide(
+        &self,
+        login_id: &str,
+        to: LoginState,
+        now: i64,
+        now_ms: i64,
+    ) -> Result<DecideOutcome>;
     /// Atomically move an approved login to consumed; `true` for exactly one caller.
     async fn take_token(&self, login_id: &str) -> Result<bool>;
     /// Wake-ups for changes of this login, on this instance or any other.
     fn subscribe(&self, login_id: &str) -> Subscription;
-    /// How many logins have a status request waiting on this instance.
-    fn waiting(&self) -> usize;
 }
 
 /// Key material shared by every instance on the store.

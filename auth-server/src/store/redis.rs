@@ -42,7 +42,7 @@ if not st then return 'not_found' end
 if st ~= 'pending' then return 'decided' end
 local rec = cjson.decode(redis.call('HGET', KEYS[1], 'data'))
 if tonumber(rec['expires_at']) <= tonumber(ARGV[2]) then return 'expired' end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'decided_at', ARGV[2])
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'decided_at', ARGV[2], 'decided_at_ms', ARGV[5])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 'ok'
 ";
@@ -187,6 +187,7 @@ fn parse_login(map: std::collections::HashMap<String, String>) -> Result<Option<
         state: LoginState::parse(state)
             .ok_or_else(|| Error::Store(format!("bad login state {state}")))?,
         decided_at: map.get("decided_at").and_then(|v| v.parse().ok()),
+        decided_at_ms: map.get("decided_at_ms").and_then(|v| v.parse().ok()),
     }))
 }
 
@@ -388,7 +389,13 @@ impl LoginStore for RedisStore {
         Ok(out)
     }
 
-    async fn decide(&self, login_id: &str, to: LoginState, now: i64) -> Result<DecideOutcome> {
+    async fn decide(
+        &self,
+        login_id: &str,
+        to: LoginState,
+        now: i64,
+        now_ms: i64,
+    ) -> Result<DecideOutcome> {
         let outcome: String = self
             .decide
             .key(self.key("login", login_id))
@@ -396,6 +403,7 @@ impl LoginStore for RedisStore {
             .arg(now)
             .arg(format!("{}:events", self.prefix))
             .arg(login_id)
+            .arg(now_ms)
             .invoke_async(&mut self.conn())
             .await?;
         let outcome = match outcome.as_str() {
@@ -423,10 +431,6 @@ impl LoginStore for RedisStore {
 
     fn subscribe(&self, login_id: &str) -> Subscription {
         self.notifier.subscribe(login_id)
-    }
-
-    fn waiting(&self) -> usize {
-        self.notifier.watched()
     }
 }
 
