@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine with Rust: installs what it
-# needs (redis-server), then format check, clippy, and every test (unit, and
+# needs (redis-server, and promtool from Debian's prometheus), then format check, clippy, and every test (unit, and
 # end-to-end over real HTTP against both stores, with the harness's own Redis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]} from Debian"
   as_root apt-get update -qq

@@ -135,6 +135,22 @@ impl Metrics {
         };
         // Counters that may stay at zero for a long time are still exported.
         m.with(|| {
+            use metrics::{describe_counter, describe_gauge, describe_histogram};
+            describe_histogram!(DECISION, metrics::Unit::Seconds, "Challenge created to decided, by outcome.");
+            describe_histogram!(PUSH, metrics::Unit::Seconds, "Push service answer time, by result.");
+            describe_histogram!(PASSWORD, metrics::Unit::Seconds, "Argon2id verification time, queueing included.");
+            describe_histogram!(TO_TOKEN, metrics::Unit::Seconds, "Approval accepted to token handed to the waiting client.");
+            describe_histogram!(STAGE, metrics::Unit::Seconds, "The login path split by stage: push_accepted and fetched and decided are measured from the login, token from the decision.");
+            describe_histogram!(HTTP, metrics::Unit::Seconds, "HTTP request duration by route template, method and status class.");
+            describe_counter!("potvrda_logins_total", "Login requests by result.");
+            describe_counter!("potvrda_tokens_issued_total", "Access tokens handed out.");
+            describe_counter!("potvrda_push_ignored_total", "Challenges that expired unanswered, by user bucket.");
+            describe_counter!("potvrda_push_denied_total", "Challenges denied on the phone, by user bucket.");
+            describe_counter!("potvrda_fatigue_pauses_total", "Times pushes to a user were paused after repeated denials or expiries.");
+            describe_counter!("potvrda_redis_errors_total", "Redis commands that failed in this process.");
+            describe_gauge!("potvrda_challenges_pending", "Challenges this instance created that are still open.");
+            describe_gauge!("potvrda_long_polls_waiting", "Status requests parked on this instance.");
+            describe_gauge!("potvrda_hash_queue_depth", "Password hashes waiting for a blocking-pool slot.");
             for result in [
                 "challenged",
                 "invalid_credentials",

@@ -23,6 +23,15 @@ impl Drop for Proc {
 }
 
 async fn spawn(data: &std::path::Path, token: &str) -> Proc {
+    spawn_with(data, token, &[], Stdio::null()).await
+}
+
+async fn spawn_with(
+    data: &std::path::Path,
+    token: &str,
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> Proc {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -33,7 +42,9 @@ async fn spawn(data: &std::path::Path, token: &str) -> Proc {
         .env("POTVRDA_DATA_DIR", data)
         .env("POTVRDA_BOOTSTRAP_TOKEN", token)
         .env("POTVRDA_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("auth-server starts");
     // Owned by `Proc` at once, so a failed start is still killed and reaped.
@@ -149,4 +160,129 @@ fn bad_configuration_exits_with_status_2_and_a_message() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("challenge_ttl"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_of_a_full_flow_hold_no_secret() {
+    use potvrda_mobile_core::phone::PushEndpoint;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let token = "log-test-bootstrap-token-0123";
+    let server = spawn_with(
+        &dir.path().join("data"),
+        token,
+        &[
+            ("POTVRDA_LOG", "debug"),
+            ("POTVRDA_LOG_FORMAT", "json"),
+            ("POTVRDA_PUSH_ALLOWED_HOSTS", "127.0.0.1"),
+            ("POTVRDA_PUSH_ALLOW_HTTP", "true"),
+        ],
+        Stdio::from(log),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let account: CreateCitizenResponse = http
+        .post(format!("{}/v1/admin/citizens", server.url))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"username": "logged", "display_name": "Log Test"}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let mut endpoint = PushEndpoint::start("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("endpoint");
+    let push_url = endpoint.new_endpoint();
+    let phone = VirtualPhone::enroll(&server.url, &account.activation_code, "p", Some(&push_url))
+        .await
+        .expect("enrolls");
+    let wrong = http
+        .post(format!("{}/v1/logins", server.url))
+        .json(&serde_json::json!({"username": "logged", "password": "Wrong-Password-Typed-1"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(wrong.status(), 401);
+    let login: LoginResponse = http
+        .post(format!("{}/v1/logins", server.url))
+        .json(&serde_json::json!({"username": "logged", "password": account.initial_password}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let msg = tokio::time::timeout(Duration::from_secs(10), endpoint.recv())
+        .await
+        .expect("push")
+        .expect("open");
+    let challenge = phone.open_push(&msg.body).expect("verifies");
+    let approval = phone
+        .approval(&challenge, Decision::Approve, Some(login.number))
+        .expect("signs");
+    phone
+        .post_approval(&challenge.claims.cid, &approval)
+        .await
+        .expect("approved");
+    let status: LoginStatusResponse = http
+        .get(format!("{}/v1/logins/{}", server.url, login.login_id))
+        .bearer_auth(&login.login_secret)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let access_token = status.access_token.expect("token");
+    drop(server);
+
+    let text = std::fs::read_to_string(&log_path).expect("log");
+    let push_token = push_url.rsplit('/').next().expect("token");
+    let normalized_code = account.activation_code.replace('-', "");
+    let secrets = [
+        ("bootstrap token", token),
+        ("initial password", account.initial_password.as_str()),
+        ("wrong password", "Wrong-Password-Typed-1"),
+        ("activation code", account.activation_code.as_str()),
+        ("activation code, normalised", normalized_code.as_str()),
+        ("login secret", login.login_secret.as_str()),
+        ("access token", access_token.as_str()),
+        (
+            "token signature",
+            access_token.rsplit('.').next().expect("sig"),
+        ),
+        ("challenge nonce", challenge.claims.nonce.as_str()),
+        ("approval JWS", approval.as_str()),
+        ("push endpoint capability", push_token),
+        (
+            "push auth secret",
+            phone.state.push.as_ref().expect("push").auth.as_str(),
+        ),
+        ("device private key", phone.state.signing_key.as_str()),
+    ];
+    for (what, secret) in secrets {
+        assert!(!text.contains(secret), "the log contains the {what}");
+    }
+    // The lines are JSON, requests carry their id, and the login is traceable.
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.len() > 10, "a full flow logs something");
+    let requests: Vec<_> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "request")
+        .collect();
+    assert!(requests.len() >= 5);
+    assert!(
+        requests.iter().all(|l| l["span"]["request_id"].is_string()),
+        "every access line has a request id"
+    );
+    assert!(
+        text.contains(&login.login_id) && text.contains(&challenge.claims.cid),
+        "login and challenge ids are logged"
+    );
 }

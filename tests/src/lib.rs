@@ -185,6 +185,8 @@ pub struct Options {
     pub clock: Option<Arc<ManualClock>>,
     /// Challenge TTL.
     pub challenge_ttl: u64,
+    /// Serve `/metrics` on a listener of its own.
+    pub metrics_listen: bool,
 }
 
 impl Options {
@@ -197,6 +199,7 @@ impl Options {
             redis_url: None,
             clock: None,
             challenge_ttl: 60,
+            metrics_listen: false,
         }
     }
 }
@@ -253,6 +256,9 @@ impl TestServer {
             push_allowed_hosts: vec!["127.0.0.1".into()],
             push_allow_http: true,
             challenge_ttl: opts.challenge_ttl,
+            metrics_listen: opts
+                .metrics_listen
+                .then(|| "127.0.0.1:0".parse().expect("addr")),
             workers: 2,
             log: "warn".into(),
             ..Config::default()
@@ -281,6 +287,11 @@ impl TestServer {
             running: Some(running),
             _tmp: tmp,
         }
+    }
+
+    /// Where `/metrics` is served when it has its own listener.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.running.as_ref().and_then(|r| r.metrics_addr)
     }
 
     /// How many logins have a long-poll parked on this server.

@@ -7,6 +7,7 @@
 mod attacks;
 mod flow;
 mod input;
+mod observability;
 mod outage;
 mod scale_out;
 mod support;
