@@ -148,6 +148,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
         config.push_hosts(),
         config.push_allow_http,
         Arc::clone(&metrics),
+        Arc::clone(&store),
+        Arc::clone(&clock),
     )?);
     let rng: Arc<dyn Random> = Arc::new(SystemRandom::default());
     let svc = web::Data::new(Potvrda::new(Parts {

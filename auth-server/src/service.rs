@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::keys::ServerKeys;
 use crate::metrics::{Metrics, now_ms};
 use crate::password::PasswordHasher;
-use crate::push::PushSender;
+use crate::push::{PushJob, PushSender};
 use crate::store::{
     Activation, DecideOutcome, Device, DeviceChallenge, EnrollOutcome, Login, LoginRecord,
     LoginState, Store, User,
@@ -311,13 +311,13 @@ impl Potvrda {
         for (device, challenge) in devices.into_iter().zip(&record.challenges) {
             if device.push.is_some() && !device.push_gone {
                 self.push.dispatch(
-                    Arc::clone(&self.store),
-                    Arc::clone(&self.clock),
                     device,
-                    record.id.clone(),
-                    challenge.jws.clone(),
-                    record.expires_at,
-                    record.created_at_ms,
+                    PushJob {
+                        login_id: record.id.clone(),
+                        payload: challenge.jws.clone(),
+                        expires_at: record.expires_at,
+                        created_ms: record.created_at_ms,
+                    },
                 );
             }
         }
