@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine with Rust: installs what it
-# needs (redis-server, and promtool from Debian's prometheus), then format check, clippy, and every test (unit, and
+# needs (redis-server; promtool, systemd-analyze and PyYAML to check deploy/), format check, clippy, and every test (unit, and
 # end-to-end over real HTTP against both stores, with the harness's own Redis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,11 +10,15 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]} from Debian"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml 2>/dev/null \
+  || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done
