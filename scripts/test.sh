@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine with Rust: installs what it
-# needs (redis-server; promtool, systemd-analyze and PyYAML to check deploy/), format check, clippy, and every test (unit, and
+# needs (redis-server; promtool, systemd-analyze and PyYAML to check deploy/),
+# then format check, clippy, and every test (unit, and
 # end-to-end over real HTTP against both stores, with the harness's own Redis).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -41,6 +41,8 @@ pub struct Config {
     pub redis_url: Option<SecretString>,
     /// File holding the Redis URL (it may contain a password).
     pub redis_url_file: Option<PathBuf>,
+    /// `redis_url` names Redis Cluster seed nodes (comma-separated URLs).
+    pub redis_cluster: bool,
     /// Prefix of every Redis key, so several deployments can share a Redis.
     pub redis_key_prefix: String,
     /// Bearer token for the bootstrap admin endpoint; unset disables it.
@@ -103,6 +105,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             redis_url: None,
             redis_url_file: None,
+            redis_cluster: false,
             redis_key_prefix: "potvrda".into(),
             bootstrap_token: None,
             bootstrap_token_file: None,

@@ -98,9 +98,10 @@ impl Running {
 /// Open the configured store: Redis when `redis_url` is set, else embedded.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     Ok(match &config.redis_url {
-        Some(url) if !url.expose_secret().is_empty() => {
-            Arc::new(store::redis::RedisStore::connect(url, &config.redis_key_prefix).await?)
-        }
+        Some(url) if !url.expose_secret().is_empty() => Arc::new(
+            store::redis::RedisStore::connect(url, config.redis_cluster, &config.redis_key_prefix)
+                .await?,
+        ),
         _ => Arc::new(store::embedded::EmbeddedStore::open(&config.data_dir)?),
     })
 }

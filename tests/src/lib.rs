@@ -27,6 +27,8 @@ pub enum Backend {
     Embedded,
     /// Redis.
     Redis,
+    /// A local Redis Cluster of three masters.
+    RedisCluster,
 }
 
 struct OwnRedis {
@@ -165,6 +167,105 @@ impl Drop for RedisProcess {
     }
 }
 
+struct OwnCluster {
+    nodes: String,
+    _children: Vec<Child>,
+    _dir: tempfile::TempDir,
+}
+
+static CLUSTER: OnceLock<Result<OwnCluster, String>> = OnceLock::new();
+
+/// Seed node URLs (comma-separated) of the tests' Redis Cluster:
+/// `POTVRDA_TEST_REDIS_CLUSTER` if set, else three local masters started here.
+pub fn redis_cluster_nodes() -> String {
+    if let Ok(nodes) = std::env::var("POTVRDA_TEST_REDIS_CLUSTER") {
+        return nodes;
+    }
+    match CLUSTER.get_or_init(start_cluster) {
+        Ok(c) => c.nodes.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A TCP port that is free, and whose cluster bus port (+10000) is free too.
+fn cluster_port() -> Result<u16, String> {
+    for _ in 0..200 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = l.local_addr().map_err(|e| e.to_string())?.port();
+        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err("no free port pair for a cluster node".into())
+}
+
+fn start_cluster() -> Result<OwnCluster, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut ports = Vec::new();
+    let mut children = Vec::new();
+    for _ in 0..3 {
+        let port = cluster_port()?;
+        let node_dir = dir.path().join(port.to_string());
+        std::fs::create_dir(&node_dir).map_err(|e| e.to_string())?;
+        // As for the single Redis: each node lives only as long as this process.
+        let script = format!(
+            "redis-server --port {port} --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file nodes.conf \
+             --save '' --appendonly no --dir '{}' >'{}/redis.log' 2>&1 & pid=$!; cat >/dev/null; kill $pid",
+            node_dir.display(),
+            node_dir.display()
+        );
+        children.push(
+            Command::new("sh")
+                .args(["-c", &script])
+                .stdin(Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("cannot start redis-server: {e}"))?,
+        );
+        ports.push(port);
+    }
+    let cli = |args: &[&str]| Command::new("redis-cli").args(args).output();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    for p in &ports {
+        while !cli(&["-p", &p.to_string(), "ping"]).is_ok_and(|o| o.stdout.starts_with(b"PONG")) {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("cluster node {p} did not start"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut args = vec!["--cluster", "create"];
+    args.extend(addrs.iter().map(String::as_str));
+    args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+    let out = cli(&args)
+        .map_err(|e| format!("redis-cli: {e} (Debian: apt-get install -y redis-tools)"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        ));
+    }
+    for p in &ports {
+        while !cli(&["-p", &p.to_string(), "cluster", "info"])
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
+        {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("cluster not ok on node {p} within 20 s"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(OwnCluster {
+        nodes: addrs
+            .iter()
+            .map(|a| format!("redis://{a}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        _children: children,
+        _dir: dir,
+    })
+}
+
 /// A unique id for keys, names and prefixes.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
@@ -242,15 +343,20 @@ impl TestServer {
                 (t.path().to_owned(), Some(t))
             }
         };
-        let redis_prefix = (opts.backend == Backend::Redis)
-            .then(|| opts.redis_prefix.clone().unwrap_or_else(|| unique("t")));
+        let on_redis = matches!(opts.backend, Backend::Redis | Backend::RedisCluster);
+        let redis_prefix =
+            on_redis.then(|| opts.redis_prefix.clone().unwrap_or_else(|| unique("t")));
+        let redis_target = match opts.backend {
+            Backend::Embedded => None,
+            Backend::Redis => Some(opts.redis_url.clone().unwrap_or_else(redis_url)),
+            Backend::RedisCluster => Some(redis_cluster_nodes()),
+        };
         let token = unique("bootstrap-");
         let config = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: data_dir.clone(),
-            redis_url: redis_prefix
-                .as_ref()
-                .map(|_| SecretString::from(opts.redis_url.clone().unwrap_or_else(redis_url))),
+            redis_url: redis_target.map(SecretString::from),
+            redis_cluster: opts.backend == Backend::RedisCluster,
             redis_key_prefix: redis_prefix.clone().unwrap_or_else(|| "potvrda".into()),
             bootstrap_token: Some(SecretString::from(token.clone())),
             push_allowed_hosts: vec!["127.0.0.1".into()],

@@ -19,12 +19,18 @@
 //! Decisions publish the login id on `P:events`; every instance subscribes
 //! (RESP3 push messages on a `ConnectionManager`, resubscribed after a
 //! reconnect) and wakes its local waiters.
+//!
+//! Redis Cluster (`redis_cluster = true`, `redis_url` = comma-separated seed
+//! nodes) uses the cluster client with the same commands: every script and
+//! transaction touches one hash tag, so one slot; classic pub/sub is
+//! broadcast to every node.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
 use redis::{AsyncCommands, IntoConnectionInfo, ProtocolVersion, PushKind, Script, Value};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
@@ -67,10 +73,45 @@ redis.call('SADD', KEYS[2], ARGV[3])
 return 1
 ";
 
+/// One Redis or a Redis Cluster, behind the same command interface.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 /// The Redis store.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: Arc<str>,
     notifier: Arc<Notifier>,
     decide: Arc<Script>,
@@ -89,39 +130,67 @@ impl std::fmt::Debug for RedisStore {
 impl RedisStore {
     /// Connect to `url` (RESP3 is switched on here), subscribe to the event
     /// channel, and start fanning events out to local waiters.
-    pub async fn connect(url: &SecretString, prefix: &str) -> Result<Self> {
+    pub async fn connect(url: &SecretString, cluster: bool, prefix: &str) -> Result<Self> {
         if prefix.contains(['{', '}']) {
             return Err(Error::Config(
                 "redis_key_prefix must not contain braces".into(),
             ));
         }
-        let info = url
-            .expose_secret()
-            .into_connection_info()
-            .map_err(|_| Error::Config("redis_url is not a valid Redis URL".into()))?;
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(settings))?;
-        // Fail fast while Redis is down (the caller gets 503 within a few
-        // seconds, never a hang); every later command tries to reconnect.
-        let base = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client.clone(), base.clone()).await?;
-
-        let notifier = Arc::new(Notifier::default());
+        let resp3 = |u: &str| -> Result<redis::ConnectionInfo> {
+            let info = u
+                .trim()
+                .into_connection_info()
+                .map_err(|_| Error::Config("redis_url is not a valid Redis URL".into()))?;
+            let settings = info
+                .redis_settings()
+                .clone()
+                .set_protocol(ProtocolVersion::RESP3);
+            Ok(info.set_redis_settings(settings))
+        };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut sub = ConnectionManager::new_with_config(
-            client,
-            base.set_push_sender(tx).set_automatic_resubscription(),
-        )
-        .await?;
+        let (conn, mut sub) = if cluster {
+            let nodes = url
+                .expose_secret()
+                .split(',')
+                .map(resp3)
+                .collect::<Result<Vec<_>>>()?;
+            let builder = || {
+                redis::cluster::ClusterClient::builder(nodes.clone())
+                    .use_protocol(ProtocolVersion::RESP3)
+                    .connection_timeout(Duration::from_secs(1))
+                    .response_timeout(Duration::from_secs(2))
+                    .retries(2)
+            };
+            let conn = builder().build()?.get_async_connection().await?;
+            let sub = builder()
+                .push_sender(tx)
+                .build()?
+                .get_async_connection()
+                .await?;
+            (Conn::Cluster(conn), Conn::Cluster(sub))
+        } else {
+            let client = redis::Client::open(resp3(url.expose_secret())?)?;
+            // Fail fast while Redis is down (the caller gets 503 within a few
+            // seconds, never a hang); every later command tries to reconnect.
+            let base = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(1)))
+                .set_response_timeout(Some(Duration::from_secs(2)))
+                .set_number_of_retries(2)
+                .set_max_delay(Duration::from_millis(500));
+            let conn = ConnectionManager::new_with_config(client.clone(), base.clone()).await?;
+            let sub = ConnectionManager::new_with_config(
+                client,
+                base.set_push_sender(tx).set_automatic_resubscription(),
+            )
+            .await?;
+            (Conn::Single(conn), Conn::Single(sub))
+        };
         let channel = format!("{prefix}:events");
-        sub.subscribe(&channel).await?;
+        match &mut sub {
+            Conn::Single(c) => c.subscribe(&channel).await?,
+            Conn::Cluster(c) => c.subscribe(&channel).await?,
+        }
+        let notifier = Arc::new(Notifier::default());
         let fanout = Arc::clone(&notifier);
         tokio::spawn(async move {
             while let Some(push) = rx.recv().await {
@@ -166,7 +235,7 @@ impl RedisStore {
         format!("{}:{kind}:{{{tag}}}", self.prefix)
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Conn {
         self.conn.clone()
     }
 

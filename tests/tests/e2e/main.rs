@@ -1,7 +1,7 @@
 //! End-to-end tests, built as one binary: the real server over real HTTP on a
 //! free port, phones played by `potvrda-mobile-core` with a real local push
 //! endpoint, and real Redis. Every scenario in [`flow`], [`attacks`] and
-//! [`input`] runs on both stores.
+//! [`input`] runs on every store: embedded, Redis, and a three-master Redis Cluster.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test harness: failing loudly is its job
 
 mod attacks;
@@ -13,7 +13,7 @@ mod outage;
 mod scale_out;
 mod support;
 
-/// Generate `embedded::<name>` and `redis::<name>` tests from
+/// Generate `embedded::<name>`, `redis::<name>` and `redis_cluster::<name>` tests from
 /// `async fn <name>(backend: Backend)`.
 #[macro_export]
 macro_rules! on_both_stores {
@@ -31,6 +31,14 @@ macro_rules! on_both_stores {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name(potvrda_e2e::Backend::Redis).await
+                }
+            )*
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(potvrda_e2e::Backend::RedisCluster).await
                 }
             )*
         }

@@ -12,10 +12,19 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_redis_share_keys_and_wake_each_other() {
-    let a = TestServer::start(Backend::Redis).await;
+    two_instances(Backend::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_a_redis_cluster_share_keys_and_wake_each_other() {
+    two_instances(Backend::RedisCluster).await;
+}
+
+async fn two_instances(backend: Backend) {
+    let a = TestServer::start(backend).await;
     let b = TestServer::start_with(Options {
         redis_prefix: a.redis_prefix.clone(),
-        ..Options::new(Backend::Redis)
+        ..Options::new(backend)
     })
     .await;
     assert_eq!(
