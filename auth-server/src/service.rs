@@ -641,7 +641,7 @@ fn status_only(status: LoginStatus) -> LoginStatusResponse {
 
 /// Verify a compact JWS: ES256 only, the expected `typ`, the given key.
 /// Time claims are checked by the caller against the injected clock.
-fn verify_jws<T: DeserializeOwned>(jws: &str, typ: &str, key: &DecodingKey) -> Result<T> {
+pub fn verify_jws<T: DeserializeOwned>(jws: &str, typ: &str, key: &DecodingKey) -> Result<T> {
     let header =
         jsonwebtoken::decode_header(jws).map_err(|_| Error::InvalidSignature("not a JWS"))?;
     if header.alg != Algorithm::ES256 {

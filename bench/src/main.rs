@@ -64,6 +64,10 @@ struct Cli {
     /// HTTP workers per server (0: one per core).
     #[arg(long, default_value_t = 0)]
     workers: usize,
+    /// Instead of cycles: hold this many pending logins, each with a parked
+    /// long-poll, on one instance, and report its resident memory.
+    #[arg(long)]
+    hold: Option<usize>,
 }
 
 struct Server {
@@ -102,6 +106,10 @@ impl Server {
             .env("POTVRDA_WORKERS", cli.workers.to_string())
             .env("POTVRDA_LOG", "warn")
             .stdout(Stdio::null());
+        // Pass allocator tuning through (e.g. MALLOC_ARENA_MAX), as an operator would set it.
+        for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_")) {
+            cmd.env(k, v);
+        }
         if let Some((url, prefix)) = redis {
             cmd.env("POTVRDA_REDIS_URL", url)
                 .env("POTVRDA_REDIS_KEY_PREFIX", prefix);
@@ -126,6 +134,34 @@ impl Server {
             assert!(Instant::now() < deadline, "server did not become healthy");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Resident memory of the server process, in bytes.
+    fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS")
+            * 1024
+    }
+
+    /// One sample of a gauge from `/metrics`.
+    async fn gauge(&self, http: &reqwest::Client, name: &str) -> f64 {
+        let text = http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// User + system CPU seconds the server process has used.
@@ -325,6 +361,117 @@ async fn run(cli: &Cli, store: Store) -> (f64, f64) {
     (rate, cpu * 1e3 / n as f64)
 }
 
+/// Hold `n` pending logins with parked long-polls on one instance.
+async fn hold(cli: &Cli, store: Store, n: usize) {
+    let token = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let prefix = format!("bench{}", uuid::Uuid::new_v4().simple());
+    let redis_url = matches!(store, Store::Redis | Store::RedisTwo).then(potvrda_e2e::redis_url);
+    let server = Server::start(
+        cli,
+        redis_url.as_deref().map(|u| (u, prefix.as_str())),
+        &token,
+    )
+    .await;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client");
+    let rss_idle = server.rss_bytes();
+    // One citizen per login (a citizen has at most one pending challenge once
+    // push-bombing limits apply), each with a pull-only phone.
+    let limit = Arc::new(tokio::sync::Semaphore::new(64));
+    let setup = (0..n).map(|i| {
+        let (http, url, token, limit) = (
+            http.clone(),
+            server.url.clone(),
+            token.clone(),
+            limit.clone(),
+        );
+        tokio::spawn(async move {
+            let _permit = limit.acquire().await.expect("semaphore");
+            let account: CreateCitizenResponse = http
+                .post(format!("{url}/v1/admin/citizens"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"username": format!("held{i}"), "display_name": "Held"}))
+                .send()
+                .await
+                .expect("create")
+                .json()
+                .await
+                .expect("json");
+            VirtualPhone::enroll(&url, &account.activation_code, "held", None)
+                .await
+                .expect("enroll");
+            account
+        })
+    });
+    let accounts: Vec<CreateCitizenResponse> = futures_util::future::join_all(setup)
+        .await
+        .into_iter()
+        .map(|r| r.expect("setup"))
+        .collect();
+    let rss_accounts = server.rss_bytes();
+    let started = Instant::now();
+    let mut polls = Vec::with_capacity(n);
+    for chunk in accounts.chunks(64) {
+        let logins = futures_util::future::join_all(chunk.iter().map(|a| {
+            let (http, url) = (http.clone(), server.url.clone());
+            async move {
+                http.post(format!("{url}/v1/logins"))
+                    .json(&serde_json::json!({"username": a.username, "password": a.initial_password}))
+                    .send()
+                    .await
+                    .expect("login")
+                    .json::<LoginResponse>()
+                    .await
+                    .expect("json")
+            }
+        }))
+        .await;
+        for login in logins {
+            // A client of its own per long-poll: one connection each, as browsers have.
+            let (url, client) = (server.url.clone(), reqwest::Client::new());
+            polls.push(tokio::spawn(async move {
+                client
+                    .get(format!("{url}/v1/logins/{}?wait=30", login.login_id))
+                    .bearer_auth(login.login_secret)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            }));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let mut parked = 0.0;
+    while Instant::now() < deadline {
+        parked = server.gauge(&http, "potvrda_long_polls_waiting").await;
+        if parked >= n as f64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rss_held = server.rss_bytes();
+    let pending = server.gauge(&http, "potvrda_challenges_pending").await;
+    println!("\n{store:?} store, holding {n} pending logins");
+    println!(
+        "  parked long-polls  {parked:.0} (server gauge), pending challenges {pending:.0}, reached in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "  server RSS         {:.1} MB idle, {:.1} MB with {n} accounts, {:.1} MB holding them",
+        rss_idle as f64 / 1e6,
+        rss_accounts as f64 / 1e6,
+        rss_held as f64 / 1e6
+    );
+    println!(
+        "  per held login     {:.1} KB",
+        (rss_held.saturating_sub(rss_accounts)) as f64 / n as f64 / 1e3
+    );
+    for p in polls {
+        p.abort();
+    }
+}
+
 /// Argon2id verifications per second on all cores with the server's defaults.
 fn argon2_bound() -> f64 {
     let params = argon2::Params::new(19_456, 2, 1, None).expect("params");
@@ -362,6 +509,12 @@ async fn main() {
         "Argon2id bound (m=19456 KiB, t=2, p=1, {} cores): {bound:.1} verifications/s",
         std::thread::available_parallelism().map_or(2, usize::from)
     );
+    if let Some(n) = cli.hold {
+        for store in cli.store.iter().copied().filter(|s| *s != Store::RedisTwo) {
+            hold(&cli, store, n).await;
+        }
+        return;
+    }
     for store in cli.store.clone() {
         let (rate, _) = run(&cli, store).await;
         if cli.hash == Hash::Owasp {
