@@ -9,7 +9,7 @@
 //! | `potvrda_push_delivery_seconds` | histogram | `result` = accepted, gone, rate_limited, error |
 //! | `potvrda_password_verify_seconds` | histogram | |
 //! | `potvrda_approval_to_token_seconds` | histogram | |
-//! | `potvrda_challenge_stage_seconds` | histogram | `stage` = push_accepted, fetched, decided, token |
+//! | `potvrda_challenge_stage_seconds` | histogram | `stage` = push_accepted, seen, fetched, decided, token |
 //! | `potvrda_http_request_duration_seconds` | histogram | `route`, `method`, `status` (class) |
 //! | `potvrda_logins_total` | counter | `result` = challenged, invalid_credentials, no_device, invalid_request, error |
 //! | `potvrda_tokens_issued_total` | counter | |
@@ -140,7 +140,7 @@ impl Metrics {
             describe_histogram!(PUSH, metrics::Unit::Seconds, "Push service answer time, by result.");
             describe_histogram!(PASSWORD, metrics::Unit::Seconds, "Argon2id verification time, queueing included.");
             describe_histogram!(TO_TOKEN, metrics::Unit::Seconds, "Approval accepted to token handed to the waiting client.");
-            describe_histogram!(STAGE, metrics::Unit::Seconds, "The login path split by stage: push_accepted and fetched and decided are measured from the login, token from the decision.");
+            describe_histogram!(STAGE, metrics::Unit::Seconds, "The login path split by stage: push_accepted, seen (phone acknowledged), fetched (pulled) and decided are measured from the login; token from the decision.");
             describe_histogram!(HTTP, metrics::Unit::Seconds, "HTTP request duration by route template, method and status class.");
             describe_counter!("potvrda_logins_total", "Login requests by result.");
             describe_counter!("potvrda_tokens_issued_total", "Access tokens handed out.");
@@ -243,6 +243,13 @@ impl Metrics {
                 histogram!(STAGE, "stage" => "push_accepted")
                     .record(secs_between(created_ms, now_ms()));
             }
+        });
+    }
+
+    /// A phone acknowledged it has the challenge.
+    pub fn challenge_seen(&self, created_ms: i64) {
+        self.with(|| {
+            histogram!(STAGE, "stage" => "seen").record(secs_between(created_ms, now_ms()))
         });
     }
 

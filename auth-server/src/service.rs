@@ -410,6 +410,36 @@ impl Potvrda {
             .collect())
     }
 
+    /// The phone has the challenge on screen (delivered by push or pulled):
+    /// recorded once per challenge as the `seen` stage, on the server's clock.
+    pub async fn acknowledge(
+        &self,
+        cid: &str,
+        device_id: Option<&str>,
+        pull_token: Option<&str>,
+    ) -> Result<()> {
+        let device_id = device_id.ok_or(Error::Unauthorized)?;
+        let device = self.authenticate_device(device_id, pull_token).await?;
+        let login = self
+            .store
+            .login_by_challenge(cid)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if login.record.user_id != device.user_id
+            || !login
+                .record
+                .challenges
+                .iter()
+                .any(|c| c.device_id == device.id)
+        {
+            return Err(Error::NotFound);
+        }
+        if login.state == LoginState::Pending && self.store.mark_seen(&login.record.id).await? {
+            self.metrics.challenge_seen(login.record.created_at_ms);
+        }
+        Ok(())
+    }
+
     /// The device a fresh pull token (signed by that device, for that device) speaks for.
     async fn authenticate_device(
         &self,

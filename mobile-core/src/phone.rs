@@ -238,6 +238,23 @@ impl VirtualPhone {
             .collect()
     }
 
+    /// Tell the server this challenge is on screen (for its latency metrics).
+    pub async fn acknowledge(&self, challenge: &Challenge) -> Result<()> {
+        let token = protocol::pull_token(&self.signer, &self.state.device_id, unix_now())?;
+        check(
+            self.http
+                .post(format!(
+                    "{}/v1/challenges/{}/seen?device_id={}",
+                    self.state.server, challenge.claims.cid, self.state.device_id
+                ))
+                .bearer_auth(token)
+                .send()
+                .await?,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The server's view of this device (push reachability).
     pub async fn info(&self) -> Result<DeviceInfo> {
         let token = protocol::pull_token(&self.signer, &self.state.device_id, unix_now())?;

@@ -13,7 +13,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/enrollments").route(web::post().to(enroll)))
         .service(web::resource("/devices/{device_id}").route(web::get().to(info)))
         .service(web::resource("/devices/{device_id}/challenges").route(web::get().to(pending)))
-        .service(web::resource("/challenges/{cid}/response").route(web::post().to(respond)));
+        .service(web::resource("/challenges/{cid}/response").route(web::post().to(respond)))
+        .service(web::resource("/challenges/{cid}/seen").route(web::post().to(seen)));
 }
 
 async fn enroll(
@@ -38,6 +39,23 @@ async fn pending(
 ) -> Result<HttpResponse> {
     let challenges = svc.pending_challenges(&path, bearer(&req)).await?;
     Ok(HttpResponse::Ok().json(PendingChallenges { challenges }))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeenQuery {
+    device_id: String,
+}
+
+async fn seen(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<SeenQuery>,
+) -> Result<HttpResponse> {
+    svc.acknowledge(&path, Some(&query.device_id), bearer(&req))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 async fn respond(

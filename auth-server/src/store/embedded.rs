@@ -47,6 +47,7 @@ impl std::fmt::Debug for EmbeddedStore {
 #[derive(Default)]
 struct Memory {
     logins: HashMap<String, Login>,
+    seen: std::collections::HashSet<String>,
     by_cid: HashMap<String, String>,
     by_user: HashMap<String, Vec<String>>,
     last_sweep: i64,
@@ -65,6 +66,7 @@ impl Memory {
             .map(|l| l.record.id.clone())
             .collect();
         for id in dead {
+            self.seen.remove(&id);
             if let Some(l) = self.logins.remove(&id) {
                 self.by_cid.remove(&l.record.cid);
                 if let Some(v) = self.by_user.get_mut(&l.record.user_id) {
@@ -351,6 +353,11 @@ impl LoginStore for EmbeddedStore {
             self.notifier.notify(login_id);
         }
         Ok(outcome)
+    }
+
+    async fn mark_seen(&self, login_id: &str) -> Result<bool> {
+        let mut mem = self.mem();
+        Ok(mem.logins.contains_key(login_id) && mem.seen.insert(login_id.to_owned()))
     }
 
     async fn take_token(&self, login_id: &str) -> Result<bool> {

@@ -251,6 +251,8 @@ pub trait LoginStore {
         now: i64,
         now_ms: i64,
     ) -> Result<DecideOutcome>;
+    /// Mark the challenge as seen by a phone; `true` the first time only.
+    async fn mark_seen(&self, login_id: &str) -> Result<bool>;
     /// Atomically move an approved login to consumed; `true` for exactly one caller.
     async fn take_token(&self, login_id: &str) -> Result<bool>;
     /// Wake-ups for changes of this login, on this instance or any other.

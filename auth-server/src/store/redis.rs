@@ -489,6 +489,15 @@ impl LoginStore for RedisStore {
         Ok(outcome)
     }
 
+    async fn mark_seen(&self, login_id: &str) -> Result<bool> {
+        // HSETNX on the login's own hash: first writer wins, and it expires with the login.
+        let first: bool = self
+            .conn()
+            .hset_nx(self.key("login", login_id), "seen", 1)
+            .await?;
+        Ok(first)
+    }
+
     async fn take_token(&self, login_id: &str) -> Result<bool> {
         let took: i64 = self
             .take_token

@@ -158,6 +158,10 @@ async fn run(cli: Cli) -> Result<()> {
                         continue;
                     }
                 };
+                // Tell the server it is on screen (its latency metrics); not essential.
+                if let Err(e) = phone.acknowledge(&challenge).await {
+                    eprintln!("acknowledgement failed: {e}");
+                }
                 println!("{}", describe(&challenge));
                 println!(
                     "Type the number shown on the login screen to approve, or press Enter to deny:"

@@ -19,6 +19,7 @@ crate::on_both_stores!(
     racing_status_requests_get_the_token_once,
     wrong_login_secret_and_bootstrap_token_are_refused,
     pull_token_must_be_fresh_and_for_this_device,
+    only_the_addressed_device_acknowledges,
 );
 
 async fn replayed_approval_is_refused(backend: Backend) {
@@ -369,4 +370,33 @@ async fn pull_token_must_be_fresh_and_for_this_device(backend: Backend) {
         .await
         .expect("request");
     assert_eq!(r.status(), 401, "no token");
+}
+
+async fn only_the_addressed_device_acknowledges(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let victim = citizen(&srv, None).await;
+    let other = citizen(&srv, None).await;
+    login(&srv, &victim).await;
+    let ch = pulled(&victim.phone).await;
+    let r = other.phone.acknowledge(&ch).await;
+    assert_eq!(
+        server_error(r),
+        (404, "not_found".into()),
+        "another citizen's device learns nothing"
+    );
+    let r = srv
+        .http
+        .post(format!(
+            "{}/v1/challenges/{}/seen?device_id={}",
+            srv.url, ch.claims.cid, victim.phone.state.device_id
+        ))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 401, "no pull token");
+    victim
+        .phone
+        .acknowledge(&ch)
+        .await
+        .expect("the addressed device may");
 }

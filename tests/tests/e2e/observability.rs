@@ -49,6 +49,11 @@ async fn metrics_count_a_known_flow_exactly(backend: Backend) {
     );
     let login = login(&srv, &c).await;
     let challenge = next_push(&mut endpoint, &c.phone).await;
+    c.phone.acknowledge(&challenge).await.expect("acknowledged");
+    c.phone
+        .acknowledge(&challenge)
+        .await
+        .expect("a repeat is harmless");
     let parked = {
         let (http, url) = (srv.http.clone(), srv.url.clone());
         let (id, secret) = (login.login_id.clone(), login.login_secret.clone());
@@ -88,6 +93,10 @@ async fn metrics_count_a_known_flow_exactly(backend: Backend) {
         ),
         (
             r#"potvrda_challenge_stage_seconds_count{stage="push_accepted"}"#,
+            1.0,
+        ),
+        (
+            r#"potvrda_challenge_stage_seconds_count{stage="seen"}"#,
             1.0,
         ),
         (
