@@ -65,6 +65,14 @@ pub struct Config {
     pub activation_ttl: u64,
     /// `aud` of access tokens.
     pub token_audience: String,
+    /// Pushes (logins) per user per `push_window` before 429.
+    pub push_limit: u32,
+    /// The sliding window of `push_limit`, in seconds.
+    pub push_window: u64,
+    /// Denied or expired challenges in a row before pushes pause.
+    pub fatigue_limit: u32,
+    /// How long pushes pause, in seconds.
+    pub fatigue_pause: u64,
     /// Argon2id memory cost in KiB (OWASP: 19456).
     pub argon2_memory_kib: u32,
     /// Argon2id iterations (OWASP: 2).
@@ -116,6 +124,10 @@ impl Default for Config {
             token_ttl: 600,
             activation_ttl: 72 * 3600,
             token_audience: "potvrda".into(),
+            push_limit: 10,
+            push_window: 900,
+            fatigue_limit: 5,
+            fatigue_pause: 900,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
@@ -200,6 +212,9 @@ impl Config {
         }
         if self.token_ttl < 30 || self.token_ttl > 86_400 {
             return bad("token_ttl must be between 30 and 86400 seconds");
+        }
+        if self.push_limit == 0 || self.fatigue_limit == 0 || self.push_window == 0 {
+            return bad("push_limit, push_window and fatigue_limit must be positive");
         }
         if self.activation_ttl < 60 {
             return bad("activation_ttl must be at least 60 seconds");

@@ -49,6 +49,12 @@ pub enum Error {
     /// The typed number does not match; the login is now denied.
     #[error("number mismatch")]
     NumberMismatch,
+    /// Too many attempts; try again after this many seconds.
+    #[error("rate limited for {retry_after} s")]
+    RateLimited {
+        /// Seconds until a retry can succeed.
+        retry_after: u64,
+    },
     /// The store cannot be reached.
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
@@ -84,6 +90,7 @@ impl Error {
             Self::Expired => ErrorCode::Expired,
             Self::NumberMismatch => ErrorCode::NumberMismatch,
             Self::StoreUnavailable(_) => ErrorCode::StoreUnavailable,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Config(_)
             | Self::Store(_)
             | Self::Crypto(_)
@@ -112,6 +119,7 @@ impl Error {
                 "the number does not match the login screen; the login is denied".into()
             }
             Self::StoreUnavailable(_) => "the service is temporarily unavailable, try again".into(),
+            Self::RateLimited { .. } => "too many attempts; try again later".into(),
             _ => "internal error".into(),
         }
     }

@@ -155,6 +155,7 @@ impl Metrics {
                 "challenged",
                 "invalid_credentials",
                 "no_device",
+                "rate_limited",
                 "invalid_request",
                 "error",
             ] {
@@ -185,6 +186,11 @@ impl Metrics {
     /// Drain histogram samples; call every few seconds.
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
+    }
+
+    /// Pushes to a user were paused after repeated denials or expiries.
+    pub fn fatigue_paused(&self) {
+        self.with(|| counter!("potvrda_fatigue_pauses_total").increment(1));
     }
 
     /// A login request ended with `result`.

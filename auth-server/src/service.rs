@@ -33,8 +33,8 @@ use crate::metrics::{Metrics, now_ms};
 use crate::password::PasswordHasher;
 use crate::push::{PushJob, PushSender};
 use crate::store::{
-    Activation, DecideOutcome, Device, DeviceChallenge, EnrollOutcome, Login, LoginRecord,
-    LoginState, Store, User,
+    Activation, Admission, DecideOutcome, Device, DeviceChallenge, EnrollOutcome, Limits, Login,
+    LoginRecord, LoginState, Store, User,
 };
 
 /// Characters of generated passwords (no look-alikes: 0/O, 1/l/I).
@@ -101,6 +101,10 @@ impl Potvrda {
             push: p.push,
             metrics: p.metrics,
         }
+    }
+
+    fn limits(&self) -> Limits {
+        limits_of(&self.config)
     }
 
     /// The metrics registry.
@@ -228,6 +232,7 @@ impl Potvrda {
             Ok(_) => "challenged",
             Err(Error::InvalidCredentials) => "invalid_credentials",
             Err(Error::NoDevice) => "no_device",
+            Err(Error::RateLimited { .. }) => "rate_limited",
             Err(Error::InvalidRequest(_)) => "invalid_request",
             Err(_) => "error",
         });
@@ -267,9 +272,30 @@ impl Potvrda {
         }
         let rng = self.rng.as_ref();
         let now = self.clock.now();
+        let login_id = new_id(rng)?;
+        // Push-bombing defences, atomic across instances: paused after
+        // repeated denials, a bounded number of pushes per window, and one
+        // active login per user.
+        let superseded = match self
+            .store
+            .admit_login(&user.id, &login_id, now, &self.limits())
+            .await?
+        {
+            Admission::Admitted { superseded } => superseded,
+            Admission::Paused { until } | Admission::TooMany { retry_at: until } => {
+                tracing::warn!(
+                    user_id = user.id,
+                    until,
+                    "login refused: push limit or fatigue pause"
+                );
+                return Err(Error::RateLimited {
+                    retry_after: (until - now).max(1) as u64,
+                });
+            }
+        };
         let secret = clock::token::<32>(rng)?;
         let mut record = LoginRecord {
-            id: new_id(rng)?,
+            id: login_id,
             cid: new_id(rng)?,
             user_id: user.id.clone(),
             username: user.username.clone(),
@@ -302,6 +328,19 @@ impl Potvrda {
         }
         self.store.create_login(&record).await?;
         self.watch_challenge(&record);
+        if let Some(previous) = superseded {
+            // Withdraw the earlier challenge: its push is stale, its approval answers 409.
+            let outcome = self
+                .store
+                .decide(&previous, LoginState::Denied, now, now_ms())
+                .await?;
+            tracing::info!(
+                login_id = previous,
+                superseded_by = record.id,
+                ?outcome,
+                "earlier login superseded"
+            );
+        }
         tracing::info!(
             login_id = record.id,
             cid = record.cid,
@@ -333,7 +372,12 @@ impl Potvrda {
     /// instance) or expires: keeps the pending gauge right and records the
     /// `expired` outcome, which no request reports.
     fn watch_challenge(&self, record: &LoginRecord) {
-        let (store, metrics) = (Arc::clone(&self.store), Arc::clone(&self.metrics));
+        let (store, metrics, clock) = (
+            Arc::clone(&self.store),
+            Arc::clone(&self.metrics),
+            Arc::clone(&self.clock),
+        );
+        let limits = self.limits();
         let (id, user_id, created_ms) = (
             record.id.clone(),
             record.user_id.clone(),
@@ -353,6 +397,15 @@ impl Potvrda {
                     Ok(_) if !woken => {
                         let expired_ms = created_ms + ttl.as_millis() as i64;
                         metrics.challenge_decided("expired", &user_id, created_ms, expired_ms);
+                        record_outcome(
+                            store.as_ref(),
+                            &metrics,
+                            &user_id,
+                            false,
+                            clock.now(),
+                            &limits,
+                        )
+                        .await;
                         break;
                     }
                     Err(_) if !woken => break,
@@ -535,6 +588,16 @@ impl Potvrda {
                     rec.created_at_ms,
                     decided_ms,
                 );
+                let approved = to == LoginState::Approved;
+                record_outcome(
+                    self.store.as_ref(),
+                    &self.metrics,
+                    &rec.user_id,
+                    approved,
+                    now,
+                    &self.limits(),
+                )
+                .await;
             }
             DecideOutcome::AlreadyDecided => return Err(Error::AlreadyDecided),
             DecideOutcome::Expired => return Err(Error::Expired),
@@ -657,6 +720,38 @@ impl Potvrda {
             token_type: Some(TOKEN_TYPE_BEARER.into()),
             expires_in: Some(self.config.token_ttl),
         })
+    }
+}
+
+fn limits_of(config: &Config) -> Limits {
+    Limits {
+        push_limit: config.push_limit,
+        push_window: config.push_window as i64,
+        fatigue_limit: config.fatigue_limit,
+        fatigue_pause: config.fatigue_pause as i64,
+    }
+}
+
+/// Count a challenge's outcome toward the user's fatigue pause.
+async fn record_outcome(
+    store: &dyn Store,
+    metrics: &Metrics,
+    user_id: &str,
+    approved: bool,
+    now: i64,
+    limits: &Limits,
+) {
+    match store.record_outcome(user_id, approved, now, limits).await {
+        Ok(Some(until)) => {
+            metrics.fatigue_paused();
+            tracing::warn!(
+                user_id,
+                until,
+                "pushes paused after repeated denied or expired challenges"
+            );
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(user_id, error = %e, "could not record a challenge outcome"),
     }
 }
 

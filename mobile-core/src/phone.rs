@@ -78,6 +78,7 @@ pub struct PushState {
 /// A phone: device key, push keys, and an HTTP client to the server.
 pub struct VirtualPhone {
     http: reqwest::Client,
+    clock_offset: i64,
     /// Persisted state.
     pub state: DeviceState,
     signer: SoftwareSigner,
@@ -141,6 +142,7 @@ impl VirtualPhone {
         });
         Ok(Self {
             http,
+            clock_offset: 0,
             state: DeviceState {
                 server,
                 device_id: resp.device_id,
@@ -171,6 +173,7 @@ impl VirtualPhone {
             .transpose()?;
         Ok(Self {
             http: reqwest::Client::new(),
+            clock_offset: 0,
             state,
             signer,
             push_keys,
@@ -190,6 +193,16 @@ impl VirtualPhone {
         Ok(())
     }
 
+    /// Run this phone's clock `secs` ahead of the system clock (tests that
+    /// move the server's clock move the phone's too).
+    pub fn set_clock_offset(&mut self, secs: i64) {
+        self.clock_offset = secs;
+    }
+
+    fn now(&self) -> i64 {
+        unix_now() + self.clock_offset
+    }
+
     /// The device key (tests use it to forge and replay).
     pub fn signer(&self) -> &SoftwareSigner {
         &self.signer
@@ -205,13 +218,13 @@ impl VirtualPhone {
             text,
             &self.state.server_jwks,
             &self.state.device_id,
-            unix_now(),
+            self.now(),
         )
     }
 
     /// Pull the pending challenges (verified).
     pub async fn pending(&self) -> Result<Vec<Challenge>> {
-        let token = protocol::pull_token(&self.signer, &self.state.device_id, unix_now())?;
+        let token = protocol::pull_token(&self.signer, &self.state.device_id, self.now())?;
         let resp: PendingChallenges = check(
             self.http
                 .get(format!(
@@ -232,7 +245,7 @@ impl VirtualPhone {
                     c,
                     &self.state.server_jwks,
                     &self.state.device_id,
-                    unix_now(),
+                    self.now(),
                 )
             })
             .collect()
@@ -240,7 +253,7 @@ impl VirtualPhone {
 
     /// Tell the server this challenge is on screen (for its latency metrics).
     pub async fn acknowledge(&self, challenge: &Challenge) -> Result<()> {
-        let token = protocol::pull_token(&self.signer, &self.state.device_id, unix_now())?;
+        let token = protocol::pull_token(&self.signer, &self.state.device_id, self.now())?;
         check(
             self.http
                 .post(format!(
@@ -257,7 +270,7 @@ impl VirtualPhone {
 
     /// The server's view of this device (push reachability).
     pub async fn info(&self) -> Result<DeviceInfo> {
-        let token = protocol::pull_token(&self.signer, &self.state.device_id, unix_now())?;
+        let token = protocol::pull_token(&self.signer, &self.state.device_id, self.now())?;
         Ok(check(
             self.http
                 .get(format!(
@@ -286,7 +299,7 @@ impl VirtualPhone {
             &challenge.claims,
             decision,
             number,
-            unix_now(),
+            self.now(),
         )
     }
 

@@ -288,6 +288,8 @@ pub struct Options {
     pub challenge_ttl: u64,
     /// Serve `/metrics` on a listener of its own.
     pub metrics_listen: bool,
+    /// Push limit per window, window (s), failures before a pause, pause (s).
+    pub limits: (u32, u64, u32, u64),
 }
 
 impl Options {
@@ -301,6 +303,7 @@ impl Options {
             clock: None,
             challenge_ttl: 60,
             metrics_listen: false,
+            limits: (10, 900, 5, 900),
         }
     }
 }
@@ -362,6 +365,10 @@ impl TestServer {
             push_allowed_hosts: vec!["127.0.0.1".into()],
             push_allow_http: true,
             challenge_ttl: opts.challenge_ttl,
+            push_limit: opts.limits.0,
+            push_window: opts.limits.1,
+            fatigue_limit: opts.limits.2,
+            fatigue_pause: opts.limits.3,
             metrics_listen: opts
                 .metrics_listen
                 .then(|| "127.0.0.1:0".parse().expect("addr")),

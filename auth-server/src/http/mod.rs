@@ -203,6 +203,10 @@ impl ResponseError for Error {
             error: self.code(),
             message: self.public_message(),
         });
+        if let Error::RateLimited { retry_after } = self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

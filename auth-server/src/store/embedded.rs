@@ -12,8 +12,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use zeroize::Zeroizing;
 
 use super::{
-    Activation, DecideOutcome, Device, DeviceStore, EnrollOutcome, Health, KeyStore, Login,
-    LoginRecord, LoginState, LoginStore, Notifier, Subscription, User, UserStore,
+    Activation, Admission, DecideOutcome, Device, DeviceStore, EnrollOutcome, GuardStore, Health,
+    KeyStore, Limits, Login, LoginRecord, LoginState, LoginStore, Notifier, Subscription, User,
+    UserStore,
 };
 use crate::error::{Error, Result};
 
@@ -45,7 +46,16 @@ impl std::fmt::Debug for EmbeddedStore {
 }
 
 #[derive(Default)]
+struct Guard {
+    active: Option<String>,
+    pushes: std::collections::VecDeque<i64>,
+    fails: u32,
+    paused_until: i64,
+}
+
+#[derive(Default)]
 struct Memory {
+    guards: HashMap<String, Guard>,
     logins: HashMap<String, Login>,
     seen: std::collections::HashSet<String>,
     by_cid: HashMap<String, String>,
@@ -373,6 +383,64 @@ impl LoginStore for EmbeddedStore {
 
     fn subscribe(&self, login_id: &str) -> Subscription {
         self.notifier.subscribe(login_id)
+    }
+}
+
+#[async_trait]
+impl GuardStore for EmbeddedStore {
+    async fn admit_login(
+        &self,
+        user_id: &str,
+        login_id: &str,
+        now: i64,
+        limits: &Limits,
+    ) -> Result<Admission> {
+        let mut mem = self.mem();
+        let g = mem.guards.entry(user_id.to_owned()).or_default();
+        if g.paused_until > now {
+            return Ok(Admission::Paused {
+                until: g.paused_until,
+            });
+        }
+        while g
+            .pushes
+            .front()
+            .is_some_and(|t| *t <= now - limits.push_window)
+        {
+            g.pushes.pop_front();
+        }
+        if g.pushes.len() >= limits.push_limit as usize {
+            let oldest = g.pushes.front().copied().unwrap_or(now);
+            return Ok(Admission::TooMany {
+                retry_at: oldest + limits.push_window,
+            });
+        }
+        g.pushes.push_back(now);
+        Ok(Admission::Admitted {
+            superseded: g.active.replace(login_id.to_owned()),
+        })
+    }
+
+    async fn record_outcome(
+        &self,
+        user_id: &str,
+        approved: bool,
+        now: i64,
+        limits: &Limits,
+    ) -> Result<Option<i64>> {
+        let mut mem = self.mem();
+        let g = mem.guards.entry(user_id.to_owned()).or_default();
+        if approved {
+            g.fails = 0;
+            return Ok(None);
+        }
+        g.fails += 1;
+        if g.fails >= limits.fatigue_limit {
+            g.fails = 0;
+            g.paused_until = now + limits.fatigue_pause;
+            return Ok(Some(g.paused_until));
+        }
+        Ok(None)
     }
 }
 

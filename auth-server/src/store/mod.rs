@@ -259,6 +259,62 @@ pub trait LoginStore {
     fn subscribe(&self, login_id: &str) -> Subscription;
 }
 
+/// The push-bombing limits (from the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Pushes per user per window.
+    pub push_limit: u32,
+    /// Window, seconds.
+    pub push_window: i64,
+    /// Failures in a row before a pause.
+    pub fatigue_limit: u32,
+    /// Pause, seconds.
+    pub fatigue_pause: i64,
+}
+
+/// Whether a new login may push to the user's phones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Yes; this earlier login, if any, is superseded.
+    Admitted {
+        /// The user's previous login, to be withdrawn.
+        superseded: Option<String>,
+    },
+    /// Pushes are paused until then (clock seconds).
+    Paused {
+        /// End of the pause.
+        until: i64,
+    },
+    /// The window is full until then (clock seconds).
+    TooMany {
+        /// When a push becomes possible again.
+        retry_at: i64,
+    },
+}
+
+/// Per-user defences against push bombing, atomic across instances.
+#[async_trait]
+pub trait GuardStore {
+    /// Admit login `login_id` for `user_id` at `now`: not paused, a free slot
+    /// in the push window (taken here), and it becomes the user's one active login.
+    async fn admit_login(
+        &self,
+        user_id: &str,
+        login_id: &str,
+        now: i64,
+        limits: &Limits,
+    ) -> Result<Admission>;
+    /// A challenge of the user ended approved (`true`) or denied/expired
+    /// (`false`); returns the end of a pause this outcome started.
+    async fn record_outcome(
+        &self,
+        user_id: &str,
+        approved: bool,
+        now: i64,
+        limits: &Limits,
+    ) -> Result<Option<i64>>;
+}
+
 /// Key material shared by every instance on the store.
 #[async_trait]
 pub trait KeyStore: Send + Sync {
@@ -275,5 +331,11 @@ pub trait Health {
 }
 
 /// Everything the server needs from a store.
-pub trait Store: UserStore + DeviceStore + LoginStore + KeyStore + Health + Send + Sync {}
-impl<T: UserStore + DeviceStore + LoginStore + KeyStore + Health + Send + Sync> Store for T {}
+pub trait Store:
+    UserStore + DeviceStore + LoginStore + GuardStore + KeyStore + Health + Send + Sync
+{
+}
+impl<T: UserStore + DeviceStore + LoginStore + GuardStore + KeyStore + Health + Send + Sync> Store
+    for T
+{
+}

@@ -37,8 +37,9 @@ use zeroize::Zeroizing;
 
 use super::embedded::LOGIN_GRACE_SECS;
 use super::{
-    Activation, DecideOutcome, Device, DeviceStore, EnrollOutcome, Health, KeyStore, Login,
-    LoginRecord, LoginState, LoginStore, Notifier, Subscription, User, UserStore,
+    Activation, Admission, DecideOutcome, Device, DeviceStore, EnrollOutcome, GuardStore, Health,
+    KeyStore, Limits, Login, LoginRecord, LoginState, LoginStore, Notifier, Subscription, User,
+    UserStore,
 };
 use crate::error::{Error, Result};
 
@@ -71,6 +72,37 @@ redis.call('DEL', KEYS[1])
 if tonumber(string.sub(v, sep + 1)) <= tonumber(ARGV[2]) then return 0 end
 redis.call('SADD', KEYS[2], ARGV[3])
 return 1
+";
+
+/// KEYS: guard hash, push window zset (one slot). ARGV: login id, now, limit, window.
+const ADMIT: &str = r"
+local now = tonumber(ARGV[2])
+local paused = tonumber(redis.call('HGET', KEYS[1], 'paused_until') or '0')
+if paused > now then return 'paused:' .. paused end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  return 'too_many:' .. (tonumber(oldest[2]) + tonumber(ARGV[4]))
+end
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+local prev = redis.call('HGET', KEYS[1], 'active')
+redis.call('HSET', KEYS[1], 'active', ARGV[1])
+return 'ok:' .. (prev or '')
+";
+
+/// KEYS: guard hash. ARGV: ok|fail, now, fatigue limit, pause.
+const OUTCOME: &str = r"
+if ARGV[1] == 'ok' then
+  redis.call('HSET', KEYS[1], 'fails', 0)
+  return 0
+end
+if redis.call('HINCRBY', KEYS[1], 'fails', 1) >= tonumber(ARGV[3]) then
+  local untl = tonumber(ARGV[2]) + tonumber(ARGV[4])
+  redis.call('HSET', KEYS[1], 'fails', 0, 'paused_until', untl)
+  return untl
+end
+return 0
 ";
 
 /// One Redis or a Redis Cluster, behind the same command interface.
@@ -117,6 +149,8 @@ pub struct RedisStore {
     decide: Arc<Script>,
     take_token: Arc<Script>,
     consume_activation: Arc<Script>,
+    admit: Arc<Script>,
+    outcome: Arc<Script>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -228,6 +262,8 @@ impl RedisStore {
             decide: Arc::new(Script::new(DECIDE)),
             take_token: Arc::new(Script::new(TAKE_TOKEN)),
             consume_activation: Arc::new(Script::new(CONSUME_ACTIVATION)),
+            admit: Arc::new(Script::new(ADMIT)),
+            outcome: Arc::new(Script::new(OUTCOME)),
         })
     }
 
@@ -509,6 +545,62 @@ impl LoginStore for RedisStore {
 
     fn subscribe(&self, login_id: &str) -> Subscription {
         self.notifier.subscribe(login_id)
+    }
+}
+
+#[async_trait]
+impl GuardStore for RedisStore {
+    async fn admit_login(
+        &self,
+        user_id: &str,
+        login_id: &str,
+        now: i64,
+        limits: &Limits,
+    ) -> Result<Admission> {
+        let user_key = self.key("user", user_id);
+        let answer: String = self
+            .admit
+            .key(format!("{user_key}:guard"))
+            .key(format!("{user_key}:pushes"))
+            .arg(login_id)
+            .arg(now)
+            .arg(limits.push_limit)
+            .arg(limits.push_window)
+            .invoke_async(&mut self.conn())
+            .await?;
+        let bad = || Error::Store(format!("admit script answered {answer}"));
+        Ok(match answer.split_once(':') {
+            Some(("ok", "")) => Admission::Admitted { superseded: None },
+            Some(("ok", prev)) => Admission::Admitted {
+                superseded: Some(prev.to_owned()),
+            },
+            Some(("paused", t)) => Admission::Paused {
+                until: t.parse().map_err(|_| bad())?,
+            },
+            Some(("too_many", t)) => Admission::TooMany {
+                retry_at: t.parse().map_err(|_| bad())?,
+            },
+            _ => return Err(bad()),
+        })
+    }
+
+    async fn record_outcome(
+        &self,
+        user_id: &str,
+        approved: bool,
+        now: i64,
+        limits: &Limits,
+    ) -> Result<Option<i64>> {
+        let until: i64 = self
+            .outcome
+            .key(format!("{}:guard", self.key("user", user_id)))
+            .arg(if approved { "ok" } else { "fail" })
+            .arg(now)
+            .arg(limits.fatigue_limit)
+            .arg(limits.fatigue_pause)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok((until > 0).then_some(until))
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod attacks;
 mod deploy;
+mod fatigue;
 mod flow;
 mod input;
 mod observability;
