@@ -73,6 +73,23 @@ pub struct Config {
     pub fatigue_limit: u32,
     /// How long pushes pause, in seconds.
     pub fatigue_pause: u64,
+    /// Window of the password and per-IP limits, in seconds.
+    pub rate_window: u64,
+    /// Failed passwords for one username in the window before each further
+    /// attempt is delayed (1 s, doubling, at most 8 s).
+    pub password_delay_after: u32,
+    /// Failed passwords for one username in the window before the username
+    /// is locked (answers as for a wrong password) until failures age out.
+    pub password_lock_after: u32,
+    /// Failed passwords from one IP in the window before 429.
+    pub ip_failed_limit: u32,
+    /// Login requests from one IP in the window before 429.
+    pub ip_login_limit: u32,
+    /// Enrollment attempts from one IP in the window before 429.
+    pub ip_enroll_limit: u32,
+    /// Peers whose `X-Forwarded-For` is believed (the portal, a load balancer).
+    #[serde(deserialize_with = "de_list")]
+    pub trusted_proxies: Vec<String>,
     /// Argon2id memory cost in KiB (OWASP: 19456).
     pub argon2_memory_kib: u32,
     /// Argon2id iterations (OWASP: 2).
@@ -128,6 +145,13 @@ impl Default for Config {
             push_window: 900,
             fatigue_limit: 5,
             fatigue_pause: 900,
+            rate_window: 900,
+            password_delay_after: 5,
+            password_lock_after: 10,
+            ip_failed_limit: 100,
+            ip_login_limit: 1000,
+            ip_enroll_limit: 30,
+            trusted_proxies: Vec::new(),
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
@@ -212,6 +236,13 @@ impl Config {
         }
         if self.token_ttl < 30 || self.token_ttl > 86_400 {
             return bad("token_ttl must be between 30 and 86400 seconds");
+        }
+        if self
+            .trusted_proxies
+            .iter()
+            .any(|h| h.trim().parse::<std::net::IpAddr>().is_err())
+        {
+            return bad("trusted_proxies must be IP addresses");
         }
         if self.push_limit == 0 || self.fatigue_limit == 0 || self.push_window == 0 {
             return bad("push_limit, push_window and fatigue_limit must be positive");

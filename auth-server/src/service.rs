@@ -2,6 +2,7 @@
 //! approvals and tokens. It knows no HTTP types; the store, the clock, the
 //! randomness, the keys and the push sender are injected.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,6 +56,7 @@ pub struct Potvrda {
     hasher: PasswordHasher,
     push: Arc<PushSender>,
     metrics: Arc<Metrics>,
+    trusted_proxies: Vec<IpAddr>,
 }
 
 impl std::fmt::Debug for Potvrda {
@@ -90,7 +92,14 @@ pub struct Parts {
 impl Potvrda {
     /// Assemble the service.
     pub fn new(p: Parts) -> Self {
+        let trusted_proxies = p
+            .config
+            .trusted_proxies
+            .iter()
+            .filter_map(|h| h.trim().parse().ok())
+            .collect();
         Self {
+            trusted_proxies,
             config: p.config,
             public_url: p.public_url,
             store: p.store,
@@ -103,8 +112,32 @@ impl Potvrda {
         }
     }
 
+    /// A per-client limit: count this request (`hit`) or only look, and
+    /// refuse with 429 once `limit` is reached within the window.
+    async fn limit(&self, key: &str, hit: bool, limit: u32, now: i64) -> Result<()> {
+        let window = self.config.rate_window as i64;
+        let (n, oldest) = if hit {
+            self.store.rate_hit(key, now, window).await?
+        } else {
+            self.store.rate_count(key, now, window).await?
+        };
+        let over = if hit { n > limit } else { n >= limit };
+        if over {
+            tracing::warn!(limit_key = key, n, "request refused: rate limit");
+            return Err(Error::RateLimited {
+                retry_after: (oldest + window - now).max(1) as u64,
+            });
+        }
+        Ok(())
+    }
+
     fn limits(&self) -> Limits {
         limits_of(&self.config)
+    }
+
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &[IpAddr] {
+        &self.trusted_proxies
     }
 
     /// The metrics registry.
@@ -174,7 +207,16 @@ impl Potvrda {
     }
 
     /// Enroll a device with an activation code and a proof of key possession.
-    pub async fn enroll(&self, req: EnrollmentRequest) -> Result<EnrollmentResponse> {
+    pub async fn enroll(
+        &self,
+        req: EnrollmentRequest,
+        client_ip: Option<IpAddr>,
+    ) -> Result<EnrollmentResponse> {
+        if let Some(ip) = client_ip {
+            let now = self.clock.now();
+            self.limit(&format!("eni:{ip}"), true, self.config.ip_enroll_limit, now)
+                .await?;
+        }
         let name = clean_text("name", &req.name, MAX_NAME_LEN)?;
         let platform = clean_text("platform", &req.platform, MAX_NAME_LEN)?;
         let device_key = decoding_key(&req.public_key)?;
@@ -226,8 +268,12 @@ impl Potvrda {
     }
 
     /// Check the password and send a challenge to every device of the user.
-    pub async fn start_login(&self, req: LoginRequest) -> Result<LoginResponse> {
-        let result = self.start_login_inner(req).await;
+    pub async fn start_login(
+        &self,
+        req: LoginRequest,
+        client_ip: Option<IpAddr>,
+    ) -> Result<LoginResponse> {
+        let result = self.start_login_inner(req, client_ip).await;
         self.metrics.login(match &result {
             Ok(_) => "challenged",
             Err(Error::InvalidCredentials) => "invalid_credentials",
@@ -239,7 +285,11 @@ impl Potvrda {
         result
     }
 
-    async fn start_login_inner(&self, req: LoginRequest) -> Result<LoginResponse> {
+    async fn start_login_inner(
+        &self,
+        req: LoginRequest,
+        client_ip: Option<IpAddr>,
+    ) -> Result<LoginResponse> {
         if req.password.len() > MAX_PASSWORD_LEN {
             return Err(Error::InvalidRequest(format!(
                 "password longer than {MAX_PASSWORD_LEN} bytes"
@@ -251,10 +301,30 @@ impl Potvrda {
             )));
         }
         let context = clean_context(req.context.unwrap_or_default())?;
-        let user = self
-            .store
-            .user_by_name(&req.username.trim().to_ascii_lowercase())
+        let username = req.username.trim().to_ascii_lowercase();
+        // Rate limits before any hashing: per client IP (429, told), then per
+        // username (delay, then a lock that answers like a wrong password).
+        let (now, window) = (self.clock.now(), self.config.rate_window as i64);
+        if let Some(ip) = client_ip {
+            self.limit(&format!("lgi:{ip}"), true, self.config.ip_login_limit, now)
+                .await?;
+            self.limit(
+                &format!("pwi:{ip}"),
+                false,
+                self.config.ip_failed_limit,
+                now,
+            )
             .await?;
+        }
+        let user_key = format!("pwu:{}", &sha256_b64(username.as_bytes())[..22]);
+        let (attempts, _) = self.store.rate_hit(&user_key, now, window).await?;
+        let delay_after = self.config.password_delay_after;
+        if attempts > delay_after {
+            let secs = 1u64 << (attempts - delay_after - 1).min(3);
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+        }
+        let locked = attempts > self.config.password_lock_after;
+        let user = self.store.user_by_name(&username).await?;
         let password = SecretString::from(req.password);
         let started = std::time::Instant::now();
         let ok = self
@@ -263,9 +333,24 @@ impl Potvrda {
             .await?;
         self.metrics.password_verified(started.elapsed());
         let user = match user {
-            Some(user) if ok => user,
-            _ => return Err(Error::InvalidCredentials),
+            Some(user) if ok && !locked => user,
+            _ => {
+                if let Some(ip) = client_ip {
+                    self.store
+                        .rate_hit(&format!("pwi:{ip}"), now, window)
+                        .await?;
+                }
+                if locked {
+                    tracing::warn!(
+                        user_key,
+                        attempts,
+                        "login refused: too many failed passwords for this username"
+                    );
+                }
+                return Err(Error::InvalidCredentials);
+            }
         };
+        self.store.rate_reset(&user_key).await?;
         let devices = self.store.devices_of(&user.id).await?;
         if devices.is_empty() {
             return Err(Error::NoDevice);

@@ -290,6 +290,10 @@ pub struct Options {
     pub metrics_listen: bool,
     /// Push limit per window, window (s), failures before a pause, pause (s).
     pub limits: (u32, u64, u32, u64),
+    /// Password delay after, lock after, failed per IP, logins per IP, enrollments per IP.
+    pub rates: (u32, u32, u32, u32, u32),
+    /// Peers whose `X-Forwarded-For` the server believes.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Options {
@@ -304,6 +308,8 @@ impl Options {
             challenge_ttl: 60,
             metrics_listen: false,
             limits: (10, 900, 5, 900),
+            rates: (5, 10, 100, 1000, 30),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -369,6 +375,12 @@ impl TestServer {
             push_window: opts.limits.1,
             fatigue_limit: opts.limits.2,
             fatigue_pause: opts.limits.3,
+            password_delay_after: opts.rates.0,
+            password_lock_after: opts.rates.1,
+            ip_failed_limit: opts.rates.2,
+            ip_login_limit: opts.rates.3,
+            ip_enroll_limit: opts.rates.4,
+            trusted_proxies: opts.trusted_proxies.clone(),
             metrics_listen: opts
                 .metrics_listen
                 .then(|| "127.0.0.1:0".parse().expect("addr")),

@@ -19,9 +19,11 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn enroll(
     svc: web::Data<Potvrda>,
+    req: HttpRequest,
     body: web::Json<EnrollmentRequest>,
 ) -> Result<HttpResponse> {
-    Ok(HttpResponse::Created().json(svc.enroll(body.into_inner()).await?))
+    let ip = super::client_ip(&req, svc.trusted_proxies());
+    Ok(HttpResponse::Created().json(svc.enroll(body.into_inner(), ip).await?))
 }
 
 async fn info(

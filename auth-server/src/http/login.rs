@@ -13,8 +13,13 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/logins/{login_id}").route(web::get().to(status)));
 }
 
-async fn start(svc: web::Data<Potvrda>, body: web::Json<LoginRequest>) -> Result<HttpResponse> {
-    Ok(HttpResponse::Created().json(svc.start_login(body.into_inner()).await?))
+async fn start(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse> {
+    let ip = super::client_ip(&req, svc.trusted_proxies());
+    Ok(HttpResponse::Created().json(svc.start_login(body.into_inner(), ip).await?))
 }
 
 #[derive(Deserialize)]

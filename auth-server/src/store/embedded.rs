@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 
 use super::{
     Activation, Admission, DecideOutcome, Device, DeviceStore, EnrollOutcome, GuardStore, Health,
-    KeyStore, Limits, Login, LoginRecord, LoginState, LoginStore, Notifier, Subscription, User,
-    UserStore,
+    KeyStore, Limits, Login, LoginRecord, LoginState, LoginStore, Notifier, RateStore,
+    Subscription, User, UserStore,
 };
 use crate::error::{Error, Result};
 
@@ -56,6 +56,7 @@ struct Guard {
 #[derive(Default)]
 struct Memory {
     guards: HashMap<String, Guard>,
+    rates: HashMap<String, std::collections::VecDeque<i64>>,
     logins: HashMap<String, Login>,
     seen: std::collections::HashSet<String>,
     by_cid: HashMap<String, String>,
@@ -69,6 +70,9 @@ impl Memory {
             return;
         }
         self.last_sweep = now;
+        // Counters whose newest event is older than any window in use (a day).
+        self.rates
+            .retain(|_, v| v.back().is_some_and(|t| *t > now - 86_400));
         let dead: Vec<String> = self
             .logins
             .values()
@@ -441,6 +445,34 @@ impl GuardStore for EmbeddedStore {
             return Ok(Some(g.paused_until));
         }
         Ok(None)
+    }
+}
+
+#[async_trait]
+impl RateStore for EmbeddedStore {
+    async fn rate_hit(&self, key: &str, now: i64, window: i64) -> Result<(u32, i64)> {
+        let mut mem = self.mem();
+        mem.sweep(now);
+        let v = mem.rates.entry(key.to_owned()).or_default();
+        while v.front().is_some_and(|t| *t <= now - window) {
+            v.pop_front();
+        }
+        v.push_back(now);
+        Ok((v.len() as u32, v.front().copied().unwrap_or(now)))
+    }
+
+    async fn rate_count(&self, key: &str, now: i64, window: i64) -> Result<(u32, i64)> {
+        let mem = self.mem();
+        let Some(v) = mem.rates.get(key) else {
+            return Ok((0, now));
+        };
+        let live: Vec<i64> = v.iter().copied().filter(|t| *t > now - window).collect();
+        Ok((live.len() as u32, live.first().copied().unwrap_or(now)))
+    }
+
+    async fn rate_reset(&self, key: &str) -> Result<()> {
+        self.mem().rates.remove(key);
+        Ok(())
     }
 }
 

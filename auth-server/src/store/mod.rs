@@ -315,6 +315,18 @@ pub trait GuardStore {
     ) -> Result<Option<i64>>;
 }
 
+/// Sliding-window counters for rate limits, shared by every instance.
+#[async_trait]
+pub trait RateStore {
+    /// Count one event under `key` at `now`; the number in the last `window`
+    /// seconds (this one included) and the time of the oldest.
+    async fn rate_hit(&self, key: &str, now: i64, window: i64) -> Result<(u32, i64)>;
+    /// The number of events under `key` in the last `window` seconds, and the oldest.
+    async fn rate_count(&self, key: &str, now: i64, window: i64) -> Result<(u32, i64)>;
+    /// Forget `key` (a successful login clears its failures).
+    async fn rate_reset(&self, key: &str) -> Result<()>;
+}
+
 /// Key material shared by every instance on the store.
 #[async_trait]
 pub trait KeyStore: Send + Sync {
@@ -332,10 +344,11 @@ pub trait Health {
 
 /// Everything the server needs from a store.
 pub trait Store:
-    UserStore + DeviceStore + LoginStore + GuardStore + KeyStore + Health + Send + Sync
+    UserStore + DeviceStore + LoginStore + GuardStore + RateStore + KeyStore + Health + Send + Sync
 {
 }
-impl<T: UserStore + DeviceStore + LoginStore + GuardStore + KeyStore + Health + Send + Sync> Store
-    for T
+impl<
+    T: UserStore + DeviceStore + LoginStore + GuardStore + RateStore + KeyStore + Health + Send + Sync,
+> Store for T
 {
 }

@@ -38,8 +38,8 @@ use zeroize::Zeroizing;
 use super::embedded::LOGIN_GRACE_SECS;
 use super::{
     Activation, Admission, DecideOutcome, Device, DeviceStore, EnrollOutcome, GuardStore, Health,
-    KeyStore, Limits, Login, LoginRecord, LoginState, LoginStore, Notifier, Subscription, User,
-    UserStore,
+    KeyStore, Limits, Login, LoginRecord, LoginState, LoginStore, Notifier, RateStore,
+    Subscription, User, UserStore,
 };
 use crate::error::{Error, Result};
 
@@ -105,6 +105,18 @@ end
 return 0
 ";
 
+/// KEYS: the counter's zset. ARGV: now, window, unique member, add (1) or only count (0).
+const RATE: &str = r"
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+if ARGV[4] == '1' then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {redis.call('ZCARD', KEYS[1]), tonumber(oldest[2] or now)}
+";
+
 /// One Redis or a Redis Cluster, behind the same command interface.
 #[derive(Clone)]
 enum Conn {
@@ -151,6 +163,7 @@ pub struct RedisStore {
     consume_activation: Arc<Script>,
     admit: Arc<Script>,
     outcome: Arc<Script>,
+    rate: Arc<Script>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -264,6 +277,7 @@ impl RedisStore {
             consume_activation: Arc::new(Script::new(CONSUME_ACTIVATION)),
             admit: Arc::new(Script::new(ADMIT)),
             outcome: Arc::new(Script::new(OUTCOME)),
+            rate: Arc::new(Script::new(RATE)),
         })
     }
 
@@ -601,6 +615,38 @@ impl GuardStore for RedisStore {
             .invoke_async(&mut self.conn())
             .await?;
         Ok((until > 0).then_some(until))
+    }
+}
+
+impl RedisStore {
+    async fn rate(&self, key: &str, now: i64, window: i64, add: bool) -> Result<(u32, i64)> {
+        let member = uuid::Uuid::new_v4().simple().to_string();
+        let (count, oldest): (u32, i64) = self
+            .rate
+            .key(self.key("rl", key))
+            .arg(now)
+            .arg(window)
+            .arg(member)
+            .arg(if add { "1" } else { "0" })
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok((count, oldest))
+    }
+}
+
+#[async_trait]
+impl RateStore for RedisStore {
+    async fn rate_hit(&self, key: &str, now: i64, window: i64) -> Result<(u32, i64)> {
+        self.rate(key, now, window, true).await
+    }
+
+    async fn rate_count(&self, key: &str, now: i64, window: i64) -> Result<(u32, i64)> {
+        self.rate(key, now, window, false).await
+    }
+
+    async fn rate_reset(&self, key: &str) -> Result<()> {
+        let _: () = self.conn().del(self.key("rl", key)).await?;
+        Ok(())
     }
 }
 

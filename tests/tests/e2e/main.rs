@@ -9,6 +9,7 @@ mod deploy;
 mod fatigue;
 mod flow;
 mod input;
+mod limits;
 mod observability;
 mod outage;
 mod scale_out;

@@ -1,0 +1,164 @@
+//! Password guessing, mounted: stuffing one username, spraying from one IP,
+//! spoofing the forwarded address, guessing activation codes. On every store,
+//! so the counters are shared exactly as instances share them.
+
+use potvrda_e2e::{Backend, Options, TestServer};
+use potvrda_proto::ErrorBody;
+
+use crate::support::*;
+
+crate::on_both_stores!(
+    a_guessed_username_locks_like_a_wrong_password,
+    one_ip_is_limited_and_forwarded_addresses_need_a_trusted_proxy,
+    enrollment_guessing_is_limited_per_ip,
+);
+
+async fn attempt(
+    srv: &TestServer,
+    user: &str,
+    password: &str,
+    from: Option<&str>,
+) -> reqwest::Response {
+    let mut r = srv
+        .http
+        .post(format!("{}/v1/logins", srv.url))
+        .json(&serde_json::json!({"username": user, "password": password}));
+    if let Some(ip) = from {
+        r = r.header("X-Forwarded-For", ip);
+    }
+    r.send().await.expect("request")
+}
+
+async fn a_guessed_username_locks_like_a_wrong_password(backend: Backend) {
+    // Delays start after the lock, so this test waits only 1 s for them.
+    let srv = TestServer::start_with(Options {
+        rates: (3, 3, 100, 1000, 30),
+        ..Options::new(backend)
+    })
+    .await;
+    let mut c = citizen(&srv, None).await;
+    let wrong = attempt(&srv, &c.account.username, "guess-1", None).await;
+    assert_eq!(wrong.status(), 401);
+    let wrong_body = wrong.bytes().await.expect("body");
+    for guess in ["guess-2", "guess-3"] {
+        assert_eq!(
+            attempt(&srv, &c.account.username, guess, None)
+                .await
+                .status(),
+            401
+        );
+    }
+    // Locked: the right password now answers exactly like a wrong one.
+    let locked = attempt(&srv, &c.account.username, &c.account.initial_password, None).await;
+    assert_eq!(locked.status(), 401);
+    assert_eq!(
+        locked.bytes().await.expect("body"),
+        wrong_body,
+        "the lock is not told apart"
+    );
+    // An unknown username behaves the same way (no enumeration through the lock).
+    for _ in 0..4 {
+        let r = attempt(&srv, "nobody-at-all", "x", None).await;
+        assert_eq!(r.status(), 401);
+    }
+    // Failures age out of the window; then the right password works, and a
+    // success clears the count.
+    srv.clock.advance(900);
+    c.phone.set_clock_offset(900);
+    login(&srv, &c).await;
+    assert_eq!(
+        attempt(&srv, &c.account.username, "guess-4", None)
+            .await
+            .status(),
+        401
+    );
+    login(&srv, &c).await;
+}
+
+async fn one_ip_is_limited_and_forwarded_addresses_need_a_trusted_proxy(backend: Backend) {
+    let srv = TestServer::start_with(Options {
+        rates: (100, 100, 3, 1000, 30),
+        trusted_proxies: vec!["127.0.0.1".into()],
+        ..Options::new(backend)
+    })
+    .await;
+    let c = citizen(&srv, None).await;
+    // Spraying: one wrong password each for three usernames from one address.
+    for user in ["ana", "bojan", "ceca"] {
+        assert_eq!(
+            attempt(&srv, user, "Proleće2026!", Some("198.51.100.7"))
+                .await
+                .status(),
+            401
+        );
+    }
+    let r = attempt(
+        &srv,
+        &c.account.username,
+        &c.account.initial_password,
+        Some("198.51.100.7"),
+    )
+    .await;
+    assert_eq!(r.status(), 429, "that address is told to wait");
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=900).contains(&retry));
+    let body: ErrorBody = r.json().await.expect("json");
+    assert_eq!(body.error.as_str(), "rate_limited");
+    // Another citizen behind the same portal, from another address, is not affected.
+    let r = attempt(
+        &srv,
+        &c.account.username,
+        &c.account.initial_password,
+        Some("203.0.113.9"),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+
+    // Without a trusted proxy, X-Forwarded-For is ignored: rotating it does not help.
+    let plain = TestServer::start_with(Options {
+        rates: (100, 100, 3, 1000, 30),
+        ..Options::new(backend)
+    })
+    .await;
+    for (i, user) in ["ana", "bojan", "ceca"].iter().enumerate() {
+        let spoof = format!("192.0.2.{i}");
+        assert_eq!(attempt(&plain, user, "x", Some(&spoof)).await.status(), 401);
+    }
+    assert_eq!(
+        attempt(&plain, "dana", "x", Some("192.0.2.99"))
+            .await
+            .status(),
+        429
+    );
+}
+
+async fn enrollment_guessing_is_limited_per_ip(backend: Backend) {
+    let srv = TestServer::start_with(Options {
+        rates: (5, 10, 100, 1000, 2),
+        ..Options::new(backend)
+    })
+    .await;
+    for _ in 0..2 {
+        let r =
+            potvrda_mobile_core::phone::VirtualPhone::enroll(&srv.url, "AAAA-BBBB-CCCC", "x", None)
+                .await;
+        assert_eq!(server_error(r), (400, "invalid_activation_code".into()));
+    }
+    let account = srv.create_citizen(&potvrda_e2e::unique("c")).await;
+    let r = potvrda_mobile_core::phone::VirtualPhone::enroll(
+        &srv.url,
+        &account.activation_code,
+        "x",
+        None,
+    )
+    .await;
+    assert_eq!(
+        server_error(r),
+        (429, "rate_limited".into()),
+        "even a right code waits once the address is limited"
+    );
+}
