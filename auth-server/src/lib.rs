@@ -175,6 +175,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
         App::new()
             .app_data(app_svc.clone())
             .wrap(http::json_errors())
+            .wrap(http::security_headers())
             .wrap(middleware::from_fn(http::observe))
             .configure(|cfg| http::configure(cfg, metrics_on_main))
     })

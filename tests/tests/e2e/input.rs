@@ -101,3 +101,67 @@ async fn readiness_reports_the_store(backend: Backend) {
         "ok"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_carry_security_headers() {
+    let srv = TestServer::start(Backend::Embedded).await;
+    for (path, cache) in [
+        ("/healthz", "no-store"),
+        ("/v1/nothing", "no-store"),
+        ("/.well-known/jwks.json", "public, max-age=300"),
+    ] {
+        let r = srv
+            .http
+            .get(format!("{}{path}", srv.url))
+            .send()
+            .await
+            .expect("request");
+        let h = r.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(
+            h["content-security-policy"], "default-src 'none'; frame-ancestors 'none'",
+            "{path}"
+        );
+        assert_eq!(
+            h["cache-control"], cache,
+            "{path}: a route's own caching wins"
+        );
+        assert!(
+            !h.contains_key("access-control-allow-origin"),
+            "{path}: CORS stays closed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_drains_a_parked_long_poll() {
+    let srv = TestServer::start(Backend::Embedded).await;
+    let c = crate::support::citizen(&srv, None).await;
+    let login = crate::support::login(&srv, &c).await;
+    let poll = {
+        let (http, url) = (srv.http.clone(), srv.url.clone());
+        let (id, secret) = (login.login_id.clone(), login.login_secret.clone());
+        tokio::spawn(async move {
+            http.get(format!("{url}/v1/logins/{id}?wait=2"))
+                .bearer_auth(secret)
+                .send()
+                .await
+        })
+    };
+    srv.until_parked(1).await;
+    let url = srv.url.clone();
+    // Stopping waits for the parked request: it is answered, not cut.
+    srv.stop().await;
+    let r = poll.await.expect("joined").expect("answered, not reset");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("json")["status"],
+        "pending"
+    );
+    assert!(
+        reqwest::get(format!("{url}/healthz")).await.is_err(),
+        "no longer listening"
+    );
+}
