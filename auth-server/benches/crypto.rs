@@ -57,6 +57,8 @@ fn bench(c: &mut Criterion) {
             decision: Decision::Approve,
             number: Some(42),
             iat: 1,
+            ctx_hash: Some(URL_SAFE_NO_PAD.encode([5u8; 32])),
+            jti: Some("bench".into()),
         },
         &device.encoding,
     )

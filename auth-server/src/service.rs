@@ -417,7 +417,7 @@ impl Potvrda {
             // Withdraw the earlier challenge: its push is stale, its approval answers 409.
             let outcome = self
                 .store
-                .decide(&previous, LoginState::Denied, now, now_ms())
+                .decide(&previous, LoginState::Denied, now, now_ms(), None)
                 .await?;
             tracing::info!(
                 login_id = previous,
@@ -643,7 +643,34 @@ impl Potvrda {
                 "nonce does not match the challenge",
             ));
         }
+        // What the phone showed: the hash of the claims sent to this device.
+        if let Some(hash) = &claims.ctx_hash {
+            let sent = rec
+                .challenges
+                .iter()
+                .find(|c| c.device_id == device.id)
+                .map(|c| payload_hash(&c.jws))
+                .unwrap_or_default();
+            if !ct_eq_str(hash, &sent) {
+                return Err(Error::InvalidSignature(
+                    "ctx_hash does not match the challenge sent",
+                ));
+            }
+        }
         let now = self.clock.now();
+        // Each approval once, by its jti, before the state change is even tried.
+        if let Some(jti) = &claims.jti {
+            if jti.is_empty() || jti.len() > 64 {
+                return Err(Error::InvalidSignature("jti must be 1-64 characters"));
+            }
+            let (uses, _) = self
+                .store
+                .rate_hit(&format!("apj:{}:{jti}", device.id), now, 86_400)
+                .await?;
+            if uses > 1 {
+                return Err(Error::AlreadyDecided);
+            }
+        }
         if claims.iat < rec.created_at - MAX_CLOCK_SKEW_SECS
             || claims.iat > now + MAX_CLOCK_SKEW_SECS
         {
@@ -660,7 +687,11 @@ impl Potvrda {
             Decision::Approve => (LoginState::Denied, true),
         };
         let decided_ms = now_ms();
-        match self.store.decide(&rec.id, to, now, decided_ms).await? {
+        match self
+            .store
+            .decide(&rec.id, to, now, decided_ms, claims.jti.as_deref())
+            .await?
+        {
             DecideOutcome::Decided => {
                 let outcome = if to == LoginState::Approved {
                     "approved"
@@ -787,6 +818,7 @@ impl Potvrda {
             jti: new_id(self.rng.as_ref())?,
             auth_time: login.decided_at.unwrap_or(now),
             amr: AMR_PWD_MFA.iter().map(|s| (*s).to_owned()).collect(),
+            approval_jti: login.approval_jti.clone(),
         };
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.keys.signing.kid.clone());
@@ -894,6 +926,15 @@ fn new_id(rng: &dyn Random) -> Result<String> {
     Ok(uuid::Builder::from_random_bytes(clock::bytes::<16>(rng)?)
         .into_uuid()
         .to_string())
+}
+
+/// SHA-256, base64url, of a JWS's decoded payload (what `ctx_hash` covers).
+fn payload_hash(jws: &str) -> String {
+    jws.split('.')
+        .nth(1)
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .map(|bytes| sha256_b64(&bytes))
+        .unwrap_or_default()
 }
 
 fn sha256_b64(data: &[u8]) -> String {

@@ -296,7 +296,7 @@ impl VirtualPhone {
         protocol::approval(
             &self.signer,
             &self.state.device_id,
-            &challenge.claims,
+            challenge,
             decision,
             number,
             self.now(),

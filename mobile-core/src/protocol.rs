@@ -84,7 +84,7 @@ pub fn verify_challenge(
 pub fn approval(
     signer: &dyn Signer,
     device_id: &str,
-    challenge: &ChallengeClaims,
+    challenge: &Challenge,
     decision: Decision,
     number: Option<u8>,
     now: i64,
@@ -101,13 +101,36 @@ pub fn approval(
         TYP_APPROVAL,
         Some(device_id),
         &ApprovalClaims {
-            cid: challenge.cid.clone(),
-            nonce: challenge.nonce.clone(),
+            cid: challenge.claims.cid.clone(),
+            nonce: challenge.claims.nonce.clone(),
             decision,
             number,
             iat: now,
+            ctx_hash: Some(ctx_hash(&challenge.jws)?),
+            jti: Some(random_id()),
         },
     )
+}
+
+/// SHA-256, base64url, of the claims a challenge JWS carries (its decoded payload).
+pub fn ctx_hash(challenge_jws: &str) -> Result<String> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use sha2::Digest;
+    let payload = challenge_jws
+        .split('.')
+        .nth(1)
+        .ok_or(Error::MalformedJws("no payload"))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| Error::MalformedJws("payload is not base64url"))?;
+    Ok(URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(bytes)))
+}
+
+fn random_id() -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let mut b = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    URL_SAFE_NO_PAD.encode(b)
 }
 
 /// A pull token for `GET /v1/devices/{device_id}/challenges`.
@@ -209,7 +232,17 @@ mod tests {
     #[test]
     fn approving_requires_a_two_digit_number() {
         let dev = SoftwareSigner::generate();
-        let c = challenge("dev1", 1000, 1060);
+        let (srv, _) = server();
+        let c = Challenge {
+            claims: challenge("dev1", 1000, 1060),
+            jws: jws::sign(
+                &srv,
+                TYP_CHALLENGE,
+                Some("srv1"),
+                &challenge("dev1", 1000, 1060),
+            )
+            .expect("signs"),
+        };
         for bad in [None, Some(0), Some(9), Some(100)] {
             assert!(matches!(
                 approval(&dev, "dev1", &c, Decision::Approve, bad, 1001),
@@ -224,6 +257,16 @@ mod tests {
         assert_eq!(
             (claims.number, claims.nonce.as_str(), claims.iat),
             (Some(42), "n1", 1001)
+        );
+        // It signs what was shown: the hash of the challenge's claims, and a fresh id.
+        assert_eq!(claims.ctx_hash, Some(ctx_hash(&c.jws).expect("hash")));
+        let other = approval(&dev, "dev1", &c, Decision::Approve, Some(42), 1001).expect("signs");
+        let other: ApprovalClaims = jws::parse(&other, None)
+            .and_then(|p| p.verify(&dev.public_jwk()))
+            .expect("ok");
+        assert!(
+            claims.jti.is_some() && claims.jti != other.jti,
+            "a jti per approval"
         );
         // Denying needs no number, and drops one if given.
         let deny = approval(&dev, "dev1", &c, Decision::Deny, Some(42), 1001).expect("signs");

@@ -134,6 +134,13 @@ pub struct ApprovalClaims {
     pub number: Option<u8>,
     /// Issued at.
     pub iat: i64,
+    /// SHA-256 (base64url) of the challenge claims the phone displayed (the
+    /// decoded payload of the challenge JWS): proof of what the citizen saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctx_hash: Option<String>,
+    /// Unique id of this approval (single use; carried into the access token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// Claims of the enrollment proof (`typ` [`TYP_ENROLLMENT`]), signed by the new device key.
@@ -177,6 +184,9 @@ pub struct AccessTokenClaims {
     pub auth_time: i64,
     /// `["pwd", "mfa"]`.
     pub amr: Vec<String>,
+    /// The `jti` of the approval that authorised this login, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_jti: Option<String>,
 }
 
 #[cfg(test)]

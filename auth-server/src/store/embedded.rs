@@ -311,6 +311,7 @@ impl LoginStore for EmbeddedStore {
                 state: LoginState::Pending,
                 decided_at: None,
                 decided_at_ms: None,
+                approval_jti: None,
             },
         );
         Ok(())
@@ -348,6 +349,7 @@ impl LoginStore for EmbeddedStore {
         to: LoginState,
         now: i64,
         now_ms: i64,
+        approval_jti: Option<&str>,
     ) -> Result<DecideOutcome> {
         let outcome = {
             let mut mem = self.mem();
@@ -359,6 +361,7 @@ impl LoginStore for EmbeddedStore {
                     l.state = to;
                     l.decided_at = Some(now);
                     l.decided_at_ms = Some(now_ms);
+                    l.approval_jti = approval_jti.map(str::to_owned);
                     DecideOutcome::Decided
                 }
             }

@@ -164,6 +164,8 @@ pub struct Login {
     pub decided_at: Option<i64>,
     /// When it was decided, wall-clock milliseconds.
     pub decided_at_ms: Option<i64>,
+    /// The `jti` of the approval that decided it.
+    pub approval_jti: Option<String>,
 }
 
 impl Login {
@@ -250,6 +252,7 @@ pub trait LoginStore {
         to: LoginState,
         now: i64,
         now_ms: i64,
+        approval_jti: Option<&str>,
     ) -> Result<DecideOutcome>;
     /// Mark the challenge as seen by a phone; `true` the first time only.
     async fn mark_seen(&self, login_id: &str) -> Result<bool>;

@@ -50,6 +50,7 @@ if st ~= 'pending' then return 'decided' end
 local rec = cjson.decode(redis.call('HGET', KEYS[1], 'data'))
 if tonumber(rec['expires_at']) <= tonumber(ARGV[2]) then return 'expired' end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'decided_at', ARGV[2], 'decided_at_ms', ARGV[5])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'approval_jti', ARGV[6]) end
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 'ok'
 ";
@@ -307,6 +308,7 @@ fn parse_login(map: std::collections::HashMap<String, String>) -> Result<Option<
             .ok_or_else(|| Error::Store(format!("bad login state {state}")))?,
         decided_at: map.get("decided_at").and_then(|v| v.parse().ok()),
         decided_at_ms: map.get("decided_at_ms").and_then(|v| v.parse().ok()),
+        approval_jti: map.get("approval_jti").cloned(),
     }))
 }
 
@@ -514,6 +516,7 @@ impl LoginStore for RedisStore {
         to: LoginState,
         now: i64,
         now_ms: i64,
+        approval_jti: Option<&str>,
     ) -> Result<DecideOutcome> {
         let outcome: String = self
             .decide
@@ -523,6 +526,7 @@ impl LoginStore for RedisStore {
             .arg(format!("{}:events", self.prefix))
             .arg(login_id)
             .arg(now_ms)
+            .arg(approval_jti.unwrap_or(""))
             .invoke_async(&mut self.conn())
             .await?;
         let outcome = match outcome.as_str() {

@@ -20,6 +20,7 @@ crate::on_both_stores!(
     wrong_login_secret_and_bootstrap_token_are_refused,
     pull_token_must_be_fresh_and_for_this_device,
     only_the_addressed_device_acknowledges,
+    the_approval_signs_what_the_phone_saw_once,
 );
 
 async fn replayed_approval_is_refused(backend: Backend) {
@@ -53,6 +54,8 @@ fn claims_for(ch: &potvrda_mobile_core::Challenge, number: u8) -> ApprovalClaims
         decision: Decision::Approve,
         number: Some(number),
         iat: potvrda_e2e::now(),
+        ctx_hash: Some(potvrda_mobile_core::protocol::ctx_hash(&ch.jws).expect("hash")),
+        jti: None,
     }
 }
 
@@ -399,4 +402,67 @@ async fn only_the_addressed_device_acknowledges(backend: Backend) {
         .acknowledge(&ch)
         .await
         .expect("the addressed device may");
+}
+
+async fn the_approval_signs_what_the_phone_saw_once(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let c = citizen(&srv, None).await;
+    let dev = c.phone.state.device_id.clone();
+    let first = login(&srv, &c).await;
+    let ch = pulled(&c.phone).await;
+    // A phone that displayed something else (or an attacker's altered context): refused.
+    let altered = ApprovalClaims {
+        ctx_hash: Some(URL_SAFE_NO_PAD.encode([0u8; 32])),
+        ..claims_for(&ch, first.number)
+    };
+    let r = c
+        .phone
+        .post_approval(
+            &ch.claims.cid,
+            &approval_by(c.phone.signer(), &dev, &altered),
+        )
+        .await;
+    assert_eq!(server_error(r), (401, "invalid_signature".into()));
+    // The genuine approval carries a jti, and the token says which approval authorised it.
+    let good = ApprovalClaims {
+        jti: Some("approval-0001".into()),
+        ..claims_for(&ch, first.number)
+    };
+    c.phone
+        .post_approval(&ch.claims.cid, &approval_by(c.phone.signer(), &dev, &good))
+        .await
+        .expect("approved");
+    let token = srv
+        .status(&first.login_id, &first.login_secret, 0)
+        .await
+        .access_token
+        .expect("token");
+    let claims: potvrda_proto::jose::AccessTokenClaims = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).expect("payload"))
+            .expect("b64"),
+    )
+    .expect("claims");
+    assert_eq!(claims.approval_jti.as_deref(), Some("approval-0001"));
+    // The same jti on another challenge is refused, before any state change.
+    let second = login(&srv, &c).await;
+    let ch2 = pulled(&c.phone).await;
+    let reused = ApprovalClaims {
+        jti: Some("approval-0001".into()),
+        ..claims_for(&ch2, second.number)
+    };
+    let r = c
+        .phone
+        .post_approval(
+            &ch2.claims.cid,
+            &approval_by(c.phone.signer(), &dev, &reused),
+        )
+        .await;
+    assert_eq!(server_error(r), (409, "already_decided".into()));
+    assert_eq!(
+        srv.status(&second.login_id, &second.login_secret, 0)
+            .await
+            .status,
+        LoginStatus::Pending
+    );
 }
