@@ -63,25 +63,20 @@ async fn push_approval_issues_a_verifiable_token_once(backend: Backend) {
     );
 
     // The portal waits; the citizen approves; the wait answers with the token.
-    let waiting = {
-        let (http, url) = (srv.http.clone(), srv.url.clone());
-        let (id, secret) = (login.login_id.clone(), login.login_secret.clone());
-        tokio::spawn(async move {
-            http.get(format!("{url}/v1/logins/{id}?wait=30"))
-                .bearer_auth(secret)
-                .send()
-                .await
-                .expect("request")
-        })
-    };
+    let waiting = long_poll(&srv, &login, 30);
     let answer = c
         .phone
         .answer(&challenge, Decision::Approve, Some(login.number))
         .await
         .expect("approved");
     assert_eq!(answer.status, LoginStatus::Approved);
-    let first: potvrda_proto::api::LoginStatusResponse =
-        waiting.await.expect("joined").json().await.expect("json");
+    let first: potvrda_proto::api::LoginStatusResponse = waiting
+        .await
+        .expect("joined")
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(first.status, LoginStatus::Approved);
     assert_eq!(first.token_type.as_deref(), Some("Bearer"));
     assert_eq!(first.expires_in, Some(600));

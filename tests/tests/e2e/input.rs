@@ -140,16 +140,7 @@ async fn graceful_shutdown_drains_a_parked_long_poll() {
     let srv = TestServer::start(Backend::Embedded).await;
     let c = crate::support::citizen(&srv, None).await;
     let login = crate::support::login(&srv, &c).await;
-    let poll = {
-        let (http, url) = (srv.http.clone(), srv.url.clone());
-        let (id, secret) = (login.login_id.clone(), login.login_secret.clone());
-        tokio::spawn(async move {
-            http.get(format!("{url}/v1/logins/{id}?wait=2"))
-                .bearer_auth(secret)
-                .send()
-                .await
-        })
-    };
+    let poll = crate::support::long_poll(&srv, &login, 2);
     srv.until_parked(1).await;
     let url = srv.url.clone();
     // Stopping waits for the parked request: it is answered, not cut.

@@ -54,17 +54,7 @@ async fn metrics_count_a_known_flow_exactly(backend: Backend) {
         .acknowledge(&challenge)
         .await
         .expect("a repeat is harmless");
-    let parked = {
-        let (http, url) = (srv.http.clone(), srv.url.clone());
-        let (id, secret) = (login.login_id.clone(), login.login_secret.clone());
-        tokio::spawn(async move {
-            http.get(format!("{url}/v1/logins/{id}?wait=30"))
-                .bearer_auth(secret)
-                .send()
-                .await
-                .expect("request")
-        })
-    };
+    let parked = long_poll(&srv, &login, 30);
     srv.until_parked(1).await;
     let during = scrape(&srv).await;
     assert_eq!(value(&during, "potvrda_long_polls_waiting"), 1.0);
@@ -73,7 +63,10 @@ async fn metrics_count_a_known_flow_exactly(backend: Backend) {
         .answer(&challenge, Decision::Approve, Some(login.number))
         .await
         .expect("approved");
-    assert_eq!(parked.await.expect("joined").status(), 200);
+    assert_eq!(
+        parked.await.expect("joined").expect("request").status(),
+        200
+    );
 
     let text = scrape(&srv).await;
     for (series, want) in [

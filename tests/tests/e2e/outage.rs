@@ -29,17 +29,7 @@ async fn redis_restart_loses_nothing_and_instances_reconnect() {
     let challenge = pulled(&c.phone).await;
 
     // The portal's long-poll is parked on A when Redis dies.
-    let poll = {
-        let (http, url) = (a.http.clone(), a.url.clone());
-        let (id, secret) = (first.login_id.clone(), first.login_secret.clone());
-        tokio::spawn(async move {
-            http.get(format!("{url}/v1/logins/{id}?wait=30"))
-                .bearer_auth(secret)
-                .send()
-                .await
-                .expect("request")
-        })
-    };
+    let poll = long_poll(&a, &first, 30);
     a.until_parked(1).await;
     redis.kill();
 
@@ -100,6 +90,7 @@ async fn redis_restart_loses_nothing_and_instances_reconnect() {
         .await
         .expect("A's long-poll wakes after the restart")
         .expect("joined")
+        .expect("answered")
         .json()
         .await
         .expect("json");

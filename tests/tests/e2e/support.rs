@@ -74,3 +74,20 @@ pub fn server_error(r: potvrda_mobile_core::Result<impl std::fmt::Debug>) -> (u1
         other => panic!("expected a server error, got {other:?}"),
     }
 }
+
+/// The portal's long-poll for `login`, running in the background: it answers
+/// when the login is decided or after `wait` seconds.
+pub fn long_poll(
+    srv: &TestServer,
+    login: &LoginResponse,
+    wait: u64,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let (http, url) = (srv.http.clone(), srv.url.clone());
+    let (id, secret) = (login.login_id.clone(), login.login_secret.clone());
+    tokio::spawn(async move {
+        http.get(format!("{url}/v1/logins/{id}?wait={wait}"))
+            .bearer_auth(secret)
+            .send()
+            .await
+    })
+}
