@@ -104,6 +104,13 @@ pub struct Config {
     pub signing_key_file: Option<PathBuf>,
     /// VAPID key (PKCS#8 DER); unset: generated and kept in the store.
     pub vapid_key_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM); with `tls_key_file`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The TLS private key (PEM, mode 0600).
+    pub tls_key_file: Option<PathBuf>,
+    /// Origins allowed to call the API from a browser (CORS); empty: closed.
+    #[serde(deserialize_with = "de_list")]
+    pub cors_allowed_origins: Vec<String>,
     /// Serve `/metrics` on this address only (not on `listen`); unset: on `listen`.
     pub metrics_listen: Option<SocketAddr>,
     /// Log filter (`tracing` env-filter syntax).
@@ -160,6 +167,9 @@ impl Default for Config {
             signing_key_file: None,
             vapid_key_file: None,
             metrics_listen: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            cors_allowed_origins: Vec::new(),
             log: "info".into(),
             log_format: LogFormat::Text,
         }
@@ -244,6 +254,16 @@ impl Config {
         {
             return bad("trusted_proxies must be IP addresses");
         }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return bad("tls_cert_file and tls_key_file go together");
+        }
+        if self.cors_allowed_origins.iter().any(|o| {
+            o == "*" || url::Url::parse(o).map_or(true, |u| u.origin().ascii_serialization() != *o)
+        }) {
+            return bad(
+                "cors_allowed_origins must be exact origins like https://portal.example (no *, no path)",
+            );
+        }
         if self.push_limit == 0 || self.fatigue_limit == 0 || self.push_window == 0 {
             return bad("push_limit, push_window and fatigue_limit must be positive");
         }
@@ -274,9 +294,14 @@ impl Config {
 
     /// The public URL, given the address actually bound.
     pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        let scheme = if self.tls_cert_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         self.public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{bound}"))
+            .unwrap_or_else(|| format!("{scheme}://{bound}"))
             .trim_end_matches('/')
             .to_owned()
     }
@@ -414,6 +439,13 @@ mod tests {
             ("POTVRDA_VAPID_SUBJECT", "me"),
             ("POTVRDA_NO_SUCH_KEY", "1"),
             ("POTVRDA_LISTEN", "nowhere"),
+            ("POTVRDA_CORS_ALLOWED_ORIGINS", "*"),
+            (
+                "POTVRDA_CORS_ALLOWED_ORIGINS",
+                "https://portal.example/login",
+            ),
+            ("POTVRDA_TLS_CERT_FILE", "/etc/potvrda/cert.pem"),
+            ("POTVRDA_TRUSTED_PROXIES", "portal.example"),
         ] {
             assert!(
                 Config::load(None, env(&[(k, v)]), &Overrides::default()).is_err(),

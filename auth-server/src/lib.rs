@@ -171,18 +171,28 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
     };
     let app_svc = svc.clone();
     let metrics_on_main = config.metrics_listen.is_none();
+    let tls = tls_config(&config)?;
+    let hsts = tls.is_some();
+    let origins = config.cors_allowed_origins.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_svc.clone())
             .wrap(http::json_errors())
-            .wrap(http::security_headers())
+            .wrap(middleware::Condition::new(
+                !origins.is_empty(),
+                http::cors(&origins),
+            ))
+            .wrap(http::security_headers(hsts))
             .wrap(middleware::from_fn(http::observe))
             .configure(|cfg| http::configure(cfg, metrics_on_main))
     })
     .workers(workers)
     .disable_signals()
-    .shutdown_timeout(35)
-    .listen(listener)?
+    .shutdown_timeout(35);
+    let server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    }
     .run();
     let handle = server.handle();
     let task = tokio::spawn(server);
@@ -230,4 +240,30 @@ fn spawn_upkeep(metrics: std::sync::Weak<metrics::Metrics>) {
             }
         }
     });
+}
+
+/// The rustls configuration when `tls_cert_file`/`tls_key_file` are set. The
+/// key file must be readable by its owner only.
+fn tls_config(config: &Config) -> Result<Option<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (&config.tls_cert_file, &config.tls_key_file) else {
+        return Ok(None);
+    };
+    store::embedded::check_private(key)?;
+    let bad = |what: &str, e: &dyn std::fmt::Display| Error::Config(format!("{what}: {e}"));
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad("tls_cert_file", &e))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad("tls_cert_file", &e))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("tls_key_file", &e))?;
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad("tls", &e))?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(|e| bad("tls", &e))?;
+    Ok(Some(tls))
 }

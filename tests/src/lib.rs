@@ -294,6 +294,11 @@ pub struct Options {
     pub rates: (u32, u32, u32, u32, u32),
     /// Peers whose `X-Forwarded-For` the server believes.
     pub trusted_proxies: Vec<String>,
+    /// Serve TLS with this certificate and key (PEM files); the harness's
+    /// client trusts the certificate.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Browser origins allowed by CORS.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Options {
@@ -310,6 +315,8 @@ impl Options {
             limits: (10, 900, 5, 900),
             rates: (5, 10, 100, 1000, 30),
             trusted_proxies: Vec::new(),
+            tls: None,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -381,6 +388,9 @@ impl TestServer {
             ip_login_limit: opts.rates.3,
             ip_enroll_limit: opts.rates.4,
             trusted_proxies: opts.trusted_proxies.clone(),
+            tls_cert_file: opts.tls.as_ref().map(|t| t.0.clone()),
+            tls_key_file: opts.tls.as_ref().map(|t| t.1.clone()),
+            cors_allowed_origins: opts.cors_allowed_origins.clone(),
             metrics_listen: opts
                 .metrics_listen
                 .then(|| "127.0.0.1:0".parse().expect("addr")),
@@ -395,7 +405,16 @@ impl TestServer {
             .await
             .expect("server starts");
         let url = running.public_url.clone();
-        let http = reqwest::Client::new();
+        let http = match &opts.tls {
+            Some((cert, _)) => {
+                let pem = std::fs::read(cert).expect("certificate");
+                reqwest::Client::builder()
+                    .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("PEM")])
+                    .build()
+                    .expect("client")
+            }
+            None => reqwest::Client::new(),
+        };
         let health = http
             .get(format!("{url}/healthz"))
             .send()

@@ -98,9 +98,17 @@ const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-reques
 
 /// Headers on every answer (added only where a route did not set its own):
 /// no MIME sniffing, no referrer, no caching, no framing, and a CSP that
-/// lets a JSON answer load nothing. HSTS comes with native TLS.
-pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
-    actix_web::middleware::DefaultHeaders::new()
+/// lets a JSON answer load nothing; HSTS when serving TLS natively.
+pub fn security_headers(hsts: bool) -> actix_web::middleware::DefaultHeaders {
+    let headers = if hsts {
+        actix_web::middleware::DefaultHeaders::new().add((
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ))
+    } else {
+        actix_web::middleware::DefaultHeaders::new()
+    };
+    headers
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "no-referrer"))
         .add((header::CACHE_CONTROL, "no-store"))
@@ -109,6 +117,19 @@ pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; frame-ancestors 'none'",
         ))
+}
+
+/// CORS for exactly the configured origins (the portal's pages, the browser
+/// companion); without any, no CORS headers are sent and browsers refuse
+/// cross-origin calls.
+pub fn cors(origins: &[String]) -> actix_cors::Cors {
+    origins
+        .iter()
+        .fold(actix_cors::Cors::default(), |c, o| c.allowed_origin(o))
+        .allowed_methods(["GET", "POST", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, REQUEST_ID])
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+        .max_age(600)
 }
 
 /// Middleware that turns any error response without a JSON body (e.g. the

@@ -515,6 +515,12 @@ fn key_file(path: &Path, candidate: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
             Err(e) => return Err(e.into()),
         }
     }
+    check_private(path)?;
+    Ok(Zeroizing::new(std::fs::read(path)?))
+}
+
+/// Refuse a secret file that group or others can read.
+pub fn check_private(path: &Path) -> Result<()> {
     let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(Error::Config(format!(
@@ -522,7 +528,7 @@ fn key_file(path: &Path, candidate: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
             path.display()
         )));
     }
-    Ok(Zeroizing::new(std::fs::read(path)?))
+    Ok(())
 }
 
 #[async_trait]

@@ -14,6 +14,7 @@ mod observability;
 mod outage;
 mod scale_out;
 mod support;
+mod transport;
 
 /// Generate `embedded::<name>`, `redis::<name>` and `redis_cluster::<name>` tests from
 /// `async fn <name>(backend: Backend)`.
