@@ -73,7 +73,7 @@ async fn a_tls_key_others_can_read_is_refused() {
     };
     let started =
         potvrda_server::start(config, Arc::new(ManualClock::new(potvrda_e2e::now()))).await;
-    let err = started.err().expect("refused");
+    let err = started.expect_err("refused");
     assert!(err.to_string().contains("chmod 600"), "{err}");
 }
 
