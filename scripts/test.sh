@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine with Rust: installs what it
-# needs (redis-server; promtool, systemd-analyze and PyYAML to check deploy/),
-# then format check, clippy, and every test (unit, and
+# needs (redis-server; promtool, systemd-analyze and PyYAML to check deploy/;
+# cargo-deny), then licence/ban checks, format check, clippy, and every test (unit, and
 # end-to-end over real HTTP against both stores, with the harness's own Redis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,10 @@ for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done
 
+command -v cargo-deny >/dev/null 2>&1 || cargo install --locked cargo-deny
+
+echo "==> cargo deny (licences, bans, sources)"
+cargo deny check licenses bans sources
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
