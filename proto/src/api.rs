@@ -6,6 +6,7 @@ use crate::jose::{EcJwk, Jwks, LoginContext};
 
 /// `POST /v1/admin/citizens` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateCitizenRequest {
     /// Login name: 3–64 of `a-z 0-9 . _ -`, starting with a letter or digit.
@@ -16,6 +17,7 @@ pub struct CreateCitizenRequest {
 
 /// `POST /v1/admin/citizens` answer (201). The password and code are shown once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateCitizenResponse {
     /// New user id.
     pub user_id: String,
@@ -31,6 +33,7 @@ pub struct CreateCitizenResponse {
 
 /// The Web Push keys of a subscription (RFC 8291).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PushKeys {
     /// The phone's ECDH public key, uncompressed P-256 point, base64url.
@@ -41,6 +44,7 @@ pub struct PushKeys {
 
 /// A Web Push subscription, as `PushSubscription.toJSON()` gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushSubscription {
     /// The push service URL to POST messages to.
     pub endpoint: String,
@@ -50,6 +54,7 @@ pub struct PushSubscription {
 
 /// `POST /v1/enrollments` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EnrollmentRequest {
     /// Activation code from the printed sheet.
@@ -69,6 +74,7 @@ pub struct EnrollmentRequest {
 
 /// `POST /v1/enrollments` answer (201).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollmentResponse {
     /// New device id; the `kid` of every JWS this device signs.
     pub device_id: String,
@@ -84,6 +90,7 @@ pub struct EnrollmentResponse {
 
 /// `POST /v1/logins` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Username.
@@ -97,6 +104,7 @@ pub struct LoginRequest {
 
 /// `POST /v1/logins` answer (201).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     /// Login id for the status requests.
     pub login_id: String,
@@ -110,6 +118,7 @@ pub struct LoginResponse {
 
 /// `GET /v1/devices/{device_id}/challenges` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingChallenges {
     /// Challenge JWSs still pending for this device.
     pub challenges: Vec<String>,
@@ -117,6 +126,7 @@ pub struct PendingChallenges {
 
 /// Whether a device can be reached by push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PushStatus {
     /// Pushes are delivered.
@@ -129,6 +139,7 @@ pub enum PushStatus {
 
 /// `GET /v1/devices/{device_id}` answer: the device's own view of itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceInfo {
     /// Device id.
     pub device_id: String,
@@ -144,6 +155,7 @@ pub struct DeviceInfo {
 
 /// `POST /v1/challenges/{cid}/response` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChallengeAnswer {
     /// Approval JWS.
@@ -152,6 +164,7 @@ pub struct ChallengeAnswer {
 
 /// `POST /v1/challenges/{cid}/response` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChallengeAnswerResult {
     /// `approved` or `denied`.
     pub status: LoginStatus,
@@ -159,6 +172,7 @@ pub struct ChallengeAnswerResult {
 
 /// The state of a login as its status answer reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LoginStatus {
     /// Waiting for the phone.
@@ -182,6 +196,7 @@ impl LoginStatus {
 
 /// `GET /v1/logins/{login_id}` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginStatusResponse {
     /// State.
     pub status: LoginStatus,
@@ -198,6 +213,7 @@ pub struct LoginStatusResponse {
 
 /// `GET /healthz` and `GET /readyz` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// `ok`, or `unavailable`.
     pub status: String,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Stable, machine-readable error codes. The JSON form is the snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -84,6 +85,7 @@ impl std::fmt::Display for ErrorCode {
 
 /// `{"error": "<code>", "message": "<text for humans>"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Stable code.
     pub error: ErrorCode,

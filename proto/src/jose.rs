@@ -22,6 +22,7 @@ pub const TOKEN_TYPE_BEARER: &str = "Bearer";
 
 /// A public EC key on P-256 as a JWK (RFC 7517/7518).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EcJwk {
     /// Always `EC`.
     pub kty: String,
@@ -64,6 +65,7 @@ impl EcJwk {
 
 /// A JWK set, as served at `/.well-known/jwks.json` and returned at enrollment.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwks {
     /// The keys.
     pub keys: Vec<EcJwk>,
@@ -78,6 +80,7 @@ impl Jwks {
 
 /// Who is logging in from where, shown on the phone.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginContext {
     /// The client's IP address as the portal saw it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,6 +96,7 @@ pub struct LoginContext {
 /// Claims of the challenge JWS (`typ` [`TYP_CHALLENGE`]), signed by the server.
 /// It never contains the number: the citizen must read it off the login screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChallengeClaims {
     /// Challenge id.
     pub cid: String,
@@ -112,6 +116,7 @@ pub struct ChallengeClaims {
 
 /// The citizen's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Approve the login (requires the number).
@@ -122,6 +127,7 @@ pub enum Decision {
 
 /// Claims of the approval JWS (`typ` [`TYP_APPROVAL`], header `kid` = device id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApprovalClaims {
     /// Challenge id.
     pub cid: String,
@@ -145,6 +151,7 @@ pub struct ApprovalClaims {
 
 /// Claims of the enrollment proof (`typ` [`TYP_ENROLLMENT`]), signed by the new device key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollmentProofClaims {
     /// The activation code from the printed sheet.
     pub act: String,
@@ -154,6 +161,7 @@ pub struct EnrollmentProofClaims {
 
 /// Claims of a pull token (`typ` [`TYP_PULL`], header `kid` = device id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullClaims {
     /// The device id.
     pub sub: String,
@@ -165,6 +173,7 @@ pub struct PullClaims {
 
 /// Claims of the access token the server issues.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessTokenClaims {
     /// Issuer: the server's public URL.
     pub iss: String,

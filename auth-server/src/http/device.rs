@@ -1,8 +1,10 @@
 //! What phones call: enrollment, pulling challenges, answering them.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use potvrda_proto::ErrorBody;
 use potvrda_proto::api::{
-    ChallengeAnswer, ChallengeAnswerResult, EnrollmentRequest, PendingChallenges,
+    ChallengeAnswer, ChallengeAnswerResult, DeviceInfo, EnrollmentRequest, EnrollmentResponse,
+    PendingChallenges,
 };
 
 use super::bearer;
@@ -17,7 +19,10 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/challenges/{cid}/seen").route(web::post().to(seen)));
 }
 
-async fn enroll(
+/// Enroll a device with an activation code.
+#[utoipa::path(post, path = "/v1/enrollments", tag = "phone", request_body = EnrollmentRequest,
+    responses((status = 201, body = EnrollmentResponse), (status = 401, body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn enroll(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
     body: web::Json<EnrollmentRequest>,
@@ -26,7 +31,11 @@ async fn enroll(
     Ok(HttpResponse::Created().json(svc.enroll(body.into_inner(), ip).await?))
 }
 
-async fn info(
+/// The device's own view of itself (pull token).
+#[utoipa::path(get, path = "/v1/devices/{device_id}", tag = "phone", params(("device_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = DeviceInfo), (status = 401, body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn info(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -34,7 +43,11 @@ async fn info(
     Ok(HttpResponse::Ok().json(svc.device_info(&path, bearer(&req)).await?))
 }
 
-async fn pending(
+/// The device's pending challenges (pull token).
+#[utoipa::path(get, path = "/v1/devices/{device_id}/challenges", tag = "phone", params(("device_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = PendingChallenges), (status = 401, body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn pending(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -45,11 +58,16 @@ async fn pending(
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SeenQuery {
+pub(crate) struct SeenQuery {
     device_id: String,
 }
 
-async fn seen(
+/// The phone has the challenge on screen (optional; pull token).
+#[utoipa::path(post, path = "/v1/challenges/{cid}/seen", tag = "phone",
+    params(("cid" = String, Path), ("device_id" = String, Query)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn seen(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -60,7 +78,12 @@ async fn seen(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn respond(
+/// Answer a challenge with a signed approval or denial.
+#[utoipa::path(post, path = "/v1/challenges/{cid}/response", tag = "phone", params(("cid" = String, Path)),
+    request_body = ChallengeAnswer,
+    responses((status = 200, body = ChallengeAnswerResult), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn respond(
     svc: web::Data<Potvrda>,
     path: web::Path<String>,
     body: web::Json<ChallengeAnswer>,

@@ -1,7 +1,8 @@
 //! What the portal calls: start a login, then wait for its outcome.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use potvrda_proto::api::LoginRequest;
+use potvrda_proto::ErrorBody;
+use potvrda_proto::api::{LoginRequest, LoginResponse, LoginStatusResponse};
 use serde::Deserialize;
 
 use super::bearer;
@@ -13,7 +14,11 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/logins/{login_id}").route(web::get().to(status)));
 }
 
-async fn start(
+/// Check the password and send the challenge to the citizen's phones.
+#[utoipa::path(post, path = "/v1/logins", tag = "portal", request_body = LoginRequest,
+    responses((status = 201, body = LoginResponse), (status = 401, description = "invalid_credentials", body = ErrorBody),
+              (status = 409, description = "no_device", body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn start(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
     body: web::Json<LoginRequest>,
@@ -22,14 +27,19 @@ async fn start(
     Ok(HttpResponse::Created().json(svc.start_login(body.into_inner(), ip).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct Wait {
+pub(crate) struct Wait {
+    /// Seconds to hold the request for a decision, at most 30.
     #[serde(default)]
     wait: u64,
 }
 
-async fn status(
+/// The login's status; holds up to `wait` seconds; the token comes once.
+#[utoipa::path(get, path = "/v1/logins/{login_id}", tag = "portal", params(("login_id" = String, Path), Wait),
+    security(("bearer" = [])),
+    responses((status = 200, body = LoginStatusResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn status(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
     path: web::Path<String>,

@@ -2,22 +2,28 @@
 
 use actix_web::{HttpResponse, web};
 use potvrda_proto::api::Health;
+use potvrda_proto::jose::Jwks;
 
 use crate::service::Potvrda;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(healthz)))
         .service(web::resource("/readyz").route(web::get().to(readyz)))
-        .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)));
+        .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)))
+        .service(web::resource("/openapi.json").route(web::get().to(openapi)));
 }
 
-async fn healthz() -> HttpResponse {
+/// The process serves.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok".into(),
     })
 }
 
-async fn readyz(svc: web::Data<Potvrda>) -> HttpResponse {
+/// The store answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub(crate) async fn readyz(svc: web::Data<Potvrda>) -> HttpResponse {
     match svc.store().ping().await {
         Ok(()) => HttpResponse::Ok().json(Health {
             status: "ok".into(),
@@ -31,8 +37,18 @@ async fn readyz(svc: web::Data<Potvrda>) -> HttpResponse {
     }
 }
 
-async fn jwks(svc: web::Data<Potvrda>) -> HttpResponse {
+/// The keys challenges and tokens are signed with.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations", responses((status = 200, body = Jwks)))]
+pub(crate) async fn jwks(svc: web::Data<Potvrda>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
         .json(svc.keys().jwks())
+}
+
+/// This API's OpenAPI 3.1 description.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub(crate) async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .json(super::openapi::document())
 }

@@ -7,6 +7,7 @@ mod admin;
 mod device;
 mod login;
 mod meta;
+pub mod openapi;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -48,13 +49,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
 
 /// `GET /metrics`, the Prometheus text format.
 pub fn metrics_only(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/metrics").route(web::get().to(
-        |svc: web::Data<Potvrda>| async move {
-            HttpResponse::Ok()
-                .content_type("text/plain; version=0.0.4; charset=utf-8")
-                .body(svc.render_metrics())
-        },
-    )));
+    cfg.service(web::resource("/metrics").route(web::get().to(metrics)));
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub(crate) async fn metrics(svc: web::Data<Potvrda>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(svc.render_metrics())
 }
 
 /// Middleware: a request id (the caller's `X-Request-Id` if it is a sane

@@ -11,6 +11,7 @@ mod flow;
 mod input;
 mod limits;
 mod observability;
+mod openapi;
 mod outage;
 mod scale_out;
 mod support;

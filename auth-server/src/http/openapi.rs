@@ -1,0 +1,79 @@
+//! The OpenAPI 3.1 description of the HTTP API, generated from the handlers'
+//! annotations and the wire types' schemas (`potvrda-proto`, feature
+//! `openapi`), served at `/openapi.json`.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{admin, device, login, meta};
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Potvrda", description = "Password, then a push approval on the phone, then a JWT.", version = "1"),
+    paths(
+        admin::create_citizen,
+        device::enroll,
+        device::info,
+        device::pending,
+        device::seen,
+        device::respond,
+        login::start,
+        login::status,
+        meta::healthz,
+        meta::readyz,
+        meta::jwks,
+        meta::openapi,
+        super::metrics,
+    ),
+    modifiers(&Bearer)
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "Bootstrap token (admin), login secret (status), or a device's pull token (JWS)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_is_openapi_3_1_with_every_body_schema() {
+        let doc = serde_json::to_value(document()).expect("serializable");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        for name in [
+            "LoginRequest",
+            "LoginResponse",
+            "EnrollmentRequest",
+            "ErrorBody",
+            "ErrorCode",
+            "LoginStatusResponse",
+            "EcJwk",
+        ] {
+            assert!(schemas.contains_key(name), "{name} schema");
+        }
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    }
+}
