@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine with Rust: installs what it
 # needs (redis-server; promtool, systemd-analyze and PyYAML to check deploy/;
-# cargo-deny), then licence/ban checks, format check, clippy, and every test (unit, and
+# cargo-deny; schemathesis), then licence/ban checks, format check, clippy,
+# an API fuzz run from the OpenAPI description, and every test (unit, and
 # end-to-end over real HTTP against both stores, with the harness's own Redis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,5 +33,7 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+echo "==> API fuzz from the OpenAPI description"
+bash scripts/fuzz-api.sh
 echo "==> cargo test"
 cargo test --workspace --all-features --locked
