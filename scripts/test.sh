@@ -2,7 +2,8 @@
 # The whole test suite on a fresh Debian machine with Rust: installs what it
 # needs (redis-server; promtool, systemd-analyze and PyYAML to check deploy/;
 # cargo-deny; schemathesis), then licence/ban checks, format check, clippy,
-# an API fuzz run from the OpenAPI description, and every test (unit, and
+# an API fuzz run from the OpenAPI description, short cargo-fuzz runs, and
+# every test (unit, and
 # end-to-end over real HTTP against both stores, with the harness's own Redis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,5 +36,7 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 echo "==> API fuzz from the OpenAPI description"
 bash scripts/fuzz-api.sh
+echo "==> cargo fuzz (short runs)"
+bash scripts/fuzz-code.sh
 echo "==> cargo test"
 cargo test --workspace --all-features --locked

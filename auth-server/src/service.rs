@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+pub use jsonwebtoken::DecodingKey;
+use jsonwebtoken::{Algorithm, Header, Validation};
 use potvrda_proto::api::{
     CreateCitizenRequest, CreateCitizenResponse, DeviceInfo, EnrollmentRequest, EnrollmentResponse,
     LoginRequest, LoginResponse, LoginStatus, LoginStatusResponse, PushStatus,

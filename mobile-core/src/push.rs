@@ -79,7 +79,19 @@ impl PushKeyPair {
     }
 
     /// Decrypt an RFC 8291 `aes128gcm` message body.
+    ///
+    /// The header is checked first (RFC 8188 §2.1: record size at least 18;
+    /// RFC 8291 §4: a 65-byte key id): `ece-native` 0.5 panics on a record
+    /// size of 0, which cargo fuzz found; a crafted push must not crash the app.
     pub fn decrypt(&self, body: &[u8]) -> Result<Vec<u8>> {
+        const HEADER: usize = 16 + 4 + 1;
+        if body.len() < HEADER + 65 {
+            return Err(Error::PushDecrypt);
+        }
+        let rs = u32::from_be_bytes([body[16], body[17], body[18], body[19]]);
+        if rs < 18 || body[20] != 65 {
+            return Err(Error::PushDecrypt);
+        }
         let auth = web_push_native::Auth::clone_from_slice(&self.auth);
         web_push_native::decrypt(body.to_vec(), &self.secret, &auth).map_err(|_| Error::PushDecrypt)
     }
@@ -121,6 +133,33 @@ mod tests {
         )
         .expect("valid keys");
         assert!(other.decrypt(&body).is_err());
+    }
+
+    /// Regression: the input cargo fuzz found (record size 0) and friends.
+    #[test]
+    fn malformed_headers_are_refused_not_panicked_on() {
+        let ua = PushKeyPair::generate();
+        let mut body = vec![0u8; 16 + 4 + 1 + 65 + 32];
+        body[20] = 65;
+        for rs in [0u32, 1, 17] {
+            body[16..20].copy_from_slice(&rs.to_be_bytes());
+            assert!(
+                matches!(ua.decrypt(&body), Err(Error::PushDecrypt)),
+                "rs {rs}"
+            );
+        }
+        body[16..20].copy_from_slice(&4096u32.to_be_bytes());
+        body[20] = 0;
+        assert!(ua.decrypt(&body).is_err(), "idlen 0");
+        assert!(ua.decrypt(&[]).is_err());
+        // The input cargo fuzz found: it reaches `ece-native`'s record split with rs = 0.
+        let keys = PushKeyPair::from_b64(
+            "q1dXpw3UpT5VOmu_cf_v6ih07Aems3njxI-JWgLcM94",
+            "BTBZMqHH6r4Tts7J_aSIgg",
+        )
+        .expect("RFC keys");
+        let crash = include_bytes!("../testdata/push-record-size-0.bin");
+        assert!(matches!(keys.decrypt(crash), Err(Error::PushDecrypt)));
     }
 
     #[test]
