@@ -222,22 +222,28 @@ impl VirtualPhone {
         )
     }
 
-    /// Pull the pending challenges (verified).
-    pub async fn pending(&self) -> Result<Vec<Challenge>> {
+    /// Send a request authenticated as this device (a fresh pull token) to
+    /// `path` on the server; a non-2xx answer becomes [`Error::Server`].
+    async fn as_device(&self, method: reqwest::Method, path: &str) -> Result<reqwest::Response> {
         let token = protocol::pull_token(&self.signer, &self.state.device_id, self.now())?;
-        let resp: PendingChallenges = check(
+        check(
             self.http
-                .get(format!(
-                    "{}/v1/devices/{}/challenges",
-                    self.state.server, self.state.device_id
-                ))
+                .request(method, format!("{}{path}", self.state.server))
                 .bearer_auth(token)
                 .send()
                 .await?,
         )
-        .await?
-        .json()
-        .await?;
+        .await
+    }
+
+    /// Pull the pending challenges (verified).
+    pub async fn pending(&self) -> Result<Vec<Challenge>> {
+        let path = format!("/v1/devices/{}/challenges", self.state.device_id);
+        let resp: PendingChallenges = self
+            .as_device(reqwest::Method::GET, &path)
+            .await?
+            .json()
+            .await?;
         resp.challenges
             .iter()
             .map(|c| {
@@ -253,37 +259,22 @@ impl VirtualPhone {
 
     /// Tell the server this challenge is on screen (for its latency metrics).
     pub async fn acknowledge(&self, challenge: &Challenge) -> Result<()> {
-        let token = protocol::pull_token(&self.signer, &self.state.device_id, self.now())?;
-        check(
-            self.http
-                .post(format!(
-                    "{}/v1/challenges/{}/seen?device_id={}",
-                    self.state.server, challenge.claims.cid, self.state.device_id
-                ))
-                .bearer_auth(token)
-                .send()
-                .await?,
-        )
-        .await?;
+        let path = format!(
+            "/v1/challenges/{}/seen?device_id={}",
+            challenge.claims.cid, self.state.device_id
+        );
+        self.as_device(reqwest::Method::POST, &path).await?;
         Ok(())
     }
 
     /// The server's view of this device (push reachability).
     pub async fn info(&self) -> Result<DeviceInfo> {
-        let token = protocol::pull_token(&self.signer, &self.state.device_id, self.now())?;
-        Ok(check(
-            self.http
-                .get(format!(
-                    "{}/v1/devices/{}",
-                    self.state.server, self.state.device_id
-                ))
-                .bearer_auth(token)
-                .send()
-                .await?,
-        )
-        .await?
-        .json()
-        .await?)
+        let path = format!("/v1/devices/{}", self.state.device_id);
+        Ok(self
+            .as_device(reqwest::Method::GET, &path)
+            .await?
+            .json()
+            .await?)
     }
 
     /// The signed answer to `challenge`.
