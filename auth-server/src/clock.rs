@@ -1,16 +1,22 @@
 //! Time and randomness as injected dependencies, so that expiry and every
 //! random choice can be driven by tests without sleeping.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use crate::error::{Error, Result};
 
+/// A future that resolves when a clock reaches a time.
+pub type Alarm<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
 /// The current time in Unix seconds.
 pub trait Clock: Send + Sync {
     /// Now.
     fn now(&self) -> i64;
+    /// Resolves once [`Clock::now`] is at least `t`.
+    fn sleep_until(&self, t: i64) -> Alarm<'_>;
 }
 
 /// The system clock.
@@ -24,26 +30,42 @@ impl Clock for SystemClock {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0)
     }
+
+    fn sleep_until(&self, t: i64) -> Alarm<'_> {
+        let target = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+        let wait = target
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        Box::pin(tokio::time::sleep(wait))
+    }
 }
 
-/// A clock tests set by hand.
+/// A clock tests set by hand; moving it wakes whoever sleeps on it.
 #[derive(Debug)]
-pub struct ManualClock(AtomicI64);
+pub struct ManualClock(tokio::sync::watch::Sender<i64>);
 
 impl ManualClock {
     /// A clock showing `now`.
     pub fn new(now: i64) -> Self {
-        Self(AtomicI64::new(now))
+        Self(tokio::sync::watch::Sender::new(now))
     }
     /// Move the clock forward by `secs`.
     pub fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
+        self.0.send_modify(|t| *t += secs);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+        *self.0.borrow()
+    }
+
+    fn sleep_until(&self, t: i64) -> Alarm<'_> {
+        let mut time = self.0.subscribe();
+        Box::pin(async move {
+            // The sender lives as long as `self`, which outlives this future.
+            let _ = time.wait_for(|now| *now >= t).await;
+        })
     }
 }
 
@@ -140,5 +162,26 @@ pub(crate) mod tests {
         let c = ManualClock::new(100);
         c.advance(61);
         assert_eq!(c.now(), 161);
+    }
+
+    #[tokio::test]
+    async fn manual_clock_wakes_sleepers_when_moved_past_their_time() {
+        let c = std::sync::Arc::new(ManualClock::new(100));
+        let sleeper = {
+            let c = std::sync::Arc::clone(&c);
+            tokio::spawn(async move { c.sleep_until(160).await })
+        };
+        c.advance(59);
+        tokio::task::yield_now().await;
+        assert!(!sleeper.is_finished(), "159 is before 160");
+        c.advance(1);
+        tokio::time::timeout(std::time::Duration::from_secs(10), sleeper)
+            .await
+            .expect("woken at 160")
+            .expect("no panic");
+        // A time already passed resolves at once.
+        tokio::time::timeout(std::time::Duration::from_secs(10), c.sleep_until(50))
+            .await
+            .expect("immediate");
     }
 }

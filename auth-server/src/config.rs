@@ -87,6 +87,11 @@ pub struct Config {
     pub ip_login_limit: u32,
     /// Enrollment attempts from one IP in the window before 429.
     pub ip_enroll_limit: u32,
+    /// Requests per minute from one IP to the phone's endpoints (pending,
+    /// device, seen, approvals) on each instance before 429; 0: no limit.
+    pub ip_device_limit: u32,
+    /// How long audit events are kept, in seconds.
+    pub audit_retention: u64,
     /// Peers whose `X-Forwarded-For` is believed (the portal, a load balancer).
     #[serde(deserialize_with = "de_list")]
     pub trusted_proxies: Vec<String>,
@@ -158,6 +163,8 @@ impl Default for Config {
             ip_failed_limit: 100,
             ip_login_limit: 1000,
             ip_enroll_limit: 30,
+            ip_device_limit: 600,
+            audit_retention: 400 * 86_400,
             trusted_proxies: Vec::new(),
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,

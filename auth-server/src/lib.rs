@@ -6,6 +6,7 @@
 //! configured address; the binary and the end-to-end tests both use it.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -143,14 +144,19 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
     };
     let metrics = Arc::new(metrics::Metrics::new()?);
     spawn_upkeep(Arc::downgrade(&metrics));
+    let audit = Arc::new(audit::Audit::new(
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        Arc::clone(&metrics),
+        config.audit_retention,
+    ));
     let push = Arc::new(PushSender::new(
         Arc::clone(&keys),
-        config.vapid_subject.clone(),
-        config.push_hosts(),
-        config.push_allow_http,
+        &config,
         Arc::clone(&metrics),
         Arc::clone(&store),
         Arc::clone(&clock),
+        Arc::clone(&audit),
     )?);
     let rng: Arc<dyn Random> = Arc::new(SystemRandom::default());
     let svc = web::Data::new(Potvrda::new(Parts {
@@ -163,6 +169,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
         hasher,
         push,
         metrics,
+        audit,
     }));
     let workers = if config.workers == 0 {
         cores
@@ -187,6 +194,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
             .configure(|cfg| http::configure(cfg, metrics_on_main))
     })
     .workers(workers)
+    // A client has 5 s to send a request head (at most 128 KiB and 96
+    // headers, actix-http's limits: 431 beyond), so slow-header connections
+    // cannot pile up; idle keep-alive connections close after 30 s.
+    .client_request_timeout(std::time::Duration::from_secs(5))
+    .keep_alive(std::time::Duration::from_secs(30))
     .disable_signals()
     .shutdown_timeout(35);
     let server = match tls {

@@ -148,6 +148,8 @@ impl Metrics {
             describe_counter!("potvrda_push_denied_total", "Challenges denied on the phone, by user bucket.");
             describe_counter!("potvrda_fatigue_pauses_total", "Times pushes to a user were paused after repeated denials or expiries.");
             describe_counter!("potvrda_redis_errors_total", "Redis commands that failed in this process.");
+            describe_counter!("potvrda_audit_events_total", "Audit events written, by kind.");
+            describe_counter!("potvrda_audit_write_errors_total", "Audit events that could not be written (see the error log).");
             describe_gauge!("potvrda_challenges_pending", "Challenges this instance created that are still open.");
             describe_gauge!("potvrda_long_polls_waiting", "Status requests parked on this instance.");
             describe_gauge!("potvrda_hash_queue_depth", "Password hashes waiting for a blocking-pool slot.");
@@ -163,6 +165,7 @@ impl Metrics {
             }
             counter!("potvrda_tokens_issued_total").increment(0);
             counter!("potvrda_fatigue_pauses_total").increment(0);
+            counter!("potvrda_audit_write_errors_total").increment(0);
         });
         Ok(m)
     }
@@ -191,6 +194,16 @@ impl Metrics {
     /// Pushes to a user were paused after repeated denials or expiries.
     pub fn fatigue_paused(&self) {
         self.with(|| counter!("potvrda_fatigue_pauses_total").increment(1));
+    }
+
+    /// An audit event of `kind` was written.
+    pub fn audit_written(&self, kind: &'static str) {
+        self.with(|| counter!("potvrda_audit_events_total", "kind" => kind).increment(1));
+    }
+
+    /// An audit event could not be written.
+    pub fn audit_failed(&self) {
+        self.with(|| counter!("potvrda_audit_write_errors_total").increment(1));
     }
 
     /// A login request ended with `result`.

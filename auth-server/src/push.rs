@@ -22,11 +22,13 @@ use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, Header};
-use potvrda_proto::api::PushSubscription;
+use potvrda_proto::api::{AuditKind, PushSubscription};
 use potvrda_proto::limits::MAX_PUSH_ENDPOINT_LEN;
 use serde::Serialize;
 
+use crate::audit::{Audit, Event};
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::keys::ServerKeys;
 use crate::metrics::Metrics;
@@ -72,6 +74,7 @@ pub struct PushSender {
     metrics: Arc<Metrics>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    audit: Arc<Audit>,
 }
 
 /// One challenge to deliver.
@@ -140,12 +143,11 @@ impl PushSender {
     /// A sender using `keys.vapid`.
     pub fn new(
         keys: Arc<ServerKeys>,
-        subject: String,
-        allowed_hosts: Vec<String>,
-        allow_http: bool,
+        config: &Config,
         metrics: Arc<Metrics>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
+        audit: Arc<Audit>,
     ) -> Result<Self> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -156,13 +158,14 @@ impl PushSender {
         Ok(Self {
             http,
             keys,
-            subject,
-            allowed_hosts,
-            allow_http,
+            subject: config.vapid_subject.clone(),
+            allowed_hosts: config.push_hosts(),
+            allow_http: config.push_allow_http,
             vapid_cache: Mutex::default(),
             metrics,
             store,
             clock,
+            audit,
         })
     }
 
@@ -293,64 +296,101 @@ impl PushSender {
             expires_at,
             created_ms,
         } = job;
-        let (store, clock) = (Arc::clone(&self.store), Arc::clone(&self.clock));
         tokio::spawn(async move {
-            let origin = url::Url::parse(&target.endpoint)
-                .map(|u| u.origin().ascii_serialization())
-                .unwrap_or_default();
-            let mut backoff = Duration::from_millis(500);
-            for attempt in 1..=MAX_ATTEMPTS {
-                let now = clock.now();
-                if now >= expires_at {
-                    break;
+            let failure = sender
+                .deliver_with_retries(
+                    &device,
+                    &target,
+                    &login_id,
+                    payload.as_bytes(),
+                    expires_at,
+                    created_ms,
+                )
+                .await;
+            let now = sender.clock.now();
+            let event = match failure {
+                None => Event::new(AuditKind::PushSent, now),
+                Some(reason) => Event::new(AuditKind::PushFailed, now).with("reason", reason),
+            };
+            sender
+                .audit
+                .record(
+                    event
+                        .user(&device.user_id)
+                        .with("login_id", login_id)
+                        .with("device_id", device.id.as_str()),
+                )
+                .await;
+        });
+    }
+
+    /// Deliver one challenge, retrying 429/5xx with backoff while the login is
+    /// pending and unexpired. `None` when the push service accepted it, else
+    /// why not.
+    async fn deliver_with_retries(
+        &self,
+        device: &Device,
+        target: &PushTarget,
+        login_id: &str,
+        payload: &[u8],
+        expires_at: i64,
+        created_ms: i64,
+    ) -> Option<&'static str> {
+        let origin = url::Url::parse(&target.endpoint)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        let mut backoff = Duration::from_millis(500);
+        for attempt in 1..=MAX_ATTEMPTS {
+            let now = self.clock.now();
+            if now >= expires_at {
+                return Some("expired");
+            }
+            let ttl = (expires_at - now) as u64;
+            let started = std::time::Instant::now();
+            let delivery = self.deliver(target, payload, ttl, now).await;
+            let result = match &delivery {
+                Ok(Delivery::Accepted) => "accepted",
+                Ok(Delivery::Gone) => "gone",
+                Ok(Delivery::RateLimited(_)) => "rate_limited",
+                _ => "error",
+            };
+            self.metrics
+                .push_delivered(result, started.elapsed(), created_ms);
+            match delivery {
+                Ok(Delivery::Accepted) => {
+                    tracing::debug!(login_id, device_id = device.id, push_service = %origin, "push accepted");
+                    return None;
                 }
-                let ttl = (expires_at - now) as u64;
-                let started = std::time::Instant::now();
-                let delivery = sender.deliver(&target, payload.as_bytes(), ttl, now).await;
-                let result = match &delivery {
-                    Ok(Delivery::Accepted) => "accepted",
-                    Ok(Delivery::Gone) => "gone",
-                    Ok(Delivery::RateLimited(_)) => "rate_limited",
-                    _ => "error",
-                };
-                sender
-                    .metrics
-                    .push_delivered(result, started.elapsed(), created_ms);
-                match delivery {
-                    Ok(Delivery::Accepted) => {
-                        tracing::debug!(login_id, device_id = device.id, push_service = %origin, "push accepted");
-                        return;
+                Ok(Delivery::Gone) => {
+                    tracing::info!(login_id, device_id = device.id, push_service = %origin, "push subscription gone; device falls back to pull");
+                    if let Err(e) = self.store.mark_push_gone(&device.id).await {
+                        tracing::warn!(device_id = device.id, error = %e, "could not mark push subscription gone");
                     }
-                    Ok(Delivery::Gone) => {
-                        tracing::info!(login_id, device_id = device.id, push_service = %origin, "push subscription gone; device falls back to pull");
-                        if let Err(e) = store.mark_push_gone(&device.id).await {
-                            tracing::warn!(device_id = device.id, error = %e, "could not mark push subscription gone");
-                        }
-                        return;
-                    }
-                    Ok(Delivery::Rejected(status)) => {
-                        tracing::warn!(login_id, device_id = device.id, push_service = %origin, status, "push rejected");
-                        return;
-                    }
-                    Ok(Delivery::Retry(after) | Delivery::RateLimited(after)) => {
-                        let wait = after
-                            .unwrap_or(backoff)
-                            .min(Duration::from_secs(ttl.min(30)));
-                        tracing::info!(login_id, attempt, push_service = %origin, wait_ms = wait.as_millis() as u64, "push will be retried");
-                        tokio::time::sleep(wait).await;
-                        backoff *= 2;
-                    }
-                    Err(e) => {
-                        tracing::error!(login_id, device_id = device.id, error = %e, "push could not be built");
-                        return;
-                    }
+                    return Some("subscription_gone");
                 }
-                match store.login(&login_id).await {
-                    Ok(Some(l)) if l.state == LoginState::Pending => {}
-                    _ => return,
+                Ok(Delivery::Rejected(status)) => {
+                    tracing::warn!(login_id, device_id = device.id, push_service = %origin, status, "push rejected");
+                    return Some("rejected");
+                }
+                Ok(Delivery::Retry(after) | Delivery::RateLimited(after)) => {
+                    let wait = after
+                        .unwrap_or(backoff)
+                        .min(Duration::from_secs(ttl.min(30)));
+                    tracing::info!(login_id, attempt, push_service = %origin, wait_ms = wait.as_millis() as u64, "push will be retried");
+                    tokio::time::sleep(wait).await;
+                    backoff *= 2;
+                }
+                Err(e) => {
+                    tracing::error!(login_id, device_id = device.id, error = %e, "push could not be built");
+                    return Some("not_built");
                 }
             }
-        });
+            match self.store.login(login_id).await {
+                Ok(Some(l)) if l.state == LoginState::Pending => {}
+                _ => return Some("login_ended"),
+            }
+        }
+        Some("retries_exhausted")
     }
 }
 
@@ -412,17 +452,24 @@ mod tests {
             signing: key(),
             vapid: key(),
         });
-        PushSender::new(
-            keys,
-            "mailto:ops@example.org".into(),
-            vec!["push.example.org".into()],
-            allow_http,
-            Arc::new(Metrics::new().expect("metrics")),
-            // The directory goes when `dir` drops; the open database stays usable.
-            Arc::new(crate::store::embedded::EmbeddedStore::open(dir.path()).expect("store")),
-            Arc::new(crate::clock::SystemClock),
-        )
-        .expect("sender")
+        let config = Config {
+            vapid_subject: "mailto:ops@example.org".into(),
+            push_allowed_hosts: vec!["push.example.org".into()],
+            push_allow_http: allow_http,
+            ..Config::default()
+        };
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        // The directory goes when `dir` drops; the open database stays usable.
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::embedded::EmbeddedStore::open(dir.path()).expect("store"));
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        let audit = Arc::new(Audit::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            Arc::clone(&metrics),
+            3600,
+        ));
+        PushSender::new(keys, &config, metrics, store, clock, audit).expect("sender")
     }
 
     #[test]

@@ -10,8 +10,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 pub use jsonwebtoken::DecodingKey;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use potvrda_proto::api::{
-    CreateCitizenRequest, CreateCitizenResponse, DeviceInfo, EnrollmentRequest, EnrollmentResponse,
-    LoginRequest, LoginResponse, LoginStatus, LoginStatusResponse, PushStatus,
+    AuditKind, CreateCitizenRequest, CreateCitizenResponse, DeviceInfo, EnrollmentRequest,
+    EnrollmentResponse, LoginRequest, LoginResponse, LoginStatus, LoginStatusResponse, PushStatus,
 };
 use potvrda_proto::jose::{
     AMR_PWD_MFA, AUD_PULL, AccessTokenClaims, ApprovalClaims, ChallengeClaims, Decision, EcJwk,
@@ -27,6 +27,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
+use crate::audit::{Audit, Caller, Event};
 use crate::clock::{self, Clock, Random};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -57,7 +58,17 @@ pub struct Potvrda {
     hasher: PasswordHasher,
     push: Arc<PushSender>,
     metrics: Arc<Metrics>,
+    audit: Arc<Audit>,
     trusted_proxies: Vec<IpAddr>,
+    device_limiter: Option<DeviceLimiter>,
+}
+
+/// Per-address limit of the phone's endpoints, kept in this instance's memory:
+/// they cost one store read and one signature check each, less than a shared
+/// counter would, so a flood is stopped where it arrives.
+struct DeviceLimiter {
+    limiter: governor::DefaultKeyedRateLimiter<IpAddr>,
+    checks: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Potvrda {
@@ -88,6 +99,8 @@ pub struct Parts {
     pub push: Arc<PushSender>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The audit trail.
+    pub audit: Arc<Audit>,
 }
 
 impl Potvrda {
@@ -99,7 +112,13 @@ impl Potvrda {
             .iter()
             .filter_map(|h| h.trim().parse().ok())
             .collect();
+        let device_limiter =
+            std::num::NonZeroU32::new(p.config.ip_device_limit).map(|n| DeviceLimiter {
+                limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(n)),
+                checks: std::sync::atomic::AtomicU64::new(0),
+            });
         Self {
+            device_limiter,
             trusted_proxies,
             config: p.config,
             public_url: p.public_url,
@@ -110,6 +129,7 @@ impl Potvrda {
             hasher: p.hasher,
             push: p.push,
             metrics: p.metrics,
+            audit: p.audit,
         }
     }
 
@@ -130,6 +150,25 @@ impl Potvrda {
             });
         }
         Ok(())
+    }
+
+    /// The per-address limit of the phone's endpoints (429 with `Retry-After`).
+    fn device_limit(&self, caller: &Caller) -> Result<()> {
+        let (Some(l), Some(ip)) = (&self.device_limiter, caller.ip) else {
+            return Ok(());
+        };
+        // Forget quiet addresses now and then, so the table stays small.
+        if l.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4096 == 4095 {
+            l.limiter.retain_recent();
+        }
+        l.limiter.check_key(&ip).map_err(|not_until| {
+            use governor::clock::Clock as _;
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            tracing::warn!(%ip, "request refused: per-address limit of the phone endpoints");
+            Error::RateLimited {
+                retry_after: wait.as_secs().max(1),
+            }
+        })
     }
 
     fn limits(&self) -> Limits {
@@ -156,6 +195,11 @@ impl Potvrda {
         &self.keys
     }
 
+    /// The audit trail.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
     /// The store, for health checks.
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
@@ -174,7 +218,12 @@ impl Potvrda {
     }
 
     /// Create a citizen with a random initial password and a single-use activation code.
-    pub async fn create_citizen(&self, req: CreateCitizenRequest) -> Result<CreateCitizenResponse> {
+    pub async fn create_citizen(
+        &self,
+        req: CreateCitizenRequest,
+        actor: &str,
+        caller: &Caller,
+    ) -> Result<CreateCitizenResponse> {
         let username = normalize_username(&req.username)?;
         let display_name = clean_text("display_name", &req.display_name, MAX_NAME_LEN)?;
         let rng = self.rng.as_ref();
@@ -198,6 +247,15 @@ impl Potvrda {
         };
         self.store.create_user(&user, &activation).await?;
         tracing::info!(user_id = user.id, "citizen created");
+        self.audit
+            .record(
+                Event::new(AuditKind::CitizenCreated, now)
+                    .user(&user.id)
+                    .actor(actor)
+                    .caller(caller)
+                    .with("username", user.username.as_str()),
+            )
+            .await;
         Ok(CreateCitizenResponse {
             user_id: user.id,
             username: user.username,
@@ -211,13 +269,29 @@ impl Potvrda {
     pub async fn enroll(
         &self,
         req: EnrollmentRequest,
-        client_ip: Option<IpAddr>,
+        caller: &Caller,
     ) -> Result<EnrollmentResponse> {
-        if let Some(ip) = client_ip {
+        if let Some(ip) = caller.ip {
             let now = self.clock.now();
             self.limit(&format!("eni:{ip}"), true, self.config.ip_enroll_limit, now)
                 .await?;
         }
+        let result = self.enroll_inner(req).await;
+        let now = self.clock.now();
+        let event = match &result {
+            Ok(done) => Event::new(AuditKind::DeviceEnrolled, now)
+                .user(&done.user_id)
+                .with("device_id", done.device_id.as_str()),
+            Err(e @ (Error::InvalidActivationCode | Error::InvalidSignature(_))) => {
+                Event::new(AuditKind::EnrollmentFailed, now).with("reason", e.code().as_str())
+            }
+            Err(_) => return result,
+        };
+        self.audit.record(event.caller(caller)).await;
+        result
+    }
+
+    async fn enroll_inner(&self, req: EnrollmentRequest) -> Result<EnrollmentResponse> {
         let name = clean_text("name", &req.name, MAX_NAME_LEN)?;
         let platform = clean_text("platform", &req.platform, MAX_NAME_LEN)?;
         let device_key = decoding_key(&req.public_key)?;
@@ -269,12 +343,8 @@ impl Potvrda {
     }
 
     /// Check the password and send a challenge to every device of the user.
-    pub async fn start_login(
-        &self,
-        req: LoginRequest,
-        client_ip: Option<IpAddr>,
-    ) -> Result<LoginResponse> {
-        let result = self.start_login_inner(req, client_ip).await;
+    pub async fn start_login(&self, req: LoginRequest, caller: &Caller) -> Result<LoginResponse> {
+        let result = self.start_login_inner(req, caller).await;
         self.metrics.login(match &result {
             Ok(_) => "challenged",
             Err(Error::InvalidCredentials) => "invalid_credentials",
@@ -286,11 +356,8 @@ impl Potvrda {
         result
     }
 
-    async fn start_login_inner(
-        &self,
-        req: LoginRequest,
-        client_ip: Option<IpAddr>,
-    ) -> Result<LoginResponse> {
+    async fn start_login_inner(&self, req: LoginRequest, caller: &Caller) -> Result<LoginResponse> {
+        let client_ip = caller.ip;
         if req.password.len() > MAX_PASSWORD_LEN {
             return Err(Error::InvalidRequest(format!(
                 "password longer than {MAX_PASSWORD_LEN} bytes"
@@ -348,12 +415,32 @@ impl Potvrda {
                         "login refused: too many failed passwords for this username"
                     );
                 }
+                let mut event = Event::new(AuditKind::LoginFailed, now).caller(caller).with(
+                    "reason",
+                    if locked {
+                        "password_locked"
+                    } else {
+                        "invalid_credentials"
+                    },
+                );
+                if let Some(u) = &user {
+                    event = event.user(&u.id);
+                }
+                self.audit.record(event).await;
                 return Err(Error::InvalidCredentials);
             }
         };
         self.store.rate_reset(&user_key).await?;
         let devices = self.store.devices_of(&user.id).await?;
         if devices.is_empty() {
+            self.audit
+                .record(
+                    Event::new(AuditKind::LoginFailed, now)
+                        .user(&user.id)
+                        .caller(caller)
+                        .with("reason", "no_device"),
+                )
+                .await;
             return Err(Error::NoDevice);
         }
         let rng = self.rng.as_ref();
@@ -374,6 +461,15 @@ impl Potvrda {
                     until,
                     "login refused: push limit or fatigue pause"
                 );
+                self.audit
+                    .record(
+                        Event::new(AuditKind::LoginFailed, now)
+                            .user(&user.id)
+                            .caller(caller)
+                            .with("reason", "push_limited")
+                            .with("until", until),
+                    )
+                    .await;
                 return Err(Error::RateLimited {
                     retry_after: (until - now).max(1) as u64,
                 });
@@ -426,6 +522,16 @@ impl Potvrda {
                 ?outcome,
                 "earlier login superseded"
             );
+            if outcome == DecideOutcome::Decided {
+                self.audit
+                    .record(
+                        Event::new(AuditKind::LoginSuperseded, now)
+                            .user(&user.id)
+                            .with("login_id", previous.as_str())
+                            .with("superseded_by", record.id.as_str()),
+                    )
+                    .await;
+            }
         }
         tracing::info!(
             login_id = record.id,
@@ -433,6 +539,16 @@ impl Potvrda {
             user_id = user.id,
             "login started"
         );
+        self.audit
+            .record(
+                Event::new(AuditKind::LoginStarted, now)
+                    .user(&user.id)
+                    .caller(caller)
+                    .with("login_id", record.id.as_str())
+                    .with("devices", devices.len())
+                    .with("service", record.context.service.clone()),
+            )
+            .await;
         for (device, challenge) in devices.into_iter().zip(&record.challenges) {
             if device.push.is_some() && !device.push_gone {
                 self.push.dispatch(
@@ -458,10 +574,11 @@ impl Potvrda {
     /// instance) or expires: keeps the pending gauge right and records the
     /// `expired` outcome, which no request reports.
     fn watch_challenge(&self, record: &LoginRecord) {
-        let (store, metrics, clock) = (
+        let (store, metrics, clock, audit) = (
             Arc::clone(&self.store),
             Arc::clone(&self.metrics),
             Arc::clone(&self.clock),
+            Arc::clone(&self.audit),
         );
         let limits = self.limits();
         let (id, user_id, created_ms) = (
@@ -470,25 +587,37 @@ impl Potvrda {
             record.created_at_ms,
         );
         let ttl = Duration::from_secs(self.config.challenge_ttl);
+        let expires_at = record.expires_at;
         let mut changes = store.subscribe(&id);
         metrics.challenge_opened();
         tokio::spawn(async move {
-            let expiry = tokio::time::Instant::now() + ttl;
+            // Expiry follows the injected clock (tests move it by hand).
+            let mut expiry = clock.sleep_until(expires_at);
             loop {
-                let woken = tokio::time::timeout_at(expiry, changes.changed())
-                    .await
-                    .is_ok();
+                let woken = tokio::select! {
+                    () = changes.changed() => true,
+                    () = &mut expiry => false,
+                };
                 match store.login(&id).await {
                     Ok(Some(l)) if l.state != LoginState::Pending => break,
                     Ok(_) if !woken => {
                         let expired_ms = created_ms + ttl.as_millis() as i64;
                         metrics.challenge_decided("expired", &user_id, created_ms, expired_ms);
+                        let now = clock.now();
+                        audit
+                            .record(
+                                Event::new(AuditKind::LoginExpired, now)
+                                    .user(&user_id)
+                                    .with("login_id", id.as_str()),
+                            )
+                            .await;
                         record_outcome(
                             store.as_ref(),
                             &metrics,
+                            &audit,
                             &user_id,
                             false,
-                            clock.now(),
+                            now,
                             &limits,
                         )
                         .await;
@@ -507,7 +636,9 @@ impl Potvrda {
         &self,
         device_id: &str,
         pull_token: Option<&str>,
+        caller: &Caller,
     ) -> Result<DeviceInfo> {
+        self.device_limit(caller)?;
         let device = self.authenticate_device(device_id, pull_token).await?;
         Ok(DeviceInfo {
             device_id: device.id,
@@ -527,7 +658,9 @@ impl Potvrda {
         &self,
         device_id: &str,
         pull_token: Option<&str>,
+        caller: &Caller,
     ) -> Result<Vec<String>> {
+        self.device_limit(caller)?;
         let device = self.authenticate_device(device_id, pull_token).await?;
         let now = self.clock.now();
         Ok(self
@@ -556,7 +689,9 @@ impl Potvrda {
         cid: &str,
         device_id: Option<&str>,
         pull_token: Option<&str>,
+        caller: &Caller,
     ) -> Result<()> {
+        self.device_limit(caller)?;
         let device_id = device_id.ok_or(Error::Unauthorized)?;
         let device = self.authenticate_device(device_id, pull_token).await?;
         let login = self
@@ -611,7 +746,8 @@ impl Potvrda {
     }
 
     /// Verify the phone's signed answer to challenge `cid` and decide the login.
-    pub async fn respond(&self, cid: &str, approval: &str) -> Result<LoginStatus> {
+    pub async fn respond(&self, cid: &str, approval: &str, caller: &Caller) -> Result<LoginStatus> {
+        self.device_limit(caller)?;
         let header = jsonwebtoken::decode_header(approval)
             .map_err(|_| Error::InvalidSignature("approval is not a JWS"))?;
         let device_id = header
@@ -706,9 +842,33 @@ impl Potvrda {
                     decided_ms,
                 );
                 let approved = to == LoginState::Approved;
+                let kind = if approved {
+                    AuditKind::LoginApproved
+                } else {
+                    AuditKind::LoginDenied
+                };
+                let mut event = Event::new(kind, now)
+                    .user(&rec.user_id)
+                    .caller(caller)
+                    .with("login_id", rec.id.as_str())
+                    .with("device_id", device.id.as_str())
+                    .with("approval_jti", claims.jti.clone())
+                    .with("ctx_hash", claims.ctx_hash.clone());
+                if !approved {
+                    event = event.with(
+                        "reason",
+                        if mismatch {
+                            "number_mismatch"
+                        } else {
+                            "denied"
+                        },
+                    );
+                }
+                self.audit.record(event).await;
                 record_outcome(
                     self.store.as_ref(),
                     &self.metrics,
+                    &self.audit,
                     &rec.user_id,
                     approved,
                     now,
@@ -776,7 +936,7 @@ impl Potvrda {
                 }
                 LoginStatus::Approved => {
                     if self.store.take_token(login_id).await? {
-                        return self.issue_token(&login, now);
+                        return self.issue_token(&login, now).await;
                     }
                 }
                 other => return Ok(status_only(other)),
@@ -808,7 +968,7 @@ impl Potvrda {
         }
     }
 
-    fn issue_token(&self, login: &Login, now: i64) -> Result<LoginStatusResponse> {
+    async fn issue_token(&self, login: &Login, now: i64) -> Result<LoginStatusResponse> {
         let claims = AccessTokenClaims {
             iss: self.public_url.clone(),
             sub: login.record.user_id.clone(),
@@ -832,6 +992,15 @@ impl Potvrda {
             jti = claims.jti,
             "access token issued"
         );
+        self.audit
+            .record(
+                Event::new(AuditKind::TokenIssued, now)
+                    .user(&claims.sub)
+                    .with("login_id", login.record.id.as_str())
+                    .with("jti", claims.jti.as_str())
+                    .with("approval_jti", claims.approval_jti.clone()),
+            )
+            .await;
         Ok(LoginStatusResponse {
             status: LoginStatus::Approved,
             access_token: Some(token),
@@ -854,6 +1023,7 @@ fn limits_of(config: &Config) -> Limits {
 async fn record_outcome(
     store: &dyn Store,
     metrics: &Metrics,
+    audit: &Audit,
     user_id: &str,
     approved: bool,
     now: i64,
@@ -867,6 +1037,14 @@ async fn record_outcome(
                 until,
                 "pushes paused after repeated denied or expired challenges"
             );
+            audit
+                .record(
+                    Event::new(AuditKind::FatiguePaused, now)
+                        .user(user_id)
+                        .with("until", until)
+                        .with("failures_in_a_row", limits.fatigue_limit),
+                )
+                .await;
         }
         Ok(None) => {}
         Err(e) => tracing::warn!(user_id, error = %e, "could not record a challenge outcome"),

@@ -109,6 +109,7 @@ impl Server {
             // stay enforced (and cost their store round trips); only the
             // thresholds are out of reach.
             .env("POTVRDA_IP_LOGIN_LIMIT", "100000000")
+            .env("POTVRDA_IP_DEVICE_LIMIT", "0")
             .env("POTVRDA_IP_FAILED_LIMIT", "100000000")
             .env("POTVRDA_IP_ENROLL_LIMIT", "100000000")
             .env("POTVRDA_PUSH_LIMIT", "100000000")

@@ -249,3 +249,94 @@ mod tests {
         assert_eq!(v, serde_json::json!({"status": "consumed"}));
     }
 }
+
+/// What a security act was. The JSON form is the snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditKind {
+    /// An account was opened (actor: who opened it).
+    CitizenCreated,
+    /// A device was enrolled with an activation code.
+    DeviceEnrolled,
+    /// An enrollment was refused (bad code, bad proof); `detail.reason`.
+    EnrollmentFailed,
+    /// A login was refused before any push (`detail.reason`: `invalid_credentials`,
+    /// `password_locked`, `no_device`, `push_limited`, `rate_limited`).
+    LoginFailed,
+    /// The password was right and challenges went out (`detail.devices`).
+    LoginStarted,
+    /// A newer login of the same citizen withdrew this one.
+    LoginSuperseded,
+    /// The push service accepted the challenge for a device.
+    PushSent,
+    /// The push could not be delivered (`detail.reason`); the phone can still pull.
+    PushFailed,
+    /// The phone approved with the right number (`detail.approval_jti`, `detail.ctx_hash`).
+    LoginApproved,
+    /// The phone denied, or approved with the wrong number (`detail.reason`).
+    LoginDenied,
+    /// Nobody answered the challenge in time.
+    LoginExpired,
+    /// Pushes to the citizen are paused after repeated denied or expired challenges.
+    FatiguePaused,
+    /// The access token was handed out (`detail.jti`, `detail.approval_jti`).
+    TokenIssued,
+}
+
+/// How urgently someone should look at an audit event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Routine.
+    Info,
+    /// Worth a look (refusals, pauses, denials).
+    Warning,
+    /// Act now (fraud reports).
+    High,
+}
+
+/// One security act, as recorded. Never holds a password, code or token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEvent {
+    /// Position in the log (`<milliseconds>-<sequence>`), for `after=` paging.
+    pub id: String,
+    /// When (Unix seconds, server clock).
+    pub at: i64,
+    /// What happened.
+    pub kind: AuditKind,
+    /// How urgent.
+    pub severity: Severity,
+    /// Who acted (a staff user id, `bootstrap`), when not the citizen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<String>,
+    /// The citizen concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The actor's municipality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub municipality: Option<String>,
+    /// The client address the request came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The client's `User-Agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Kind-specific facts (ids, reasons, counts).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub detail: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `GET /v1/admin/audit` answer: events in time order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditResponse {
+    /// Oldest first.
+    pub events: Vec<AuditEvent>,
+    /// Pass as `after=` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}

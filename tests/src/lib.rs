@@ -13,7 +13,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use potvrda_proto::api::{
-    CreateCitizenRequest, CreateCitizenResponse, LoginRequest, LoginStatusResponse,
+    AuditEvent, AuditResponse, CreateCitizenRequest, CreateCitizenResponse, LoginRequest,
+    LoginStatusResponse,
 };
 use potvrda_proto::jose::{Jwks, LoginContext};
 use potvrda_server::clock::{Clock, ManualClock, SystemClock};
@@ -299,6 +300,10 @@ pub struct Options {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Browser origins allowed by CORS.
     pub cors_allowed_origins: Vec<String>,
+    /// Requests per minute per address to the phone's endpoints (0: off).
+    pub ip_device_limit: u32,
+    /// Seconds audit events are kept.
+    pub audit_retention: u64,
 }
 
 impl Options {
@@ -317,6 +322,8 @@ impl Options {
             trusted_proxies: Vec::new(),
             tls: None,
             cors_allowed_origins: Vec::new(),
+            ip_device_limit: 600,
+            audit_retention: 400 * 86_400,
         }
     }
 }
@@ -391,6 +398,8 @@ impl TestServer {
             tls_cert_file: opts.tls.as_ref().map(|t| t.0.clone()),
             tls_key_file: opts.tls.as_ref().map(|t| t.1.clone()),
             cors_allowed_origins: opts.cors_allowed_origins.clone(),
+            ip_device_limit: opts.ip_device_limit,
+            audit_retention: opts.audit_retention,
             metrics_listen: opts
                 .metrics_listen
                 .then(|| "127.0.0.1:0".parse().expect("addr")),
@@ -515,6 +524,43 @@ impl TestServer {
         let resp = self.status_raw(login_id, secret, wait).await;
         assert_eq!(resp.status(), 200, "status");
         resp.json().await.expect("json")
+    }
+
+    /// GET /v1/admin/audit?{query} as the bootstrap admin, expecting 200.
+    pub async fn audit(&self, query: &str) -> AuditResponse {
+        let resp = self
+            .http
+            .get(format!("{}/v1/admin/audit?{query}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200, "audit");
+        resp.json().await.expect("json")
+    }
+
+    /// The citizen's audit events once `done` holds for them (at most 10 s:
+    /// some events are written by background tasks).
+    pub async fn audit_until(
+        &self,
+        user_id: &str,
+        done: impl Fn(&[AuditEvent]) -> bool,
+    ) -> Vec<AuditEvent> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let events = self
+                .audit(&format!("user_id={user_id}&limit=1000"))
+                .await
+                .events;
+            if done(&events) {
+                return events;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "audit trail incomplete after 10 s: {events:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The published JWKS.

@@ -1,15 +1,27 @@
-//! `/v1/admin`: creating citizens (bootstrap token for now; roles come with the counter).
+//! `/v1/admin`: creating citizens and reading the audit trail (bootstrap
+//! token for now; roles come with the counter).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use potvrda_proto::ErrorBody;
-use potvrda_proto::api::{CreateCitizenRequest, CreateCitizenResponse};
+use potvrda_proto::api::{AuditResponse, CreateCitizenRequest, CreateCitizenResponse};
+use serde::Deserialize;
 
 use super::bearer;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::service::Potvrda;
+use crate::store::AuditFilter;
+
+/// Events in one answer by default, and at most.
+const AUDIT_PAGE: usize = 100;
+const AUDIT_PAGE_MAX: usize = 1000;
+
+/// The actor id of requests made with the bootstrap token.
+const BOOTSTRAP_ACTOR: &str = "bootstrap";
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/admin/citizens").route(web::post().to(create_citizen)));
+    cfg.service(web::resource("/admin/citizens").route(web::post().to(create_citizen)))
+        .service(web::resource("/admin/audit").route(web::get().to(audit)))
+        .service(web::resource("/admin/audit/export").route(web::get().to(audit_export)));
 }
 
 /// Create a citizen: initial password and activation code, shown once.
@@ -23,5 +35,130 @@ pub(crate) async fn create_citizen(
     body: web::Json<CreateCitizenRequest>,
 ) -> Result<HttpResponse> {
     svc.authorize_bootstrap(bearer(&req))?;
-    Ok(HttpResponse::Created().json(svc.create_citizen(body.into_inner()).await?))
+    let caller = super::caller(&req, &svc);
+    let created = svc
+        .create_citizen(body.into_inner(), BOOTSTRAP_ACTOR, &caller)
+        .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// Which audit events to read.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditQuery {
+    /// Only events about this citizen.
+    user_id: Option<String>,
+    /// Only events by this actor.
+    actor_id: Option<String>,
+    /// Not before (Unix seconds).
+    since: Option<i64>,
+    /// Not after (Unix seconds).
+    until: Option<i64>,
+    /// Continue after this event id (`next_after` of the previous page).
+    after: Option<String>,
+    /// Events per page, 1–1000 (default 100).
+    limit: Option<usize>,
+}
+
+impl AuditQuery {
+    fn filter(self, default_limit: usize) -> Result<AuditFilter> {
+        let after = self
+            .after
+            .map(|a| {
+                crate::audit::parse_id(&a)
+                    .ok_or_else(|| Error::InvalidRequest("after must be an event id".into()))
+            })
+            .transpose()?;
+        let limit = self.limit.unwrap_or(default_limit);
+        if !(1..=AUDIT_PAGE_MAX).contains(&limit) {
+            return Err(Error::InvalidRequest(format!(
+                "limit must be 1-{AUDIT_PAGE_MAX}"
+            )));
+        }
+        let id = |v: Option<String>, name: &str| -> Result<Option<String>> {
+            match v {
+                Some(v) if v.is_empty() || v.len() > 64 => Err(Error::InvalidRequest(format!(
+                    "{name} must be 1-64 characters"
+                ))),
+                v => Ok(v),
+            }
+        };
+        Ok(AuditFilter {
+            user_id: id(self.user_id, "user_id")?,
+            actor_id: id(self.actor_id, "actor_id")?,
+            since: self.since,
+            until: self.until,
+            after,
+            limit,
+        })
+    }
+}
+
+/// Audit events, oldest first, a page at a time.
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", params(AuditQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = AuditResponse), (status = 401, body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn audit(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse> {
+    svc.authorize_bootstrap(bearer(&req))?;
+    let page = svc
+        .audit()
+        .read(&query.into_inner().filter(AUDIT_PAGE)?)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(AuditResponse {
+            events: page.events,
+            next_after: page.next_after,
+        }))
+}
+
+/// Every matching audit event as JSON Lines (`application/x-ndjson`), streamed.
+#[utoipa::path(get, path = "/v1/admin/audit/export", tag = "admin", params(AuditQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "One AuditEvent per line", content_type = "application/x-ndjson"), (status = 401, body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn audit_export(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse> {
+    svc.authorize_bootstrap(bearer(&req))?;
+    let filter = query.into_inner().filter(AUDIT_PAGE_MAX)?;
+    // The first page is read before answering, so a store outage is a 503.
+    let first = svc.audit().read(&filter).await?;
+    let lines = futures_util::stream::unfold(
+        (svc, filter, Some(Ok(first))),
+        |(svc, mut filter, page)| async move {
+            let page = match page? {
+                Ok(page) => page,
+                // Abort the transfer: the client sees an incomplete body, not a short export.
+                Err(e) => {
+                    tracing::error!(error = %e, "audit export cut short");
+                    return Some((Err(actix_web::Error::from(e)), (svc, filter, None)));
+                }
+            };
+            let mut body = Vec::new();
+            for event in &page.events {
+                // An AuditEvent always serialises (string keys, no floats from outside).
+                if serde_json::to_writer(&mut body, event).is_ok() {
+                    body.push(b'\n');
+                }
+            }
+            let next = match page.next_after.as_deref().and_then(crate::audit::parse_id) {
+                Some(after) => {
+                    filter.after = Some(after);
+                    Some(svc.audit().read(&filter).await)
+                }
+                None => None,
+            };
+            Some((Ok(web::Bytes::from(body)), (svc, filter, next)))
+        },
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .insert_header(("Cache-Control", "no-store"))
+        .streaming(lines))
 }

@@ -27,8 +27,8 @@ pub(crate) async fn enroll(
     req: HttpRequest,
     body: web::Json<EnrollmentRequest>,
 ) -> Result<HttpResponse> {
-    let ip = super::client_ip(&req, svc.trusted_proxies());
-    Ok(HttpResponse::Created().json(svc.enroll(body.into_inner(), ip).await?))
+    let caller = super::caller(&req, &svc);
+    Ok(HttpResponse::Created().json(svc.enroll(body.into_inner(), &caller).await?))
 }
 
 /// The device's own view of itself (pull token).
@@ -40,7 +40,10 @@ pub(crate) async fn info(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    Ok(HttpResponse::Ok().json(svc.device_info(&path, bearer(&req)).await?))
+    Ok(HttpResponse::Ok().json(
+        svc.device_info(&path, bearer(&req), &super::caller(&req, &svc))
+            .await?,
+    ))
 }
 
 /// The device's pending challenges (pull token).
@@ -52,7 +55,9 @@ pub(crate) async fn pending(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let challenges = svc.pending_challenges(&path, bearer(&req)).await?;
+    let challenges = svc
+        .pending_challenges(&path, bearer(&req), &super::caller(&req, &svc))
+        .await?;
     Ok(HttpResponse::Ok().json(PendingChallenges { challenges }))
 }
 
@@ -73,8 +78,13 @@ pub(crate) async fn seen(
     path: web::Path<String>,
     query: web::Query<SeenQuery>,
 ) -> Result<HttpResponse> {
-    svc.acknowledge(&path, Some(&query.device_id), bearer(&req))
-        .await?;
+    svc.acknowledge(
+        &path,
+        Some(&query.device_id),
+        bearer(&req),
+        &super::caller(&req, &svc),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -85,9 +95,12 @@ pub(crate) async fn seen(
               (status = 409, body = ErrorBody), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
 pub(crate) async fn respond(
     svc: web::Data<Potvrda>,
+    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<ChallengeAnswer>,
 ) -> Result<HttpResponse> {
-    let status = svc.respond(&path, &body.approval).await?;
+    let status = svc
+        .respond(&path, &body.approval, &super::caller(&req, &svc))
+        .await?;
     Ok(HttpResponse::Ok().json(ChallengeAnswerResult { status }))
 }

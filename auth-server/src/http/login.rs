@@ -23,8 +23,8 @@ pub(crate) async fn start(
     req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse> {
-    let ip = super::client_ip(&req, svc.trusted_proxies());
-    Ok(HttpResponse::Created().json(svc.start_login(body.into_inner(), ip).await?))
+    let caller = super::caller(&req, &svc);
+    Ok(HttpResponse::Created().json(svc.start_login(body.into_inner(), &caller).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

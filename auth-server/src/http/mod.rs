@@ -279,6 +279,16 @@ fn client_ip(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> Option<std::net
     Some(peer)
 }
 
+/// Who sent the request (address after trusted proxies, `User-Agent`).
+fn caller(req: &HttpRequest, svc: &Potvrda) -> crate::audit::Caller {
+    crate::audit::Caller::new(
+        client_ip(req, svc.trusted_proxies()),
+        req.headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
 /// The bearer credential of a request, if any.
 fn bearer(req: &HttpRequest) -> Option<&str> {
     let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;

@@ -13,6 +13,8 @@ use super::{admin, device, login, meta};
     info(title = "Potvrda", description = "Password, then a push approval on the phone, then a JWT.", version = "1"),
     paths(
         admin::create_citizen,
+        admin::audit,
+        admin::audit_export,
         device::enroll,
         device::info,
         device::pending,

@@ -11,10 +11,12 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use zeroize::Zeroizing;
 
+use potvrda_proto::api::AuditEvent;
+
 use super::{
-    Activation, Admission, DecideOutcome, Device, DeviceStore, EnrollOutcome, GuardStore, Health,
-    KeyStore, Limits, Login, LoginRecord, LoginState, LoginStore, Notifier, RateStore,
-    Subscription, User, UserStore,
+    Activation, Admission, AuditFilter, AuditPage, AuditStore, DecideOutcome, Device, DeviceStore,
+    EnrollOutcome, GuardStore, Health, KeyStore, Limits, Login, LoginRecord, LoginState,
+    LoginStore, Notifier, RateStore, Subscription, User, UserStore, audit_matches,
 };
 use crate::error::{Error, Result};
 
@@ -24,6 +26,12 @@ const ACTIVATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("activati
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 /// Key `"<user_id>/<device_id>"`: the devices of a user, by prefix scan.
 const USER_DEVICES: TableDefinition<&str, u8> = TableDefinition::new("user_devices");
+/// Audit events by `(milliseconds, sequence)`: time order is key order.
+const AUDIT: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("audit");
+/// Audit events committed in one write transaction, at most.
+const AUDIT_BATCH: usize = 512;
+/// How often old audit events are dropped, in milliseconds.
+const AUDIT_PURGE_EVERY_MS: u64 = 3_600_000;
 
 /// How long a decided or expired login stays answerable.
 pub const LOGIN_GRACE_SECS: i64 = 600;
@@ -35,6 +43,32 @@ pub struct EmbeddedStore {
     dir: PathBuf,
     mem: Arc<Mutex<Memory>>,
     notifier: Arc<Notifier>,
+    audit: Arc<AuditWriter>,
+}
+
+/// The audit writer thread and the way to it. Dropping the last clone of the
+/// store stops the thread and waits for it, so the database file is closed
+/// (and can be opened again) once the store is gone.
+struct AuditWriter {
+    jobs: Option<std::sync::mpsc::Sender<AuditJob>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for AuditWriter {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An audit event waiting for the writer thread.
+struct AuditJob {
+    key_ms: u64,
+    json: Vec<u8>,
+    retain_from_ms: u64,
+    done: tokio::sync::oneshot::Sender<std::result::Result<String, String>>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -112,13 +146,25 @@ impl EmbeddedStore {
             txn.open_table(ACTIVATIONS)?;
             txn.open_table(DEVICES)?;
             txn.open_table(USER_DEVICES)?;
+            txn.open_table(AUDIT)?;
         }
         txn.commit()?;
+        let db = Arc::new(db);
+        let (tx, jobs) = std::sync::mpsc::channel();
+        let writer = Arc::clone(&db);
+        let thread = std::thread::Builder::new()
+            .name("potvrda-audit".into())
+            .spawn(move || audit_writer(&writer, &jobs))?;
+        let audit = Arc::new(AuditWriter {
+            jobs: Some(tx),
+            thread: Some(thread),
+        });
         Ok(Self {
-            db: Arc::new(db),
+            db,
             dir: dir.to_owned(),
             mem: Arc::default(),
             notifier: Arc::default(),
+            audit,
         })
     }
 
@@ -529,6 +575,127 @@ pub fn check_private(path: &Path) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The audit writer: takes every event waiting, commits them in one
+/// transaction (one fsync for the batch), then answers each waiter. Runs
+/// until the store is dropped.
+fn audit_writer(db: &Database, jobs: &std::sync::mpsc::Receiver<AuditJob>) {
+    let mut last_purge = 0u64;
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < AUDIT_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match write_audit(db, &batch, &mut last_purge) {
+            Ok(ids) => {
+                for (job, id) in batch.into_iter().zip(ids) {
+                    let _ = job.done.send(Ok(id));
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for job in batch {
+                    let _ = job.done.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn write_audit(db: &Database, batch: &[AuditJob], last_purge: &mut u64) -> Result<Vec<String>> {
+    let txn = db.begin_write()?;
+    let mut ids = Vec::with_capacity(batch.len());
+    {
+        let mut table = txn.open_table(AUDIT)?;
+        let mut last = table.last()?.map(|(k, _)| k.value());
+        for job in batch {
+            // Keys never go backwards, even if the clock does.
+            let key = match last {
+                Some((ms, seq)) if ms >= job.key_ms => (ms, seq + 1),
+                _ => (job.key_ms, 0),
+            };
+            table.insert(key, job.json.as_slice())?;
+            ids.push(format!("{}-{}", key.0, key.1));
+            last = Some(key);
+        }
+        let newest = batch.iter().map(|j| j.key_ms).max().unwrap_or(0);
+        if newest >= last_purge.saturating_add(AUDIT_PURGE_EVERY_MS) {
+            let cutoff = batch.iter().map(|j| j.retain_from_ms).max().unwrap_or(0);
+            table.retain_in(..(cutoff, 0), |_, _| false)?;
+            *last_purge = newest;
+        }
+    }
+    txn.commit()?;
+    Ok(ids)
+}
+
+#[async_trait]
+impl AuditStore for EmbeddedStore {
+    async fn append_audit(&self, event: &AuditEvent, retain_from: i64) -> Result<String> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let ms = |secs: i64| u64::try_from(secs).unwrap_or(0).saturating_mul(1000);
+        let job = AuditJob {
+            key_ms: ms(event.at),
+            json: serde_json::to_vec(event)?,
+            retain_from_ms: ms(retain_from),
+            done,
+        };
+        self.audit
+            .jobs
+            .as_ref()
+            .ok_or_else(|| Error::Store("the audit writer has stopped".into()))?
+            .send(job)
+            .map_err(|_| Error::Store("the audit writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| Error::Store("the audit writer has stopped".into()))?
+            .map_err(Error::Store)
+    }
+
+    async fn audit_events(&self, filter: &AuditFilter) -> Result<AuditPage> {
+        let f = filter.clone();
+        self.blocking(move |db| {
+            let ms = |secs: i64| u64::try_from(secs).unwrap_or(0).saturating_mul(1000);
+            let mut start = (f.since.map_or(0, ms), 0);
+            if let Some((a_ms, a_seq)) = f.after {
+                let next = match a_seq.checked_add(1) {
+                    Some(seq) => (a_ms, seq),
+                    None => (a_ms.saturating_add(1), 0),
+                };
+                start = start.max(next);
+            }
+            let end = (
+                f.until.map_or(u64::MAX, |u| ms(u).saturating_add(999)),
+                u64::MAX,
+            );
+            let mut page = AuditPage::default();
+            if start > end {
+                return Ok(page);
+            }
+            let txn = db.begin_read()?;
+            let table = txn.open_table(AUDIT)?;
+            for entry in table.range(start..=end)? {
+                let (k, v) = entry?;
+                let (key_ms, seq) = k.value();
+                let mut event: AuditEvent = serde_json::from_slice(v.value())?;
+                if !audit_matches(&event, &f) {
+                    continue;
+                }
+                if page.events.len() == f.limit {
+                    page.next_after = page.events.last().map(|e| e.id.clone());
+                    break;
+                }
+                event.id = format!("{key_ms}-{seq}");
+                page.events.push(event);
+            }
+            Ok(page)
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -338,6 +338,46 @@ pub trait KeyStore: Send + Sync {
     async fn get_or_insert_key(&self, name: &str, candidate: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
 }
 
+/// Which audit events to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only events about this citizen.
+    pub user_id: Option<String>,
+    /// Only events by this actor.
+    pub actor_id: Option<String>,
+    /// Not before (Unix seconds).
+    pub since: Option<i64>,
+    /// Not after (Unix seconds).
+    pub until: Option<i64>,
+    /// Only events after this id (the previous page's `next_after`).
+    pub after: Option<(u64, u64)>,
+    /// Entries to look at, at most.
+    pub limit: usize,
+}
+
+/// A page of audit events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditPage {
+    /// Matching events, oldest first.
+    pub events: Vec<potvrda_proto::api::AuditEvent>,
+    /// Where the next page starts, when this one was cut at `limit`.
+    pub next_after: Option<String>,
+}
+
+/// The append-only audit trail.
+#[async_trait]
+pub trait AuditStore {
+    /// Append `event` durably (its `id` is assigned here and returned) and
+    /// let events older than `retain_from` (Unix seconds) go.
+    async fn append_audit(
+        &self,
+        event: &potvrda_proto::api::AuditEvent,
+        retain_from: i64,
+    ) -> Result<String>;
+    /// Events matching `filter`, oldest first.
+    async fn audit_events(&self, filter: &AuditFilter) -> Result<AuditPage>;
+}
+
 /// Reachability.
 #[async_trait]
 pub trait Health {
@@ -347,11 +387,41 @@ pub trait Health {
 
 /// Everything the server needs from a store.
 pub trait Store:
-    UserStore + DeviceStore + LoginStore + GuardStore + RateStore + KeyStore + Health + Send + Sync
+    UserStore
+    + DeviceStore
+    + LoginStore
+    + GuardStore
+    + RateStore
+    + KeyStore
+    + AuditStore
+    + Health
+    + Send
+    + Sync
 {
 }
 impl<
-    T: UserStore + DeviceStore + LoginStore + GuardStore + RateStore + KeyStore + Health + Send + Sync,
+    T: UserStore
+        + DeviceStore
+        + LoginStore
+        + GuardStore
+        + RateStore
+        + KeyStore
+        + AuditStore
+        + Health
+        + Send
+        + Sync,
 > Store for T
 {
+}
+
+/// Whether an event passes the filter's citizen, actor and time bounds.
+pub(crate) fn audit_matches(e: &potvrda_proto::api::AuditEvent, f: &AuditFilter) -> bool {
+    f.user_id
+        .as_ref()
+        .is_none_or(|u| e.user_id.as_ref() == Some(u))
+        && f.actor_id
+            .as_ref()
+            .is_none_or(|a| e.actor_id.as_ref() == Some(a))
+        && f.since.is_none_or(|s| e.at >= s)
+        && f.until.is_none_or(|u| e.at <= u)
 }

@@ -141,6 +141,8 @@ print(" ".join(kinds))
         "potvrda_challenges_pending",
         "potvrda_long_polls_waiting",
         "potvrda_hash_queue_depth",
+        "potvrda_audit_events_total",
+        "potvrda_audit_write_errors_total",
     ];
     for word in all.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
         if let Some(base) = word.strip_prefix("potvrda_") {

@@ -156,3 +156,64 @@ async fn graceful_shutdown_drains_a_parked_long_poll() {
         "no longer listening"
     );
 }
+
+/// Raw HTTP/1.1 on a fresh connection: the status line's code, or `None`
+/// when the server closed the connection without answering.
+async fn raw_status(srv: &TestServer, request: &[u8]) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = srv.url.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // The server may close before reading everything (that is the point).
+    let _ = conn.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        conn.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server answers or closes within 15 s");
+    let head = String::from_utf8_lossy(&answer);
+    head.strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_slow_request_heads_are_refused() {
+    let srv = TestServer::start(Backend::Embedded).await;
+    // One header of 200 KiB: 431, and the server carries on.
+    let huge = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Junk: {}\r\n\r\n",
+        "a".repeat(200 * 1024)
+    );
+    assert_eq!(raw_status(&srv, huge.as_bytes()).await, Some(431));
+    // 200 small headers: 431.
+    let many = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        (0..200)
+            .map(|i| format!("X-H{i}: v\r\n"))
+            .collect::<String>()
+    );
+    assert_eq!(raw_status(&srv, many.as_bytes()).await, Some(431));
+    // A head that never ends (slowloris): answered 408 after the request timeout.
+    let slow = raw_status(&srv, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await;
+    assert_eq!(slow, Some(408));
+    // A large credential within the head limit reaches the app: a JSON 401.
+    let r = srv
+        .http
+        .get(format!("{}/v1/admin/audit", srv.url))
+        .bearer_auth("t".repeat(64 * 1024))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 401);
+    let body: ErrorBody = r.json().await.expect("json");
+    assert_eq!(body.error.as_str(), "unauthorized");
+    let ok = srv
+        .http
+        .get(format!("{}/healthz", srv.url))
+        .send()
+        .await
+        .expect("healthy");
+    assert_eq!(ok.status(), 200);
+}

@@ -4,6 +4,7 @@
 
 use potvrda_e2e::{Backend, Options, TestServer};
 use potvrda_proto::ErrorBody;
+use potvrda_proto::jose::Decision;
 
 use crate::support::*;
 
@@ -12,6 +13,76 @@ crate::on_both_stores!(
     one_ip_is_limited_and_forwarded_addresses_need_a_trusted_proxy,
     enrollment_guessing_is_limited_per_ip,
 );
+
+/// The phone's endpoints are limited per address in each instance's memory
+/// (the store is not involved), so this runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_endpoints_are_limited_per_address() {
+    let srv = TestServer::start_with(Options {
+        ip_device_limit: 5,
+        trusted_proxies: vec!["127.0.0.1".into()],
+        ..Options::new(Backend::Embedded)
+    })
+    .await;
+    let c = citizen(&srv, None).await;
+    let device = c.phone.state.device_id.clone();
+    // An attacker who knows the device id floods it with junk pull tokens.
+    let flood = |from: &'static str, path: String| {
+        let (http, url) = (srv.http.clone(), srv.url.clone());
+        async move {
+            http.get(format!("{url}{path}"))
+                .header("X-Forwarded-For", from)
+                .bearer_auth("not.a.token")
+                .send()
+                .await
+                .expect("request")
+        }
+    };
+    let pending = format!("/v1/devices/{device}/challenges");
+    let info = format!("/v1/devices/{device}");
+    for path in [&pending, &info, &pending, &info, &pending] {
+        assert_eq!(flood("198.51.100.9", path.clone()).await.status(), 401);
+    }
+    for path in [&pending, &info] {
+        let r = flood("198.51.100.9", path.clone()).await;
+        assert_eq!(r.status(), 429, "{path}");
+        let retry: u64 = r.headers()["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        assert!((1..=60).contains(&retry), "Retry-After {retry}");
+        let body: ErrorBody = r.json().await.expect("json");
+        assert_eq!(body.error.as_str(), "rate_limited");
+    }
+    // Approvals from that address are refused before any signature check.
+    let r = srv
+        .http
+        .post(format!("{}/v1/challenges/x/response", srv.url))
+        .header("X-Forwarded-For", "198.51.100.9")
+        .json(&serde_json::json!({"approval": "a.b.c"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 429);
+    // Another address, and the citizen's own phone, are not affected; nor is
+    // the portal's login path from the flooding address.
+    assert_eq!(flood("198.51.100.10", pending.clone()).await.status(), 401);
+    let l = login(&srv, &c).await;
+    c.phone
+        .answer(&pulled(&c.phone).await, Decision::Approve, Some(l.number))
+        .await
+        .expect("the phone still approves");
+    let r = srv
+        .http
+        .post(format!("{}/v1/logins", srv.url))
+        .header("X-Forwarded-For", "198.51.100.9")
+        .json(&serde_json::json!({"username": "nobody", "password": "x"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 401);
+}
 
 async fn attempt(
     srv: &TestServer,

@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test harness: failing loudly is its job
 
 mod attacks;
+mod audit;
 mod deploy;
 mod fatigue;
 mod flow;

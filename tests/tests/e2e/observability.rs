@@ -102,6 +102,9 @@ async fn metrics_count_a_known_flow_exactly(backend: Backend) {
         ),
         ("potvrda_long_polls_waiting", 0.0),
         ("potvrda_fatigue_pauses_total", 0.0),
+        (r#"potvrda_audit_events_total{kind="token_issued"}"#, 1.0),
+        (r#"potvrda_audit_events_total{kind="login_approved"}"#, 1.0),
+        ("potvrda_audit_write_errors_total", 0.0),
     ] {
         assert_eq!(value(&text, series), want, "{series}");
     }

@@ -106,3 +106,168 @@ async fn redis_restart_loses_nothing_and_instances_reconnect() {
         LoginStatus::Pending
     );
 }
+
+/// What one worker of the load saw.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Logins approved and their token received.
+    completed: usize,
+    /// 503 `store_unavailable` answers (retried).
+    unavailable: usize,
+    /// Logins whose approval was accepted but whose token never came.
+    lost: Vec<String>,
+}
+
+/// Retry `call` while it answers 503 `store_unavailable`; any other 5xx, or
+/// no answer within 10 s, fails the test.
+async fn through_outage<T>(
+    tally: &std::sync::Mutex<Tally>,
+    mut call: impl AsyncFnMut() -> Result<T, (u16, String)>,
+) -> Result<T, (u16, String)> {
+    loop {
+        let r = tokio::time::timeout(Duration::from_secs(10), call())
+            .await
+            .expect("every answer within 10 s, Redis down or not");
+        match r {
+            Err((503, code)) => {
+                assert_eq!(code, "store_unavailable");
+                tally.lock().unwrap().unavailable += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err((status, code)) if status >= 500 => panic!("{status} {code}"),
+            other => return other,
+        }
+    }
+}
+
+async fn http_error(r: reqwest::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    let body: ErrorBody = r.json().await.expect("JSON error body");
+    (status, body.error.as_str().to_owned())
+}
+
+fn phone_error(e: potvrda_mobile_core::Error) -> (u16, String) {
+    match e {
+        potvrda_mobile_core::Error::Server { status, error } => (status, error),
+        other => panic!("phone: {other}"),
+    }
+}
+
+/// One citizen logging in again and again, through either instance.
+async fn keep_logging_in(
+    servers: [&TestServer; 2],
+    c: &Citizen,
+    phones: [&VirtualPhone; 2],
+    stop: &std::sync::atomic::AtomicBool,
+    tally: &std::sync::Mutex<Tally>,
+) {
+    let mut round = 0usize;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let (srv, phone) = (servers[round % 2], phones[(round + 1) % 2]);
+        round += 1;
+        let l: potvrda_proto::api::LoginResponse = through_outage(tally, async || {
+            let r = srv
+                .login_raw(&c.account.username, &c.account.initial_password)
+                .await;
+            if r.status() == 201 {
+                Ok(r.json().await.expect("json"))
+            } else {
+                Err(http_error(r).await)
+            }
+        })
+        .await
+        .expect("login accepted");
+        let ch = through_outage(tally, async || phone.pending().await.map_err(phone_error))
+            .await
+            .expect("pull")
+            .pop()
+            .expect("the challenge is pending");
+        // A fresh approval (new jti) on every retry; 409 means an earlier try got through.
+        match through_outage(tally, async || {
+            phone
+                .answer(&ch, Decision::Approve, Some(l.number))
+                .await
+                .map_err(phone_error)
+        })
+        .await
+        {
+            Ok(_) | Err((409, _)) => {}
+            Err(e) => panic!("approval refused: {e:?}"),
+        }
+        let answer: LoginStatusResponse = through_outage(tally, async || {
+            let r = srv.status_raw(&l.login_id, &l.login_secret, 5).await;
+            if r.status() == 200 {
+                Ok(r.json().await.expect("json"))
+            } else {
+                Err(http_error(r).await)
+            }
+        })
+        .await
+        .expect("status");
+        let mut t = tally.lock().unwrap();
+        match (answer.status, answer.access_token) {
+            (LoginStatus::Approved, Some(_)) => t.completed += 1,
+            other => t.lost.push(format!("{}: {other:?}", l.login_id)),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_under_load_loses_no_approved_login() {
+    let mut redis = RedisProcess::start();
+    let opts = Options {
+        redis_url: Some(redis.url.clone()),
+        limits: (10_000, 900, 5, 900),
+        ..Options::new(Backend::Redis)
+    };
+    let a = TestServer::start_with(opts.clone()).await;
+    let b = TestServer::start_with(Options {
+        redis_prefix: a.redis_prefix.clone(),
+        ..opts
+    })
+    .await;
+    let mut citizens = Vec::new();
+    for _ in 0..6 {
+        let c = citizen(&a, None).await;
+        let mut state = c.phone.state.clone();
+        state.server = b.url.clone();
+        let on_b = VirtualPhone::from_state(state).expect("keys");
+        citizens.push((c, on_b));
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let tally = std::sync::Mutex::new(Tally::default());
+    let completed = || tally.lock().unwrap().completed;
+    let unavailable = || tally.lock().unwrap().unavailable;
+    let load = futures_util::future::join_all(
+        citizens
+            .iter()
+            .map(|(c, on_b)| keep_logging_in([&a, &b], c, [&c.phone, on_b], &stop, &tally)),
+    );
+    let conductor = async {
+        let until = async |what: &str, done: &dyn Fn() -> bool| {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while !done() {
+                assert!(tokio::time::Instant::now() < deadline, "{what} within 60 s");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        until("12 logins before the crash", &|| completed() >= 12).await;
+        redis.kill();
+        until("503s while Redis is down", &|| unavailable() >= 12).await;
+        redis.restart();
+        let at_restart = completed();
+        until("12 logins after the restart", &|| {
+            completed() >= at_restart + 12
+        })
+        .await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    tokio::join!(load, conductor);
+    let t = tally.into_inner().unwrap();
+    assert!(
+        t.lost.is_empty(),
+        "approved logins without a token: {:#?}",
+        t.lost
+    );
+    assert!(t.completed >= 24 && t.unavailable >= 12, "{t:?}");
+}
