@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine with Rust: installs what it
 # needs (redis-server; promtool, systemd-analyze and PyYAML to check deploy/;
+# Chromium and chromedriver for the browser test;
 # cargo-deny; schemathesis), then licence/ban checks, format check, clippy,
 # an API fuzz run from the OpenAPI description, short cargo-fuzz runs, and
 # every test (unit, and
@@ -15,6 +16,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]} from Debian"
   as_root apt-get update -qq

@@ -109,6 +109,7 @@ pub fn severity_of(kind: AuditKind) -> Severity {
         | AuditKind::LoginSuperseded
         | AuditKind::PushFailed
         | AuditKind::FatiguePaused => Severity::Warning,
+        AuditKind::GrantRevoked => Severity::High,
         _ => Severity::Info,
     }
 }
@@ -186,6 +187,8 @@ pub fn kind_name(kind: AuditKind) -> &'static str {
         AuditKind::LoginExpired => "login_expired",
         AuditKind::FatiguePaused => "fatigue_paused",
         AuditKind::TokenIssued => "token_issued",
+        AuditKind::GrantRevoked => "grant_revoked",
+        AuditKind::SessionEnded => "session_ended",
         _ => "other",
     }
 }
@@ -216,6 +219,8 @@ mod tests {
             AuditKind::LoginExpired,
             AuditKind::FatiguePaused,
             AuditKind::TokenIssued,
+            AuditKind::GrantRevoked,
+            AuditKind::SessionEnded,
         ] {
             let wire = serde_json::to_value(kind).expect("serialises");
             assert_eq!(wire, Value::from(kind_name(kind)));

@@ -92,6 +92,23 @@ pub struct Config {
     pub ip_device_limit: u32,
     /// How long audit events are kept, in seconds.
     pub audit_retention: u64,
+    /// Seconds between automatic rotations of the token keys; 0: only by
+    /// `auth-server keys rotate`.
+    pub token_key_rotation: u64,
+    /// The OpenID Connect clients, a JSON array of `{"client_id",
+    /// "client_secret"?, "redirect_uris", "post_logout_redirect_uris"?, "name",
+    /// "id_token_signed_response_alg"?}` (it holds secrets).
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub oidc_clients: Option<SecretString>,
+    /// File holding `oidc_clients`.
+    pub oidc_clients_file: Option<PathBuf>,
+    /// The parsed `oidc_clients`.
+    #[serde(skip)]
+    pub clients: Vec<OidcClient>,
+    /// How long the provider's single sign-on session lasts, in seconds.
+    pub oidc_session_ttl: u64,
+    /// How long a refresh token family lives without use, in seconds.
+    pub oidc_refresh_ttl: u64,
     /// Peers whose `X-Forwarded-For` is believed (the portal, a load balancer).
     #[serde(deserialize_with = "de_list")]
     pub trusted_proxies: Vec<String>,
@@ -122,6 +139,84 @@ pub struct Config {
     pub log: String,
     /// `text` or `json`.
     pub log_format: LogFormat,
+}
+
+/// A relying party of the OpenID Provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcClient {
+    /// Its id.
+    pub client_id: String,
+    /// Its secret; absent for a public client (which must use PKCE).
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+    /// Exact redirect URIs (no wildcards).
+    pub redirect_uris: Vec<String>,
+    /// Exact URIs it may be sent back to after logout.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The service's name, shown on the login page and the phone.
+    pub name: String,
+    /// `RS256` (default) or `ES256`.
+    #[serde(default = "default_id_token_alg")]
+    pub id_token_signed_response_alg: String,
+}
+
+fn default_id_token_alg() -> String {
+    "RS256".into()
+}
+
+impl OidcClient {
+    fn validate(&self) -> std::result::Result<(), String> {
+        let id = &self.client_id;
+        if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_control() || c == ':') {
+            return Err(format!(
+                "oidc client id {id:?} must be 1-128 characters without ':'"
+            ));
+        }
+        if self.name.trim().is_empty() || self.name.len() > 100 {
+            return Err(format!("oidc client {id}: name must be 1-100 bytes"));
+        }
+        if self
+            .client_secret
+            .as_ref()
+            .is_some_and(|s| s.expose_secret().len() < 16)
+        {
+            return Err(format!(
+                "oidc client {id}: client_secret must be at least 16 characters"
+            ));
+        }
+        if !matches!(
+            self.id_token_signed_response_alg.as_str(),
+            "RS256" | "ES256"
+        ) {
+            return Err(format!(
+                "oidc client {id}: id_token_signed_response_alg must be RS256 or ES256"
+            ));
+        }
+        if self.redirect_uris.is_empty() {
+            return Err(format!("oidc client {id}: at least one redirect_uri"));
+        }
+        for uri in self
+            .redirect_uris
+            .iter()
+            .chain(&self.post_logout_redirect_uris)
+        {
+            let ok = url::Url::parse(uri)
+                .is_ok_and(|u| u.fragment().is_none() && matches!(u.scheme(), "https" | "http"));
+            if !ok {
+                return Err(format!(
+                    "oidc client {id}: {uri:?} must be an absolute http(s) URI without a fragment"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this is a public client (no secret).
+    pub fn is_public(&self) -> bool {
+        self.client_secret.is_none()
+    }
 }
 
 /// Log output format.
@@ -165,6 +260,12 @@ impl Default for Config {
             ip_enroll_limit: 30,
             ip_device_limit: 600,
             audit_retention: 400 * 86_400,
+            token_key_rotation: 90 * 86_400,
+            oidc_clients: None,
+            oidc_clients_file: None,
+            clients: Vec::new(),
+            oidc_session_ttl: 8 * 3600,
+            oidc_refresh_ttl: 30 * 86_400,
             trusted_proxies: Vec::new(),
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
@@ -242,6 +343,35 @@ impl Config {
         }
         if let Some(path) = &self.redis_url_file {
             self.redis_url = Some(read_secret(path)?);
+        }
+        if let Some(path) = &self.oidc_clients_file {
+            self.oidc_clients = Some(read_secret(path)?);
+        }
+        self.parse_clients()
+    }
+
+    /// Parse `oidc_clients` into `clients` (done by [`Config::load`]; call it
+    /// when building a `Config` by hand) and check them.
+    pub fn parse_clients(&mut self) -> Result<()> {
+        if let Some(json) = &self.oidc_clients {
+            // The parser's message names a position, never the secret text.
+            self.clients = serde_json::from_str(json.expose_secret()).map_err(|e| {
+                Error::Config(format!(
+                    "oidc_clients is not a JSON array of clients (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ))
+            })?;
+        }
+        let mut ids = std::collections::HashSet::new();
+        for c in &self.clients {
+            c.validate().map_err(Error::Config)?;
+            if !ids.insert(c.client_id.as_str()) {
+                return Err(Error::Config(format!(
+                    "oidc client {} is registered twice",
+                    c.client_id
+                )));
+            }
         }
         Ok(())
     }

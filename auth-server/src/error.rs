@@ -70,6 +70,15 @@ pub enum Error {
     /// Any other internal failure.
     #[error("internal: {0}")]
     Internal(String),
+    /// An OAuth 2.0 error (RFC 6749 §5.2), answered in that format; the
+    /// description is safe to show.
+    #[error("oauth: {error}: {description}")]
+    OAuth {
+        /// The RFC 6749 error code.
+        error: &'static str,
+        /// Detail for the client's developer.
+        description: String,
+    },
 }
 
 impl Error {
@@ -91,6 +100,7 @@ impl Error {
             Self::NumberMismatch => ErrorCode::NumberMismatch,
             Self::StoreUnavailable(_) => ErrorCode::StoreUnavailable,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::OAuth { .. } => ErrorCode::InvalidRequest,
             Self::Config(_)
             | Self::Store(_)
             | Self::Crypto(_)

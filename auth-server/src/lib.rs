@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod keyring;
 pub mod keys;
 pub mod metrics;
 pub mod password;
@@ -107,9 +108,20 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     })
 }
 
+/// Rotate the token keys in the configured store now (`auth-server keys
+/// rotate`); running instances on the same store pick the new keys up at
+/// once. Returns the new ES256 and RS256 key ids.
+pub async fn rotate_token_keys(config: &Config) -> Result<(String, String)> {
+    let store = open_store(config).await?;
+    keyring::rotate(store.as_ref(), &clock::SystemClock, None).await
+}
+
 /// Build the service and serve it. `clock` is the system clock in production
 /// and a hand-set one in tests.
-pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
+pub async fn start(mut config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
+    if config.clients.is_empty() {
+        config.parse_clients()?;
+    }
     let config = Arc::new(config);
     let listener = std::net::TcpListener::bind(config.listen)?;
     let addr = listener.local_addr()?;
@@ -123,6 +135,15 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
         )
         .await?,
     );
+    let keyring = Arc::new(
+        keyring::Keyring::load(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            config.token_key_rotation,
+        )
+        .await?,
+    );
+    keyring.spawn_upkeep();
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let hasher = {
         let c = Arc::clone(&config);
@@ -170,6 +191,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
         push,
         metrics,
         audit,
+        keyring,
     }));
     let workers = if config.workers == 0 {
         cores

@@ -27,6 +27,26 @@ struct Cli {
     /// Redis URL (overrides POTVRDA_REDIS_URL); unset: embedded store.
     #[arg(long)]
     redis_url: Option<String>,
+    /// What to do instead of serving.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Manage the token keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum KeysAction {
+    /// Make a new generation of token keys current now; the current one stays
+    /// published as the previous. Running instances on the same Redis switch
+    /// at once. (The embedded store is locked by a running server: stop it first.)
+    Rotate,
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +72,21 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Keys {
+        action: KeysAction::Rotate,
+    }) = cli.command
+    {
+        return match runtime.block_on(potvrda_server::rotate_token_keys(&config)) {
+            Ok((es256, rs256)) => {
+                println!("token keys rotated: ES256 kid {es256}, RS256 kid {rs256}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("auth-server keys rotate: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(serve(config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

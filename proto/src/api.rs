@@ -13,6 +13,12 @@ pub struct CreateCitizenRequest {
     pub username: String,
     /// Name shown to officials.
     pub display_name: String,
+    /// E-mail, if the citizen gave one (OpenID Connect scope `email`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number, if the citizen gave one (scope `phone`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 /// `POST /v1/admin/citizens` answer (201). The password and code are shown once.
@@ -281,8 +287,14 @@ pub enum AuditKind {
     LoginExpired,
     /// Pushes to the citizen are paused after repeated denied or expired challenges.
     FatiguePaused,
-    /// The access token was handed out (`detail.jti`, `detail.approval_jti`).
+    /// The access token was handed out (`detail.jti`, `detail.approval_jti`;
+    /// for OpenID Connect clients `detail.client_id`, `detail.gid`).
     TokenIssued,
+    /// An OpenID Connect code or refresh token was used twice: everything the
+    /// grant issued is revoked (`detail.gid`, `detail.reason`). Likely theft.
+    GrantRevoked,
+    /// A provider session ended by logout (`detail.sid`).
+    SessionEnded,
 }
 
 /// How urgently someone should look at an audit event.

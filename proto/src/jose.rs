@@ -78,6 +78,53 @@ impl Jwks {
     }
 }
 
+/// A public key of the token keyring as `/.well-known/jwks.json` publishes
+/// it: EC P-256 (`crv`, `x`, `y`) for ES256 or RSA (`n`, `e`) for RS256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublicJwk {
+    /// `EC` or `RSA`.
+    pub kty: String,
+    /// Key id (RFC 7638 thumbprint).
+    pub kid: String,
+    /// `ES256` or `RS256`.
+    pub alg: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub use_: String,
+    /// EC: the curve, `P-256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    /// EC: X coordinate, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// EC: Y coordinate, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// RSA: modulus, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// RSA: public exponent, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
+}
+
+/// The token keys at `/.well-known/jwks.json`: the current and the previous
+/// generation, each as ES256 and RS256.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublicJwks {
+    /// The keys.
+    pub keys: Vec<PublicJwk>,
+}
+
+impl PublicJwks {
+    /// The key with this `kid`.
+    pub fn find(&self, kid: &str) -> Option<&PublicJwk> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+}
+
 /// Who is logging in from where, shown on the phone.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -14,5 +14,6 @@ pub mod api;
 pub mod error;
 pub mod jose;
 pub mod limits;
+pub mod oidc;
 
 pub use error::{ErrorBody, ErrorCode};

@@ -16,7 +16,7 @@ use potvrda_proto::api::{
     AuditEvent, AuditResponse, CreateCitizenRequest, CreateCitizenResponse, LoginRequest,
     LoginStatusResponse,
 };
-use potvrda_proto::jose::{Jwks, LoginContext};
+use potvrda_proto::jose::{LoginContext, PublicJwks};
 use potvrda_server::clock::{Clock, ManualClock, SystemClock};
 use potvrda_server::config::Config;
 use secrecy::SecretString;
@@ -304,6 +304,8 @@ pub struct Options {
     pub ip_device_limit: u32,
     /// Seconds audit events are kept.
     pub audit_retention: u64,
+    /// OpenID Connect clients (the JSON of `POTVRDA_OIDC_CLIENTS`).
+    pub oidc_clients: Option<String>,
 }
 
 impl Options {
@@ -324,6 +326,7 @@ impl Options {
             cors_allowed_origins: Vec::new(),
             ip_device_limit: 600,
             audit_retention: 400 * 86_400,
+            oidc_clients: None,
         }
     }
 }
@@ -400,6 +403,7 @@ impl TestServer {
             cors_allowed_origins: opts.cors_allowed_origins.clone(),
             ip_device_limit: opts.ip_device_limit,
             audit_retention: opts.audit_retention,
+            oidc_clients: opts.oidc_clients.clone().map(SecretString::from),
             metrics_listen: opts
                 .metrics_listen
                 .then(|| "127.0.0.1:0".parse().expect("addr")),
@@ -483,6 +487,8 @@ impl TestServer {
             .json(&CreateCitizenRequest {
                 username: username.into(),
                 display_name: format!("Citizen {username}"),
+                email: Some(format!("{username}@example.rs")),
+                phone: Some("+381 64 123 4567".into()),
             })
             .send()
             .await
@@ -564,7 +570,7 @@ impl TestServer {
     }
 
     /// The published JWKS.
-    pub async fn jwks(&self) -> Jwks {
+    pub async fn jwks(&self) -> PublicJwks {
         self.http
             .get(format!("{}/.well-known/jwks.json", self.url))
             .send()

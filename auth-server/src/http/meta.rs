@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use potvrda_proto::api::Health;
-use potvrda_proto::jose::Jwks;
+use potvrda_proto::jose::PublicJwks;
 
 use crate::service::Potvrda;
 
@@ -37,12 +37,12 @@ pub(crate) async fn readyz(svc: web::Data<Potvrda>) -> HttpResponse {
     }
 }
 
-/// The keys challenges and tokens are signed with.
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations", responses((status = 200, body = Jwks)))]
+/// The keys access and ID tokens are signed with: the current and the previous generation, ES256 and RS256.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations", responses((status = 200, body = PublicJwks)))]
 pub(crate) async fn jwks(svc: web::Data<Potvrda>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
-        .json(svc.keys().jwks())
+        .json(svc.keyring().current().jwks())
 }
 
 /// This API's OpenAPI 3.1 description.

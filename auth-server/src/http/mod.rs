@@ -7,6 +7,7 @@ mod admin;
 mod device;
 mod login;
 mod meta;
+mod oidc;
 pub mod openapi;
 
 use actix_web::body::MessageBody;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
         .app_data(web::PathConfig::default().error_handler(|e, _| bad_request(e.to_string())))
         .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(e.to_string())))
         .configure(meta::configure)
+        .configure(oidc::configure)
         .service(
             web::scope("/v1")
                 .configure(admin::configure)
@@ -140,11 +142,15 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
 /// router's 405) into an [`ErrorBody`].
 pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
+        // JSON bodies and the provider's HTML error pages are already answers.
         let is_json = res
             .response()
             .headers()
             .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+            .is_some_and(|v| {
+                v.as_bytes().starts_with(b"application/json")
+                    || v.as_bytes().starts_with(b"text/html")
+            });
         if is_json {
             return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
         }
@@ -211,6 +217,14 @@ fn bad_request(message: String) -> actix_web::Error {
 
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
+        if let Error::OAuth { error, .. } = self {
+            // RFC 6749 §5.2: 401 for a failed client authentication, 400 else;
+            // RFC 6750 §3.1: 401 for a bad access token.
+            return match *error {
+                "invalid_client" | "invalid_token" => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::BAD_REQUEST,
+            };
+        }
         match self.code() {
             ErrorCode::InvalidRequest
             | ErrorCode::InvalidActivationCode
@@ -235,6 +249,30 @@ impl ResponseError for Error {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        if let Error::OAuth { error, description } = self {
+            let mut res = HttpResponse::build(status)
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(potvrda_proto::oidc::OAuthErrorBody {
+                    error: (*error).to_owned(),
+                    error_description: Some(description.clone()),
+                });
+            match *error {
+                "invalid_client" => {
+                    res.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"potvrda\""),
+                    );
+                }
+                "invalid_token" => {
+                    res.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                    );
+                }
+                _ => {}
+            }
+            return res;
+        }
         if status.is_server_error() {
             // Internal details go to the log, never to the client.
             tracing::error!(error = %self, "request failed");

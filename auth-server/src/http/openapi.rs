@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, device, login, meta};
+use super::{admin, device, login, meta, oidc};
 
 /// The document.
 #[derive(OpenApi)]
@@ -26,6 +26,16 @@ use super::{admin, device, login, meta};
         meta::readyz,
         meta::jwks,
         meta::openapi,
+        oidc::discovery,
+        oidc::authorize,
+        oidc::login,
+        oidc::wait,
+        oidc::proceed,
+        oidc::token,
+        oidc::userinfo,
+        oidc::logout,
+        oidc::script,
+        oidc::style,
         super::metrics,
     ),
     modifiers(&Bearer)

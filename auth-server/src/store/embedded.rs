@@ -15,8 +15,9 @@ use potvrda_proto::api::AuditEvent;
 
 use super::{
     Activation, Admission, AuditFilter, AuditPage, AuditStore, DecideOutcome, Device, DeviceStore,
-    EnrollOutcome, GuardStore, Health, KeyStore, Limits, Login, LoginRecord, LoginState,
-    LoginStore, Notifier, RateStore, Subscription, User, UserStore, audit_matches,
+    EnrollOutcome, GuardStore, Health, KeyStore, KvStore, Limits, Login, LoginRecord, LoginState,
+    LoginStore, Notifier, RateStore, Subscription, User, UserStore, audit_matches, kv_decode,
+    kv_encode,
 };
 use crate::error::{Error, Result};
 
@@ -28,6 +29,8 @@ const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 const USER_DEVICES: TableDefinition<&str, u8> = TableDefinition::new("user_devices");
 /// Audit events by `(milliseconds, sequence)`: time order is key order.
 const AUDIT: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("audit");
+/// Small records with an expiry (see [`KvStore`]).
+const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 /// Audit events committed in one write transaction, at most.
 const AUDIT_BATCH: usize = 512;
 /// How often old audit events are dropped, in milliseconds.
@@ -96,6 +99,7 @@ struct Memory {
     by_cid: HashMap<String, String>,
     by_user: HashMap<String, Vec<String>>,
     last_sweep: i64,
+    last_kv_sweep: i64,
 }
 
 impl Memory {
@@ -147,6 +151,7 @@ impl EmbeddedStore {
             txn.open_table(DEVICES)?;
             txn.open_table(USER_DEVICES)?;
             txn.open_table(AUDIT)?;
+            txn.open_table(KV)?;
         }
         txn.commit()?;
         let db = Arc::new(db);
@@ -695,6 +700,115 @@ impl AuditStore for EmbeddedStore {
             Ok(page)
         })
         .await
+    }
+}
+
+impl EmbeddedStore {
+    /// Run `f` on the live record of `key` in a write transaction; `f`
+    /// returns what to store instead (`Some(None)`: delete) and the answer.
+    async fn kv_update<T: Send + 'static>(
+        &self,
+        key: &str,
+        now: i64,
+        f: impl FnOnce(Option<&[u8]>) -> (Option<Option<Vec<u8>>>, T) + Send + 'static,
+    ) -> Result<T> {
+        let key = key.to_owned();
+        let sweep = now > 0 && {
+            let mut mem = self.mem();
+            let due = now - mem.last_kv_sweep >= 600;
+            if due {
+                mem.last_kv_sweep = now;
+            }
+            due
+        };
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            let answer = {
+                let mut table = txn.open_table(KV)?;
+                let current = table.get(key.as_str())?.map(|v| v.value().to_vec());
+                let (change, answer) = f(current.as_deref().and_then(|c| kv_decode(c, now)));
+                match change {
+                    Some(Some(stored)) => {
+                        table.insert(key.as_str(), stored.as_slice())?;
+                    }
+                    Some(None) => {
+                        table.remove(key.as_str())?;
+                    }
+                    None => {}
+                }
+                // Every ten minutes, drop what has expired.
+                if sweep {
+                    table.retain(|_, v| kv_decode(v, now).is_some())?;
+                }
+                answer
+            };
+            txn.commit()?;
+            Ok(answer)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl KvStore for EmbeddedStore {
+    async fn kv_put(&self, key: &str, value: &[u8], expires_at: i64) -> Result<()> {
+        let stored = kv_encode(value, expires_at);
+        self.kv_update(key, 0, move |_| (Some(Some(stored)), ()))
+            .await
+    }
+
+    async fn kv_put_new(&self, key: &str, value: &[u8], expires_at: i64, now: i64) -> Result<bool> {
+        let stored = kv_encode(value, expires_at);
+        self.kv_update(key, now, move |live| match live {
+            Some(_) => (None, false),
+            None => (Some(Some(stored)), true),
+        })
+        .await
+    }
+
+    async fn kv_get(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>> {
+        let key = key.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(KV)?;
+            Ok(table
+                .get(key.as_str())?
+                .and_then(|v| kv_decode(v.value(), now).map(<[u8]>::to_vec)))
+        })
+        .await
+    }
+
+    async fn kv_take(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>> {
+        self.kv_update(key, now, |live| match live {
+            Some(v) => (Some(None), Some(v.to_vec())),
+            None => (None, None),
+        })
+        .await
+    }
+
+    async fn kv_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let (expected, stored) = (expected.to_vec(), kv_encode(value, expires_at));
+        self.kv_update(key, now, move |live| match live {
+            Some(v) if v == expected.as_slice() => (Some(Some(stored)), true),
+            _ => (None, false),
+        })
+        .await
+    }
+
+    async fn kv_delete(&self, key: &str) -> Result<()> {
+        self.kv_update(key, 0, |_| (Some(None), ())).await
+    }
+
+    async fn kv_announce(&self, topic: &str) -> Result<()> {
+        self.notifier.notify(topic);
+        Ok(())
     }
 }
 

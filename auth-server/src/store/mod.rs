@@ -30,6 +30,12 @@ pub struct User {
     pub display_name: String,
     /// Argon2id PHC string.
     pub password_hash: String,
+    /// E-mail, when given.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Phone number, when given.
+    #[serde(default)]
+    pub phone: Option<String>,
     /// Created at.
     pub created_at: i64,
 }
@@ -378,6 +384,50 @@ pub trait AuditStore {
     async fn audit_events(&self, filter: &AuditFilter) -> Result<AuditPage>;
 }
 
+/// Small records with an expiry on the server's clock (OpenID Connect
+/// requests, codes, sessions, refresh-token families, the token keyring).
+/// Expiry is checked against the `now` passed in, so tests move time by hand;
+/// the backends also drop expired records on their own.
+#[async_trait]
+pub trait KvStore {
+    /// Store `value` under `key` until `expires_at` (0: never).
+    async fn kv_put(&self, key: &str, value: &[u8], expires_at: i64) -> Result<()>;
+    /// Store only if there is no live record; `true` when stored.
+    async fn kv_put_new(&self, key: &str, value: &[u8], expires_at: i64, now: i64) -> Result<bool>;
+    /// The live record.
+    async fn kv_get(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>>;
+    /// Atomically read and remove the live record: one caller gets it.
+    async fn kv_take(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>>;
+    /// Atomically replace the live record if it still is `expected`; `true` when replaced.
+    async fn kv_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool>;
+    /// Remove.
+    async fn kv_delete(&self, key: &str) -> Result<()>;
+    /// Tell every instance that `topic` changed (wakes [`LoginStore::subscribe`]rs of it).
+    async fn kv_announce(&self, topic: &str) -> Result<()>;
+}
+
+/// A stored record: its expiry (big-endian i64, 0 for never) then the value.
+pub(crate) fn kv_encode(value: &[u8], expires_at: i64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + value.len());
+    v.extend_from_slice(&expires_at.to_be_bytes());
+    v.extend_from_slice(value);
+    v
+}
+
+/// The value of a stored record if it is live at `now`.
+pub(crate) fn kv_decode(stored: &[u8], now: i64) -> Option<&[u8]> {
+    let (head, value) = stored.split_at_checked(8)?;
+    let expires_at = i64::from_be_bytes(head.try_into().ok()?);
+    (expires_at == 0 || now < expires_at).then_some(value)
+}
+
 /// Reachability.
 #[async_trait]
 pub trait Health {
@@ -394,6 +444,7 @@ pub trait Store:
     + RateStore
     + KeyStore
     + AuditStore
+    + KvStore
     + Health
     + Send
     + Sync
@@ -407,6 +458,7 @@ impl<
         + RateStore
         + KeyStore
         + AuditStore
+        + KvStore
         + Health
         + Send
         + Sync,

@@ -40,9 +40,11 @@ use potvrda_proto::api::AuditEvent;
 
 use super::{
     Activation, Admission, AuditFilter, AuditPage, AuditStore, DecideOutcome, Device, DeviceStore,
-    EnrollOutcome, GuardStore, Health, KeyStore, Limits, Login, LoginRecord, LoginState,
-    LoginStore, Notifier, RateStore, Subscription, User, UserStore, audit_matches,
+    EnrollOutcome, GuardStore, Health, KeyStore, KvStore, Limits, Login, LoginRecord, LoginState,
+    LoginStore, Notifier, RateStore, Subscription, User, UserStore, audit_matches, kv_decode,
+    kv_encode,
 };
+use crate::clock::Clock as _;
 use crate::error::{Error, Result};
 
 const DECIDE: &str = r"
@@ -132,6 +134,39 @@ end
 return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], string.format('%d-*', ms), 'e', ARGV[3])
 ";
 
+/// KEYS: a record. ARGV: now, expected value (expiry stripped), new stored
+/// record, Redis TTL in seconds (0: none). Replaces a live record still equal
+/// to the expected value.
+const KV_SWAP: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local exp = struct.unpack('>i8', string.sub(cur, 1, 8))
+if exp ~= 0 and tonumber(ARGV[1]) >= exp then return 0 end
+if string.sub(cur, 9) ~= ARGV[2] then return 0 end
+if tonumber(ARGV[4]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+else
+  redis.call('SET', KEYS[1], ARGV[3])
+end
+return 1
+";
+
+/// KEYS: a record. ARGV: now, new stored record, Redis TTL in seconds (0:
+/// none). Stores unless a live record is there.
+const KV_PUT_NEW: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local exp = struct.unpack('>i8', string.sub(cur, 1, 8))
+  if exp == 0 or tonumber(ARGV[1]) < exp then return 0 end
+end
+if tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+return 1
+";
+
 /// One Redis or a Redis Cluster, behind the same command interface.
 #[derive(Clone)]
 enum Conn {
@@ -180,6 +215,8 @@ pub struct RedisStore {
     outcome: Arc<Script>,
     rate: Arc<Script>,
     audit_add: Arc<Script>,
+    kv_swap: Arc<Script>,
+    kv_put_new: Arc<Script>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -295,6 +332,8 @@ impl RedisStore {
             outcome: Arc::new(Script::new(OUTCOME)),
             rate: Arc::new(Script::new(RATE)),
             audit_add: Arc::new(Script::new(AUDIT_ADD)),
+            kv_swap: Arc::new(Script::new(KV_SWAP)),
+            kv_put_new: Arc::new(Script::new(KV_PUT_NEW)),
         })
     }
 
@@ -776,6 +815,91 @@ impl AuditStore for RedisStore {
             page.next_after = reply.ids.last().map(|e| e.id.clone());
         }
         Ok(page)
+    }
+}
+
+/// Seconds Redis keeps a record: its expiry plus a day's margin for clocks
+/// (the record's own expiry is what counts); 0 for none.
+fn redis_ttl(expires_at: i64) -> u64 {
+    if expires_at == 0 {
+        return 0;
+    }
+    let now = crate::clock::SystemClock.now();
+    u64::try_from(expires_at.saturating_sub(now))
+        .unwrap_or(0)
+        .saturating_add(86_400)
+}
+
+#[async_trait]
+impl KvStore for RedisStore {
+    async fn kv_put(&self, key: &str, value: &[u8], expires_at: i64) -> Result<()> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key("kv", key))
+            .arg(kv_encode(value, expires_at));
+        if let ttl @ 1.. = redis_ttl(expires_at) {
+            cmd.arg("EX").arg(ttl);
+        }
+        cmd.query_async::<()>(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    async fn kv_put_new(&self, key: &str, value: &[u8], expires_at: i64, now: i64) -> Result<bool> {
+        // An expired record still in Redis counts as absent.
+        let stored: i64 = self
+            .kv_put_new
+            .key(self.key("kv", key))
+            .arg(now)
+            .arg(kv_encode(value, expires_at))
+            .arg(redis_ttl(expires_at))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(stored == 1)
+    }
+
+    async fn kv_get(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>> {
+        let stored: Option<Vec<u8>> = self.conn().get(self.key("kv", key)).await?;
+        Ok(stored.and_then(|s| kv_decode(&s, now).map(<[u8]>::to_vec)))
+    }
+
+    async fn kv_take(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>> {
+        let stored: Option<Vec<u8>> = redis::cmd("GETDEL")
+            .arg(self.key("kv", key))
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(stored.and_then(|s| kv_decode(&s, now).map(<[u8]>::to_vec)))
+    }
+
+    async fn kv_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let swapped: i64 = self
+            .kv_swap
+            .key(self.key("kv", key))
+            .arg(now)
+            .arg(expected)
+            .arg(kv_encode(value, expires_at))
+            .arg(redis_ttl(expires_at))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(swapped == 1)
+    }
+
+    async fn kv_delete(&self, key: &str) -> Result<()> {
+        let _: i64 = self.conn().del(self.key("kv", key)).await?;
+        Ok(())
+    }
+
+    async fn kv_announce(&self, topic: &str) -> Result<()> {
+        let _: i64 = self
+            .conn()
+            .publish(format!("{}:events", self.prefix), topic)
+            .await?;
+        Ok(())
     }
 }
 

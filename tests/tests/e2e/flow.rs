@@ -93,7 +93,11 @@ async fn push_approval_issues_a_verifiable_token_once(backend: Backend) {
     v.set_issuer(&[&srv.url]);
     let claims = jsonwebtoken::decode::<AccessTokenClaims>(
         &token,
-        &DecodingKey::from_ec_components(&key.x, &key.y).expect("key"),
+        &DecodingKey::from_ec_components(
+            key.x.as_deref().expect("x"),
+            key.y.as_deref().expect("y"),
+        )
+        .expect("key"),
         &v,
     )
     .expect("token verifies against the JWKS")

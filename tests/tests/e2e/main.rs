@@ -6,12 +6,14 @@
 
 mod attacks;
 mod audit;
+mod browser;
 mod deploy;
 mod fatigue;
 mod flow;
 mod input;
 mod limits;
 mod observability;
+mod oidc;
 mod openapi;
 mod outage;
 mod scale_out;

@@ -53,6 +53,7 @@ async fn the_openapi_description_matches_the_routes() {
         ("device.rs", "/v1"),
         ("login.rs", "/v1"),
         ("meta.rs", ""),
+        ("oidc.rs", ""),
         ("mod.rs", ""),
     ] {
         code.extend(registered(file, prefix));

@@ -2,6 +2,12 @@
 //! approvals and tokens. It knows no HTTP types; the store, the clock, the
 //! randomness, the keys and the push sender are injected.
 
+mod oidc;
+
+pub use oidc::{
+    AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutParams, SCOPES, StepOutcome, TokenForm,
+};
+
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +37,7 @@ use crate::audit::{Audit, Caller, Event};
 use crate::clock::{self, Clock, Random};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::keyring::Keyring;
 use crate::keys::ServerKeys;
 use crate::metrics::{Metrics, now_ms};
 use crate::password::PasswordHasher;
@@ -59,6 +66,7 @@ pub struct Potvrda {
     push: Arc<PushSender>,
     metrics: Arc<Metrics>,
     audit: Arc<Audit>,
+    keyring: Arc<Keyring>,
     trusted_proxies: Vec<IpAddr>,
     device_limiter: Option<DeviceLimiter>,
 }
@@ -101,6 +109,8 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     /// The audit trail.
     pub audit: Arc<Audit>,
+    /// The token keys.
+    pub keyring: Arc<Keyring>,
 }
 
 impl Potvrda {
@@ -130,6 +140,7 @@ impl Potvrda {
             push: p.push,
             metrics: p.metrics,
             audit: p.audit,
+            keyring: p.keyring,
         }
     }
 
@@ -195,6 +206,21 @@ impl Potvrda {
         &self.keys
     }
 
+    /// The issuer URL.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The token keys (`/.well-known/jwks.json`).
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
     /// The audit trail.
     pub fn audit(&self) -> &Audit {
         &self.audit
@@ -226,6 +252,8 @@ impl Potvrda {
     ) -> Result<CreateCitizenResponse> {
         let username = normalize_username(&req.username)?;
         let display_name = clean_text("display_name", &req.display_name, MAX_NAME_LEN)?;
+        let email = req.email.as_deref().map(clean_email).transpose()?;
+        let phone = req.phone.as_deref().map(clean_phone).transpose()?;
         let rng = self.rng.as_ref();
         let password = grouped(&clock::string(rng, PASSWORD_ALPHABET, 16)?);
         let code = grouped(&clock::string(rng, CODE_ALPHABET, CODE_LEN)?);
@@ -238,6 +266,8 @@ impl Potvrda {
                 .hasher
                 .hash(SecretString::from(password.clone()))
                 .await?,
+            email,
+            phone,
             created_at: now,
         };
         let activation = Activation {
@@ -906,6 +936,21 @@ impl Potvrda {
         secret: Option<&str>,
         wait_secs: u64,
     ) -> Result<LoginStatusResponse> {
+        self.wait_for_decision(login_id, secret, wait_secs, true)
+            .await
+            .map(|(answer, _)| answer)
+    }
+
+    /// Wait up to `wait_secs` for the login to be decided. With `take`, an
+    /// approval is consumed and the access token issued; without, the status
+    /// is only reported (the OpenID Connect pages consume it themselves).
+    async fn wait_for_decision(
+        &self,
+        login_id: &str,
+        secret: Option<&str>,
+        wait_secs: u64,
+        take: bool,
+    ) -> Result<(LoginStatusResponse, Login)> {
         if wait_secs > MAX_WAIT_SECS {
             return Err(Error::InvalidRequest(format!(
                 "wait must be at most {MAX_WAIT_SECS}"
@@ -926,7 +971,7 @@ impl Potvrda {
                 LoginStatus::Pending => {
                     let started = tokio::time::Instant::now();
                     if started >= deadline {
-                        return Ok(status_only(LoginStatus::Pending));
+                        return Ok((status_only(LoginStatus::Pending), login));
                     }
                     // Wake at a decision, at the deadline, or when the challenge expires.
                     let until_expiry =
@@ -934,12 +979,16 @@ impl Potvrda {
                     let until = deadline.min(started + until_expiry);
                     let _ = tokio::time::timeout_at(until, changes.changed()).await;
                 }
+                LoginStatus::Approved if !take => {
+                    return Ok((status_only(LoginStatus::Approved), login));
+                }
                 LoginStatus::Approved => {
                     if self.store.take_token(login_id).await? {
-                        return self.issue_token(&login, now).await;
+                        let answer = self.issue_token(&login, now).await?;
+                        return Ok((answer, login));
                     }
                 }
-                other => return Ok(status_only(other)),
+                other => return Ok((status_only(other), login)),
             }
             login = self.load_until(login_id, deadline, &mut changes).await?;
         }
@@ -981,9 +1030,11 @@ impl Potvrda {
             amr: AMR_PWD_MFA.iter().map(|s| (*s).to_owned()).collect(),
             approval_jti: login.approval_jti.clone(),
         };
+        let keys = self.keyring.current();
+        let (signer, kid) = keys.current.signer(Algorithm::ES256);
         let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.keys.signing.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.keys.signing.encoding)?;
+        header.kid = Some(kid.to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, signer)?;
         self.metrics
             .token_issued(login.decided_at_ms.unwrap_or_else(now_ms));
         tracing::info!(
@@ -1170,6 +1221,32 @@ fn clean_text(field: &str, v: &str, max: usize) -> Result<String> {
         )));
     }
     Ok(v.to_owned())
+}
+
+/// An e-mail address as people type it: one `@`, no spaces, at most 254 bytes.
+fn clean_email(v: &str) -> Result<String> {
+    let v = v.trim();
+    let ok = v.len() <= 254
+        && v.split('@').count() == 2
+        && v.split('@').all(|part| !part.is_empty())
+        && !v.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then(|| v.to_owned())
+        .ok_or_else(|| Error::InvalidRequest("email is not an e-mail address".into()))
+}
+
+/// A phone number in international form: `+` and 6-15 digits (E.164).
+fn clean_phone(v: &str) -> Result<String> {
+    let digits: String = v
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .collect();
+    let ok = digits
+        .strip_prefix('+')
+        .is_some_and(|d| (6..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()));
+    ok.then_some(digits).ok_or_else(|| {
+        Error::InvalidRequest("phone must be +<country><number>, 6-15 digits".into())
+    })
 }
 
 fn clean_context(ctx: LoginContext) -> Result<LoginContext> {

@@ -1,0 +1,404 @@
+//! The OpenID Provider's HTTP face: discovery, the authorization pages
+//! (server-rendered with askama, a strict CSP, one small script), the token
+//! endpoint, UserInfo and logout. Handlers parse, call
+//! [`Potvrda`](crate::service::Potvrda)'s `oidc_*` methods, and render.
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieAge};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use potvrda_proto::api::LoginStatusResponse;
+use potvrda_proto::oidc::{OAuthErrorBody, ProviderMetadata, TokenResponse, UserInfo};
+use serde::Deserialize;
+
+use super::bearer;
+use crate::error::{Error, Result};
+use crate::service::{
+    AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutParams, Potvrda, StepOutcome, TokenForm,
+};
+
+/// The provider's single sign-on session.
+const SESSION_COOKIE: &str = "potvrda_session";
+/// Binds an authorization request to the browser that started it.
+const BINDING_COOKIE: &str = "potvrda_authz";
+/// The pages' policy: own scripts and styles only, forms post only here.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    // Forms are the provider's only form bodies; a malformed one is an OAuth error.
+    cfg.app_data(
+        web::FormConfig::default()
+            .limit(16 * 1024)
+            .error_handler(|e, _| {
+                Error::OAuth {
+                    error: "invalid_request",
+                    description: format!("malformed form: {e}"),
+                }
+                .into()
+            }),
+    )
+    .service(web::resource("/.well-known/openid-configuration").route(web::get().to(discovery)))
+    .service(
+        web::resource("/oauth2/authorize")
+            .route(web::get().to(authorize))
+            .route(web::post().to(login)),
+    )
+    .service(web::resource("/oauth2/authorize/wait").route(web::get().to(wait)))
+    .service(web::resource("/oauth2/authorize/continue").route(web::get().to(proceed)))
+    .service(web::resource("/oauth2/token").route(web::post().to(token)))
+    .service(
+        web::resource("/oauth2/userinfo")
+            .route(web::get().to(userinfo))
+            .route(web::post().to(userinfo)),
+    )
+    .service(web::resource("/oauth2/logout").route(web::get().to(logout)))
+    .service(web::resource("/oauth2/static/wait.js").route(web::get().to(script)))
+    .service(web::resource("/oauth2/static/style.css").route(web::get().to(style)));
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginTpl<'a> {
+    request: &'a str,
+    client_name: &'a str,
+    error: &'a Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "waiting.html")]
+struct WaitingTpl<'a> {
+    request: &'a str,
+    client_name: &'a str,
+    number: u8,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessageTpl<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+fn html(
+    status: actix_web::http::StatusCode,
+    body: std::result::Result<String, askama::Error>,
+) -> Result<HttpResponse> {
+    let body = body.map_err(|e| Error::Internal(format!("template: {e}")))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body))
+}
+
+fn message(status: actix_web::http::StatusCode, title: &str, text: &str) -> Result<HttpResponse> {
+    html(
+        status,
+        MessageTpl {
+            title,
+            message: text,
+        }
+        .render(),
+    )
+}
+
+fn cookie<'c>(svc: &Potvrda, name: &'c str, value: String, age: i64) -> Cookie<'c> {
+    Cookie::build(name, value)
+        .path("/oauth2")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(svc.public_url().starts_with("https://"))
+        .max_age(CookieAge::seconds(age))
+        .finish()
+}
+
+fn login_page(svc: &Potvrda, page: &LoginPage) -> Result<HttpResponse> {
+    let mut res = html(
+        actix_web::http::StatusCode::OK,
+        LoginTpl {
+            request: &page.request,
+            client_name: &page.client_name,
+            error: &page.error,
+        }
+        .render(),
+    )?;
+    if let Some(b) = &page.set_binding {
+        res.add_cookie(&cookie(svc, BINDING_COOKIE, b.clone(), 3600))
+            .map_err(|e| Error::Internal(format!("cookie: {e}")))?;
+    }
+    Ok(res)
+}
+
+fn see_other(url: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, url))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+fn step(svc: &Potvrda, outcome: StepOutcome) -> Result<HttpResponse> {
+    match outcome {
+        StepOutcome::Login(page) => login_page(svc, &page),
+        StepOutcome::Waiting {
+            request,
+            number,
+            client_name,
+        } => html(
+            actix_web::http::StatusCode::OK,
+            WaitingTpl {
+                request: &request,
+                client_name: &client_name,
+                number,
+            }
+            .render(),
+        ),
+        StepOutcome::Redirect { url, session } => {
+            let mut res = see_other(&url);
+            if let Some(s) = session {
+                let age = i64::try_from(svc.config().oidc_session_ttl).unwrap_or(i64::MAX);
+                res.add_cookie(&cookie(svc, SESSION_COOKIE, s, age))
+                    .map_err(|e| Error::Internal(format!("cookie: {e}")))?;
+            }
+            Ok(res)
+        }
+        StepOutcome::ErrorPage(text) => message(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "Prijava nije moguća · Cannot log in",
+            &text,
+        ),
+    }
+}
+
+fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
+    req.cookie(name).map(|c| c.value().to_owned())
+}
+
+/// OpenID Connect Discovery.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oidc",
+    responses((status = 200, body = ProviderMetadata)))]
+pub(crate) async fn discovery(svc: web::Data<Potvrda>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .json(svc.oidc_metadata())
+}
+
+/// Start an authorization: the login page, a code from the session, or an error for the client.
+#[utoipa::path(get, path = "/oauth2/authorize", tag = "oidc",
+    params(("client_id" = Option<String>, Query), ("redirect_uri" = Option<String>, Query), ("response_type" = Option<String>, Query),
+           ("scope" = Option<String>, Query), ("state" = Option<String>, Query), ("nonce" = Option<String>, Query),
+           ("code_challenge" = Option<String>, Query), ("code_challenge_method" = Option<String>, Query),
+           ("prompt" = Option<String>, Query), ("max_age" = Option<String>, Query)),
+    responses((status = 200, description = "The login page", content_type = "text/html"),
+              (status = 303, description = "Back to the client with a code or an error"),
+              (status = 400, description = "Unknown client or redirect URI", content_type = "text/html")))]
+pub(crate) async fn authorize(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    query: web::Query<AuthorizeParams>,
+) -> Result<HttpResponse> {
+    let caller = super::caller(&req, &svc);
+    let outcome = svc
+        .oidc_authorize(
+            query.into_inner(),
+            cookie_value(&req, SESSION_COOKIE).as_deref(),
+            cookie_value(&req, BINDING_COOKIE).as_deref(),
+            &caller,
+        )
+        .await?;
+    match outcome {
+        AuthorizeOutcome::ErrorPage(text) => message(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "Neispravan zahtev · Invalid request",
+            &text,
+        ),
+        AuthorizeOutcome::Redirect(url) => Ok(see_other(&url)),
+        AuthorizeOutcome::Login(page) => login_page(&svc, &page),
+    }
+}
+
+/// The login form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LoginForm {
+    request: String,
+    username: String,
+    password: String,
+}
+
+/// The login form posted: the waiting page with the number, or the form again.
+#[utoipa::path(post, path = "/oauth2/authorize", tag = "oidc",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "request, username, password"),
+    responses((status = 200, description = "The waiting page (number) or the login page with an error", content_type = "text/html"),
+              (status = 400, description = "Unknown or expired request", content_type = "text/html")))]
+pub(crate) async fn login(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse> {
+    let caller = super::caller(&req, &svc);
+    let LoginForm {
+        request,
+        username,
+        password,
+    } = form.into_inner();
+    let outcome = svc
+        .oidc_login(
+            &request,
+            cookie_value(&req, BINDING_COOKIE).as_deref(),
+            username,
+            password,
+            &caller,
+        )
+        .await?;
+    step(&svc, outcome)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct RequestQuery {
+    /// The authorization request.
+    request: String,
+    /// Seconds to hold for a decision, at most 30.
+    #[serde(default)]
+    wait: u64,
+}
+
+/// The waiting page's long-poll: `{"status"}` of the phone's decision.
+#[utoipa::path(get, path = "/oauth2/authorize/wait", tag = "oidc", params(RequestQuery),
+    responses((status = 200, body = LoginStatusResponse), (status = 404, description = "Unknown request")))]
+pub(crate) async fn wait(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    query: web::Query<RequestQuery>,
+) -> Result<HttpResponse> {
+    let status = svc
+        .oidc_wait(
+            &query.request,
+            cookie_value(&req, BINDING_COOKIE).as_deref(),
+            query.wait,
+        )
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "status": status })))
+}
+
+/// Continue after the phone: back to the client once decided, else the waiting page.
+#[utoipa::path(get, path = "/oauth2/authorize/continue", tag = "oidc", params(RequestQuery),
+    responses((status = 303, description = "Back to the client with a code, or access_denied"),
+              (status = 200, description = "Still waiting", content_type = "text/html"),
+              (status = 400, description = "Unknown or expired request", content_type = "text/html")))]
+pub(crate) async fn proceed(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    query: web::Query<RequestQuery>,
+) -> Result<HttpResponse> {
+    let outcome = svc
+        .oidc_continue(
+            &query.request,
+            cookie_value(&req, BINDING_COOKIE).as_deref(),
+        )
+        .await?;
+    step(&svc, outcome)
+}
+
+/// `Authorization: Basic` credentials (RFC 6749 §2.3.1: form-urlencoded id and secret).
+fn basic(req: &HttpRequest) -> Result<Option<(String, String)>> {
+    let Some(v) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || Error::OAuth {
+        error: "invalid_client",
+        description: "malformed Basic credentials".into(),
+    };
+    let v = v.to_str().map_err(|_| bad())?;
+    let Some((scheme, b64)) = v.split_once(' ') else {
+        return Err(bad());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad());
+    }
+    let decoded = STANDARD.decode(b64.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    let dec = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(bad)
+    };
+    Ok(Some((dec(id)?, dec(secret)?)))
+}
+
+/// The token endpoint: codes and refresh tokens for tokens.
+#[utoipa::path(post, path = "/oauth2/token", tag = "oidc",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type, code, redirect_uri, code_verifier, refresh_token, client_id, client_secret"),
+    responses((status = 200, body = TokenResponse), (status = 400, body = OAuthErrorBody), (status = 401, body = OAuthErrorBody)))]
+pub(crate) async fn token(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    form: web::Form<TokenForm>,
+) -> Result<HttpResponse> {
+    let tokens = svc.oidc_token(form.into_inner(), basic(&req)?).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(tokens))
+}
+
+/// Claims about the user of an access token.
+#[utoipa::path(method(get, post), path = "/oauth2/userinfo", tag = "oidc", security(("bearer" = [])),
+    responses((status = 200, body = UserInfo), (status = 401, body = OAuthErrorBody)))]
+pub(crate) async fn userinfo(svc: web::Data<Potvrda>, req: HttpRequest) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(svc.oidc_userinfo(bearer(&req)).await?))
+}
+
+/// RP-initiated logout: ends the provider session.
+#[utoipa::path(get, path = "/oauth2/logout", tag = "oidc",
+    params(("id_token_hint" = Option<String>, Query), ("client_id" = Option<String>, Query),
+           ("post_logout_redirect_uri" = Option<String>, Query), ("state" = Option<String>, Query)),
+    responses((status = 303, description = "To the registered post-logout URI"), (status = 200, description = "Logged out", content_type = "text/html")))]
+pub(crate) async fn logout(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    query: web::Query<LogoutParams>,
+) -> Result<HttpResponse> {
+    let target = svc
+        .oidc_logout(
+            query.into_inner(),
+            cookie_value(&req, SESSION_COOKIE).as_deref(),
+        )
+        .await?;
+    let mut res = match target {
+        Some(url) => see_other(&url),
+        None => message(
+            actix_web::http::StatusCode::OK,
+            "Odjavljeni ste · Logged out",
+            "Vaša sesija je završena. Your session has ended.",
+        )?,
+    };
+    let mut gone = cookie(&svc, SESSION_COOKIE, String::new(), 0);
+    gone.make_removal();
+    res.add_cookie(&gone)
+        .map_err(|e| Error::Internal(format!("cookie: {e}")))?;
+    Ok(res)
+}
+
+/// The waiting page's script.
+#[utoipa::path(get, path = "/oauth2/static/wait.js", tag = "oidc", responses((status = 200, content_type = "text/javascript")))]
+pub(crate) async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(include_str!("../../static/wait.js"))
+}
+
+/// The pages' style.
+#[utoipa::path(get, path = "/oauth2/static/style.css", tag = "oidc", responses((status = 200, content_type = "text/css")))]
+pub(crate) async fn style() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(include_str!("../../static/style.css"))
+}

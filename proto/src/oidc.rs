@@ -1,0 +1,158 @@
+//! OpenID Connect wire types: discovery, the token endpoint's answers and
+//! errors (RFC 6749 §5), the claims of ID and access tokens, UserInfo.
+
+use serde::{Deserialize, Serialize};
+
+/// The `acr` of every login: password, then the push approval with number
+/// matching on an enrolled device.
+pub const ACR_PWD_PUSH: &str = "urn:potvrda:acr:pwd-push";
+/// `typ` of access tokens (RFC 9068).
+pub const TYP_ACCESS_TOKEN: &str = "at+jwt";
+
+/// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProviderMetadata {
+    /// The issuer, `PUBLIC_URL`.
+    pub issuer: String,
+    /// `/oauth2/authorize`.
+    pub authorization_endpoint: String,
+    /// `/oauth2/token`.
+    pub token_endpoint: String,
+    /// `/oauth2/userinfo`.
+    pub userinfo_endpoint: String,
+    /// `/.well-known/jwks.json`.
+    pub jwks_uri: String,
+    /// `/oauth2/logout`.
+    pub end_session_endpoint: String,
+    /// `["code"]`.
+    pub response_types_supported: Vec<String>,
+    /// `["query"]`.
+    pub response_modes_supported: Vec<String>,
+    /// `authorization_code`, `refresh_token`.
+    pub grant_types_supported: Vec<String>,
+    /// `["public"]`.
+    pub subject_types_supported: Vec<String>,
+    /// `RS256`, `ES256`.
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    /// `client_secret_basic`, `client_secret_post`, `none`.
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// `["S256"]`.
+    pub code_challenge_methods_supported: Vec<String>,
+    /// `openid`, `profile`, `email`, `phone`, `offline_access`.
+    pub scopes_supported: Vec<String>,
+    /// The claims this provider may return.
+    pub claims_supported: Vec<String>,
+    /// `login`, `none`.
+    pub prompt_values_supported: Vec<String>,
+    /// The one `acr` this provider asserts.
+    pub acr_values_supported: Vec<String>,
+    /// RFC 9207: `iss` comes back with the code.
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+/// A successful token endpoint answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenResponse {
+    /// A JWT (RFC 9068) for the client's own API calls and UserInfo.
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Seconds the access token lives.
+    pub expires_in: u64,
+    /// The ID token.
+    pub id_token: String,
+    /// Single use: each refresh returns a new one; reusing an old one revokes them all.
+    pub refresh_token: String,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+}
+
+/// An RFC 6749 §5.2 error body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`,
+    /// `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`;
+    /// `invalid_token` at UserInfo.
+    pub error: String,
+    /// Human-readable detail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}
+
+/// The claims of an ID token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdTokenClaims {
+    /// Issuer.
+    pub iss: String,
+    /// The user id.
+    pub sub: String,
+    /// The client id.
+    pub aud: String,
+    /// Authorized party: the client id.
+    pub azp: String,
+    /// Expires.
+    pub exp: i64,
+    /// Issued.
+    pub iat: i64,
+    /// When the citizen approved on the phone.
+    pub auth_time: i64,
+    /// The client's nonce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// `["pwd", "mfa"]`.
+    pub amr: Vec<String>,
+    /// [`ACR_PWD_PUSH`].
+    pub acr: String,
+    /// The provider session.
+    pub sid: String,
+}
+
+/// The claims of an access token issued to an OpenID Connect client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcAccessClaims {
+    /// Issuer.
+    pub iss: String,
+    /// The user id.
+    pub sub: String,
+    /// The client id.
+    pub aud: String,
+    /// The client id.
+    pub client_id: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// Expires.
+    pub exp: i64,
+    /// Issued.
+    pub iat: i64,
+    /// Unique id.
+    pub jti: String,
+    /// When the citizen approved.
+    pub auth_time: i64,
+    /// `["pwd", "mfa"]`.
+    pub amr: Vec<String>,
+    /// The grant (refresh family) it belongs to; revoked with it.
+    pub gid: String,
+}
+
+/// `GET /oauth2/userinfo`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserInfo {
+    /// The user id.
+    pub sub: String,
+    /// Username (scope `profile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    /// Display name (scope `profile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// E-mail (scope `email`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone (scope `phone`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+}
