@@ -569,6 +569,59 @@ mod tests {
     }
 
     #[test]
+    fn oidc_clients_come_as_json_from_the_environment_and_are_checked() {
+        let ok = r#"[{"client_id":"portal","client_secret":"s3cret-client-secret-value","redirect_uris":["https://portal.example/cb"],"name":"Portal"},
+                     {"client_id":"app","redirect_uris":["https://app.example/cb"],"name":"App","id_token_signed_response_alg":"ES256"}]"#;
+        let cfg = Config::load(
+            None,
+            env(&[("POTVRDA_OIDC_CLIENTS", ok)]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(cfg.clients.len(), 2);
+        assert!(!cfg.clients[0].is_public() && cfg.clients[1].is_public());
+        assert_eq!(
+            cfg.clients[0].id_token_signed_response_alg, "RS256",
+            "the default"
+        );
+        assert!(
+            !format!("{cfg:?}").contains("s3cret"),
+            "secrets never print"
+        );
+        let bad = [
+            r#"[{"client_id":"a","redirect_uris":["https://a.example/cb#x"],"name":"A"}]"#,
+            r#"[{"client_id":"a","redirect_uris":["/relative"],"name":"A"}]"#,
+            r#"[{"client_id":"a","redirect_uris":[],"name":"A"}]"#,
+            r#"[{"client_id":"a","client_secret":"short","redirect_uris":["https://a.example/cb"],"name":"A"}]"#,
+            r#"[{"client_id":"a","redirect_uris":["https://a.example/cb"],"name":"A","id_token_signed_response_alg":"HS256"}]"#,
+            r#"[{"client_id":"a","redirect_uris":["https://a.example/cb"],"name":"A"},{"client_id":"a","redirect_uris":["https://a.example/cb"],"name":"B"}]"#,
+            r#"[{"client_id":"a","redirect_uris":["https://a.example/cb"],"name":"A","colour":"red"}]"#,
+        ];
+        for b in bad {
+            assert!(
+                Config::load(
+                    None,
+                    env(&[("POTVRDA_OIDC_CLIENTS", b)]),
+                    &Overrides::default()
+                )
+                .is_err(),
+                "{b}"
+            );
+        }
+        // A JSON error names the position, not the text around it (it may hold a secret).
+        let err = Config::load(
+            None,
+            env(&[(
+                "POTVRDA_OIDC_CLIENTS",
+                r#"[{"client_secret":"s3cret-in-broken-json" "#,
+            )]),
+            &Overrides::default(),
+        )
+        .expect_err("broken JSON");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+
+    #[test]
     fn invalid_values_are_refused() {
         for (k, v) in [
             ("POTVRDA_CHALLENGE_TTL", "1"),

@@ -286,3 +286,51 @@ async fn logs_of_a_full_flow_hold_no_secret() {
         "login and challenge ids are logged"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_command_makes_a_new_current_generation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let rotate = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_auth-server"))
+            .env_clear()
+            .env("POTVRDA_DATA_DIR", &data)
+            .args(["keys", "rotate"])
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let rs = text
+            .trim()
+            .rsplit("RS256 kid ")
+            .next()
+            .expect("RS256 kid printed")
+            .to_owned();
+        assert_eq!(rs.len(), 43, "{text}");
+        rs
+    };
+    let first = rotate();
+    let second = rotate();
+    assert_ne!(first, second);
+    // The server started afterwards publishes the second as current, the first as previous.
+    let proc = spawn(&data, "bootstrap-token-0123456789").await;
+    let jwks: serde_json::Value = reqwest::get(format!("{}/.well-known/jwks.json", proc.url))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid"))
+        .collect();
+    assert_eq!(kids.len(), 4);
+    assert_eq!(kids[1], second, "current RS256 first generation");
+    assert_eq!(kids[3], first, "previous kept");
+}
