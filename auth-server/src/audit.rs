@@ -81,6 +81,12 @@ impl Event {
         self
     }
 
+    /// The actor's municipality.
+    pub fn municipality(mut self, code: &str) -> Self {
+        self.0.municipality = Some(code.to_owned());
+        self
+    }
+
     /// Where the request came from.
     pub fn caller(mut self, caller: &Caller) -> Self {
         self.0.ip = caller.ip.map(|ip| ip.to_string());
@@ -109,7 +115,8 @@ pub fn severity_of(kind: AuditKind) -> Severity {
         | AuditKind::LoginSuperseded
         | AuditKind::PushFailed
         | AuditKind::FatiguePaused => Severity::Warning,
-        AuditKind::GrantRevoked => Severity::High,
+        AuditKind::AccountLocked | AuditKind::StaffDeactivated => Severity::Warning,
+        AuditKind::GrantRevoked | AuditKind::FraudReported => Severity::High,
         _ => Severity::Info,
     }
 }
@@ -189,6 +196,12 @@ pub fn kind_name(kind: AuditKind) -> &'static str {
         AuditKind::TokenIssued => "token_issued",
         AuditKind::GrantRevoked => "grant_revoked",
         AuditKind::SessionEnded => "session_ended",
+        AuditKind::MunicipalityCreated => "municipality_created",
+        AuditKind::StaffCreated => "staff_created",
+        AuditKind::StaffDeactivated => "staff_deactivated",
+        AuditKind::AccountLocked => "account_locked",
+        AuditKind::AccountUnlocked => "account_unlocked",
+        AuditKind::FraudReported => "fraud_reported",
         _ => "other",
     }
 }
@@ -221,6 +234,12 @@ mod tests {
             AuditKind::TokenIssued,
             AuditKind::GrantRevoked,
             AuditKind::SessionEnded,
+            AuditKind::MunicipalityCreated,
+            AuditKind::StaffCreated,
+            AuditKind::StaffDeactivated,
+            AuditKind::AccountLocked,
+            AuditKind::AccountUnlocked,
+            AuditKind::FraudReported,
         ] {
             let wire = serde_json::to_value(kind).expect("serialises");
             assert_eq!(wire, Value::from(kind_name(kind)));

@@ -70,6 +70,18 @@ pub enum Error {
     /// Any other internal failure.
     #[error("internal: {0}")]
     Internal(String),
+    /// Authenticated, but not allowed.
+    #[error("forbidden")]
+    Forbidden,
+    /// The account is locked.
+    #[error("account locked")]
+    AccountLocked,
+    /// The municipality exists.
+    #[error("municipality exists")]
+    MunicipalityExists,
+    /// No such municipality.
+    #[error("unknown municipality")]
+    UnknownMunicipality,
     /// An OAuth 2.0 error (RFC 6749 §5.2), answered in that format; the
     /// description is safe to show.
     #[error("oauth: {error}: {description}")]
@@ -101,6 +113,10 @@ impl Error {
             Self::StoreUnavailable(_) => ErrorCode::StoreUnavailable,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::OAuth { .. } => ErrorCode::InvalidRequest,
+            Self::Forbidden => ErrorCode::Forbidden,
+            Self::AccountLocked => ErrorCode::AccountLocked,
+            Self::MunicipalityExists => ErrorCode::MunicipalityExists,
+            Self::UnknownMunicipality => ErrorCode::UnknownMunicipality,
             Self::Config(_)
             | Self::Store(_)
             | Self::Crypto(_)
@@ -130,6 +146,10 @@ impl Error {
             }
             Self::StoreUnavailable(_) => "the service is temporarily unavailable, try again".into(),
             Self::RateLimited { .. } => "too many attempts; try again later".into(),
+            Self::Forbidden => "your role may not do this".into(),
+            Self::AccountLocked => "the account is locked; visit a municipality's counter".into(),
+            Self::MunicipalityExists => "this municipality code exists".into(),
+            Self::UnknownMunicipality => "no such municipality".into(),
             _ => "internal error".into(),
         }
     }

@@ -94,7 +94,7 @@ pub fn approval(
             Some(n) if (NUMBER_MIN..=NUMBER_MAX).contains(&n) => Some(n),
             _ => return Err(Error::NumberRequired),
         },
-        Decision::Deny => None,
+        Decision::Deny | Decision::Fraud => None,
     };
     jws::sign(
         signer,

@@ -21,6 +21,71 @@ pub struct CreateCitizenRequest {
     pub phone: Option<String>,
 }
 
+/// A role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A citizen (every account created at the counter).
+    #[default]
+    Citizen,
+    /// A counter official of one municipality: manages citizens.
+    Official,
+    /// An administrator of one municipality: manages its officials.
+    Admin,
+    /// National: creates municipalities and their administrators.
+    Superadmin,
+}
+
+impl Role {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Citizen => "citizen",
+            Self::Official => "official",
+            Self::Admin => "admin",
+            Self::Superadmin => "superadmin",
+        }
+    }
+}
+
+/// `POST /v1/admin/municipalities` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateMunicipalityRequest {
+    /// Short code, 2–32 of `a-z 0-9 -` (e.g. `novi-sad`).
+    pub code: String,
+    /// Name.
+    pub name: String,
+}
+
+/// A municipality.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Municipality {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+}
+
+/// `POST /v1/admin/staff` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateStaffRequest {
+    /// Login name.
+    pub username: String,
+    /// Name.
+    pub display_name: String,
+    /// `superadmin`, `admin` or `official`.
+    pub role: Role,
+    /// The municipality code (`null` for a superadmin).
+    #[serde(default)]
+    pub municipality: Option<String>,
+}
+
 /// `POST /v1/admin/citizens` answer (201). The password and code are shown once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -295,6 +360,19 @@ pub enum AuditKind {
     GrantRevoked,
     /// A provider session ended by logout (`detail.sid`).
     SessionEnded,
+    /// A municipality was created (`detail.code`).
+    MunicipalityCreated,
+    /// A staff account was created (`detail.role`, `detail.municipality`).
+    StaffCreated,
+    /// A staff account was deactivated.
+    StaffDeactivated,
+    /// An account was locked (by an official, or after a fraud report).
+    AccountLocked,
+    /// An account was unlocked.
+    AccountUnlocked,
+    /// The citizen reported a login as fraud on the phone: denied, account
+    /// locked (`detail.login_id`, `detail.device_id`, the login's context).
+    FraudReported,
 }
 
 /// How urgently someone should look at an audit event.

@@ -48,6 +48,14 @@ pub enum ErrorCode {
     NoSuchEndpoint,
     /// The route exists but not with this method.
     MethodNotAllowed,
+    /// Authenticated, but this role may not do this.
+    Forbidden,
+    /// The account is locked (at the counter, or after a fraud report).
+    AccountLocked,
+    /// The municipality code exists already.
+    MunicipalityExists,
+    /// No such municipality.
+    UnknownMunicipality,
 }
 
 impl ErrorCode {
@@ -73,6 +81,10 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::NoSuchEndpoint => "no_such_endpoint",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::Forbidden => "forbidden",
+            Self::AccountLocked => "account_locked",
+            Self::MunicipalityExists => "municipality_exists",
+            Self::UnknownMunicipality => "unknown_municipality",
         }
     }
 }

@@ -170,6 +170,9 @@ pub enum Decision {
     Approve,
     /// Deny the login.
     Deny,
+    /// Deny the login and report it as fraud: the account is locked and
+    /// the counter is alerted.
+    Fraud,
 }
 
 /// Claims of the approval JWS (`typ` [`TYP_APPROVAL`], header `kid` = device id).
@@ -243,6 +246,12 @@ pub struct AccessTokenClaims {
     /// The `jti` of the approval that authorised this login, when it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_jti: Option<String>,
+    /// The account's role: `citizen`, `official`, `admin` or `superadmin`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The staff member's municipality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub municipality: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,9 +1,13 @@
-//! `/v1/admin`: creating citizens and reading the audit trail (bootstrap
-//! token for now; roles come with the counter).
+//! `/v1/admin`: municipalities, staff, citizens, the audit trail. Every
+//! handler authenticates the caller (bootstrap token or a staff member's
+//! access token) and the domain decides what that role may do.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use potvrda_proto::ErrorBody;
-use potvrda_proto::api::{AuditResponse, CreateCitizenRequest, CreateCitizenResponse};
+use potvrda_proto::api::{
+    AuditResponse, CreateCitizenRequest, CreateCitizenResponse, CreateMunicipalityRequest,
+    CreateStaffRequest, Municipality,
+};
 use serde::Deserialize;
 
 use super::bearer;
@@ -15,11 +19,15 @@ use crate::store::AuditFilter;
 const AUDIT_PAGE: usize = 100;
 const AUDIT_PAGE_MAX: usize = 1000;
 
-/// The actor id of requests made with the bootstrap token.
-const BOOTSTRAP_ACTOR: &str = "bootstrap";
-
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/citizens").route(web::post().to(create_citizen)))
+        .service(web::resource("/admin/citizens/{user_id}/lock").route(web::post().to(lock)))
+        .service(web::resource("/admin/citizens/{user_id}/unlock").route(web::post().to(unlock)))
+        .service(web::resource("/admin/municipalities").route(web::post().to(create_municipality)))
+        .service(web::resource("/admin/staff").route(web::post().to(create_staff)))
+        .service(
+            web::resource("/admin/staff/{user_id}/deactivate").route(web::post().to(deactivate)),
+        )
         .service(web::resource("/admin/audit").route(web::get().to(audit)))
         .service(web::resource("/admin/audit/export").route(web::get().to(audit_export)));
 }
@@ -34,12 +42,89 @@ pub(crate) async fn create_citizen(
     req: HttpRequest,
     body: web::Json<CreateCitizenRequest>,
 ) -> Result<HttpResponse> {
-    svc.authorize_bootstrap(bearer(&req))?;
+    let by = svc.authenticate(bearer(&req)).await?;
     let caller = super::caller(&req, &svc);
-    let created = svc
-        .create_citizen(body.into_inner(), BOOTSTRAP_ACTOR, &caller)
-        .await?;
+    let created = svc.create_citizen(body.into_inner(), &by, &caller).await?;
     Ok(HttpResponse::Created().json(created))
+}
+
+/// Create a municipality (superadmin).
+#[utoipa::path(post, path = "/v1/admin/municipalities", tag = "admin", request_body = CreateMunicipalityRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = Municipality), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, description = "municipality_exists", body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn create_municipality(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    body: web::Json<CreateMunicipalityRequest>,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate(bearer(&req)).await?;
+    let caller = super::caller(&req, &svc);
+    let m = svc
+        .create_municipality(body.into_inner(), &by, &caller)
+        .await?;
+    Ok(HttpResponse::Created().json(m))
+}
+
+/// Create a staff account: initial password and activation code, shown once.
+#[utoipa::path(post, path = "/v1/admin/staff", tag = "admin", request_body = CreateStaffRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = CreateCitizenResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, description = "username_taken", body = ErrorBody), (status = 400, description = "Malformed request, unknown_municipality", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn create_staff(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    body: web::Json<CreateStaffRequest>,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate(bearer(&req)).await?;
+    let caller = super::caller(&req, &svc);
+    let created = svc.create_staff(body.into_inner(), &by, &caller).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// Deactivate a staff account (superadmin; an admin for officials of their municipality).
+#[utoipa::path(post, path = "/v1/admin/staff/{user_id}/deactivate", tag = "admin", params(("user_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn deactivate(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate(bearer(&req)).await?;
+    svc.deactivate_staff(&path, &by, &super::caller(&req, &svc))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Lock a citizen's account: no login until unlocked at a counter.
+#[utoipa::path(post, path = "/v1/admin/citizens/{user_id}/lock", tag = "admin", params(("user_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn lock(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate(bearer(&req)).await?;
+    svc.set_locked(&path, true, &by, &super::caller(&req, &svc))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Unlock a citizen's account.
+#[utoipa::path(post, path = "/v1/admin/citizens/{user_id}/unlock", tag = "admin", params(("user_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn unlock(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate(bearer(&req)).await?;
+    svc.set_locked(&path, false, &by, &super::caller(&req, &svc))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Which audit events to read.
@@ -84,6 +169,7 @@ impl AuditQuery {
             }
         };
         Ok(AuditFilter {
+            municipality: None,
             user_id: id(self.user_id, "user_id")?,
             actor_id: id(self.actor_id, "actor_id")?,
             since: self.since,
@@ -103,11 +189,10 @@ pub(crate) async fn audit(
     req: HttpRequest,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse> {
-    svc.authorize_bootstrap(bearer(&req))?;
-    let page = svc
-        .audit()
-        .read(&query.into_inner().filter(AUDIT_PAGE)?)
-        .await?;
+    let by = svc.authenticate(bearer(&req)).await?;
+    let mut filter = query.into_inner().filter(AUDIT_PAGE)?;
+    filter.municipality = svc.audit_scope(&by)?;
+    let page = svc.audit().read(&filter).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(AuditResponse {
@@ -125,8 +210,9 @@ pub(crate) async fn audit_export(
     req: HttpRequest,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse> {
-    svc.authorize_bootstrap(bearer(&req))?;
-    let filter = query.into_inner().filter(AUDIT_PAGE_MAX)?;
+    let by = svc.authenticate(bearer(&req)).await?;
+    let mut filter = query.into_inner().filter(AUDIT_PAGE_MAX)?;
+    filter.municipality = svc.audit_scope(&by)?;
     // The first page is read before answering, so a store outage is a 503.
     let first = svc.audit().read(&filter).await?;
     let lines = futures_util::stream::unfold(

@@ -235,9 +235,12 @@ impl ResponseError for Error {
             | ErrorCode::UnknownDevice => StatusCode::UNAUTHORIZED,
             ErrorCode::NotFound | ErrorCode::NoSuchEndpoint => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::UsernameTaken | ErrorCode::NoDevice | ErrorCode::AlreadyDecided => {
-                StatusCode::CONFLICT
-            }
+            ErrorCode::UsernameTaken
+            | ErrorCode::NoDevice
+            | ErrorCode::AlreadyDecided
+            | ErrorCode::MunicipalityExists => StatusCode::CONFLICT,
+            ErrorCode::Forbidden | ErrorCode::AccountLocked => StatusCode::FORBIDDEN,
+            ErrorCode::UnknownMunicipality => StatusCode::BAD_REQUEST,
             ErrorCode::Expired => StatusCode::GONE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::NumberMismatch => StatusCode::UNPROCESSABLE_ENTITY,

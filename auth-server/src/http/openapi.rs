@@ -13,6 +13,11 @@ use super::{admin, device, login, meta, oidc};
     info(title = "Potvrda", description = "Password, then a push approval on the phone, then a JWT.", version = "1"),
     paths(
         admin::create_citizen,
+        admin::create_municipality,
+        admin::create_staff,
+        admin::deactivate,
+        admin::lock,
+        admin::unlock,
         admin::audit,
         admin::audit_export,
         device::enroll,

@@ -3,10 +3,12 @@
 //! randomness, the keys and the push sender are injected.
 
 mod oidc;
+mod staff;
 
 pub use oidc::{
     AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutParams, SCOPES, StepOutcome, TokenForm,
 };
+pub use staff::Principal;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use potvrda_proto::api::{
     AuditKind, CreateCitizenRequest, CreateCitizenResponse, DeviceInfo, EnrollmentRequest,
     EnrollmentResponse, LoginRequest, LoginResponse, LoginStatus, LoginStatusResponse, PushStatus,
+    Role,
 };
 use potvrda_proto::jose::{
     AMR_PWD_MFA, AUD_PULL, AccessTokenClaims, ApprovalClaims, ChallengeClaims, Decision, EcJwk,
@@ -29,7 +32,7 @@ use potvrda_proto::limits::{
     MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MAX_WAIT_SECS, NUMBER_MAX, NUMBER_MIN,
     PULL_TOKEN_MAX_AGE_SECS,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
@@ -231,25 +234,14 @@ impl Potvrda {
         self.store.as_ref()
     }
 
-    /// Check a presented bootstrap token (constant time; disabled when unset).
-    pub fn authorize_bootstrap(&self, presented: Option<&str>) -> Result<()> {
-        let (Some(expected), Some(presented)) = (&self.config.bootstrap_token, presented) else {
-            return Err(Error::Unauthorized);
-        };
-        if ct_eq_str(expected.expose_secret(), presented) {
-            Ok(())
-        } else {
-            Err(Error::Unauthorized)
-        }
-    }
-
-    /// Create a citizen with a random initial password and a single-use activation code.
-    pub async fn create_citizen(
+    /// Create an account with a random initial password and a single-use
+    /// activation code (for its first phone), both shown once.
+    async fn create_account(
         &self,
         req: CreateCitizenRequest,
-        actor: &str,
-        caller: &Caller,
-    ) -> Result<CreateCitizenResponse> {
+        role: Role,
+        municipality: Option<String>,
+    ) -> Result<(User, CreateCitizenResponse)> {
         let username = normalize_username(&req.username)?;
         let display_name = clean_text("display_name", &req.display_name, MAX_NAME_LEN)?;
         let email = req.email.as_deref().map(clean_email).transpose()?;
@@ -268,6 +260,10 @@ impl Potvrda {
                 .await?,
             email,
             phone,
+            role,
+            municipality,
+            locked: false,
+            deactivated: false,
             created_at: now,
         };
         let activation = Activation {
@@ -276,23 +272,35 @@ impl Potvrda {
             expires_at: now + self.config.activation_ttl as i64,
         };
         self.store.create_user(&user, &activation).await?;
-        tracing::info!(user_id = user.id, "citizen created");
+        tracing::info!(user_id = user.id, role = role.as_str(), "account created");
+        let answer = CreateCitizenResponse {
+            user_id: user.id.clone(),
+            username: user.username.clone(),
+            initial_password: password,
+            activation_code: code,
+            activation_expires_at: activation.expires_at,
+        };
+        Ok((user, answer))
+    }
+
+    /// Create a citizen (officials, admins, superadmins, the bootstrap token).
+    pub async fn create_citizen(
+        &self,
+        req: CreateCitizenRequest,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<CreateCitizenResponse> {
+        by.require(&[Role::Official, Role::Admin, Role::Superadmin], true)?;
+        let (user, answer) = self.create_account(req, Role::Citizen, None).await?;
         self.audit
             .record(
-                Event::new(AuditKind::CitizenCreated, now)
+                by.event(AuditKind::CitizenCreated, self.clock.now())
                     .user(&user.id)
-                    .actor(actor)
                     .caller(caller)
                     .with("username", user.username.as_str()),
             )
             .await;
-        Ok(CreateCitizenResponse {
-            user_id: user.id,
-            username: user.username,
-            initial_password: password,
-            activation_code: code,
-            activation_expires_at: activation.expires_at,
-        })
+        Ok(answer)
     }
 
     /// Enroll a device with an activation code and a proof of key possession.
@@ -431,7 +439,7 @@ impl Potvrda {
             .await?;
         self.metrics.password_verified(started.elapsed());
         let user = match user {
-            Some(user) if ok && !locked => user,
+            Some(user) if ok && !locked && !user.deactivated => user,
             _ => {
                 if let Some(ip) = client_ip {
                     self.store
@@ -461,6 +469,18 @@ impl Potvrda {
             }
         };
         self.store.rate_reset(&user_key).await?;
+        // Told only after the right password: a guesser learns nothing.
+        if user.locked {
+            self.audit
+                .record(
+                    Event::new(AuditKind::LoginFailed, now)
+                        .user(&user.id)
+                        .caller(caller)
+                        .with("reason", "account_locked"),
+                )
+                .await;
+            return Err(Error::AccountLocked);
+        }
         let devices = self.store.devices_of(&user.id).await?;
         if devices.is_empty() {
             self.audit
@@ -849,7 +869,7 @@ impl Potvrda {
             _ => return Err(Error::AlreadyDecided),
         }
         let (to, mismatch) = match claims.decision {
-            Decision::Deny => (LoginState::Denied, false),
+            Decision::Deny | Decision::Fraud => (LoginState::Denied, false),
             Decision::Approve if claims.number == Some(rec.number) => (LoginState::Approved, false),
             Decision::Approve => (LoginState::Denied, true),
         };
@@ -895,6 +915,26 @@ impl Potvrda {
                     );
                 }
                 self.audit.record(event).await;
+                if claims.decision == Decision::Fraud {
+                    self.lock_after_fraud(&rec.user_id).await?;
+                    tracing::warn!(
+                        user_id = rec.user_id,
+                        login_id = rec.id,
+                        "login reported as fraud; account locked"
+                    );
+                    self.audit
+                        .record(
+                            Event::new(AuditKind::FraudReported, now)
+                                .user(&rec.user_id)
+                                .caller(caller)
+                                .with("login_id", rec.id.as_str())
+                                .with("device_id", device.id.as_str())
+                                .with("login_ip", rec.context.ip.clone())
+                                .with("login_user_agent", rec.context.user_agent.clone())
+                                .with("service", rec.context.service.clone()),
+                        )
+                        .await;
+                }
                 record_outcome(
                     self.store.as_ref(),
                     &self.metrics,
@@ -1018,6 +1058,7 @@ impl Potvrda {
     }
 
     async fn issue_token(&self, login: &Login, now: i64) -> Result<LoginStatusResponse> {
+        let user = self.store.user(&login.record.user_id).await?;
         let claims = AccessTokenClaims {
             iss: self.public_url.clone(),
             sub: login.record.user_id.clone(),
@@ -1029,6 +1070,13 @@ impl Potvrda {
             auth_time: login.decided_at.unwrap_or(now),
             amr: AMR_PWD_MFA.iter().map(|s| (*s).to_owned()).collect(),
             approval_jti: login.approval_jti.clone(),
+            roles: vec![
+                user.as_ref()
+                    .map_or(Role::Citizen, |u| u.role)
+                    .as_str()
+                    .to_owned(),
+            ],
+            municipality: user.and_then(|u| u.municipality),
         };
         let keys = self.keyring.current();
         let (signer, kid) = keys.current.signer(Algorithm::ES256);

@@ -245,6 +245,23 @@ impl UserStore for EmbeddedStore {
         self.blocking(move |db| read_json(&db.begin_read()?.open_table(USERS)?, &id))
             .await
     }
+
+    async fn update_user(&self, user: &User) -> Result<()> {
+        let user = user.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut users = txn.open_table(USERS)?;
+                if users.get(user.id.as_str())?.is_none() {
+                    return Err(Error::NotFound);
+                }
+                users.insert(user.id.as_str(), serde_json::to_vec(&user)?.as_slice())?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 #[async_trait]

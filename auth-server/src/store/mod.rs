@@ -36,6 +36,18 @@ pub struct User {
     /// Phone number, when given.
     #[serde(default)]
     pub phone: Option<String>,
+    /// Role.
+    #[serde(default)]
+    pub role: potvrda_proto::api::Role,
+    /// The staff member's municipality.
+    #[serde(default)]
+    pub municipality: Option<String>,
+    /// Locked: no login (at the counter, or after a fraud report).
+    #[serde(default)]
+    pub locked: bool,
+    /// A deactivated staff account: no login, its tokens stop working.
+    #[serde(default)]
+    pub deactivated: bool,
     /// Created at.
     pub created_at: i64,
 }
@@ -218,6 +230,8 @@ pub trait UserStore {
     async fn user_by_name(&self, username: &str) -> Result<Option<User>>;
     /// The user with this id.
     async fn user(&self, id: &str) -> Result<Option<User>>;
+    /// Replace the stored account `user.id` (the username stays as created).
+    async fn update_user(&self, user: &User) -> Result<()>;
 }
 
 /// Devices.
@@ -351,6 +365,8 @@ pub struct AuditFilter {
     pub user_id: Option<String>,
     /// Only events by this actor.
     pub actor_id: Option<String>,
+    /// Only events of this municipality.
+    pub municipality: Option<String>,
     /// Not before (Unix seconds).
     pub since: Option<i64>,
     /// Not after (Unix seconds).
@@ -474,6 +490,9 @@ pub(crate) fn audit_matches(e: &potvrda_proto::api::AuditEvent, f: &AuditFilter)
         && f.actor_id
             .as_ref()
             .is_none_or(|a| e.actor_id.as_ref() == Some(a))
+        && f.municipality
+            .as_ref()
+            .is_none_or(|m| e.municipality.as_ref() == Some(m))
         && f.since.is_none_or(|s| e.at >= s)
         && f.until.is_none_or(|u| e.at <= u)
 }

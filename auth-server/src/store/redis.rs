@@ -414,6 +414,17 @@ impl UserStore for RedisStore {
     async fn user(&self, id: &str) -> Result<Option<User>> {
         self.get_json(&self.key("user", id)).await
     }
+
+    async fn update_user(&self, user: &User) -> Result<()> {
+        // XX: only an existing account is replaced.
+        let replaced: Option<String> = redis::cmd("SET")
+            .arg(self.key("user", &user.id))
+            .arg(serde_json::to_string(user)?)
+            .arg("XX")
+            .query_async(&mut self.conn())
+            .await?;
+        replaced.map(|_| ()).ok_or(Error::NotFound)
+    }
 }
 
 #[async_trait]

@@ -420,13 +420,18 @@ async fn only_the_admin_reads_the_trail(backend: Backend) {
         .access_token
         .expect("token");
     for path in ["/v1/admin/audit", "/v1/admin/audit/export"] {
-        for credential in [None, Some("wrong"), Some(token.as_str())] {
+        // Nobody, a wrong credential: 401; a citizen's valid token: 403.
+        for (credential, want) in [
+            (None, 401),
+            (Some("wrong"), 401),
+            (Some(token.as_str()), 403),
+        ] {
             let mut req = srv.http.get(format!("{}{path}", srv.url));
             if let Some(cr) = credential {
                 req = req.bearer_auth(cr);
             }
             let r = req.send().await.expect("request");
-            assert_eq!(r.status(), 401, "{path} with {credential:?}");
+            assert_eq!(r.status(), want, "{path} with {credential:?}");
         }
     }
 }

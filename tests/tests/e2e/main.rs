@@ -16,6 +16,7 @@ mod observability;
 mod oidc;
 mod openapi;
 mod outage;
+mod roles;
 mod scale_out;
 mod support;
 mod transport;

@@ -1,0 +1,394 @@
+//! Who may do what under `/v1/admin`: the caller ([`Principal`]) is the
+//! bootstrap token or a staff member's access token (checked against the
+//! token keys and, every time, against the stored account, so a role change,
+//! deactivation or lock takes effect at once); municipalities; staff
+//! accounts; locking and unlocking accounts.
+
+use jsonwebtoken::{Algorithm, Validation};
+use potvrda_proto::api::{
+    AuditKind, CreateCitizenRequest, CreateCitizenResponse, CreateMunicipalityRequest,
+    CreateStaffRequest, Municipality, Role,
+};
+use potvrda_proto::jose::AccessTokenClaims;
+use secrecy::ExposeSecret;
+
+use super::{Potvrda, clean_text, ct_eq_str};
+use crate::audit::{Caller, Event};
+use crate::error::{Error, Result};
+use crate::store::User;
+
+/// The actor id of the bootstrap token in the audit trail.
+pub const BOOTSTRAP_ACTOR: &str = "bootstrap";
+
+/// The caller of an admin endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The bootstrap token of the configuration.
+    Bootstrap,
+    /// A user's valid access token; the account as stored now.
+    User {
+        /// The account's id.
+        id: String,
+        /// Its role.
+        role: Role,
+        /// Its municipality (staff of a municipality).
+        municipality: Option<String>,
+    },
+}
+
+impl Principal {
+    /// Allowed if the role is one of `roles` (or, with `bootstrap`, for the
+    /// bootstrap token); 403 for anyone else authenticated.
+    pub fn require(&self, roles: &[Role], bootstrap: bool) -> Result<()> {
+        match self {
+            Self::Bootstrap if bootstrap => Ok(()),
+            Self::User { role, .. } if roles.contains(role) => Ok(()),
+            _ => Err(Error::Forbidden),
+        }
+    }
+
+    /// An audit event with this principal as the actor.
+    pub fn event(&self, kind: AuditKind, at: i64) -> Event {
+        match self {
+            Self::Bootstrap => Event::new(kind, at).actor(BOOTSTRAP_ACTOR),
+            Self::User {
+                id, municipality, ..
+            } => {
+                let e = Event::new(kind, at).actor(id);
+                match municipality {
+                    Some(m) => e.municipality(m),
+                    None => e,
+                }
+            }
+        }
+    }
+
+    fn role(&self) -> Option<Role> {
+        match self {
+            Self::Bootstrap => None,
+            Self::User { role, .. } => Some(*role),
+        }
+    }
+
+    fn municipality(&self) -> Option<&str> {
+        match self {
+            Self::Bootstrap => None,
+            Self::User { municipality, .. } => municipality.as_deref(),
+        }
+    }
+}
+
+fn municipality_key(code: &str) -> String {
+    format!("municipality:{code}")
+}
+
+/// The stored marker that the first superadmin exists.
+const FIRST_SUPERADMIN: &str = "first-superadmin";
+
+impl Potvrda {
+    /// Who presents this bearer credential: the bootstrap token (constant
+    /// time), or an access token of an active, unlocked account.
+    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Principal> {
+        let token = bearer.ok_or(Error::Unauthorized)?;
+        if let Some(expected) = &self.config.bootstrap_token
+            && ct_eq_str(expected.expose_secret(), token)
+        {
+            return Ok(Principal::Bootstrap);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Error::Unauthorized)?;
+        if header.alg != Algorithm::ES256 {
+            return Err(Error::Unauthorized);
+        }
+        let keys = self.keyring.current();
+        let (key, _) = header
+            .kid
+            .as_deref()
+            .and_then(|kid| keys.verifier(kid))
+            .ok_or(Error::Unauthorized)?;
+        let mut v = Validation::new(Algorithm::ES256);
+        v.set_audience(&[&self.config.token_audience]);
+        v.set_issuer(&[&self.public_url]);
+        v.validate_exp = false;
+        let claims = jsonwebtoken::decode::<AccessTokenClaims>(token, key, &v)
+            .map_err(|_| Error::Unauthorized)?
+            .claims;
+        if claims.exp <= self.clock.now() {
+            return Err(Error::Unauthorized);
+        }
+        let user = self
+            .store
+            .user(&claims.sub)
+            .await?
+            .filter(|u| !u.deactivated && !u.locked)
+            .ok_or(Error::Unauthorized)?;
+        Ok(Principal::User {
+            id: user.id,
+            role: user.role,
+            municipality: user.municipality,
+        })
+    }
+
+    /// `POST /v1/admin/municipalities` (superadmin).
+    pub async fn create_municipality(
+        &self,
+        req: CreateMunicipalityRequest,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<Municipality> {
+        by.require(&[Role::Superadmin], false)?;
+        let code = req.code.trim().to_ascii_lowercase();
+        let ok = (2..=32).contains(&code.len())
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            return Err(Error::InvalidRequest(
+                "code must be 2-32 characters of a-z, 0-9, '-'".into(),
+            ));
+        }
+        let m = Municipality {
+            code,
+            name: clean_text("name", &req.name, 100)?,
+        };
+        let now = self.clock.now();
+        if !self
+            .store
+            .kv_put_new(&municipality_key(&m.code), &serde_json::to_vec(&m)?, 0, now)
+            .await?
+        {
+            return Err(Error::MunicipalityExists);
+        }
+        self.audit
+            .record(
+                by.event(AuditKind::MunicipalityCreated, now)
+                    .caller(caller)
+                    .with("code", m.code.as_str())
+                    .with("name", m.name.as_str()),
+            )
+            .await;
+        Ok(m)
+    }
+
+    async fn municipality_exists(&self, code: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .kv_get(&municipality_key(code), self.clock.now())
+            .await?
+            .is_some())
+    }
+
+    /// `POST /v1/admin/staff`: the bootstrap token creates the first
+    /// superadmin only; a superadmin creates anyone; an admin creates
+    /// officials of their own municipality.
+    pub async fn create_staff(
+        &self,
+        req: CreateStaffRequest,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<CreateCitizenResponse> {
+        let municipality = req
+            .municipality
+            .as_ref()
+            .map(|m| m.trim().to_ascii_lowercase());
+        match (by, req.role) {
+            (_, Role::Citizen) => {
+                return Err(Error::InvalidRequest(
+                    "citizens are created at /v1/admin/citizens".into(),
+                ));
+            }
+            (Principal::Bootstrap, Role::Superadmin) => {}
+            (Principal::Bootstrap, _) => return Err(Error::Forbidden),
+            (Principal::User { .. }, _) if by.role() == Some(Role::Superadmin) => {}
+            (Principal::User { .. }, Role::Official)
+                if by.role() == Some(Role::Admin)
+                    && municipality.is_some()
+                    && municipality.as_deref() == by.municipality() => {}
+            _ => return Err(Error::Forbidden),
+        }
+        match (req.role, &municipality) {
+            (Role::Superadmin, None) => {}
+            (Role::Superadmin, Some(_)) => {
+                return Err(Error::InvalidRequest(
+                    "a superadmin has no municipality".into(),
+                ));
+            }
+            (_, None) => {
+                return Err(Error::InvalidRequest(
+                    "admins and officials belong to a municipality".into(),
+                ));
+            }
+            (_, Some(m)) if !self.municipality_exists(m).await? => {
+                return Err(Error::UnknownMunicipality);
+            }
+            _ => {}
+        }
+        let now = self.clock.now();
+        // The bootstrap token makes one superadmin, ever: the marker is taken atomically.
+        if *by == Principal::Bootstrap
+            && !self
+                .store
+                .kv_put_new(FIRST_SUPERADMIN, b"1", 0, now)
+                .await?
+        {
+            return Err(Error::Forbidden);
+        }
+        let account = CreateCitizenRequest {
+            username: req.username,
+            display_name: req.display_name,
+            email: None,
+            phone: None,
+        };
+        let created = self
+            .create_account(account, req.role, municipality.clone())
+            .await;
+        let (user, answer) = match created {
+            Ok(c) => c,
+            Err(e) => {
+                if *by == Principal::Bootstrap {
+                    // Not created after all: the bootstrap token may try again.
+                    self.store.kv_delete(FIRST_SUPERADMIN).await?;
+                }
+                return Err(e);
+            }
+        };
+        let mut event = by
+            .event(AuditKind::StaffCreated, now)
+            .user(&user.id)
+            .caller(caller)
+            .with("username", user.username.as_str())
+            .with("role", req.role.as_str());
+        if let Some(m) = &municipality {
+            event = event.with("municipality", m.as_str());
+        }
+        self.audit.record(event).await;
+        Ok(answer)
+    }
+
+    /// Whether `by` may manage staff account `target`.
+    fn may_manage_staff(by: &Principal, target: &User) -> bool {
+        match by.role() {
+            Some(Role::Superadmin) => true,
+            Some(Role::Admin) => {
+                target.role == Role::Official
+                    && target.municipality.is_some()
+                    && target.municipality.as_deref() == by.municipality()
+            }
+            _ => false,
+        }
+    }
+
+    /// `POST /v1/admin/staff/{user_id}/deactivate`.
+    pub async fn deactivate_staff(
+        &self,
+        user_id: &str,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<()> {
+        by.require(&[Role::Admin, Role::Superadmin], false)?;
+        let mut user = self
+            .store
+            .user(user_id)
+            .await?
+            .filter(|u| u.role != Role::Citizen)
+            .ok_or(Error::NotFound)?;
+        if !Self::may_manage_staff(by, &user) {
+            return Err(Error::Forbidden);
+        }
+        user.deactivated = true;
+        self.store.update_user(&user).await?;
+        self.audit
+            .record(
+                by.event(AuditKind::StaffDeactivated, self.clock.now())
+                    .user(&user.id)
+                    .caller(caller),
+            )
+            .await;
+        Ok(())
+    }
+
+    /// `POST /v1/admin/citizens/{user_id}/lock` and `/unlock` (officials and up).
+    pub async fn set_locked(
+        &self,
+        user_id: &str,
+        locked: bool,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<()> {
+        by.require(&[Role::Official, Role::Admin, Role::Superadmin], false)?;
+        let mut user = self
+            .store
+            .user(user_id)
+            .await?
+            .filter(|u| u.role == Role::Citizen)
+            .ok_or(Error::NotFound)?;
+        user.locked = locked;
+        self.store.update_user(&user).await?;
+        let kind = if locked {
+            AuditKind::AccountLocked
+        } else {
+            AuditKind::AccountUnlocked
+        };
+        self.audit
+            .record(
+                by.event(kind, self.clock.now())
+                    .user(&user.id)
+                    .caller(caller),
+            )
+            .await;
+        Ok(())
+    }
+
+    /// The citizen reported the login as fraud on the phone: lock the account.
+    pub(super) async fn lock_after_fraud(&self, user_id: &str) -> Result<()> {
+        if let Some(mut user) = self.store.user(user_id).await? {
+            user.locked = true;
+            self.store.update_user(&user).await?;
+        }
+        Ok(())
+    }
+
+    /// The audit filter an admin may see: a municipality's admin only its own.
+    pub fn audit_scope(&self, by: &Principal) -> Result<Option<String>> {
+        match by {
+            Principal::Bootstrap => Ok(None),
+            Principal::User {
+                role: Role::Superadmin,
+                ..
+            } => Ok(None),
+            Principal::User {
+                role: Role::Admin,
+                municipality,
+                ..
+            } => Ok(municipality.clone().or(Some(String::new()))),
+            _ => Err(Error::Forbidden),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_checked() {
+        let official = Principal::User {
+            id: "o".into(),
+            role: Role::Official,
+            municipality: Some("novi-sad".into()),
+        };
+        assert!(official.require(&[Role::Official], false).is_ok());
+        assert!(matches!(
+            official.require(&[Role::Admin], true),
+            Err(Error::Forbidden)
+        ));
+        assert!(Principal::Bootstrap.require(&[], true).is_ok());
+        assert!(
+            Principal::Bootstrap
+                .require(&[Role::Superadmin], false)
+                .is_err()
+        );
+        let e = official.event(AuditKind::AccountLocked, 1).into_inner();
+        assert_eq!(e.actor_id.as_deref(), Some("o"));
+        assert_eq!(e.municipality.as_deref(), Some("novi-sad"));
+    }
+}

@@ -1,0 +1,373 @@
+//! Roles at the counter, mounted: the bootstrap token makes one superadmin;
+//! a table of every role against every admin action, across two
+//! municipalities; locks, fraud reports and deactivation taking effect at once.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use potvrda_e2e::{Backend, TestServer};
+use potvrda_mobile_core::phone::VirtualPhone;
+use potvrda_proto::ErrorBody;
+use potvrda_proto::api::{AuditKind, CreateCitizenResponse, Severity};
+use potvrda_proto::jose::Decision;
+use serde_json::json;
+
+use crate::support::*;
+
+crate::on_both_stores!(
+    every_role_against_every_admin_action,
+    a_locked_account_is_told_only_after_the_right_password,
+    a_fraud_report_denies_locks_and_alerts,
+);
+
+/// POST `body` to `path` with `token`; the status.
+async fn post(
+    srv: &TestServer,
+    path: &str,
+    token: Option<&str>,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    let mut r = srv.http.post(format!("{}{path}", srv.url)).json(&body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().await.expect("request")
+}
+
+/// A staff member created by `by`, with a phone, logged in: their access token.
+async fn staff(
+    srv: &TestServer,
+    by: &str,
+    role: &str,
+    municipality: Option<&str>,
+) -> (CreateCitizenResponse, String) {
+    let username = potvrda_e2e::unique(role);
+    let r = post(
+        srv,
+        "/v1/admin/staff",
+        Some(by),
+        json!({"username": username, "display_name": format!("{role} {username}"), "role": role, "municipality": municipality}),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "create {role}");
+    let account: CreateCitizenResponse = r.json().await.expect("json");
+    let token = logged_in(srv, &account).await;
+    (account, token)
+}
+
+/// Enroll a phone for `account`, log in, approve: the access token.
+async fn logged_in(srv: &TestServer, account: &CreateCitizenResponse) -> String {
+    let phone = VirtualPhone::enroll(&srv.url, &account.activation_code, "phone", None)
+        .await
+        .expect("enrolls");
+    let c = Citizen {
+        account: account.clone(),
+        phone,
+    };
+    let l = login(srv, &c).await;
+    c.phone
+        .answer(&pulled(&c.phone).await, Decision::Approve, Some(l.number))
+        .await
+        .expect("approved");
+    srv.status(&l.login_id, &l.login_secret, 0)
+        .await
+        .access_token
+        .expect("token")
+}
+
+fn claims(token: &str) -> serde_json::Value {
+    let payload = token.split('.').nth(1).expect("payload");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json")
+}
+
+async fn every_role_against_every_admin_action(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let boot = srv.token.clone();
+    let (_, sa) = staff(&srv, &boot, "superadmin", None).await;
+    // The bootstrap token made its one superadmin; it makes no more staff.
+    for role in ["superadmin", "admin", "official"] {
+        let r = post(
+            &srv,
+            "/v1/admin/staff",
+            Some(&boot),
+            json!({"username": potvrda_e2e::unique("x"), "display_name": "X", "role": role,
+                   "municipality": if role == "superadmin" { None } else { Some("nowhere") }}),
+        )
+        .await;
+        assert_eq!(r.status(), 403, "bootstrap creating a {role}");
+    }
+    for (code, name) in [("novi-sad", "Novi Sad"), ("nis", "Niš")] {
+        let r = post(
+            &srv,
+            "/v1/admin/municipalities",
+            Some(&sa),
+            json!({"code": code, "name": name}),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+    }
+    let r = post(
+        &srv,
+        "/v1/admin/municipalities",
+        Some(&sa),
+        json!({"code": "nis", "name": "Niš"}),
+    )
+    .await;
+    assert_eq!(r.status(), 409);
+    let (_, admin_ns) = staff(&srv, &sa, "admin", Some("novi-sad")).await;
+    let (_, official_ns) = staff(&srv, &admin_ns, "official", Some("novi-sad")).await;
+    let (official_nis, _) = staff(&srv, &sa, "official", Some("nis")).await;
+    let citizen = srv.create_citizen(&potvrda_e2e::unique("c")).await;
+    let citizen_token = logged_in(&srv, &citizen).await;
+    let target = srv.create_citizen(&potvrda_e2e::unique("t")).await;
+    let t = claims(&official_ns);
+    assert_eq!(t["roles"], json!(["official"]));
+    assert_eq!(t["municipality"], "novi-sad");
+    assert_eq!(claims(&citizen_token)["roles"], json!(["citizen"]));
+
+    let who: [(&str, Option<&str>); 7] = [
+        ("nobody", None),
+        ("a wrong token", Some("not-a-token")),
+        ("citizen", Some(&citizen_token)),
+        ("official of Novi Sad", Some(&official_ns)),
+        ("admin of Novi Sad", Some(&admin_ns)),
+        ("superadmin", Some(&sa)),
+        ("bootstrap", Some(&boot)),
+    ];
+    // (action, then the expected status for each of `who`, in order).
+    type Action = (&'static str, &'static str, serde_json::Value, [u16; 7]);
+    let uniq = || potvrda_e2e::unique("u");
+    let actions: Vec<Action> = vec![
+        (
+            "create a municipality",
+            "/v1/admin/municipalities",
+            json!({"code": "x", "name": "X"}),
+            [401, 401, 403, 403, 403, 201, 403],
+        ),
+        (
+            "create an official in Novi Sad",
+            "/v1/admin/staff",
+            json!({"display_name": "O", "role": "official", "municipality": "novi-sad"}),
+            [401, 401, 403, 403, 201, 201, 403],
+        ),
+        (
+            "create an official in Niš",
+            "/v1/admin/staff",
+            json!({"display_name": "O", "role": "official", "municipality": "nis"}),
+            [401, 401, 403, 403, 403, 201, 403],
+        ),
+        (
+            "create an admin in Novi Sad",
+            "/v1/admin/staff",
+            json!({"display_name": "A", "role": "admin", "municipality": "novi-sad"}),
+            [401, 401, 403, 403, 403, 201, 403],
+        ),
+        (
+            "create a superadmin",
+            "/v1/admin/staff",
+            json!({"display_name": "S", "role": "superadmin"}),
+            [401, 401, 403, 403, 403, 201, 403],
+        ),
+        (
+            "create a citizen",
+            "/v1/admin/citizens",
+            json!({"display_name": "C"}),
+            [401, 401, 403, 201, 201, 201, 201],
+        ),
+        (
+            "lock a citizen",
+            "lock",
+            json!({}),
+            [401, 401, 403, 204, 204, 204, 403],
+        ),
+        (
+            "deactivate an official of Niš",
+            "deactivate",
+            json!({}),
+            [401, 401, 403, 403, 403, 204, 403],
+        ),
+    ];
+    for (i, (action, path, body, expected)) in actions.into_iter().enumerate() {
+        for ((name, token), want) in who.iter().zip(expected) {
+            let (path, body) = match path {
+                "lock" => (
+                    format!("/v1/admin/citizens/{}/lock", target.user_id),
+                    body.clone(),
+                ),
+                "deactivate" => {
+                    // A fresh official each time, so an allowed call finds one to deactivate.
+                    let (o, _) = if want == 204 {
+                        staff(&srv, &sa, "official", Some("nis")).await
+                    } else {
+                        (official_nis.clone(), String::new())
+                    };
+                    (
+                        format!("/v1/admin/staff/{}/deactivate", o.user_id),
+                        body.clone(),
+                    )
+                }
+                p => {
+                    let mut b = body.clone();
+                    if p == "/v1/admin/municipalities" {
+                        b["code"] = json!(format!("m{i}{}", &uniq()[..8]));
+                    } else {
+                        b["username"] = json!(uniq());
+                    }
+                    (p.to_owned(), b)
+                }
+            };
+            let r = post(&srv, &path, *token, body).await;
+            assert_eq!(r.status(), want, "{name}: {action}");
+            if want >= 400 {
+                let e: ErrorBody = r.json().await.expect("JSON error");
+                assert_eq!(
+                    e.error.as_str(),
+                    if want == 401 {
+                        "unauthorized"
+                    } else {
+                        "forbidden"
+                    },
+                    "{name}: {action}"
+                );
+            }
+        }
+    }
+    // The audit trail: superadmin and bootstrap see all; an admin only their municipality; others nothing.
+    for ((name, token), want) in who.iter().zip([401, 401, 403, 403, 200, 200, 200]) {
+        let mut r = srv
+            .http
+            .get(format!("{}/v1/admin/audit?limit=1000", srv.url));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let r = r.send().await.expect("request");
+        assert_eq!(r.status(), want, "{name}: read the audit trail");
+        if *name == "admin of Novi Sad" {
+            let page: potvrda_proto::api::AuditResponse = r.json().await.expect("json");
+            assert!(!page.events.is_empty());
+            assert!(
+                page.events
+                    .iter()
+                    .all(|e| e.municipality.as_deref() == Some("novi-sad")),
+                "own municipality only"
+            );
+        }
+    }
+    let all = srv.audit("limit=1000").await.events;
+    let created = all
+        .iter()
+        .find(|e| {
+            e.kind == AuditKind::StaffCreated
+                && e.actor_id.as_deref() != Some("bootstrap")
+                && e.municipality.as_deref() == Some("novi-sad")
+        })
+        .expect("a staff action by the Novi Sad admin");
+    assert!(created.ip.is_some() && created.actor_id.is_some());
+}
+
+async fn a_locked_account_is_told_only_after_the_right_password(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let (_, sa) = staff(&srv, &srv.token, "superadmin", None).await;
+    let c = citizen(&srv, None).await;
+    let path = format!("/v1/admin/citizens/{}/lock", c.account.user_id);
+    assert_eq!(post(&srv, &path, Some(&sa), json!({})).await.status(), 204);
+    let wrong = srv.login_raw(&c.account.username, "wrong password").await;
+    assert_eq!(wrong.status(), 401, "a guesser learns nothing");
+    let right = srv
+        .login_raw(&c.account.username, &c.account.initial_password)
+        .await;
+    assert_eq!(right.status(), 403);
+    let e: ErrorBody = right.json().await.expect("json");
+    assert_eq!(e.error.as_str(), "account_locked");
+    assert!(
+        c.phone.pending().await.expect("pull").is_empty(),
+        "no push to a locked account"
+    );
+    let path = format!("/v1/admin/citizens/{}/unlock", c.account.user_id);
+    assert_eq!(post(&srv, &path, Some(&sa), json!({})).await.status(), 204);
+    login(&srv, &c).await;
+    let kinds: Vec<AuditKind> = srv
+        .audit(&format!("user_id={}", c.account.user_id))
+        .await
+        .events
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    for k in [
+        AuditKind::AccountLocked,
+        AuditKind::AccountUnlocked,
+        AuditKind::LoginStarted,
+    ] {
+        assert!(kinds.contains(&k), "{k:?} in {kinds:?}");
+    }
+    // Locking a staff account through the citizens' endpoint is not a thing.
+    let path = format!(
+        "/v1/admin/citizens/{}/lock",
+        "00000000-0000-4000-8000-000000000000"
+    );
+    assert_eq!(post(&srv, &path, Some(&sa), json!({})).await.status(), 404);
+}
+
+async fn a_fraud_report_denies_locks_and_alerts(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let c = citizen(&srv, None).await;
+    let l = login(&srv, &c).await;
+    c.phone
+        .answer(&pulled(&c.phone).await, Decision::Fraud, None)
+        .await
+        .expect("reported");
+    assert_eq!(
+        srv.status(&l.login_id, &l.login_secret, 0).await.status,
+        potvrda_proto::api::LoginStatus::Denied
+    );
+    let r = srv
+        .login_raw(&c.account.username, &c.account.initial_password)
+        .await;
+    assert_eq!(r.status(), 403, "locked after the report");
+    let events = srv
+        .audit(&format!("user_id={}", c.account.user_id))
+        .await
+        .events;
+    let fraud = events
+        .iter()
+        .find(|e| e.kind == AuditKind::FraudReported)
+        .expect("fraud_reported");
+    assert_eq!(fraud.severity, Severity::High);
+    assert_eq!(fraud.detail["login_id"], l.login_id.as_str());
+    assert_eq!(
+        fraud.detail["login_ip"], "203.0.113.7",
+        "what the portal saw, for the investigation"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivated_officials_token_stops_working_at_once() {
+    let srv = TestServer::start(Backend::Embedded).await;
+    let (_, sa) = staff(&srv, &srv.token, "superadmin", None).await;
+    let r = post(
+        &srv,
+        "/v1/admin/municipalities",
+        Some(&sa),
+        json!({"code": "kraljevo", "name": "Kraljevo"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let (o, token) = staff(&srv, &sa, "official", Some("kraljevo")).await;
+    let citizen = json!({"username": potvrda_e2e::unique("c"), "display_name": "C"});
+    assert_eq!(
+        post(&srv, "/v1/admin/citizens", Some(&token), citizen)
+            .await
+            .status(),
+        201
+    );
+    let path = format!("/v1/admin/staff/{}/deactivate", o.user_id);
+    assert_eq!(post(&srv, &path, Some(&sa), json!({})).await.status(), 204);
+    let citizen = json!({"username": potvrda_e2e::unique("c"), "display_name": "C"});
+    assert_eq!(
+        post(&srv, "/v1/admin/citizens", Some(&token), citizen)
+            .await
+            .status(),
+        401,
+        "the token is dead"
+    );
+    let r = srv.login_raw(&o.username, &o.initial_password).await;
+    assert_eq!(r.status(), 401, "and no new login");
+}
