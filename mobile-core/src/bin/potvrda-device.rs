@@ -68,6 +68,12 @@ enum Cmd {
         #[arg(long)]
         cid: String,
     },
+    /// Deny a challenge and report it as fraud (the account is locked).
+    Fraud {
+        /// Challenge id.
+        #[arg(long)]
+        cid: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -164,11 +170,14 @@ async fn run(cli: Cli) -> Result<()> {
                 }
                 println!("{}", describe(&challenge));
                 println!(
-                    "Type the number shown on the login screen to approve, or press Enter to deny:"
+                    "Type the number shown on the login screen to approve, Enter to deny, or \"fraud\" if this was not you:"
                 );
                 let line = lines.next_line().await?.unwrap_or_default();
                 let answer = match line.trim().parse::<u8>() {
                     Ok(n) => phone.answer(&challenge, Decision::Approve, Some(n)).await,
+                    Err(_) if line.trim().eq_ignore_ascii_case("fraud") => {
+                        phone.answer(&challenge, Decision::Fraud, None).await
+                    }
                     Err(_) => phone.answer(&challenge, Decision::Deny, None).await,
                 };
                 match answer {
@@ -202,6 +211,14 @@ async fn run(cli: Cli) -> Result<()> {
             let phone = VirtualPhone::load(&cli.state)?;
             let c = find(&phone, &cid).await?;
             println!("{:?}", phone.answer(&c, Decision::Deny, None).await?.status);
+        }
+        Cmd::Fraud { cid } => {
+            let phone = VirtualPhone::load(&cli.state)?;
+            let c = find(&phone, &cid).await?;
+            println!(
+                "{:?}",
+                phone.answer(&c, Decision::Fraud, None).await?.status
+            );
         }
     }
     Ok(())
