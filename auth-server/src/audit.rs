@@ -202,6 +202,9 @@ pub fn kind_name(kind: AuditKind) -> &'static str {
         AuditKind::AccountLocked => "account_locked",
         AuditKind::AccountUnlocked => "account_unlocked",
         AuditKind::FraudReported => "fraud_reported",
+        AuditKind::DeviceRevoked => "device_revoked",
+        AuditKind::AccountReset => "account_reset",
+        AuditKind::PasswordChanged => "password_changed",
         _ => "other",
     }
 }
@@ -240,6 +243,9 @@ mod tests {
             AuditKind::AccountLocked,
             AuditKind::AccountUnlocked,
             AuditKind::FraudReported,
+            AuditKind::DeviceRevoked,
+            AuditKind::AccountReset,
+            AuditKind::PasswordChanged,
         ] {
             let wire = serde_json::to_value(kind).expect("serialises");
             assert_eq!(wire, Value::from(kind_name(kind)));

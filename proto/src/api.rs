@@ -49,6 +49,77 @@ impl Role {
     }
 }
 
+/// An account as the counter lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CitizenSummary {
+    /// Id.
+    pub user_id: String,
+    /// Username.
+    pub username: String,
+    /// Name.
+    pub display_name: String,
+    /// E-mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Locked.
+    pub locked: bool,
+    /// Created at.
+    pub created_at: i64,
+}
+
+/// `GET /v1/admin/citizens?query=` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CitizenList {
+    /// Matches by username prefix, in name order (at most 50).
+    pub citizens: Vec<CitizenSummary>,
+}
+
+/// A device as its owner and the counter see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceSummary {
+    /// Device id.
+    pub device_id: String,
+    /// Name given at enrollment.
+    pub name: String,
+    /// Platform.
+    pub platform: String,
+    /// Push reachability.
+    pub push: PushStatus,
+    /// Enrolled at.
+    pub created_at: i64,
+}
+
+/// A list of devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceList {
+    /// Oldest first.
+    pub devices: Vec<DeviceSummary>,
+}
+
+/// `POST /v1/me/password` body.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// The password now.
+    pub current: String,
+    /// The new one: 10–1024 bytes, not the current one.
+    pub new: String,
+}
+
+impl std::fmt::Debug for ChangePasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePasswordRequest { .. }")
+    }
+}
+
 /// `POST /v1/admin/municipalities` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -280,6 +351,10 @@ pub struct LoginStatusResponse {
     /// Token lifetime in seconds, with the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<u64>,
+    /// With the token: the password is the initial one from the counter and
+    /// must be changed (`POST /v1/me/password`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pwd_change_required: Option<bool>,
 }
 
 /// `GET /healthz` and `GET /readyz` answer.
@@ -315,6 +390,7 @@ mod tests {
             access_token: None,
             token_type: None,
             expires_in: None,
+            pwd_change_required: None,
         })
         .expect("serializable");
         assert_eq!(v, serde_json::json!({"status": "consumed"}));
@@ -373,6 +449,12 @@ pub enum AuditKind {
     /// The citizen reported a login as fraud on the phone: denied, account
     /// locked (`detail.login_id`, `detail.device_id`, the login's context).
     FraudReported,
+    /// A device was revoked (`detail.device_id`; by the citizen or the counter).
+    DeviceRevoked,
+    /// Password and activation code reissued at the counter (a lost phone).
+    AccountReset,
+    /// The user changed their password.
+    PasswordChanged,
 }
 
 /// How urgently someone should look at an audit event.

@@ -252,6 +252,9 @@ pub struct AccessTokenClaims {
     /// The staff member's municipality.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub municipality: Option<String>,
+    /// The password is an initial one and must be changed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pwd_change_required: bool,
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use potvrda_proto::ErrorBody;
 use potvrda_proto::api::{
-    AuditResponse, CreateCitizenRequest, CreateCitizenResponse, CreateMunicipalityRequest,
-    CreateStaffRequest, Municipality,
+    AuditResponse, CitizenList, CreateCitizenRequest, CreateCitizenResponse,
+    CreateMunicipalityRequest, CreateStaffRequest, DeviceList, Municipality,
 };
 use serde::Deserialize;
 
@@ -20,16 +20,24 @@ const AUDIT_PAGE: usize = 100;
 const AUDIT_PAGE_MAX: usize = 1000;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/admin/citizens").route(web::post().to(create_citizen)))
-        .service(web::resource("/admin/citizens/{user_id}/lock").route(web::post().to(lock)))
-        .service(web::resource("/admin/citizens/{user_id}/unlock").route(web::post().to(unlock)))
-        .service(web::resource("/admin/municipalities").route(web::post().to(create_municipality)))
-        .service(web::resource("/admin/staff").route(web::post().to(create_staff)))
-        .service(
-            web::resource("/admin/staff/{user_id}/deactivate").route(web::post().to(deactivate)),
-        )
-        .service(web::resource("/admin/audit").route(web::get().to(audit)))
-        .service(web::resource("/admin/audit/export").route(web::get().to(audit_export)));
+    cfg.service(
+        web::resource("/admin/citizens")
+            .route(web::post().to(create_citizen))
+            .route(web::get().to(search)),
+    )
+    .service(web::resource("/admin/citizens/{user_id}/devices").route(web::get().to(devices)))
+    .service(
+        web::resource("/admin/citizens/{user_id}/devices/{device_id}")
+            .route(web::delete().to(revoke_device)),
+    )
+    .service(web::resource("/admin/citizens/{user_id}/reset").route(web::post().to(reset)))
+    .service(web::resource("/admin/citizens/{user_id}/lock").route(web::post().to(lock)))
+    .service(web::resource("/admin/citizens/{user_id}/unlock").route(web::post().to(unlock)))
+    .service(web::resource("/admin/municipalities").route(web::post().to(create_municipality)))
+    .service(web::resource("/admin/staff").route(web::post().to(create_staff)))
+    .service(web::resource("/admin/staff/{user_id}/deactivate").route(web::post().to(deactivate)))
+    .service(web::resource("/admin/audit").route(web::get().to(audit)))
+    .service(web::resource("/admin/audit/export").route(web::get().to(audit_export)));
 }
 
 /// Create a citizen: initial password and activation code, shown once.
@@ -46,6 +54,76 @@ pub(crate) async fn create_citizen(
     let caller = super::caller(&req, &svc);
     let created = svc.create_citizen(body.into_inner(), &by, &caller).await?;
     Ok(HttpResponse::Created().json(created))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SearchQuery {
+    /// The start of a username.
+    query: String,
+}
+
+/// Find citizens by the start of their username (officials and up).
+#[utoipa::path(get, path = "/v1/admin/citizens", tag = "admin", params(SearchQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = CitizenList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn search(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate(bearer(&req)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(svc.search_citizens(&query.query, &by).await?))
+}
+
+/// A citizen's devices.
+#[utoipa::path(get, path = "/v1/admin/citizens/{user_id}/devices", tag = "admin", params(("user_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn devices(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate(bearer(&req)).await?;
+    Ok(HttpResponse::Ok().json(svc.citizen_devices(&path, &by).await?))
+}
+
+/// Revoke a citizen's device: no more pushes; its approvals are refused.
+#[utoipa::path(delete, path = "/v1/admin/citizens/{user_id}/devices/{device_id}", tag = "admin",
+    params(("user_id" = String, Path), ("device_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn revoke_device(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate(bearer(&req)).await?;
+    let (user_id, device_id) = path.into_inner();
+    svc.revoke_citizen_device(&user_id, &device_id, &by, &super::caller(&req, &svc))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A lost phone: a new initial password and activation code, shown once.
+#[utoipa::path(post, path = "/v1/admin/citizens/{user_id}/reset", tag = "admin", params(("user_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = CreateCitizenResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn reset(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate(bearer(&req)).await?;
+    let answer = svc
+        .reset_citizen(&path, &by, &super::caller(&req, &svc))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(answer))
 }
 
 /// Create a municipality (superadmin).

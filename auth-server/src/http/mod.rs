@@ -6,6 +6,7 @@
 mod admin;
 mod device;
 mod login;
+mod me;
 mod meta;
 mod oidc;
 pub mod openapi;
@@ -39,7 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
             web::scope("/v1")
                 .configure(admin::configure)
                 .configure(device::configure)
-                .configure(login::configure),
+                .configure(login::configure)
+                .configure(me::configure),
         )
         .default_service(web::to(|| async {
             HttpResponse::NotFound().json(ErrorBody {

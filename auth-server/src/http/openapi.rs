@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, device, login, meta, oidc};
+use super::{admin, device, login, me, meta, oidc};
 
 /// The document.
 #[derive(OpenApi)]
@@ -13,6 +13,13 @@ use super::{admin, device, login, meta, oidc};
     info(title = "Potvrda", description = "Password, then a push approval on the phone, then a JWT.", version = "1"),
     paths(
         admin::create_citizen,
+        admin::search,
+        admin::devices,
+        admin::revoke_device,
+        admin::reset,
+        me::devices,
+        me::revoke_device,
+        me::password,
         admin::create_municipality,
         admin::create_staff,
         admin::deactivate,

@@ -2,6 +2,7 @@
 //! approvals and tokens. It knows no HTTP types; the store, the clock, the
 //! randomness, the keys and the push sender are injected.
 
+mod counter;
 mod oidc;
 mod staff;
 
@@ -262,6 +263,7 @@ impl Potvrda {
             phone,
             role,
             municipality,
+            pwd_change_required: true,
             locked: false,
             deactivated: false,
             created_at: now,
@@ -1059,6 +1061,7 @@ impl Potvrda {
 
     async fn issue_token(&self, login: &Login, now: i64) -> Result<LoginStatusResponse> {
         let user = self.store.user(&login.record.user_id).await?;
+        let pwd_change_required = user.as_ref().is_some_and(|u| u.pwd_change_required);
         let claims = AccessTokenClaims {
             iss: self.public_url.clone(),
             sub: login.record.user_id.clone(),
@@ -1076,6 +1079,7 @@ impl Potvrda {
                     .as_str()
                     .to_owned(),
             ],
+            pwd_change_required,
             municipality: user.and_then(|u| u.municipality),
         };
         let keys = self.keyring.current();
@@ -1105,6 +1109,7 @@ impl Potvrda {
             access_token: Some(token),
             token_type: Some(TOKEN_TYPE_BEARER.into()),
             expires_in: Some(self.config.token_ttl),
+            pwd_change_required: Some(pwd_change_required),
         })
     }
 }
@@ -1156,6 +1161,7 @@ fn status_only(status: LoginStatus) -> LoginStatusResponse {
         access_token: None,
         token_type: None,
         expires_in: None,
+        pwd_change_required: None,
     }
 }
 

@@ -246,6 +246,49 @@ impl UserStore for EmbeddedStore {
             .await
     }
 
+    async fn new_activation(&self, activation: &Activation) -> Result<()> {
+        let activation = activation.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut acts = txn.open_table(ACTIVATIONS)?;
+                // Pending codes are few (a code goes once used or expired).
+                acts.retain(|_, v| {
+                    serde_json::from_slice::<Activation>(v)
+                        .map_or(true, |a| a.user_id != activation.user_id)
+                })?;
+                acts.insert(
+                    activation.code_hash.as_str(),
+                    serde_json::to_vec(&activation)?.as_slice(),
+                )?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn search_users(&self, prefix: &str, limit: usize) -> Result<Vec<User>> {
+        let prefix = prefix.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let names = txn.open_table(USERNAMES)?;
+            let users = txn.open_table(USERS)?;
+            let mut out = Vec::new();
+            for entry in names.range(prefix.as_str()..)? {
+                let (name, id) = entry?;
+                if !name.value().starts_with(prefix.as_str()) || out.len() >= limit {
+                    break;
+                }
+                if let Some(u) = read_json::<User>(&users, id.value())? {
+                    out.push(u);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn update_user(&self, user: &User) -> Result<()> {
         let user = user.clone();
         self.blocking(move |db| {
@@ -340,6 +383,24 @@ impl DeviceStore for EmbeddedStore {
                 .get(format!("{}/{}", d.user_id, d.id).as_str())?
                 .is_some();
             Ok(linked.then_some(d))
+        })
+        .await
+    }
+
+    async fn revoke_device(&self, user_id: &str, device_id: &str) -> Result<bool> {
+        let link = format!("{user_id}/{device_id}");
+        let device_id = device_id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            let removed = txn
+                .open_table(USER_DEVICES)?
+                .remove(link.as_str())?
+                .is_some();
+            if removed {
+                txn.open_table(DEVICES)?.remove(device_id.as_str())?;
+            }
+            txn.commit()?;
+            Ok(removed)
         })
         .await
     }

@@ -42,6 +42,10 @@ pub struct User {
     /// The staff member's municipality.
     #[serde(default)]
     pub municipality: Option<String>,
+    /// The password is an initial one (created or reset at the counter)
+    /// and must be changed.
+    #[serde(default)]
+    pub pwd_change_required: bool,
     /// Locked: no login (at the counter, or after a fraud report).
     #[serde(default)]
     pub locked: bool,
@@ -232,6 +236,10 @@ pub trait UserStore {
     async fn user(&self, id: &str) -> Result<Option<User>>;
     /// Replace the stored account `user.id` (the username stays as created).
     async fn update_user(&self, user: &User) -> Result<()>;
+    /// A new activation code for the user; any earlier pending one stops working.
+    async fn new_activation(&self, activation: &Activation) -> Result<()>;
+    /// Accounts whose username starts with `prefix` (lower case), in name order.
+    async fn search_users(&self, prefix: &str, limit: usize) -> Result<Vec<User>>;
 }
 
 /// Devices.
@@ -251,6 +259,9 @@ pub trait DeviceStore {
     async fn device(&self, device_id: &str) -> Result<Option<Device>>;
     /// The push service said this subscription is gone.
     async fn mark_push_gone(&self, device_id: &str) -> Result<()>;
+    /// Unlink a device from its user: no more pushes, its signatures refused.
+    /// `true` if it was the user's active device.
+    async fn revoke_device(&self, user_id: &str, device_id: &str) -> Result<bool>;
 }
 
 /// Logins and their challenges.

@@ -400,6 +400,10 @@ impl UserStore for RedisStore {
         let _: () = c
             .set_ex(self.key("act", &activation.code_hash), &user.id, ttl)
             .await?;
+        // The name index for the counter's search.
+        let _: () = c
+            .zadd(format!("{}:unames", self.prefix), &user.username, 0)
+            .await?;
         Ok(())
     }
 
@@ -413,6 +417,48 @@ impl UserStore for RedisStore {
 
     async fn user(&self, id: &str) -> Result<Option<User>> {
         self.get_json(&self.key("user", id)).await
+    }
+
+    async fn new_activation(&self, activation: &Activation) -> Result<()> {
+        let user_key = self.key("user", &activation.user_id);
+        let ttl = (activation.expires_at - crate::clock::SystemClock.now()).max(1) as u64;
+        let mut c = self.conn();
+        // The user's activation record names the one valid code: replacing it
+        // makes an earlier code fail at enrollment (its hash no longer matches).
+        let _: () = c
+            .set(
+                format!("{user_key}:activation"),
+                format!("{} {}", activation.code_hash, activation.expires_at),
+            )
+            .await?;
+        let _: () = c
+            .set_ex(
+                self.key("act", &activation.code_hash),
+                &activation.user_id,
+                ttl,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn search_users(&self, prefix: &str, limit: usize) -> Result<Vec<User>> {
+        let names: Vec<String> = redis::cmd("ZRANGE")
+            .arg(format!("{}:unames", self.prefix))
+            .arg(format!("[{prefix}"))
+            .arg(format!("[{prefix}\u{ff}"))
+            .arg("BYLEX")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut self.conn())
+            .await?;
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(u) = self.user_by_name(&name).await? {
+                out.push(u);
+            }
+        }
+        Ok(out)
     }
 
     async fn update_user(&self, user: &User) -> Result<()> {
@@ -499,6 +545,21 @@ impl DeviceStore for RedisStore {
             .sismember(format!("{}:devices", self.key("user", &d.user_id)), &d.id)
             .await?;
         Ok(linked.then_some(d))
+    }
+
+    async fn revoke_device(&self, user_id: &str, device_id: &str) -> Result<bool> {
+        let removed: i64 = self
+            .conn()
+            .srem(format!("{}:devices", self.key("user", user_id)), device_id)
+            .await?;
+        if removed == 1 {
+            let dev_key = self.key("dev", device_id);
+            let _: () = self
+                .conn()
+                .del(&[dev_key.clone(), format!("{dev_key}:gone")])
+                .await?;
+        }
+        Ok(removed == 1)
     }
 
     async fn mark_push_gone(&self, device_id: &str) -> Result<()> {

@@ -11,6 +11,7 @@ mod deploy;
 mod fatigue;
 mod flow;
 mod input;
+mod lifecycle;
 mod limits;
 mod observability;
 mod oidc;

@@ -6,6 +6,8 @@ use potvrda_e2e::TestServer;
 use potvrda_mobile_core::Challenge;
 use potvrda_mobile_core::phone::{PushEndpoint, VirtualPhone};
 use potvrda_proto::api::{CreateCitizenResponse, LoginResponse};
+use potvrda_proto::jose::Decision;
+use serde_json::json;
 
 /// A citizen with one enrolled phone (push when `endpoint` is given).
 pub struct Citizen {
@@ -90,4 +92,59 @@ pub fn long_poll(
             .send()
             .await
     })
+}
+
+/// POST `body` to `path` with `token`; the status.
+pub async fn post(
+    srv: &TestServer,
+    path: &str,
+    token: Option<&str>,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    let mut r = srv.http.post(format!("{}{path}", srv.url)).json(&body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().await.expect("request")
+}
+
+/// A staff member created by `by`, with a phone, logged in: their access token.
+pub async fn staff(
+    srv: &TestServer,
+    by: &str,
+    role: &str,
+    municipality: Option<&str>,
+) -> (CreateCitizenResponse, String) {
+    let username = potvrda_e2e::unique(role);
+    let r = post(
+        srv,
+        "/v1/admin/staff",
+        Some(by),
+        json!({"username": username, "display_name": format!("{role} {username}"), "role": role, "municipality": municipality}),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "create {role}");
+    let account: CreateCitizenResponse = r.json().await.expect("json");
+    let token = logged_in(srv, &account).await;
+    (account, token)
+}
+
+/// Enroll a phone for `account`, log in, approve: the access token.
+pub async fn logged_in(srv: &TestServer, account: &CreateCitizenResponse) -> String {
+    let phone = VirtualPhone::enroll(&srv.url, &account.activation_code, "phone", None)
+        .await
+        .expect("enrolls");
+    let c = Citizen {
+        account: account.clone(),
+        phone,
+    };
+    let l = login(srv, &c).await;
+    c.phone
+        .answer(&pulled(&c.phone).await, Decision::Approve, Some(l.number))
+        .await
+        .expect("approved");
+    srv.status(&l.login_id, &l.login_secret, 0)
+        .await
+        .access_token
+        .expect("token")
 }

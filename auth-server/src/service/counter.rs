@@ -1,0 +1,239 @@
+//! The citizen's lifecycle: what the counter does for a citizen (find them,
+//! list and revoke their devices, reissue password and activation code when
+//! a phone is lost) and what a citizen does for themselves (their devices,
+//! their password).
+
+use potvrda_proto::api::{
+    AuditKind, CitizenList, CitizenSummary, CreateCitizenResponse, DeviceList, DeviceSummary,
+    PushStatus, Role,
+};
+use potvrda_proto::limits::MAX_PASSWORD_LEN;
+use secrecy::SecretString;
+
+use super::{CODE_ALPHABET, CODE_LEN, PASSWORD_ALPHABET, Potvrda, Principal, code_hash, grouped};
+use crate::audit::{Caller, Event};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::store::{Activation, Device, User};
+
+/// Shortest new password a citizen may choose.
+const MIN_PASSWORD_LEN: usize = 10;
+/// Search results at most.
+const SEARCH_LIMIT: usize = 50;
+
+fn summary(d: Device) -> DeviceSummary {
+    DeviceSummary {
+        device_id: d.id,
+        name: d.name,
+        platform: d.platform,
+        push: match (&d.push, d.push_gone) {
+            (None, _) => PushStatus::None,
+            (Some(_), true) => PushStatus::Gone,
+            (Some(_), false) => PushStatus::Active,
+        },
+        created_at: d.created_at,
+    }
+}
+
+impl Potvrda {
+    /// The citizen `user_id`, for staff who manage citizens.
+    async fn citizen_for_staff(&self, user_id: &str, by: &Principal) -> Result<User> {
+        by.require(&[Role::Official, Role::Admin, Role::Superadmin], false)?;
+        self.store
+            .user(user_id)
+            .await?
+            .filter(|u| u.role == Role::Citizen)
+            .ok_or(Error::NotFound)
+    }
+
+    /// The account behind a user's own token (not the bootstrap token).
+    async fn me(&self, by: &Principal) -> Result<User> {
+        let Principal::User { id, .. } = by else {
+            return Err(Error::Forbidden);
+        };
+        self.store.user(id).await?.ok_or(Error::Unauthorized)
+    }
+
+    /// `GET /v1/admin/citizens?query=`: by username prefix.
+    pub async fn search_citizens(&self, query: &str, by: &Principal) -> Result<CitizenList> {
+        by.require(&[Role::Official, Role::Admin, Role::Superadmin], false)?;
+        let prefix = query.trim().to_ascii_lowercase();
+        if prefix.is_empty() || prefix.len() > 64 {
+            return Err(Error::InvalidRequest(
+                "query must be 1-64 characters".into(),
+            ));
+        }
+        let citizens = self
+            .store
+            .search_users(&prefix, SEARCH_LIMIT)
+            .await?
+            .into_iter()
+            .filter(|u| u.role == Role::Citizen)
+            .map(|u| CitizenSummary {
+                user_id: u.id,
+                username: u.username,
+                display_name: u.display_name,
+                email: u.email,
+                phone: u.phone,
+                locked: u.locked,
+                created_at: u.created_at,
+            })
+            .collect();
+        Ok(CitizenList { citizens })
+    }
+
+    /// `GET /v1/admin/citizens/{user_id}/devices`.
+    pub async fn citizen_devices(&self, user_id: &str, by: &Principal) -> Result<DeviceList> {
+        let user = self.citizen_for_staff(user_id, by).await?;
+        let devices = self.store.devices_of(&user.id).await?;
+        Ok(DeviceList {
+            devices: devices.into_iter().map(summary).collect(),
+        })
+    }
+
+    /// Revoke one of `user`'s devices; 404 if it is not theirs.
+    async fn revoke(
+        &self,
+        user: &User,
+        device_id: &str,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<()> {
+        if !self.store.revoke_device(&user.id, device_id).await? {
+            return Err(Error::NotFound);
+        }
+        self.audit
+            .record(
+                by.event(AuditKind::DeviceRevoked, self.clock.now())
+                    .user(&user.id)
+                    .caller(caller)
+                    .with("device_id", device_id),
+            )
+            .await;
+        Ok(())
+    }
+
+    /// `DELETE /v1/admin/citizens/{user_id}/devices/{device_id}`.
+    pub async fn revoke_citizen_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<()> {
+        let user = self.citizen_for_staff(user_id, by).await?;
+        self.revoke(&user, device_id, by, caller).await
+    }
+
+    /// `POST /v1/admin/citizens/{user_id}/reset`: a new initial password and
+    /// a new activation code (the earlier code stops working), shown once.
+    pub async fn reset_citizen(
+        &self,
+        user_id: &str,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<CreateCitizenResponse> {
+        let mut user = self.citizen_for_staff(user_id, by).await?;
+        let rng = self.rng.as_ref();
+        let password = grouped(&clock::string(rng, PASSWORD_ALPHABET, 16)?);
+        let code = grouped(&clock::string(rng, CODE_ALPHABET, CODE_LEN)?);
+        let now = self.clock.now();
+        user.password_hash = self
+            .hasher
+            .hash(SecretString::from(password.clone()))
+            .await?;
+        user.pwd_change_required = true;
+        let activation = Activation {
+            code_hash: code_hash(&code).ok_or_else(|| Error::Internal("generated code".into()))?,
+            user_id: user.id.clone(),
+            expires_at: now + self.config.activation_ttl as i64,
+        };
+        self.store.update_user(&user).await?;
+        self.store.new_activation(&activation).await?;
+        self.audit
+            .record(
+                by.event(AuditKind::AccountReset, now)
+                    .user(&user.id)
+                    .caller(caller),
+            )
+            .await;
+        Ok(CreateCitizenResponse {
+            user_id: user.id,
+            username: user.username,
+            initial_password: password,
+            activation_code: code,
+            activation_expires_at: activation.expires_at,
+        })
+    }
+
+    /// `GET /v1/me/devices`.
+    pub async fn my_devices(&self, by: &Principal) -> Result<DeviceList> {
+        let me = self.me(by).await?;
+        let devices = self.store.devices_of(&me.id).await?;
+        Ok(DeviceList {
+            devices: devices.into_iter().map(summary).collect(),
+        })
+    }
+
+    /// `DELETE /v1/me/devices/{device_id}`.
+    pub async fn revoke_my_device(
+        &self,
+        device_id: &str,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<()> {
+        let me = self.me(by).await?;
+        self.revoke(&me, device_id, by, caller).await
+    }
+
+    /// `POST /v1/me/password`: the current password, then the new one.
+    pub async fn change_password(
+        &self,
+        current: String,
+        new: String,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<()> {
+        let mut me = self.me(by).await?;
+        if new.len() < MIN_PASSWORD_LEN || new.len() > MAX_PASSWORD_LEN {
+            return Err(Error::InvalidRequest(format!(
+                "the new password must be {MIN_PASSWORD_LEN}-{MAX_PASSWORD_LEN} bytes"
+            )));
+        }
+        if current.len() > MAX_PASSWORD_LEN {
+            return Err(Error::InvalidCredentials);
+        }
+        let same = super::ct_eq_str(&current, &new);
+        let ok = self
+            .hasher
+            .verify(SecretString::from(current), Some(me.password_hash.clone()))
+            .await?;
+        if !ok {
+            self.audit
+                .record(
+                    Event::new(AuditKind::LoginFailed, self.clock.now())
+                        .user(&me.id)
+                        .caller(caller)
+                        .with("reason", "wrong_current_password"),
+                )
+                .await;
+            return Err(Error::InvalidCredentials);
+        }
+        if same {
+            return Err(Error::InvalidRequest(
+                "the new password must differ from the current one".into(),
+            ));
+        }
+        me.password_hash = self.hasher.hash(SecretString::from(new)).await?;
+        me.pwd_change_required = false;
+        self.store.update_user(&me).await?;
+        self.audit
+            .record(
+                Event::new(AuditKind::PasswordChanged, self.clock.now())
+                    .user(&me.id)
+                    .caller(caller),
+            )
+            .await;
+        Ok(())
+    }
+}

@@ -1,0 +1,276 @@
+//! The citizen's lifecycle through the HTTP API, on every store: a lost
+//! phone at the counter (find, list, revoke, reset, re-enroll), and the
+//! citizen's own devices and password.
+
+use potvrda_e2e::{Backend, TestServer};
+use potvrda_mobile_core::phone::VirtualPhone;
+use potvrda_proto::api::{AuditKind, CitizenList, CreateCitizenResponse, DeviceList, LoginStatus};
+use potvrda_proto::jose::Decision;
+use serde_json::json;
+
+use crate::support::*;
+
+crate::on_both_stores!(
+    a_lost_phone_at_the_counter,
+    the_citizen_manages_their_devices_and_password,
+);
+
+async fn get<T: serde::de::DeserializeOwned>(srv: &TestServer, path: &str, token: &str) -> T {
+    let r = srv
+        .http
+        .get(format!("{}{path}", srv.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200, "GET {path}");
+    r.json().await.expect("json")
+}
+
+async fn delete(srv: &TestServer, path: &str, token: &str) -> u16 {
+    srv.http
+        .delete(format!("{}{path}", srv.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+/// A superadmin, a municipality and one of its officials: the official's token.
+async fn official(srv: &TestServer) -> String {
+    let (_, sa) = staff(srv, &srv.token, "superadmin", None).await;
+    let r = post(
+        srv,
+        "/v1/admin/municipalities",
+        Some(&sa),
+        json!({"code": "subotica", "name": "Subotica"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    staff(srv, &sa, "official", Some("subotica")).await.1
+}
+
+async fn a_lost_phone_at_the_counter(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let off = official(&srv).await;
+    let c = citizen(&srv, None).await;
+    // The counter finds the citizen by the start of the username.
+    let found: CitizenList = get(
+        &srv,
+        &format!("/v1/admin/citizens?query={}", &c.account.username[..6]),
+        &off,
+    )
+    .await;
+    assert!(
+        found
+            .citizens
+            .iter()
+            .any(|x| x.user_id == c.account.user_id)
+    );
+    let devices: DeviceList = get(
+        &srv,
+        &format!("/v1/admin/citizens/{}/devices", c.account.user_id),
+        &off,
+    )
+    .await;
+    assert_eq!(devices.devices.len(), 1);
+    let lost = devices.devices[0].device_id.clone();
+    assert_eq!(lost, c.phone.state.device_id);
+    // A login is pending on the lost phone when the counter revokes it.
+    let l = login(&srv, &c).await;
+    let stale = pulled(&c.phone).await;
+    let path = format!("/v1/admin/citizens/{}/devices/{lost}", c.account.user_id);
+    assert_eq!(delete(&srv, &path, &off).await, 204);
+    assert_eq!(delete(&srv, &path, &off).await, 404, "once");
+    let r = c
+        .phone
+        .answer(&stale, Decision::Approve, Some(l.number))
+        .await;
+    assert_eq!(
+        server_error(r),
+        (401, "unknown_device".into()),
+        "the revoked phone's approval is refused"
+    );
+    // Reset: a new password and code; the old password stops working.
+    let r = post(
+        &srv,
+        &format!("/v1/admin/citizens/{}/reset", c.account.user_id),
+        Some(&off),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let fresh: CreateCitizenResponse = r.json().await.expect("json");
+    assert_ne!(fresh.initial_password, c.account.initial_password);
+    assert_eq!(
+        srv.login_raw(&c.account.username, &c.account.initial_password)
+            .await
+            .status(),
+        401
+    );
+    // A second reset makes the first new code useless.
+    let r = post(
+        &srv,
+        &format!("/v1/admin/citizens/{}/reset", c.account.user_id),
+        Some(&off),
+        json!({}),
+    )
+    .await;
+    let newest: CreateCitizenResponse = r.json().await.expect("json");
+    let r = VirtualPhone::enroll(&srv.url, &fresh.activation_code, "new phone", None).await;
+    assert_eq!(server_error(r).1, "invalid_activation_code");
+    let phone = VirtualPhone::enroll(&srv.url, &newest.activation_code, "new phone", None)
+        .await
+        .expect("the newest code enrolls");
+    let again = Citizen {
+        account: newest.clone(),
+        phone,
+    };
+    let l = login(&srv, &again).await;
+    again
+        .phone
+        .answer(
+            &pulled(&again.phone).await,
+            Decision::Approve,
+            Some(l.number),
+        )
+        .await
+        .expect("approved on the new phone");
+    let s = srv.status(&l.login_id, &l.login_secret, 0).await;
+    assert_eq!(s.status, LoginStatus::Approved);
+    assert_eq!(
+        s.pwd_change_required,
+        Some(true),
+        "a reset password must be changed"
+    );
+    let payload = s.access_token.expect("token");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            payload.split('.').nth(1).expect("payload"),
+        )
+        .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(claims["pwd_change_required"], true);
+    let kinds: Vec<AuditKind> = srv
+        .audit(&format!("user_id={}", c.account.user_id))
+        .await
+        .events
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.contains(&AuditKind::DeviceRevoked) && kinds.contains(&AuditKind::AccountReset));
+    // A citizen's token cannot use the counter's endpoints.
+    let r = srv
+        .http
+        .get(format!("{}/v1/admin/citizens?query=a", srv.url))
+        .bearer_auth(&payload)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 403);
+}
+
+async fn the_citizen_manages_their_devices_and_password(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let c = citizen(&srv, None).await;
+    let token = logged_in_as(&srv, &c).await;
+    let mine: DeviceList = get(&srv, "/v1/me/devices", &token).await;
+    assert_eq!(mine.devices.len(), 1);
+    // Another citizen's device is not theirs to revoke.
+    let other = citizen(&srv, None).await;
+    assert_eq!(
+        delete(
+            &srv,
+            &format!("/v1/me/devices/{}", other.phone.state.device_id),
+            &token
+        )
+        .await,
+        404
+    );
+    assert!(other.phone.info().await.is_ok(), "untouched");
+    // The bootstrap token is not a user.
+    assert_eq!(
+        delete(&srv, "/v1/me/devices/x", &srv.token.clone()).await,
+        403
+    );
+
+    let change = |current: &str, new: &str| {
+        let (http, url, token) = (srv.http.clone(), srv.url.clone(), token.clone());
+        let body = json!({"current": current, "new": new});
+        async move {
+            http.post(format!("{url}/v1/me/password"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16()
+        }
+    };
+    let initial = c.account.initial_password.clone();
+    assert_eq!(change("wrong", "a-new-long-password").await, 401);
+    assert_eq!(change(&initial, "short").await, 400);
+    assert_eq!(change(&initial, &initial).await, 400, "must differ");
+    assert_eq!(change(&initial, "a-new-long-password").await, 204);
+    assert_eq!(
+        srv.login_raw(&c.account.username, &initial).await.status(),
+        401
+    );
+    let after = Citizen {
+        account: CreateCitizenResponse {
+            initial_password: "a-new-long-password".into(),
+            ..c.account.clone()
+        },
+        phone: c.phone,
+    };
+    let l = login(&srv, &after).await;
+    after
+        .phone
+        .answer(
+            &pulled(&after.phone).await,
+            Decision::Approve,
+            Some(l.number),
+        )
+        .await
+        .expect("approved");
+    let s = srv.status(&l.login_id, &l.login_secret, 0).await;
+    assert_eq!(s.pwd_change_required, Some(false));
+    // Revoking their own phone: it is gone from the list and gets nothing more.
+    let token = s.access_token.expect("token");
+    assert_eq!(
+        delete(
+            &srv,
+            &format!("/v1/me/devices/{}", after.phone.state.device_id),
+            &token
+        )
+        .await,
+        204
+    );
+    let mine: DeviceList = get(&srv, "/v1/me/devices", &token).await;
+    assert!(mine.devices.is_empty());
+    assert_eq!(
+        srv.login_raw(&c.account.username, "a-new-long-password")
+            .await
+            .status(),
+        409,
+        "no device left: no_device"
+    );
+}
+
+/// Log `c` in with its phone: the access token.
+async fn logged_in_as(srv: &TestServer, c: &Citizen) -> String {
+    let l = login(srv, c).await;
+    c.phone
+        .answer(&pulled(&c.phone).await, Decision::Approve, Some(l.number))
+        .await
+        .expect("approved");
+    srv.status(&l.login_id, &l.login_secret, 0)
+        .await
+        .access_token
+        .expect("token")
+}
