@@ -115,7 +115,9 @@ pub fn severity_of(kind: AuditKind) -> Severity {
         | AuditKind::LoginSuperseded
         | AuditKind::PushFailed
         | AuditKind::FatiguePaused => Severity::Warning,
-        AuditKind::AccountLocked | AuditKind::StaffDeactivated => Severity::Warning,
+        AuditKind::AccountLocked | AuditKind::StaffDeactivated | AuditKind::RecoveryCodeUsed => {
+            Severity::Warning
+        }
         AuditKind::GrantRevoked | AuditKind::FraudReported => Severity::High,
         _ => Severity::Info,
     }
@@ -205,6 +207,8 @@ pub fn kind_name(kind: AuditKind) -> &'static str {
         AuditKind::DeviceRevoked => "device_revoked",
         AuditKind::AccountReset => "account_reset",
         AuditKind::PasswordChanged => "password_changed",
+        AuditKind::RecoveryCodesIssued => "recovery_codes_issued",
+        AuditKind::RecoveryCodeUsed => "recovery_code_used",
         _ => "other",
     }
 }
@@ -246,6 +250,8 @@ mod tests {
             AuditKind::DeviceRevoked,
             AuditKind::AccountReset,
             AuditKind::PasswordChanged,
+            AuditKind::RecoveryCodesIssued,
+            AuditKind::RecoveryCodeUsed,
         ] {
             let wire = serde_json::to_value(kind).expect("serialises");
             assert_eq!(wire, Value::from(kind_name(kind)));

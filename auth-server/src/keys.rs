@@ -81,13 +81,33 @@ pub fn generate_pkcs8() -> Result<Zeroizing<Vec<u8>>> {
     Ok(Zeroizing::new(doc.as_ref().to_vec()))
 }
 
+/// A secret key for keyed hashes (recovery codes at rest); `Debug` hides it.
+pub struct Pepper(pub Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for Pepper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pepper(***)")
+    }
+}
+
+impl Pepper {
+    /// HMAC-SHA256 of `data` under the pepper, base64url.
+    pub fn hash(&self, data: &[u8]) -> String {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.0);
+        URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&key, data))
+    }
+}
+
 /// All keys the server holds.
 #[derive(Debug)]
 pub struct ServerKeys {
-    /// Signs challenges and access tokens.
+    /// Signs challenges (and, before the keyring, access tokens).
     pub signing: EsKey,
     /// Signs VAPID JWTs.
     pub vapid: EsKey,
+    /// Keys the hashes of recovery codes, so a copy of the store alone
+    /// cannot be brute-forced offline.
+    pub pepper: Pepper,
 }
 
 impl ServerKeys {
@@ -97,9 +117,12 @@ impl ServerKeys {
         vapid_file: Option<&std::path::Path>,
         store: &dyn KeyStore,
     ) -> Result<Self> {
+        let mut candidate = Zeroizing::new(vec![0u8; 32]);
+        aws_lc_rs::rand::fill(&mut candidate).map_err(|_| Error::Crypto("no randomness".into()))?;
         Ok(Self {
             signing: EsKey::from_pkcs8(&load_one("signing", signing_file, store).await?)?,
             vapid: EsKey::from_pkcs8(&load_one("vapid", vapid_file, store).await?)?,
+            pepper: Pepper(store.get_or_insert_key("pepper", &candidate).await?),
         })
     }
 

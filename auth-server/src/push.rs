@@ -451,6 +451,7 @@ mod tests {
         let keys = Arc::new(ServerKeys {
             signing: key(),
             vapid: key(),
+            pepper: crate::keys::Pepper(zeroize::Zeroizing::new(vec![7; 32])),
         });
         let config = Config {
             vapid_subject: "mailto:ops@example.org".into(),

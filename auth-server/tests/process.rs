@@ -262,6 +262,10 @@ async fn logs_of_a_full_flow_hold_no_secret() {
             phone.state.push.as_ref().expect("push").auth.as_str(),
         ),
         ("device private key", phone.state.signing_key.as_str()),
+        (
+            "recovery code",
+            phone.recovery_codes.as_ref().expect("codes")[0].as_str(),
+        ),
     ];
     for (what, secret) in secrets {
         assert!(!text.contains(secret), "the log contains the {what}");

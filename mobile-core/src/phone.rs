@@ -83,6 +83,9 @@ pub struct VirtualPhone {
     pub state: DeviceState,
     signer: SoftwareSigner,
     push_keys: Option<PushKeyPair>,
+    /// The recovery codes the server gave with the account's first device:
+    /// shown once, never saved with the state.
+    pub recovery_codes: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for VirtualPhone {
@@ -155,6 +158,7 @@ impl VirtualPhone {
             },
             signer,
             push_keys,
+            recovery_codes: resp.recovery_codes,
         })
     }
 
@@ -177,6 +181,7 @@ impl VirtualPhone {
             state,
             signer,
             push_keys,
+            recovery_codes: None,
         })
     }
 

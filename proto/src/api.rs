@@ -228,6 +228,25 @@ pub struct EnrollmentResponse {
     pub server_jwks: Jwks,
     /// The VAPID public key (uncompressed P-256 point, base64url).
     pub vapid_public_key: String,
+    /// Ten single-use recovery codes, with the account's first device only:
+    /// each replaces the phone's approval once. Shown once; keep them on paper.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+/// `POST /v1/logins/{login_id}/code` body.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LoginCodeRequest {
+    /// A recovery code.
+    pub code: String,
+}
+
+impl std::fmt::Debug for LoginCodeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginCodeRequest { .. }")
+    }
 }
 
 /// `POST /v1/logins` body.
@@ -455,6 +474,10 @@ pub enum AuditKind {
     AccountReset,
     /// The user changed their password.
     PasswordChanged,
+    /// Recovery codes were issued with the first device (`detail.count`).
+    RecoveryCodesIssued,
+    /// A recovery code replaced the phone's approval (`detail.login_id`, `detail.remaining`).
+    RecoveryCodeUsed,
 }
 
 /// How urgently someone should look at an audit event.

@@ -2,7 +2,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use potvrda_proto::ErrorBody;
-use potvrda_proto::api::{LoginRequest, LoginResponse, LoginStatusResponse};
+use potvrda_proto::api::{
+    ChallengeAnswerResult, LoginCodeRequest, LoginRequest, LoginResponse, LoginStatusResponse,
+};
 use serde::Deserialize;
 
 use super::bearer;
@@ -11,7 +13,8 @@ use crate::service::Potvrda;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/logins").route(web::post().to(start)))
-        .service(web::resource("/logins/{login_id}").route(web::get().to(status)));
+        .service(web::resource("/logins/{login_id}").route(web::get().to(status)))
+        .service(web::resource("/logins/{login_id}/code").route(web::post().to(code)));
 }
 
 /// Check the password and send the challenge to the citizen's phones.
@@ -49,4 +52,21 @@ pub(crate) async fn status(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(answer))
+}
+
+/// A recovery code instead of the phone's approval (the login secret authorises).
+#[utoipa::path(post, path = "/v1/logins/{login_id}/code", tag = "portal", params(("login_id" = String, Path)),
+    request_body = LoginCodeRequest, security(("bearer" = [])),
+    responses((status = 200, body = ChallengeAnswerResult), (status = 401, description = "unauthorized, invalid_credentials (a wrong code, counted as a failed password)", body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 410, body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn code(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<LoginCodeRequest>,
+) -> Result<HttpResponse> {
+    let status = svc
+        .login_with_code(&path, bearer(&req), &body.code, &super::caller(&req, &svc))
+        .await?;
+    Ok(HttpResponse::Ok().json(ChallengeAnswerResult { status }))
 }

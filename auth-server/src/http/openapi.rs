@@ -34,6 +34,7 @@ use super::{admin, device, login, me, meta, oidc};
         device::respond,
         login::start,
         login::status,
+        login::code,
         meta::healthz,
         meta::readyz,
         meta::jwks,

@@ -4,6 +4,7 @@
 
 mod counter;
 mod oidc;
+mod recovery;
 mod staff;
 
 pub use oidc::{
@@ -316,7 +317,7 @@ impl Potvrda {
             self.limit(&format!("eni:{ip}"), true, self.config.ip_enroll_limit, now)
                 .await?;
         }
-        let result = self.enroll_inner(req).await;
+        let result = self.enroll_inner(req, caller).await;
         let now = self.clock.now();
         let event = match &result {
             Ok(done) => Event::new(AuditKind::DeviceEnrolled, now)
@@ -331,7 +332,11 @@ impl Potvrda {
         result
     }
 
-    async fn enroll_inner(&self, req: EnrollmentRequest) -> Result<EnrollmentResponse> {
+    async fn enroll_inner(
+        &self,
+        req: EnrollmentRequest,
+        caller: &Caller,
+    ) -> Result<EnrollmentResponse> {
         let name = clean_text("name", &req.name, MAX_NAME_LEN)?;
         let platform = clean_text("platform", &req.platform, MAX_NAME_LEN)?;
         let device_key = decoding_key(&req.public_key)?;
@@ -371,12 +376,14 @@ impl Potvrda {
             EnrollOutcome::InvalidCode => Err(Error::InvalidActivationCode),
             EnrollOutcome::Enrolled(user) => {
                 tracing::info!(user_id = user.id, device_id, "device enrolled");
+                let recovery_codes = self.issue_recovery_codes(&user.id, caller).await?;
                 Ok(EnrollmentResponse {
                     device_id,
                     user_id: user.id,
                     username: user.username,
                     server_jwks: self.keys.jwks(),
                     vapid_public_key: self.keys.vapid_public_b64(),
+                    recovery_codes,
                 })
             }
         }
@@ -424,7 +431,7 @@ impl Potvrda {
             )
             .await?;
         }
-        let user_key = format!("pwu:{}", &sha256_b64(username.as_bytes())[..22]);
+        let user_key = password_failures_key(&username);
         let (attempts, _) = self.store.rate_hit(&user_key, now, window).await?;
         let delay_after = self.config.password_delay_after;
         if attempts > delay_after {
@@ -1112,6 +1119,11 @@ impl Potvrda {
             pwd_change_required: Some(pwd_change_required),
         })
     }
+}
+
+/// The counter of failed passwords (and recovery codes) for a username.
+fn password_failures_key(username: &str) -> String {
+    format!("pwu:{}", &sha256_b64(username.as_bytes())[..22])
 }
 
 fn limits_of(config: &Config) -> Limits {

@@ -141,6 +141,14 @@ async fn run(cli: Cli) -> Result<()> {
                 },
                 cli.state.display()
             );
+            if let Some(codes) = &phone.recovery_codes {
+                println!(
+                    "Recovery codes, each replaces the phone once. Write them down now, they are not shown again:"
+                );
+                for c in codes {
+                    println!("  {c}");
+                }
+            }
         }
         Cmd::Listen => {
             let phone = VirtualPhone::load(&cli.state)?;

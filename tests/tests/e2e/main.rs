@@ -17,6 +17,7 @@ mod observability;
 mod oidc;
 mod openapi;
 mod outage;
+mod recovery;
 mod roles;
 mod scale_out;
 mod support;

@@ -1,0 +1,166 @@
+//! When the phone is not at hand: ten single-use recovery codes, issued with
+//! the account's first device and kept only as keyed hashes; each replaces
+//! the push approval of one login, and a wrong one counts as a failed
+//! password.
+
+use potvrda_proto::api::{AuditKind, LoginStatus};
+
+use super::{CODE_ALPHABET, Potvrda, ct_eq_str, sha256_b64};
+use crate::audit::{Caller, Event};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::metrics::now_ms;
+use crate::store::{DecideOutcome, LoginState};
+
+/// Codes issued at once.
+const RECOVERY_CODES: usize = 10;
+/// Characters per code: 10 × 5 bits = 50 bits.
+const RECOVERY_LEN: usize = 10;
+
+fn record_key(user_id: &str) -> String {
+    format!("recovery:{user_id}")
+}
+
+/// The canonical form of a typed code: upper case, no dashes or spaces.
+fn normalize(code: &str) -> Option<String> {
+    let norm: String = code
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    (norm.len() == RECOVERY_LEN && norm.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(norm)
+}
+
+impl Potvrda {
+    /// Issue the codes if the account has none yet (its first device); the
+    /// codes to show once, or `None`.
+    pub(super) async fn issue_recovery_codes(
+        &self,
+        user_id: &str,
+        caller: &Caller,
+    ) -> Result<Option<Vec<String>>> {
+        let rng = self.rng.as_ref();
+        let mut codes = Vec::with_capacity(RECOVERY_CODES);
+        for _ in 0..RECOVERY_CODES {
+            // Two groups of five, `XXXXX-XXXXX`, for reading off paper.
+            let raw = clock::string(rng, CODE_ALPHABET, RECOVERY_LEN)?;
+            codes.push(format!("{}-{}", &raw[..5], &raw[5..]));
+        }
+        let hashes: Vec<String> = codes
+            .iter()
+            .filter_map(|c| normalize(c))
+            .map(|c| self.keys.pepper.hash(c.as_bytes()))
+            .collect();
+        let now = self.clock.now();
+        if !self
+            .store
+            .kv_put_new(&record_key(user_id), &serde_json::to_vec(&hashes)?, 0, now)
+            .await?
+        {
+            return Ok(None);
+        }
+        self.audit
+            .record(
+                Event::new(AuditKind::RecoveryCodesIssued, now)
+                    .user(user_id)
+                    .caller(caller)
+                    .with("count", RECOVERY_CODES),
+            )
+            .await;
+        Ok(Some(codes))
+    }
+
+    /// `POST /v1/logins/{login_id}/code`: a recovery code instead of the
+    /// phone. The login secret authorises; the code is spent once.
+    pub async fn login_with_code(
+        &self,
+        login_id: &str,
+        secret: Option<&str>,
+        code: &str,
+        caller: &Caller,
+    ) -> Result<LoginStatus> {
+        let secret = secret.ok_or(Error::Unauthorized)?;
+        let login = self.store.login(login_id).await?.ok_or(Error::NotFound)?;
+        if !ct_eq_str(&sha256_b64(secret.as_bytes()), &login.record.secret_hash) {
+            return Err(Error::Unauthorized);
+        }
+        let now = self.clock.now();
+        match login.status(now) {
+            LoginStatus::Pending => {}
+            LoginStatus::Expired => return Err(Error::Expired),
+            _ => return Err(Error::AlreadyDecided),
+        }
+        let rec = &login.record;
+        // Wrong codes count with wrong passwords, under the same lock.
+        let user_key = super::password_failures_key(&rec.username);
+        let window = self.config.rate_window as i64;
+        let (failures, _) = self.store.rate_count(&user_key, now, window).await?;
+        let locked = failures > self.config.password_lock_after;
+        let hash = normalize(code).map(|c| self.keys.pepper.hash(c.as_bytes()));
+        let key = record_key(&rec.user_id);
+        let stored = self.store.kv_get(&key, now).await?;
+        let spent = match (&hash, &stored, locked) {
+            (Some(h), Some(raw), false) => {
+                let mut hashes: Vec<String> = serde_json::from_slice(raw)?;
+                match hashes.iter().position(|x| ct_eq_str(x, h)) {
+                    Some(i) => {
+                        hashes.remove(i);
+                        // Spent atomically: of two racing uses, one wins.
+                        self.store
+                            .kv_swap(&key, raw, &serde_json::to_vec(&hashes)?, 0, now)
+                            .await?
+                            .then_some(hashes.len())
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        let Some(remaining) = spent else {
+            self.store.rate_hit(&user_key, now, window).await?;
+            self.audit
+                .record(
+                    Event::new(AuditKind::LoginFailed, now)
+                        .user(&rec.user_id)
+                        .caller(caller)
+                        .with("reason", "wrong_recovery_code")
+                        .with("login_id", rec.id.as_str()),
+                )
+                .await;
+            return Err(Error::InvalidCredentials);
+        };
+        match self
+            .store
+            .decide(&rec.id, LoginState::Approved, now, now_ms(), None)
+            .await?
+        {
+            DecideOutcome::Decided => {}
+            DecideOutcome::Expired => return Err(Error::Expired),
+            DecideOutcome::NotFound => return Err(Error::NotFound),
+            DecideOutcome::AlreadyDecided => return Err(Error::AlreadyDecided),
+        }
+        self.audit
+            .record(
+                Event::new(AuditKind::RecoveryCodeUsed, now)
+                    .user(&rec.user_id)
+                    .caller(caller)
+                    .with("login_id", rec.id.as_str())
+                    .with("remaining", remaining),
+            )
+            .await;
+        Ok(LoginStatus::Approved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_typed_forgivingly() {
+        assert_eq!(normalize("abcde-fghjk").as_deref(), Some("ABCDEFGHJK"));
+        assert_eq!(normalize("ABCDE FGHJK").as_deref(), Some("ABCDEFGHJK"));
+        assert_eq!(normalize("ABCDE-FGHJ0"), None, "0 is not in the alphabet");
+        assert_eq!(normalize("ABCDE"), None);
+    }
+}

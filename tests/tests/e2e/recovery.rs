@@ -1,0 +1,155 @@
+//! When the phone is not at hand: recovery codes, on every store. Issued with
+//! the first device only, single use, a wrong one counts as a failed
+//! password, every use audited, never a code in the trail.
+
+use potvrda_e2e::{Backend, Options, TestServer};
+use potvrda_mobile_core::phone::VirtualPhone;
+use potvrda_proto::api::{AuditKind, LoginResponse, LoginStatus};
+use serde_json::json;
+
+use crate::support::*;
+
+crate::on_both_stores!(
+    a_recovery_code_replaces_the_phone_once,
+    wrong_codes_count_as_failed_passwords,
+);
+
+async fn use_code(
+    srv: &TestServer,
+    l: &LoginResponse,
+    secret: &str,
+    code: &str,
+) -> (u16, serde_json::Value) {
+    let r = srv
+        .http
+        .post(format!("{}/v1/logins/{}/code", srv.url, l.login_id))
+        .bearer_auth(secret)
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .expect("request");
+    (r.status().as_u16(), r.json().await.expect("json"))
+}
+
+async fn a_recovery_code_replaces_the_phone_once(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let c = citizen(&srv, None).await;
+    let codes = c
+        .phone
+        .recovery_codes
+        .clone()
+        .expect("codes with the first device");
+    assert_eq!(codes.len(), 10);
+    assert!(
+        codes
+            .iter()
+            .all(|c| c.len() == 11 && c.as_bytes()[5] == b'-'),
+        "{codes:?}"
+    );
+    let l = login(&srv, &c).await;
+    assert_eq!(
+        use_code(&srv, &l, "wrong-secret", &codes[0]).await.0,
+        401,
+        "the login secret authorises"
+    );
+    // Typed in lower case with a space: still the code.
+    let typed = codes[0].to_lowercase().replace('-', " ");
+    let (status, body) = use_code(&srv, &l, &l.login_secret, &typed).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("approved")));
+    let s = srv.status(&l.login_id, &l.login_secret, 0).await;
+    assert_eq!(s.status, LoginStatus::Approved);
+    assert!(
+        s.access_token.is_some(),
+        "the token, as after a phone approval"
+    );
+    assert_eq!(
+        use_code(&srv, &l, &l.login_secret, &codes[1]).await.0,
+        409,
+        "the login is decided"
+    );
+    // Spent: the same code fails on the next login; another one works.
+    let l2 = login(&srv, &c).await;
+    let (status, body) = use_code(&srv, &l2, &l2.login_secret, &codes[0]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
+    assert_eq!(
+        use_code(&srv, &l2, &l2.login_secret, &codes[1]).await.0,
+        200
+    );
+    // A second device gets no new codes.
+    let r = srv
+        .http
+        .post(format!(
+            "{}/v1/admin/citizens/{}/reset",
+            srv.url, c.account.user_id
+        ))
+        .bearer_auth(&srv.token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 403, "the bootstrap token does not reset");
+    let events = srv
+        .audit(&format!("user_id={}", c.account.user_id))
+        .await
+        .events;
+    let used: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == AuditKind::RecoveryCodeUsed)
+        .collect();
+    assert_eq!(used.len(), 2);
+    assert_eq!(used[0].detail["remaining"], 9);
+    assert_eq!(used[1].detail["remaining"], 8);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == AuditKind::RecoveryCodesIssued)
+    );
+    let trail = serde_json::to_string(&events).expect("json");
+    for code in &codes {
+        assert!(!trail.contains(code.as_str()) && !trail.contains(&code.replace('-', "")));
+    }
+    let (_, sa) = staff(&srv, &srv.token, "superadmin", None).await;
+    let r = post(
+        &srv,
+        &format!("/v1/admin/citizens/{}/reset", c.account.user_id),
+        Some(&sa),
+        json!({}),
+    )
+    .await;
+    let fresh: potvrda_proto::api::CreateCitizenResponse = r.json().await.expect("json");
+    let second = VirtualPhone::enroll(&srv.url, &fresh.activation_code, "second", None)
+        .await
+        .expect("enrolls");
+    assert!(
+        second.recovery_codes.is_none(),
+        "codes come once, with the first device"
+    );
+}
+
+async fn wrong_codes_count_as_failed_passwords(backend: Backend) {
+    let srv = TestServer::start_with(Options {
+        rates: (100, 3, 100, 1000, 30),
+        ..Options::new(backend)
+    })
+    .await;
+    let c = citizen(&srv, None).await;
+    let codes = c.phone.recovery_codes.clone().expect("codes");
+    let l = login(&srv, &c).await;
+    for _ in 0..4 {
+        assert_eq!(
+            use_code(&srv, &l, &l.login_secret, "AAAAA-AAAAA").await.0,
+            401
+        );
+    }
+    // Past the lock: even a right code is refused, like a right password.
+    assert_eq!(use_code(&srv, &l, &l.login_secret, &codes[0]).await.0, 401);
+    assert_eq!(
+        srv.login_raw(&c.account.username, &c.account.initial_password)
+            .await
+            .status(),
+        401,
+        "the same counter locks the password"
+    );
+}
