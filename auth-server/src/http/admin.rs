@@ -2,6 +2,7 @@
 //! handler authenticates the caller (bootstrap token or a staff member's
 //! access token) and the domain decides what that role may do.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use potvrda_proto::ErrorBody;
 use potvrda_proto::api::{
@@ -52,7 +53,12 @@ pub(crate) async fn create_citizen(
 ) -> Result<HttpResponse> {
     let by = svc.authenticate(bearer(&req)).await?;
     let caller = super::caller(&req, &svc);
-    let created = svc.create_citizen(body.into_inner(), &by, &caller).await?;
+    let body = body.into_inner();
+    let name = body.display_name.clone();
+    let created = svc.create_citizen(body, &by, &caller).await?;
+    if super::sheet::wants_sheet(&req) {
+        return super::sheet::render(&svc, StatusCode::CREATED, &created, &name);
+    }
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -121,6 +127,10 @@ pub(crate) async fn reset(
     let answer = svc
         .reset_citizen(&path, &by, &super::caller(&req, &svc))
         .await?;
+    if super::sheet::wants_sheet(&req) {
+        let name = answer.username.clone();
+        return super::sheet::render(&svc, StatusCode::OK, &answer, &name);
+    }
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(answer))
@@ -156,7 +166,12 @@ pub(crate) async fn create_staff(
 ) -> Result<HttpResponse> {
     let by = svc.authenticate(bearer(&req)).await?;
     let caller = super::caller(&req, &svc);
-    let created = svc.create_staff(body.into_inner(), &by, &caller).await?;
+    let body = body.into_inner();
+    let name = body.display_name.clone();
+    let created = svc.create_staff(body, &by, &caller).await?;
+    if super::sheet::wants_sheet(&req) {
+        return super::sheet::render(&svc, StatusCode::CREATED, &created, &name);
+    }
     Ok(HttpResponse::Created().json(created))
 }
 

@@ -10,6 +10,7 @@ mod me;
 mod meta;
 mod oidc;
 pub mod openapi;
+mod sheet;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
         .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(e.to_string())))
         .configure(meta::configure)
         .configure(oidc::configure)
+        .configure(sheet::configure)
         .service(
             web::scope("/v1")
                 .configure(admin::configure)

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, device, login, me, meta, oidc};
+use super::{admin, device, login, me, meta, oidc, sheet};
 
 /// The document.
 #[derive(OpenApi)]
@@ -49,6 +49,7 @@ use super::{admin, device, login, me, meta, oidc};
         oidc::logout,
         oidc::script,
         oidc::style,
+        sheet::style,
         super::metrics,
     ),
     modifiers(&Bearer)

@@ -270,3 +270,117 @@ async fn a_citizen_logs_in_to_a_service_in_chromium() {
         .expect("verifies");
     assert_eq!(claims.subject().as_str(), c.account.user_id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_activation_sheet_prints_from_chromium() {
+    let srv = TestServer::start(Backend::Embedded).await;
+    let username = potvrda_e2e::unique("jelena");
+    let r = srv
+        .http
+        .post(format!("{}/v1/admin/citizens", srv.url))
+        .bearer_auth(&srv.token)
+        .header("Accept", "text/html")
+        .json(&serde_json::json!({"username": username, "display_name": "Jelena Petrović"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 201);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html")
+    );
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(csp.contains("default-src 'none'") && !csp.contains("unsafe"));
+    let html = r.text().await.expect("html");
+    for needle in [
+        username.as_str(),
+        "Jelena Petrović",
+        "<svg",
+        "potvrda://activate?server=",
+        "Uputstvo",
+        "Instructions",
+    ] {
+        assert!(html.contains(needle), "the sheet shows {needle}");
+    }
+    // The secrets are on it, and the QR code carries the activation URI with this code.
+    let code = html
+        .split(r#"<td id="code" class="secret">"#)
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("code")
+        .to_owned();
+    assert_eq!(code.len(), 14);
+    let encoded: String = url::form_urlencoded::byte_serialize(srv.url.as_bytes()).collect();
+    let shown = html
+        .split(r#"<p class="uri">"#)
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the URI under the QR code")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
+        .replace("&#x2f;", "/")
+        .replace("&#47;", "/");
+    assert_eq!(
+        shown,
+        format!("potvrda://activate?server={encoded}&code={code}")
+    );
+    // It enrolls a phone, as the citizen would by typing it.
+    VirtualPhoneCheck::enroll(&srv, &code).await;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("sheet.html");
+    std::fs::write(&file, &html).expect("write");
+    let driver = Driver::start().await;
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=900,1300"]}),
+    );
+    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session");
+    browser
+        .goto(&format!("file://{}", file.display()))
+        .await
+        .expect("open the sheet");
+    let qr = browser
+        .find(Locator::Css("#qr svg"))
+        .await
+        .expect("the QR code is drawn");
+    let (_, _, w, h) = qr.rectangle().await.expect("its box");
+    assert!(
+        w > 100.0 && h > 100.0,
+        "a QR code big enough to scan: {w}×{h}"
+    );
+    let shot = browser.screenshot().await.expect("screenshot");
+    assert!(
+        shot.starts_with(b"\x89PNG") && shot.len() > 10_000,
+        "the sheet renders"
+    );
+    if let Ok(dir) = std::env::var("POTVRDA_TEST_SCREENSHOTS") {
+        std::fs::write(
+            std::path::Path::new(&dir).join("activation-sheet.png"),
+            &shot,
+        )
+        .expect("screenshot saved");
+    }
+    browser.close().await.expect("closed");
+}
+
+struct VirtualPhoneCheck;
+
+impl VirtualPhoneCheck {
+    async fn enroll(srv: &TestServer, code: &str) {
+        potvrda_mobile_core::phone::VirtualPhone::enroll(&srv.url, code, "phone", None)
+            .await
+            .expect("the printed code enrolls a phone");
+    }
+}

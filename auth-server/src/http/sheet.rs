@@ -1,0 +1,124 @@
+//! The printed activation sheet: a print-ready A4 page with the username,
+//! the initial password, the activation code and its expiry, and a QR code
+//! of `potvrda://activate?server=<PUBLIC_URL>&code=<code>`, with short
+//! instructions in Serbian (Latin script) and English. It is only ever the
+//! answer to the request that created the secrets (`Accept: text/html` on
+//! account creation or reset): reprinting means a reset.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use potvrda_proto::api::CreateCitizenResponse;
+
+use crate::error::{Error, Result};
+use crate::service::Potvrda;
+
+const SHEET_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/static/sheet.css").route(web::get().to(style)));
+}
+
+#[derive(Template)]
+#[template(path = "sheet.html")]
+struct SheetTpl<'a> {
+    css: &'a str,
+    display_name: &'a str,
+    username: &'a str,
+    password: &'a str,
+    code: &'a str,
+    expires: &'a str,
+    qr_svg: &'a str,
+    activation_uri: &'a str,
+}
+
+/// Whether the caller asked for the printable page.
+pub(super) fn wants_sheet(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// The activation URI the QR code carries.
+pub fn activation_uri(public_url: &str, code: &str) -> String {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!(
+        "potvrda://activate?server={}&code={}",
+        enc(public_url),
+        enc(code)
+    )
+}
+
+/// `2026-11-29 14:05 UTC`.
+fn utc(t: i64) -> String {
+    match actix_web::cookie::time::OffsetDateTime::from_unix_timestamp(t) {
+        Ok(d) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute()
+        ),
+        Err(_) => t.to_string(),
+    }
+}
+
+/// The sheet for freshly created secrets.
+pub(super) fn render(
+    svc: &Potvrda,
+    status: StatusCode,
+    answer: &CreateCitizenResponse,
+    display_name: &str,
+) -> Result<HttpResponse> {
+    let uri = activation_uri(svc.public_url(), &answer.activation_code);
+    let qr = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| Error::Internal(format!("qr: {e}")))?
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .build();
+    // The XML prolog has no place inside HTML.
+    let svg = qr.find("<svg").map_or(qr.as_str(), |i| &qr[i..]);
+    let css = format!("{}/static/sheet.css", svc.public_url());
+    let page = SheetTpl {
+        css: &css,
+        display_name,
+        username: &answer.username,
+        password: &answer.initial_password,
+        code: &answer.activation_code,
+        expires: &utc(answer.activation_expires_at),
+        qr_svg: svg,
+        activation_uri: &uri,
+    }
+    .render()
+    .map_err(|e| Error::Internal(format!("template: {e}")))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, SHEET_CSP))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(page))
+}
+
+/// The sheet's print style.
+#[utoipa::path(get, path = "/static/sheet.css", tag = "admin", responses((status = 200, content_type = "text/css")))]
+pub(crate) async fn style() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(include_str!("../../static/sheet.css"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_uris_encode_the_server() {
+        assert_eq!(
+            activation_uri("https://prijava.euprava.gov.rs", "ABCD-EFGH-JKMN"),
+            "potvrda://activate?server=https%3A%2F%2Fprijava.euprava.gov.rs&code=ABCD-EFGH-JKMN"
+        );
+        assert_eq!(utc(1_795_000_000), "2026-11-18 09:46 UTC");
+    }
+}
