@@ -119,6 +119,6 @@ mod tests {
             activation_uri("https://prijava.euprava.gov.rs", "ABCD-EFGH-JKMN"),
             "potvrda://activate?server=https%3A%2F%2Fprijava.euprava.gov.rs&code=ABCD-EFGH-JKMN"
         );
-        assert_eq!(utc(1_795_000_000), "2026-11-18 09:46 UTC");
+        assert_eq!(utc(1_795_000_000), "2026-11-18 11:06 UTC");
     }
 }

@@ -3,6 +3,7 @@
 //! randomness, the keys and the push sender are injected.
 
 mod counter;
+mod escrow;
 mod oidc;
 mod recovery;
 mod staff;
@@ -317,7 +318,7 @@ impl Potvrda {
             self.limit(&format!("eni:{ip}"), true, self.config.ip_enroll_limit, now)
                 .await?;
         }
-        let result = self.enroll_inner(req, caller).await;
+        let mut result = self.enroll_inner(req).await;
         let now = self.clock.now();
         let event = match &result {
             Ok(done) => Event::new(AuditKind::DeviceEnrolled, now)
@@ -329,14 +330,15 @@ impl Potvrda {
             Err(_) => return result,
         };
         self.audit.record(event.caller(caller)).await;
+        // The account's first device also brings its recovery codes (after
+        // the enrollment's own event, so the trail reads in order).
+        if let Ok(done) = &mut result {
+            done.recovery_codes = self.issue_recovery_codes(&done.user_id, caller).await?;
+        }
         result
     }
 
-    async fn enroll_inner(
-        &self,
-        req: EnrollmentRequest,
-        caller: &Caller,
-    ) -> Result<EnrollmentResponse> {
+    async fn enroll_inner(&self, req: EnrollmentRequest) -> Result<EnrollmentResponse> {
         let name = clean_text("name", &req.name, MAX_NAME_LEN)?;
         let platform = clean_text("platform", &req.platform, MAX_NAME_LEN)?;
         let device_key = decoding_key(&req.public_key)?;
@@ -376,14 +378,13 @@ impl Potvrda {
             EnrollOutcome::InvalidCode => Err(Error::InvalidActivationCode),
             EnrollOutcome::Enrolled(user) => {
                 tracing::info!(user_id = user.id, device_id, "device enrolled");
-                let recovery_codes = self.issue_recovery_codes(&user.id, caller).await?;
                 Ok(EnrollmentResponse {
                     device_id,
                     user_id: user.id,
                     username: user.username,
                     server_jwks: self.keys.jwks(),
                     vapid_public_key: self.keys.vapid_public_b64(),
-                    recovery_codes,
+                    recovery_codes: None,
                 })
             }
         }
@@ -1031,10 +1032,12 @@ impl Potvrda {
                 LoginStatus::Approved if !take => {
                     return Ok((status_only(LoginStatus::Approved), login));
                 }
-                LoginStatus::Approved => {
-                    if self.store.take_token(login_id).await? {
-                        let answer = self.issue_token(&login, now).await?;
+                LoginStatus::Approved | LoginStatus::Consumed if take => {
+                    if let Some(answer) = self.hand_over(&login, secret, now).await? {
                         return Ok((answer, login));
+                    }
+                    if login.state == LoginState::Consumed {
+                        return Ok((status_only(LoginStatus::Consumed), login));
                     }
                 }
                 other => return Ok((status_only(other), login)),
@@ -1066,9 +1069,9 @@ impl Potvrda {
         }
     }
 
-    async fn issue_token(&self, login: &Login, now: i64) -> Result<LoginStatusResponse> {
+    /// Mint the access token for an approved login (not yet handed over).
+    async fn mint_token(&self, login: &Login, now: i64) -> Result<(String, AccessTokenClaims)> {
         let user = self.store.user(&login.record.user_id).await?;
-        let pwd_change_required = user.as_ref().is_some_and(|u| u.pwd_change_required);
         let claims = AccessTokenClaims {
             iss: self.public_url.clone(),
             sub: login.record.user_id.clone(),
@@ -1086,40 +1089,85 @@ impl Potvrda {
                     .as_str()
                     .to_owned(),
             ],
-            pwd_change_required,
+            pwd_change_required: user.as_ref().is_some_and(|u| u.pwd_change_required),
             municipality: user.and_then(|u| u.municipality),
         };
         let keys = self.keyring.current();
         let (signer, kid) = keys.current.signer(Algorithm::ES256);
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(kid.to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, signer)?;
-        self.metrics
-            .token_issued(login.decided_at_ms.unwrap_or_else(now_ms));
-        tracing::info!(
-            login_id = login.record.id,
-            user_id = claims.sub,
-            jti = claims.jti,
-            "access token issued"
-        );
-        self.audit
-            .record(
-                Event::new(AuditKind::TokenIssued, now)
-                    .user(&claims.sub)
-                    .with("login_id", login.record.id.as_str())
-                    .with("jti", claims.jti.as_str())
-                    .with("approval_jti", claims.approval_jti.clone()),
-            )
-            .await;
-        Ok(LoginStatusResponse {
+        Ok((jsonwebtoken::encode(&header, &claims, signer)?, claims))
+    }
+
+    /// Hand the token over once: minted and sealed for the login secret
+    /// *before* the atomic hand-over, so nothing can fail after it; a retry
+    /// of a request whose answer was lost (within [`REDELIVER_SECS`]) gets
+    /// the same token back, never a second one. `None`: nothing to hand over.
+    async fn hand_over(
+        &self,
+        login: &Login,
+        secret: &str,
+        now: i64,
+    ) -> Result<Option<LoginStatusResponse>> {
+        let (token, claims) = self.mint_token(login, now).await?;
+        let sealed = escrow::seal(secret, &login.record.id, &token)?;
+        let Some(stored) = self
+            .store
+            .take_token(&login.record.id, &sealed, now, REDELIVER_SECS)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let first = stored == sealed;
+        let token = if first {
+            token
+        } else {
+            match escrow::open(secret, &login.record.id, &stored) {
+                Some(t) => t,
+                None => return Ok(None),
+            }
+        };
+        if first {
+            self.metrics
+                .token_issued(login.decided_at_ms.unwrap_or_else(now_ms));
+            tracing::info!(
+                login_id = login.record.id,
+                user_id = claims.sub,
+                jti = claims.jti,
+                "access token issued"
+            );
+            self.audit
+                .record(
+                    Event::new(AuditKind::TokenIssued, now)
+                        .user(&claims.sub)
+                        .with("login_id", login.record.id.as_str())
+                        .with("jti", claims.jti.as_str())
+                        .with("approval_jti", claims.approval_jti.clone()),
+                )
+                .await;
+        } else {
+            tracing::info!(
+                login_id = login.record.id,
+                "access token delivered again (a retried request)"
+            );
+        }
+        // The token came back authenticated (AEAD under the login secret): its own claim counts.
+        let pwd_change_required =
+            jsonwebtoken::dangerous::insecure_decode::<AccessTokenClaims>(&token)
+                .map(|d| d.claims.pwd_change_required)
+                .unwrap_or(claims.pwd_change_required);
+        Ok(Some(LoginStatusResponse {
             status: LoginStatus::Approved,
             access_token: Some(token),
             token_type: Some(TOKEN_TYPE_BEARER.into()),
             expires_in: Some(self.config.token_ttl),
             pwd_change_required: Some(pwd_change_required),
-        })
+        }))
     }
 }
+
+/// How long after the hand-over a retried status request gets the token again.
+const REDELIVER_SECS: i64 = 60;
 
 /// The counter of failed passwords (and recovery codes) for a username.
 fn password_failures_key(username: &str) -> String {

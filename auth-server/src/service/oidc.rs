@@ -604,7 +604,12 @@ impl Potvrda {
                     .kv_take(&key("req", request_id), now)
                     .await?
                     .is_none()
-                    || !self.store.take_token(&pending.login_id).await?
+                    // (An empty escrow: here the code is handed over, not a token.)
+                    || self
+                        .store
+                        .take_token(&pending.login_id, b"", now, 0)
+                        .await?
+                        .is_none_or(|e| !e.is_empty())
                 {
                     return Ok(Self::expired_page());
                 }

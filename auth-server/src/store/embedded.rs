@@ -96,6 +96,8 @@ struct Memory {
     rates: HashMap<String, std::collections::VecDeque<i64>>,
     logins: HashMap<String, Login>,
     seen: std::collections::HashSet<String>,
+    /// Sealed tokens of consumed logins, and when they were handed over.
+    escrows: HashMap<String, (Vec<u8>, i64)>,
     by_cid: HashMap<String, String>,
     by_user: HashMap<String, Vec<String>>,
     last_sweep: i64,
@@ -119,6 +121,7 @@ impl Memory {
             .collect();
         for id in dead {
             self.seen.remove(&id);
+            self.escrows.remove(&id);
             if let Some(l) = self.logins.remove(&id) {
                 self.by_cid.remove(&l.record.cid);
                 if let Some(v) = self.by_user.get_mut(&l.record.user_id) {
@@ -506,14 +509,30 @@ impl LoginStore for EmbeddedStore {
         Ok(mem.logins.contains_key(login_id) && mem.seen.insert(login_id.to_owned()))
     }
 
-    async fn take_token(&self, login_id: &str) -> Result<bool> {
+    async fn take_token(
+        &self,
+        login_id: &str,
+        escrow: &[u8],
+        now: i64,
+        redeliver: i64,
+    ) -> Result<Option<Vec<u8>>> {
         let mut mem = self.mem();
-        Ok(match mem.logins.get_mut(login_id) {
-            Some(l) if l.state == LoginState::Approved => {
-                l.state = LoginState::Consumed;
-                true
+        let state = mem.logins.get(login_id).map(|l| l.state);
+        Ok(match state {
+            Some(LoginState::Approved) => {
+                if let Some(l) = mem.logins.get_mut(login_id) {
+                    l.state = LoginState::Consumed;
+                }
+                mem.escrows
+                    .insert(login_id.to_owned(), (escrow.to_vec(), now));
+                Some(escrow.to_vec())
             }
-            _ => false,
+            Some(LoginState::Consumed) => mem
+                .escrows
+                .get(login_id)
+                .filter(|(_, at)| now - at <= redeliver)
+                .map(|(e, _)| e.clone()),
+            _ => None,
         })
     }
 

@@ -287,8 +287,18 @@ pub trait LoginStore {
     ) -> Result<DecideOutcome>;
     /// Mark the challenge as seen by a phone; `true` the first time only.
     async fn mark_seen(&self, login_id: &str) -> Result<bool>;
-    /// Atomically move an approved login to consumed; `true` for exactly one caller.
-    async fn take_token(&self, login_id: &str) -> Result<bool>;
+    /// Hand the token over, atomically: an approved login becomes consumed
+    /// and keeps `escrow` (the token, sealed for the login secret's holder),
+    /// which is returned; a login consumed at most `redeliver` seconds before
+    /// `now` returns the escrow it keeps (a reply lost in transit does not
+    /// lose the login, and no second token is minted); else `None`.
+    async fn take_token(
+        &self,
+        login_id: &str,
+        escrow: &[u8],
+        now: i64,
+        redeliver: i64,
+    ) -> Result<Option<Vec<u8>>>;
     /// Wake-ups for changes of this login, on this instance or any other.
     fn subscribe(&self, login_id: &str) -> Subscription;
 }

@@ -59,12 +59,19 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 'ok'
 ";
 
+/// KEYS: the login. ARGV: the sealed token, now, the redelivery window.
 const TAKE_TOKEN: &str = r"
-if redis.call('HGET', KEYS[1], 'state') == 'approved' then
-  redis.call('HSET', KEYS[1], 'state', 'consumed')
-  return 1
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'approved' then
+  redis.call('HSET', KEYS[1], 'state', 'consumed', 'escrow', ARGV[1], 'taken_at', ARGV[2])
+  return ARGV[1]
 end
-return 0
+if state == 'consumed' then
+  local e = redis.call('HGET', KEYS[1], 'escrow')
+  local t = tonumber(redis.call('HGET', KEYS[1], 'taken_at') or '0')
+  if e and tonumber(ARGV[2]) - t <= tonumber(ARGV[3]) then return e end
+end
+return false
 ";
 
 const CONSUME_ACTIVATION: &str = r"
@@ -679,13 +686,25 @@ impl LoginStore for RedisStore {
         Ok(first)
     }
 
-    async fn take_token(&self, login_id: &str) -> Result<bool> {
-        let took: i64 = self
+    async fn take_token(
+        &self,
+        login_id: &str,
+        escrow: &[u8],
+        now: i64,
+        redeliver: i64,
+    ) -> Result<Option<Vec<u8>>> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        // Base64 in the hash: its fields are read back as text.
+        let stored: Option<String> = self
             .take_token
             .key(self.key("login", login_id))
+            .arg(b64.encode(escrow))
+            .arg(now)
+            .arg(redeliver)
             .invoke_async(&mut self.conn())
             .await?;
-        Ok(took == 1)
+        Ok(stored.and_then(|s| b64.decode(s).ok()))
     }
 
     fn subscribe(&self, login_id: &str) -> Subscription {

@@ -120,6 +120,7 @@ async fn a_login_is_audited_end_to_end_without_secrets(backend: Backend) {
         [
             AuditKind::CitizenCreated,
             AuditKind::DeviceEnrolled,
+            AuditKind::RecoveryCodesIssued,
             AuditKind::LoginStarted,
             AuditKind::LoginApproved,
             AuditKind::TokenIssued,

@@ -55,6 +55,7 @@ async fn the_openapi_description_matches_the_routes() {
         ("me.rs", "/v1"),
         ("meta.rs", ""),
         ("oidc.rs", ""),
+        ("sheet.rs", ""),
         ("mod.rs", ""),
     ] {
         code.extend(registered(file, prefix));
