@@ -366,6 +366,13 @@ impl Config {
         let mut ids = std::collections::HashSet::new();
         for c in &self.clients {
             c.validate().map_err(Error::Config)?;
+            // Its tokens' `aud` would otherwise be the portal's own audience.
+            if c.client_id == self.token_audience {
+                return Err(Error::Config(format!(
+                    "oidc client id {} must differ from token_audience",
+                    c.client_id
+                )));
+            }
             if !ids.insert(c.client_id.as_str()) {
                 return Err(Error::Config(format!(
                     "oidc client {} is registered twice",
@@ -596,6 +603,7 @@ mod tests {
             r#"[{"client_id":"a","redirect_uris":["https://a.example/cb"],"name":"A","id_token_signed_response_alg":"HS256"}]"#,
             r#"[{"client_id":"a","redirect_uris":["https://a.example/cb"],"name":"A"},{"client_id":"a","redirect_uris":["https://a.example/cb"],"name":"B"}]"#,
             r#"[{"client_id":"a","redirect_uris":["https://a.example/cb"],"name":"A","colour":"red"}]"#,
+            r#"[{"client_id":"potvrda","redirect_uris":["https://a.example/cb"],"name":"Same as token_audience"}]"#,
         ];
         for b in bad {
             assert!(

@@ -655,8 +655,23 @@ impl Potvrda {
             .store
             .kv_get(&key("sid", &sha256_b64(cookie.as_bytes())), now)
             .await?;
-        raw.map(|r| serde_json::from_slice(&r).map_err(Error::from))
-            .transpose()
+        let Some(raw) = raw else { return Ok(None) };
+        let session: Session = serde_json::from_slice(&raw)?;
+        // A session outlives nothing that ends the account's use: a lock
+        // (a fraud report) or a deactivation ends single sign-on at once.
+        Ok(self
+            .account_usable(&session.user_id)
+            .await?
+            .then_some(session))
+    }
+
+    /// Whether the account exists, is not locked and not deactivated.
+    async fn account_usable(&self, user_id: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .user(user_id)
+            .await?
+            .is_some_and(|u| !u.locked && !u.deactivated))
     }
 
     /// A code for `req`, redeemable once within 60 s; the redirect URL carrying it.
@@ -794,6 +809,12 @@ impl Potvrda {
             }
             (None, None) => {}
         }
+        if !self.account_usable(&record.grant.user_id).await? {
+            return Err(oauth(
+                "invalid_grant",
+                "the account is locked or deactivated",
+            ));
+        }
         // The one redemption: whoever swaps the record to "used" wins; a racing
         // second use finds it used and revokes.
         let used = CodeRecord {
@@ -855,7 +876,10 @@ impl Potvrda {
         let k = key("grant", gid);
         let raw = self.store.kv_get(&k, now).await?.ok_or_else(invalid)?;
         let grant: Grant = serde_json::from_slice(&raw)?;
-        if grant.revoked || grant.client_id != client.client_id {
+        if grant.revoked
+            || grant.client_id != client.client_id
+            || !self.account_usable(&grant.base.user_id).await?
+        {
             return Err(invalid());
         }
         if !ct_eq_str(&sha256_b64(secret.as_bytes()), &grant.current) {
@@ -1051,7 +1075,8 @@ impl Potvrda {
             .store
             .user(&claims.sub)
             .await?
-            .ok_or_else(|| invalid("no such user"))?;
+            .filter(|u| !u.locked && !u.deactivated)
+            .ok_or_else(|| invalid("no such user, or the account is locked"))?;
         let scopes: Vec<&str> = claims.scope.split_ascii_whitespace().collect();
         let profile = scopes.contains(&"profile");
         Ok(UserInfo {

@@ -96,7 +96,10 @@ impl Potvrda {
             return Ok(Principal::Bootstrap);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| Error::Unauthorized)?;
-        if header.alg != Algorithm::ES256 {
+        // Only the portal's own access tokens: not an OpenID client's (`at+jwt`).
+        if header.alg != Algorithm::ES256
+            || header.typ.as_deref() == Some(potvrda_proto::oidc::TYP_ACCESS_TOKEN)
+        {
             return Err(Error::Unauthorized);
         }
         let keys = self.keyring.current();

@@ -29,7 +29,64 @@ crate::on_both_stores!(
     a_denial_on_the_phone_is_access_denied_for_the_client,
     codes_and_login_pages_expire,
     single_sign_on_prompt_max_age_and_logout,
+    a_locked_account_loses_its_session_and_its_grants,
 );
+
+async fn a_locked_account_loses_its_session_and_its_grants(backend: Backend) {
+    let srv = provider(backend).await;
+    let c = citizen(&srv, None).await;
+    let rp = relying_party(&srv, false).await;
+    let b = browser();
+    let a = authorize(&rp, &[]);
+    let back = log_in(&srv, &b, &a, &c).await;
+    let tokens = rp
+        .exchange_code(code_of(&back, &a, &srv))
+        .expect("token endpoint")
+        .set_pkce_verifier(a.verifier)
+        .request_async(&http)
+        .await
+        .expect("tokens");
+    // An OpenID client's access token is not a key to the counter's API.
+    let r = post(
+        &srv,
+        "/v1/admin/citizens",
+        Some(tokens.access_token().secret()),
+        serde_json::json!({"username": potvrda_e2e::unique("x"), "display_name": "X"}),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    // The citizen reports fraud on the next login: the account locks.
+    let l = login(&srv, &c).await;
+    c.phone
+        .answer(&pulled(&c.phone).await, Decision::Fraud, None)
+        .await
+        .expect("reported");
+    let _ = l;
+    // Single sign-on ends: the login page, not a code.
+    let again = authorize(&rp, &[]);
+    assert_eq!(
+        b.get(&again.url).send().await.expect("authorize").status(),
+        200
+    );
+    // The refresh token and the access token stop working.
+    let refresh = rp
+        .exchange_refresh_token(tokens.refresh_token().expect("refresh"))
+        .expect("token endpoint")
+        .request_async(&http)
+        .await;
+    assert!(
+        format!("{refresh:?}").contains("invalid_grant"),
+        "{refresh:?}"
+    );
+    let r = srv
+        .http
+        .get(format!("{}/oauth2/userinfo", srv.url))
+        .bearer_auth(tokens.access_token().secret())
+        .send()
+        .await
+        .expect("userinfo");
+    assert_eq!(r.status(), 401);
+}
 
 const CONFIDENTIAL: &str = "portal";
 const SECRET: &str = "portal-secret-0123456789";
