@@ -4,8 +4,8 @@
 (function () {
   const wait = document.getElementById("wait");
   const next = document.getElementById("continue");
-  if (!wait || !next) return;
-  const url = "/oauth2/authorize/wait?wait=25&request=" + encodeURIComponent(wait.dataset.request);
+  if (!wait || !next || !wait.dataset.poll) return;
+  const url = wait.dataset.poll;
   const pause = (ms) => new Promise((r) => setTimeout(r, ms));
   async function poll() {
     for (;;) {

@@ -67,6 +67,10 @@ pub struct CitizenSummary {
     pub phone: Option<String>,
     /// Locked.
     pub locked: bool,
+    /// When the citizen reported a login as fraud from the phone (which
+    /// locked the account); cleared by an unlock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraud_reported_at: Option<i64>,
     /// Created at.
     pub created_at: i64,
 }

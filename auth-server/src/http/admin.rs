@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use potvrda_proto::ErrorBody;
 use potvrda_proto::api::{
-    AuditResponse, CitizenList, CreateCitizenRequest, CreateCitizenResponse,
+    AuditResponse, CitizenList, CitizenSummary, CreateCitizenRequest, CreateCitizenResponse,
     CreateMunicipalityRequest, CreateStaffRequest, DeviceList, Municipality,
 };
 use serde::Deserialize;
@@ -26,6 +26,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create_citizen))
             .route(web::get().to(search)),
     )
+    .service(web::resource("/admin/citizens/{user_id}").route(web::get().to(citizen)))
     .service(web::resource("/admin/citizens/{user_id}/devices").route(web::get().to(devices)))
     .service(
         web::resource("/admin/citizens/{user_id}/devices/{device_id}")
@@ -82,6 +83,21 @@ pub(crate) async fn search(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(svc.search_citizens(&query.query, &by).await?))
+}
+
+/// One citizen: name, contact, lock state and a fraud report's time.
+#[utoipa::path(get, path = "/v1/admin/citizens/{user_id}", tag = "admin", params(("user_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = CitizenSummary), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn citizen(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate(bearer(&req)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(svc.citizen(&path, &by).await?))
 }
 
 /// A citizen's devices.

@@ -4,6 +4,7 @@
 //! routes, wrong methods), is answered as a JSON [`ErrorBody`].
 
 mod admin;
+mod counter;
 mod device;
 mod login;
 mod me;
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
         .configure(meta::configure)
         .configure(oidc::configure)
         .configure(sheet::configure)
+        .configure(counter::configure)
         .service(
             web::scope("/v1")
                 .configure(admin::configure)

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, device, login, me, meta, oidc, sheet};
+use super::{admin, counter, device, login, me, meta, oidc, sheet};
 
 /// The document.
 #[derive(OpenApi)]
@@ -14,6 +14,7 @@ use super::{admin, device, login, me, meta, oidc, sheet};
     paths(
         admin::create_citizen,
         admin::search,
+        admin::citizen,
         admin::devices,
         admin::revoke_device,
         admin::reset,
@@ -50,6 +51,20 @@ use super::{admin, device, login, me, meta, oidc, sheet};
         oidc::script,
         oidc::style,
         sheet::style,
+        counter::home,
+        counter::login,
+        counter::wait,
+        counter::proceed,
+        counter::logout,
+        counter::search,
+        counter::create,
+        counter::citizen,
+        counter::reset,
+        counter::lock,
+        counter::unlock,
+        counter::revoke,
+        counter::style,
+        counter::script,
         super::metrics,
     ),
     modifiers(&Bearer)

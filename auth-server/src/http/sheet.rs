@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 use crate::service::Potvrda;
 
 const SHEET_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+/// On the counter the sheet has one script of its own: the print button.
+const COUNTER_SHEET_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/static/sheet.css").route(web::get().to(style)));
@@ -30,6 +32,8 @@ struct SheetTpl<'a> {
     expires: &'a str,
     qr_svg: &'a str,
     activation_uri: &'a str,
+    /// On the counter: the page to go back to (and a print button).
+    back: Option<&'a str>,
 }
 
 /// Whether the caller asked for the printable page.
@@ -51,7 +55,7 @@ pub fn activation_uri(public_url: &str, code: &str) -> String {
 }
 
 /// `2026-11-29 14:05 UTC`.
-fn utc(t: i64) -> String {
+pub(super) fn utc(t: i64) -> String {
     match actix_web::cookie::time::OffsetDateTime::from_unix_timestamp(t) {
         Ok(d) => format!(
             "{:04}-{:02}-{:02} {:02}:{:02} UTC",
@@ -72,6 +76,17 @@ pub(super) fn render(
     answer: &CreateCitizenResponse,
     display_name: &str,
 ) -> Result<HttpResponse> {
+    render_page(svc, status, answer, display_name, None)
+}
+
+/// The sheet as a counter page: a print button and a way back (`back`).
+pub(super) fn render_page(
+    svc: &Potvrda,
+    status: StatusCode,
+    answer: &CreateCitizenResponse,
+    display_name: &str,
+    back: Option<&str>,
+) -> Result<HttpResponse> {
     let uri = activation_uri(svc.public_url(), &answer.activation_code);
     let qr = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M)
         .map_err(|e| Error::Internal(format!("qr: {e}")))?
@@ -90,12 +105,20 @@ pub(super) fn render(
         expires: &utc(answer.activation_expires_at),
         qr_svg: svg,
         activation_uri: &uri,
+        back,
     }
     .render()
     .map_err(|e| Error::Internal(format!("template: {e}")))?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
-        .insert_header((header::CONTENT_SECURITY_POLICY, SHEET_CSP))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            if back.is_some() {
+                COUNTER_SHEET_CSP
+            } else {
+                SHEET_CSP
+            },
+        ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(page))
 }

@@ -35,6 +35,19 @@ fn summary(d: Device) -> DeviceSummary {
     }
 }
 
+fn citizen_summary(u: User) -> CitizenSummary {
+    CitizenSummary {
+        user_id: u.id,
+        username: u.username,
+        display_name: u.display_name,
+        email: u.email,
+        phone: u.phone,
+        locked: u.locked,
+        fraud_reported_at: u.fraud_reported_at,
+        created_at: u.created_at,
+    }
+}
+
 impl Potvrda {
     /// The citizen `user_id`, for staff who manage citizens.
     async fn citizen_for_staff(&self, user_id: &str, by: &Principal) -> Result<User> {
@@ -69,17 +82,14 @@ impl Potvrda {
             .await?
             .into_iter()
             .filter(|u| u.role == Role::Citizen)
-            .map(|u| CitizenSummary {
-                user_id: u.id,
-                username: u.username,
-                display_name: u.display_name,
-                email: u.email,
-                phone: u.phone,
-                locked: u.locked,
-                created_at: u.created_at,
-            })
+            .map(citizen_summary)
             .collect();
         Ok(CitizenList { citizens })
+    }
+
+    /// `GET /v1/admin/citizens/{user_id}`.
+    pub async fn citizen(&self, user_id: &str, by: &Principal) -> Result<CitizenSummary> {
+        Ok(citizen_summary(self.citizen_for_staff(user_id, by).await?))
     }
 
     /// `GET /v1/admin/citizens/{user_id}/devices`.

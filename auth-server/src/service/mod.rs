@@ -3,11 +3,13 @@
 //! randomness, the keys and the push sender are injected.
 
 mod counter;
+mod desk;
 mod escrow;
 mod oidc;
 mod recovery;
 mod staff;
 
+pub use desk::{COUNTER_SERVICE, Desk, DeskView};
 pub use oidc::{
     AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutParams, SCOPES, StepOutcome, TokenForm,
 };
@@ -267,6 +269,7 @@ impl Potvrda {
             municipality,
             pwd_change_required: true,
             locked: false,
+            fraud_reported_at: None,
             deactivated: false,
             created_at: now,
         };

@@ -325,6 +325,9 @@ impl Potvrda {
             .filter(|u| u.role == Role::Citizen)
             .ok_or(Error::NotFound)?;
         user.locked = locked;
+        if !locked {
+            user.fraud_reported_at = None;
+        }
         self.store.update_user(&user).await?;
         let kind = if locked {
             AuditKind::AccountLocked
@@ -345,6 +348,7 @@ impl Potvrda {
     pub(super) async fn lock_after_fraud(&self, user_id: &str) -> Result<()> {
         if let Some(mut user) = self.store.user(user_id).await? {
             user.locked = true;
+            user.fraud_reported_at = Some(self.clock.now());
             self.store.update_user(&user).await?;
         }
         Ok(())

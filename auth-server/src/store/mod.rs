@@ -49,6 +49,9 @@ pub struct User {
     /// Locked: no login (at the counter, or after a fraud report).
     #[serde(default)]
     pub locked: bool,
+    /// When a login was reported as fraud from the phone (the lock's reason).
+    #[serde(default)]
+    pub fraud_reported_at: Option<i64>,
     /// A deactivated staff account: no login, its tokens stop working.
     #[serde(default)]
     pub deactivated: bool,

@@ -18,9 +18,33 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::support::*;
 
 /// chromedriver on a free port, killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
+}
+
+/// Headless Chromium of this size (`"900,1300"`), through its own chromedriver.
+pub(crate) async fn chromium(window: &str) -> (Driver, fantoccini::Client) {
+    let driver = Driver::start().await;
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", format!("--window-size={window}")]}),
+    );
+    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session");
+    (driver, browser)
+}
+
+/// Keep a screenshot for the documentation when `POTVRDA_TEST_SCREENSHOTS=<dir>` is set.
+pub(crate) fn keep_screenshot(name: &str, png: &[u8]) {
+    if let Ok(dir) = std::env::var("POTVRDA_TEST_SCREENSHOTS") {
+        std::fs::write(std::path::Path::new(&dir).join(name), png).expect("screenshot saved");
+    }
 }
 
 impl Driver {
@@ -157,18 +181,7 @@ async fn a_citizen_logs_in_to_a_service_in_chromium() {
     let link = auth_url.as_str().replace('&', "&amp;");
     let mut callbacks = relying_party_pages(rp_listener, link).await;
 
-    let driver = Driver::start().await;
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({"binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=800,900"]}),
-    );
-    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a Chromium session");
+    let (_driver, browser) = chromium("800,900").await;
 
     browser.goto(&rp).await.expect("the portal");
     browser
@@ -222,11 +235,7 @@ async fn a_citizen_logs_in_to_a_service_in_chromium() {
         .parse()
         .expect("two digits");
     let shot = browser.screenshot().await.expect("screenshot");
-    // For the documentation: `POTVRDA_TEST_SCREENSHOTS=<dir>` keeps the picture.
-    if let Ok(dir) = std::env::var("POTVRDA_TEST_SCREENSHOTS") {
-        std::fs::write(std::path::Path::new(&dir).join("oidc-waiting.png"), &shot)
-            .expect("screenshot saved");
-    }
+    keep_screenshot("oidc-waiting.png", &shot);
     assert!(
         shot.starts_with(b"\x89PNG") && shot.len() > 1000,
         "the waiting page renders"
@@ -335,18 +344,7 @@ async fn the_activation_sheet_prints_from_chromium() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("sheet.html");
     std::fs::write(&file, &html).expect("write");
-    let driver = Driver::start().await;
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({"binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=900,1300"]}),
-    );
-    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a Chromium session");
+    let (_driver, browser) = chromium("900,1300").await;
     browser
         .goto(&format!("file://{}", file.display()))
         .await
@@ -365,13 +363,7 @@ async fn the_activation_sheet_prints_from_chromium() {
         shot.starts_with(b"\x89PNG") && shot.len() > 10_000,
         "the sheet renders"
     );
-    if let Ok(dir) = std::env::var("POTVRDA_TEST_SCREENSHOTS") {
-        std::fs::write(
-            std::path::Path::new(&dir).join("activation-sheet.png"),
-            &shot,
-        )
-        .expect("screenshot saved");
-    }
+    keep_screenshot("activation-sheet.png", &shot);
     browser.close().await.expect("closed");
 }
 

@@ -7,6 +7,7 @@
 mod attacks;
 mod audit;
 mod browser;
+mod counter;
 mod deploy;
 mod fatigue;
 mod flow;

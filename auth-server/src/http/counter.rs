@@ -1,0 +1,722 @@
+//! The counter's web pages at `/counter`: server-rendered (askama), no
+//! front-end build. An official logs in with password and phone approval,
+//! then searches, opens accounts, resets (lost phone), locks, unlocks,
+//! revokes devices and prints the activation sheet. The session is a random
+//! `HttpOnly`, `SameSite=Strict` cookie (`Secure` behind HTTPS) naming a
+//! server-side session ([`Desk`]); every form carries the session's CSRF
+//! token; every page has a strict Content-Security-Policy.
+//!
+//! Handlers parse, call the domain (the same calls as the admin API, with
+//! the official as the [`Principal`](crate::service::Principal)) and render.
+//! A refused action is a page with the status of the API's error.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use askama::Template;
+use potvrda_proto::api::{CitizenSummary, CreateCitizenRequest, PushStatus, Role};
+use serde::Deserialize;
+
+use super::sheet;
+use crate::error::{Error, Result};
+use crate::service::{Desk, DeskView, Potvrda};
+
+const COOKIE: &str = "potvrda_counter";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/counter")
+            .app_data(
+                web::FormConfig::default()
+                    .limit(16 * 1024)
+                    .error_handler(|e, _| {
+                        Error::InvalidRequest(format!("malformed form: {e}")).into()
+                    }),
+            )
+            .service(web::resource("").route(web::get().to(home)))
+            .service(web::resource("/login").route(web::post().to(login)))
+            .service(web::resource("/login/wait").route(web::get().to(wait)))
+            .service(web::resource("/login/continue").route(web::get().to(proceed)))
+            .service(web::resource("/logout").route(web::post().to(logout)))
+            .service(web::resource("/search").route(web::post().to(search)))
+            .service(web::resource("/citizens").route(web::post().to(create)))
+            .service(web::resource("/citizens/{user_id}").route(web::get().to(citizen)))
+            .service(web::resource("/citizens/{user_id}/reset").route(web::post().to(reset)))
+            .service(web::resource("/citizens/{user_id}/lock").route(web::post().to(lock)))
+            .service(web::resource("/citizens/{user_id}/unlock").route(web::post().to(unlock)))
+            .service(
+                web::resource("/citizens/{user_id}/devices/{device_id}/revoke")
+                    .route(web::post().to(revoke)),
+            )
+            .service(web::resource("/static/counter.css").route(web::get().to(style)))
+            .service(web::resource("/static/counter.js").route(web::get().to(script))),
+    );
+}
+
+/// The staff member in the page header.
+struct StaffLine {
+    name: String,
+    role: &'static str,
+    municipality: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "counter/login.html")]
+struct LoginTpl<'a> {
+    csrf: &'a str,
+    error: &'a Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "counter/waiting.html")]
+struct WaitingTpl {
+    number: u8,
+}
+
+/// A search result.
+struct Row {
+    user_id: String,
+    username: String,
+    display_name: String,
+    locked: bool,
+    fraud: bool,
+}
+
+#[derive(Template)]
+#[template(path = "counter/home.html")]
+struct HomeTpl<'a> {
+    csrf: &'a str,
+    staff: StaffLine,
+    query: &'a str,
+    results: Option<Vec<Row>>,
+    error: Option<String>,
+}
+
+/// A device on the citizen's page.
+struct DeviceRow {
+    device_id: String,
+    name: String,
+    platform: String,
+    push: &'static str,
+    since: String,
+}
+
+#[derive(Template)]
+#[template(path = "counter/citizen.html")]
+struct CitizenTpl<'a> {
+    csrf: &'a str,
+    staff: StaffLine,
+    c: CitizenSummary,
+    created: String,
+    fraud: Option<String>,
+    devices: Vec<DeviceRow>,
+    notice: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "counter/message.html")]
+struct MessageTpl<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Superadmin => "superadmin",
+        Role::Admin => "admin",
+        Role::Official => "službenik · official",
+        Role::Citizen => "citizen",
+    }
+}
+
+fn staff_line(desk: &Desk) -> StaffLine {
+    match &desk.view {
+        DeskView::Staff {
+            principal,
+            display_name,
+            ..
+        } => {
+            let (role, municipality) = match principal {
+                crate::service::Principal::User {
+                    role, municipality, ..
+                } => (role_name(*role), municipality.clone()),
+                crate::service::Principal::Bootstrap => ("bootstrap", None),
+            };
+            StaffLine {
+                name: display_name.clone(),
+                role,
+                municipality,
+            }
+        }
+        _ => StaffLine {
+            name: String::new(),
+            role: "",
+            municipality: None,
+        },
+    }
+}
+
+/// The session cookie: only for `/counter`, never readable by scripts,
+/// never sent from another site.
+fn cookie(svc: &Potvrda, value: String) -> Cookie<'static> {
+    Cookie::build(COOKIE, value)
+        .path("/counter")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(svc.public_url().starts_with("https://"))
+        .finish()
+}
+
+/// Headers every counter answer carries, and the new cookie if there is one.
+fn finish(svc: &Potvrda, desk: &Desk, mut res: HttpResponse) -> Result<HttpResponse> {
+    let h = res.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static(CSP),
+        );
+    }
+    if let Some(v) = &desk.set_cookie {
+        res.add_cookie(&cookie(svc, v.clone()))
+            .map_err(|e| Error::Internal(format!("cookie: {e}")))?;
+    }
+    Ok(res)
+}
+
+fn html(
+    svc: &Potvrda,
+    desk: &Desk,
+    status: StatusCode,
+    body: std::result::Result<String, askama::Error>,
+) -> Result<HttpResponse> {
+    let body = body.map_err(|e| Error::Internal(format!("template: {e}")))?;
+    finish(
+        svc,
+        desk,
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+    )
+}
+
+fn see_other(svc: &Potvrda, desk: &Desk, to: &str) -> Result<HttpResponse> {
+    finish(
+        svc,
+        desk,
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, to))
+            .finish(),
+    )
+}
+
+/// A refused action as a page with the API's status and public message;
+/// server errors stay the one JSON answer (and the log).
+fn refused(svc: &Potvrda, desk: &Desk, e: Error) -> Result<HttpResponse> {
+    let status = e.status_code();
+    if status.is_server_error() {
+        return Err(e);
+    }
+    let title = match status {
+        StatusCode::FORBIDDEN => "Nije dozvoljeno · Not allowed",
+        StatusCode::NOT_FOUND => "Nije pronađeno · Not found",
+        _ => "Nije moguće · Not possible",
+    };
+    let message = e.public_message();
+    html(
+        svc,
+        desk,
+        status,
+        MessageTpl {
+            title,
+            message: &message,
+        }
+        .render(),
+    )
+}
+
+fn cookie_of(req: &HttpRequest) -> Option<String> {
+    req.cookie(COOKIE).map(|c| c.value().to_owned())
+}
+
+/// The page a session shows at `/counter`.
+fn page(svc: &Potvrda, desk: &Desk, results: Option<(&str, Vec<Row>)>) -> Result<HttpResponse> {
+    match &desk.view {
+        DeskView::Login { error } => html(
+            svc,
+            desk,
+            StatusCode::OK,
+            LoginTpl {
+                csrf: desk.csrf(),
+                error,
+            }
+            .render(),
+        ),
+        DeskView::Waiting { number } => html(
+            svc,
+            desk,
+            StatusCode::OK,
+            WaitingTpl { number: *number }.render(),
+        ),
+        DeskView::Staff { .. } => {
+            let (query, results) = match results {
+                Some((q, r)) => (q, Some(r)),
+                None => ("", None),
+            };
+            html(
+                svc,
+                desk,
+                StatusCode::OK,
+                HomeTpl {
+                    csrf: desk.csrf(),
+                    staff: staff_line(desk),
+                    query,
+                    results,
+                    error: None,
+                }
+                .render(),
+            )
+        }
+    }
+}
+
+/// A form's CSRF token.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfForm {
+    csrf: String,
+}
+
+/// The logged-in session of a form post with a good CSRF token; `Err` with
+/// the answer to give instead (to the login page when not logged in).
+async fn staff_post(
+    svc: &Potvrda,
+    req: &HttpRequest,
+    csrf: &str,
+) -> Result<std::result::Result<Desk, HttpResponse>> {
+    let desk = svc.desk(cookie_of(req).as_deref()).await?;
+    if desk.principal().is_err() {
+        return Ok(Err(see_other(svc, &desk, "/counter")?));
+    }
+    if let Err(e) = svc.desk_check(&desk, csrf) {
+        return Ok(Err(refused(svc, &desk, e)?));
+    }
+    Ok(Ok(desk))
+}
+
+/// The counter: the login form, the waiting page, or the search and new-account forms.
+#[utoipa::path(get, path = "/counter", tag = "counter",
+    responses((status = 200, description = "The counter page", content_type = "text/html")))]
+pub(crate) async fn home(svc: web::Data<Potvrda>, req: HttpRequest) -> Result<HttpResponse> {
+    let desk = svc.desk(cookie_of(&req).as_deref()).await?;
+    page(&svc, &desk, None)
+}
+
+/// The login form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LoginForm {
+    csrf: String,
+    username: String,
+    password: String,
+}
+
+/// Password posted: the waiting page with the number, or the form again.
+#[utoipa::path(post, path = "/counter/login", tag = "counter",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf, username, password"),
+    responses((status = 200, description = "The waiting page or the login form with the reason", content_type = "text/html"),
+              (status = 403, description = "Wrong CSRF token", content_type = "text/html")))]
+pub(crate) async fn login(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse> {
+    let LoginForm {
+        csrf,
+        username,
+        password,
+    } = form.into_inner();
+    let desk = svc.desk(cookie_of(&req).as_deref()).await?;
+    if let Err(e) = svc.desk_check(&desk, &csrf) {
+        return refused(&svc, &desk, e);
+    }
+    let desk = svc
+        .desk_login(desk, username, password, &super::caller(&req, &svc))
+        .await?;
+    page(&svc, &desk, None)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct WaitQuery {
+    /// Seconds to hold for a decision, at most 30.
+    #[serde(default)]
+    wait: u64,
+}
+
+/// The waiting page's long-poll: `{"status"}` of the phone's decision.
+#[utoipa::path(get, path = "/counter/login/wait", tag = "counter", params(WaitQuery),
+    responses((status = 200, body = potvrda_proto::api::LoginStatusResponse), (status = 404, description = "No login waiting")))]
+pub(crate) async fn wait(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    query: web::Query<WaitQuery>,
+) -> Result<HttpResponse> {
+    let desk = svc.desk(cookie_of(&req).as_deref()).await?;
+    let status = svc.desk_wait(&desk, query.wait).await?;
+    finish(
+        &svc,
+        &desk,
+        HttpResponse::Ok().json(serde_json::json!({ "status": status })),
+    )
+}
+
+/// After the phone: into the counter once approved (a new session cookie).
+#[utoipa::path(get, path = "/counter/login/continue", tag = "counter",
+    responses((status = 303, description = "Logged in: to the counter"),
+              (status = 200, description = "Still waiting, or the login form with the reason", content_type = "text/html")))]
+pub(crate) async fn proceed(svc: web::Data<Potvrda>, req: HttpRequest) -> Result<HttpResponse> {
+    let desk = svc.desk(cookie_of(&req).as_deref()).await?;
+    let desk = svc.desk_continue(desk).await?;
+    match desk.view {
+        DeskView::Staff { .. } => see_other(&svc, &desk, "/counter"),
+        _ => page(&svc, &desk, None),
+    }
+}
+
+/// Log out.
+#[utoipa::path(post, path = "/counter/logout", tag = "counter",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf"),
+    responses((status = 303, description = "To the login form"), (status = 403, description = "Wrong CSRF token", content_type = "text/html")))]
+pub(crate) async fn logout(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse> {
+    let desk = match staff_post(&svc, &req, &form.csrf).await? {
+        Ok(d) => d,
+        Err(res) => return Ok(res),
+    };
+    let desk = svc.desk_logout(desk).await?;
+    see_other(&svc, &desk, "/counter")
+}
+
+/// The search form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SearchForm {
+    csrf: String,
+    query: String,
+}
+
+/// Find citizens by the start of their username.
+#[utoipa::path(post, path = "/counter/search", tag = "counter",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf, query"),
+    responses((status = 200, description = "The counter page with the matches", content_type = "text/html"),
+              (status = 303, description = "Not logged in: to the login form"),
+              (status = 400, description = "Empty or long query", content_type = "text/html"),
+              (status = 403, description = "Wrong CSRF token", content_type = "text/html")))]
+pub(crate) async fn search(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    form: web::Form<SearchForm>,
+) -> Result<HttpResponse> {
+    let desk = match staff_post(&svc, &req, &form.csrf).await? {
+        Ok(d) => d,
+        Err(res) => return Ok(res),
+    };
+    let by = desk.principal()?;
+    match svc.search_citizens(&form.query, by).await {
+        Ok(list) => {
+            let rows = list
+                .citizens
+                .into_iter()
+                .map(|c| Row {
+                    user_id: c.user_id,
+                    username: c.username,
+                    display_name: c.display_name,
+                    locked: c.locked,
+                    fraud: c.fraud_reported_at.is_some(),
+                })
+                .collect();
+            page(&svc, &desk, Some((&form.query, rows)))
+        }
+        Err(e) => refused(&svc, &desk, e),
+    }
+}
+
+/// The new-account form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CreateForm {
+    csrf: String,
+    username: String,
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+}
+
+fn optional(s: String) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+/// Open a citizen's account: the printable sheet with the secrets, once.
+#[utoipa::path(post, path = "/counter/citizens", tag = "counter",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf, username, display_name, email, phone"),
+    responses((status = 201, description = "The activation sheet to print", content_type = "text/html"),
+              (status = 303, description = "Not logged in: to the login form"),
+              (status = 400, description = "Invalid username or name", content_type = "text/html"),
+              (status = 403, description = "Wrong CSRF token", content_type = "text/html"),
+              (status = 409, description = "The username is taken", content_type = "text/html")))]
+pub(crate) async fn create(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    form: web::Form<CreateForm>,
+) -> Result<HttpResponse> {
+    let desk = match staff_post(&svc, &req, &form.csrf).await? {
+        Ok(d) => d,
+        Err(res) => return Ok(res),
+    };
+    let CreateForm {
+        username,
+        display_name,
+        email,
+        phone,
+        ..
+    } = form.into_inner();
+    let body = CreateCitizenRequest {
+        username,
+        display_name: display_name.clone(),
+        email: optional(email),
+        phone: optional(phone),
+    };
+    let caller = super::caller(&req, &svc);
+    match svc.create_citizen(body, desk.principal()?, &caller).await {
+        Ok(created) => {
+            let back = format!("/counter/citizens/{}", created.user_id);
+            let res = sheet::render_page(
+                &svc,
+                StatusCode::CREATED,
+                &created,
+                &display_name,
+                Some(&back),
+            )?;
+            finish(&svc, &desk, res)
+        }
+        Err(e) => refused(&svc, &desk, e),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct NoticeQuery {
+    /// What was just done: `locked`, `unlocked`, `revoked`.
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// A citizen's page: status (and a fraud report), devices, actions.
+#[utoipa::path(get, path = "/counter/citizens/{user_id}", tag = "counter",
+    params(("user_id" = String, Path), NoticeQuery),
+    responses((status = 200, description = "The citizen's page", content_type = "text/html"),
+              (status = 303, description = "Not logged in: to the login form"),
+              (status = 404, description = "No such citizen", content_type = "text/html")))]
+pub(crate) async fn citizen(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<NoticeQuery>,
+) -> Result<HttpResponse> {
+    let desk = svc.desk(cookie_of(&req).as_deref()).await?;
+    let Ok(by) = desk.principal() else {
+        return see_other(&svc, &desk, "/counter");
+    };
+    let (c, devices) = match async {
+        Ok::<_, Error>((
+            svc.citizen(&path, by).await?,
+            svc.citizen_devices(&path, by).await?,
+        ))
+    }
+    .await
+    {
+        Ok(found) => found,
+        Err(e) => return refused(&svc, &desk, e),
+    };
+    let notice = match query.done.as_deref() {
+        Some("locked") => Some("Nalog je zaključan. · The account is locked."),
+        Some("unlocked") => Some("Nalog je otključan. · The account is unlocked."),
+        Some("revoked") => Some("Uređaj je opozvan. · The device is revoked."),
+        _ => None,
+    };
+    let devices = devices
+        .devices
+        .into_iter()
+        .map(|d| DeviceRow {
+            device_id: d.device_id,
+            name: d.name,
+            platform: d.platform,
+            push: match d.push {
+                PushStatus::Active => "✓",
+                PushStatus::Gone => "nedostupan · gone",
+                PushStatus::None => "—",
+            },
+            since: sheet::utc(d.created_at),
+        })
+        .collect();
+    html(
+        &svc,
+        &desk,
+        StatusCode::OK,
+        CitizenTpl {
+            csrf: desk.csrf(),
+            staff: staff_line(&desk),
+            created: sheet::utc(c.created_at),
+            fraud: c.fraud_reported_at.map(sheet::utc),
+            c,
+            devices,
+            notice,
+        }
+        .render(),
+    )
+}
+
+/// A lost phone: a new initial password and activation code (the earlier
+/// ones stop working), as the sheet to print.
+#[utoipa::path(post, path = "/counter/citizens/{user_id}/reset", tag = "counter", params(("user_id" = String, Path)),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf"),
+    responses((status = 200, description = "The activation sheet to print", content_type = "text/html"),
+              (status = 303, description = "Not logged in: to the login form"),
+              (status = 403, description = "Wrong CSRF token", content_type = "text/html"),
+              (status = 404, description = "No such citizen", content_type = "text/html")))]
+pub(crate) async fn reset(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse> {
+    let desk = match staff_post(&svc, &req, &form.csrf).await? {
+        Ok(d) => d,
+        Err(res) => return Ok(res),
+    };
+    let by = desk.principal()?;
+    let caller = super::caller(&req, &svc);
+    let done = async {
+        let name = svc.citizen(&path, by).await?.display_name;
+        Ok::<_, Error>((svc.reset_citizen(&path, by, &caller).await?, name))
+    }
+    .await;
+    match done {
+        Ok((answer, name)) => {
+            let back = format!("/counter/citizens/{}", answer.user_id);
+            let res = sheet::render_page(&svc, StatusCode::OK, &answer, &name, Some(&back))?;
+            finish(&svc, &desk, res)
+        }
+        Err(e) => refused(&svc, &desk, e),
+    }
+}
+
+async fn set_locked(
+    svc: &Potvrda,
+    req: &HttpRequest,
+    user_id: &str,
+    csrf: &str,
+    locked: bool,
+) -> Result<HttpResponse> {
+    let desk = match staff_post(svc, req, csrf).await? {
+        Ok(d) => d,
+        Err(res) => return Ok(res),
+    };
+    let caller = super::caller(req, svc);
+    match svc
+        .set_locked(user_id, locked, desk.principal()?, &caller)
+        .await
+    {
+        Ok(()) => {
+            let done = if locked { "locked" } else { "unlocked" };
+            see_other(
+                svc,
+                &desk,
+                &format!("/counter/citizens/{user_id}?done={done}"),
+            )
+        }
+        Err(e) => refused(svc, &desk, e),
+    }
+}
+
+/// Lock the account: no login until unlocked.
+#[utoipa::path(post, path = "/counter/citizens/{user_id}/lock", tag = "counter", params(("user_id" = String, Path)),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf"),
+    responses((status = 303, description = "Back to the citizen's page"), (status = 403, description = "Wrong CSRF token", content_type = "text/html"),
+              (status = 404, description = "No such citizen", content_type = "text/html")))]
+pub(crate) async fn lock(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse> {
+    set_locked(&svc, &req, &path, &form.csrf, true).await
+}
+
+/// Unlock the account (clears a fraud report's lock).
+#[utoipa::path(post, path = "/counter/citizens/{user_id}/unlock", tag = "counter", params(("user_id" = String, Path)),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf"),
+    responses((status = 303, description = "Back to the citizen's page"), (status = 403, description = "Wrong CSRF token", content_type = "text/html"),
+              (status = 404, description = "No such citizen", content_type = "text/html")))]
+pub(crate) async fn unlock(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse> {
+    set_locked(&svc, &req, &path, &form.csrf, false).await
+}
+
+/// Revoke one of the citizen's devices.
+#[utoipa::path(post, path = "/counter/citizens/{user_id}/devices/{device_id}/revoke", tag = "counter",
+    params(("user_id" = String, Path), ("device_id" = String, Path)),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf"),
+    responses((status = 303, description = "Back to the citizen's page"), (status = 403, description = "Wrong CSRF token", content_type = "text/html"),
+              (status = 404, description = "No such citizen or device", content_type = "text/html")))]
+pub(crate) async fn revoke(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse> {
+    let desk = match staff_post(&svc, &req, &form.csrf).await? {
+        Ok(d) => d,
+        Err(res) => return Ok(res),
+    };
+    let (user_id, device_id) = path.into_inner();
+    let caller = super::caller(&req, &svc);
+    match svc
+        .revoke_citizen_device(&user_id, &device_id, desk.principal()?, &caller)
+        .await
+    {
+        Ok(()) => see_other(
+            &svc,
+            &desk,
+            &format!("/counter/citizens/{user_id}?done=revoked"),
+        ),
+        Err(e) => refused(&svc, &desk, e),
+    }
+}
+
+/// The counter's style.
+#[utoipa::path(get, path = "/counter/static/counter.css", tag = "counter", responses((status = 200, content_type = "text/css")))]
+pub(crate) async fn style() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(include_str!("../../static/counter.css"))
+}
+
+/// The sheet's print button.
+#[utoipa::path(get, path = "/counter/static/counter.js", tag = "counter", responses((status = 200, content_type = "text/javascript")))]
+pub(crate) async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(include_str!("../../static/counter.js"))
+}

@@ -1,0 +1,374 @@
+//! The counter's web sessions (`/counter`). An official logs in with the
+//! same password and phone approval as everyone (the phone shows the service
+//! "Šalter · Counter"); the browser then holds only a random cookie, and the
+//! session lives in the store's [`KvStore`](crate::store::KvStore) under the
+//! cookie's SHA-256: the state (anonymous, waiting for the phone, logged in),
+//! the CSRF token every form carries, and the start of the working day.
+//!
+//! The cookie changes at login (no session fixation) and logout. A logged-in
+//! session ends after 30 minutes without a request, after 10 hours in all, or
+//! at once when the account is locked, deactivated or no longer staff: the
+//! stored account is read on every request, as for the API's tokens. No HTTP
+//! types here: `http::counter` parses, calls these, and renders.
+
+use potvrda_proto::api::{LoginRequest, LoginStatus, Role};
+use potvrda_proto::jose::LoginContext;
+use serde::{Deserialize, Serialize};
+
+use super::{Potvrda, Principal, ct_eq_str, sha256_b64};
+use crate::audit::Caller;
+use crate::clock;
+use crate::error::{Error, Result};
+
+/// What the phone shows as the service of a counter login.
+pub const COUNTER_SERVICE: &str = "Šalter · Counter";
+/// An anonymous or waiting session lasts this long.
+const LOGIN_TTL: i64 = 15 * 60;
+/// A logged-in session ends after this long without a request.
+const IDLE_TTL: i64 = 30 * 60;
+/// … and after this long in all (a working day).
+const MAX_AGE: i64 = 10 * 3600;
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+enum State {
+    Anonymous,
+    Pending {
+        login_id: String,
+        login_secret: String,
+        number: u8,
+    },
+    Active {
+        user_id: String,
+        started: i64,
+    },
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct Stored {
+    csrf: String,
+    state: State,
+}
+
+/// What the counter page shows for a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeskView {
+    /// The login form, with a message after a failed attempt.
+    Login {
+        /// Why the last attempt failed.
+        error: Option<String>,
+    },
+    /// Waiting for the phone: the number to type there.
+    Waiting {
+        /// The number.
+        number: u8,
+    },
+    /// A logged-in staff member.
+    Staff {
+        /// Who, as the admin API sees them.
+        principal: Principal,
+        /// Their name.
+        display_name: String,
+        /// Their username.
+        username: String,
+    },
+}
+
+/// One browser's counter session.
+pub struct Desk {
+    cookie: String,
+    stored: Stored,
+    /// What to show.
+    pub view: DeskView,
+    /// A new cookie value the browser must be given.
+    pub set_cookie: Option<String>,
+}
+
+impl std::fmt::Debug for Desk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Desk")
+            .field("cookie", &"***")
+            .field("view", &self.view)
+            .finish()
+    }
+}
+
+impl Desk {
+    /// The CSRF token every form of this session carries.
+    pub fn csrf(&self) -> &str {
+        &self.stored.csrf
+    }
+
+    /// The logged-in staff member, or 401.
+    pub fn principal(&self) -> Result<&Principal> {
+        match &self.view {
+            DeskView::Staff { principal, .. } => Ok(principal),
+            _ => Err(Error::Unauthorized),
+        }
+    }
+}
+
+fn desk_key(cookie: &str) -> String {
+    format!("desk:{}", sha256_b64(cookie.as_bytes()))
+}
+
+impl Potvrda {
+    /// A fresh anonymous session with a new cookie. Nothing is stored for
+    /// it: its CSRF token is derived from the cookie (a keyed hash), so
+    /// visits to the login page cannot fill the store.
+    fn desk_new(&self, error: Option<String>) -> Result<Desk> {
+        let cookie = clock::token::<32>(self.rng.as_ref())?;
+        let mut desk = self.desk_anonymous(&cookie, error);
+        desk.set_cookie = Some(cookie);
+        Ok(desk)
+    }
+
+    fn desk_anonymous(&self, cookie: &str, error: Option<String>) -> Desk {
+        Desk {
+            cookie: cookie.to_owned(),
+            stored: Stored {
+                csrf: self
+                    .keys
+                    .pepper
+                    .hash(format!("desk-csrf\0{cookie}").as_bytes()),
+                state: State::Anonymous,
+            },
+            view: DeskView::Login { error },
+            set_cookie: None,
+        }
+    }
+
+    async fn desk_save(&self, cookie: &str, stored: &Stored, until: i64) -> Result<()> {
+        self.store
+            .kv_put(&desk_key(cookie), &serde_json::to_vec(stored)?, until)
+            .await
+    }
+
+    /// The session of this cookie, or a new anonymous one. A logged-in
+    /// session is checked against the stored account and its idle time is
+    /// renewed.
+    pub async fn desk(&self, cookie: Option<&str>) -> Result<Desk> {
+        // Only cookies as issued: 32 random bytes, base64url.
+        let Some(cookie) = cookie.filter(|c| {
+            c.len() == 43
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }) else {
+            return self.desk_new(None);
+        };
+        let now = self.clock.now();
+        let Some(raw) = self.store.kv_get(&desk_key(cookie), now).await? else {
+            return Ok(self.desk_anonymous(cookie, None));
+        };
+        let stored: Stored = serde_json::from_slice(&raw)?;
+        let view = match &stored.state {
+            State::Anonymous => DeskView::Login { error: None },
+            State::Pending { number, .. } => DeskView::Waiting { number: *number },
+            State::Active { user_id, started } => {
+                let user = self.store.user(user_id).await?;
+                let Some(user) = user.filter(|u| {
+                    !u.locked
+                        && !u.deactivated
+                        && u.role != Role::Citizen
+                        && now - started < MAX_AGE
+                }) else {
+                    self.store.kv_delete(&desk_key(cookie)).await?;
+                    return self
+                        .desk_new(Some("Sesija je završena. · The session has ended.".into()));
+                };
+                self.desk_save(cookie, &stored, (now + IDLE_TTL).min(started + MAX_AGE))
+                    .await?;
+                DeskView::Staff {
+                    principal: Principal::User {
+                        id: user.id,
+                        role: user.role,
+                        municipality: user.municipality,
+                    },
+                    display_name: user.display_name,
+                    username: user.username,
+                }
+            }
+        };
+        Ok(Desk {
+            cookie: cookie.to_owned(),
+            stored,
+            view,
+            set_cookie: None,
+        })
+    }
+
+    /// Every form's CSRF token, compared in constant time: 403 if it differs.
+    pub fn desk_check(&self, desk: &Desk, csrf: &str) -> Result<()> {
+        if ct_eq_str(&desk.stored.csrf, csrf) {
+            Ok(())
+        } else {
+            tracing::warn!("counter form with a wrong CSRF token refused");
+            Err(Error::Forbidden)
+        }
+    }
+
+    /// The login form: check the password and send the push; the waiting
+    /// page, or the form again with the reason.
+    pub async fn desk_login(
+        &self,
+        mut desk: Desk,
+        username: String,
+        password: String,
+        caller: &Caller,
+    ) -> Result<Desk> {
+        if matches!(desk.stored.state, State::Active { .. }) {
+            return Ok(desk);
+        }
+        let again = |mut desk: Desk, message: &str| {
+            desk.view = DeskView::Login {
+                error: Some(message.to_owned()),
+            };
+            Ok(desk)
+        };
+        let login = LoginRequest {
+            username,
+            password,
+            context: Some(LoginContext {
+                ip: caller.ip.map(|ip| ip.to_string()),
+                user_agent: caller.user_agent.clone(),
+                service: Some(COUNTER_SERVICE.to_owned()),
+            }),
+        };
+        let started = match self.start_login(login, caller).await {
+            Ok(s) => s,
+            Err(Error::InvalidCredentials) => {
+                return again(
+                    desk,
+                    "Pogrešno ime ili lozinka. · Wrong username or password.",
+                );
+            }
+            Err(Error::AccountLocked) => {
+                return again(desk, "Nalog je zaključan. · The account is locked.");
+            }
+            Err(Error::NoDevice) => {
+                return again(
+                    desk,
+                    "Nalog nema telefon za potvrdu. · The account has no phone to confirm with.",
+                );
+            }
+            Err(Error::RateLimited { .. }) => {
+                return again(
+                    desk,
+                    "Previše pokušaja, sačekajte. · Too many attempts; wait a few minutes.",
+                );
+            }
+            Err(Error::InvalidRequest(_)) => {
+                return again(
+                    desk,
+                    "Unesite ime i lozinku. · Enter username and password.",
+                );
+            }
+            Err(e) => return Err(e),
+        };
+        // The waiting state is stored under the same cookie, with a new
+        // CSRF token (only after the right password: bounded by the limits).
+        desk.stored.csrf = clock::token::<32>(self.rng.as_ref())?;
+        desk.stored.state = State::Pending {
+            login_id: started.login_id,
+            login_secret: started.login_secret,
+            number: started.number,
+        };
+        self.desk_save(&desk.cookie, &desk.stored, self.clock.now() + LOGIN_TTL)
+            .await?;
+        desk.view = DeskView::Waiting {
+            number: started.number,
+        };
+        Ok(desk)
+    }
+
+    /// The waiting page's long-poll: the phone's decision, not consumed.
+    pub async fn desk_wait(&self, desk: &Desk, wait: u64) -> Result<LoginStatus> {
+        let State::Pending {
+            login_id,
+            login_secret,
+            ..
+        } = &desk.stored.state
+        else {
+            return Err(Error::NotFound);
+        };
+        let (answer, _) = self
+            .wait_for_decision(login_id, Some(login_secret), wait, false)
+            .await?;
+        Ok(answer.status)
+    }
+
+    /// After the phone: once approved by a staff member, a logged-in
+    /// session under a new cookie; while pending, the waiting page; else the
+    /// login form with the reason.
+    pub async fn desk_continue(&self, desk: Desk) -> Result<Desk> {
+        let State::Pending {
+            login_id,
+            login_secret,
+            number,
+        } = desk.stored.state.clone()
+        else {
+            return Ok(desk);
+        };
+        let (answer, login) = self
+            .wait_for_decision(&login_id, Some(&login_secret), 0, false)
+            .await?;
+        let now = self.clock.now();
+        let fail = |text: &str| Some(text.to_owned());
+        let error = match answer.status {
+            LoginStatus::Pending => {
+                return Ok(Desk {
+                    view: DeskView::Waiting { number },
+                    ..desk
+                });
+            }
+            LoginStatus::Approved => {
+                // The approval is consumed once (an empty escrow: no token is handed out).
+                let taken = self.store.take_token(&login_id, b"", now, 0).await?;
+                let user = self.store.user(&login.record.user_id).await?;
+                match (taken, user) {
+                    (Some(e), Some(user)) if e.is_empty() && user.role != Role::Citizen => {
+                        self.store.kv_delete(&desk_key(&desk.cookie)).await?;
+                        let cookie = clock::token::<32>(self.rng.as_ref())?;
+                        let stored = Stored {
+                            csrf: clock::token::<32>(self.rng.as_ref())?,
+                            state: State::Active {
+                                user_id: user.id.clone(),
+                                started: now,
+                            },
+                        };
+                        self.desk_save(&cookie, &stored, now + IDLE_TTL).await?;
+                        tracing::info!(user_id = user.id, "counter session started");
+                        return Ok(Desk {
+                            set_cookie: Some(cookie.clone()),
+                            cookie,
+                            stored,
+                            view: DeskView::Staff {
+                                principal: Principal::User {
+                                    id: user.id,
+                                    role: user.role,
+                                    municipality: user.municipality,
+                                },
+                                display_name: user.display_name,
+                                username: user.username,
+                            },
+                        });
+                    }
+                    (Some(_), Some(_)) => {
+                        fail("Ovo nije nalog službenika. · This is not a counter staff account.")
+                    }
+                    _ => fail("Prijava je već iskorišćena. · This login was already used."),
+                }
+            }
+            LoginStatus::Expired => fail("Potvrda je istekla. · The confirmation expired."),
+            _ => fail("Prijava nije potvrđena na telefonu. · The login was not confirmed."),
+        };
+        self.store.kv_delete(&desk_key(&desk.cookie)).await?;
+        Ok(self.desk_anonymous(&desk.cookie, error))
+    }
+
+    /// Log out: the session is gone; a new anonymous one replaces it.
+    pub async fn desk_logout(&self, desk: Desk) -> Result<Desk> {
+        self.store.kv_delete(&desk_key(&desk.cookie)).await?;
+        self.desk_new(None)
+    }
+}

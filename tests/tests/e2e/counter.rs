@@ -1,0 +1,586 @@
+//! The counter's web UI at `/counter`: a day at the counter in headless
+//! Chromium (login with the official's phone, a citizen's fraud report,
+//! unlock, a new account and its printed sheet, a device revoked, a lost
+//! phone's reset, logout), and the session's defences over plain HTTP on
+//! every store (CSRF tokens, cookie attributes and rotation, staff only,
+//! deactivation, idle expiry, logout).
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use potvrda_e2e::{Backend, TestServer};
+use potvrda_mobile_core::phone::VirtualPhone;
+use potvrda_proto::api::{AuditKind, CitizenSummary, CreateCitizenResponse};
+use potvrda_proto::jose::Decision;
+use serde_json::json;
+
+use crate::browser::{chromium, keep_screenshot};
+use crate::support::*;
+
+crate::on_both_stores!(the_counter_session_resists_forgery_and_ends_when_it_should);
+
+/// A staff member of `role` created by `by`, with an enrolled phone.
+async fn staff_with_phone(
+    srv: &TestServer,
+    by: &str,
+    role: &str,
+    municipality: Option<&str>,
+    name: &str,
+) -> (CreateCitizenResponse, VirtualPhone) {
+    let r = post(
+        srv,
+        "/v1/admin/staff",
+        Some(by),
+        json!({"username": potvrda_e2e::unique(role), "display_name": name, "role": role, "municipality": municipality}),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "create {role}");
+    let account: CreateCitizenResponse = r.json().await.expect("json");
+    let phone = VirtualPhone::enroll(&srv.url, &account.activation_code, "phone", None)
+        .await
+        .expect("enrolls");
+    (account, phone)
+}
+
+/// A superadmin's token and an official of municipality `bg` with a phone.
+async fn counter_setup(srv: &TestServer) -> (String, CreateCitizenResponse, VirtualPhone) {
+    let (_, sa) = staff(srv, &srv.token, "superadmin", None).await;
+    let r = post(
+        srv,
+        "/v1/admin/municipalities",
+        Some(&sa),
+        json!({"code": "bg", "name": "Beograd"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let (official, phone) =
+        staff_with_phone(srv, &sa, "official", Some("bg"), "Milica Jovanović").await;
+    (sa, official, phone)
+}
+
+async fn citizen_summary(srv: &TestServer, token: &str, id: &str) -> CitizenSummary {
+    let r = srv
+        .http
+        .get(format!("{}/v1/admin/citizens/{id}", srv.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    r.json().await.expect("json")
+}
+
+/// A citizen who reported a login as fraud from the phone (the account is locked).
+async fn fraud_reported(srv: &TestServer) -> Citizen {
+    let c = citizen(srv, None).await;
+    login(srv, &c).await;
+    c.phone
+        .answer(&pulled(&c.phone).await, Decision::Fraud, None)
+        .await
+        .expect("reported");
+    c
+}
+
+/// The value of `name="csrf"` in a page.
+fn csrf_of(html: &str) -> String {
+    html.split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a CSRF field")
+        .to_owned()
+}
+
+/// A browser without JavaScript: a cookie jar, no automatic redirects.
+struct Browser {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Browser {
+    fn new(srv: &TestServer) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            url: srv.url.clone(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("request");
+        (r.status().as_u16(), r.text().await.expect("body"))
+    }
+
+    async fn form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .form(fields)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Log in with password and phone: the counter page's CSRF token.
+    async fn login(&self, account: &CreateCitizenResponse, phone: &VirtualPhone) -> String {
+        let (_, page) = self.get("/counter").await;
+        let r = self
+            .form(
+                "/counter/login",
+                &[
+                    ("csrf", &csrf_of(&page)),
+                    ("username", &account.username),
+                    ("password", &account.initial_password),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let waiting = r.text().await.expect("body");
+        let number: u8 = waiting
+            .split(r#"id="number" aria-live="polite">"#)
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .and_then(|n| n.trim().parse().ok())
+            .expect("the waiting page shows the number");
+        let ch = pulled(phone).await;
+        assert_eq!(ch.claims.ctx.service.as_deref(), Some("Šalter · Counter"));
+        phone
+            .answer(&ch, Decision::Approve, Some(number))
+            .await
+            .expect("approved");
+        let r = self
+            .http
+            .get(format!("{}/counter/login/continue", self.url))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 303, "approved: into the counter");
+        let (status, page) = self.get("/counter").await;
+        assert_eq!(status, 200);
+        assert!(page.contains(r#"id="staff""#), "logged in: {page}");
+        csrf_of(&page)
+    }
+}
+
+fn set_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("potvrda_counter="))
+        .map(str::to_owned)
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .expect("a value")
+}
+
+async fn the_counter_session_resists_forgery_and_ends_when_it_should(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let (sa, official, phone) = counter_setup(&srv).await;
+    let victim = citizen(&srv, None).await;
+    let b = Browser::new(&srv);
+
+    // The first visit: a session cookie with every protection, and a strict CSP.
+    let r = b
+        .http
+        .get(format!("{}/counter", srv.url))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'")
+            && csp.contains("form-action 'self'")
+            && csp.contains("frame-ancestors 'none'")
+            && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    let first = set_cookie(&r).expect("a session cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/counter"] {
+        assert!(first.contains(attr), "{attr} in {first}");
+    }
+    let anonymous_csrf = csrf_of(&r.text().await.expect("body"));
+
+    // A login form without the page's CSRF token sends no push.
+    let r = b
+        .form(
+            "/counter/login",
+            &[
+                ("csrf", "forged"),
+                ("username", &official.username),
+                ("password", &official.initial_password),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    assert!(
+        phone.pending().await.expect("pending").is_empty(),
+        "no challenge"
+    );
+
+    // Log in: the cookie changes (no session fixation), the old one opens nothing.
+    let csrf = b.login(&official, &phone).await;
+    assert_ne!(csrf, anonymous_csrf);
+    let stale = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let (_, page) = {
+        let r = stale
+            .get(format!("{}/counter", srv.url))
+            .header(
+                "Cookie",
+                format!("potvrda_counter={}", cookie_value(&first)),
+            )
+            .send()
+            .await
+            .expect("request");
+        (r.status(), r.text().await.expect("body"))
+    };
+    assert!(
+        page.contains(r#"action="/counter/login""#) && !page.contains(r#"id="staff""#),
+        "the pre-login cookie is not the session"
+    );
+
+    // Forged forms change nothing: no token, the anonymous token, another session's token.
+    let lock = format!("/counter/citizens/{}/lock", victim.account.user_id);
+    let other = Browser::new(&srv);
+    let (_, other_page) = other.get("/counter").await;
+    for (forged, status) in [
+        (None, 400),
+        (Some(anonymous_csrf.as_str()), 403),
+        (Some(csrf_of(&other_page).as_str()), 403),
+        (Some(""), 403),
+    ] {
+        let r = match forged {
+            Some(t) => b.form(&lock, &[("csrf", t)]).await,
+            None => b.form(&lock, &[]).await,
+        };
+        assert_eq!(r.status().as_u16(), status, "forged {forged:?}");
+    }
+    assert!(
+        !citizen_summary(&srv, &sa, &victim.account.user_id)
+            .await
+            .locked
+    );
+    // Another session's cookie with this session's token: also refused.
+    let r = other.form(&lock, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 303, "not logged in: to the login page");
+    assert!(
+        !citizen_summary(&srv, &sa, &victim.account.user_id)
+            .await
+            .locked
+    );
+
+    // The real form works, and the audit names the official.
+    let r = b.form(&lock, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 303);
+    assert!(
+        citizen_summary(&srv, &sa, &victim.account.user_id)
+            .await
+            .locked
+    );
+    let trail = srv
+        .audit(&format!("user_id={}", victim.account.user_id))
+        .await;
+    assert!(
+        trail
+            .events
+            .iter()
+            .any(|e| e.kind == AuditKind::AccountLocked
+                && e.actor_id.as_deref() == Some(official.user_id.as_str())),
+        "the lock is audited with its actor"
+    );
+
+    // A citizen's approved login opens no counter session.
+    let c = citizen(&srv, None).await;
+    let cb = Browser::new(&srv);
+    let (_, page) = cb.get("/counter").await;
+    let r = cb
+        .form(
+            "/counter/login",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("username", &c.account.username),
+                ("password", &c.account.initial_password),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let waiting = r.text().await.expect("body");
+    let number: u8 = waiting
+        .split(r#"aria-live="polite">"#)
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .and_then(|n| n.trim().parse().ok())
+        .expect("number");
+    c.phone
+        .answer(&pulled(&c.phone).await, Decision::Approve, Some(number))
+        .await
+        .expect("approved");
+    let (status, page) = cb.get("/counter/login/continue").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("not a counter staff account"),
+        "refused: {page}"
+    );
+    let (_, page) = cb.get("/counter").await;
+    assert!(!page.contains(r#"id="staff""#));
+
+    // Idle for more than 30 minutes: the session is gone.
+    let idle = Browser::new(&srv);
+    let (official2, phone2) =
+        staff_with_phone(&srv, &sa, "official", Some("bg"), "Petar Petrović").await;
+    idle.login(&official2, &phone2).await;
+    srv.clock.advance(31 * 60);
+    let (_, page) = idle.get("/counter").await;
+    assert!(
+        !page.contains(r#"id="staff""#),
+        "an idle session has expired"
+    );
+    srv.clock.advance(-31 * 60);
+
+    // Deactivating the official ends their session at the next request.
+    let (_, page) = b.get("/counter").await;
+    assert!(page.contains(r#"id="staff""#));
+    let r = post(
+        &srv,
+        &format!("/v1/admin/staff/{}/deactivate", official.user_id),
+        Some(&sa),
+        json!({}),
+    )
+    .await;
+    assert!(r.status().is_success(), "deactivate: {}", r.status());
+    let (_, page) = b.get("/counter").await;
+    assert!(
+        page.contains("The session has ended") && !page.contains(r#"id="staff""#),
+        "{page}"
+    );
+
+    // Logout ends the session for good.
+    let out = Browser::new(&srv);
+    let csrf = out.login(&official2, &phone2).await;
+    let r = out.form("/counter/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 303);
+    let (_, page) = out.get("/counter").await;
+    assert!(!page.contains(r#"id="staff""#));
+    let r = out
+        .form(
+            &format!("/counter/citizens/{}/unlock", victim.account.user_id),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), 303, "after logout: to the login page");
+    assert!(
+        citizen_summary(&srv, &sa, &victim.account.user_id)
+            .await
+            .locked
+    );
+}
+
+async fn text(browser: &fantoccini::Client, id: &str) -> String {
+    browser
+        .wait()
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+async fn click(browser: &fantoccini::Client, css: &str) {
+    browser
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+async fn type_into(browser: &fantoccini::Client, css: &str, value: &str) {
+    browser
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .send_keys(value)
+        .await
+        .expect("type");
+}
+
+async fn shot(browser: &fantoccini::Client, name: &str) {
+    let png = browser.screenshot().await.expect("screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5_000,
+        "{name} renders"
+    );
+    keep_screenshot(name, &png);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_at_the_counter_in_chromium() {
+    let srv = TestServer::start(Backend::Embedded).await;
+    let (sa, official, phone) = counter_setup(&srv).await;
+    let fraud = fraud_reported(&srv).await;
+    let (_driver, browser) = chromium("1100,1000").await;
+
+    // Morning: the official logs in with the password and their own phone.
+    browser
+        .goto(&format!("{}/counter", srv.url))
+        .await
+        .expect("open");
+    type_into(&browser, "#username", &official.username).await;
+    type_into(&browser, "#password", &official.initial_password).await;
+    shot(&browser, "counter-1-login.png").await;
+    click(&browser, "#submit").await;
+    let number: u8 = text(&browser, "number")
+        .await
+        .trim()
+        .parse()
+        .expect("two digits");
+    shot(&browser, "counter-2-waiting.png").await;
+    let ch = pulled(&phone).await;
+    assert_eq!(ch.claims.ctx.service.as_deref(), Some("Šalter · Counter"));
+    phone
+        .answer(&ch, Decision::Approve, Some(number))
+        .await
+        .expect("approved");
+    // The page's script follows the approval into the counter.
+    assert!(text(&browser, "staff").await.contains("Milica Jovanović"));
+    let cookies = browser.get_all_cookies().await.expect("cookies");
+    let session = cookies
+        .iter()
+        .find(|c| c.name() == "potvrda_counter")
+        .expect("the session cookie");
+    assert_eq!(session.http_only(), Some(true));
+    assert_eq!(format!("{:?}", session.same_site()), "Some(Strict)");
+
+    // A citizen whose phone reported fraud comes to the counter.
+    type_into(&browser, "#query", &fraud.account.username).await;
+    click(&browser, "#search").await;
+    let results = text(&browser, "results").await;
+    assert!(
+        results.contains(&fraud.account.username) && results.contains("Fraud reported"),
+        "{results}"
+    );
+    shot(&browser, "counter-3-search.png").await;
+    browser
+        .find(Locator::LinkText(&fraud.account.username))
+        .await
+        .expect("the citizen's link")
+        .click()
+        .await
+        .expect("click");
+    assert!(
+        text(&browser, "fraud")
+            .await
+            .contains("reported a login as fraud")
+    );
+    shot(&browser, "counter-4-fraud.png").await;
+    // Identity checked: unlock.
+    click(&browser, "#unlock").await;
+    assert!(text(&browser, "notice").await.contains("unlocked"));
+    assert!(
+        !citizen_summary(&srv, &sa, &fraud.account.user_id)
+            .await
+            .locked
+    );
+    assert!(browser.find(Locator::Id("fraud")).await.is_err());
+
+    // A new citizen: the account and its sheet.
+    click(&browser, "#back").await;
+    let username = potvrda_e2e::unique("ana");
+    type_into(&browser, "#new-username", &username).await;
+    type_into(&browser, "#new-name", "Ana Nikolić").await;
+    type_into(&browser, "#new-email", "ana@example.rs").await;
+    shot(&browser, "counter-5-new-account.png").await;
+    click(&browser, "#create-submit").await;
+    assert_eq!(text(&browser, "username").await, username);
+    let code = text(&browser, "code").await;
+    let password = text(&browser, "password").await;
+    assert_eq!(code.len(), 14);
+    let qr = browser
+        .find(Locator::Css("#qr svg"))
+        .await
+        .expect("the QR code");
+    let (_, _, w, h) = qr.rectangle().await.expect("its box");
+    assert!(w > 100.0 && h > 100.0, "QR {w}×{h}");
+    shot(&browser, "counter-6-sheet.png").await;
+    let pdf = browser
+        .print(fantoccini::wd::PrintConfiguration::default())
+        .await
+        .expect("printed");
+    assert!(
+        pdf.starts_with(b"%PDF") && pdf.len() > 10_000,
+        "a real PDF: {} bytes",
+        pdf.len()
+    );
+    if let Ok(dir) = std::env::var("POTVRDA_TEST_SCREENSHOTS") {
+        std::fs::write(std::path::Path::new(&dir).join("counter-sheet.pdf"), &pdf).expect("saved");
+    }
+    // The printed code and password work.
+    let ana_phone = VirtualPhone::enroll(&srv.url, &code, "Ana's phone", None)
+        .await
+        .expect("the printed code enrolls");
+    let r = srv.login_raw(&username, &password).await;
+    assert_eq!(r.status(), 201, "the printed password works");
+    let _ = ana_phone.pending().await.expect("pending");
+
+    // The phone is lost: revoke it, then reset and print a new sheet.
+    click(&browser, "#back").await;
+    let devices = text(&browser, "devices").await;
+    assert!(devices.contains("Ana's phone"), "{devices}");
+    shot(&browser, "counter-7-citizen.png").await;
+    click(&browser, "#devices button.revoke").await;
+    assert!(text(&browser, "notice").await.contains("revoked"));
+    browser
+        .find(Locator::Id("no-devices"))
+        .await
+        .expect("no device left");
+    assert!(
+        ana_phone.pending().await.is_err(),
+        "the revoked phone is refused"
+    );
+    click(&browser, "#reset").await;
+    let new_code = text(&browser, "code").await;
+    assert_ne!(new_code, code);
+    assert!(
+        VirtualPhone::enroll(&srv.url, &code, "old", None)
+            .await
+            .is_err(),
+        "the earlier code is void"
+    );
+    VirtualPhone::enroll(&srv.url, &new_code, "Ana's new phone", None)
+        .await
+        .expect("the new code enrolls");
+
+    // Evening: log out.
+    click(&browser, "#back").await;
+    click(&browser, "#logout").await;
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("password"))
+        .await
+        .expect("the login form again");
+    browser.close().await.expect("closed");
+}
