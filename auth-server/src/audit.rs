@@ -115,9 +115,11 @@ pub fn severity_of(kind: AuditKind) -> Severity {
         | AuditKind::LoginSuperseded
         | AuditKind::PushFailed
         | AuditKind::FatiguePaused => Severity::Warning,
-        AuditKind::AccountLocked | AuditKind::StaffDeactivated | AuditKind::RecoveryCodeUsed => {
-            Severity::Warning
-        }
+        AuditKind::AccountLocked
+        | AuditKind::StaffDeactivated
+        | AuditKind::RecoveryCodeUsed
+        | AuditKind::OfflineCodeUsed
+        | AuditKind::DeviceAddApproved => Severity::Warning,
         AuditKind::GrantRevoked | AuditKind::FraudReported => Severity::High,
         _ => Severity::Info,
     }
@@ -209,6 +211,9 @@ pub fn kind_name(kind: AuditKind) -> &'static str {
         AuditKind::PasswordChanged => "password_changed",
         AuditKind::RecoveryCodesIssued => "recovery_codes_issued",
         AuditKind::RecoveryCodeUsed => "recovery_code_used",
+        AuditKind::OfflineCodeUsed => "offline_code_used",
+        AuditKind::DeviceAddApproved => "device_add_approved",
+        AuditKind::ResetRequested => "reset_requested",
         _ => "other",
     }
 }
@@ -252,6 +257,9 @@ mod tests {
             AuditKind::PasswordChanged,
             AuditKind::RecoveryCodesIssued,
             AuditKind::RecoveryCodeUsed,
+            AuditKind::OfflineCodeUsed,
+            AuditKind::DeviceAddApproved,
+            AuditKind::ResetRequested,
         ] {
             let wire = serde_json::to_value(kind).expect("serialises");
             assert_eq!(wire, Value::from(kind_name(kind)));

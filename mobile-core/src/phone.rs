@@ -52,6 +52,9 @@ pub struct DeviceState {
     pub signing_key: String,
     /// Push endpoint URL and keys, for a push device.
     pub push: Option<PushState>,
+    /// The offline-code secret (base64url), from enrollment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_secret: Option<String>,
 }
 
 impl std::fmt::Debug for DeviceState {
@@ -155,11 +158,21 @@ impl VirtualPhone {
                 vapid_public_key: resp.vapid_public_key,
                 signing_key: signer.secret_b64().to_string(),
                 push,
+                offline_secret: resp.offline_secret,
             },
             signer,
             push_keys,
             recovery_codes: resp.recovery_codes,
         })
+    }
+
+    /// The offline code now (this phone's clock), when the server gave a secret.
+    pub fn offline_code(&self) -> Result<Option<String>> {
+        self.state
+            .offline_secret
+            .as_deref()
+            .map(|s| protocol::offline_code(s, unix_now() + self.clock_offset))
+            .transpose()
     }
 
     /// Restore from a state file.

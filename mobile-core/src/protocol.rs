@@ -147,6 +147,21 @@ pub fn pull_token(signer: &dyn Signer, device_id: &str, now: i64) -> Result<Stri
     )
 }
 
+/// The offline code ([`potvrda_proto::offline`]) for the secret the server
+/// gave at enrollment (base64url), at Unix time `now`: what the app shows
+/// when the phone has no network, typed by the citizen on the login page.
+pub fn offline_code(secret_b64: &str, now: i64) -> Result<String> {
+    use base64::Engine;
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(secret_b64)
+        .map_err(|_| Error::InvalidKey("offline secret is not base64url"))?;
+    if secret.len() != potvrda_proto::offline::SECRET_LEN {
+        return Err(Error::InvalidKey("offline secret has the wrong length"));
+    }
+    let now = u64::try_from(now).map_err(|_| Error::InvalidKey("time before 1970"))?;
+    Ok(potvrda_proto::offline::code(&secret, now))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +308,17 @@ mod tests {
             (claims.sub.as_str(), claims.aud.as_str(), claims.iat),
             ("dev1", AUD_PULL, 7)
         );
+    }
+
+    #[test]
+    fn offline_codes_follow_rfc_6238() {
+        use base64::Engine;
+        let seed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(b"12345678901234567890123456789012");
+        // RFC 6238 Appendix B, SHA-256, last six of eight digits.
+        assert_eq!(offline_code(&seed, 59).expect("code"), "119246");
+        assert_eq!(offline_code(&seed, 1_234_567_890).expect("code"), "819424");
+        assert!(offline_code("short", 59).is_err());
+        assert!(offline_code(&seed, -1).is_err());
     }
 }

@@ -236,6 +236,11 @@ pub struct EnrollmentResponse {
     /// each replaces the phone's approval once. Shown once; keep them on paper.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_codes: Option<Vec<String>>,
+    /// The device's offline-code secret ([`crate::offline`]), base64url,
+    /// given once: the app keeps it in its keystore and shows a code from
+    /// it when the phone has no network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_secret: Option<String>,
 }
 
 /// `POST /v1/logins/{login_id}/code` body.
@@ -482,6 +487,15 @@ pub enum AuditKind {
     RecoveryCodesIssued,
     /// A recovery code replaced the phone's approval (`detail.login_id`, `detail.remaining`).
     RecoveryCodeUsed,
+    /// The phone's offline code replaced the push approval (`detail.login_id`, `detail.device_id`).
+    OfflineCodeUsed,
+    /// An existing device approved adding another; an activation code was
+    /// issued (`detail.request_id`, `detail.device_id` of the approver).
+    DeviceAddApproved,
+    /// Four eyes: an official asked for a reset that a second official must
+    /// confirm (`detail.request_id`); the reset itself is `account_reset`
+    /// with `detail.requested_by`.
+    ResetRequested,
 }
 
 /// How urgently someone should look at an audit event.

@@ -14,6 +14,7 @@ pub mod api;
 pub mod error;
 pub mod jose;
 pub mod limits;
+pub mod offline;
 pub mod oidc;
 
 pub use error::{ErrorBody, ErrorCode};

@@ -46,6 +46,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/oauth2/authorize/wait").route(web::get().to(wait)))
     .service(web::resource("/oauth2/authorize/continue").route(web::get().to(proceed)))
+    .service(web::resource("/oauth2/authorize/code").route(web::post().to(code)))
     .service(web::resource("/oauth2/token").route(web::post().to(token)))
     .service(
         web::resource("/oauth2/userinfo")
@@ -71,6 +72,7 @@ struct WaitingTpl<'a> {
     request: &'a str,
     client_name: &'a str,
     number: u8,
+    error: &'a Option<String>,
 }
 
 #[derive(Template)]
@@ -144,12 +146,18 @@ fn step(svc: &Potvrda, outcome: StepOutcome) -> Result<HttpResponse> {
             request,
             number,
             client_name,
+            error,
         } => html(
-            actix_web::http::StatusCode::OK,
+            if error.is_some() {
+                actix_web::http::StatusCode::UNAUTHORIZED
+            } else {
+                actix_web::http::StatusCode::OK
+            },
             WaitingTpl {
                 request: &request,
                 client_name: &client_name,
                 number,
+                error: &error,
             }
             .render(),
         ),
@@ -296,6 +304,36 @@ pub(crate) async fn proceed(
         .oidc_continue(
             &query.request,
             cookie_value(&req, BINDING_COOKIE).as_deref(),
+        )
+        .await?;
+    step(&svc, outcome)
+}
+
+/// The code form of the waiting page.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CodeForm {
+    request: String,
+    code: String,
+}
+
+/// The phone has no network: its offline code (or a recovery code) instead of the approval.
+#[utoipa::path(post, path = "/oauth2/authorize/code", tag = "oidc",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "request, code"),
+    responses((status = 303, description = "Accepted: back to the client with a code"),
+              (status = 401, description = "Wrong code: the waiting page with the reason", content_type = "text/html"),
+              (status = 400, description = "Unknown or expired request", content_type = "text/html")))]
+pub(crate) async fn code(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse> {
+    let caller = super::caller(&req, &svc);
+    let outcome = svc
+        .oidc_code(
+            &form.request,
+            cookie_value(&req, BINDING_COOKIE).as_deref(),
+            &form.code,
+            &caller,
         )
         .await?;
     step(&svc, outcome)

@@ -45,6 +45,7 @@ use super::{admin, counter, device, login, me, meta, oidc, sheet};
         oidc::login,
         oidc::wait,
         oidc::proceed,
+        oidc::code,
         oidc::token,
         oidc::userinfo,
         oidc::logout,

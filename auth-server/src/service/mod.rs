@@ -5,6 +5,7 @@
 mod counter;
 mod desk;
 mod escrow;
+mod offline;
 mod oidc;
 mod recovery;
 mod staff;
@@ -337,6 +338,7 @@ impl Potvrda {
         // the enrollment's own event, so the trail reads in order).
         if let Ok(done) = &mut result {
             done.recovery_codes = self.issue_recovery_codes(&done.user_id, caller).await?;
+            done.offline_secret = Some(self.issue_offline_secret(&done.device_id).await?);
         }
         result
     }
@@ -388,6 +390,7 @@ impl Potvrda {
                     server_jwks: self.keys.jwks(),
                     vapid_public_key: self.keys.vapid_public_b64(),
                     recovery_codes: None,
+                    offline_secret: None,
                 })
             }
         }

@@ -159,6 +159,8 @@ pub enum StepOutcome {
         number: u8,
         /// The service asking.
         client_name: String,
+        /// Why a typed code was refused.
+        error: Option<String>,
     },
     /// Done: send the browser here; set this session cookie, if any.
     Redirect {
@@ -532,6 +534,7 @@ impl Potvrda {
             request: request_id.to_owned(),
             number: started.number,
             client_name,
+            error: None,
         })
     }
 
@@ -596,6 +599,7 @@ impl Potvrda {
                 request: request_id.to_owned(),
                 number: pending.number,
                 client_name,
+                error: None,
             }),
             LoginStatus::Approved => {
                 // Exactly one "continue" ends the request, and the approval is consumed once.
@@ -644,6 +648,42 @@ impl Potvrda {
                     session: None,
                 })
             }
+        }
+    }
+
+    /// The phone has no network: its offline code (or a recovery code)
+    /// typed on the waiting page stands in for the approval. A wrong code
+    /// counts as a failed password; the waiting page says so.
+    pub async fn oidc_code(
+        &self,
+        request_id: &str,
+        binding: Option<&str>,
+        code: &str,
+        caller: &Caller,
+    ) -> Result<StepOutcome> {
+        let Some(req) = self.load_request(request_id, binding).await? else {
+            return Ok(Self::expired_page());
+        };
+        let Some(pending) = req.login else {
+            return Ok(Self::expired_page());
+        };
+        match self
+            .login_with_code(&pending.login_id, Some(&pending.login_secret), code, caller)
+            .await
+        {
+            Ok(_) | Err(Error::Expired | Error::AlreadyDecided) => {
+                self.oidc_continue(request_id, binding).await
+            }
+            Err(Error::InvalidCredentials) => Ok(StepOutcome::Waiting {
+                request: request_id.to_owned(),
+                number: pending.number,
+                client_name: self
+                    .client(&req.client_id)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default(),
+                error: Some("Pogrešan kod. · Wrong code.".into()),
+            }),
+            Err(e) => Err(e),
         }
     }
 

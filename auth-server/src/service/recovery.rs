@@ -1,7 +1,7 @@
 //! When the phone is not at hand: ten single-use recovery codes, issued with
-//! the account's first device and kept only as keyed hashes; each replaces
-//! the push approval of one login, and a wrong one counts as a failed
-//! password.
+//! the account's first device and kept only as keyed hashes, or the phone's
+//! offline code ([`super::offline`]); either replaces the push approval of
+//! one login, and a wrong one counts as a failed password.
 
 use potvrda_proto::api::{AuditKind, LoginStatus};
 
@@ -96,6 +96,30 @@ impl Potvrda {
         let window = self.config.rate_window as i64;
         let (failures, _) = self.store.rate_count(&user_key, now, window).await?;
         let locked = failures > self.config.password_lock_after;
+        // Six digits: the phone's offline code; else a recovery code.
+        if let Some(typed) = potvrda_proto::offline::normalize(code) {
+            let device = if locked {
+                None
+            } else {
+                self.check_offline_code(&rec.user_id, &typed, now).await?
+            };
+            let Some(device_id) = device else {
+                return self
+                    .wrong_code(&user_key, window, rec, "wrong_offline_code", caller, now)
+                    .await;
+            };
+            self.approve_with_code(&rec.id, now).await?;
+            self.audit
+                .record(
+                    Event::new(AuditKind::OfflineCodeUsed, now)
+                        .user(&rec.user_id)
+                        .caller(caller)
+                        .with("login_id", rec.id.as_str())
+                        .with("device_id", device_id.as_str()),
+                )
+                .await;
+            return Ok(LoginStatus::Approved);
+        }
         let hash = normalize(code).map(|c| self.keys.pepper.hash(c.as_bytes()));
         let key = record_key(&rec.user_id);
         let stored = self.store.kv_get(&key, now).await?;
@@ -117,28 +141,11 @@ impl Potvrda {
             _ => None,
         };
         let Some(remaining) = spent else {
-            self.store.rate_hit(&user_key, now, window).await?;
-            self.audit
-                .record(
-                    Event::new(AuditKind::LoginFailed, now)
-                        .user(&rec.user_id)
-                        .caller(caller)
-                        .with("reason", "wrong_recovery_code")
-                        .with("login_id", rec.id.as_str()),
-                )
+            return self
+                .wrong_code(&user_key, window, rec, "wrong_recovery_code", caller, now)
                 .await;
-            return Err(Error::InvalidCredentials);
         };
-        match self
-            .store
-            .decide(&rec.id, LoginState::Approved, now, now_ms(), None)
-            .await?
-        {
-            DecideOutcome::Decided => {}
-            DecideOutcome::Expired => return Err(Error::Expired),
-            DecideOutcome::NotFound => return Err(Error::NotFound),
-            DecideOutcome::AlreadyDecided => return Err(Error::AlreadyDecided),
-        }
+        self.approve_with_code(&rec.id, now).await?;
         self.audit
             .record(
                 Event::new(AuditKind::RecoveryCodeUsed, now)
@@ -149,6 +156,43 @@ impl Potvrda {
             )
             .await;
         Ok(LoginStatus::Approved)
+    }
+
+    /// A wrong code: a failed attempt under the password's lock, audited.
+    async fn wrong_code(
+        &self,
+        user_key: &str,
+        window: i64,
+        rec: &crate::store::LoginRecord,
+        reason: &'static str,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<LoginStatus> {
+        self.store.rate_hit(user_key, now, window).await?;
+        self.audit
+            .record(
+                Event::new(AuditKind::LoginFailed, now)
+                    .user(&rec.user_id)
+                    .caller(caller)
+                    .with("reason", reason)
+                    .with("login_id", rec.id.as_str()),
+            )
+            .await;
+        Err(Error::InvalidCredentials)
+    }
+
+    /// The code stands in for the phone: the login is approved.
+    async fn approve_with_code(&self, login_id: &str, now: i64) -> Result<()> {
+        match self
+            .store
+            .decide(login_id, LoginState::Approved, now, now_ms(), None)
+            .await?
+        {
+            DecideOutcome::Decided => Ok(()),
+            DecideOutcome::Expired => Err(Error::Expired),
+            DecideOutcome::NotFound => Err(Error::NotFound),
+            DecideOutcome::AlreadyDecided => Err(Error::AlreadyDecided),
+        }
     }
 }
 

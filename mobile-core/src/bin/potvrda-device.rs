@@ -74,6 +74,8 @@ enum Cmd {
         #[arg(long)]
         cid: String,
     },
+    /// Show the offline code, for a login while the phone has no network.
+    Code,
 }
 
 fn main() -> std::process::ExitCode {
@@ -219,6 +221,18 @@ async fn run(cli: Cli) -> Result<()> {
             let phone = VirtualPhone::load(&cli.state)?;
             let c = find(&phone, &cid).await?;
             println!("{:?}", phone.answer(&c, Decision::Deny, None).await?.status);
+        }
+        Cmd::Code => {
+            let phone = VirtualPhone::load(&cli.state)?;
+            match phone.offline_code()? {
+                Some(code) => println!("{code}"),
+                None => {
+                    return Err(std::io::Error::other(
+                        "this device was enrolled without an offline secret",
+                    )
+                    .into());
+                }
+            }
         }
         Cmd::Fraud { cid } => {
             let phone = VirtualPhone::load(&cli.state)?;

@@ -30,7 +30,65 @@ crate::on_both_stores!(
     codes_and_login_pages_expire,
     single_sign_on_prompt_max_age_and_logout,
     a_locked_account_loses_its_session_and_its_grants,
+    the_offline_code_on_the_waiting_page_stands_in_for_the_phone,
 );
+
+async fn the_offline_code_on_the_waiting_page_stands_in_for_the_phone(backend: Backend) {
+    let srv = provider(backend).await;
+    let c = citizen(&srv, None).await;
+    let rp = relying_party(&srv, false).await;
+    let b = browser();
+    let a = authorize(&rp, &[]);
+    let request = open_login(&b, &a.url).await;
+    post_password(&srv, &b, &request, &c).await;
+    let secret = c.phone.state.offline_secret.clone().expect("secret");
+    let now = srv.clock.now();
+    let code = potvrda_mobile_core::protocol::offline_code(&secret, now).expect("code");
+    let valid: Vec<String> = [now - 30, now, now + 30]
+        .iter()
+        .map(|t| potvrda_mobile_core::protocol::offline_code(&secret, *t).expect("code"))
+        .collect();
+    let wrong = (0..)
+        .map(|i| format!("{:06}", 123_456 + i))
+        .find(|w| !valid.contains(w))
+        .expect("a wrong code");
+    let post_code = |code: String| {
+        let b = b.clone();
+        let url = format!("{}/oauth2/authorize/code", srv.url);
+        let request = request.clone();
+        async move {
+            b.post(url)
+                .form(&[("request", request.as_str()), ("code", code.as_str())])
+                .send()
+                .await
+                .expect("code")
+        }
+    };
+    let r = post_code(wrong).await;
+    assert_eq!(r.status(), 401);
+    let html = r.text().await.expect("html");
+    assert!(html.contains(r#"id="code-error""#) && html.contains(r#"id="number""#));
+    // The right code: back to the service with a code, as after the phone.
+    let back = location(&post_code(code).await);
+    assert!(back.as_str().starts_with(RP));
+    let tokens = rp
+        .exchange_code(code_of(&back, &a, &srv))
+        .expect("token endpoint")
+        .set_pkce_verifier(a.verifier)
+        .request_async(&http)
+        .await
+        .expect("tokens");
+    let claims = tokens
+        .id_token()
+        .expect("id token")
+        .claims(&rp.id_token_verifier(), &a.nonce)
+        .expect("verifies");
+    assert_eq!(claims.subject().as_str(), c.account.user_id);
+    assert!(
+        c.phone.pending().await.expect("pull").is_empty(),
+        "the challenge is decided"
+    );
+}
 
 async fn a_locked_account_loses_its_session_and_its_grants(backend: Backend) {
     let srv = provider(backend).await;

@@ -1,4 +1,5 @@
-//! When the phone is not at hand: recovery codes, on every store. Issued with
+//! When the phone is not at hand: recovery codes and the phone's offline
+//! code (TOTP), on every store. Issued with
 //! the first device only, single use, a wrong one counts as a failed
 //! password, every use audited, never a code in the trail.
 
@@ -12,7 +13,120 @@ use crate::support::*;
 crate::on_both_stores!(
     a_recovery_code_replaces_the_phone_once,
     wrong_codes_count_as_failed_passwords,
+    the_offline_code_replaces_the_phone_once_per_step,
 );
+
+/// The phone's offline code at the server's (manual) time.
+fn offline_code(phone: &VirtualPhone, at: i64) -> String {
+    potvrda_mobile_core::protocol::offline_code(
+        phone
+            .state
+            .offline_secret
+            .as_deref()
+            .expect("an offline secret from enrollment"),
+        at,
+    )
+    .expect("a code")
+}
+
+async fn the_offline_code_replaces_the_phone_once_per_step(backend: Backend) {
+    use potvrda_server::clock::Clock;
+    let srv = TestServer::start(backend).await;
+    let c = citizen(&srv, None).await;
+    // The phone's own clock gives the same code as the server's, within a step.
+    let now = srv.clock.now();
+    let mine = c.phone.offline_code().expect("code").expect("a secret");
+    assert!(
+        [now - 30, now, now + 30]
+            .iter()
+            .any(|t| offline_code(&c.phone, *t) == mine)
+    );
+    let l = login(&srv, &c).await;
+    let code = offline_code(&c.phone, now);
+    let (status, body) = use_code(&srv, &l, &l.login_secret, &code).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("approved")));
+    let s = srv.status(&l.login_id, &l.login_secret, 0).await;
+    assert!(s.access_token.is_some(), "the token, as after the phone");
+    // The same step's code is spent: a replay is a wrong code.
+    let l2 = login(&srv, &c).await;
+    let (status, body) = use_code(&srv, &l2, &l2.login_secret, &code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
+    // Two steps away is too far; the next step's code works (a slow clock).
+    let far = offline_code(&c.phone, now + 90);
+    assert_eq!(use_code(&srv, &l2, &l2.login_secret, &far).await.0, 401);
+    let next = offline_code(&c.phone, now + 30);
+    assert_eq!(use_code(&srv, &l2, &l2.login_secret, &next).await.0, 200);
+
+    // A revoked phone's codes stop working; another phone's work.
+    let (_, sa) = staff(&srv, &srv.token, "superadmin", None).await;
+    let fresh: potvrda_proto::api::CreateCitizenResponse = post(
+        &srv,
+        &format!("/v1/admin/citizens/{}/reset", c.account.user_id),
+        Some(&sa),
+        json!({}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let second = VirtualPhone::enroll(&srv.url, &fresh.activation_code, "second", None)
+        .await
+        .expect("enrolls");
+    assert_ne!(second.state.offline_secret, c.phone.state.offline_secret);
+    let r = srv
+        .http
+        .delete(format!(
+            "{}/v1/admin/citizens/{}/devices/{}",
+            srv.url, c.account.user_id, c.phone.state.device_id
+        ))
+        .bearer_auth(&sa)
+        .send()
+        .await
+        .expect("request");
+    assert!(r.status().is_success());
+    srv.clock.advance(120);
+    let now = srv.clock.now();
+    let citizen = Citizen {
+        account: fresh.clone(),
+        phone: second,
+    };
+    let l3 = login(&srv, &citizen).await;
+    let revoked = offline_code(&c.phone, now);
+    assert_eq!(
+        use_code(&srv, &l3, &l3.login_secret, &revoked).await.0,
+        401,
+        "the revoked phone's code"
+    );
+    let current = offline_code(&citizen.phone, now);
+    assert_eq!(use_code(&srv, &l3, &l3.login_secret, &current).await.0, 200);
+
+    let events = srv
+        .audit(&format!("user_id={}", c.account.user_id))
+        .await
+        .events;
+    let used: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == AuditKind::OfflineCodeUsed)
+        .collect();
+    assert_eq!(used.len(), 3);
+    assert_eq!(
+        used[2].detail["device_id"].as_str(),
+        Some(citizen.phone.state.device_id.as_str())
+    );
+    assert!(events.iter().any(|e| e.kind == AuditKind::LoginFailed
+        && e.detail["reason"] == "wrong_offline_code"));
+    let trail = serde_json::to_string(&events).expect("json");
+    for secret in [
+        &c.phone.state.offline_secret,
+        &citizen.phone.state.offline_secret,
+    ] {
+        assert!(!trail.contains(secret.as_deref().expect("secret")));
+    }
+    assert!(!trail.contains(&format!("\"{code}\"")));
+}
 
 async fn use_code(
     srv: &TestServer,
