@@ -107,6 +107,42 @@ pub struct DeviceList {
     pub devices: Vec<DeviceSummary>,
 }
 
+/// `PATCH /v1/me/devices/{device_id}` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RenameDeviceRequest {
+    /// The new name, 1–64 characters.
+    pub name: String,
+}
+
+/// `POST /v1/me/devices/additions` answer: a challenge went to the
+/// account's devices; approve it there with this number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceAdditionStarted {
+    /// Poll `GET /v1/me/devices/additions/{request_id}`.
+    pub request_id: String,
+    /// The number to type on the existing device.
+    pub number: u8,
+    /// The challenge expires then.
+    pub expires_at: i64,
+}
+
+/// `GET /v1/me/devices/additions/{request_id}` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceAdditionStatus {
+    /// `pending`, `approved`, `denied` or `expired`.
+    pub status: LoginStatus,
+    /// Once approved, exactly once: the activation code for the new device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_code: Option<String>,
+    /// When that code expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_expires_at: Option<i64>,
+}
+
 /// `POST /v1/me/password` body.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -2,7 +2,11 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use potvrda_proto::ErrorBody;
-use potvrda_proto::api::{ChangePasswordRequest, DeviceList};
+use potvrda_proto::api::{
+    ChangePasswordRequest, DeviceAdditionStarted, DeviceAdditionStatus, DeviceList,
+    RenameDeviceRequest,
+};
+use serde::Deserialize;
 
 use super::bearer;
 use crate::error::Result;
@@ -10,7 +14,16 @@ use crate::service::Potvrda;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/me/devices").route(web::get().to(devices)))
-        .service(web::resource("/me/devices/{device_id}").route(web::delete().to(revoke_device)))
+        .service(web::resource("/me/devices/additions").route(web::post().to(start_addition)))
+        .service(
+            web::resource("/me/devices/additions/{request_id}")
+                .route(web::get().to(addition_status)),
+        )
+        .service(
+            web::resource("/me/devices/{device_id}")
+                .route(web::delete().to(revoke_device))
+                .route(web::patch().to(rename_device)),
+        )
         .service(web::resource("/me/password").route(web::post().to(password)));
 }
 
@@ -35,6 +48,68 @@ pub(crate) async fn revoke_device(
     svc.revoke_my_device(&path, &by, &super::caller(&req, &svc))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Rename one of my devices.
+#[utoipa::path(patch, path = "/v1/me/devices/{device_id}", tag = "me", params(("device_id" = String, Path)),
+    request_body = RenameDeviceRequest, security(("bearer" = [])),
+    responses((status = 204), (status = 400, description = "Empty or long name", body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn rename_device(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<RenameDeviceRequest>,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate(bearer(&req)).await?;
+    svc.rename_my_device(&path, &body.name, &by).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Add a device: a challenge goes to my existing devices (approve there with the number).
+#[utoipa::path(post, path = "/v1/me/devices/additions", tag = "me", security(("bearer" = [])),
+    responses((status = 201, body = DeviceAdditionStarted), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, description = "no_device: nothing to approve with (the counter resets)", body = ErrorBody),
+              (status = 429, description = "Push limit", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn start_addition(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate(bearer(&req)).await?;
+    let started = svc
+        .start_device_addition(&by, &super::caller(&req, &svc))
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(started))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct WaitQuery {
+    /// Seconds to hold for a decision, at most 30.
+    #[serde(default)]
+    wait: u64,
+}
+
+/// The addition's decision; once approved, the new device's activation code (once).
+#[utoipa::path(get, path = "/v1/me/devices/additions/{request_id}", tag = "me",
+    params(("request_id" = String, Path), WaitQuery), security(("bearer" = [])),
+    responses((status = 200, body = DeviceAdditionStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, description = "Unknown, someone else's, or already handed out", body = ErrorBody),
+              (status = 400, description = "Malformed request", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn addition_status(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<WaitQuery>,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate(bearer(&req)).await?;
+    let status = svc
+        .device_addition_status(&path, query.wait, &by, &super::caller(&req, &svc))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(status))
 }
 
 /// Change my password (the initial one from the counter must be changed).

@@ -146,20 +146,14 @@ impl Potvrda {
         let mut user = self.citizen_for_staff(user_id, by).await?;
         let rng = self.rng.as_ref();
         let password = grouped(&clock::string(rng, PASSWORD_ALPHABET, 16)?);
-        let code = grouped(&clock::string(rng, CODE_ALPHABET, CODE_LEN)?);
         let now = self.clock.now();
         user.password_hash = self
             .hasher
             .hash(SecretString::from(password.clone()))
             .await?;
         user.pwd_change_required = true;
-        let activation = Activation {
-            code_hash: code_hash(&code).ok_or_else(|| Error::Internal("generated code".into()))?,
-            user_id: user.id.clone(),
-            expires_at: now + self.config.activation_ttl as i64,
-        };
         self.store.update_user(&user).await?;
-        self.store.new_activation(&activation).await?;
+        let (code, activation) = self.new_activation_code(&user.id).await?;
         self.audit
             .record(
                 by.event(AuditKind::AccountReset, now)
@@ -176,6 +170,19 @@ impl Potvrda {
         })
     }
 
+    /// A new activation code for `user_id` (the earlier one stops working):
+    /// the code to show once, and its stored form.
+    pub(super) async fn new_activation_code(&self, user_id: &str) -> Result<(String, Activation)> {
+        let code = grouped(&clock::string(self.rng.as_ref(), CODE_ALPHABET, CODE_LEN)?);
+        let activation = Activation {
+            code_hash: code_hash(&code).ok_or_else(|| Error::Internal("generated code".into()))?,
+            user_id: user_id.to_owned(),
+            expires_at: self.clock.now() + self.config.activation_ttl as i64,
+        };
+        self.store.new_activation(&activation).await?;
+        Ok((code, activation))
+    }
+
     /// `GET /v1/me/devices`.
     pub async fn my_devices(&self, by: &Principal) -> Result<DeviceList> {
         let me = self.me(by).await?;
@@ -183,6 +190,22 @@ impl Potvrda {
         Ok(DeviceList {
             devices: devices.into_iter().map(summary).collect(),
         })
+    }
+
+    /// `PATCH /v1/me/devices/{device_id}`: a new name for one of my devices.
+    pub async fn rename_my_device(
+        &self,
+        device_id: &str,
+        name: &str,
+        by: &Principal,
+    ) -> Result<()> {
+        let me = self.me(by).await?;
+        let name = super::clean_text("name", name, 64)?;
+        if self.store.rename_device(&me.id, device_id, &name).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
     }
 
     /// `DELETE /v1/me/devices/{device_id}`.

@@ -2,6 +2,7 @@
 //! approvals and tokens. It knows no HTTP types; the store, the clock, the
 //! randomness, the keys and the push sender are injected.
 
+mod additions;
 mod counter;
 mod desk;
 mod escrow;
@@ -10,6 +11,7 @@ mod oidc;
 mod recovery;
 mod staff;
 
+pub use additions::NEW_DEVICE_SERVICE;
 pub use desk::{COUNTER_SERVICE, Desk, DeskView};
 pub use oidc::{
     AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutParams, SCOPES, StepOutcome, TokenForm,
@@ -497,6 +499,18 @@ impl Potvrda {
                 .await;
             return Err(Error::AccountLocked);
         }
+        self.challenge(&user, context, caller).await
+    }
+
+    /// Send a challenge for `user` with `context` to every device of theirs:
+    /// the login's id, secret and number.
+    async fn challenge(
+        &self,
+        user: &User,
+        context: LoginContext,
+        caller: &Caller,
+    ) -> Result<LoginResponse> {
+        let now = self.clock.now();
         let devices = self.store.devices_of(&user.id).await?;
         if devices.is_empty() {
             self.audit

@@ -408,6 +408,29 @@ impl DeviceStore for EmbeddedStore {
         .await
     }
 
+    async fn rename_device(&self, user_id: &str, device_id: &str, name: &str) -> Result<bool> {
+        let link = format!("{user_id}/{device_id}");
+        let (device_id, name) = (device_id.to_owned(), name.to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            let renamed = {
+                let linked = txn.open_table(USER_DEVICES)?.get(link.as_str())?.is_some();
+                let mut devices = txn.open_table(DEVICES)?;
+                match read_json::<Device>(&devices, &device_id)? {
+                    Some(mut d) if linked => {
+                        d.name = name;
+                        devices.insert(device_id.as_str(), serde_json::to_vec(&d)?.as_slice())?;
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            txn.commit()?;
+            Ok(renamed)
+        })
+        .await
+    }
+
     async fn mark_push_gone(&self, device_id: &str) -> Result<()> {
         let device_id = device_id.to_owned();
         self.blocking(move |db| {

@@ -265,6 +265,8 @@ pub trait DeviceStore {
     /// Unlink a device from its user: no more pushes, its signatures refused.
     /// `true` if it was the user's active device.
     async fn revoke_device(&self, user_id: &str, device_id: &str) -> Result<bool>;
+    /// Give the user's active device a new name; `true` if it is theirs.
+    async fn rename_device(&self, user_id: &str, device_id: &str, name: &str) -> Result<bool>;
 }
 
 /// Logins and their challenges.

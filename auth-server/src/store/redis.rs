@@ -569,6 +569,25 @@ impl DeviceStore for RedisStore {
         Ok(removed == 1)
     }
 
+    async fn rename_device(&self, user_id: &str, device_id: &str, name: &str) -> Result<bool> {
+        let Some(mut d) = self.device(device_id).await? else {
+            return Ok(false);
+        };
+        if d.user_id != user_id {
+            return Ok(false);
+        }
+        d.name = name.to_owned();
+        d.push_gone = false; // kept in its own key
+        // XX: never brings back a device revoked in between.
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.key("dev", device_id))
+            .arg(serde_json::to_string(&d)?)
+            .arg("XX")
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(set.is_some())
+    }
+
     async fn mark_push_gone(&self, device_id: &str) -> Result<()> {
         let _: () = self
             .conn()

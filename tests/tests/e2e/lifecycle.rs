@@ -13,7 +13,138 @@ use crate::support::*;
 crate::on_both_stores!(
     a_lost_phone_at_the_counter,
     the_citizen_manages_their_devices_and_password,
+    a_second_device_is_approved_from_the_first,
 );
+
+async fn patch(srv: &TestServer, path: &str, token: &str, body: serde_json::Value) -> u16 {
+    srv.http
+        .patch(format!("{}{path}", srv.url))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+async fn addition_status(srv: &TestServer, id: &str, token: &str) -> (u16, serde_json::Value) {
+    let r = srv
+        .http
+        .get(format!("{}/v1/me/devices/additions/{id}?wait=0", srv.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    (r.status().as_u16(), r.json().await.expect("json"))
+}
+
+async fn a_second_device_is_approved_from_the_first(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let c = citizen(&srv, None).await;
+    let token = logged_in_as(&srv, &c).await;
+    let other = citizen(&srv, None).await;
+    let other_token = logged_in_as(&srv, &other).await;
+    let first = &c.phone.state.device_id;
+
+    // Rename: mine only, a sane name only.
+    let path = format!("/v1/me/devices/{first}");
+    assert_eq!(
+        patch(&srv, &path, &token, json!({"name": "Jelenin telefon"})).await,
+        204
+    );
+    assert_eq!(patch(&srv, &path, &token, json!({"name": "  "})).await, 400);
+    assert_eq!(
+        patch(&srv, &path, &other_token, json!({"name": "mine now"})).await,
+        404
+    );
+    let mine: DeviceList = get(&srv, "/v1/me/devices", &token).await;
+    assert_eq!(mine.devices[0].name, "Jelenin telefon");
+
+    // Denied on the existing phone: no code.
+    let start = |t: String| {
+        let srv = &srv;
+        async move {
+            let r = post(srv, "/v1/me/devices/additions", Some(&t), json!({})).await;
+            assert_eq!(r.status(), 201);
+            r.json::<potvrda_proto::api::DeviceAdditionStarted>()
+                .await
+                .expect("json")
+        }
+    };
+    let denied = start(token.clone()).await;
+    let ch = pulled(&c.phone).await;
+    assert_eq!(
+        ch.claims.ctx.service.as_deref(),
+        Some(potvrda_server::service::NEW_DEVICE_SERVICE)
+    );
+    c.phone
+        .answer(&ch, Decision::Deny, None)
+        .await
+        .expect("denied");
+    let (status, body) = addition_status(&srv, &denied.request_id, &token).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("denied")));
+    assert!(body.get("activation_code").is_none());
+
+    // Approved with the number: the code, once, and only to its owner.
+    let asked = start(token.clone()).await;
+    let (status, body) = addition_status(&srv, &asked.request_id, &token).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("pending")));
+    assert_eq!(
+        addition_status(&srv, &asked.request_id, &other_token)
+            .await
+            .0,
+        404,
+        "someone else's request"
+    );
+    let ch = pulled(&c.phone).await;
+    c.phone
+        .answer(&ch, Decision::Approve, Some(asked.number))
+        .await
+        .expect("approved");
+    let (status, body) = addition_status(&srv, &asked.request_id, &token).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("approved")));
+    let code = body["activation_code"].as_str().expect("a code").to_owned();
+    assert_eq!(
+        addition_status(&srv, &asked.request_id, &token).await.0,
+        404,
+        "handed out once"
+    );
+    let second = VirtualPhone::enroll(&srv.url, &code, "tablet", None)
+        .await
+        .expect("the code enrolls the new device");
+    assert!(second.recovery_codes.is_none());
+    let mine: DeviceList = get(&srv, "/v1/me/devices", &token).await;
+    assert_eq!(mine.devices.len(), 2);
+    // Logins now reach both; either approves.
+    let l = login(&srv, &c).await;
+    let ch = pulled(&second).await;
+    assert_eq!(pulled(&c.phone).await.claims.cid, ch.claims.cid);
+    second
+        .answer(&ch, Decision::Approve, Some(l.number))
+        .await
+        .expect("the new device approves");
+    assert!(
+        srv.status(&l.login_id, &l.login_secret, 0)
+            .await
+            .access_token
+            .is_some()
+    );
+    let events = srv
+        .audit(&format!("user_id={}", c.account.user_id))
+        .await
+        .events;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == AuditKind::DeviceAddApproved)
+    );
+    assert!(
+        !serde_json::to_string(&events)
+            .expect("json")
+            .contains(&code)
+    );
+}
 
 async fn get<T: serde::de::DeserializeOwned>(srv: &TestServer, path: &str, token: &str) -> T {
     let r = srv

@@ -18,6 +18,7 @@ fn registered(file: &str, prefix: &str) -> BTreeSet<(String, String)> {
             ("GET", "web::get()"),
             ("POST", "web::post()"),
             ("DELETE", "web::delete()"),
+            ("PATCH", "web::patch()"),
         ] {
             let route = rest.split("web::resource(").next().unwrap_or(rest);
             if route.contains(marker) {

@@ -1,0 +1,141 @@
+//! A second device, added by the citizen: the request (with their access
+//! token) sends a challenge to the devices they already have, with the
+//! service "Novi uređaj · New device" and a number; once one of them
+//! approves with that number, the request hands out an activation code for
+//! the new device, once. A stolen access token alone adds no device.
+
+use potvrda_proto::api::{AuditKind, DeviceAdditionStarted, DeviceAdditionStatus, LoginStatus};
+use potvrda_proto::jose::LoginContext;
+use serde::{Deserialize, Serialize};
+
+use super::{Potvrda, Principal, new_id};
+use crate::audit::{Caller, Event};
+use crate::error::{Error, Result};
+
+/// What the existing device shows as the service.
+pub const NEW_DEVICE_SERVICE: &str = "Novi uređaj · New device";
+/// How long after the challenge's expiry the request is kept (to say "expired").
+const GRACE: i64 = 120;
+
+#[derive(Serialize, Deserialize)]
+struct Addition {
+    user_id: String,
+    login_id: String,
+    login_secret: String,
+}
+
+fn addition_key(id: &str) -> String {
+    format!("addition:{id}")
+}
+
+impl Potvrda {
+    /// `POST /v1/me/devices/additions`.
+    pub async fn start_device_addition(
+        &self,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<DeviceAdditionStarted> {
+        let Principal::User { id, .. } = by else {
+            return Err(Error::Forbidden);
+        };
+        let me = self.store.user(id).await?.ok_or(Error::Unauthorized)?;
+        let context = LoginContext {
+            ip: caller.ip.map(|ip| ip.to_string()),
+            user_agent: caller.user_agent.clone(),
+            service: Some(NEW_DEVICE_SERVICE.to_owned()),
+        };
+        let started = self.challenge(&me, context, caller).await?;
+        let request_id = new_id(self.rng.as_ref())?;
+        let record = Addition {
+            user_id: me.id,
+            login_id: started.login_id,
+            login_secret: started.login_secret,
+        };
+        self.store
+            .kv_put(
+                &addition_key(&request_id),
+                &serde_json::to_vec(&record)?,
+                started.expires_at + GRACE,
+            )
+            .await?;
+        Ok(DeviceAdditionStarted {
+            request_id,
+            number: started.number,
+            expires_at: started.expires_at,
+        })
+    }
+
+    /// `GET /v1/me/devices/additions/{request_id}`: the decision, and once
+    /// approved, the activation code (once).
+    pub async fn device_addition_status(
+        &self,
+        request_id: &str,
+        wait: u64,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<DeviceAdditionStatus> {
+        let Principal::User { id, .. } = by else {
+            return Err(Error::Forbidden);
+        };
+        if request_id.is_empty() || request_id.len() > 64 {
+            return Err(Error::NotFound);
+        }
+        let now = self.clock.now();
+        let raw = self.store.kv_get(&addition_key(request_id), now).await?;
+        let Some(record) = raw
+            .map(|r| serde_json::from_slice::<Addition>(&r))
+            .transpose()?
+            .filter(|r| super::ct_eq_str(&r.user_id, id))
+        else {
+            return Err(Error::NotFound);
+        };
+        let (answer, login) = self
+            .wait_for_decision(&record.login_id, Some(&record.login_secret), wait, false)
+            .await?;
+        let now = self.clock.now();
+        let status = |status| DeviceAdditionStatus {
+            status,
+            activation_code: None,
+            activation_expires_at: None,
+        };
+        match answer.status {
+            LoginStatus::Pending => Ok(status(LoginStatus::Pending)),
+            LoginStatus::Approved => {
+                // The approval is spent once (an empty escrow: no token here);
+                // a second reader finds the request gone.
+                let first = self
+                    .store
+                    .kv_take(&addition_key(request_id), now)
+                    .await?
+                    .is_some()
+                    && self
+                        .store
+                        .take_token(&record.login_id, b"", now, 0)
+                        .await?
+                        .is_some_and(|e| e.is_empty());
+                if !first {
+                    return Err(Error::NotFound);
+                }
+                let (code, activation) = self.new_activation_code(&record.user_id).await?;
+                self.audit
+                    .record(
+                        Event::new(AuditKind::DeviceAddApproved, now)
+                            .user(&record.user_id)
+                            .caller(caller)
+                            .with("request_id", request_id)
+                            .with("login_id", login.record.id.as_str()),
+                    )
+                    .await;
+                Ok(DeviceAdditionStatus {
+                    status: LoginStatus::Approved,
+                    activation_code: Some(code),
+                    activation_expires_at: Some(activation.expires_at),
+                })
+            }
+            other => {
+                self.store.kv_delete(&addition_key(request_id)).await?;
+                Ok(status(other))
+            }
+        }
+    }
+}
