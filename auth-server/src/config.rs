@@ -92,6 +92,9 @@ pub struct Config {
     pub ip_device_limit: u32,
     /// How long audit events are kept, in seconds.
     pub audit_retention: u64,
+    /// Four eyes: a reset at the counter (a lost phone's new password and
+    /// activation code) takes effect only when a second official confirms it.
+    pub four_eyes_reset: bool,
     /// Seconds between automatic rotations of the token keys; 0: only by
     /// `auth-server keys rotate`.
     pub token_key_rotation: u64,
@@ -260,6 +263,7 @@ impl Default for Config {
             ip_enroll_limit: 30,
             ip_device_limit: 600,
             audit_retention: 400 * 86_400,
+            four_eyes_reset: false,
             token_key_rotation: 90 * 86_400,
             oidc_clients: None,
             oidc_clients_file: None,

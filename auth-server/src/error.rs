@@ -82,6 +82,9 @@ pub enum Error {
     /// No such municipality.
     #[error("unknown municipality")]
     UnknownMunicipality,
+    /// Four eyes: the confirmation must come from another official.
+    #[error("second official required")]
+    SecondOfficialRequired,
     /// An OAuth 2.0 error (RFC 6749 §5.2), answered in that format; the
     /// description is safe to show.
     #[error("oauth: {error}: {description}")]
@@ -117,6 +120,7 @@ impl Error {
             Self::AccountLocked => ErrorCode::AccountLocked,
             Self::MunicipalityExists => ErrorCode::MunicipalityExists,
             Self::UnknownMunicipality => ErrorCode::UnknownMunicipality,
+            Self::SecondOfficialRequired => ErrorCode::SecondOfficialRequired,
             Self::Config(_)
             | Self::Store(_)
             | Self::Crypto(_)
@@ -150,6 +154,9 @@ impl Error {
             Self::AccountLocked => "the account is locked; visit a municipality's counter".into(),
             Self::MunicipalityExists => "this municipality code exists".into(),
             Self::UnknownMunicipality => "no such municipality".into(),
+            Self::SecondOfficialRequired => {
+                "another official of the same municipality must confirm this".into()
+            }
             _ => "internal error".into(),
         }
     }

@@ -71,8 +71,39 @@ pub struct CitizenSummary {
     /// locked the account); cleared by an unlock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fraud_reported_at: Option<i64>,
+    /// Four eyes: a reset waiting for a second official (single citizen only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_reset: Option<PendingReset>,
     /// Created at.
     pub created_at: i64,
+}
+
+/// Four eyes: a reset asked for and not yet confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PendingReset {
+    /// Name it in the confirmation.
+    pub request_id: String,
+    /// The official who asked.
+    pub requested_by: String,
+    /// Their name.
+    pub requested_by_name: String,
+    /// Their municipality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub municipality: Option<String>,
+    /// Asked at.
+    pub requested_at: i64,
+    /// It lapses then.
+    pub expires_at: i64,
+}
+
+/// `POST /v1/admin/citizens/{user_id}/reset/confirm` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmResetRequest {
+    /// The pending reset's id.
+    pub request_id: String,
 }
 
 /// `GET /v1/admin/citizens?query=` answer.

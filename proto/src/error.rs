@@ -56,6 +56,8 @@ pub enum ErrorCode {
     MunicipalityExists,
     /// No such municipality.
     UnknownMunicipality,
+    /// Four eyes: a second official must confirm what the first one asked.
+    SecondOfficialRequired,
 }
 
 impl ErrorCode {
@@ -85,6 +87,7 @@ impl ErrorCode {
             Self::AccountLocked => "account_locked",
             Self::MunicipalityExists => "municipality_exists",
             Self::UnknownMunicipality => "unknown_municipality",
+            Self::SecondOfficialRequired => "second_official_required",
         }
     }
 }
@@ -116,6 +119,7 @@ mod tests {
             ErrorCode::NumberMismatch,
             ErrorCode::InvalidActivationCode,
             ErrorCode::StoreUnavailable,
+            ErrorCode::SecondOfficialRequired,
         ] {
             let json = serde_json::to_value(code).expect("serializable enum");
             assert_eq!(json, serde_json::Value::String(code.as_str().into()));

@@ -306,6 +306,8 @@ pub struct Options {
     pub audit_retention: u64,
     /// OpenID Connect clients (the JSON of `POTVRDA_OIDC_CLIENTS`).
     pub oidc_clients: Option<String>,
+    /// Counter resets need a second official.
+    pub four_eyes_reset: bool,
 }
 
 impl Options {
@@ -327,6 +329,7 @@ impl Options {
             ip_device_limit: 600,
             audit_retention: 400 * 86_400,
             oidc_clients: None,
+            four_eyes_reset: false,
         }
     }
 }
@@ -403,6 +406,7 @@ impl TestServer {
             cors_allowed_origins: opts.cors_allowed_origins.clone(),
             ip_device_limit: opts.ip_device_limit,
             audit_retention: opts.audit_retention,
+            four_eyes_reset: opts.four_eyes_reset,
             oidc_clients: opts.oidc_clients.clone().map(SecretString::from),
             metrics_listen: opts
                 .metrics_listen

@@ -6,14 +6,15 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use potvrda_proto::ErrorBody;
 use potvrda_proto::api::{
-    AuditResponse, CitizenList, CitizenSummary, CreateCitizenRequest, CreateCitizenResponse,
-    CreateMunicipalityRequest, CreateStaffRequest, DeviceList, Municipality,
+    AuditResponse, CitizenList, CitizenSummary, ConfirmResetRequest, CreateCitizenRequest,
+    CreateCitizenResponse, CreateMunicipalityRequest, CreateStaffRequest, DeviceList, Municipality,
+    PendingReset,
 };
 use serde::Deserialize;
 
 use super::bearer;
 use crate::error::{Error, Result};
-use crate::service::Potvrda;
+use crate::service::{Potvrda, ResetOutcome};
 use crate::store::AuditFilter;
 
 /// Events in one answer by default, and at most.
@@ -33,6 +34,10 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(revoke_device)),
     )
     .service(web::resource("/admin/citizens/{user_id}/reset").route(web::post().to(reset)))
+    .service(
+        web::resource("/admin/citizens/{user_id}/reset/confirm")
+            .route(web::post().to(confirm_reset)),
+    )
     .service(web::resource("/admin/citizens/{user_id}/lock").route(web::post().to(lock)))
     .service(web::resource("/admin/citizens/{user_id}/unlock").route(web::post().to(unlock)))
     .service(web::resource("/admin/municipalities").route(web::post().to(create_municipality)))
@@ -130,26 +135,61 @@ pub(crate) async fn revoke_device(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A lost phone: a new initial password and activation code, shown once.
+/// A lost phone: a new initial password and activation code, shown once;
+/// with `FOUR_EYES_RESET`, 202 and a pending reset a second official confirms.
 #[utoipa::path(post, path = "/v1/admin/citizens/{user_id}/reset", tag = "admin", params(("user_id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = CreateCitizenResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+    responses((status = 200, body = CreateCitizenResponse), (status = 202, description = "Four eyes: asked, to be confirmed", body = PendingReset),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
 pub(crate) async fn reset(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     let by = svc.authenticate(bearer(&req)).await?;
-    let answer = svc
+    let answer = match svc
         .reset_citizen(&path, &by, &super::caller(&req, &svc))
-        .await?;
-    if super::sheet::wants_sheet(&req) {
+        .await?
+    {
+        ResetOutcome::Done(answer) => answer,
+        ResetOutcome::Requested(pending) => return Ok(HttpResponse::Accepted().json(pending)),
+    };
+    secrets(&svc, &req, answer)
+}
+
+/// The answer that carries a reset's secrets: JSON, or the sheet.
+fn secrets(
+    svc: &Potvrda,
+    req: &HttpRequest,
+    answer: CreateCitizenResponse,
+) -> Result<HttpResponse> {
+    if super::sheet::wants_sheet(req) {
         let name = answer.username.clone();
-        return super::sheet::render(&svc, StatusCode::OK, &answer, &name);
+        return super::sheet::render(svc, StatusCode::OK, &answer, &name);
     }
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(answer))
+}
+
+/// Four eyes: a second official confirms a pending reset and gets the secrets.
+#[utoipa::path(post, path = "/v1/admin/citizens/{user_id}/reset/confirm", tag = "admin", params(("user_id" = String, Path)),
+    request_body = ConfirmResetRequest, security(("bearer" = [])),
+    responses((status = 200, body = CreateCitizenResponse), (status = 401, body = ErrorBody),
+              (status = 403, description = "forbidden, second_official_required (the one who asked, or another municipality)", body = ErrorBody),
+              (status = 404, description = "No such citizen or pending reset", body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody),
+              (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn confirm_reset(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<ConfirmResetRequest>,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate(bearer(&req)).await?;
+    let answer = svc
+        .confirm_reset(&path, &body.request_id, &by, &super::caller(&req, &svc))
+        .await?;
+    secrets(&svc, &req, answer)
 }
 
 /// Create a municipality (superadmin).

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use super::sheet;
 use crate::error::{Error, Result};
-use crate::service::{Desk, DeskView, Potvrda};
+use crate::service::{Desk, DeskView, Potvrda, ResetOutcome};
 
 const COOKIE: &str = "potvrda_counter";
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -43,6 +43,10 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/citizens").route(web::post().to(create)))
             .service(web::resource("/citizens/{user_id}").route(web::get().to(citizen)))
             .service(web::resource("/citizens/{user_id}/reset").route(web::post().to(reset)))
+            .service(
+                web::resource("/citizens/{user_id}/reset/confirm")
+                    .route(web::post().to(confirm_reset)),
+            )
             .service(web::resource("/citizens/{user_id}/lock").route(web::post().to(lock)))
             .service(web::resource("/citizens/{user_id}/unlock").route(web::post().to(unlock)))
             .service(
@@ -112,6 +116,8 @@ struct CitizenTpl<'a> {
     fraud: Option<String>,
     devices: Vec<DeviceRow>,
     notice: Option<&'a str>,
+    /// Four eyes: (request id, who asked, when, whether this official may confirm).
+    pending: Option<(String, String, String, bool)>,
 }
 
 #[derive(Template)]
@@ -547,6 +553,9 @@ pub(crate) async fn citizen(
         Some("locked") => Some("Nalog je zaključan. · The account is locked."),
         Some("unlocked") => Some("Nalog je otključan. · The account is unlocked."),
         Some("revoked") => Some("Uređaj je opozvan. · The device is revoked."),
+        Some("requested") => Some(
+            "Zatražen je reset; potvrđuje ga drugi službenik. · Reset requested; a second official confirms it.",
+        ),
         _ => None,
     };
     let devices = devices
@@ -564,6 +573,18 @@ pub(crate) async fn citizen(
             since: sheet::utc(d.created_at),
         })
         .collect();
+    let me = match by {
+        crate::service::Principal::User { id, .. } => id.as_str(),
+        crate::service::Principal::Bootstrap => "",
+    };
+    let pending = c.pending_reset.as_ref().map(|p| {
+        (
+            p.request_id.clone(),
+            p.requested_by_name.clone(),
+            sheet::utc(p.requested_at),
+            p.requested_by != me,
+        )
+    });
     html(
         &svc,
         &desk,
@@ -576,6 +597,7 @@ pub(crate) async fn citizen(
             c,
             devices,
             notice,
+            pending,
         }
         .render(),
     )
@@ -607,11 +629,65 @@ pub(crate) async fn reset(
     }
     .await;
     match done {
-        Ok((answer, name)) => {
-            let back = format!("/counter/citizens/{}", answer.user_id);
-            let res = sheet::render_page(&svc, StatusCode::OK, &answer, &name, Some(&back))?;
-            finish(&svc, &desk, res)
-        }
+        Ok((ResetOutcome::Done(answer), name)) => print(&svc, &desk, &answer, &name),
+        Ok((ResetOutcome::Requested(_), _)) => see_other(
+            &svc,
+            &desk,
+            &format!("/counter/citizens/{}?done=requested", path.as_str()),
+        ),
+        Err(e) => refused(&svc, &desk, e),
+    }
+}
+
+/// The sheet of a reset, with the way back to the citizen.
+fn print(
+    svc: &Potvrda,
+    desk: &Desk,
+    answer: &potvrda_proto::api::CreateCitizenResponse,
+    name: &str,
+) -> Result<HttpResponse> {
+    let back = format!("/counter/citizens/{}", answer.user_id);
+    let res = sheet::render_page(svc, StatusCode::OK, answer, name, Some(&back))?;
+    finish(svc, desk, res)
+}
+
+/// The confirmation form of a four-eyes reset.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConfirmForm {
+    csrf: String,
+    request_id: String,
+}
+
+/// Four eyes: the second official confirms the reset; the sheet to print.
+#[utoipa::path(post, path = "/counter/citizens/{user_id}/reset/confirm", tag = "counter", params(("user_id" = String, Path)),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf, request_id"),
+    responses((status = 200, description = "The activation sheet to print", content_type = "text/html"),
+              (status = 303, description = "Not logged in: to the login form"),
+              (status = 403, description = "Wrong CSRF token, or the official who asked", content_type = "text/html"),
+              (status = 404, description = "No such citizen or pending reset", content_type = "text/html")))]
+pub(crate) async fn confirm_reset(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<ConfirmForm>,
+) -> Result<HttpResponse> {
+    let desk = match staff_post(&svc, &req, &form.csrf).await? {
+        Ok(d) => d,
+        Err(res) => return Ok(res),
+    };
+    let by = desk.principal()?;
+    let caller = super::caller(&req, &svc);
+    let done = async {
+        let name = svc.citizen(&path, by).await?.display_name;
+        Ok::<_, Error>((
+            svc.confirm_reset(&path, &form.request_id, by, &caller)
+                .await?,
+            name,
+        ))
+    }
+    .await;
+    match done {
+        Ok((answer, name)) => print(&svc, &desk, &answer, &name),
         Err(e) => refused(&svc, &desk, e),
     }
 }

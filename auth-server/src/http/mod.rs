@@ -245,7 +245,9 @@ impl ResponseError for Error {
             | ErrorCode::NoDevice
             | ErrorCode::AlreadyDecided
             | ErrorCode::MunicipalityExists => StatusCode::CONFLICT,
-            ErrorCode::Forbidden | ErrorCode::AccountLocked => StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden | ErrorCode::AccountLocked | ErrorCode::SecondOfficialRequired => {
+                StatusCode::FORBIDDEN
+            }
             ErrorCode::UnknownMunicipality => StatusCode::BAD_REQUEST,
             ErrorCode::Expired => StatusCode::GONE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -5,7 +5,7 @@
 
 use potvrda_proto::api::{
     AuditKind, CitizenList, CitizenSummary, CreateCitizenResponse, DeviceList, DeviceSummary,
-    PushStatus, Role,
+    PendingReset, PushStatus, Role,
 };
 use potvrda_proto::limits::MAX_PASSWORD_LEN;
 use secrecy::SecretString;
@@ -15,6 +15,22 @@ use crate::audit::{Caller, Event};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::store::{Activation, Device, User};
+
+/// A four-eyes reset waits this long for the second official.
+const RESET_REQUEST_TTL: i64 = 30 * 60;
+
+fn reset_key(user_id: &str) -> String {
+    format!("reset-request:{user_id}")
+}
+
+/// What a reset at the counter did.
+#[derive(Debug)]
+pub enum ResetOutcome {
+    /// Done: the secrets to print.
+    Done(CreateCitizenResponse),
+    /// Four eyes: asked; a second official must confirm.
+    Requested(PendingReset),
+}
 
 /// Shortest new password a citizen may choose.
 const MIN_PASSWORD_LEN: usize = 10;
@@ -44,6 +60,7 @@ fn citizen_summary(u: User) -> CitizenSummary {
         phone: u.phone,
         locked: u.locked,
         fraud_reported_at: u.fraud_reported_at,
+        pending_reset: None,
         created_at: u.created_at,
     }
 }
@@ -89,7 +106,9 @@ impl Potvrda {
 
     /// `GET /v1/admin/citizens/{user_id}`.
     pub async fn citizen(&self, user_id: &str, by: &Principal) -> Result<CitizenSummary> {
-        Ok(citizen_summary(self.citizen_for_staff(user_id, by).await?))
+        let mut c = citizen_summary(self.citizen_for_staff(user_id, by).await?);
+        c.pending_reset = self.pending_reset(user_id).await?;
+        Ok(c)
     }
 
     /// `GET /v1/admin/citizens/{user_id}/devices`.
@@ -136,14 +155,113 @@ impl Potvrda {
     }
 
     /// `POST /v1/admin/citizens/{user_id}/reset`: a new initial password and
-    /// a new activation code (the earlier code stops working), shown once.
+    /// a new activation code (the earlier code stops working), shown once;
+    /// with four eyes configured, a request that a second official confirms.
     pub async fn reset_citizen(
         &self,
         user_id: &str,
         by: &Principal,
         caller: &Caller,
+    ) -> Result<ResetOutcome> {
+        let user = self.citizen_for_staff(user_id, by).await?;
+        if !self.config.four_eyes_reset {
+            return Ok(ResetOutcome::Done(
+                self.reset(user, by, caller, None).await?,
+            ));
+        }
+        let Principal::User {
+            id, municipality, ..
+        } = by
+        else {
+            return Err(Error::Forbidden);
+        };
+        let me = self.store.user(id).await?.ok_or(Error::Unauthorized)?;
+        let now = self.clock.now();
+        let pending = PendingReset {
+            request_id: super::new_id(self.rng.as_ref())?,
+            requested_by: me.id,
+            requested_by_name: me.display_name,
+            municipality: municipality.clone(),
+            requested_at: now,
+            expires_at: now + RESET_REQUEST_TTL,
+        };
+        // One pending reset per citizen: a new request replaces the last.
+        self.store
+            .kv_put(
+                &reset_key(&user.id),
+                &serde_json::to_vec(&pending)?,
+                pending.expires_at,
+            )
+            .await?;
+        self.audit
+            .record(
+                by.event(AuditKind::ResetRequested, now)
+                    .user(&user.id)
+                    .caller(caller)
+                    .with("request_id", pending.request_id.as_str()),
+            )
+            .await;
+        Ok(ResetOutcome::Requested(pending))
+    }
+
+    /// The reset waiting for a second official, if any.
+    pub(super) async fn pending_reset(&self, user_id: &str) -> Result<Option<PendingReset>> {
+        let raw = self
+            .store
+            .kv_get(&reset_key(user_id), self.clock.now())
+            .await?;
+        Ok(raw.map(|r| serde_json::from_slice(&r)).transpose()?)
+    }
+
+    /// `POST /v1/admin/citizens/{user_id}/reset/confirm`: the second
+    /// official (not the one who asked; of the same municipality, or a
+    /// superadmin) confirms, and gets the secrets to print.
+    pub async fn confirm_reset(
+        &self,
+        user_id: &str,
+        request_id: &str,
+        by: &Principal,
+        caller: &Caller,
     ) -> Result<CreateCitizenResponse> {
-        let mut user = self.citizen_for_staff(user_id, by).await?;
+        let user = self.citizen_for_staff(user_id, by).await?;
+        let pending = self
+            .pending_reset(user_id)
+            .await?
+            .filter(|p| super::ct_eq_str(&p.request_id, request_id))
+            .ok_or(Error::NotFound)?;
+        let Principal::User {
+            id,
+            role,
+            municipality,
+        } = by
+        else {
+            return Err(Error::Forbidden);
+        };
+        if *id == pending.requested_by
+            || (*role != Role::Superadmin && *municipality != pending.municipality)
+        {
+            return Err(Error::SecondOfficialRequired);
+        }
+        // Confirmed once: of two racing confirmations, one takes the request.
+        let taken = self
+            .store
+            .kv_take(&reset_key(user_id), self.clock.now())
+            .await?
+            .map(|r| serde_json::from_slice::<PendingReset>(&r))
+            .transpose()?;
+        if taken.is_none_or(|t| t.request_id != pending.request_id) {
+            return Err(Error::NotFound);
+        }
+        self.reset(user, by, caller, Some(&pending)).await
+    }
+
+    async fn reset(
+        &self,
+        mut user: User,
+        by: &Principal,
+        caller: &Caller,
+        requested: Option<&PendingReset>,
+    ) -> Result<CreateCitizenResponse> {
         let rng = self.rng.as_ref();
         let password = grouped(&clock::string(rng, PASSWORD_ALPHABET, 16)?);
         let now = self.clock.now();
@@ -154,13 +272,16 @@ impl Potvrda {
         user.pwd_change_required = true;
         self.store.update_user(&user).await?;
         let (code, activation) = self.new_activation_code(&user.id).await?;
-        self.audit
-            .record(
-                by.event(AuditKind::AccountReset, now)
-                    .user(&user.id)
-                    .caller(caller),
-            )
-            .await;
+        let mut event = by
+            .event(AuditKind::AccountReset, now)
+            .user(&user.id)
+            .caller(caller);
+        if let Some(p) = requested {
+            event = event
+                .with("requested_by", p.requested_by.as_str())
+                .with("request_id", p.request_id.as_str());
+        }
+        self.audit.record(event).await;
         Ok(CreateCitizenResponse {
             user_id: user.id,
             username: user.username,

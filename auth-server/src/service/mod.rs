@@ -12,6 +12,7 @@ mod recovery;
 mod staff;
 
 pub use additions::NEW_DEVICE_SERVICE;
+pub use counter::ResetOutcome;
 pub use desk::{COUNTER_SERVICE, Desk, DeskView};
 pub use oidc::{
     AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutParams, SCOPES, StepOutcome, TokenForm,

@@ -17,7 +17,155 @@ use serde_json::json;
 use crate::browser::{chromium, keep_screenshot};
 use crate::support::*;
 
-crate::on_both_stores!(the_counter_session_resists_forgery_and_ends_when_it_should);
+crate::on_both_stores!(
+    the_counter_session_resists_forgery_and_ends_when_it_should,
+    a_four_eyes_reset_needs_a_second_official,
+);
+
+async fn a_four_eyes_reset_needs_a_second_official(backend: Backend) {
+    let srv = TestServer::start_with(potvrda_e2e::Options {
+        four_eyes_reset: true,
+        ..potvrda_e2e::Options::new(backend)
+    })
+    .await;
+    let (sa, first, first_phone) = counter_setup(&srv).await;
+    let r = post(
+        &srv,
+        "/v1/admin/municipalities",
+        Some(&sa),
+        json!({"code": "ns", "name": "Novi Sad"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let (second, second_phone) =
+        staff_with_phone(&srv, &sa, "official", Some("bg"), "Petar Petrović").await;
+    let (_, elsewhere) = staff(&srv, &sa, "official", Some("ns")).await;
+    let c = citizen(&srv, None).await;
+    let id = &c.account.user_id;
+
+    // The first official asks at the counter: nothing changes yet.
+    let a = Browser::new(&srv);
+    let csrf = a.login(&first, &first_phone).await;
+    let r = a
+        .form(&format!("/counter/citizens/{id}/reset"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, page) = a.get(&format!("/counter/citizens/{id}")).await;
+    assert!(page.contains(r#"id="awaiting""#) && !page.contains(r#"id="confirm-reset""#));
+    let pending = citizen_summary(&srv, &sa, id)
+        .await
+        .pending_reset
+        .expect("a pending reset");
+    assert_eq!(pending.requested_by, first.user_id);
+    assert_eq!(
+        srv.login_raw(&c.account.username, &c.account.initial_password)
+            .await
+            .status(),
+        201,
+        "the old password still works until confirmed"
+    );
+
+    // Not the one who asked, not another municipality, not another request.
+    // A token for the first official through the API (their phone approves).
+    let l: potvrda_proto::api::LoginResponse = srv
+        .login_raw(&first.username, &first.initial_password)
+        .await
+        .json()
+        .await
+        .expect("json");
+    first_phone
+        .answer(
+            &pulled(&first_phone).await,
+            Decision::Approve,
+            Some(l.number),
+        )
+        .await
+        .expect("approved");
+    let first_token = srv
+        .status(&l.login_id, &l.login_secret, 0)
+        .await
+        .access_token
+        .expect("token");
+    let confirm = |token: String, request_id: String| {
+        let srv = &srv;
+        async move {
+            post(
+                srv,
+                &format!("/v1/admin/citizens/{id}/reset/confirm"),
+                Some(&token),
+                json!({ "request_id": request_id }),
+            )
+            .await
+        }
+    };
+    for (token, request, status, code) in [
+        (
+            first_token.clone(),
+            pending.request_id.clone(),
+            403,
+            "second_official_required",
+        ),
+        (
+            elsewhere.clone(),
+            pending.request_id.clone(),
+            403,
+            "second_official_required",
+        ),
+        (sa.clone(), "not-the-request".to_owned(), 404, "not_found"),
+    ] {
+        let r = confirm(token, request).await;
+        assert_eq!(r.status().as_u16(), status);
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["error"], code);
+    }
+
+    // The second official of the same municipality confirms at the counter and prints.
+    let b = Browser::new(&srv);
+    let csrf = b.login(&second, &second_phone).await;
+    let (_, page) = b.get(&format!("/counter/citizens/{id}")).await;
+    assert!(page.contains(r#"id="confirm-reset""#), "{page}");
+    let r = b
+        .form(
+            &format!("/counter/citizens/{id}/reset/confirm"),
+            &[("csrf", csrf.as_str()), ("request_id", &pending.request_id)],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let sheet = r.text().await.expect("sheet");
+    let code = sheet
+        .split(r#"<td id="code" class="secret">"#)
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the new code")
+        .to_owned();
+    assert_eq!(
+        srv.login_raw(&c.account.username, &c.account.initial_password)
+            .await
+            .status(),
+        401,
+        "the old password is gone"
+    );
+    VirtualPhone::enroll(&srv.url, &code, "new phone", None)
+        .await
+        .expect("the new code enrolls");
+    // Confirmed once.
+    let r = confirm(sa.clone(), pending.request_id.clone()).await;
+    assert_eq!(r.status(), 404);
+    assert!(citizen_summary(&srv, &sa, id).await.pending_reset.is_none());
+
+    let events = srv.audit(&format!("user_id={id}")).await.events;
+    let asked = events
+        .iter()
+        .find(|e| e.kind == AuditKind::ResetRequested)
+        .expect("the request is audited");
+    assert_eq!(asked.actor_id.as_deref(), Some(first.user_id.as_str()));
+    let done = events
+        .iter()
+        .find(|e| e.kind == AuditKind::AccountReset)
+        .expect("the reset is audited");
+    assert_eq!(done.actor_id.as_deref(), Some(second.user_id.as_str()));
+    assert_eq!(done.detail["requested_by"], first.user_id.as_str());
+}
 
 /// A staff member of `role` created by `by`, with an enrolled phone.
 async fn staff_with_phone(
