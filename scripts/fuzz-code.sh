@@ -14,11 +14,13 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
 seconds="${FUZZ_SECONDS:-10}"
 # No sanitizer: every project crate forbids unsafe code; libFuzzer's coverage
 # guidance and Rust's own checks (overflow, bounds) find the panics.
-cargo +nightly fuzz build -s none
+# `--dev` with the fuzz workspace's `opt-level = 1` profile: half the build
+# time of the release build, still ~6k executions a second.
+cargo +nightly fuzz build -s none --dev
 for target in push_decrypt jws_parse requests; do
   echo "==> cargo fuzz run $target (${seconds} s)"
   log=$(mktemp)
-  if ! cargo +nightly fuzz run -s none "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 >"$log" 2>&1; then
+  if ! cargo +nightly fuzz run -s none --dev "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 >"$log" 2>&1; then
     grep -E -A20 "panicked|ERROR|SUMMARY" "$log" | head -60
     echo "cargo fuzz: $target crashed; the input is in fuzz/artifacts/$target/" >&2
     rm -f "$log"

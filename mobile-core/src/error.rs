@@ -38,6 +38,24 @@ pub enum Error {
     #[cfg(feature = "device")]
     #[error("http: {0}")]
     Http(#[from] reqwest::Error),
+    /// A scanned or typed activation is not valid; the text says why.
+    #[error("invalid activation: {0}")]
+    InvalidActivation(&'static str),
+    /// The citizen did not confirm (biometrics or PIN): nothing was signed.
+    #[error("the citizen did not confirm; nothing was signed")]
+    UserNotVerified,
+    /// No PIN has been set on this device.
+    #[error("no PIN is set")]
+    PinNotSet,
+    /// Too many wrong PINs: the device must be enrolled again.
+    #[error("the PIN is locked after too many wrong attempts")]
+    PinLocked,
+    /// A PIN that cannot be used; the text says why.
+    #[error("invalid PIN: {0}")]
+    InvalidPin(&'static str),
+    /// A sealed key does not open with this wrapping key.
+    #[error("the sealed key cannot be opened")]
+    Unseal,
     /// The server answered with an error (virtual phone only).
     #[error("server answered {status}: {error}")]
     Server {

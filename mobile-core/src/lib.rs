@@ -3,7 +3,9 @@
 //! It holds everything that must be identical on every platform because it is
 //! security-relevant: the device key ([`signer`]), Web Push decryption
 //! ([`push`], RFC 8291), verification of the server's challenge and signing of
-//! the citizen's answer ([`protocol`]). It has no HTTP client in its core API:
+//! the citizen's answer ([`protocol`]) only after the citizen confirms with
+//! biometrics or a PIN ([`presence`]), the offline code, and activation from
+//! the printed sheet's QR code ([`activation`]). It has no HTTP client in its core API:
 //! the app moves the bytes, the core decides what they mean.
 //!
 //! With the `device` feature it also provides [`phone::VirtualPhone`] and the
@@ -11,15 +13,19 @@
 //! with a real local push endpoint.
 #![forbid(unsafe_code)]
 
+pub mod activation;
 pub mod error;
 pub mod jws;
 #[cfg(feature = "device")]
 pub mod phone;
+pub mod presence;
 pub mod protocol;
 pub mod push;
 pub mod signer;
 
+pub use activation::{Activation, normalize_code, parse_activation_uri};
 pub use error::{Error, Result};
+pub use presence::{PinPrompt, PinState, PinStore, PinVerifier, UserVerifier};
 pub use protocol::{Challenge, approval, enrollment_request, pull_token, verify_challenge};
 pub use push::PushKeyPair;
 pub use signer::{Signer, SoftwareSigner};

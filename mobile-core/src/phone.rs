@@ -67,6 +67,17 @@ impl std::fmt::Debug for DeviceState {
     }
 }
 
+/// The virtual phone's user verification: whoever runs it (a test, or the
+/// person typing the number into `potvrda-device`) is the citizen. Real
+/// apps pass biometrics or [`crate::PinVerifier`].
+struct AtTheKeyboard;
+
+impl crate::UserVerifier for AtTheKeyboard {
+    fn verify(&self, _reason: &str) -> Result<bool> {
+        Ok(true)
+    }
+}
+
 /// The push half of the state.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct PushState {
@@ -304,6 +315,7 @@ impl VirtualPhone {
     ) -> Result<String> {
         protocol::approval(
             &self.signer,
+            &AtTheKeyboard,
             &self.state.device_id,
             challenge,
             decision,

@@ -8,6 +8,7 @@ use potvrda_proto::jose::{
 };
 use potvrda_proto::limits::{MAX_CLOCK_SKEW_SECS, NUMBER_MAX, NUMBER_MIN};
 
+use crate::presence::UserVerifier;
 use crate::signer::Signer;
 use crate::{Error, Result, jws};
 
@@ -80,22 +81,34 @@ pub fn verify_challenge(
 }
 
 /// The approval JWS answering `challenge`. Approving requires the number the
-/// citizen typed; the core never guesses or skips it.
+/// citizen typed; the core never guesses or skips it. Approving and
+/// reporting fraud also require the citizen's confirmation through
+/// `verifier` (biometrics or PIN), asked after the number is checked: when
+/// it says no, nothing is signed. A denial is signed without it.
 pub fn approval(
     signer: &dyn Signer,
+    verifier: &dyn UserVerifier,
     device_id: &str,
     challenge: &Challenge,
     decision: Decision,
     number: Option<u8>,
     now: i64,
 ) -> Result<String> {
-    let number = match decision {
+    let service = challenge.claims.ctx.service.as_deref().unwrap_or("eUprava");
+    let (number, reason) = match decision {
         Decision::Approve => match number {
-            Some(n) if (NUMBER_MIN..=NUMBER_MAX).contains(&n) => Some(n),
+            Some(n) if (NUMBER_MIN..=NUMBER_MAX).contains(&n) => (
+                Some(n),
+                format!("Potvrdi prijavu · Confirm the login: {service}"),
+            ),
             _ => return Err(Error::NumberRequired),
         },
-        Decision::Deny | Decision::Fraud => None,
+        Decision::Fraud => (None, "Prijavi zloupotrebu · Report fraud".to_owned()),
+        Decision::Deny => (None, String::new()),
     };
+    if decision != Decision::Deny && !verifier.verify(&reason)? {
+        return Err(Error::UserNotVerified);
+    }
     jws::sign(
         signer,
         TYP_APPROVAL,
@@ -166,6 +179,47 @@ pub fn offline_code(secret_b64: &str, now: i64) -> Result<String> {
 mod tests {
     use super::*;
     use crate::SoftwareSigner;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The citizen confirms every time.
+    struct Present;
+
+    impl UserVerifier for Present {
+        fn verify(&self, _reason: &str) -> Result<bool> {
+            Ok(true)
+        }
+    }
+
+    /// A platform keystore stand-in that counts its signatures.
+    struct CountingKeystore {
+        key: SoftwareSigner,
+        signed: AtomicUsize,
+    }
+
+    impl Signer for CountingKeystore {
+        fn public_jwk(&self) -> potvrda_proto::jose::EcJwk {
+            self.key.public_jwk()
+        }
+        fn sign(&self, message: &[u8]) -> Result<[u8; 64]> {
+            self.signed.fetch_add(1, Ordering::SeqCst);
+            self.key.sign(message)
+        }
+    }
+
+    /// Says yes or no, and counts how often it was asked (and with what).
+    struct Asked {
+        answer: bool,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl UserVerifier for Asked {
+        fn verify(&self, reason: &str) -> Result<bool> {
+            if let Ok(mut a) = self.asked.lock() {
+                a.push(reason.to_owned());
+            }
+            Ok(self.answer)
+        }
+    }
     use potvrda_proto::jose::LoginContext;
 
     fn server() -> (SoftwareSigner, Jwks) {
@@ -260,12 +314,20 @@ mod tests {
         };
         for bad in [None, Some(0), Some(9), Some(100)] {
             assert!(matches!(
-                approval(&dev, "dev1", &c, Decision::Approve, bad, 1001),
+                approval(&dev, &Present, "dev1", &c, Decision::Approve, bad, 1001),
                 Err(Error::NumberRequired)
             ));
         }
-        let jws_text =
-            approval(&dev, "dev1", &c, Decision::Approve, Some(42), 1001).expect("signs");
+        let jws_text = approval(
+            &dev,
+            &Present,
+            "dev1",
+            &c,
+            Decision::Approve,
+            Some(42),
+            1001,
+        )
+        .expect("signs");
         let parsed = jws::parse(&jws_text, Some(TYP_APPROVAL)).expect("parses");
         assert_eq!(parsed.header.kid.as_deref(), Some("dev1"));
         let claims: ApprovalClaims = parsed.verify(&dev.public_jwk()).expect("verifies");
@@ -275,7 +337,16 @@ mod tests {
         );
         // It signs what was shown: the hash of the challenge's claims, and a fresh id.
         assert_eq!(claims.ctx_hash, Some(ctx_hash(&c.jws).expect("hash")));
-        let other = approval(&dev, "dev1", &c, Decision::Approve, Some(42), 1001).expect("signs");
+        let other = approval(
+            &dev,
+            &Present,
+            "dev1",
+            &c,
+            Decision::Approve,
+            Some(42),
+            1001,
+        )
+        .expect("signs");
         let other: ApprovalClaims = jws::parse(&other, None)
             .and_then(|p| p.verify(&dev.public_jwk()))
             .expect("ok");
@@ -284,7 +355,8 @@ mod tests {
             "a jti per approval"
         );
         // Denying needs no number, and drops one if given.
-        let deny = approval(&dev, "dev1", &c, Decision::Deny, Some(42), 1001).expect("signs");
+        let deny =
+            approval(&dev, &Present, "dev1", &c, Decision::Deny, Some(42), 1001).expect("signs");
         let claims: ApprovalClaims = jws::parse(&deny, None)
             .and_then(|p| p.verify(&dev.public_jwk()))
             .expect("verifies");
@@ -320,5 +392,64 @@ mod tests {
         assert_eq!(offline_code(&seed, 1_234_567_890).expect("code"), "819424");
         assert!(offline_code("short", 59).is_err());
         assert!(offline_code(&seed, -1).is_err());
+    }
+
+    #[test]
+    fn nothing_is_signed_without_the_citizens_confirmation() {
+        let (srv, _) = server();
+        let c = Challenge {
+            claims: challenge("dev1", 1000, 1060),
+            jws: jws::sign(
+                &srv,
+                TYP_CHALLENGE,
+                Some("srv1"),
+                &challenge("dev1", 1000, 1060),
+            )
+            .expect("signs"),
+        };
+        let keystore = CountingKeystore {
+            key: SoftwareSigner::generate(),
+            signed: AtomicUsize::new(0),
+        };
+        let no = Asked {
+            answer: false,
+            asked: std::sync::Mutex::new(Vec::new()),
+        };
+        for decision in [Decision::Approve, Decision::Fraud] {
+            assert!(matches!(
+                approval(&keystore, &no, "dev1", &c, decision, Some(42), 1001),
+                Err(Error::UserNotVerified)
+            ));
+        }
+        assert_eq!(
+            keystore.signed.load(Ordering::SeqCst),
+            0,
+            "the key was never used"
+        );
+        // A wrong number is refused before the citizen is even asked.
+        assert!(approval(&keystore, &no, "dev1", &c, Decision::Approve, Some(5), 1001).is_err());
+        let asked = no.asked.lock().expect("lock").clone();
+        assert_eq!(asked.len(), 2);
+        assert!(asked[0].contains("Potvrdi prijavu"), "{asked:?}");
+        assert!(asked[1].contains("zloupotreb"), "{asked:?}");
+        // Denying needs no confirmation; confirmed answers sign once each.
+        approval(&keystore, &no, "dev1", &c, Decision::Deny, None, 1001).expect("deny");
+        let yes = Asked {
+            answer: true,
+            asked: std::sync::Mutex::new(Vec::new()),
+        };
+        approval(
+            &keystore,
+            &yes,
+            "dev1",
+            &c,
+            Decision::Approve,
+            Some(42),
+            1001,
+        )
+        .expect("ok");
+        approval(&keystore, &yes, "dev1", &c, Decision::Fraud, None, 1001).expect("ok");
+        assert_eq!(keystore.signed.load(Ordering::SeqCst), 3);
+        assert_eq!(no.asked.lock().expect("lock").len(), 2, "deny asked nobody");
     }
 }

@@ -57,7 +57,55 @@ impl SoftwareSigner {
     pub fn secret_b64(&self) -> Zeroizing<String> {
         Zeroizing::new(URL_SAFE_NO_PAD.encode(self.key.to_bytes()))
     }
+
+    /// The key sealed for storage under a 32-byte wrapping key the platform
+    /// keeps (a non-exportable Keystore / Keychain / WebCrypto key unwraps
+    /// it): base64url of a random 96-bit nonce and the AES-256-GCM
+    /// ciphertext, bound to its purpose as associated data.
+    pub fn seal(&self, wrapping_key: &[u8; 32]) -> Result<String> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        use rand_core::RngCore;
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let secret = Zeroizing::new(self.key.to_bytes().to_vec());
+        let sealed = aes_gcm::Aes256Gcm::new(wrapping_key.into())
+            .encrypt(
+                aes_gcm::Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &secret,
+                    aad: SEAL_AAD,
+                },
+            )
+            .map_err(|_| Error::Unseal)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// Open what [`seal`](Self::seal) wrote; [`Error::Unseal`] for another
+    /// wrapping key or altered bytes.
+    pub fn unseal(sealed: &str, wrapping_key: &[u8; 32]) -> Result<Self> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| Error::Unseal)?;
+        let (nonce, body) = bytes.split_at_checked(12).ok_or(Error::Unseal)?;
+        let secret = Zeroizing::new(
+            aes_gcm::Aes256Gcm::new(wrapping_key.into())
+                .decrypt(
+                    aes_gcm::Nonce::from_slice(nonce),
+                    Payload {
+                        msg: body,
+                        aad: SEAL_AAD,
+                    },
+                )
+                .map_err(|_| Error::Unseal)?,
+        );
+        let key = SigningKey::from_slice(&secret).map_err(|_| Error::Unseal)?;
+        Ok(Self { key })
+    }
 }
+
+/// What a sealed device key is, bound into its ciphertext.
+const SEAL_AAD: &[u8] = b"potvrda device key v1";
 
 /// The JWK of a P-256 public key.
 pub fn jwk_of(key: &p256::PublicKey) -> EcJwk {
@@ -123,5 +171,30 @@ mod tests {
         let mut rsa = jwk;
         rsa.kty = "RSA".into();
         assert!(public_key_of(&rsa).is_err());
+    }
+
+    #[test]
+    fn a_sealed_key_opens_only_with_its_wrapping_key() {
+        let key = SoftwareSigner::generate();
+        let wrap = [7u8; 32];
+        let sealed = key.seal(&wrap).expect("seals");
+        assert!(!sealed.contains(key.secret_b64().as_str()));
+        let back = SoftwareSigner::unseal(&sealed, &wrap).expect("opens");
+        assert_eq!(back.public_jwk(), key.public_jwk());
+        assert!(matches!(
+            SoftwareSigner::unseal(&sealed, &[8u8; 32]),
+            Err(Error::Unseal)
+        ));
+        let mut bytes = URL_SAFE_NO_PAD.decode(&sealed).expect("b64");
+        bytes[20] ^= 1;
+        assert!(matches!(
+            SoftwareSigner::unseal(&URL_SAFE_NO_PAD.encode(bytes), &wrap),
+            Err(Error::Unseal)
+        ));
+        assert_ne!(
+            key.seal(&wrap).expect("seals"),
+            sealed,
+            "a fresh nonce each time"
+        );
     }
 }

@@ -24,3 +24,7 @@ pub const MAX_CONTEXT_FIELD_LEN: usize = 256;
 pub const NUMBER_MIN: u8 = 10;
 /// Largest number shown on the login screen (two digits).
 pub const NUMBER_MAX: u8 = 99;
+/// Characters of activation and recovery codes (upper case, no 0/O, 1/I).
+pub const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+/// Activation code length without dashes: 12 × 5 bits = 60 bits.
+pub const ACTIVATION_CODE_LEN: usize = 12;

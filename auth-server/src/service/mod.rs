@@ -62,9 +62,9 @@ use crate::store::{
 /// Characters of generated passwords (no look-alikes: 0/O, 1/l/I).
 const PASSWORD_ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// Characters of activation codes (upper case, no look-alikes).
-const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+const CODE_ALPHABET: &[u8] = potvrda_proto::limits::CODE_ALPHABET;
 /// Activation code length without dashes: 12 × 5 bits = 60 bits.
-const CODE_LEN: usize = 12;
+const CODE_LEN: usize = potvrda_proto::limits::ACTIVATION_CODE_LEN;
 
 /// The service every HTTP handler calls.
 pub struct Potvrda {
