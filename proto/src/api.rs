@@ -10,6 +10,9 @@ use crate::jose::{EcJwk, Jwks, LoginContext};
 #[serde(deny_unknown_fields)]
 pub struct CreateCitizenRequest {
     /// Login name: 3–64 of `a-z 0-9 . _ -`, starting with a letter or digit.
+    /// Empty or absent: suggested from the name (`jelena.petrovic`, then
+    /// `jelena.petrovic2`, …); the answer says which.
+    #[serde(default)]
     pub username: String,
     /// Name shown to officials.
     pub display_name: String,

@@ -251,8 +251,32 @@ impl Potvrda {
         role: Role,
         municipality: Option<String>,
     ) -> Result<(User, CreateCitizenResponse)> {
-        let username = normalize_username(&req.username)?;
         let display_name = clean_text("display_name", &req.display_name, MAX_NAME_LEN)?;
+        if req.username.trim().is_empty() {
+            // Suggested from the name: `ime.prezime`, then `ime.prezime2`, …
+            let base = suggest_username(&display_name);
+            for n in 1..=SUGGESTION_TRIES {
+                let candidate = if n == 1 {
+                    base.clone()
+                } else {
+                    format!("{base}{n}")
+                };
+                if self.store.user_by_name(&candidate).await?.is_some() {
+                    continue;
+                }
+                let req = CreateCitizenRequest {
+                    username: candidate,
+                    ..req.clone()
+                };
+                match Box::pin(self.create_account(req, role, municipality.clone())).await {
+                    // Taken in between by a concurrent creation: the next one.
+                    Err(Error::UsernameTaken) => continue,
+                    other => return other,
+                }
+            }
+            return Err(Error::UsernameTaken);
+        }
+        let username = normalize_username(&req.username)?;
         let email = req.email.as_deref().map(clean_email).transpose()?;
         let phone = req.phone.as_deref().map(clean_phone).transpose()?;
         let rng = self.rng.as_ref();
@@ -1332,6 +1356,69 @@ pub fn code_hash(code: &str) -> Option<String> {
         .then(|| sha256_b64(norm.as_bytes()))
 }
 
+/// Suggestions tried before giving up (then the official chooses one).
+const SUGGESTION_TRIES: u32 = 50;
+
+/// `ime.prezime` from a name in Serbian Latin or Cyrillic script: letters
+/// transliterated to ASCII (č, ć → c; đ → dj; š → s; ž → z; Cyrillic as in
+/// the official Latin transliteration), words joined with dots; at most 48
+/// characters, `korisnik` when nothing usable is left.
+pub fn suggest_username(display_name: &str) -> String {
+    let mut out = String::new();
+    let mut word = false;
+    for c in display_name.chars().flat_map(char::to_lowercase) {
+        let latin = match c {
+            'a'..='z' | '0'..='9' => c.to_string(),
+            'č' | 'ć' | 'ч' | 'ћ' | 'ц' => "c".into(),
+            'š' | 'ш' => "s".into(),
+            'ž' | 'ж' | 'з' => "z".into(),
+            'đ' | 'ђ' => "dj".into(),
+            'а' => "a".into(),
+            'б' => "b".into(),
+            'в' => "v".into(),
+            'г' => "g".into(),
+            'д' => "d".into(),
+            'е' => "e".into(),
+            'и' => "i".into(),
+            'ј' => "j".into(),
+            'к' => "k".into(),
+            'л' => "l".into(),
+            'љ' => "lj".into(),
+            'м' => "m".into(),
+            'н' => "n".into(),
+            'њ' => "nj".into(),
+            'о' => "o".into(),
+            'п' => "p".into(),
+            'р' => "r".into(),
+            'с' => "s".into(),
+            'т' => "t".into(),
+            'у' => "u".into(),
+            'ф' => "f".into(),
+            'х' => "h".into(),
+            'џ' => "dz".into(),
+            _ => String::new(),
+        };
+        if latin.is_empty() {
+            word = false;
+            continue;
+        }
+        if !word && !out.is_empty() {
+            out.push('.');
+        }
+        word = true;
+        out.push_str(&latin);
+    }
+    let mut out: String = out.chars().take(48).collect();
+    while out.ends_with('.') {
+        out.pop();
+    }
+    if out.len() < 3 {
+        "korisnik".into()
+    } else {
+        out
+    }
+}
+
 /// Usernames: 3–64 of `a-z 0-9 . _ -`, starting with a letter or digit, lower-cased.
 pub fn normalize_username(raw: &str) -> Result<String> {
     let u = raw.trim().to_ascii_lowercase();
@@ -1399,6 +1486,24 @@ fn clean_context(ctx: LoginContext) -> Result<LoginContext> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usernames_are_suggested_from_names_in_either_script() {
+        assert_eq!(suggest_username("Đorđe Čolić"), "djordje.colic");
+        assert_eq!(suggest_username("Јелена Петровић"), "jelena.petrovic");
+        assert_eq!(suggest_username("  Ana-Marija  Žižić "), "ana.marija.zizic");
+        assert_eq!(
+            suggest_username("Љубица Његош Џаковић"),
+            "ljubica.njegos.dzakovic"
+        );
+        assert_eq!(suggest_username("李"), "korisnik");
+        let long = suggest_username(&"Jovanović ".repeat(10));
+        assert!(long.len() <= 48 && !long.ends_with('.'), "{long}");
+        for name in ["Đorđe Čolić", "Јелена Петровић", &"x ".repeat(40)] {
+            let s = suggest_username(name);
+            assert!(normalize_username(&s).is_ok(), "{s}");
+        }
+    }
 
     #[test]
     fn usernames() {

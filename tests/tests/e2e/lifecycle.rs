@@ -14,6 +14,7 @@ crate::on_both_stores!(
     a_lost_phone_at_the_counter,
     the_citizen_manages_their_devices_and_password,
     a_second_device_is_approved_from_the_first,
+    usernames_are_suggested_when_left_empty,
 );
 
 async fn patch(srv: &TestServer, path: &str, token: &str, body: serde_json::Value) -> u16 {
@@ -37,6 +38,44 @@ async fn addition_status(srv: &TestServer, id: &str, token: &str) -> (u16, serde
         .await
         .expect("request");
     (r.status().as_u16(), r.json().await.expect("json"))
+}
+
+async fn usernames_are_suggested_when_left_empty(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    // Unique per run on the shared Redis: a random surname in Cyrillic.
+    let tag: String = uuid_letters();
+    let mut made = Vec::new();
+    for body in [
+        json!({"display_name": format!("Ђорђе Чолић{tag}")}),
+        json!({"username": "", "display_name": format!("Đorđe Čolić{tag}")}),
+        json!({"username": "  ", "display_name": format!("Djordje Colic{tag}")}),
+    ] {
+        let r = post(&srv, "/v1/admin/citizens", Some(&srv.token), body).await;
+        assert_eq!(r.status(), 201);
+        let a: CreateCitizenResponse = r.json().await.expect("json");
+        made.push(a.username);
+    }
+    let base = format!("djordje.colic{tag}");
+    assert_eq!(made, [base.clone(), format!("{base}2"), format!("{base}3")]);
+    // A name with nothing usable still gets an account.
+    let r = post(
+        &srv,
+        "/v1/admin/citizens",
+        Some(&srv.token),
+        json!({"display_name": "李"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+}
+
+/// A few lower-case letters, different on every call.
+fn uuid_letters() -> String {
+    potvrda_e2e::unique("")
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(8)
+        .map(|d| char::from(b'a' + (d as u8 - b'0')))
+        .collect()
 }
 
 async fn a_second_device_is_approved_from_the_first(backend: Backend) {
