@@ -16,11 +16,14 @@ seconds="${FUZZ_SECONDS:-10}"
 # guidance and Rust's own checks (overflow, bounds) find the panics.
 # `--dev` with the fuzz workspace's `opt-level = 1` profile: half the build
 # time of the release build, still ~6k executions a second.
-cargo +nightly fuzz build -s none --dev
+features=()
+# The server's own checks need the whole server built with nightly: opt in.
+[ "${FUZZ_SERVER:-0}" = 1 ] && features=(--features server)
+cargo +nightly fuzz build -s none --dev "${features[@]}"
 for target in push_decrypt jws_parse requests; do
   echo "==> cargo fuzz run $target (${seconds} s)"
   log=$(mktemp)
-  if ! cargo +nightly fuzz run -s none --dev "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 >"$log" 2>&1; then
+  if ! cargo +nightly fuzz run -s none --dev "${features[@]}" "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 >"$log" 2>&1; then
     grep -E -A20 "panicked|ERROR|SUMMARY" "$log" | head -60
     echo "cargo fuzz: $target crashed; the input is in fuzz/artifacts/$target/" >&2
     rm -f "$log"

@@ -1,10 +1,10 @@
 //! Any string as a compact JWS: the phone's parser and verifier, and the
-//! server's approval verification, refuse cleanly.
+//! server's approval verification (feature `server`), refuse cleanly.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use potvrda_mobile_core::{Signer, SoftwareSigner, jws};
-use potvrda_proto::jose::{ApprovalClaims, Jwks, TYP_APPROVAL};
+use potvrda_proto::jose::Jwks;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -25,10 +25,18 @@ fuzz_target!(|data: &[u8]| {
         "device",
         1_800_000_000,
     );
-    let key = jsonwebtoken_key(&jwk);
-    let _ = potvrda_server::service::verify_jws::<ApprovalClaims>(text, TYP_APPROVAL, &key);
+    #[cfg(feature = "server")]
+    {
+        let key = jsonwebtoken_key(&jwk);
+        let _ = potvrda_server::service::verify_jws::<potvrda_proto::jose::ApprovalClaims>(
+            text,
+            potvrda_proto::jose::TYP_APPROVAL,
+            &key,
+        );
+    }
 });
 
+#[cfg(feature = "server")]
 fn jsonwebtoken_key(jwk: &potvrda_proto::jose::EcJwk) -> potvrda_server::service::DecodingKey {
     potvrda_server::service::DecodingKey::from_ec_components(&jwk.x, &jwk.y).expect("valid key")
 }
