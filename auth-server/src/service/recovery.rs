@@ -12,6 +12,12 @@ use crate::error::{Error, Result};
 use crate::metrics::now_ms;
 use crate::store::{DecideOutcome, LoginState};
 
+/// Wrong offline codes per citizen in a day before offline codes stop
+/// working for that day: with three codes valid at a time, a guesser who
+/// has the password succeeds with probability ≤ 10 × 3 / 10⁶ a day.
+const OFFLINE_FAILURES_PER_DAY: u32 = 10;
+const DAY: i64 = 86_400;
+
 /// Codes issued at once.
 const RECOVERY_CODES: usize = 10;
 /// Characters per code: 10 × 5 bits = 50 bits.
@@ -98,12 +104,18 @@ impl Potvrda {
         let locked = failures > self.config.password_lock_after;
         // Six digits: the phone's offline code; else a recovery code.
         if let Some(typed) = potvrda_proto::offline::normalize(code) {
-            let device = if locked {
+            // Six digits are few: besides the password's lock, at most
+            // OFFLINE_FAILURES_PER_DAY wrong codes a day, then offline codes
+            // are refused for the rest of the day (recovery codes still work).
+            let day_key = format!("offline-failures:{}", rec.user_id);
+            let (day_failures, _) = self.store.rate_count(&day_key, now, DAY).await?;
+            let device = if locked || day_failures >= OFFLINE_FAILURES_PER_DAY {
                 None
             } else {
                 self.check_offline_code(&rec.user_id, &typed, now).await?
             };
             let Some(device_id) = device else {
+                self.store.rate_hit(&day_key, now, DAY).await?;
                 return self
                     .wrong_code(&user_key, window, rec, "wrong_offline_code", caller, now)
                     .await;

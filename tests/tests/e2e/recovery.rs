@@ -14,7 +14,52 @@ crate::on_both_stores!(
     a_recovery_code_replaces_the_phone_once,
     wrong_codes_count_as_failed_passwords,
     the_offline_code_replaces_the_phone_once_per_step,
+    offline_codes_stop_after_ten_wrong_ones_a_day,
 );
+
+async fn offline_codes_stop_after_ten_wrong_ones_a_day(backend: Backend) {
+    use potvrda_server::clock::Clock;
+    // The password's own lock is out of the way: this is the offline code's.
+    let srv = TestServer::start_with(Options {
+        rates: (100, 1000, 1000, 1000, 30),
+        ..Options::new(backend)
+    })
+    .await;
+    let c = citizen(&srv, None).await;
+    let now = srv.clock.now();
+    let valid: Vec<String> = [now - 30, now, now + 30]
+        .iter()
+        .map(|t| offline_code(&c.phone, *t))
+        .collect();
+    let mut wrong = (0..)
+        .map(|i| format!("{:06}", 200_000 + i))
+        .filter(|w| !valid.contains(w));
+    let l = login(&srv, &c).await;
+    for _ in 0..10 {
+        let w = wrong.next().expect("a wrong code");
+        assert_eq!(use_code(&srv, &l, &l.login_secret, &w).await.0, 401);
+    }
+    // The eleventh try is refused even with the right code, all day…
+    let right = offline_code(&c.phone, now);
+    assert_eq!(use_code(&srv, &l, &l.login_secret, &right).await.0, 401);
+    srv.clock.advance(23 * 3600);
+    let l2 = login(&srv, &c).await;
+    let later = offline_code(&c.phone, srv.clock.now());
+    assert_eq!(use_code(&srv, &l2, &l2.login_secret, &later).await.0, 401);
+    // …while a recovery code still works; a day after, the offline code again.
+    let codes = c.phone.recovery_codes.clone().expect("codes");
+    assert_eq!(
+        use_code(&srv, &l2, &l2.login_secret, &codes[0]).await.0,
+        200
+    );
+    srv.clock.advance(2 * 3600);
+    let l3 = login(&srv, &c).await;
+    let next_day = offline_code(&c.phone, srv.clock.now());
+    assert_eq!(
+        use_code(&srv, &l3, &l3.login_secret, &next_day).await.0,
+        200
+    );
+}
 
 /// The phone's offline code at the server's (manual) time.
 fn offline_code(phone: &VirtualPhone, at: i64) -> String {
