@@ -18,6 +18,12 @@ export POTVRDA_DATA_DIR="$data" POTVRDA_LISTEN="$listen" POTVRDA_BOOTSTRAP_TOKEN
 export POTVRDA_PUSH_ALLOWED_HOSTS="${POTVRDA_PUSH_ALLOWED_HOSTS:-127.0.0.1}"
 export POTVRDA_PUSH_ALLOW_HTTP="${POTVRDA_PUSH_ALLOW_HTTP:-true}"
 url="http://$listen"
+# The browser companion at /app/ (wasm): built when this machine can.
+if bash scripts/web-app.sh; then
+  export POTVRDA_APP_DIR="${POTVRDA_APP_DIR:-$PWD/web-app}"
+else
+  echo "the browser companion could not be built: /app/ stays off (scripts/web-app.sh says why above)" >&2
+fi
 
 cat <<NEXT
 
@@ -38,6 +44,9 @@ Potvrda starts on $url (embedded store in $data). In a second terminal:
   curl -s -X POST $url/v1/logins -H 'Content-Type: application/json' \\
        -d '{"username":"jelena","password":"<initial_password>","context":{"service":"eUprava"}}'
   curl -s "$url/v1/logins/<login_id>?wait=30" -H "Authorization: Bearer <login_secret>"
+
+  Or, instead of step 2, open $url/app/ in a browser: the browser companion
+  enrolls with the activation code and approves with a PIN.
 
 NEXT
 exec target/release/auth-server

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine with Rust: installs what it
 # needs (redis-server; promtool, systemd-analyze and PyYAML to check deploy/;
-# Chromium and chromedriver for the browser test;
+# Chromium and chromedriver for the browser tests; the wasm32 target and
+# wasm-bindgen-cli for the browser companion (scripts/web-app.sh);
 # cargo-deny; schemathesis), then licence/ban checks, format check, clippy,
 # an API fuzz run from the OpenAPI description, short cargo-fuzz runs, and
 # every test (unit, and
@@ -51,5 +52,8 @@ echo "==> API fuzz from the OpenAPI description"
 bash scripts/fuzz-api.sh
 echo "==> cargo fuzz (short runs)"
 bash scripts/fuzz-code.sh
+echo "==> the browser companion (mobile-core in wasm32) and the bindings generator"
+bash scripts/web-app.sh
+cargo build --locked -p potvrda-mobile-ffi -p uniffi-bindgen
 echo "==> cargo test"
 cargo test --workspace --all-features --locked

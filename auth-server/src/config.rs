@@ -136,6 +136,9 @@ pub struct Config {
     /// Origins allowed to call the API from a browser (CORS); empty: closed.
     #[serde(deserialize_with = "de_list")]
     pub cors_allowed_origins: Vec<String>,
+    /// The browser companion's files (`web-app/` with its built `pkg/`,
+    /// `scripts/web-app.sh`), served at `/app/`; unset: `/app/` answers 404.
+    pub app_dir: Option<PathBuf>,
     /// Serve `/metrics` on this address only (not on `listen`); unset: on `listen`.
     pub metrics_listen: Option<SocketAddr>,
     /// Log filter (`tracing` env-filter syntax).
@@ -279,6 +282,7 @@ impl Default for Config {
             signing_key_file: None,
             vapid_key_file: None,
             metrics_listen: None,
+            app_dir: None,
             tls_cert_file: None,
             tls_key_file: None,
             cors_allowed_origins: Vec::new(),

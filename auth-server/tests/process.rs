@@ -111,7 +111,7 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
         .expect("json");
     assert_eq!(jwks_before, jwks_after, "keys survived");
     let mut state = phone.state.clone();
-    state.server = server.url.clone();
+    state.device.server = server.url.clone();
     let phone = VirtualPhone::from_state(state).expect("keys");
     let login: LoginResponse = http
         .post(format!("{}/v1/logins", server.url))
@@ -259,7 +259,14 @@ async fn logs_of_a_full_flow_hold_no_secret() {
         ("push endpoint capability", push_token),
         (
             "push auth secret",
-            phone.state.push.as_ref().expect("push").auth.as_str(),
+            phone
+                .state
+                .device
+                .push
+                .as_ref()
+                .expect("push")
+                .auth
+                .as_str(),
         ),
         ("device private key", phone.state.signing_key.as_str()),
         (

@@ -261,9 +261,9 @@ async fn run(cli: &Cli, store: Store) -> (f64, f64) {
         let mut phone = VirtualPhone::enroll(&a.url, &account.activation_code, "bench", Some(&url))
             .await
             .expect("enroll");
-        phone.state.server = approver.clone();
+        phone.state.device.server = approver.clone();
         let phone = VirtualPhone::from_state(phone.state.clone()).expect("state");
-        endpoint.expect_vapid_key(&phone.state.vapid_public_key);
+        endpoint.expect_vapid_key(&phone.state.device.vapid_public_key);
         let (tx, rx) = mpsc::unbounded_channel();
         routes.insert(
             url.rsplit_once('/')

@@ -68,6 +68,15 @@ pub fn parse_activation_uri(uri: &str, development: bool) -> Result<Activation> 
     })
 }
 
+/// A code typed by hand for `server` (the app's server setting, or what
+/// the citizen typed): both checked as a scanned sheet's would be.
+pub fn activation_from_code(server: &str, code: &str, development: bool) -> Result<Activation> {
+    Ok(Activation {
+        server: check_server(server, development)?,
+        code: normalize_code(code)?,
+    })
+}
+
 fn check_server(server: &str, development: bool) -> Result<String> {
     let url = url::Url::parse(server).map_err(|_| bad("the server is not a URL"))?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -94,6 +103,19 @@ fn check_server(server: &str, development: bool) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typed_code_is_checked_with_its_server() {
+        let a = activation_from_code("https://p.example/", "abcd efgh jkmn", false).expect("ok");
+        assert_eq!(
+            (a.server.as_str(), a.code.as_str()),
+            ("https://p.example", "ABCD-EFGH-JKMN")
+        );
+        assert!(activation_from_code("http://p.example", "ABCDEFGHJKMN", false).is_err());
+        assert!(activation_from_code("http://127.0.0.1:8080", "ABCDEFGHJKMN", false).is_err());
+        assert!(activation_from_code("http://127.0.0.1:8080", "ABCDEFGHJKMN", true).is_ok());
+        assert!(activation_from_code("https://p.example", "ABCD", false).is_err());
+    }
 
     #[test]
     fn a_printed_sheet_parses() {

@@ -5,8 +5,9 @@
 //! ([`push`], RFC 8291), verification of the server's challenge and signing of
 //! the citizen's answer ([`protocol`]) only after the citizen confirms with
 //! biometrics or a PIN ([`presence`]), the offline code, and activation from
-//! the printed sheet's QR code ([`activation`]). It has no HTTP client in its core API:
-//! the app moves the bytes, the core decides what they mean.
+//! the printed sheet's QR code ([`activation`]). It has no HTTP client in its core API: [`device`] builds every
+//! request and reads every answer ([`transport`]); the app moves the bytes,
+//! the core decides what they mean.
 //!
 //! With the `device` feature it also provides [`phone::VirtualPhone`] and the
 //! `potvrda-device` binary: a complete phone for demos and end-to-end tests,
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod activation;
+pub mod device;
 pub mod error;
 pub mod jws;
 #[cfg(feature = "device")]
@@ -22,8 +24,9 @@ pub mod presence;
 pub mod protocol;
 pub mod push;
 pub mod signer;
+pub mod transport;
 
-pub use activation::{Activation, normalize_code, parse_activation_uri};
+pub use activation::{Activation, activation_from_code, normalize_code, parse_activation_uri};
 pub use error::{Error, Result};
 pub use presence::{PinPrompt, PinState, PinStore, PinVerifier, UserVerifier};
 pub use protocol::{Challenge, approval, enrollment_request, pull_token, verify_challenge};

@@ -15,15 +15,15 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use potvrda_proto::ErrorBody;
-use potvrda_proto::api::{
-    ChallengeAnswer, ChallengeAnswerResult, DeviceInfo, EnrollmentResponse, PendingChallenges,
-};
-use potvrda_proto::jose::{Decision, Jwks};
+use potvrda_proto::api::{ChallengeAnswer, ChallengeAnswerResult, DeviceInfo};
+use potvrda_proto::jose::Decision;
 use serde::{Deserialize, Serialize};
 
+use crate::activation::Activation;
+use crate::device::{self, Enrolled, PushSetup};
 use crate::signer::{Signer, SoftwareSigner, jwk_of};
-use crate::{Challenge, Error, PushKeyPair, Result, jws, protocol};
+use crate::transport::{Request, Response};
+use crate::{Challenge, Error, Result, jws, protocol};
 
 /// Unix seconds now.
 pub fn unix_now() -> i64 {
@@ -33,36 +33,22 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// What the phone keeps between runs (the file is written with mode 0600).
+/// What the phone keeps between runs (the file is written with mode 0600):
+/// what every app keeps ([`Enrolled`]), and the device key, which a real
+/// app leaves in the platform keystore.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct DeviceState {
-    /// Server base URL.
-    pub server: String,
-    /// This device's id.
-    pub device_id: String,
-    /// Owner's user id.
-    pub user_id: String,
-    /// Owner's username.
-    pub username: String,
-    /// Server keys challenges must be signed with.
-    pub server_jwks: Jwks,
-    /// The server's VAPID key.
-    pub vapid_public_key: String,
+    /// The enrolled device.
+    #[serde(flatten)]
+    pub device: Enrolled,
     /// Device private key (base64url scalar).
     pub signing_key: String,
-    /// Push endpoint URL and keys, for a push device.
-    pub push: Option<PushState>,
-    /// The offline-code secret (base64url), from enrollment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offline_secret: Option<String>,
 }
 
 impl std::fmt::Debug for DeviceState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeviceState")
-            .field("server", &self.server)
-            .field("device_id", &self.device_id)
-            .field("username", &self.username)
+            .field("device", &self.device)
             .finish_non_exhaustive()
     }
 }
@@ -79,15 +65,7 @@ impl crate::UserVerifier for AtTheKeyboard {
 }
 
 /// The push half of the state.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct PushState {
-    /// Registered endpoint URL.
-    pub endpoint: String,
-    /// ECDH private key (base64url).
-    pub secret: String,
-    /// Auth secret (base64url).
-    pub auth: String,
-}
+pub type PushState = crate::device::RawPushKeys;
 
 /// A phone: device key, push keys, and an HTTP client to the server.
 pub struct VirtualPhone {
@@ -96,7 +74,6 @@ pub struct VirtualPhone {
     /// Persisted state.
     pub state: DeviceState,
     signer: SoftwareSigner,
-    push_keys: Option<PushKeyPair>,
     /// The recovery codes the server gave with the account's first device:
     /// shown once, never saved with the state.
     pub recovery_codes: Option<Vec<String>>,
@@ -110,17 +87,23 @@ impl std::fmt::Debug for VirtualPhone {
     }
 }
 
-async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
-    if resp.status().is_success() {
-        return Ok(resp);
+/// The feature-gated async client: send a [`Request`] the core built with
+/// reqwest and hand back the [`Response`] for the core to read.
+pub async fn send(http: &reqwest::Client, request: &Request) -> Result<Response> {
+    let method = reqwest::Method::from_bytes(request.method.as_bytes())
+        .map_err(|_| Error::MalformedJws("unknown HTTP method"))?;
+    let mut builder = http.request(method, &request.url);
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
     }
-    let status = resp.status().as_u16();
-    let error = resp
-        .json::<ErrorBody>()
-        .await
-        .map(|b| b.error.as_str().to_owned())
-        .unwrap_or_else(|_| "unreadable error".into());
-    Err(Error::Server { status, error })
+    if !request.body.is_empty() {
+        builder = builder.body(request.body.clone());
+    }
+    let answer = builder.send().await?;
+    Ok(Response {
+        status: answer.status().as_u16(),
+        body: answer.bytes().await?.to_vec(),
+    })
 }
 
 impl VirtualPhone {
@@ -132,58 +115,35 @@ impl VirtualPhone {
         push_endpoint: Option<&str>,
     ) -> Result<Self> {
         let signer = SoftwareSigner::generate();
-        let push_keys = push_endpoint.map(|_| PushKeyPair::generate());
-        let subscription = push_endpoint
-            .zip(push_keys.as_ref())
-            .map(|(e, k)| k.subscription(e));
-        let req =
-            protocol::enrollment_request(&signer, code, name, "virtual", subscription, unix_now())?;
+        let activation = Activation {
+            server: server.trim_end_matches('/').to_owned(),
+            code: code.to_owned(),
+        };
+        let push = match push_endpoint {
+            Some(endpoint) => PushSetup::Raw {
+                endpoint: endpoint.to_owned(),
+            },
+            None => PushSetup::Pull,
+        };
+        let (pending, request) =
+            device::begin_enrollment(&activation, &signer, name, "virtual", push, unix_now())?;
         let http = reqwest::Client::new();
-        let server = server.trim_end_matches('/').to_owned();
-        let resp: EnrollmentResponse = check(
-            http.post(format!("{server}/v1/enrollments"))
-                .json(&req)
-                .send()
-                .await?,
-        )
-        .await?
-        .json()
-        .await?;
-        let push = push_endpoint.zip(push_keys.as_ref()).map(|(e, k)| {
-            let (secret, auth) = k.to_b64();
-            PushState {
-                endpoint: e.to_owned(),
-                secret: secret.to_string(),
-                auth: auth.to_string(),
-            }
-        });
+        let done = pending.finish(&send(&http, &request).await?)?;
         Ok(Self {
             http,
             clock_offset: 0,
             state: DeviceState {
-                server,
-                device_id: resp.device_id,
-                user_id: resp.user_id,
-                username: resp.username,
-                server_jwks: resp.server_jwks,
-                vapid_public_key: resp.vapid_public_key,
+                device: done.device,
                 signing_key: signer.secret_b64().to_string(),
-                push,
-                offline_secret: resp.offline_secret,
             },
             signer,
-            push_keys,
-            recovery_codes: resp.recovery_codes,
+            recovery_codes: done.recovery_codes,
         })
     }
 
     /// The offline code now (this phone's clock), when the server gave a secret.
     pub fn offline_code(&self) -> Result<Option<String>> {
-        self.state
-            .offline_secret
-            .as_deref()
-            .map(|s| protocol::offline_code(s, unix_now() + self.clock_offset))
-            .transpose()
+        self.state.device.offline_code(self.now())
     }
 
     /// Restore from a state file.
@@ -194,17 +154,11 @@ impl VirtualPhone {
     /// Restore from state.
     pub fn from_state(state: DeviceState) -> Result<Self> {
         let signer = SoftwareSigner::from_secret_b64(&state.signing_key)?;
-        let push_keys = state
-            .push
-            .as_ref()
-            .map(|p| PushKeyPair::from_b64(&p.secret, &p.auth))
-            .transpose()?;
         Ok(Self {
             http: reqwest::Client::new(),
             clock_offset: 0,
             state,
             signer,
-            push_keys,
             recovery_codes: None,
         })
     }
@@ -239,71 +193,39 @@ impl VirtualPhone {
 
     /// Decrypt a push message and verify the challenge inside.
     pub fn open_push(&self, body: &[u8]) -> Result<Challenge> {
-        let keys = self.push_keys.as_ref().ok_or(Error::PushDecrypt)?;
-        let plain = keys.decrypt(body)?;
-        let text =
-            std::str::from_utf8(&plain).map_err(|_| Error::MalformedJws("push is not UTF-8"))?;
-        protocol::verify_challenge(
-            text,
-            &self.state.server_jwks,
-            &self.state.device_id,
-            self.now(),
-        )
-    }
-
-    /// Send a request authenticated as this device (a fresh pull token) to
-    /// `path` on the server; a non-2xx answer becomes [`Error::Server`].
-    async fn as_device(&self, method: reqwest::Method, path: &str) -> Result<reqwest::Response> {
-        let token = protocol::pull_token(&self.signer, &self.state.device_id, self.now())?;
-        check(
-            self.http
-                .request(method, format!("{}{path}", self.state.server))
-                .bearer_auth(token)
-                .send()
-                .await?,
-        )
-        .await
+        self.state.device.open_push(body, self.now())
     }
 
     /// Pull the pending challenges (verified).
     pub async fn pending(&self) -> Result<Vec<Challenge>> {
-        let path = format!("/v1/devices/{}/challenges", self.state.device_id);
-        let resp: PendingChallenges = self
-            .as_device(reqwest::Method::GET, &path)
-            .await?
-            .json()
-            .await?;
-        resp.challenges
-            .iter()
-            .map(|c| {
-                protocol::verify_challenge(
-                    c,
-                    &self.state.server_jwks,
-                    &self.state.device_id,
-                    self.now(),
-                )
-            })
-            .collect()
+        let request = self
+            .state
+            .device
+            .pending_request(&self.signer, self.now())?;
+        let answer = send(&self.http, &request).await?;
+        self.state.device.read_pending(&answer, self.now())
     }
 
     /// Tell the server this challenge is on screen (for its latency metrics).
     pub async fn acknowledge(&self, challenge: &Challenge) -> Result<()> {
-        let path = format!(
-            "/v1/challenges/{}/seen?device_id={}",
-            challenge.claims.cid, self.state.device_id
-        );
-        self.as_device(reqwest::Method::POST, &path).await?;
-        Ok(())
+        let request =
+            self.state
+                .device
+                .seen_request(&self.signer, &challenge.claims.cid, self.now())?;
+        send(&self.http, &request).await?.success()
     }
 
     /// The server's view of this device (push reachability).
     pub async fn info(&self) -> Result<DeviceInfo> {
-        let path = format!("/v1/devices/{}", self.state.device_id);
-        Ok(self
-            .as_device(reqwest::Method::GET, &path)
-            .await?
-            .json()
-            .await?)
+        let token = protocol::pull_token(&self.signer, &self.state.device.device_id, self.now())?;
+        let request = Request::get(
+            format!(
+                "{}/v1/devices/{}",
+                self.state.device.server, self.state.device.device_id
+            ),
+            &token,
+        );
+        send(&self.http, &request).await?.json()
     }
 
     /// The signed answer to `challenge`.
@@ -316,7 +238,7 @@ impl VirtualPhone {
         protocol::approval(
             &self.signer,
             &AtTheKeyboard,
-            &self.state.device_id,
+            &self.state.device.device_id,
             challenge,
             decision,
             number,
@@ -331,27 +253,27 @@ impl VirtualPhone {
         decision: Decision,
         number: Option<u8>,
     ) -> Result<ChallengeAnswerResult> {
-        let approval = self.approval(challenge, decision, number)?;
-        self.post_approval(&challenge.claims.cid, &approval).await
+        let request = self.state.device.answer_request(
+            &self.signer,
+            &AtTheKeyboard,
+            challenge,
+            decision,
+            number,
+            self.now(),
+        )?;
+        send(&self.http, &request).await?.json()
     }
 
     /// Post an approval JWS as is.
     pub async fn post_approval(&self, cid: &str, approval: &str) -> Result<ChallengeAnswerResult> {
-        Ok(check(
-            self.http
-                .post(format!(
-                    "{}/v1/challenges/{cid}/response",
-                    self.state.server
-                ))
-                .json(&ChallengeAnswer {
-                    approval: approval.to_owned(),
-                })
-                .send()
-                .await?,
-        )
-        .await?
-        .json()
-        .await?)
+        let request = Request::post_json(
+            format!("{}/v1/challenges/{cid}/response", self.state.device.server),
+            None,
+            &ChallengeAnswer {
+                approval: approval.to_owned(),
+            },
+        )?;
+        send(&self.http, &request).await?.json()
     }
 }
 

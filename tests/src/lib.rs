@@ -308,6 +308,8 @@ pub struct Options {
     pub oidc_clients: Option<String>,
     /// Counter resets need a second official.
     pub four_eyes_reset: bool,
+    /// Serve the browser companion from this directory.
+    pub app_dir: Option<PathBuf>,
 }
 
 impl Options {
@@ -330,6 +332,7 @@ impl Options {
             audit_retention: 400 * 86_400,
             oidc_clients: None,
             four_eyes_reset: false,
+            app_dir: None,
         }
     }
 }
@@ -407,6 +410,7 @@ impl TestServer {
             ip_device_limit: opts.ip_device_limit,
             audit_retention: opts.audit_retention,
             four_eyes_reset: opts.four_eyes_reset,
+            app_dir: opts.app_dir.clone(),
             oidc_clients: opts.oidc_clients.clone().map(SecretString::from),
             metrics_listen: opts
                 .metrics_listen

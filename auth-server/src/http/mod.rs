@@ -4,6 +4,7 @@
 //! routes, wrong methods), is answered as a JSON [`ErrorBody`].
 
 mod admin;
+mod app;
 mod counter;
 mod device;
 mod login;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
         .configure(oidc::configure)
         .configure(sheet::configure)
         .configure(counter::configure)
+        .configure(app::configure)
         .service(
             web::scope("/v1")
                 .configure(admin::configure)

@@ -134,8 +134,8 @@ async fn run(cli: Cli) -> Result<()> {
             phone.save(&cli.state)?;
             println!(
                 "enrolled device {} for {} ({}); state in {}",
-                phone.state.device_id,
-                phone.state.username,
+                phone.state.device.device_id,
+                phone.state.device.username,
                 if endpoint.is_some() {
                     "push"
                 } else {
@@ -156,6 +156,7 @@ async fn run(cli: Cli) -> Result<()> {
             let phone = VirtualPhone::load(&cli.state)?;
             let push = phone
                 .state
+                .device
                 .push
                 .as_ref()
                 .ok_or(Error::InvalidKey("this device was enrolled without push"))?;
@@ -163,7 +164,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .parse()
                 .map_err(|_| Error::InvalidKey("stored endpoint has no host:port"))?;
             let mut endpoint = PushEndpoint::start(addr).await?;
-            endpoint.expect_vapid_key(&phone.state.vapid_public_key);
+            endpoint.expect_vapid_key(&phone.state.device.vapid_public_key);
             println!("listening for pushes on {}; Ctrl-C to stop", push.endpoint);
             let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
             while let Some(msg) = endpoint.recv().await {

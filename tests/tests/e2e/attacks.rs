@@ -67,7 +67,7 @@ async fn approval_signed_by_another_key_is_refused(backend: Backend) {
     let attacker = SoftwareSigner::generate();
     let forged = approval_by(
         &attacker,
-        &c.phone.state.device_id,
+        &c.phone.state.device.device_id,
         &claims_for(&ch, login.number),
     );
     let r = c.phone.post_approval(&ch.claims.cid, &forged).await;
@@ -85,7 +85,7 @@ async fn forged_headers_and_claims_are_refused(backend: Backend) {
     let c = citizen(&srv, None).await;
     let login = login(&srv, &c).await;
     let ch = pulled(&c.phone).await;
-    let dev = c.phone.state.device_id.clone();
+    let dev = c.phone.state.device.device_id.clone();
     let good = claims_for(&ch, login.number);
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&good).expect("json"));
     let header = |alg: &str| {
@@ -218,7 +218,7 @@ async fn another_citizens_device_cannot_answer(backend: Backend) {
     // The attacker's own, enrolled device signs an approval of the victim's challenge.
     let forged = approval_by(
         attacker.phone.signer(),
-        &attacker.phone.state.device_id,
+        &attacker.phone.state.device.device_id,
         &claims_for(&ch, login.number),
     );
     let r = attacker.phone.post_approval(&ch.claims.cid, &forged).await;
@@ -347,18 +347,22 @@ async fn pull_token_must_be_fresh_and_for_this_device(backend: Backend) {
     let cases = [
         (
             "b's token for a",
-            potvrda_mobile_core::pull_token(b.phone.signer(), &b.phone.state.device_id, now),
-            &a.phone.state.device_id,
+            potvrda_mobile_core::pull_token(b.phone.signer(), &b.phone.state.device.device_id, now),
+            &a.phone.state.device.device_id,
         ),
         (
             "a's id signed by b",
-            potvrda_mobile_core::pull_token(b.phone.signer(), &a.phone.state.device_id, now),
-            &a.phone.state.device_id,
+            potvrda_mobile_core::pull_token(b.phone.signer(), &a.phone.state.device.device_id, now),
+            &a.phone.state.device.device_id,
         ),
         (
             "stale",
-            potvrda_mobile_core::pull_token(a.phone.signer(), &a.phone.state.device_id, now - 120),
-            &a.phone.state.device_id,
+            potvrda_mobile_core::pull_token(
+                a.phone.signer(),
+                &a.phone.state.device.device_id,
+                now - 120,
+            ),
+            &a.phone.state.device.device_id,
         ),
     ];
     for (name, token, dev) in cases {
@@ -373,7 +377,7 @@ async fn pull_token_must_be_fresh_and_for_this_device(backend: Backend) {
     }
     let r = srv
         .http
-        .get(url(&a.phone.state.device_id))
+        .get(url(&a.phone.state.device.device_id))
         .send()
         .await
         .expect("request");
@@ -396,7 +400,7 @@ async fn only_the_addressed_device_acknowledges(backend: Backend) {
         .http
         .post(format!(
             "{}/v1/challenges/{}/seen?device_id={}",
-            srv.url, ch.claims.cid, victim.phone.state.device_id
+            srv.url, ch.claims.cid, victim.phone.state.device.device_id
         ))
         .send()
         .await
@@ -412,7 +416,7 @@ async fn only_the_addressed_device_acknowledges(backend: Backend) {
 async fn the_approval_signs_what_the_phone_saw_once(backend: Backend) {
     let srv = TestServer::start(backend).await;
     let c = citizen(&srv, None).await;
-    let dev = c.phone.state.device_id.clone();
+    let dev = c.phone.state.device.device_id.clone();
     let first = login(&srv, &c).await;
     let ch = pulled(&c.phone).await;
     // A phone that displayed something else (or an attacker's altered context): refused.

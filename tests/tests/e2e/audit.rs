@@ -129,16 +129,22 @@ async fn a_login_is_audited_end_to_end_without_secrets(backend: Backend) {
     let created = one(&events, AuditKind::CitizenCreated);
     assert_eq!(created.actor_id.as_deref(), Some("bootstrap"));
     let enrolled = one(&events, AuditKind::DeviceEnrolled);
-    assert_eq!(detail(enrolled, "device_id"), c.phone.state.device_id);
+    assert_eq!(
+        detail(enrolled, "device_id"),
+        c.phone.state.device.device_id
+    );
     let started = one(&events, AuditKind::LoginStarted);
     assert_eq!(started.ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(started.user_agent.as_deref(), Some("eUprava-portal/3.1"));
     assert_eq!(detail(started, "login_id"), login.login_id);
     let pushed = one(&events, AuditKind::PushSent);
-    assert_eq!(detail(pushed, "device_id"), c.phone.state.device_id);
+    assert_eq!(detail(pushed, "device_id"), c.phone.state.device.device_id);
     // What the phone signed and what the token says agree, by the approval's jti.
     let approved = one(&events, AuditKind::LoginApproved);
-    assert_eq!(detail(approved, "device_id"), c.phone.state.device_id);
+    assert_eq!(
+        detail(approved, "device_id"),
+        c.phone.state.device.device_id
+    );
     assert_eq!(
         detail(approved, "approval_jti"),
         token_claims["approval_jti"].as_str().expect("approval_jti")

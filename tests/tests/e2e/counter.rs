@@ -555,7 +555,7 @@ async fn the_counter_session_resists_forgery_and_ends_when_it_should(backend: Ba
     );
 }
 
-async fn text(browser: &fantoccini::Client, id: &str) -> String {
+pub(crate) async fn text(browser: &fantoccini::Client, id: &str) -> String {
     browser
         .wait()
         .for_element(Locator::Id(id))
@@ -566,7 +566,7 @@ async fn text(browser: &fantoccini::Client, id: &str) -> String {
         .expect("text")
 }
 
-async fn click(browser: &fantoccini::Client, css: &str) {
+pub(crate) async fn click(browser: &fantoccini::Client, css: &str) {
     browser
         .wait()
         .for_element(Locator::Css(css))
@@ -577,7 +577,7 @@ async fn click(browser: &fantoccini::Client, css: &str) {
         .expect("click");
 }
 
-async fn type_into(browser: &fantoccini::Client, css: &str, value: &str) {
+pub(crate) async fn type_into(browser: &fantoccini::Client, css: &str, value: &str) {
     browser
         .wait()
         .for_element(Locator::Css(css))

@@ -45,10 +45,10 @@ async fn push_approval_issues_a_verifiable_token_once(backend: Backend) {
         "TTL {:?}",
         msg.ttl
     );
-    assert_eq!(msg.vapid_key, c.phone.state.vapid_public_key);
+    assert_eq!(msg.vapid_key, c.phone.state.device.vapid_public_key);
     let challenge = c.phone.open_push(&msg.body).expect("decrypts and verifies");
     assert_eq!(challenge.claims.sub, c.account.username);
-    assert_eq!(challenge.claims.aud, c.phone.state.device_id);
+    assert_eq!(challenge.claims.aud, c.phone.state.device.device_id);
     assert_eq!(
         challenge.claims.ctx.service.as_deref(),
         Some("eUprava: porez na imovinu")

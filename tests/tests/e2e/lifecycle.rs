@@ -84,7 +84,7 @@ async fn a_second_device_is_approved_from_the_first(backend: Backend) {
     let token = logged_in_as(&srv, &c).await;
     let other = citizen(&srv, None).await;
     let other_token = logged_in_as(&srv, &other).await;
-    let first = &c.phone.state.device_id;
+    let first = &c.phone.state.device.device_id;
 
     // Rename: mine only, a sane name only.
     let path = format!("/v1/me/devices/{first}");
@@ -247,7 +247,7 @@ async fn a_lost_phone_at_the_counter(backend: Backend) {
     .await;
     assert_eq!(devices.devices.len(), 1);
     let lost = devices.devices[0].device_id.clone();
-    assert_eq!(lost, c.phone.state.device_id);
+    assert_eq!(lost, c.phone.state.device.device_id);
     // A login is pending on the lost phone when the counter revokes it.
     let l = login(&srv, &c).await;
     let stale = pulled(&c.phone).await;
@@ -355,7 +355,7 @@ async fn the_citizen_manages_their_devices_and_password(backend: Backend) {
     assert_eq!(
         delete(
             &srv,
-            &format!("/v1/me/devices/{}", other.phone.state.device_id),
+            &format!("/v1/me/devices/{}", other.phone.state.device.device_id),
             &token
         )
         .await,
@@ -415,7 +415,7 @@ async fn the_citizen_manages_their_devices_and_password(backend: Backend) {
     assert_eq!(
         delete(
             &srv,
-            &format!("/v1/me/devices/{}", after.phone.state.device_id),
+            &format!("/v1/me/devices/{}", after.phone.state.device.device_id),
             &token
         )
         .await,

@@ -25,7 +25,7 @@ async fn phone_endpoints_are_limited_per_address() {
     })
     .await;
     let c = citizen(&srv, None).await;
-    let device = c.phone.state.device_id.clone();
+    let device = c.phone.state.device.device_id.clone();
     // An attacker who knows the device id floods it with junk pull tokens.
     let flood = |from: &'static str, path: String| {
         let (http, url) = (srv.http.clone(), srv.url.clone());

@@ -14,6 +14,7 @@ mod flow;
 mod input;
 mod lifecycle;
 mod limits;
+mod mobile;
 mod observability;
 mod oidc;
 mod openapi;

@@ -41,7 +41,7 @@ async fn the_offline_code_on_the_waiting_page_stands_in_for_the_phone(backend: B
     let a = authorize(&rp, &[]);
     let request = open_login(&b, &a.url).await;
     post_password(&srv, &b, &request, &c).await;
-    let secret = c.phone.state.offline_secret.clone().expect("secret");
+    let secret = c.phone.state.device.offline_secret.clone().expect("secret");
     let now = srv.clock.now();
     let code = potvrda_mobile_core::protocol::offline_code(&secret, now).expect("code");
     let valid: Vec<String> = [now - 30, now, now + 30]

@@ -62,7 +62,7 @@ async fn redis_restart_loses_nothing_and_instances_reconnect() {
     // The phone answers through B, retrying while B reconnects.
     let phone_b = {
         let mut state = c.phone.state.clone();
-        state.server = b.url.clone();
+        state.device.server = b.url.clone();
         VirtualPhone::from_state(state).expect("keys")
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -230,7 +230,7 @@ async fn redis_restart_under_load_loses_no_approved_login() {
     for _ in 0..6 {
         let c = citizen(&a, None).await;
         let mut state = c.phone.state.clone();
-        state.server = b.url.clone();
+        state.device.server = b.url.clone();
         let on_b = VirtualPhone::from_state(state).expect("keys");
         citizens.push((c, on_b));
     }

@@ -66,6 +66,7 @@ fn offline_code(phone: &VirtualPhone, at: i64) -> String {
     potvrda_mobile_core::protocol::offline_code(
         phone
             .state
+            .device
             .offline_secret
             .as_deref()
             .expect("an offline secret from enrollment"),
@@ -120,12 +121,15 @@ async fn the_offline_code_replaces_the_phone_once_per_step(backend: Backend) {
     let second = VirtualPhone::enroll(&srv.url, &fresh.activation_code, "second", None)
         .await
         .expect("enrolls");
-    assert_ne!(second.state.offline_secret, c.phone.state.offline_secret);
+    assert_ne!(
+        second.state.device.offline_secret,
+        c.phone.state.device.offline_secret
+    );
     let r = srv
         .http
         .delete(format!(
             "{}/v1/admin/citizens/{}/devices/{}",
-            srv.url, c.account.user_id, c.phone.state.device_id
+            srv.url, c.account.user_id, c.phone.state.device.device_id
         ))
         .bearer_auth(&sa)
         .send()
@@ -159,14 +163,14 @@ async fn the_offline_code_replaces_the_phone_once_per_step(backend: Backend) {
     assert_eq!(used.len(), 3);
     assert_eq!(
         used[2].detail["device_id"].as_str(),
-        Some(citizen.phone.state.device_id.as_str())
+        Some(citizen.phone.state.device.device_id.as_str())
     );
     assert!(events.iter().any(|e| e.kind == AuditKind::LoginFailed
         && e.detail["reason"] == "wrong_offline_code"));
     let trail = serde_json::to_string(&events).expect("json");
     for secret in [
-        &c.phone.state.offline_secret,
-        &citizen.phone.state.offline_secret,
+        &c.phone.state.device.offline_secret,
+        &citizen.phone.state.device.offline_secret,
     ] {
         assert!(!trail.contains(secret.as_deref().expect("secret")));
     }

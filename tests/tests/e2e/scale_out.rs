@@ -40,7 +40,7 @@ async fn two_instances(backend: Backend) {
     let phone = VirtualPhone::enroll(&b.url, &account.activation_code, "phone", Some(&push_url))
         .await
         .expect("enrolls on B");
-    endpoint.expect_vapid_key(&phone.state.vapid_public_key);
+    endpoint.expect_vapid_key(&phone.state.device.vapid_public_key);
     let c = Citizen { account, phone };
 
     for round in 0..3 {
@@ -129,6 +129,6 @@ async fn embedded_store_survives_a_restart() {
 /// The same phone (same keys), talking to another server.
 fn on_server(phone: &VirtualPhone, url: &str) -> VirtualPhone {
     let mut state = phone.state.clone();
-    state.server = url.to_owned();
+    state.device.server = url.to_owned();
     VirtualPhone::from_state(state).expect("same keys")
 }

@@ -27,7 +27,7 @@ pub async fn citizen(srv: &TestServer, endpoint: Option<&PushEndpoint>) -> Citiz
     .await
     .expect("enrolls");
     if let Some(e) = endpoint {
-        e.expect_vapid_key(&phone.state.vapid_public_key);
+        e.expect_vapid_key(&phone.state.device.vapid_public_key);
     }
     Citizen { account, phone }
 }

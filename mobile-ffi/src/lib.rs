@@ -1,0 +1,678 @@
+//! `potvrda-mobile-ffi`: [`potvrda_mobile_core`] for Kotlin, Swift and
+//! Python through uniffi (proc-macros, no UDL).
+//!
+//! One object, [`Device`], does what the app needs: enroll from the printed
+//! sheet, take challenges from a push or a pull, show them, approve with the
+//! number, deny, report fraud, give the offline code. The app supplies three
+//! things: the key ([`Keystore`]: Android Keystore / StrongBox, the iOS
+//! Secure Enclave, or the [`new_software_keystore`] sealed under a platform
+//! key), the citizen's confirmation ([`UserVerification`]: biometrics, or
+//! [`pin_verification`]), and the network: every exchange is an
+//! [`HttpRequest`] the app sends with its own HTTP stack and an
+//! [`HttpResponse`] it hands back. Time is the phone's clock.
+//!
+//! This crate allows `unsafe` only because the scaffolding uniffi generates
+//! needs it (`extern "C"` functions); there is none written by hand.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use p256::ecdsa::signature::Verifier as _;
+use p256::pkcs8::DecodePublicKey as _;
+use potvrda_mobile_core::device::{self, Enrolled, PendingEnrollment, PushSetup};
+use potvrda_mobile_core::transport::{Request, Response};
+use potvrda_mobile_core::{Challenge, PushKeyPair, Signer, SoftwareSigner, UserVerifier};
+use potvrda_proto::api::{LoginStatus, PushKeys, PushSubscription};
+use potvrda_proto::jose::{Decision, EcJwk};
+
+pub mod error;
+
+pub use error::{ApiError, Result};
+
+uniffi::setup_scaffolding!();
+
+/// The device key, held by the platform (P-256, not exportable).
+#[uniffi::export(with_foreign)]
+pub trait Keystore: Send + Sync {
+    /// The public key: SubjectPublicKeyInfo DER (Android
+    /// `PublicKey.getEncoded()`) or the 65-byte uncompressed point (iOS
+    /// `SecKeyCopyExternalRepresentation`).
+    fn public_key(&self) -> Result<Vec<u8>>;
+    /// ECDSA P-256 with SHA-256 over `message` (Android `SHA256withECDSA`,
+    /// iOS `.ecdsaSignatureMessageX962SHA256`): DER or the 64-byte `r || s`.
+    fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>>;
+}
+
+/// The citizen's confirmation before every approval and fraud report.
+#[uniffi::export(with_foreign)]
+pub trait UserVerification: Send + Sync {
+    /// Ask the citizen (biometric prompt or PIN pad) with `reason` on
+    /// screen; `true` only when they just confirmed. Called on the thread
+    /// that called [`Device::approve`] or [`Device::report_fraud`]: call
+    /// those off the UI thread and block here until the prompt answers.
+    fn confirm(&self, reason: String) -> bool;
+}
+
+/// The app's PIN pad, for [`pin_verification`].
+#[uniffi::export(with_foreign)]
+pub trait PinPad: Send + Sync {
+    /// The six digits typed, or `None` when the citizen cancelled.
+    fn ask(&self, reason: String, attempts_left: u32) -> Option<String>;
+}
+
+/// Where the app keeps the PIN's state (a JSON string: an Argon2id hash
+/// and the count of wrong attempts; keep it in encrypted preferences).
+#[uniffi::export(with_foreign)]
+pub trait PinStorage: Send + Sync {
+    /// What [`save`](PinStorage::save) was last given, if anything.
+    fn load(&self) -> Option<String>;
+    /// Keep `state`, replacing the last.
+    fn save(&self, state: String) -> Result<()>;
+}
+
+/// An HTTP header.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HttpHeader {
+    /// Name.
+    pub name: String,
+    /// Value.
+    pub value: String,
+}
+
+/// A request for the app to send as is.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HttpRequest {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// Absolute URL.
+    pub url: String,
+    /// Headers to set.
+    pub headers: Vec<HttpHeader>,
+    /// Body (empty: none).
+    pub body: Vec<u8>,
+}
+
+/// What the server answered.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HttpResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// How challenges reach the device.
+#[derive(Debug, Clone, uniffi::Enum)]
+pub enum PushMode {
+    /// No push: the app pulls ([`Device::pending_request`]) when opened.
+    Pull,
+    /// A Web Push endpoint delivering raw RFC 8291 messages (UnifiedPush
+    /// distributors): the core makes the keys and decrypts
+    /// ([`Device::receive_push`]).
+    WebPush {
+        /// The endpoint URL.
+        endpoint: String,
+    },
+    /// A subscription whose keys the platform holds and whose messages it
+    /// decrypts ([`Device::receive_decrypted_push`]).
+    PlatformDecrypted {
+        /// The endpoint URL.
+        endpoint: String,
+        /// The subscription's public key, base64url.
+        p256dh: String,
+        /// Its auth secret, base64url.
+        auth: String,
+    },
+}
+
+/// A login waiting for the citizen: what the approval screen shows.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PendingLogin {
+    /// Challenge id, for [`Device::approve`] and friends.
+    pub id: String,
+    /// The account logging in.
+    pub username: String,
+    /// The service the citizen is logging into, when known.
+    pub service: Option<String>,
+    /// The browser's address, as the portal saw it.
+    pub ip: Option<String>,
+    /// The browser's user agent.
+    pub user_agent: Option<String>,
+    /// Unix seconds after which it can no longer be answered.
+    pub expires_at: i64,
+}
+
+/// A finished enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Enrollment {
+    /// The device id the server gave.
+    pub device_id: String,
+    /// The account's username.
+    pub username: String,
+    /// With the account's first device: ten recovery codes to show once.
+    pub recovery_codes: Vec<String>,
+}
+
+/// What the server made of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Outcome {
+    /// The login went through.
+    Approved,
+    /// The login was refused (denied or reported).
+    Denied,
+}
+
+/// A software key for tests, the virtual phone and platforms without a
+/// hardware keystore, and its sealed form to store.
+#[derive(uniffi::Record)]
+pub struct SoftwareKey {
+    /// The key, to pass to [`Device::new`].
+    pub keystore: Arc<dyn Keystore>,
+    /// The key sealed (AES-256-GCM) under the platform's wrapping key.
+    pub sealed: String,
+}
+
+/// A fresh software key sealed under `wrapping_key` (32 bytes the platform
+/// keystore keeps or unwraps).
+#[uniffi::export]
+pub fn new_software_keystore(wrapping_key: Vec<u8>) -> Result<SoftwareKey> {
+    let signer = SoftwareSigner::generate();
+    let sealed = signer.seal(&wrapping(&wrapping_key)?)?;
+    Ok(SoftwareKey {
+        keystore: Arc::new(SoftwareKeystore(signer)),
+        sealed,
+    })
+}
+
+/// Open a key [`new_software_keystore`] sealed.
+#[uniffi::export]
+pub fn open_software_keystore(sealed: String, wrapping_key: Vec<u8>) -> Result<Arc<dyn Keystore>> {
+    let signer = SoftwareSigner::unseal(&sealed, &wrapping(&wrapping_key)?)?;
+    Ok(Arc::new(SoftwareKeystore(signer)))
+}
+
+/// A six-digit PIN as the citizen's confirmation, for platforms without
+/// biometrics: five wrong PINs in a row lock it (then enroll again).
+#[uniffi::export]
+pub fn pin_verification(
+    pad: Arc<dyn PinPad>,
+    storage: Arc<dyn PinStorage>,
+) -> Arc<dyn UserVerification> {
+    Arc::new(PinGate(potvrda_mobile_core::PinVerifier::new(
+        Arc::new(Pad(pad)),
+        Arc::new(Storage(storage)),
+    )))
+}
+
+/// Set (or replace) the PIN: six digits, not a trivial sequence.
+#[uniffi::export]
+pub fn set_pin(storage: Arc<dyn PinStorage>, pin: String) -> Result<()> {
+    Ok(potvrda_mobile_core::PinVerifier::set_pin(
+        &Storage(storage),
+        &pin,
+    )?)
+}
+
+/// Decrypt an RFC 8291 (`aes128gcm`) message with a subscription's private
+/// key and auth secret (base64url): what [`Device::receive_push`] does
+/// first; exported for checking against the RFC's vector.
+#[uniffi::export]
+pub fn decrypt_web_push(
+    private_key: String,
+    auth_secret: String,
+    body: Vec<u8>,
+) -> Result<Vec<u8>> {
+    Ok(PushKeyPair::from_b64(&private_key, &auth_secret)?.decrypt(&body)?)
+}
+
+/// The phone: one per enrolled account.
+#[derive(uniffi::Object)]
+pub struct Device {
+    signer: KeystoreSigner,
+    verifier: Arc<dyn UserVerification>,
+    development: bool,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    enrolling: Option<PendingEnrollment>,
+    enrolled: Option<Enrolled>,
+    challenges: Vec<Challenge>,
+}
+
+#[uniffi::export]
+impl Device {
+    /// A device not yet enrolled, with its key and the citizen's
+    /// confirmation. `development` accepts an `http` server on a loopback
+    /// address (a development build talking to a local server).
+    #[uniffi::constructor]
+    pub fn new(
+        keystore: Arc<dyn Keystore>,
+        verification: Arc<dyn UserVerification>,
+        development: bool,
+    ) -> Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            signer: KeystoreSigner::new(keystore)?,
+            verifier: verification,
+            development,
+            inner: Mutex::default(),
+        }))
+    }
+
+    /// A device enrolled earlier, from what [`state`](Self::state) gave.
+    #[uniffi::constructor]
+    pub fn restore(
+        state: String,
+        keystore: Arc<dyn Keystore>,
+        verification: Arc<dyn UserVerification>,
+        development: bool,
+    ) -> Result<Arc<Self>> {
+        let enrolled: Enrolled = serde_json::from_str(&state).map_err(|_| ApiError::Internal {
+            reason: "the saved state does not load".into(),
+        })?;
+        let device = Self::new(keystore, verification, development)?;
+        device.lock().enrolled = Some(enrolled);
+        Ok(device)
+    }
+
+    /// The enrollment request for a scanned sheet (`potvrda://activate?…`),
+    /// or for a code typed by hand with `server` given. Send it, then give
+    /// the answer to [`finish_enrollment`](Self::finish_enrollment).
+    pub fn enrollment_request(
+        &self,
+        activation: String,
+        server: Option<String>,
+        name: String,
+        platform: String,
+        push: PushMode,
+    ) -> Result<HttpRequest> {
+        let activation = match server {
+            None => potvrda_mobile_core::parse_activation_uri(&activation, self.development)?,
+            Some(server) => {
+                potvrda_mobile_core::activation_from_code(&server, &activation, self.development)?
+            }
+        };
+        let push = match push {
+            PushMode::Pull => PushSetup::Pull,
+            PushMode::WebPush { endpoint } => PushSetup::Raw { endpoint },
+            PushMode::PlatformDecrypted {
+                endpoint,
+                p256dh,
+                auth,
+            } => PushSetup::Decrypted(PushSubscription {
+                endpoint,
+                keys: PushKeys { p256dh, auth },
+            }),
+        };
+        let (pending, request) =
+            device::begin_enrollment(&activation, &self.signer, &name, &platform, push, now())?;
+        self.lock().enrolling = Some(pending);
+        Ok(request.into())
+    }
+
+    /// Read the answer to the enrollment request; then keep [`state`](Self::state).
+    pub fn finish_enrollment(&self, response: HttpResponse) -> Result<Enrollment> {
+        let mut inner = self.lock();
+        let pending = inner.enrolling.take().ok_or(ApiError::NotEnrolled)?;
+        let done = pending.finish(&response.into())?;
+        let enrollment = Enrollment {
+            device_id: done.device.device_id.clone(),
+            username: done.device.username.clone(),
+            recovery_codes: done.recovery_codes.unwrap_or_default(),
+        };
+        inner.enrolled = Some(done.device);
+        Ok(enrollment)
+    }
+
+    /// What to keep between runs (JSON; it holds the push keys and the
+    /// offline secret: store it encrypted). The device key is not in it.
+    pub fn state(&self) -> Result<String> {
+        let inner = self.lock();
+        let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
+        serde_json::to_string(enrolled).map_err(|e| ApiError::Internal {
+            reason: e.to_string(),
+        })
+    }
+
+    /// The device id, once enrolled.
+    pub fn device_id(&self) -> Option<String> {
+        self.lock().enrolled.as_ref().map(|e| e.device_id.clone())
+    }
+
+    /// The request that pulls the pending logins.
+    pub fn pending_request(&self) -> Result<HttpRequest> {
+        let inner = self.lock();
+        let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
+        Ok(enrolled.pending_request(&self.signer, now())?.into())
+    }
+
+    /// Read the pulled logins (each verified), and hold them for answering.
+    pub fn receive_pending(&self, response: HttpResponse) -> Result<Vec<PendingLogin>> {
+        let mut inner = self.lock();
+        let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
+        let challenges = enrolled.read_pending(&response.into(), now())?;
+        inner.challenges = challenges;
+        Ok(inner.challenges.iter().map(view).collect())
+    }
+
+    /// A raw RFC 8291 push message (UnifiedPush and other Web Push
+    /// distributors): decrypted, verified, held for answering.
+    pub fn receive_push(&self, body: Vec<u8>) -> Result<PendingLogin> {
+        let mut inner = self.lock();
+        let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
+        let challenge = enrolled.open_push(&body, now())?;
+        Ok(hold(&mut inner, challenge))
+    }
+
+    /// A push the platform already decrypted (its text): verified, held.
+    pub fn receive_decrypted_push(&self, text: String) -> Result<PendingLogin> {
+        let mut inner = self.lock();
+        let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
+        let challenge = enrolled.open_push_text(&text, now())?;
+        Ok(hold(&mut inner, challenge))
+    }
+
+    /// The logins held and not yet expired.
+    pub fn pending_logins(&self) -> Vec<PendingLogin> {
+        let mut inner = self.lock();
+        let now = now();
+        inner.challenges.retain(|c| c.claims.exp > now);
+        inner.challenges.iter().map(view).collect()
+    }
+
+    /// Tell the server the login is on screen (its latency metrics).
+    pub fn seen_request(&self, id: String) -> Result<HttpRequest> {
+        let inner = self.lock();
+        let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
+        Ok(enrolled.seen_request(&self.signer, &id, now())?.into())
+    }
+
+    /// Approve with the number the login screen shows: asks the citizen
+    /// to confirm first; nothing is signed if they do not.
+    pub fn approve(&self, id: String, number: u8) -> Result<HttpRequest> {
+        self.answer(&id, Decision::Approve, Some(number))
+    }
+
+    /// Refuse the login (no confirmation needed).
+    pub fn deny(&self, id: String) -> Result<HttpRequest> {
+        self.answer(&id, Decision::Deny, None)
+    }
+
+    /// "This was not me": refuse and report (asks the citizen to confirm).
+    pub fn report_fraud(&self, id: String) -> Result<HttpRequest> {
+        self.answer(&id, Decision::Fraud, None)
+    }
+
+    /// Read the server's answer to an approve, deny or report; the login
+    /// is no longer held.
+    pub fn answer_outcome(&self, id: String, response: HttpResponse) -> Result<Outcome> {
+        let status = Enrolled::read_answer(&response.into())?;
+        self.lock().challenges.retain(|c| c.claims.cid != id);
+        Ok(match status {
+            LoginStatus::Approved => Outcome::Approved,
+            _ => Outcome::Denied,
+        })
+    }
+
+    /// The offline code now, when the server gave this device a secret.
+    pub fn offline_code(&self) -> Result<Option<String>> {
+        let inner = self.lock();
+        let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
+        Ok(enrolled.offline_code(now())?)
+    }
+}
+
+impl Device {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data, still consistent.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn answer(&self, id: &str, decision: Decision, number: Option<u8>) -> Result<HttpRequest> {
+        let inner = self.lock();
+        let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
+        let challenge = inner
+            .challenges
+            .iter()
+            .find(|c| c.claims.cid == id)
+            .ok_or_else(|| ApiError::InvalidChallenge {
+                reason: "no such pending login".into(),
+            })?;
+        let verifier = Confirm(Arc::clone(&self.verifier));
+        Ok(enrolled
+            .answer_request(&self.signer, &verifier, challenge, decision, number, now())?
+            .into())
+    }
+}
+
+fn hold(inner: &mut Inner, challenge: Challenge) -> PendingLogin {
+    let shown = view(&challenge);
+    inner
+        .challenges
+        .retain(|c| c.claims.cid != challenge.claims.cid);
+    inner.challenges.push(challenge);
+    shown
+}
+
+fn view(c: &Challenge) -> PendingLogin {
+    PendingLogin {
+        id: c.claims.cid.clone(),
+        username: c.claims.sub.clone(),
+        service: c.claims.ctx.service.clone(),
+        ip: c.claims.ctx.ip.clone(),
+        user_agent: c.claims.ctx.user_agent.clone(),
+        expires_at: c.claims.exp,
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn wrapping(key: &[u8]) -> Result<[u8; 32]> {
+    key.try_into().map_err(|_| ApiError::Keystore {
+        reason: "the wrapping key is 32 bytes".into(),
+    })
+}
+
+impl From<Request> for HttpRequest {
+    fn from(r: Request) -> Self {
+        Self {
+            method: r.method.to_owned(),
+            url: r.url,
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(name, value)| HttpHeader { name, value })
+                .collect(),
+            body: r.body,
+        }
+    }
+}
+
+impl From<HttpResponse> for Response {
+    fn from(r: HttpResponse) -> Self {
+        Self {
+            status: r.status,
+            body: r.body,
+        }
+    }
+}
+
+/// The platform keystore as the core's [`Signer`]: the public key read
+/// once, and every signature checked against it before it is used (a
+/// keystore that signs with another key, or garbage, is caught here).
+struct KeystoreSigner {
+    keystore: Arc<dyn Keystore>,
+    public: p256::ecdsa::VerifyingKey,
+    jwk: EcJwk,
+}
+
+impl KeystoreSigner {
+    fn new(keystore: Arc<dyn Keystore>) -> Result<Self> {
+        let bytes = keystore.public_key()?;
+        let public = p256::PublicKey::from_public_key_der(&bytes)
+            .or_else(|_| p256::PublicKey::from_sec1_bytes(&bytes))
+            .map_err(|_| ApiError::Keystore {
+                reason: "the public key is neither P-256 SPKI DER nor a SEC1 point".into(),
+            })?;
+        Ok(Self {
+            keystore,
+            jwk: potvrda_mobile_core::signer::jwk_of(&public),
+            public: public.into(),
+        })
+    }
+}
+
+impl Signer for KeystoreSigner {
+    fn public_jwk(&self) -> EcJwk {
+        self.jwk.clone()
+    }
+
+    fn sign(&self, message: &[u8]) -> potvrda_mobile_core::Result<[u8; 64]> {
+        let refused = |_| potvrda_mobile_core::Error::InvalidKey("the keystore did not sign");
+        let raw = self.keystore.sign(message.to_vec()).map_err(refused)?;
+        let sig = p256::ecdsa::Signature::from_der(&raw)
+            .or_else(|_| p256::ecdsa::Signature::from_slice(&raw))
+            .map_err(|_| potvrda_mobile_core::Error::InvalidKey("not an ECDSA P-256 signature"))?;
+        let sig = sig.normalize_s().unwrap_or(sig);
+        self.public.verify(message, &sig).map_err(|_| {
+            potvrda_mobile_core::Error::InvalidKey("the keystore signed with another key")
+        })?;
+        Ok(sig.to_bytes().into())
+    }
+}
+
+/// [`SoftwareSigner`] offered as a [`Keystore`].
+struct SoftwareKeystore(SoftwareSigner);
+
+impl Keystore for SoftwareKeystore {
+    fn public_key(&self) -> Result<Vec<u8>> {
+        let jwk = self.0.public_jwk();
+        let mut point = vec![4u8];
+        for c in [&jwk.x, &jwk.y] {
+            point.extend(URL_SAFE_NO_PAD.decode(c).map_err(|_| ApiError::Keystore {
+                reason: "own key".into(),
+            })?);
+        }
+        Ok(point)
+    }
+
+    fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>> {
+        Ok(self.0.sign(&message)?.to_vec())
+    }
+}
+
+struct Confirm(Arc<dyn UserVerification>);
+
+impl UserVerifier for Confirm {
+    fn verify(&self, reason: &str) -> potvrda_mobile_core::Result<bool> {
+        Ok(self.0.confirm(reason.to_owned()))
+    }
+}
+
+struct PinGate(potvrda_mobile_core::PinVerifier);
+
+impl UserVerification for PinGate {
+    fn confirm(&self, reason: String) -> bool {
+        matches!(self.0.verify(&reason), Ok(true))
+    }
+}
+
+struct Pad(Arc<dyn PinPad>);
+
+impl potvrda_mobile_core::PinPrompt for Pad {
+    fn ask_pin(&self, reason: &str, attempts_left: u32) -> Option<String> {
+        self.0.ask(reason.to_owned(), attempts_left)
+    }
+}
+
+struct Storage(Arc<dyn PinStorage>);
+
+impl potvrda_mobile_core::PinStore for Storage {
+    fn load(&self) -> potvrda_mobile_core::Result<Option<potvrda_mobile_core::PinState>> {
+        self.0
+            .load()
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    fn save(&self, state: &potvrda_mobile_core::PinState) -> potvrda_mobile_core::Result<()> {
+        self.0.save(serde_json::to_string(state)?).map_err(|_| {
+            potvrda_mobile_core::Error::Io(std::io::Error::other("PIN storage refused"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+    use super::*;
+    use p256::ecdsa::signature::Signer as _;
+
+    /// A hardware keystore stand-in: signs in DER as Android and iOS do,
+    /// optionally with a key other than the one it reports.
+    struct Hardware {
+        key: p256::ecdsa::SigningKey,
+        signs_with: p256::ecdsa::SigningKey,
+    }
+
+    impl Keystore for Hardware {
+        fn public_key(&self) -> Result<Vec<u8>> {
+            use p256::pkcs8::EncodePublicKey;
+            Ok(self
+                .key
+                .verifying_key()
+                .to_public_key_der()
+                .expect("encodes")
+                .into_vec())
+        }
+        fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>> {
+            let sig: p256::ecdsa::Signature = self.signs_with.sign(&message);
+            Ok(sig.to_der().as_bytes().to_vec())
+        }
+    }
+
+    #[test]
+    fn a_der_signing_keystore_works_and_a_lying_one_is_caught() {
+        let key = p256::ecdsa::SigningKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let honest = KeystoreSigner::new(Arc::new(Hardware {
+            key: key.clone(),
+            signs_with: key.clone(),
+        }))
+        .expect("SPKI DER public key");
+        let raw = honest.sign(b"message").expect("signs");
+        let sig = p256::ecdsa::Signature::from_slice(&raw).expect("r || s");
+        key.verifying_key()
+            .verify(b"message", &sig)
+            .expect("verifies");
+
+        let lying = KeystoreSigner::new(Arc::new(Hardware {
+            key,
+            signs_with: p256::ecdsa::SigningKey::random(
+                &mut p256::elliptic_curve::rand_core::OsRng,
+            ),
+        }))
+        .expect("loads");
+        assert!(lying.sign(b"message").is_err());
+    }
+
+    #[test]
+    fn a_sealed_software_key_opens_only_with_its_wrapping_key() {
+        let made = new_software_keystore(vec![1; 32]).expect("makes");
+        let opened = open_software_keystore(made.sealed.clone(), vec![1; 32]).expect("opens");
+        assert_eq!(
+            opened.public_key().expect("key"),
+            made.keystore.public_key().expect("key")
+        );
+        assert!(open_software_keystore(made.sealed.clone(), vec![2; 32]).is_err());
+        assert!(new_software_keystore(vec![1; 16]).is_err());
+        // The SEC1 point the software keystore reports loads like the DER one.
+        KeystoreSigner::new(opened).expect("SEC1 public key");
+    }
+}

@@ -1,0 +1,170 @@
+"""A citizen's first login, through the generated Python bindings alone.
+
+Run by the end-to-end test `mobile::python_bindings_enroll_and_approve_a_login`
+against a live server, with PYTHONPATH at the generated bindings and these
+in the environment: POTVRDA_URL, POTVRDA_ACTIVATION (the sheet's QR text),
+POTVRDA_USERNAME, POTVRDA_PASSWORD. The app's side (keys, verification,
+signing, parsing) is the library's; the HTTP stack is Python's own, as a
+phone app's would be its own. Exits non-zero on the first failed check.
+"""
+
+import base64
+import json
+import os
+import urllib.error
+import urllib.request
+
+import potvrda_mobile_ffi as core
+
+
+def send(request):
+    """Send a core-built request with urllib; hand the answer back."""
+    req = urllib.request.Request(
+        request.url,
+        data=bytes(request.body) if request.body else None,
+        method=request.method,
+        headers={h.name: h.value for h in request.headers},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return core.HttpResponse(status=resp.status, body=resp.read())
+    except urllib.error.HTTPError as err:
+        return core.HttpResponse(status=err.code, body=err.read())
+
+
+def portal(method, path, body=None, token=None):
+    """The portal's side of the login (not the app's): plain JSON over HTTP."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(
+        os.environ["POTVRDA_URL"] + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers=headers,
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+class Citizen(core.UserVerification):
+    """The biometric prompt: answers as told, remembers what it was shown."""
+
+    def __init__(self):
+        self.answer = True
+        self.shown = []
+
+    def confirm(self, reason):
+        self.shown.append(reason)
+        return self.answer
+
+
+def main():
+    # RFC 8291 Appendix A, through the bindings.
+    body = base64.urlsafe_b64decode(
+        "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmY"
+        "WAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexS"
+        "gSxsj_Qulcy4a-fN=="
+    )
+    plain = core.decrypt_web_push(
+        "q1dXpw3UpT5VOmu_cf_v6ih07Aems3njxI-JWgLcM94", "BTBZMqHH6r4Tts7J_aSIgg", body
+    )
+    assert plain == b"When I grow up, I want to be a watermelon", plain
+    tampered = body[:-1] + bytes([body[-1] ^ 1])
+    try:
+        core.decrypt_web_push(
+            "q1dXpw3UpT5VOmu_cf_v6ih07Aems3njxI-JWgLcM94", "BTBZMqHH6r4Tts7J_aSIgg", tampered
+        )
+        raise AssertionError("a tampered push decrypted")
+    except core.ApiError.PushUndecryptable:
+        pass
+
+    # A sheet that is not ours is refused before anything is sent.
+    wrapping = os.urandom(32)
+    key = core.new_software_keystore(wrapping)
+    citizen = Citizen()
+    device = core.Device(key.keystore, citizen, True)
+    try:
+        device.enrollment_request(
+            "potvrda://activate?server=http%3A%2F%2Fevil.example&code=ABCD-EFGH-JKMN",
+            None, "x", "python", core.PushMode.PULL(),
+        )
+        raise AssertionError("an http server off this machine was accepted")
+    except core.ApiError.InvalidActivation:
+        pass
+
+    # Enroll from the QR text.
+    request = device.enrollment_request(
+        os.environ["POTVRDA_ACTIVATION"], None, "Python", "python", core.PushMode.PULL()
+    )
+    assert request.method == "POST" and request.url.endswith("/v1/enrollments"), request
+    enrolled = device.finish_enrollment(send(request))
+    assert enrolled.username == os.environ["POTVRDA_USERNAME"], enrolled
+    assert len(enrolled.recovery_codes) == 10, enrolled
+
+    # The app restarts: the state and the sealed key are all it kept.
+    state = device.state()
+    assert "recovery" not in state
+    device = core.Device.restore(
+        state, core.open_software_keystore(key.sealed, wrapping), citizen, True
+    )
+    assert device.device_id() == enrolled.device_id
+
+    # The portal starts a login; the phone pulls it and shows its context.
+    login = portal(
+        "POST",
+        "/v1/logins",
+        {
+            "username": os.environ["POTVRDA_USERNAME"],
+            "password": os.environ["POTVRDA_PASSWORD"],
+            "context": {"service": "eUprava: Python", "ip": "198.51.100.4"},
+        },
+    )
+    pending = device.receive_pending(send(device.pending_request()))
+    assert len(pending) == 1, pending
+    shown = pending[0]
+    assert (shown.service, shown.ip, shown.username) == (
+        "eUprava: Python",
+        "198.51.100.4",
+        os.environ["POTVRDA_USERNAME"],
+    ), shown
+    assert send(device.seen_request(shown.id)).status == 204
+
+    # Without the citizen's confirmation nothing is signed.
+    citizen.answer = False
+    try:
+        device.approve(shown.id, login["number"])
+        raise AssertionError("approved without the citizen's confirmation")
+    except core.ApiError.NotConfirmed:
+        pass
+    try:
+        device.approve(shown.id, 5)
+        raise AssertionError("a one-digit number was accepted")
+    except core.ApiError.NumberRequired:
+        pass
+    citizen.answer = True
+    answer = device.approve(shown.id, login["number"])
+    outcome = device.answer_outcome(shown.id, send(answer))
+    assert outcome == core.Outcome.APPROVED, outcome
+    assert any("eUprava: Python" in reason for reason in citizen.shown), citizen.shown
+    assert device.pending_logins() == []
+
+    # The portal's login is approved and carries a token.
+    status = portal(
+        "GET", f"/v1/logins/{login['login_id']}?wait=0", token=login["login_secret"]
+    )
+    assert status["status"] == "approved" and status.get("access_token"), status
+
+    # The same approval again is refused by the server (replay).
+    replay = send(answer)
+    assert replay.status >= 400, replay.status
+    try:
+        device.answer_outcome(shown.id, replay)
+        raise AssertionError("a replayed approval was read as a success")
+    except core.ApiError.Server as err:
+        assert err.status == replay.status
+    print("python bindings: enrolled and approved", enrolled.device_id)
+
+
+if __name__ == "__main__":
+    main()

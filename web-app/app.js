@@ -1,0 +1,193 @@
+// The browser companion: the page moves bytes and draws; the Rust core
+// (pkg/, mobile-core compiled to wasm32) builds every request, verifies
+// every challenge, checks the PIN and signs. The device (its key included)
+// is stored in IndexedDB only encrypted, under an AES-GCM key WebCrypto
+// made non-extractable: script on this page can use it, never read it.
+import init, { Companion } from './pkg/potvrda_mobile_web.js';
+
+const $ = (id) => document.getElementById(id);
+const server = location.origin;
+let device = null;
+let polling = null;
+
+function say(text, error = false) {
+  $('status').textContent = text;
+  $('status').className = error ? 'error' : '';
+}
+
+function show(section) {
+  for (const id of ['enroll', 'recovery', 'home']) $(id).hidden = id !== section;
+}
+
+// --- storage: IndexedDB, encrypted under a non-extractable key -----------
+function db() {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open('potvrda', 1);
+    open.onupgradeneeded = () => open.result.createObjectStore('kv');
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(open.error);
+  });
+}
+
+async function kv(mode, fn) {
+  const conn = await db();
+  return new Promise((resolve, reject) => {
+    const tx = conn.transaction('kv', mode);
+    const req = fn(tx.objectStore('kv'));
+    tx.oncomplete = () => resolve(req.result);
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+async function wrappingKey() {
+  let key = await kv('readonly', (s) => s.get('wrap'));
+  if (!key) {
+    key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+    await kv('readwrite', (s) => s.put(key, 'wrap'));
+  }
+  return key;
+}
+
+async function store() {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const plain = new TextEncoder().encode(device.save());
+  const data = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, await wrappingKey(), plain);
+  await kv('readwrite', (s) => s.put({ iv, data }, 'device'));
+}
+
+async function load() {
+  const saved = await kv('readonly', (s) => s.get('device'));
+  if (!saved) return null;
+  const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: saved.iv }, await wrappingKey(), saved.data);
+  return Companion.restore(new TextDecoder().decode(plain));
+}
+
+// --- transport: the core's requests, sent with fetch ----------------------
+async function send(requestJson) {
+  const r = JSON.parse(requestJson);
+  const resp = await fetch(r.url, {
+    method: r.method,
+    headers: Object.fromEntries(r.headers),
+    body: r.body ?? undefined,
+    credentials: 'omit',
+    cache: 'no-store',
+  });
+  return { status: resp.status, body: new Uint8Array(await resp.arrayBuffer()) };
+}
+
+function message(err) {
+  const text = String(err && err.message ? err.message : err);
+  if (text.startsWith('not_confirmed')) return 'Pogrešan PIN · Wrong PIN';
+  if (text.startsWith('pin_locked')) return 'PIN je zaključan; aktivirajte uređaj ponovo · The PIN is locked; activate again';
+  if (text.startsWith('number_required')) return 'Upišite dvocifreni broj sa ekrana · Type the two-digit number';
+  if (text.startsWith('invalid_activation')) return 'Neispravan aktivacioni kod · Invalid activation code';
+  if (text.startsWith('server')) return 'Server je odbio zahtev · The server refused: ' + text.split(': ').pop();
+  return 'Greška · Error: ' + text;
+}
+
+// --- enrollment -----------------------------------------------------------
+async function enroll(event) {
+  event.preventDefault();
+  if ($('pin').value !== $('pin2').value) return say('PIN-ovi se razlikuju · The PINs differ', true);
+  try {
+    const fresh = new Companion();
+    const req = fresh.enrollment_request(server, $('code').value, $('pin').value, $('name').value, Date.now());
+    const resp = await send(req);
+    const done = JSON.parse(fresh.finish_enrollment(resp.status, resp.body));
+    device = fresh;
+    await store();
+    $('codes').replaceChildren(...done.recovery_codes.map((c) => Object.assign(document.createElement('li'), { textContent: c })));
+    say('Uređaj je aktiviran · The device is activated');
+    if (done.recovery_codes.length > 0) show('recovery'); else home();
+  } catch (err) {
+    say(message(err), true);
+  }
+}
+
+// --- pending logins -------------------------------------------------------
+function card(login) {
+  const li = $('login-card').content.firstElementChild.cloneNode(true);
+  li.dataset.id = login.id;
+  li.querySelector('.service').textContent = login.service ?? 'eUprava';
+  li.querySelector('.username').textContent = login.username;
+  li.querySelector('.ip').textContent = login.ip ?? '—';
+  li.querySelector('.agent').textContent = login.user_agent ?? '—';
+  li.querySelector('.expires').textContent = new Date(login.expires_at * 1000).toLocaleTimeString();
+  const answer = async (make) => {
+    try {
+      const resp = await send(make());
+      const outcome = device.answer_outcome(login.id, resp.status, resp.body);
+      await store();
+      li.remove();
+      say(outcome === 'approved' ? 'Prijava je potvrđena · Login approved' : 'Prijava je odbijena · Login refused');
+    } catch (err) {
+      await store(); // a wrong PIN counts, even across reloads
+      say(message(err), true);
+    }
+  };
+  const pin = () => li.querySelector('.pin').value;
+  li.querySelector('.answer').addEventListener('submit', (e) => {
+    e.preventDefault();
+    answer(() => device.approve(login.id, Number(li.querySelector('.number').value), pin(), Date.now()));
+  });
+  li.querySelector('.deny').addEventListener('click', () => answer(() => device.deny(login.id, Date.now())));
+  li.querySelector('.fraud').addEventListener('click', () => answer(() => device.report_fraud(login.id, pin(), Date.now())));
+  return li;
+}
+
+function draw(logins) {
+  const list = $('logins');
+  const shown = new Set([...list.children].map((li) => li.dataset.id));
+  const now = new Set(logins.map((l) => l.id));
+  for (const li of [...list.children]) if (!now.has(li.dataset.id)) li.remove();
+  for (const login of logins) if (!shown.has(login.id)) list.append(card(login));
+  $('none').hidden = logins.length > 0;
+}
+
+async function pull() {
+  try {
+    const resp = await send(device.pending_request(Date.now()));
+    draw(JSON.parse(device.receive_pending(resp.status, resp.body, Date.now())));
+  } catch (err) {
+    say(message(err), true);
+  }
+}
+
+function home() {
+  show('home');
+  $('who').textContent = device.username() ?? '';
+  say('Spremno · Ready');
+  pull();
+  clearInterval(polling);
+  polling = setInterval(() => { if (!document.hidden) pull(); }, 2000);
+}
+
+// A push the service worker received (already decrypted by the browser).
+navigator.serviceWorker?.addEventListener('message', (event) => {
+  if (!device || typeof event.data?.push !== 'string') return;
+  try {
+    const login = JSON.parse(device.receive_push(event.data.push, Date.now()));
+    if (!document.querySelector(`[data-id="${CSS.escape(login.id)}"]`)) $('logins').append(card(login));
+    $('none').hidden = true;
+  } catch (err) {
+    say(message(err), true);
+  }
+});
+
+async function main() {
+  await init();
+  $('enroll-form').addEventListener('submit', enroll);
+  $('codes-done').addEventListener('click', home);
+  $('offline-button').addEventListener('click', () => { $('offline').textContent = device.offline_code(Date.now()) ?? '—'; });
+  navigator.serviceWorker?.register('sw.js', { scope: './' }).catch(() => {});
+  try {
+    device = await load();
+  } catch (err) {
+    say(message(err), true);
+    return;
+  }
+  if (device) home(); else { show('enroll'); say('Aktivirajte uređaj · Activate this device'); }
+  document.body.dataset.ready = 'true';
+}
+
+main();
