@@ -19,8 +19,10 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $version"; then
   # Not --locked: the CLI's own lock names a webpki-roots the registry no longer has.
   "$cargo" install --quiet wasm-bindgen-cli --version "=$version"
 fi
-"$cargo" build --quiet --locked -p potvrda-mobile-web --target wasm32-unknown-unknown --profile wasm
-target="${CARGO_TARGET_DIR:-target}"
+# A target directory of its own: the wasm build runs beside the host build
+# (scripts/test.sh) instead of waiting for its lock.
+target="${WEB_APP_TARGET_DIR:-${CARGO_TARGET_DIR:-target}/web-app}"
+CARGO_TARGET_DIR="$target" "$cargo" build --quiet --locked -p potvrda-mobile-web --target wasm32-unknown-unknown --profile wasm
 wasm-bindgen --target web --no-typescript --out-dir web-app/pkg \
   "$target/wasm32-unknown-unknown/wasm/potvrda_mobile_web.wasm"
 echo "web-app: built web-app/pkg ($(du -k web-app/pkg/potvrda_mobile_web_bg.wasm | cut -f1) KiB of wasm)"

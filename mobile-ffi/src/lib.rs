@@ -662,6 +662,103 @@ mod tests {
         assert!(lying.sign(b"message").is_err());
     }
 
+    /// A platform keystore stand-in that counts its signatures.
+    struct Counting {
+        key: SoftwareKeystore,
+        signed: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Keystore for Counting {
+        fn public_key(&self) -> Result<Vec<u8>> {
+            self.key.public_key()
+        }
+        fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>> {
+            self.signed
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.key.sign(message)
+        }
+    }
+
+    /// The citizen cancels every prompt.
+    struct Cancels;
+
+    impl UserVerification for Cancels {
+        fn confirm(&self, _reason: String) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn through_the_exported_device_nothing_is_signed_without_confirmation() {
+        use potvrda_proto::jose::{ChallengeClaims, Jwks, LoginContext, TYP_CHALLENGE};
+        let keystore = Arc::new(Counting {
+            key: SoftwareKeystore(SoftwareSigner::generate()),
+            signed: Default::default(),
+        });
+        let signed = || keystore.signed.load(std::sync::atomic::Ordering::SeqCst);
+        let device = Device::new(keystore.clone(), Arc::new(Cancels), false).expect("device");
+        assert!(matches!(
+            device.pending_request(),
+            Err(ApiError::NotEnrolled)
+        ));
+        device
+            .enrollment_request(
+                "potvrda://activate?server=https%3A%2F%2Fp.example&code=ABCD-EFGH-JKMN".into(),
+                None,
+                "phone".into(),
+                "android".into(),
+                PushMode::Pull,
+            )
+            .expect("request");
+        assert_eq!(signed(), 1, "the enrollment proof");
+        let server = SoftwareSigner::generate();
+        let mut jwk = server.public_jwk();
+        jwk.kid = Some("srv".into());
+        let answer = serde_json::json!({
+            "device_id": "dev1", "user_id": "u1", "username": "jelena",
+            "server_jwks": Jwks { keys: vec![jwk] }, "vapid_public_key": "BV",
+        });
+        device
+            .finish_enrollment(HttpResponse {
+                status: 201,
+                body: answer.to_string().into_bytes(),
+            })
+            .expect("enrolled");
+        let challenge = potvrda_mobile_core::jws::sign(
+            &server,
+            TYP_CHALLENGE,
+            Some("srv"),
+            &ChallengeClaims {
+                cid: "c1".into(),
+                nonce: "n".into(),
+                sub: "jelena".into(),
+                aud: "dev1".into(),
+                ctx: LoginContext::default(),
+                iat: now(),
+                exp: now() + 60,
+            },
+        )
+        .expect("signs");
+        let login = device.receive_decrypted_push(challenge).expect("verified");
+        assert!(matches!(
+            device.approve(login.id.clone(), 42),
+            Err(ApiError::NotConfirmed)
+        ));
+        assert!(matches!(
+            device.report_fraud(login.id.clone()),
+            Err(ApiError::NotConfirmed)
+        ));
+        assert!(matches!(
+            device.approve("other".into(), 42),
+            Err(ApiError::InvalidChallenge { .. })
+        ));
+        assert_eq!(signed(), 1, "the keystore was not asked to sign");
+        device
+            .deny(login.id)
+            .expect("a denial needs no confirmation");
+        assert_eq!(signed(), 2);
+    }
+
     #[test]
     fn a_sealed_software_key_opens_only_with_its_wrapping_key() {
         let made = new_software_keystore(vec![1; 32]).expect("makes");
