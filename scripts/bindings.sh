@@ -9,7 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo="${CARGO:-cargo}"
-"$cargo" build --quiet -p potvrda-mobile-ffi -p uniffi-bindgen
+# The whole workspace with all features, as the test build selects it: the
+# same feature unification, so the tests' dependencies are reused instead of
+# rebuilt (`-p` alone unifies differently and recompiled uniffi's generator).
+"$cargo" build --quiet --locked --workspace --all-features
 target="$("$cargo" metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 lib="$target/debug/libpotvrda_mobile_ffi.so"
 bindgen="$target/debug/uniffi-bindgen"

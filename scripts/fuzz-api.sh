@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v schemathesis >/dev/null 2>&1 || python3 -m pip install --quiet "schemathesis>=4.32,<5"
-cargo build --quiet --locked -p potvrda-server
+# Every workspace binary with all features, as the test build selects them:
+# the same feature unification, so the suite compiles each dependency once.
+cargo build --quiet --locked --workspace --all-features --bins
 
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
