@@ -430,18 +430,25 @@ impl Device {
     }
 
     fn answer(&self, id: &str, decision: Decision, number: Option<u8>) -> Result<HttpRequest> {
-        let inner = self.lock();
-        let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
-        let challenge = inner
-            .challenges
-            .iter()
-            .find(|c| c.claims.cid == id)
-            .ok_or_else(|| ApiError::InvalidChallenge {
-                reason: "no such pending login".into(),
-            })?;
+        // Copies, and the lock released before the citizen is asked: the
+        // prompt can stay open for a minute, and a push arriving meanwhile
+        // (or the app's own prompt code) must not wait for it.
+        let (enrolled, challenge) = {
+            let inner = self.lock();
+            let enrolled = inner.enrolled.clone().ok_or(ApiError::NotEnrolled)?;
+            let challenge = inner
+                .challenges
+                .iter()
+                .find(|c| c.claims.cid == id)
+                .cloned()
+                .ok_or_else(|| ApiError::InvalidChallenge {
+                    reason: "no such pending login".into(),
+                })?;
+            (enrolled, challenge)
+        };
         let verifier = Confirm(Arc::clone(&self.verifier));
         Ok(enrolled
-            .answer_request(&self.signer, &verifier, challenge, decision, number, now())?
+            .answer_request(&self.signer, &verifier, &challenge, decision, number, now())?
             .into())
     }
 }
@@ -679,11 +686,22 @@ mod tests {
         }
     }
 
-    /// The citizen cancels every prompt.
-    struct Cancels;
+    /// The citizen cancels every prompt; meanwhile it checks whether the
+    /// device would answer another call (a push arriving during the prompt).
+    #[derive(Default)]
+    struct Cancels {
+        device: std::sync::OnceLock<std::sync::Weak<Device>>,
+        blocked: std::sync::atomic::AtomicBool,
+    }
 
     impl UserVerification for Cancels {
         fn confirm(&self, _reason: String) -> bool {
+            if let Some(device) = self.device.get().and_then(std::sync::Weak::upgrade)
+                && device.inner.try_lock().is_err()
+            {
+                self.blocked
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
             false
         }
     }
@@ -696,7 +714,12 @@ mod tests {
             signed: Default::default(),
         });
         let signed = || keystore.signed.load(std::sync::atomic::Ordering::SeqCst);
-        let device = Device::new(keystore.clone(), Arc::new(Cancels), false).expect("device");
+        let citizen = Arc::new(Cancels::default());
+        let device = Device::new(keystore.clone(), citizen.clone(), false).expect("device");
+        citizen
+            .device
+            .set(Arc::downgrade(&device))
+            .expect("set once");
         assert!(matches!(
             device.pending_request(),
             Err(ApiError::NotEnrolled)
@@ -753,6 +776,10 @@ mod tests {
             Err(ApiError::InvalidChallenge { .. })
         ));
         assert_eq!(signed(), 1, "the keystore was not asked to sign");
+        assert!(
+            !citizen.blocked.load(std::sync::atomic::Ordering::SeqCst),
+            "the device stayed locked while the citizen was asked"
+        );
         device
             .deny(login.id)
             .expect("a denial needs no confirmation");
