@@ -114,13 +114,16 @@ pub fn severity_of(kind: AuditKind) -> Severity {
         | AuditKind::LoginDenied
         | AuditKind::LoginSuperseded
         | AuditKind::PushFailed
-        | AuditKind::FatiguePaused => Severity::Warning,
+        | AuditKind::FatiguePaused
+        | AuditKind::PasswordLocked => Severity::Warning,
         AuditKind::AccountLocked
         | AuditKind::StaffDeactivated
         | AuditKind::RecoveryCodeUsed
         | AuditKind::OfflineCodeUsed
         | AuditKind::DeviceAddApproved => Severity::Warning,
-        AuditKind::GrantRevoked | AuditKind::FraudReported => Severity::High,
+        AuditKind::GrantRevoked | AuditKind::FraudReported | AuditKind::FourEyesRefused => {
+            Severity::High
+        }
         _ => Severity::Info,
     }
 }
@@ -214,6 +217,10 @@ pub fn kind_name(kind: AuditKind) -> &'static str {
         AuditKind::OfflineCodeUsed => "offline_code_used",
         AuditKind::DeviceAddApproved => "device_add_approved",
         AuditKind::ResetRequested => "reset_requested",
+        AuditKind::PasswordLocked => "password_locked",
+        AuditKind::CitizensSearched => "citizens_searched",
+        AuditKind::CitizenViewed => "citizen_viewed",
+        AuditKind::FourEyesRefused => "four_eyes_refused",
         _ => "other",
     }
 }
@@ -260,6 +267,10 @@ mod tests {
             AuditKind::OfflineCodeUsed,
             AuditKind::DeviceAddApproved,
             AuditKind::ResetRequested,
+            AuditKind::PasswordLocked,
+            AuditKind::CitizensSearched,
+            AuditKind::CitizenViewed,
+            AuditKind::FourEyesRefused,
         ] {
             let wire = serde_json::to_value(kind).expect("serialises");
             assert_eq!(wire, Value::from(kind_name(kind)));

@@ -50,6 +50,12 @@ pub struct Config {
     pub bootstrap_token: Option<SecretString>,
     /// File holding the bootstrap token.
     pub bootstrap_token_file: Option<PathBuf>,
+    /// Bearer token that may only read the audit trail (`/v1/admin/audit`,
+    /// `/audit/export`): for the archive job, instead of the bootstrap token.
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub audit_reader_token: Option<SecretString>,
+    /// File holding the audit reader token.
+    pub audit_reader_token_file: Option<PathBuf>,
     /// Extra push service hosts (comma-separated in the environment).
     #[serde(deserialize_with = "de_list")]
     pub push_allowed_hosts: Vec<String>,
@@ -65,6 +71,9 @@ pub struct Config {
     pub activation_ttl: u64,
     /// `aud` of access tokens.
     pub token_audience: String,
+    /// `aud` of the admin API's access tokens (logins made with
+    /// `"audience": "admin"`, staff only); the only tokens `/v1/admin` accepts.
+    pub admin_audience: String,
     /// Pushes (logins) per user per `push_window` before 429.
     pub push_limit: u32,
     /// The sliding window of `push_limit`, in seconds.
@@ -81,6 +90,10 @@ pub struct Config {
     /// Failed passwords for one username in the window before the username
     /// is locked (answers as for a wrong password) until failures age out.
     pub password_lock_after: u32,
+    /// Failed passwords for one username from all addresses together in the
+    /// window before the username is locked for every address the citizen
+    /// has not logged in from (known addresses pass).
+    pub password_lock_after_all: u32,
     /// Failed passwords from one IP in the window before 429.
     pub ip_failed_limit: u32,
     /// Login requests from one IP in the window before 429.
@@ -112,7 +125,8 @@ pub struct Config {
     pub oidc_session_ttl: u64,
     /// How long a refresh token family lives without use, in seconds.
     pub oidc_refresh_ttl: u64,
-    /// Peers whose `X-Forwarded-For` is believed (the portal, a load balancer).
+    /// Peers whose `X-Forwarded-For` is believed (the portal, a load
+    /// balancer): addresses or CIDR ranges.
     #[serde(deserialize_with = "de_list")]
     pub trusted_proxies: Vec<String>,
     /// Argon2id memory cost in KiB (OWASP: 19456).
@@ -247,6 +261,8 @@ impl Default for Config {
             redis_key_prefix: "potvrda".into(),
             bootstrap_token: None,
             bootstrap_token_file: None,
+            audit_reader_token: None,
+            audit_reader_token_file: None,
             push_allowed_hosts: Vec::new(),
             push_allow_http: false,
             vapid_subject: "mailto:potvrda@localhost".into(),
@@ -254,6 +270,7 @@ impl Default for Config {
             token_ttl: 600,
             activation_ttl: 72 * 3600,
             token_audience: "potvrda".into(),
+            admin_audience: "potvrda-admin".into(),
             push_limit: 10,
             push_window: 900,
             fatigue_limit: 5,
@@ -261,6 +278,7 @@ impl Default for Config {
             rate_window: 900,
             password_delay_after: 5,
             password_lock_after: 10,
+            password_lock_after_all: 100,
             ip_failed_limit: 100,
             ip_login_limit: 1000,
             ip_enroll_limit: 30,
@@ -349,6 +367,9 @@ impl Config {
         if let Some(path) = &self.bootstrap_token_file {
             self.bootstrap_token = Some(read_secret(path)?);
         }
+        if let Some(path) = &self.audit_reader_token_file {
+            self.audit_reader_token = Some(read_secret(path)?);
+        }
         if let Some(path) = &self.redis_url_file {
             self.redis_url = Some(read_secret(path)?);
         }
@@ -375,9 +396,9 @@ impl Config {
         for c in &self.clients {
             c.validate().map_err(Error::Config)?;
             // Its tokens' `aud` would otherwise be the portal's own audience.
-            if c.client_id == self.token_audience {
+            if c.client_id == self.token_audience || c.client_id == self.admin_audience {
                 return Err(Error::Config(format!(
-                    "oidc client id {} must differ from token_audience",
+                    "oidc client id {} must differ from token_audience and admin_audience",
                     c.client_id
                 )));
             }
@@ -399,13 +420,13 @@ impl Config {
         if self.token_ttl < 30 || self.token_ttl > 86_400 {
             return bad("token_ttl must be between 30 and 86400 seconds");
         }
-        if self
-            .trusted_proxies
-            .iter()
-            .any(|h| h.trim().parse::<std::net::IpAddr>().is_err())
-        {
-            return bad("trusted_proxies must be IP addresses");
+        if self.password_lock_after_all < self.password_lock_after {
+            return bad("password_lock_after_all must be at least password_lock_after");
         }
+        if self.admin_audience.trim().is_empty() || self.admin_audience == self.token_audience {
+            return bad("admin_audience must be set and differ from token_audience");
+        }
+        crate::proxies::Proxies::parse(&self.trusted_proxies)?;
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
             return bad("tls_cert_file and tls_key_file go together");
         }
@@ -426,6 +447,18 @@ impl Config {
             && t.expose_secret().len() < 16
         {
             return bad("bootstrap_token must be at least 16 characters");
+        }
+        if let Some(t) = &self.audit_reader_token {
+            if t.expose_secret().len() < 16 {
+                return bad("audit_reader_token must be at least 16 characters");
+            }
+            if self
+                .bootstrap_token
+                .as_ref()
+                .is_some_and(|b| b.expose_secret() == t.expose_secret())
+            {
+                return bad("audit_reader_token must differ from bootstrap_token");
+            }
         }
         if self.argon2_memory_kib < 8 * self.argon2_parallelism.max(1)
             || self.argon2_iterations == 0
@@ -612,6 +645,7 @@ mod tests {
             r#"[{"client_id":"a","redirect_uris":["https://a.example/cb"],"name":"A"},{"client_id":"a","redirect_uris":["https://a.example/cb"],"name":"B"}]"#,
             r#"[{"client_id":"a","redirect_uris":["https://a.example/cb"],"name":"A","colour":"red"}]"#,
             r#"[{"client_id":"potvrda","redirect_uris":["https://a.example/cb"],"name":"Same as token_audience"}]"#,
+            r#"[{"client_id":"potvrda-admin","redirect_uris":["https://a.example/cb"],"name":"Same as admin_audience"}]"#,
         ];
         for b in bad {
             assert!(

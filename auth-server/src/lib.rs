@@ -15,6 +15,7 @@ pub mod keyring;
 pub mod keys;
 pub mod metrics;
 pub mod password;
+pub mod proxies;
 pub mod push;
 pub mod service;
 pub mod store;
@@ -212,6 +213,7 @@ pub async fn start(mut config: Config, clock: Arc<dyn Clock>) -> Result<Running>
                 http::cors(&origins),
             ))
             .wrap(http::security_headers(hsts))
+            .wrap(middleware::from_fn(http::body_deadline))
             .wrap(middleware::from_fn(http::observe))
             .configure(|cfg| http::configure(cfg, metrics_on_main))
     })

@@ -177,7 +177,15 @@ impl PushSender {
         let url = url::Url::parse(&sub.endpoint)
             .map_err(|_| Error::InvalidPushSubscription("endpoint is not a URL"))?;
         match url.scheme() {
-            "https" => {}
+            // Push services listen on 443; another port on an allowed host
+            // is someone else's service (security round 2, finding 11).
+            "https" if url.port_or_known_default() == Some(443) => {}
+            "https" => {
+                return Err(Error::InvalidPushSubscription(
+                    "https endpoints must use port 443",
+                ));
+            }
+            // Development and tests only (`PUSH_ALLOW_HTTP`): any port.
             "http" if self.allow_http => {}
             _ => return Err(Error::InvalidPushSubscription("endpoint must use https")),
         }
@@ -506,6 +514,25 @@ mod tests {
             sender(true)
                 .validate(&sub("http://other.example.org/a"))
                 .is_err()
+        );
+        // An allowed host on another port is another service: refused.
+        for other in [
+            "https://push.example.org:8443/a",
+            "https://push.example.org:22/a",
+            "https://push.example.org:80/a",
+        ] {
+            assert!(
+                matches!(
+                    sender(true).validate(&sub(other)),
+                    Err(Error::InvalidPushSubscription(m)) if m.contains("443")
+                ),
+                "{other}"
+            );
+        }
+        assert!(
+            sender(false)
+                .validate(&sub("https://push.example.org:443/a"))
+                .is_ok()
         );
     }
 

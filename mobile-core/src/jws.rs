@@ -64,12 +64,14 @@ pub fn parse<'a>(jws: &'a str, typ: Option<&str>) -> Result<Parsed<'a>> {
     else {
         return Err(Error::MalformedJws("not three dot-separated parts"));
     };
-    let header: Header = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(h)
-            .map_err(|_| Error::MalformedJws("header is not base64url"))?,
-    )
-    .map_err(|_| Error::MalformedJws("header is not JSON"))?;
+    let header_json = URL_SAFE_NO_PAD
+        .decode(h)
+        .map_err(|_| Error::MalformedJws("header is not base64url"))?;
+    if potvrda_proto::jose::refused_header_param(&header_json).is_some() {
+        return Err(Error::MalformedJws("crit or b64 in the header"));
+    }
+    let header: Header = serde_json::from_slice(&header_json)
+        .map_err(|_| Error::MalformedJws("header is not JSON"))?;
     if header.alg != ALG_ES256 {
         return Err(Error::MalformedJws("alg is not ES256"));
     }
@@ -156,5 +158,25 @@ mod tests {
         }
         assert!(parse("a.b", None).is_err());
         assert!(parse("a.b.c.d", None).is_err());
+    }
+
+    #[test]
+    fn critical_extensions_and_unencoded_payloads_are_refused() {
+        // Correctly signed, but with a header parameter that changes the rules.
+        let s = SoftwareSigner::generate();
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"a":7}"#);
+        for header in [
+            r#"{"alg":"ES256","typ":"t+jwt","crit":["exp"],"exp":1}"#,
+            r#"{"alg":"ES256","typ":"t+jwt","b64":false,"crit":["b64"]}"#,
+            r#"{"alg":"ES256","typ":"t+jwt","b64":true}"#,
+        ] {
+            let input = format!("{}.{payload}", URL_SAFE_NO_PAD.encode(header));
+            let sig = s.sign(input.as_bytes()).expect("signs");
+            let jws = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
+            assert!(
+                matches!(parse(&jws, Some("t+jwt")), Err(Error::MalformedJws(_))),
+                "{header}"
+            );
+        }
     }
 }

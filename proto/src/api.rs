@@ -340,6 +340,30 @@ pub struct LoginRequest {
     /// Who is logging in from where, shown on the phone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<LoginContext>,
+    /// What the token is for (protocol 2): a portal service (the default),
+    /// or the admin API (staff only; the phone shows the admin API, never
+    /// the caller's `context.service`; the token's `aud` is the admin audience).
+    #[serde(default, skip_serializing_if = "LoginAudience::is_portal")]
+    pub audience: LoginAudience,
+}
+
+/// What a login's token is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum LoginAudience {
+    /// A portal service: `aud` = the portal's audience. Never admin authority.
+    #[default]
+    Portal,
+    /// The admin API (`/v1/admin`): staff accounts only.
+    Admin,
+}
+
+impl LoginAudience {
+    /// The default, left out of the JSON.
+    pub fn is_portal(&self) -> bool {
+        *self == Self::Portal
+    }
 }
 
 /// `POST /v1/logins` answer (201).
@@ -566,6 +590,18 @@ pub enum AuditKind {
     /// confirm (`detail.request_id`); the reset itself is `account_reset`
     /// with `detail.requested_by`.
     ResetRequested,
+    /// Failed passwords locked a username (`detail.scope`: `address` — for
+    /// the address the failures came from — or `username` — for every
+    /// address the citizen has not logged in from; `detail.failures`).
+    PasswordLocked,
+    /// Staff searched the citizens (`detail.query`, `detail.results`).
+    CitizensSearched,
+    /// Staff read a citizen's record (`detail.what`: `summary`, `devices`, `events`).
+    CitizenViewed,
+    /// Four eyes refused a confirmation that defeats its purpose
+    /// (`detail.reason`: `confirmer_created_after_request`,
+    /// `confirmer_created_by_requester`, `same_official`).
+    FourEyesRefused,
 }
 
 /// How urgently someone should look at an audit event.

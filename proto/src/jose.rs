@@ -5,6 +5,24 @@ use serde::{Deserialize, Serialize};
 
 /// The only signature algorithm anywhere in the protocol.
 pub const ALG_ES256: &str = "ES256";
+
+/// Protected-header parameters this protocol never uses and will not
+/// ignore: `crit` (RFC 7515 §4.1.11 — a recipient must reject a JWS whose
+/// critical extensions it does not understand; Potvrda understands none)
+/// and `b64` (RFC 7797 — an unencoded payload changes what is signed).
+pub const REFUSED_HEADER_PARAMS: &[&str] = &["crit", "b64"];
+
+/// The first refused parameter a decoded protected header (JSON) carries;
+/// `None` for a clean header (or one that is not a JSON object, which the
+/// JWS parser refuses on its own).
+pub fn refused_header_param(header_json: &[u8]) -> Option<&'static str> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(header_json).ok()?;
+    REFUSED_HEADER_PARAMS
+        .iter()
+        .copied()
+        .find(|p| map.contains_key(*p))
+}
 /// `typ` of the challenge JWS the server pushes to the phone.
 pub const TYP_CHALLENGE: &str = "potvrda-challenge+jwt";
 /// `typ` of the approval JWS the phone posts back.

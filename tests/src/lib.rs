@@ -13,8 +13,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use potvrda_proto::api::{
-    AuditEvent, AuditResponse, CreateCitizenRequest, CreateCitizenResponse, LoginRequest,
-    LoginStatusResponse,
+    AuditEvent, AuditResponse, CreateCitizenRequest, CreateCitizenResponse, LoginAudience,
+    LoginRequest, LoginStatusResponse,
 };
 use potvrda_proto::jose::{LoginContext, PublicJwks};
 use potvrda_server::clock::{Clock, ManualClock, SystemClock};
@@ -293,6 +293,8 @@ pub struct Options {
     pub limits: (u32, u64, u32, u64),
     /// Password delay after, lock after, failed per IP, logins per IP, enrollments per IP.
     pub rates: (u32, u32, u32, u32, u32),
+    /// Failed passwords for a username from all addresses before it locks for unknown ones.
+    pub lock_after_all: u32,
     /// Peers whose `X-Forwarded-For` the server believes.
     pub trusted_proxies: Vec<String>,
     /// Serve TLS with this certificate and key (PEM files); the harness's
@@ -308,6 +310,8 @@ pub struct Options {
     pub oidc_clients: Option<String>,
     /// Counter resets need a second official.
     pub four_eyes_reset: bool,
+    /// The audit reader token.
+    pub audit_reader_token: Option<String>,
     /// Serve the browser companion from this directory.
     pub app_dir: Option<PathBuf>,
 }
@@ -325,6 +329,7 @@ impl Options {
             metrics_listen: false,
             limits: (10, 900, 5, 900),
             rates: (5, 10, 100, 1000, 30),
+            lock_after_all: 100,
             trusted_proxies: Vec::new(),
             tls: None,
             cors_allowed_origins: Vec::new(),
@@ -332,6 +337,7 @@ impl Options {
             audit_retention: 400 * 86_400,
             oidc_clients: None,
             four_eyes_reset: false,
+            audit_reader_token: None,
             app_dir: None,
         }
     }
@@ -400,6 +406,7 @@ impl TestServer {
             fatigue_pause: opts.limits.3,
             password_delay_after: opts.rates.0,
             password_lock_after: opts.rates.1,
+            password_lock_after_all: opts.lock_after_all.max(opts.rates.1),
             ip_failed_limit: opts.rates.2,
             ip_login_limit: opts.rates.3,
             ip_enroll_limit: opts.rates.4,
@@ -410,6 +417,7 @@ impl TestServer {
             ip_device_limit: opts.ip_device_limit,
             audit_retention: opts.audit_retention,
             four_eyes_reset: opts.four_eyes_reset,
+            audit_reader_token: opts.audit_reader_token.clone().map(SecretString::from),
             app_dir: opts.app_dir.clone(),
             oidc_clients: opts.oidc_clients.clone().map(SecretString::from),
             metrics_listen: opts
@@ -505,8 +513,19 @@ impl TestServer {
         resp.json().await.expect("json")
     }
 
-    /// POST /v1/logins.
+    /// POST /v1/logins, for a portal service.
     pub async fn login_raw(&self, username: &str, password: &str) -> reqwest::Response {
+        self.login_for(username, password, LoginAudience::Portal)
+            .await
+    }
+
+    /// POST /v1/logins, for the given audience (a portal service or the admin API).
+    pub async fn login_for(
+        &self,
+        username: &str,
+        password: &str,
+        audience: LoginAudience,
+    ) -> reqwest::Response {
         self.http
             .post(format!("{}/v1/logins", self.url))
             .json(&LoginRequest {
@@ -517,6 +536,7 @@ impl TestServer {
                     user_agent: Some("Firefox on Linux".into()),
                     service: Some("eUprava: porez na imovinu".into()),
                 }),
+                audience,
             })
             .send()
             .await

@@ -57,7 +57,7 @@ pub(crate) async fn create_citizen(
     req: HttpRequest,
     body: web::Json<CreateCitizenRequest>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_admin(bearer(&req)).await?;
     let caller = super::caller(&req, &svc);
     let body = body.into_inner();
     let name = body.display_name.clone();
@@ -84,7 +84,7 @@ pub(crate) async fn search(
     req: HttpRequest,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_admin(bearer(&req)).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(svc.search_citizens(&query.query, &by).await?))
@@ -99,7 +99,7 @@ pub(crate) async fn citizen(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_admin(bearer(&req)).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(svc.citizen(&path, &by).await?))
@@ -114,7 +114,7 @@ pub(crate) async fn devices(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_admin(bearer(&req)).await?;
     Ok(HttpResponse::Ok().json(svc.citizen_devices(&path, &by).await?))
 }
 
@@ -128,7 +128,7 @@ pub(crate) async fn revoke_device(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_admin(bearer(&req)).await?;
     let (user_id, device_id) = path.into_inner();
     svc.revoke_citizen_device(&user_id, &device_id, &by, &super::caller(&req, &svc))
         .await?;
@@ -146,7 +146,7 @@ pub(crate) async fn reset(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_admin(bearer(&req)).await?;
     let answer = match svc
         .reset_citizen(&path, &by, &super::caller(&req, &svc))
         .await?
@@ -185,7 +185,7 @@ pub(crate) async fn confirm_reset(
     path: web::Path<String>,
     body: web::Json<ConfirmResetRequest>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_admin(bearer(&req)).await?;
     let answer = svc
         .confirm_reset(&path, &body.request_id, &by, &super::caller(&req, &svc))
         .await?;
@@ -202,7 +202,7 @@ pub(crate) async fn create_municipality(
     req: HttpRequest,
     body: web::Json<CreateMunicipalityRequest>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_admin(bearer(&req)).await?;
     let caller = super::caller(&req, &svc);
     let m = svc
         .create_municipality(body.into_inner(), &by, &caller)
@@ -220,7 +220,7 @@ pub(crate) async fn create_staff(
     req: HttpRequest,
     body: web::Json<CreateStaffRequest>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_admin(bearer(&req)).await?;
     let caller = super::caller(&req, &svc);
     let body = body.into_inner();
     let name = body.display_name.clone();
@@ -240,7 +240,7 @@ pub(crate) async fn deactivate(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_admin(bearer(&req)).await?;
     svc.deactivate_staff(&path, &by, &super::caller(&req, &svc))
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -255,7 +255,7 @@ pub(crate) async fn lock(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_admin(bearer(&req)).await?;
     svc.set_locked(&path, true, &by, &super::caller(&req, &svc))
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -270,7 +270,7 @@ pub(crate) async fn unlock(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_admin(bearer(&req)).await?;
     svc.set_locked(&path, false, &by, &super::caller(&req, &svc))
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -338,7 +338,7 @@ pub(crate) async fn audit(
     req: HttpRequest,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_admin(bearer(&req)).await?;
     let mut filter = query.into_inner().filter(AUDIT_PAGE)?;
     filter.municipality = svc.audit_scope(&by)?;
     let page = svc.audit().read(&filter).await?;
@@ -359,7 +359,7 @@ pub(crate) async fn audit_export(
     req: HttpRequest,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_admin(bearer(&req)).await?;
     let mut filter = query.into_inner().filter(AUDIT_PAGE_MAX)?;
     filter.municipality = svc.audit_scope(&by)?;
     // The first page is read before answering, so a store outage is a 503.

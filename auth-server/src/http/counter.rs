@@ -147,7 +147,9 @@ fn staff_line(desk: &Desk) -> StaffLine {
                 crate::service::Principal::User {
                     role, municipality, ..
                 } => (role_name(*role), municipality.clone()),
-                crate::service::Principal::Bootstrap => ("bootstrap", None),
+                crate::service::Principal::Bootstrap | crate::service::Principal::AuditReader => {
+                    ("bootstrap", None)
+                }
             };
             StaffLine {
                 name: display_name.clone(),
@@ -163,14 +165,30 @@ fn staff_line(desk: &Desk) -> StaffLine {
     }
 }
 
-/// The session cookie: only for `/counter`, never readable by scripts,
-/// never sent from another site.
+/// The session cookie's name under HTTPS: `__Host-` makes the browser
+/// refuse it unless it was set by this host, `Secure`, for `Path=/`, without
+/// `Domain`, so a sibling subdomain or a plain-HTTP answer cannot plant one
+/// (cookie tossing, security round 2 finding 4).
+const HOST_COOKIE: &str = "__Host-potvrda_counter";
+
+fn cookie_name(svc: &Potvrda) -> &'static str {
+    if svc.public_url().starts_with("https://") {
+        HOST_COOKIE
+    } else {
+        COOKIE
+    }
+}
+
+/// The session cookie: never readable by scripts, never sent from another
+/// site; under HTTPS a `__Host-` cookie (which must have `Path=/`),
+/// otherwise (development) only for `/counter`.
 fn cookie(svc: &Potvrda, value: String) -> Cookie<'static> {
-    Cookie::build(COOKIE, value)
-        .path("/counter")
+    let secure = svc.public_url().starts_with("https://");
+    Cookie::build(cookie_name(svc), value)
+        .path(if secure { "/" } else { "/counter" })
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(svc.public_url().starts_with("https://"))
+        .secure(secure)
         .finish()
 }
 
@@ -246,7 +264,8 @@ fn refused(svc: &Potvrda, desk: &Desk, e: Error) -> Result<HttpResponse> {
 }
 
 fn cookie_of(req: &HttpRequest) -> Option<String> {
-    req.cookie(COOKIE).map(|c| c.value().to_owned())
+    let svc = req.app_data::<web::Data<Potvrda>>()?;
+    req.cookie(cookie_name(svc)).map(|c| c.value().to_owned())
 }
 
 /// The page a session shows at `/counter`.
@@ -573,10 +592,7 @@ pub(crate) async fn citizen(
             since: sheet::utc(d.created_at),
         })
         .collect();
-    let me = match by {
-        crate::service::Principal::User { id, .. } => id.as_str(),
-        crate::service::Principal::Bootstrap => "",
-    };
+    let me = by.actor_id().unwrap_or_default();
     let pending = c.pending_reset.as_ref().map(|p| {
         (
             p.request_id.clone(),

@@ -31,7 +31,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/v1/me/devices", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
 pub(crate) async fn devices(svc: web::Data<Potvrda>, req: HttpRequest) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_self(bearer(&req)).await?;
     Ok(HttpResponse::Ok().json(svc.my_devices(&by).await?))
 }
 
@@ -44,7 +44,7 @@ pub(crate) async fn revoke_device(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_self(bearer(&req)).await?;
     svc.revoke_my_device(&path, &by, &super::caller(&req, &svc))
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -61,7 +61,7 @@ pub(crate) async fn rename_device(
     path: web::Path<String>,
     body: web::Json<RenameDeviceRequest>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_self(bearer(&req)).await?;
     svc.rename_my_device(&path, &body.name, &by).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -75,7 +75,7 @@ pub(crate) async fn start_addition(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_self(bearer(&req)).await?;
     let started = svc
         .start_device_addition(&by, &super::caller(&req, &svc))
         .await?;
@@ -103,7 +103,7 @@ pub(crate) async fn addition_status(
     path: web::Path<String>,
     query: web::Query<WaitQuery>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_self(bearer(&req)).await?;
     let status = svc
         .device_addition_status(&path, query.wait, &by, &super::caller(&req, &svc))
         .await?;
@@ -122,7 +122,7 @@ pub(crate) async fn password(
     req: HttpRequest,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate(bearer(&req)).await?;
+    let by = svc.authenticate_self(bearer(&req)).await?;
     let ChangePasswordRequest { current, new } = body.into_inner();
     svc.change_password(current, new, &by, &super::caller(&req, &svc))
         .await?;

@@ -32,7 +32,7 @@ use crate::service::Potvrda;
 /// unless it has a listener of its own.
 pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
     if with_metrics {
-        metrics_only(cfg);
+        cfg.service(web::resource("/metrics").route(web::get().to(metrics_local)));
     }
     cfg.app_data(json_config())
         .app_data(web::PathConfig::default().error_handler(|e, _| bad_request(e.to_string())))
@@ -69,6 +69,32 @@ pub(crate) async fn metrics(svc: web::Data<Potvrda>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(svc.render_metrics())
+}
+
+/// `GET /metrics` on the public listener (no `METRICS_LISTEN`): only for
+/// a scraper on this host — a loopback peer that is no proxy and forwards
+/// nothing; anyone else gets 404 as for an unknown path (security round 2,
+/// finding 11: the metrics are for ops, not for the internet).
+pub(crate) async fn metrics_local(svc: web::Data<Potvrda>, req: HttpRequest) -> HttpResponse {
+    let forwarded = req.headers().contains_key("x-forwarded-for")
+        || req.headers().contains_key(header::FORWARDED);
+    if metrics_visible(req.peer_addr().map(|a| a.ip()), forwarded, svc.proxies()) {
+        metrics(svc).await
+    } else {
+        HttpResponse::NotFound().json(ErrorBody {
+            error: ErrorCode::NoSuchEndpoint,
+            message: "no such endpoint".into(),
+        })
+    }
+}
+
+/// Whether the public listener shows `/metrics` to this peer.
+fn metrics_visible(
+    peer: Option<std::net::IpAddr>,
+    forwarded: bool,
+    proxies: &crate::proxies::Proxies,
+) -> bool {
+    peer.is_some_and(|ip| ip.is_loopback() && !proxies.trusts(ip)) && !forwarded
 }
 
 /// Middleware: a request id (the caller's `X-Request-Id` if it is a sane
@@ -109,6 +135,70 @@ pub async fn observe(
 }
 
 const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// How long a request body may take to arrive once its head is in (bodies
+/// are at most 16 KiB): past it the read fails, the answer is 408, and the
+/// connection is freed (security round 2, finding 10: a head followed by no
+/// body bytes held a connection for over 75 s).
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Middleware: the request body must arrive within [`BODY_DEADLINE`].
+pub async fn body_deadline(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let inner = std::mem::replace(req.parts_mut().1, actix_web::dev::Payload::None);
+    let deadline = Box::pin(tokio::time::sleep(BODY_DEADLINE));
+    let stream: std::pin::Pin<Box<dyn futures_util::Stream<Item = BodyChunk>>> =
+        Box::pin(DeadlineBody {
+            inner,
+            deadline,
+            expired: false,
+        });
+    req.set_payload(actix_web::dev::Payload::from(stream));
+    next.call(req).await
+}
+
+type BodyChunk = Result<web::Bytes, actix_web::error::PayloadError>;
+
+/// A request body that fails with `TimedOut` once its deadline passes.
+struct DeadlineBody {
+    inner: actix_web::dev::Payload,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    expired: bool,
+}
+
+impl futures_util::Stream for DeadlineBody {
+    type Item = BodyChunk;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.expired {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(item) = std::pin::Pin::new(&mut self.inner).poll_next(cx) {
+            return Poll::Ready(item);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            self.expired = true;
+            return Poll::Ready(Some(Err(actix_web::error::PayloadError::Io(
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "request body not received in time",
+                ),
+            ))));
+        }
+        Poll::Pending
+    }
+}
+
+/// Whether a body read failed on [`BODY_DEADLINE`].
+fn timed_out(e: &actix_web::error::PayloadError) -> bool {
+    matches!(e, actix_web::error::PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut)
+}
 
 /// Headers on every answer (added only where a route did not set its own):
 /// no MIME sniffing, no referrer, no caching, no framing, and a CSP that
@@ -191,6 +281,14 @@ fn json_config() -> web::JsonConfig {
                     StatusCode::PAYLOAD_TOO_LARGE,
                     ErrorCode::PayloadTooLarge,
                     format!("body larger than {MAX_BODY_BYTES} bytes"),
+                ),
+                J::Payload(p) if timed_out(p) => (
+                    StatusCode::REQUEST_TIMEOUT,
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "request body not received within {} s",
+                        BODY_DEADLINE.as_secs()
+                    ),
                 ),
                 J::ContentType => (
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -308,32 +406,17 @@ impl ResponseError for Error {
 
 /// The client's IP: the TCP peer, or, when the peer is a trusted proxy, the
 /// nearest untrusted address in `X-Forwarded-For` (right to left).
-fn client_ip(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> Option<std::net::IpAddr> {
+fn client_ip(req: &HttpRequest, proxies: &crate::proxies::Proxies) -> Option<std::net::IpAddr> {
     let peer = req.peer_addr()?.ip();
-    if !trusted.contains(&peer) {
-        return Some(peer);
-    }
-    let forwarded = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect::<Vec<_>>();
-    for hop in forwarded.iter().rev() {
-        match hop.parse::<std::net::IpAddr>() {
-            Ok(ip) if trusted.contains(&ip) => continue,
-            Ok(ip) => return Some(ip),
-            Err(_) => return Some(peer),
-        }
-    }
-    Some(peer)
+    let forwarded = req.headers().get_all("x-forwarded-for");
+    let _ = proxies.observe(peer, forwarded.clone().next().is_some());
+    Some(proxies.client_ip(peer, forwarded.filter_map(|v| v.to_str().ok())))
 }
 
 /// Who sent the request (address after trusted proxies, `User-Agent`).
 fn caller(req: &HttpRequest, svc: &Potvrda) -> crate::audit::Caller {
     crate::audit::Caller::new(
-        client_ip(req, svc.trusted_proxies()),
+        client_ip(req, svc.proxies()),
         req.headers()
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),
@@ -373,6 +456,23 @@ mod tests {
             .insert_header(("Authorization", "Bearer "))
             .to_http_request();
         assert_eq!(bearer(&r), None);
+    }
+
+    #[test]
+    fn metrics_on_the_public_listener_are_for_this_host_only() {
+        let none = crate::proxies::Proxies::checked(&[]);
+        let local_proxy = crate::proxies::Proxies::checked(&["127.0.0.1".into()]);
+        let ip = |s: &str| Some(s.parse().expect("ip"));
+        assert!(metrics_visible(ip("127.0.0.1"), false, &none));
+        assert!(metrics_visible(ip("::1"), false, &none));
+        assert!(!metrics_visible(ip("127.0.0.1"), true, &none), "forwarded");
+        assert!(
+            !metrics_visible(ip("127.0.0.1"), false, &local_proxy),
+            "a proxy"
+        );
+        assert!(!metrics_visible(ip("203.0.113.7"), false, &none));
+        assert!(!metrics_visible(ip("10.0.0.3"), false, &none));
+        assert!(!metrics_visible(None, false, &none));
     }
 
     #[test]

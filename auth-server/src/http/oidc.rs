@@ -15,7 +15,8 @@ use serde::Deserialize;
 use super::bearer;
 use crate::error::{Error, Result};
 use crate::service::{
-    AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutParams, Potvrda, StepOutcome, TokenForm,
+    AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutOutcome, LogoutParams, Potvrda,
+    StepOutcome, TokenForm,
 };
 
 /// The provider's single sign-on session.
@@ -53,7 +54,11 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(userinfo))
             .route(web::post().to(userinfo)),
     )
-    .service(web::resource("/oauth2/logout").route(web::get().to(logout)))
+    .service(
+        web::resource("/oauth2/logout")
+            .route(web::get().to(logout))
+            .route(web::post().to(logout_form)),
+    )
     .service(web::resource("/oauth2/static/wait.js").route(web::get().to(script)))
     .service(web::resource("/oauth2/static/style.css").route(web::get().to(style)));
 }
@@ -73,6 +78,15 @@ struct WaitingTpl<'a> {
     client_name: &'a str,
     number: u8,
     error: &'a Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct LogoutTpl<'a> {
+    csrf: &'a str,
+    client_id: &'a str,
+    post_logout_redirect_uri: &'a str,
+    state: &'a str,
 }
 
 #[derive(Template)]
@@ -392,22 +406,55 @@ pub(crate) async fn userinfo(svc: web::Data<Potvrda>, req: HttpRequest) -> Resul
         .json(svc.oidc_userinfo(bearer(&req)).await?))
 }
 
-/// RP-initiated logout: ends the provider session.
+/// RP-initiated logout: ends the provider session when an ID token of this
+/// session is the hint; otherwise asks the citizen first (a form posting back).
 #[utoipa::path(get, path = "/oauth2/logout", tag = "oidc",
     params(("id_token_hint" = Option<String>, Query), ("client_id" = Option<String>, Query),
            ("post_logout_redirect_uri" = Option<String>, Query), ("state" = Option<String>, Query)),
-    responses((status = 303, description = "To the registered post-logout URI"), (status = 200, description = "Logged out", content_type = "text/html")))]
+    responses((status = 303, description = "To the registered post-logout URI"), (status = 200, description = "Logged out, or the confirmation page", content_type = "text/html")))]
 pub(crate) async fn logout(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
     query: web::Query<LogoutParams>,
 ) -> Result<HttpResponse> {
-    let target = svc
-        .oidc_logout(
-            query.into_inner(),
-            cookie_value(&req, SESSION_COOKIE).as_deref(),
-        )
+    end_session(&svc, &req, query.into_inner()).await
+}
+
+/// The logout confirmation form (and RP-initiated logout by POST).
+#[utoipa::path(post, path = "/oauth2/logout", tag = "oidc",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf, id_token_hint, client_id, post_logout_redirect_uri, state"),
+    responses((status = 303, description = "To the registered post-logout URI"), (status = 200, description = "Logged out", content_type = "text/html"), (status = 403, description = "A wrong CSRF token")))]
+pub(crate) async fn logout_form(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    form: web::Form<LogoutParams>,
+) -> Result<HttpResponse> {
+    end_session(&svc, &req, form.into_inner()).await
+}
+
+async fn end_session(svc: &Potvrda, req: &HttpRequest, p: LogoutParams) -> Result<HttpResponse> {
+    let fields = p.clone();
+    let outcome = svc
+        .oidc_logout(p, cookie_value(req, SESSION_COOKIE).as_deref())
         .await?;
+    let target = match outcome {
+        LogoutOutcome::Confirm { csrf } => {
+            return html(
+                actix_web::http::StatusCode::OK,
+                LogoutTpl {
+                    csrf: &csrf,
+                    client_id: fields.client_id.as_deref().unwrap_or_default(),
+                    post_logout_redirect_uri: fields
+                        .post_logout_redirect_uri
+                        .as_deref()
+                        .unwrap_or_default(),
+                    state: fields.state.as_deref().unwrap_or_default(),
+                }
+                .render(),
+            );
+        }
+        LogoutOutcome::Done(target) => target,
+    };
     let mut res = match target {
         Some(url) => see_other(&url),
         None => message(
@@ -416,7 +463,7 @@ pub(crate) async fn logout(
             "Vaša sesija je završena. Your session has ended.",
         )?,
     };
-    let mut gone = cookie(&svc, SESSION_COOKIE, String::new(), 0);
+    let mut gone = cookie(svc, SESSION_COOKIE, String::new(), 0);
     gone.make_removal();
     res.add_cookie(&gone)
         .map_err(|e| Error::Internal(format!("cookie: {e}")))?;

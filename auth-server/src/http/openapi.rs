@@ -53,6 +53,7 @@ use super::{admin, counter, device, login, me, meta, oidc, sheet};
         oidc::token,
         oidc::userinfo,
         oidc::logout,
+        oidc::logout_form,
         oidc::script,
         oidc::style,
         sheet::style,

@@ -4,7 +4,9 @@
 //! approves with that number, the request hands out an activation code for
 //! the new device, once. A stolen access token alone adds no device.
 
-use potvrda_proto::api::{AuditKind, DeviceAdditionStarted, DeviceAdditionStatus, LoginStatus};
+use potvrda_proto::api::{
+    AuditKind, DeviceAdditionStarted, DeviceAdditionStatus, LoginAudience, LoginStatus,
+};
 use potvrda_proto::jose::LoginContext;
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +46,9 @@ impl Potvrda {
             user_agent: caller.user_agent.clone(),
             service: Some(NEW_DEVICE_SERVICE.to_owned()),
         };
-        let started = self.challenge(&me, context, caller).await?;
+        let started = self
+            .challenge(&me, context, LoginAudience::Portal, caller)
+            .await?;
         let request_id = new_id(self.rng.as_ref())?;
         let record = Addition {
             user_id: me.id,

@@ -131,6 +131,7 @@ impl Potvrda {
         if !self.store.revoke_device(&user.id, device_id).await? {
             return Err(Error::NotFound);
         }
+        self.end_sessions(&user.id).await?;
         self.audit
             .record(
                 by.event(AuditKind::DeviceRevoked, self.clock.now())
@@ -242,6 +243,31 @@ impl Potvrda {
         {
             return Err(Error::SecondOfficialRequired);
         }
+        // A second pair of eyes the requester made for the purpose is none
+        // (security round 2, finding 6): the confirmer must predate the
+        // request and not have been created by the requester.
+        let confirmer = self.store.user(id).await?.ok_or(Error::Unauthorized)?;
+        let defeated = if confirmer.created_at > pending.requested_at {
+            Some("confirmer_created_after_request")
+        } else if confirmer.created_by.as_deref() == Some(pending.requested_by.as_str()) {
+            Some("confirmer_created_by_requester")
+        } else {
+            None
+        };
+        if let Some(reason) = defeated {
+            tracing::warn!(reason, "four-eyes confirmation refused");
+            self.audit
+                .record(
+                    by.event(AuditKind::FourEyesRefused, self.clock.now())
+                        .user(&user.id)
+                        .caller(caller)
+                        .with("reason", reason)
+                        .with("requested_by", pending.requested_by.as_str())
+                        .with("request_id", pending.request_id.as_str()),
+                )
+                .await;
+            return Err(Error::SecondOfficialRequired);
+        }
         // Confirmed once: of two racing confirmations, one takes the request.
         let taken = self
             .store
@@ -270,12 +296,32 @@ impl Potvrda {
             .hash(SecretString::from(password.clone()))
             .await?;
         user.pwd_change_required = true;
+        // Whoever held the old password or the lost phone is out: every
+        // session and grant ends, every device is revoked.
+        user.generation += 1;
         self.store.update_user(&user).await?;
+        let mut revoked = 0;
+        for device in self.store.devices_of(&user.id).await? {
+            if self.store.revoke_device(&user.id, &device.id).await? {
+                revoked += 1;
+                self.audit
+                    .record(
+                        by.event(AuditKind::DeviceRevoked, now)
+                            .user(&user.id)
+                            .caller(caller)
+                            .with("device_id", device.id.as_str())
+                            .with("reason", "reset"),
+                    )
+                    .await;
+            }
+        }
         let (code, activation) = self.new_activation_code(&user.id).await?;
         let mut event = by
             .event(AuditKind::AccountReset, now)
             .user(&user.id)
-            .caller(caller);
+            .caller(caller)
+            .with("devices_revoked", revoked)
+            .with("sessions_ended", true);
         if let Some(p) = requested {
             event = event
                 .with("requested_by", p.requested_by.as_str())
@@ -302,6 +348,15 @@ impl Potvrda {
         };
         self.store.new_activation(&activation).await?;
         Ok((code, activation))
+    }
+
+    /// End every single sign-on session and OpenID grant of `user_id`.
+    pub(super) async fn end_sessions(&self, user_id: &str) -> Result<()> {
+        if let Some(mut user) = self.store.user(user_id).await? {
+            user.generation += 1;
+            self.store.update_user(&user).await?;
+        }
+        Ok(())
     }
 
     /// `GET /v1/me/devices`.
@@ -357,12 +412,24 @@ impl Potvrda {
         if current.len() > MAX_PASSWORD_LEN {
             return Err(Error::InvalidCredentials);
         }
+        // The current password is guarded as at login: a stolen token is no
+        // password oracle (security round 2, finding 7).
+        let now = self.clock.now();
+        let gate = self
+            .password_gate(&me.username, Some(&me.id), caller.ip, now)
+            .await?;
+        if !gate.delay.is_zero() {
+            tokio::time::sleep(gate.delay).await;
+        }
         let same = super::ct_eq_str(&current, &new);
         let ok = self
             .hasher
             .verify(SecretString::from(current), Some(me.password_hash.clone()))
-            .await?;
+            .await?
+            && gate.locked.is_none();
         if !ok {
+            self.password_failed(&gate, Some(&me.id), caller, now)
+                .await?;
             self.audit
                 .record(
                     Event::new(AuditKind::LoginFailed, self.clock.now())
@@ -380,6 +447,8 @@ impl Potvrda {
         }
         me.password_hash = self.hasher.hash(SecretString::from(new)).await?;
         me.pwd_change_required = false;
+        // Sessions and grants made with the old password end.
+        me.generation += 1;
         self.store.update_user(&me).await?;
         self.audit
             .record(

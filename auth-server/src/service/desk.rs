@@ -11,11 +11,11 @@
 //! stored account is read on every request, as for the API's tokens. No HTTP
 //! types here: `http::counter` parses, calls these, and renders.
 
-use potvrda_proto::api::{LoginRequest, LoginStatus, Role};
+use potvrda_proto::api::{LoginAudience, LoginRequest, LoginStatus, Role};
 use potvrda_proto::jose::LoginContext;
 use serde::{Deserialize, Serialize};
 
-use super::{Potvrda, Principal, ct_eq_str, sha256_b64};
+use super::{Potvrda, Principal, Purpose, ct_eq_str, sha256_b64};
 use crate::audit::Caller;
 use crate::clock;
 use crate::error::{Error, Result};
@@ -233,13 +233,20 @@ impl Potvrda {
                 user_agent: caller.user_agent.clone(),
                 service: Some(COUNTER_SERVICE.to_owned()),
             }),
+            audience: LoginAudience::Admin,
         };
-        let started = match self.start_login(login, caller).await {
+        let started = match self.start_login_for(login, Purpose::Counter, caller).await {
             Ok(s) => s,
             Err(Error::InvalidCredentials) => {
                 return again(
                     desk,
                     "Pogrešno ime ili lozinka. · Wrong username or password.",
+                );
+            }
+            Err(Error::Forbidden) => {
+                return again(
+                    desk,
+                    "Ovo nije nalog službenika. · This is not a counter staff account.",
                 );
             }
             Err(Error::AccountLocked) => {
@@ -265,16 +272,22 @@ impl Potvrda {
             }
             Err(e) => return Err(e),
         };
-        // The waiting state is stored under the same cookie, with a new
-        // CSRF token (only after the right password: bounded by the limits).
+        // The waiting state goes under a new cookie, with a new CSRF token
+        // (only after the right password: bounded by the limits). The
+        // pre-login cookie opens nothing: whoever planted it cannot follow
+        // the official's approval (security round 2, finding 4).
+        self.store.kv_delete(&desk_key(&desk.cookie)).await?;
+        let cookie = clock::token::<32>(self.rng.as_ref())?;
         desk.stored.csrf = clock::token::<32>(self.rng.as_ref())?;
         desk.stored.state = State::Pending {
             login_id: started.login_id,
             login_secret: started.login_secret,
             number: started.number,
         };
-        self.desk_save(&desk.cookie, &desk.stored, self.clock.now() + LOGIN_TTL)
+        self.desk_save(&cookie, &desk.stored, self.clock.now() + LOGIN_TTL)
             .await?;
+        desk.cookie.clone_from(&cookie);
+        desk.set_cookie = Some(cookie);
         desk.view = DeskView::Waiting {
             number: started.number,
         };

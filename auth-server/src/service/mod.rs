@@ -6,6 +6,7 @@ mod additions;
 mod counter;
 mod desk;
 mod escrow;
+mod guard;
 mod offline;
 mod oidc;
 mod recovery;
@@ -15,7 +16,8 @@ pub use additions::NEW_DEVICE_SERVICE;
 pub use counter::ResetOutcome;
 pub use desk::{COUNTER_SERVICE, Desk, DeskView};
 pub use oidc::{
-    AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutParams, SCOPES, StepOutcome, TokenForm,
+    AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutOutcome, LogoutParams, SCOPES, StepOutcome,
+    TokenForm,
 };
 pub use staff::Principal;
 
@@ -28,8 +30,8 @@ pub use jsonwebtoken::DecodingKey;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use potvrda_proto::api::{
     AuditKind, CreateCitizenRequest, CreateCitizenResponse, DeviceInfo, EnrollmentRequest,
-    EnrollmentResponse, LoginRequest, LoginResponse, LoginStatus, LoginStatusResponse, PushStatus,
-    Role,
+    EnrollmentResponse, LoginAudience, LoginRequest, LoginResponse, LoginStatus,
+    LoginStatusResponse, PushStatus, Role,
 };
 use potvrda_proto::jose::{
     AMR_PWD_MFA, AUD_PULL, AccessTokenClaims, ApprovalClaims, ChallengeClaims, Decision, EcJwk,
@@ -79,7 +81,7 @@ pub struct Potvrda {
     metrics: Arc<Metrics>,
     audit: Arc<Audit>,
     keyring: Arc<Keyring>,
-    trusted_proxies: Vec<IpAddr>,
+    proxies: crate::proxies::Proxies,
     device_limiter: Option<DeviceLimiter>,
 }
 
@@ -128,12 +130,8 @@ pub struct Parts {
 impl Potvrda {
     /// Assemble the service.
     pub fn new(p: Parts) -> Self {
-        let trusted_proxies = p
-            .config
-            .trusted_proxies
-            .iter()
-            .filter_map(|h| h.trim().parse().ok())
-            .collect();
+        // Checked when the configuration was loaded.
+        let proxies = crate::proxies::Proxies::checked(&p.config.trusted_proxies);
         let device_limiter =
             std::num::NonZeroU32::new(p.config.ip_device_limit).map(|n| DeviceLimiter {
                 limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(n)),
@@ -141,7 +139,7 @@ impl Potvrda {
             });
         Self {
             device_limiter,
-            trusted_proxies,
+            proxies,
             config: p.config,
             public_url: p.public_url,
             store: p.store,
@@ -199,8 +197,8 @@ impl Potvrda {
     }
 
     /// Proxies whose `X-Forwarded-For` is believed.
-    pub fn trusted_proxies(&self) -> &[IpAddr] {
-        &self.trusted_proxies
+    pub fn proxies(&self) -> &crate::proxies::Proxies {
+        &self.proxies
     }
 
     /// The metrics registry.
@@ -250,6 +248,7 @@ impl Potvrda {
         req: CreateCitizenRequest,
         role: Role,
         municipality: Option<String>,
+        created_by: Option<&str>,
     ) -> Result<(User, CreateCitizenResponse)> {
         let display_name = clean_text("display_name", &req.display_name, MAX_NAME_LEN)?;
         if req.username.trim().is_empty() {
@@ -268,7 +267,9 @@ impl Potvrda {
                     username: candidate,
                     ..req.clone()
                 };
-                match Box::pin(self.create_account(req, role, municipality.clone())).await {
+                match Box::pin(self.create_account(req, role, municipality.clone(), created_by))
+                    .await
+                {
                     // Taken in between by a concurrent creation: the next one.
                     Err(Error::UsernameTaken) => continue,
                     other => return other,
@@ -299,6 +300,8 @@ impl Potvrda {
             locked: false,
             fraud_reported_at: None,
             deactivated: false,
+            generation: 0,
+            created_by: created_by.map(str::to_owned),
             created_at: now,
         };
         let activation = Activation {
@@ -326,7 +329,16 @@ impl Potvrda {
         caller: &Caller,
     ) -> Result<CreateCitizenResponse> {
         by.require(&[Role::Official, Role::Admin, Role::Superadmin], true)?;
-        let (user, answer) = self.create_account(req, Role::Citizen, None).await?;
+        // The citizen belongs to the municipality whose counter opened the
+        // account: its admins see everything that happens to it.
+        let (user, answer) = self
+            .create_account(
+                req,
+                Role::Citizen,
+                by.municipality().map(str::to_owned),
+                by.actor_id(),
+            )
+            .await?;
         self.audit
             .record(
                 by.event(AuditKind::CitizenCreated, self.clock.now())
@@ -423,21 +435,43 @@ impl Potvrda {
         }
     }
 
-    /// Check the password and send a challenge to every device of the user.
+    /// `POST /v1/logins`: check the password and send a challenge to every
+    /// device of the user, for a portal service or (staff only) the admin API.
     pub async fn start_login(&self, req: LoginRequest, caller: &Caller) -> Result<LoginResponse> {
-        let result = self.start_login_inner(req, caller).await;
+        let purpose = match req.audience {
+            LoginAudience::Portal => Purpose::Portal,
+            LoginAudience::Admin => Purpose::AdminApi,
+        };
+        self.start_login_for(req, purpose, caller).await
+    }
+
+    /// A login for `purpose`: who may make it, what the phone shows as the
+    /// service, what the token is for.
+    pub(crate) async fn start_login_for(
+        &self,
+        req: LoginRequest,
+        purpose: Purpose,
+        caller: &Caller,
+    ) -> Result<LoginResponse> {
+        let result = self.start_login_inner(req, purpose, caller).await;
         self.metrics.login(match &result {
             Ok(_) => "challenged",
             Err(Error::InvalidCredentials) => "invalid_credentials",
             Err(Error::NoDevice) => "no_device",
             Err(Error::RateLimited { .. }) => "rate_limited",
             Err(Error::InvalidRequest(_)) => "invalid_request",
+            Err(Error::Forbidden) => "forbidden",
             Err(_) => "error",
         });
         result
     }
 
-    async fn start_login_inner(&self, req: LoginRequest, caller: &Caller) -> Result<LoginResponse> {
+    async fn start_login_inner(
+        &self,
+        req: LoginRequest,
+        purpose: Purpose,
+        caller: &Caller,
+    ) -> Result<LoginResponse> {
         let client_ip = caller.ip;
         if req.password.len() > MAX_PASSWORD_LEN {
             return Err(Error::InvalidRequest(format!(
@@ -449,7 +483,11 @@ impl Potvrda {
                 "username longer than {MAX_USERNAME_LEN} bytes"
             )));
         }
-        let context = clean_context(req.context.unwrap_or_default())?;
+        let mut context = clean_context(req.context.unwrap_or_default())?;
+        if let Some(service) = purpose.service() {
+            // The phone shows what the token will really be for, never the caller's word.
+            context.service = Some(service.to_owned());
+        }
         let username = req.username.trim().to_ascii_lowercase();
         // Rate limits before any hashing: per client IP (429, told), then per
         // username (delay, then a lock that answers like a wrong password).
@@ -465,15 +503,14 @@ impl Potvrda {
             )
             .await?;
         }
-        let user_key = password_failures_key(&username);
-        let (attempts, _) = self.store.rate_hit(&user_key, now, window).await?;
-        let delay_after = self.config.password_delay_after;
-        if attempts > delay_after {
-            let secs = 1u64 << (attempts - delay_after - 1).min(3);
-            tokio::time::sleep(Duration::from_secs(secs)).await;
-        }
-        let locked = attempts > self.config.password_lock_after;
         let user = self.store.user_by_name(&username).await?;
+        let user_id = user.as_ref().map(|u| u.id.as_str());
+        let gate = self
+            .password_gate(&username, user_id, client_ip, now)
+            .await?;
+        if !gate.delay.is_zero() {
+            tokio::time::sleep(gate.delay).await;
+        }
         let password = SecretString::from(req.password);
         let started = std::time::Instant::now();
         let ok = self
@@ -482,36 +519,37 @@ impl Potvrda {
             .await?;
         self.metrics.password_verified(started.elapsed());
         let user = match user {
-            Some(user) if ok && !locked && !user.deactivated => user,
+            Some(user) if ok && gate.locked.is_none() && !user.deactivated => user,
             _ => {
                 if let Some(ip) = client_ip {
                     self.store
                         .rate_hit(&format!("pwi:{ip}"), now, window)
                         .await?;
                 }
-                if locked {
+                let user_id = user.as_ref().map(|u| u.id.as_str());
+                self.password_failed(&gate, user_id, caller, now).await?;
+                if let Some(scope) = gate.locked {
                     tracing::warn!(
-                        user_key,
-                        attempts,
+                        scope,
                         "login refused: too many failed passwords for this username"
                     );
                 }
                 let mut event = Event::new(AuditKind::LoginFailed, now).caller(caller).with(
                     "reason",
-                    if locked {
+                    if gate.locked.is_some() {
                         "password_locked"
                     } else {
                         "invalid_credentials"
                     },
                 );
-                if let Some(u) = &user {
-                    event = event.user(&u.id);
+                if let Some(u) = user_id {
+                    event = event.user(u);
                 }
                 self.audit.record(event).await;
                 return Err(Error::InvalidCredentials);
             }
         };
-        self.store.rate_reset(&user_key).await?;
+        self.password_succeeded(&gate).await?;
         // Told only after the right password: a guesser learns nothing.
         if user.locked {
             self.audit
@@ -524,7 +562,20 @@ impl Potvrda {
                 .await;
             return Err(Error::AccountLocked);
         }
-        self.challenge(&user, context, caller).await
+        // Staff authority only from a login made for it (told only after the right password).
+        if purpose != Purpose::Portal && user.role == Role::Citizen {
+            self.audit
+                .record(
+                    Event::new(AuditKind::LoginFailed, now)
+                        .user(&user.id)
+                        .caller(caller)
+                        .with("reason", "not_staff"),
+                )
+                .await;
+            return Err(Error::Forbidden);
+        }
+        self.challenge(&user, context, purpose.audience(), caller)
+            .await
     }
 
     /// Send a challenge for `user` with `context` to every device of theirs:
@@ -533,6 +584,7 @@ impl Potvrda {
         &self,
         user: &User,
         context: LoginContext,
+        audience: LoginAudience,
         caller: &Caller,
     ) -> Result<LoginResponse> {
         let now = self.clock.now();
@@ -594,6 +646,8 @@ impl Potvrda {
             expires_at: now + self.config.challenge_ttl as i64,
             context,
             challenges: Vec::with_capacity(devices.len()),
+            audience,
+            client_ip: caller.ip.map(|ip| ip.to_string()),
         };
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some(TYP_CHALLENGE.into());
@@ -651,7 +705,8 @@ impl Potvrda {
                     .caller(caller)
                     .with("login_id", record.id.as_str())
                     .with("devices", devices.len())
-                    .with("service", record.context.service.clone()),
+                    .with("service", record.context.service.clone())
+                    .with("audience", audience_name(audience)),
             )
             .await;
         for (device, challenge) in devices.into_iter().zip(&record.challenges) {
@@ -885,33 +940,35 @@ impl Potvrda {
                 "nonce does not match the challenge",
             ));
         }
-        // What the phone showed: the hash of the claims sent to this device.
-        if let Some(hash) = &claims.ctx_hash {
-            let sent = rec
-                .challenges
-                .iter()
-                .find(|c| c.device_id == device.id)
-                .map(|c| payload_hash(&c.jws))
-                .unwrap_or_default();
-            if !ct_eq_str(hash, &sent) {
-                return Err(Error::InvalidSignature(
-                    "ctx_hash does not match the challenge sent",
-                ));
-            }
+        // What the phone showed: the hash of the claims sent to this device
+        // (required since protocol 2, as is the approval's jti).
+        let (Some(hash), Some(jti)) = (&claims.ctx_hash, &claims.jti) else {
+            return Err(Error::InvalidSignature(
+                "ctx_hash and jti are required (protocol 2)",
+            ));
+        };
+        let sent = rec
+            .challenges
+            .iter()
+            .find(|c| c.device_id == device.id)
+            .map(|c| payload_hash(&c.jws))
+            .unwrap_or_default();
+        if !ct_eq_str(hash, &sent) {
+            return Err(Error::InvalidSignature(
+                "ctx_hash does not match the challenge sent",
+            ));
         }
         let now = self.clock.now();
         // Each approval once, by its jti, before the state change is even tried.
-        if let Some(jti) = &claims.jti {
-            if jti.is_empty() || jti.len() > 64 {
-                return Err(Error::InvalidSignature("jti must be 1-64 characters"));
-            }
-            let (uses, _) = self
-                .store
-                .rate_hit(&format!("apj:{}:{jti}", device.id), now, 86_400)
-                .await?;
-            if uses > 1 {
-                return Err(Error::AlreadyDecided);
-            }
+        if jti.is_empty() || jti.len() > 64 {
+            return Err(Error::InvalidSignature("jti must be 1-64 characters"));
+        }
+        let (uses, _) = self
+            .store
+            .rate_hit(&format!("apj:{}:{jti}", device.id), now, 86_400)
+            .await?;
+        if uses > 1 {
+            return Err(Error::AlreadyDecided);
         }
         if claims.iat < rec.created_at - MAX_CLOCK_SKEW_SECS
             || claims.iat > now + MAX_CLOCK_SKEW_SECS
@@ -931,7 +988,7 @@ impl Potvrda {
         let decided_ms = now_ms();
         match self
             .store
-            .decide(&rec.id, to, now, decided_ms, claims.jti.as_deref())
+            .decide(&rec.id, to, now, decided_ms, Some(jti))
             .await?
         {
             DecideOutcome::Decided => {
@@ -947,6 +1004,11 @@ impl Potvrda {
                     decided_ms,
                 );
                 let approved = to == LoginState::Approved;
+                if approved {
+                    // The phone vouches for the address the login came from.
+                    self.remember_address(&rec.user_id, rec.client_ip.as_deref(), now)
+                        .await;
+                }
                 let kind = if approved {
                     AuditKind::LoginApproved
                 } else {
@@ -1121,7 +1183,10 @@ impl Potvrda {
             iss: self.public_url.clone(),
             sub: login.record.user_id.clone(),
             preferred_username: login.record.username.clone(),
-            aud: self.config.token_audience.clone(),
+            aud: match login.record.audience {
+                LoginAudience::Portal => self.config.token_audience.clone(),
+                LoginAudience::Admin => self.config.admin_audience.clone(),
+            },
             iat: now,
             exp: now + self.config.token_ttl as i64,
             jti: new_id(self.rng.as_ref())?,
@@ -1135,7 +1200,10 @@ impl Potvrda {
                     .to_owned(),
             ],
             pwd_change_required: user.as_ref().is_some_and(|u| u.pwd_change_required),
-            municipality: user.and_then(|u| u.municipality),
+            // A staff member's municipality (a citizen's is the counter's business).
+            municipality: user
+                .filter(|u| u.role != Role::Citizen)
+                .and_then(|u| u.municipality),
         };
         let keys = self.keyring.current();
         let (signer, kid) = keys.current.signer(Algorithm::ES256);
@@ -1211,13 +1279,49 @@ impl Potvrda {
     }
 }
 
+/// What the phone shows as the service of an admin API login.
+pub const ADMIN_SERVICE: &str = "Administracija · Admin API";
+
+/// What a login is for: who may make it, what the phone shows, what its
+/// token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A portal service (the caller names it; the token is never staff authority).
+    Portal,
+    /// The admin API: staff only, the phone shows [`ADMIN_SERVICE`].
+    AdminApi,
+    /// The counter's web pages: staff only, the phone shows [`COUNTER_SERVICE`].
+    Counter,
+}
+
+impl Purpose {
+    /// The service the phone shows, when the server names it.
+    fn service(self) -> Option<&'static str> {
+        match self {
+            Self::Portal => None,
+            Self::AdminApi => Some(ADMIN_SERVICE),
+            Self::Counter => Some(COUNTER_SERVICE),
+        }
+    }
+
+    /// The audience of the login's token.
+    fn audience(self) -> LoginAudience {
+        match self {
+            Self::Portal => LoginAudience::Portal,
+            Self::AdminApi | Self::Counter => LoginAudience::Admin,
+        }
+    }
+}
+
+fn audience_name(a: LoginAudience) -> &'static str {
+    match a {
+        LoginAudience::Portal => "portal",
+        LoginAudience::Admin => "admin",
+    }
+}
+
 /// How long after the hand-over a retried status request gets the token again.
 const REDELIVER_SECS: i64 = 60;
-
-/// The counter of failed passwords (and recovery codes) for a username.
-fn password_failures_key(username: &str) -> String {
-    format!("pwu:{}", &sha256_b64(username.as_bytes())[..22])
-}
 
 fn limits_of(config: &Config) -> Limits {
     Limits {
@@ -1275,6 +1379,15 @@ fn status_only(status: LoginStatus) -> LoginStatusResponse {
 pub fn verify_jws<T: DeserializeOwned>(jws: &str, typ: &str, key: &DecodingKey) -> Result<T> {
     let header =
         jsonwebtoken::decode_header(jws).map_err(|_| Error::InvalidSignature("not a JWS"))?;
+    // jsonwebtoken ignores `crit` and `b64`; RFC 7515 §4.1.11 says reject.
+    let raw_header = jws
+        .split('.')
+        .next()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+        .unwrap_or_default();
+    if potvrda_proto::jose::refused_header_param(&raw_header).is_some() {
+        return Err(Error::InvalidSignature("crit and b64 are not supported"));
+    }
     if header.alg != Algorithm::ES256 {
         return Err(Error::InvalidSignature("alg must be ES256"));
     }

@@ -11,7 +11,7 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, Header, Validation};
-use potvrda_proto::api::{AuditKind, LoginRequest, LoginStatus};
+use potvrda_proto::api::{AuditKind, LoginAudience, LoginRequest, LoginStatus};
 use potvrda_proto::jose::{AMR_PWD_MFA, LoginContext};
 use potvrda_proto::oidc::{
     ACR_PWD_PUSH, IdTokenClaims, OidcAccessClaims, ProviderMetadata, TYP_ACCESS_TOKEN,
@@ -20,7 +20,7 @@ use potvrda_proto::oidc::{
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use super::{Potvrda, ct_eq_str, new_id, sha256_b64};
+use super::{Potvrda, Purpose, ct_eq_str, new_id, sha256_b64};
 use crate::audit::{Caller, Event};
 use crate::clock;
 use crate::config::OidcClient;
@@ -99,6 +99,9 @@ struct GrantBase {
     user_id: String,
     auth_time: i64,
     sid: String,
+    /// The account's security generation when the citizen logged in.
+    #[serde(default)]
+    generation: u64,
     /// The grant (refresh family) the code's tokens belong to.
     gid: String,
 }
@@ -120,6 +123,9 @@ struct Session {
     sid: String,
     user_id: String,
     auth_time: i64,
+    /// The account's security generation when the session began.
+    #[serde(default)]
+    generation: u64,
 }
 
 /// Where `/oauth2/authorize` leads.
@@ -205,6 +211,8 @@ pub struct LogoutParams {
     pub post_logout_redirect_uri: Option<String>,
     /// Echoed back.
     pub state: Option<String>,
+    /// The confirmation form's CSRF token (the citizen clicked "log out").
+    pub csrf: Option<String>,
 }
 
 fn oauth(error: &'static str, description: impl Into<String>) -> Error {
@@ -502,8 +510,9 @@ impl Potvrda {
                 user_agent: caller.user_agent.clone(),
                 service: Some(client_name.clone()),
             }),
+            audience: LoginAudience::Portal,
         };
-        let started = match self.start_login(login, caller).await {
+        let started = match self.start_login_for(login, Purpose::Portal, caller).await {
             Ok(s) => s,
             Err(Error::InvalidCredentials) => return again("Wrong username or password."),
             Err(Error::NoDevice) => {
@@ -617,10 +626,16 @@ impl Potvrda {
                 {
                     return Ok(Self::expired_page());
                 }
+                let generation = self
+                    .store
+                    .user(&login.record.user_id)
+                    .await?
+                    .map_or(0, |u| u.generation);
                 let session = Session {
                     sid: new_id(self.rng.as_ref())?,
                     user_id: login.record.user_id.clone(),
                     auth_time: login.decided_at.unwrap_or(now),
+                    generation,
                 };
                 let cookie = clock::token::<32>(self.rng.as_ref())?;
                 self.store
@@ -700,18 +715,20 @@ impl Potvrda {
         // A session outlives nothing that ends the account's use: a lock
         // (a fraud report) or a deactivation ends single sign-on at once.
         Ok(self
-            .account_usable(&session.user_id)
+            .account_usable(&session.user_id, session.generation)
             .await?
             .then_some(session))
     }
 
-    /// Whether the account exists, is not locked and not deactivated.
-    async fn account_usable(&self, user_id: &str) -> Result<bool> {
+    /// Whether the account exists, is not locked nor deactivated, and no
+    /// reset, password change, device revocation or lock came after the
+    /// login that made the session or grant (security generation).
+    async fn account_usable(&self, user_id: &str, generation: u64) -> Result<bool> {
         Ok(self
             .store
             .user(user_id)
             .await?
-            .is_some_and(|u| !u.locked && !u.deactivated))
+            .is_some_and(|u| !u.locked && !u.deactivated && u.generation == generation))
     }
 
     /// A code for `req`, redeemable once within 60 s; the redirect URL carrying it.
@@ -728,6 +745,7 @@ impl Potvrda {
                 user_id: session.user_id.clone(),
                 auth_time: session.auth_time,
                 sid: session.sid.clone(),
+                generation: session.generation,
                 gid: new_id(self.rng.as_ref())?,
             },
             used: false,
@@ -812,17 +830,20 @@ impl Potvrda {
             .await?
             .ok_or_else(|| oauth("invalid_grant", "the code is unknown or expired"))?;
         let record: CodeRecord = serde_json::from_slice(&raw)?;
+        // The client first: only the code's own (authenticated) client can
+        // set off the reuse revocation, never another client presenting it
+        // (security round 2, finding 8).
+        if record.client_id != client.client_id {
+            return Err(oauth(
+                "invalid_grant",
+                "the code was issued to another client",
+            ));
+        }
         if record.used {
             self.revoke_grant(&record.grant.gid, "code_reused").await?;
             return Err(oauth(
                 "invalid_grant",
                 "the code was already used; what it issued is revoked",
-            ));
-        }
-        if record.client_id != client.client_id {
-            return Err(oauth(
-                "invalid_grant",
-                "the code was issued to another client",
             ));
         }
         if form.redirect_uri.as_deref() != Some(record.redirect_uri.as_str()) {
@@ -849,7 +870,10 @@ impl Potvrda {
             }
             (None, None) => {}
         }
-        if !self.account_usable(&record.grant.user_id).await? {
+        if !self
+            .account_usable(&record.grant.user_id, record.grant.generation)
+            .await?
+        {
             return Err(oauth(
                 "invalid_grant",
                 "the account is locked or deactivated",
@@ -918,7 +942,9 @@ impl Potvrda {
         let grant: Grant = serde_json::from_slice(&raw)?;
         if grant.revoked
             || grant.client_id != client.client_id
-            || !self.account_usable(&grant.base.user_id).await?
+            || !self
+                .account_usable(&grant.base.user_id, grant.base.generation)
+                .await?
         {
             return Err(invalid());
         }
@@ -976,6 +1002,7 @@ impl Potvrda {
                     user_id: String::new(),
                     auth_time: 0,
                     sid: String::new(),
+                    generation: 0,
                     gid: gid.to_owned(),
                 },
                 current: String::new(),
@@ -1108,14 +1135,14 @@ impl Potvrda {
             .await?
             .map(|raw| serde_json::from_slice::<Grant>(&raw))
             .transpose()?;
-        if grant.is_none_or(|g| g.revoked) {
+        let Some(grant) = grant.filter(|g| !g.revoked) else {
             return Err(invalid("the grant was revoked"));
-        }
+        };
         let user = self
             .store
             .user(&claims.sub)
             .await?
-            .filter(|u| !u.locked && !u.deactivated)
+            .filter(|u| !u.locked && !u.deactivated && u.generation == grant.base.generation)
             .ok_or_else(|| invalid("no such user, or the account is locked"))?;
         let scopes: Vec<&str> = claims.scope.split_ascii_whitespace().collect();
         let profile = scopes.contains(&"profile");
@@ -1128,36 +1155,21 @@ impl Potvrda {
         })
     }
 
-    /// RP-initiated logout: end the session; the URL to send the browser to,
-    /// when the client registered it.
+    /// RP-initiated logout. The session ends when the request proves it
+    /// comes from the session's own client (an ID token of this session as
+    /// `id_token_hint`) or from the citizen (the confirmation form's CSRF
+    /// token); a bare cross-site GET only asks (security round 2, finding 9).
     pub async fn oidc_logout(
         &self,
         p: LogoutParams,
         session_cookie: Option<&str>,
-    ) -> Result<Option<String>> {
+    ) -> Result<LogoutOutcome> {
         let now = self.clock.now();
-        if let Some(cookie) = session_cookie.filter(|c| !c.is_empty() && c.len() <= 64) {
-            let k = key("sid", &sha256_b64(cookie.as_bytes()));
-            if let Some(raw) = self.store.kv_take(&k, now).await? {
-                let s: Session = serde_json::from_slice(&raw)?;
-                tracing::info!(user_id = s.user_id, "provider session ended by logout");
-                self.audit
-                    .record(
-                        Event::new(AuditKind::SessionEnded, now)
-                            .user(&s.user_id)
-                            .with("sid", s.sid.as_str()),
-                    )
-                    .await;
-            }
-        }
-        // The client: from the hint (our own signature; expiry does not matter), or named.
-        let hinted = p
-            .id_token_hint
-            .as_deref()
-            .and_then(|t| self.hinted_client(t));
-        let client_id = match (hinted, p.client_id) {
-            (Some(h), Some(c)) if h != c => return Ok(None),
-            (Some(h), _) => Some(h),
+        let csrf = p.csrf.as_deref();
+        let hinted = p.id_token_hint.as_deref().and_then(|t| self.hinted(t));
+        let client_id = match (&hinted, p.client_id.clone()) {
+            (Some((h, _)), Some(c)) if *h != c => None,
+            (Some((h, _)), _) => Some(h.clone()),
             (None, c) => c,
         };
         let target = client_id
@@ -1169,10 +1181,51 @@ impl Potvrda {
                 Some(s) => redirect_with(uri, &[("state", s)]),
                 None => uri.to_owned(),
             });
-        Ok(target)
+        let Some(cookie) = session_cookie.filter(|c| !c.is_empty() && c.len() <= 64) else {
+            return Ok(LogoutOutcome::Done(target));
+        };
+        let k = key("sid", &sha256_b64(cookie.as_bytes()));
+        let Some(raw) = self.store.kv_get(&k, now).await? else {
+            return Ok(LogoutOutcome::Done(target));
+        };
+        let session: Session = serde_json::from_slice(&raw)?;
+        let expected = self.logout_csrf(cookie);
+        let proven = hinted
+            .as_ref()
+            .is_some_and(|(_, sid)| ct_eq_str(sid, &session.sid))
+            || csrf.is_some_and(|t| ct_eq_str(t, &expected));
+        if !proven {
+            if csrf.is_some() {
+                return Err(Error::Forbidden);
+            }
+            return Ok(LogoutOutcome::Confirm { csrf: expected });
+        }
+        if self.store.kv_take(&k, now).await?.is_some() {
+            tracing::info!(
+                user_id = session.user_id,
+                "provider session ended by logout"
+            );
+            self.audit
+                .record(
+                    Event::new(AuditKind::SessionEnded, now)
+                        .user(&session.user_id)
+                        .with("sid", session.sid.as_str()),
+                )
+                .await;
+        }
+        Ok(LogoutOutcome::Done(target))
     }
 
-    fn hinted_client(&self, id_token: &str) -> Option<String> {
+    /// The logout form's CSRF token: a keyed hash of the session cookie.
+    fn logout_csrf(&self, cookie: &str) -> String {
+        self.keys
+            .pepper
+            .hash(format!("logout-csrf\0{cookie}").as_bytes())
+    }
+
+    /// The client (`aud`) and session (`sid`) of an ID token this provider
+    /// signed (expiry does not matter for a logout hint).
+    fn hinted(&self, id_token: &str) -> Option<(String, String)> {
         let header = jsonwebtoken::decode_header(id_token).ok()?;
         let keys = self.keyring.current();
         let (key, alg) = keys.verifier(header.kid.as_deref()?)?;
@@ -1185,8 +1238,21 @@ impl Potvrda {
         v.set_issuer(&[&self.public_url]);
         jsonwebtoken::decode::<IdTokenClaims>(id_token, key, &v)
             .ok()
-            .map(|d| d.claims.aud)
+            .map(|d| (d.claims.aud, d.claims.sid))
     }
+}
+
+/// What a logout request leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogoutOutcome {
+    /// Done (or nothing to end): where to send the browser, when the client
+    /// registered it.
+    Done(Option<String>),
+    /// Ask the citizen first: a form that posts back with this token.
+    Confirm {
+        /// The form's CSRF token.
+        csrf: String,
+    },
 }
 
 fn key_grant(gid: &str) -> String {

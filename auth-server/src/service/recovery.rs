@@ -97,11 +97,11 @@ impl Potvrda {
             _ => return Err(Error::AlreadyDecided),
         }
         let rec = &login.record;
-        // Wrong codes count with wrong passwords, under the same lock.
-        let user_key = super::password_failures_key(&rec.username);
-        let window = self.config.rate_window as i64;
-        let (failures, _) = self.store.rate_count(&user_key, now, window).await?;
-        let locked = failures > self.config.password_lock_after;
+        // Wrong codes count with wrong passwords, under the same guard.
+        let gate = self
+            .password_gate(&rec.username, Some(&rec.user_id), caller.ip, now)
+            .await?;
+        let locked = gate.locked.is_some();
         // Six digits: the phone's offline code; else a recovery code.
         if let Some(typed) = potvrda_proto::offline::normalize(code) {
             // Six digits are few: besides the password's lock, at most
@@ -117,7 +117,7 @@ impl Potvrda {
             let Some(device_id) = device else {
                 self.store.rate_hit(&day_key, now, DAY).await?;
                 return self
-                    .wrong_code(&user_key, window, rec, "wrong_offline_code", caller, now)
+                    .wrong_code(&gate, rec, "wrong_offline_code", caller, now)
                     .await;
             };
             self.approve_with_code(&rec.id, now).await?;
@@ -154,7 +154,7 @@ impl Potvrda {
         };
         let Some(remaining) = spent else {
             return self
-                .wrong_code(&user_key, window, rec, "wrong_recovery_code", caller, now)
+                .wrong_code(&gate, rec, "wrong_recovery_code", caller, now)
                 .await;
         };
         self.approve_with_code(&rec.id, now).await?;
@@ -173,14 +173,14 @@ impl Potvrda {
     /// A wrong code: a failed attempt under the password's lock, audited.
     async fn wrong_code(
         &self,
-        user_key: &str,
-        window: i64,
+        gate: &super::guard::Gate,
         rec: &crate::store::LoginRecord,
         reason: &'static str,
         caller: &Caller,
         now: i64,
     ) -> Result<LoginStatus> {
-        self.store.rate_hit(user_key, now, window).await?;
+        self.password_failed(gate, Some(&rec.user_id), caller, now)
+            .await?;
         self.audit
             .record(
                 Event::new(AuditKind::LoginFailed, now)

@@ -7,7 +7,7 @@
 use jsonwebtoken::{Algorithm, Validation};
 use potvrda_proto::api::{
     AuditKind, CreateCitizenRequest, CreateCitizenResponse, CreateMunicipalityRequest,
-    CreateStaffRequest, Municipality, Role,
+    CreateStaffRequest, LoginAudience, Municipality, Role,
 };
 use potvrda_proto::jose::AccessTokenClaims;
 use secrecy::ExposeSecret;
@@ -19,12 +19,16 @@ use crate::store::User;
 
 /// The actor id of the bootstrap token in the audit trail.
 pub const BOOTSTRAP_ACTOR: &str = "bootstrap";
+/// The actor id of the audit reader token in the audit trail.
+pub const AUDIT_READER_ACTOR: &str = "audit-reader";
 
 /// The caller of an admin endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     /// The bootstrap token of the configuration.
     Bootstrap,
+    /// The audit reader token: reads the audit trail, nothing else.
+    AuditReader,
     /// A user's valid access token; the account as stored now.
     User {
         /// The account's id.
@@ -51,6 +55,7 @@ impl Principal {
     pub fn event(&self, kind: AuditKind, at: i64) -> Event {
         match self {
             Self::Bootstrap => Event::new(kind, at).actor(BOOTSTRAP_ACTOR),
+            Self::AuditReader => Event::new(kind, at).actor(AUDIT_READER_ACTOR),
             Self::User {
                 id, municipality, ..
             } => {
@@ -63,16 +68,25 @@ impl Principal {
         }
     }
 
+    /// The staff member's id (none for the bootstrap token).
+    pub fn actor_id(&self) -> Option<&str> {
+        match self {
+            Self::Bootstrap | Self::AuditReader => None,
+            Self::User { id, .. } => Some(id),
+        }
+    }
+
     fn role(&self) -> Option<Role> {
         match self {
-            Self::Bootstrap => None,
+            Self::Bootstrap | Self::AuditReader => None,
             Self::User { role, .. } => Some(*role),
         }
     }
 
-    fn municipality(&self) -> Option<&str> {
+    /// The staff member's municipality.
+    pub fn municipality(&self) -> Option<&str> {
         match self {
-            Self::Bootstrap => None,
+            Self::Bootstrap | Self::AuditReader => None,
             Self::User { municipality, .. } => municipality.as_deref(),
         }
     }
@@ -86,14 +100,45 @@ fn municipality_key(code: &str) -> String {
 const FIRST_SUPERADMIN: &str = "first-superadmin";
 
 impl Potvrda {
-    /// Who presents this bearer credential: the bootstrap token (constant
-    /// time), or an access token of an active, unlocked account.
-    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Principal> {
+    /// Who presents this bearer credential to the admin API: the bootstrap
+    /// token (constant time), or an access token of an active, unlocked
+    /// account minted for the admin API (`aud` = `admin_audience`, from a
+    /// login made with `"audience": "admin"`). A token for a portal service
+    /// is never admin authority, whoever holds it.
+    pub async fn authenticate_admin(&self, bearer: Option<&str>) -> Result<Principal> {
+        self.authenticate(bearer, LoginAudience::Admin).await
+    }
+
+    /// Who presents this bearer credential to the self-service API
+    /// (`/v1/me`): a portal access token of an active, unlocked account, as
+    /// a citizen acting for themselves, whatever their role.
+    pub async fn authenticate_self(&self, bearer: Option<&str>) -> Result<Principal> {
+        match self.authenticate(bearer, LoginAudience::Portal).await? {
+            Principal::User { id, .. } => Ok(Principal::User {
+                id,
+                role: Role::Citizen,
+                municipality: None,
+            }),
+            other => Ok(other),
+        }
+    }
+
+    async fn authenticate(
+        &self,
+        bearer: Option<&str>,
+        audience: LoginAudience,
+    ) -> Result<Principal> {
         let token = bearer.ok_or(Error::Unauthorized)?;
         if let Some(expected) = &self.config.bootstrap_token
             && ct_eq_str(expected.expose_secret(), token)
         {
             return Ok(Principal::Bootstrap);
+        }
+        if audience == LoginAudience::Admin
+            && let Some(reader) = &self.config.audit_reader_token
+            && ct_eq_str(reader.expose_secret(), token)
+        {
+            return Ok(Principal::AuditReader);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| Error::Unauthorized)?;
         // Only the portal's own access tokens: not an OpenID client's (`at+jwt`).
@@ -109,7 +154,10 @@ impl Potvrda {
             .and_then(|kid| keys.verifier(kid))
             .ok_or(Error::Unauthorized)?;
         let mut v = Validation::new(Algorithm::ES256);
-        v.set_audience(&[&self.config.token_audience]);
+        v.set_audience(&[match audience {
+            LoginAudience::Portal => &self.config.token_audience,
+            LoginAudience::Admin => &self.config.admin_audience,
+        }]);
         v.set_issuer(&[&self.public_url]);
         v.validate_exp = false;
         let claims = jsonwebtoken::decode::<AccessTokenClaims>(token, key, &v)
@@ -242,7 +290,7 @@ impl Potvrda {
             phone: None,
         };
         let created = self
-            .create_account(account, req.role, municipality.clone())
+            .create_account(account, req.role, municipality.clone(), by.actor_id())
             .await;
         let (user, answer) = match created {
             Ok(c) => c,
@@ -325,7 +373,10 @@ impl Potvrda {
             .filter(|u| u.role == Role::Citizen)
             .ok_or(Error::NotFound)?;
         user.locked = locked;
-        if !locked {
+        if locked {
+            // An unlock later must not revive what the lock ended.
+            user.generation += 1;
+        } else {
             user.fraud_reported_at = None;
         }
         self.store.update_user(&user).await?;
@@ -348,6 +399,7 @@ impl Potvrda {
     pub(super) async fn lock_after_fraud(&self, user_id: &str) -> Result<()> {
         if let Some(mut user) = self.store.user(user_id).await? {
             user.locked = true;
+            user.generation += 1;
             user.fraud_reported_at = Some(self.clock.now());
             self.store.update_user(&user).await?;
         }
@@ -357,7 +409,7 @@ impl Potvrda {
     /// The audit filter an admin may see: a municipality's admin only its own.
     pub fn audit_scope(&self, by: &Principal) -> Result<Option<String>> {
         match by {
-            Principal::Bootstrap => Ok(None),
+            Principal::Bootstrap | Principal::AuditReader => Ok(None),
             Principal::User {
                 role: Role::Superadmin,
                 ..

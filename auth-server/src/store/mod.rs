@@ -55,6 +55,15 @@ pub struct User {
     /// A deactivated staff account: no login, its tokens stop working.
     #[serde(default)]
     pub deactivated: bool,
+    /// The security generation: raised by a reset, a password change, a
+    /// device revocation and a lock. Single sign-on sessions and OpenID
+    /// grants made under an earlier generation are over.
+    #[serde(default)]
+    pub generation: u64,
+    /// The staff member who created the account (four eyes: a confirmer
+    /// the requester created does not count as a second pair of eyes).
+    #[serde(default)]
+    pub created_by: Option<String>,
     /// Created at.
     pub created_at: i64,
 }
@@ -176,6 +185,13 @@ pub struct LoginRecord {
     pub context: LoginContext,
     /// One challenge JWS per device.
     pub challenges: Vec<DeviceChallenge>,
+    /// What the login's token is for (records before protocol 2: the portal).
+    #[serde(default)]
+    pub audience: potvrda_proto::api::LoginAudience,
+    /// The client address the login came from (after trusted proxies): an
+    /// approval makes it a known address of the citizen.
+    #[serde(default)]
+    pub client_ip: Option<String>,
 }
 
 /// A login as read from the store.

@@ -47,6 +47,17 @@ fn approval_by(signer: &SoftwareSigner, kid: &str, claims: &ApprovalClaims) -> S
     jws::sign(signer, TYP_APPROVAL, Some(kid), claims).expect("signs")
 }
 
+/// A JWS over `payload` (base64url) with this exact protected header, signed by `signer`.
+fn signed_with_header(
+    signer: &dyn potvrda_mobile_core::signer::Signer,
+    header: &str,
+    payload: &str,
+) -> String {
+    let input = format!("{}.{payload}", URL_SAFE_NO_PAD.encode(header));
+    let sig = signer.sign(input.as_bytes()).expect("signs");
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
 fn claims_for(ch: &potvrda_mobile_core::Challenge, number: u8) -> ApprovalClaims {
     ApprovalClaims {
         cid: ch.claims.cid.clone(),
@@ -55,7 +66,7 @@ fn claims_for(ch: &potvrda_mobile_core::Challenge, number: u8) -> ApprovalClaims
         number: Some(number),
         iat: potvrda_e2e::now(),
         ctx_hash: Some(potvrda_mobile_core::protocol::ctx_hash(&ch.jws).expect("hash")),
-        jti: None,
+        jti: Some(uuid::Uuid::new_v4().to_string()),
     }
 }
 
@@ -142,6 +153,7 @@ async fn forged_headers_and_claims_are_refused(backend: Backend) {
                 &dev,
                 &ApprovalClaims {
                     iat: good.iat - 3600,
+                    jti: Some(uuid::Uuid::new_v4().to_string()),
                     ..good.clone()
                 },
             ),
@@ -154,12 +166,61 @@ async fn forged_headers_and_claims_are_refused(backend: Backend) {
                 &dev,
                 &ApprovalClaims {
                     iat: good.iat + 3600,
+                    jti: Some(uuid::Uuid::new_v4().to_string()),
                     ..good.clone()
                 },
             ),
             401,
         ),
         ("not a JWS", "garbage".into(), 401),
+        // Protocol 2: what the phone saw, and the approval's id, are required.
+        (
+            "no ctx_hash",
+            approval_by(
+                c.phone.signer(),
+                &dev,
+                &ApprovalClaims {
+                    ctx_hash: None,
+                    ..good.clone()
+                },
+            ),
+            401,
+        ),
+        (
+            "no jti",
+            approval_by(
+                c.phone.signer(),
+                &dev,
+                &ApprovalClaims {
+                    jti: None,
+                    ..good.clone()
+                },
+            ),
+            401,
+        ),
+        // Correctly signed by the device, with a header that changes the rules.
+        (
+            "crit",
+            signed_with_header(
+                c.phone.signer(),
+                &format!(
+                    r#"{{"alg":"ES256","typ":"{TYP_APPROVAL}","kid":"{dev}","crit":["exp"],"exp":1}}"#
+                ),
+                &payload,
+            ),
+            401,
+        ),
+        (
+            "b64 false",
+            signed_with_header(
+                c.phone.signer(),
+                &format!(
+                    r#"{{"alg":"ES256","typ":"{TYP_APPROVAL}","kid":"{dev}","b64":false,"crit":["b64"]}}"#
+                ),
+                &payload,
+            ),
+            401,
+        ),
         // Last: approving without the number is a mismatch and denies the login.
         (
             "no number",
@@ -168,6 +229,7 @@ async fn forged_headers_and_claims_are_refused(backend: Backend) {
                 &dev,
                 &ApprovalClaims {
                     number: None,
+                    jti: Some(uuid::Uuid::new_v4().to_string()),
                     ..good.clone()
                 },
             ),

@@ -427,11 +427,12 @@ async fn only_the_admin_reads_the_trail(backend: Backend) {
         .access_token
         .expect("token");
     for path in ["/v1/admin/audit", "/v1/admin/audit/export"] {
-        // Nobody, a wrong credential: 401; a citizen's valid token: 403.
+        // Nobody, a wrong credential, a citizen's valid portal token: 401
+        // (a portal token is no admin credential at all).
         for (credential, want) in [
             (None, 401),
             (Some("wrong"), 401),
-            (Some(token.as_str()), 403),
+            (Some(token.as_str()), 401),
         ] {
             let mut req = srv.http.get(format!("{}{path}", srv.url));
             if let Some(cr) = credential {
@@ -441,4 +442,76 @@ async fn only_the_admin_reads_the_trail(backend: Backend) {
             assert_eq!(r.status(), want, "{path} with {credential:?}");
         }
     }
+}
+
+/// Security round 2, finding 11: the archive job held the permanent
+/// bootstrap token. The audit reader token reads the trail and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_reader_token_reads_the_trail_and_nothing_else() {
+    let reader = "audit-reader-0123456789abcdef";
+    let srv = TestServer::start_with(Options {
+        audit_reader_token: Some(reader.into()),
+        ..Options::new(Backend::Embedded)
+    })
+    .await;
+    let c = srv.create_citizen(&potvrda_e2e::unique("c")).await;
+    for path in ["/v1/admin/audit?limit=10", "/v1/admin/audit/export"] {
+        let r = srv
+            .http
+            .get(format!("{}{path}", srv.url))
+            .bearer_auth(reader)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(
+            r.text().await.expect("body").contains("citizen_created"),
+            "{path}"
+        );
+    }
+    // Everything else: 403, and nothing changes.
+    for (path, body) in [
+        (
+            "/v1/admin/citizens",
+            serde_json::json!({"display_name": "X"}),
+        ),
+        (
+            "/v1/admin/staff",
+            serde_json::json!({"username": "s-admin", "display_name": "S", "role": "superadmin"}),
+        ),
+        (
+            "/v1/admin/municipalities",
+            serde_json::json!({"code": "x", "name": "X"}),
+        ),
+        (
+            &format!("/v1/admin/citizens/{}/lock", c.user_id),
+            serde_json::json!({}),
+        ),
+        (
+            &format!("/v1/admin/citizens/{}/reset", c.user_id),
+            serde_json::json!({}),
+        ),
+    ] {
+        let r = post(&srv, path, Some(reader), body).await;
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    let r = srv
+        .http
+        .get(format!("{}/v1/admin/citizens?query=c", srv.url))
+        .bearer_auth(reader)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 403, "no citizen search");
+    let r = srv
+        .http
+        .get(format!("{}/v1/me/devices", srv.url))
+        .bearer_auth(reader)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 401, "not a portal token either");
+    // The bootstrap token may still make its superadmin: the reader did not.
+    let (_, sa) = staff(&srv, &srv.token, "superadmin", None).await;
+    assert!(!sa.is_empty());
 }

@@ -20,6 +20,8 @@ use crate::support::*;
 crate::on_both_stores!(
     the_counter_session_resists_forgery_and_ends_when_it_should,
     a_four_eyes_reset_needs_a_second_official,
+    a_planted_cookie_does_not_follow_the_officials_login,
+    an_admin_cannot_be_both_pairs_of_eyes,
 );
 
 async fn a_four_eyes_reset_needs_a_second_official(backend: Backend) {
@@ -68,7 +70,11 @@ async fn a_four_eyes_reset_needs_a_second_official(backend: Backend) {
     // Not the one who asked, not another municipality, not another request.
     // A token for the first official through the API (their phone approves).
     let l: potvrda_proto::api::LoginResponse = srv
-        .login_raw(&first.username, &first.initial_password)
+        .login_for(
+            &first.username,
+            &first.initial_password,
+            potvrda_proto::api::LoginAudience::Admin,
+        )
         .await
         .json()
         .await
@@ -469,7 +475,8 @@ async fn the_counter_session_resists_forgery_and_ends_when_it_should(backend: Ba
         "the lock is audited with its actor"
     );
 
-    // A citizen's approved login opens no counter session.
+    // A citizen's password opens no counter session, and sends no push
+    // (staff authority comes only from a staff login, security round 2).
     let c = citizen(&srv, None).await;
     let cb = Browser::new(&srv);
     let (_, page) = cb.get("/counter").await;
@@ -484,22 +491,14 @@ async fn the_counter_session_resists_forgery_and_ends_when_it_should(backend: Ba
         )
         .await;
     assert_eq!(r.status(), 200);
-    let waiting = r.text().await.expect("body");
-    let number: u8 = waiting
-        .split(r#"aria-live="polite">"#)
-        .nth(1)
-        .and_then(|s| s.split('<').next())
-        .and_then(|n| n.trim().parse().ok())
-        .expect("number");
-    c.phone
-        .answer(&pulled(&c.phone).await, Decision::Approve, Some(number))
-        .await
-        .expect("approved");
-    let (status, page) = cb.get("/counter/login/continue").await;
-    assert_eq!(status, 200);
+    let page = r.text().await.expect("body");
     assert!(
         page.contains("not a counter staff account"),
         "refused: {page}"
+    );
+    assert!(
+        c.phone.pending().await.expect("pull").is_empty(),
+        "no challenge"
     );
     let (_, page) = cb.get("/counter").await;
     assert!(!page.contains(r#"id="staff""#));
@@ -744,4 +743,230 @@ async fn a_day_at_the_counter_in_chromium() {
         .await
         .expect("the login form again");
     browser.close().await.expect("closed");
+}
+
+/// Security round 2, finding 4: the pending counter login was stored under
+/// the pre-login cookie. An attacker who planted an anonymous cookie in the
+/// official's browser (cookie tossing from a sibling subdomain) long-polled
+/// the waiting step with it and won the staff session when the official
+/// approved. Now the password step moves the login to a new cookie.
+async fn a_planted_cookie_does_not_follow_the_officials_login(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let (_, official, phone) = counter_setup(&srv).await;
+    let plain = || {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    };
+    // The attacker takes an anonymous cookie and its login page's CSRF token.
+    let attacker = plain();
+    let r = attacker
+        .get(format!("{}/counter", srv.url))
+        .send()
+        .await
+        .expect("request");
+    let planted = cookie_value(&set_cookie(&r).expect("cookie"));
+    let csrf = csrf_of(&r.text().await.expect("body"));
+    let with = |c: &str| format!("potvrda_counter={c}");
+    // The official's browser carries the planted cookie and logs in.
+    let official_browser = plain();
+    let r = official_browser
+        .post(format!("{}/counter/login", srv.url))
+        .header("Cookie", with(&planted))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", &official.username),
+            ("password", &official.initial_password),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200, "the waiting page");
+    let fresh = cookie_value(&set_cookie(&r).expect("the password step sets a new cookie"));
+    assert_ne!(fresh, planted);
+    let waiting = r.text().await.expect("body");
+    let number: u8 = waiting
+        .split(r#"id="number" aria-live="polite">"#)
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the number");
+    // The attacker, with the planted cookie, waits for the approval …
+    let poll = {
+        let (attacker, url, c) = (attacker.clone(), srv.url.clone(), with(&planted));
+        tokio::spawn(async move {
+            attacker
+                .get(format!("{url}/counter/login/wait?wait=10"))
+                .header("Cookie", c)
+                .send()
+                .await
+                .expect("request")
+                .status()
+        })
+    };
+    let ch = pulled(&phone).await;
+    phone
+        .answer(&ch, Decision::Approve, Some(number))
+        .await
+        .expect("approved");
+    assert_eq!(
+        poll.await.expect("joined"),
+        404,
+        "the planted cookie waits for nothing"
+    );
+    // … and the planted cookie continues into nothing.
+    let r = attacker
+        .get(format!("{}/counter/login/continue", srv.url))
+        .header("Cookie", with(&planted))
+        .send()
+        .await
+        .expect("request");
+    assert!(set_cookie(&r).is_none_or(|c| !c.contains(&fresh)));
+    let page = attacker
+        .get(format!("{}/counter", srv.url))
+        .header("Cookie", with(&planted))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        !page.contains(r#"id="staff""#),
+        "the attacker has no staff session"
+    );
+    // The official's own browser, with the new cookie, gets the session.
+    let r = official_browser
+        .get(format!("{}/counter/login/continue", srv.url))
+        .header("Cookie", with(&fresh))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 303);
+    let session = cookie_value(&set_cookie(&r).expect("the session cookie"));
+    let page = official_browser
+        .get(format!("{}/counter", srv.url))
+        .header("Cookie", with(&session))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert!(page.contains(r#"id="staff""#), "the official is in");
+}
+
+/// Security round 2, finding 6: an admin requested a reset, created a new
+/// official in the same municipality, enrolled that official's phone and
+/// confirmed as them. The confirmer must predate the request and must not
+/// have been created by the requester; the attempt is a high-severity alert.
+async fn an_admin_cannot_be_both_pairs_of_eyes(backend: Backend) {
+    let srv = TestServer::start_with(potvrda_e2e::Options {
+        four_eyes_reset: true,
+        ..potvrda_e2e::Options::new(backend)
+    })
+    .await;
+    let (sa, _, _) = counter_setup(&srv).await;
+    let (admin, admin_phone) = staff_with_phone(&srv, &sa, "admin", Some("bg"), "Ana Admin").await;
+    // An official the admin made before the request: created by the requester.
+    let (made_before, made_before_phone) = staff_with_phone(
+        &srv,
+        &admin_token(&srv, &admin, &admin_phone).await,
+        "official",
+        Some("bg"),
+        "Marko",
+    )
+    .await;
+    let c = citizen(&srv, None).await;
+    let id = c.account.user_id.clone();
+    let token = admin_token(&srv, &admin, &admin_phone).await;
+    let r = post(
+        &srv,
+        &format!("/v1/admin/citizens/{id}/reset"),
+        Some(&token),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), 202, "a request");
+    let pending: potvrda_proto::api::PendingReset = r.json().await.expect("json");
+    // A minute later the admin creates an accomplice official, enrolls its phone …
+    srv.clock.advance(60);
+    let mut admin_phone = admin_phone;
+    admin_phone.set_clock_offset(60);
+    let token = admin_token(&srv, &admin, &admin_phone).await;
+    let (accomplice, mut accomplice_phone) =
+        staff_with_phone(&srv, &token, "official", Some("bg"), "Nikola").await;
+    let mut made_before_phone = made_before_phone;
+    // … and confirms as them: refused, and so is the official the admin made before.
+    for (who, phone) in [
+        (&accomplice, &mut accomplice_phone),
+        (&made_before, &mut made_before_phone),
+    ] {
+        phone.set_clock_offset(60);
+        let t = admin_token(&srv, who, phone).await;
+        let r = post(
+            &srv,
+            &format!("/v1/admin/citizens/{id}/reset/confirm"),
+            Some(&t),
+            json!({"request_id": pending.request_id}),
+        )
+        .await;
+        assert_eq!(r.status(), 403, "{}", who.username);
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["error"], "second_official_required");
+    }
+    // Nothing was reset: the old password still works.
+    assert_eq!(
+        srv.login_raw(&c.account.username, &c.account.initial_password)
+            .await
+            .status(),
+        201
+    );
+    let refused: Vec<_> = srv
+        .audit(&format!("user_id={id}"))
+        .await
+        .events
+        .into_iter()
+        .filter(|e| e.kind == AuditKind::FourEyesRefused)
+        .collect();
+    assert_eq!(refused.len(), 2, "both attempts alert");
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.severity == potvrda_proto::api::Severity::High)
+    );
+    assert_eq!(
+        refused[0].detail["reason"],
+        "confirmer_created_after_request"
+    );
+    assert_eq!(
+        refused[1].detail["reason"],
+        "confirmer_created_by_requester"
+    );
+}
+
+/// An admin-API token for a staff member whose phone approves.
+async fn admin_token(
+    srv: &TestServer,
+    who: &CreateCitizenResponse,
+    phone: &VirtualPhone,
+) -> String {
+    let r = srv
+        .login_for(
+            &who.username,
+            &who.initial_password,
+            potvrda_proto::api::LoginAudience::Admin,
+        )
+        .await;
+    assert_eq!(r.status(), 201, "admin login");
+    let l: potvrda_proto::api::LoginResponse = r.json().await.expect("json");
+    phone
+        .answer(&pulled(phone).await, Decision::Approve, Some(l.number))
+        .await
+        .expect("approved");
+    srv.status(&l.login_id, &l.login_secret, 0)
+        .await
+        .access_token
+        .expect("token")
 }

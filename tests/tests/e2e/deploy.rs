@@ -171,3 +171,108 @@ print(" ".join(kinds))
         );
     }
 }
+
+/// Security round 2, finding 1: the shipped deployments sent no
+/// `X-Forwarded-For` and trusted no proxy, so every citizen had the proxy's
+/// address. nginx, docker-compose and Kubernetes must agree: the edge proxy
+/// names the client, and the servers trust exactly that proxy.
+#[test]
+fn the_proxy_in_front_is_the_proxy_the_servers_trust() {
+    use potvrda_server::config::{Config, Overrides};
+    use potvrda_server::proxies::Proxies;
+    let d = deploy();
+    let nginx = std::fs::read_to_string(d.join("nginx/potvrda.conf")).expect("nginx conf");
+    assert!(
+        nginx
+            .lines()
+            .any(|l| l.trim() == "proxy_set_header X-Forwarded-For $remote_addr;"),
+        "nginx names the client as it saw it (not a header the client sent)"
+    );
+    let script = r#"
+import json, sys, yaml
+compose = yaml.safe_load(open(sys.argv[1]))
+lb = compose["services"]["lb"]
+servers = {n: s for n, s in compose["services"].items() if n.startswith("auth-server")}
+docs = list(yaml.safe_load_all(open(sys.argv[2])))
+toml = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["potvrda.toml"]
+ingress = [d for d in docs if d["kind"] == "Ingress"]
+policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
+cron = next(d for d in docs if d["kind"] == "CronJob")
+cron_env = [e["valueFrom"]["secretKeyRef"]["key"] for c in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+            for e in c.get("env", []) if "valueFrom" in e]
+print(json.dumps({
+  "lb_address": lb["networks"]["edge"]["ipv4_address"],
+  "edge_subnet": compose["networks"]["edge"]["ipam"]["config"][0]["subnet"],
+  "servers": {n: {"trusted": s["environment"].get("POTVRDA_TRUSTED_PROXIES"),
+                  "on_edge": "edge" in s.get("networks", [])} for n, s in servers.items()},
+  "k8s_toml": toml,
+  "ingress_backend": [p["backend"]["service"]["name"] for i in ingress
+                      for r in i["spec"]["rules"] for p in r["http"]["paths"]],
+  "cron_secrets": cron_env,
+  "http_from": [f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                for rule in policy["spec"]["ingress"] if {"port": 8080} in rule["ports"]
+                for f in rule["from"] if "namespaceSelector" in f],
+}))
+"#;
+    let out = run(
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(d.join("docker-compose.yml"))
+            .arg(d.join("kubernetes/potvrda.yaml")),
+        "read the deployment files (python3 with PyYAML)",
+    );
+    let facts: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    // docker-compose: both replicas trust nginx's fixed address, and only it.
+    let lb: std::net::IpAddr = facts["lb_address"]
+        .as_str()
+        .expect("lb")
+        .parse()
+        .expect("ip");
+    let servers = facts["servers"].as_object().expect("servers");
+    assert_eq!(servers.len(), 2, "two replicas");
+    for (name, s) in servers {
+        assert_eq!(s["on_edge"], true, "{name} is on nginx's network");
+        let trusted = s["trusted"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} trusts no proxy"));
+        let cfg = Config::load(
+            None,
+            [("POTVRDA_TRUSTED_PROXIES".to_owned(), trusted.to_owned())],
+            &Overrides::default(),
+        )
+        .expect("the server accepts it");
+        let p = Proxies::checked(&cfg.trusted_proxies);
+        assert!(p.trusts(lb), "{name} trusts nginx at {lb}");
+        let subnet: ipnet::IpNet = facts["edge_subnet"]
+            .as_str()
+            .expect("subnet")
+            .parse()
+            .expect("net");
+        let other = subnet.hosts().find(|h| *h != lb).expect("another address");
+        assert!(
+            !p.trusts(other),
+            "{name} trusts nothing else on the edge network"
+        );
+    }
+    // Kubernetes: the ConfigMap loads, trusts the pod network the ingress
+    // runs in, and nothing public; the Ingress leads to the service, and
+    // only ingress-nginx may reach the HTTP port.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("potvrda.toml");
+    std::fs::write(&file, facts["k8s_toml"].as_str().expect("toml")).expect("write");
+    let cfg = Config::load(Some(&file), [], &Overrides::default()).expect("the ConfigMap loads");
+    let p = Proxies::checked(&cfg.trusted_proxies);
+    assert!(
+        p.trusts("10.42.7.19".parse().expect("ip")),
+        "an ingress pod"
+    );
+    assert!(!p.trusts("203.0.113.7".parse().expect("ip")), "a citizen");
+    assert_eq!(facts["ingress_backend"], serde_json::json!(["potvrda"]));
+    assert_eq!(facts["http_from"], serde_json::json!(["ingress-nginx"]));
+    // The archive job reads the trail with the audit reader token, never the bootstrap token.
+    assert_eq!(
+        facts["cron_secrets"],
+        serde_json::json!(["audit-reader-token"])
+    );
+}

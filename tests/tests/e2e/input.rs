@@ -217,3 +217,76 @@ async fn oversized_and_slow_request_heads_are_refused() {
         .expect("healthy");
     assert_eq!(ok.status(), 200);
 }
+
+/// Security round 2, finding 10: a head followed by no body bytes (JSON,
+/// form or chunked) kept the connection for over 75 s; the 5 s slowloris
+/// limit covered heads only. Now a body must arrive within the deadline
+/// (10 s): a 4xx JSON answer, and the server carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_arrives_is_answered_in_time() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = TestServer::start(Backend::Embedded).await;
+    let addr = srv.url.trim_start_matches("http://").to_owned();
+    let heads = [
+        (
+            "JSON",
+            "POST /v1/logins HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60\r\n\r\n{\"user",
+            408,
+        ),
+        (
+            "chunked",
+            "POST /v1/logins HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+            408,
+        ),
+        (
+            "form",
+            "POST /counter/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 40\r\n\r\n",
+            400,
+        ),
+    ];
+    let waits = heads.map(|(what, head, want)| {
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            let mut conn = tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect");
+            conn.write_all(head.as_bytes()).await.expect("head");
+            // Read the answer's head (bounded: the deadline is 10 s, this waits 20 s at most).
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            let read = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+                while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = conn.read(&mut buf).await.expect("read");
+                    if n == 0 {
+                        break;
+                    }
+                    answer.extend_from_slice(&buf[..n]);
+                }
+            })
+            .await;
+            assert!(read.is_ok(), "{what}: answered within 20 s");
+            let text = String::from_utf8_lossy(&answer).to_string();
+            let status: u16 = text
+                .strip_prefix("HTTP/1.1 ")
+                .and_then(|r| r.get(..3))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_else(|| panic!("{what}: no status in {text:?}"));
+            assert_eq!(status, want, "{what}: {text}");
+            assert!(
+                text.to_ascii_lowercase()
+                    .contains("content-type: application/json"),
+                "{what}: a JSON error: {text}"
+            );
+        })
+    });
+    for w in waits {
+        w.await.expect("joined");
+    }
+    let ok = srv
+        .http
+        .get(format!("{}/healthz", srv.url))
+        .send()
+        .await
+        .expect("healthy");
+    assert_eq!(ok.status(), 200);
+}

@@ -4,6 +4,7 @@
 
 use potvrda_e2e::{Backend, Options, TestServer};
 use potvrda_proto::ErrorBody;
+use potvrda_proto::api::LoginResponse;
 use potvrda_proto::jose::Decision;
 
 use crate::support::*;
@@ -12,6 +13,8 @@ crate::on_both_stores!(
     a_guessed_username_locks_like_a_wrong_password,
     one_ip_is_limited_and_forwarded_addresses_need_a_trusted_proxy,
     enrollment_guessing_is_limited_per_ip,
+    nobody_can_lock_a_citizen_out,
+    the_current_password_is_guarded_like_a_login,
 );
 
 /// The phone's endpoints are limited per address in each instance's memory
@@ -232,4 +235,174 @@ async fn enrollment_guessing_is_limited_per_ip(backend: Backend) {
         (429, "rate_limited".into()),
         "even a right code waits once the address is limited"
     );
+}
+
+/// The `password_locked` events of the trail, by scope.
+async fn locks(srv: &TestServer) -> Vec<String> {
+    srv.audit("limit=1000")
+        .await
+        .events
+        .iter()
+        .filter(|e| e.kind == potvrda_proto::api::AuditKind::PasswordLocked)
+        .map(|e| e.detail["scope"].as_str().expect("scope").to_owned())
+        .collect()
+}
+
+/// Security round 2, finding 3: 11 wrong passwords locked a username for
+/// everyone, and a trickle of guesses kept it locked. Now a lock holds for
+/// the address the guesses came from; many addresses together lock only the
+/// addresses the citizen's phone never approved a login from; attempts
+/// while locked do not count; every lock is an audited alert.
+async fn nobody_can_lock_a_citizen_out(backend: Backend) {
+    let srv = TestServer::start_with(Options {
+        rates: (100, 3, 1000, 1000, 30),
+        lock_after_all: 6,
+        trusted_proxies: vec!["127.0.0.1".into()],
+        ..Options::new(backend)
+    })
+    .await;
+    let mut c = citizen(&srv, None).await;
+    let (user, right) = (
+        c.account.username.clone(),
+        c.account.initial_password.clone(),
+    );
+    let home = "203.0.113.7";
+    // The citizen logs in from home once; the phone approves: a known address.
+    let r = attempt(&srv, &user, &right, Some(home)).await;
+    assert_eq!(r.status(), 201);
+    let l: LoginResponse = r.json().await.expect("json");
+    c.phone
+        .answer(&pulled(&c.phone).await, Decision::Approve, Some(l.number))
+        .await
+        .expect("approved");
+    // One attacker: three wrong passwords lock the username for that address only.
+    let attacker = "198.51.100.66";
+    let wrong = attempt(&srv, &user, "guess-0", Some(attacker)).await;
+    assert_eq!(wrong.status(), 401);
+    let wrong_body = wrong.bytes().await.expect("body");
+    for guess in ["guess-1", "guess-2"] {
+        assert_eq!(
+            attempt(&srv, &user, guess, Some(attacker)).await.status(),
+            401
+        );
+    }
+    let r = attempt(&srv, &user, &right, Some(attacker)).await;
+    assert_eq!(r.status(), 401, "locked for the attacker's address");
+    assert_eq!(
+        r.bytes().await.expect("body"),
+        wrong_body,
+        "told apart from nothing"
+    );
+    // A trickle while locked is not counted (it would reach the username lock otherwise).
+    for i in 0..20 {
+        assert_eq!(
+            attempt(&srv, &user, &format!("t{i}"), Some(attacker))
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(locks(&srv).await, ["address"], "the lock is an alert, once");
+    // The citizen, from an address never seen before, is not locked out.
+    assert_eq!(
+        attempt(&srv, &user, &right, Some("192.0.2.50"))
+            .await
+            .status(),
+        201
+    );
+    // Many addresses together: the username locks for unknown addresses …
+    for a in ["198.51.100.67", "198.51.100.68"] {
+        for i in 0..3 {
+            assert_eq!(
+                attempt(&srv, &user, &format!("d{i}"), Some(a))
+                    .await
+                    .status(),
+                401
+            );
+        }
+    }
+    assert_eq!(locks(&srv).await, ["address", "address", "username"]);
+    let r = attempt(&srv, &user, &right, Some("192.0.2.99")).await;
+    assert_eq!(r.status(), 401, "an unknown address is locked out");
+    assert_eq!(r.bytes().await.expect("body"), wrong_body);
+    // … but not the address where the citizen's phone approved a login.
+    assert_eq!(attempt(&srv, &user, &right, Some(home)).await.status(), 201);
+    // One window after the lock began, it is over, however long the trickle went on.
+    srv.clock.advance(901);
+    c.phone.set_clock_offset(901);
+    assert_eq!(
+        attempt(&srv, &user, &right, Some(attacker)).await.status(),
+        201
+    );
+    assert_eq!(
+        attempt(&srv, &user, &right, Some("192.0.2.99"))
+            .await
+            .status(),
+        201
+    );
+}
+
+/// Security round 2, finding 7: `/v1/me/password` answered 30 wrong current
+/// passwords with 401 and never touched the lock — an unlimited oracle for
+/// a stolen token. Now its failures count with the login's, from the same
+/// address, under the same lock.
+async fn the_current_password_is_guarded_like_a_login(backend: Backend) {
+    let srv = TestServer::start_with(Options {
+        rates: (100, 3, 1000, 1000, 30),
+        trusted_proxies: vec!["127.0.0.1".into()],
+        ..Options::new(backend)
+    })
+    .await;
+    let c = citizen(&srv, None).await;
+    let l = login(&srv, &c).await;
+    c.phone
+        .answer(&pulled(&c.phone).await, Decision::Approve, Some(l.number))
+        .await
+        .expect("approved");
+    let token = srv
+        .status(&l.login_id, &l.login_secret, 0)
+        .await
+        .access_token
+        .expect("token");
+    let thief = "198.51.100.70";
+    let change = |current: String| {
+        let (srv, token) = (&srv, token.clone());
+        async move {
+            srv.http
+                .post(format!("{}/v1/me/password", srv.url))
+                .bearer_auth(token)
+                .header("X-Forwarded-For", thief)
+                .json(&serde_json::json!({"current": current, "new": "a-new-long-password"}))
+                .send()
+                .await
+                .expect("request")
+                .status()
+        }
+    };
+    for i in 0..3 {
+        assert_eq!(change(format!("wrong-{i}")).await, 401);
+    }
+    assert_eq!(
+        change(c.account.initial_password.clone()).await,
+        401,
+        "locked: even the right current password is refused"
+    );
+    assert_eq!(locks(&srv).await, ["address"]);
+    // The same lock stops a login from that address, and no other.
+    let r = attempt(
+        &srv,
+        &c.account.username,
+        &c.account.initial_password,
+        Some(thief),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    let r = attempt(
+        &srv,
+        &c.account.username,
+        &c.account.initial_password,
+        Some("203.0.113.9"),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
 }

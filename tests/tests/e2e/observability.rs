@@ -209,3 +209,33 @@ async fn metrics_can_have_their_own_listener() {
             .contains("potvrda_logins_total")
     );
 }
+
+/// Security round 2, finding 11: without `METRICS_LISTEN`, `/metrics` was on
+/// the public listener for anyone. Now it answers only a scraper on this
+/// host: a request forwarded by a proxy (from the internet) gets 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_the_public_listener_are_for_this_host_only() {
+    let srv = TestServer::start(Backend::Embedded).await;
+    let local = srv
+        .http
+        .get(format!("{}/metrics", srv.url))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(local.status(), 200, "a scraper on this host");
+    for (name, value) in [
+        ("X-Forwarded-For", "203.0.113.7"),
+        ("Forwarded", "for=203.0.113.7"),
+    ] {
+        let r = srv
+            .http
+            .get(format!("{}/metrics", srv.url))
+            .header(name, value)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 404, "through a proxy ({name})");
+        let body: potvrda_proto::ErrorBody = r.json().await.expect("JSON");
+        assert_eq!(body.error.as_str(), "no_such_endpoint");
+    }
+}

@@ -9,7 +9,7 @@
 
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-    CoreUserInfoClaims,
+    CoreTokenResponse, CoreUserInfoClaims,
 };
 use openidconnect::{
     AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
@@ -30,6 +30,9 @@ crate::on_both_stores!(
     codes_and_login_pages_expire,
     single_sign_on_prompt_max_age_and_logout,
     a_locked_account_loses_its_session_and_its_grants,
+    a_reset_a_new_password_or_a_revoked_phone_ends_every_session,
+    another_client_cannot_revoke_a_grant_with_a_used_code,
+    a_cross_site_logout_only_asks,
     the_offline_code_on_the_waiting_page_stands_in_for_the_phone,
 );
 
@@ -947,4 +950,300 @@ async fn keys_rotate_on_schedule() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let _ = srv.clock.now();
+}
+
+/// Security round 2, finding 5: after a lost-phone reset and the device's
+/// revocation, the old refresh token still refreshed and `prompt=none` still
+/// issued codes; a password change ended nothing either. Now a reset, a
+/// password change, a device revocation and a lock each end every session
+/// and grant (an unlock revives none), and a reset revokes the old devices.
+async fn a_reset_a_new_password_or_a_revoked_phone_ends_every_session(backend: Backend) {
+    let srv = provider(backend).await;
+    let rp = relying_party(&srv, false).await;
+    let (_, sa) = staff(&srv, &srv.token, "superadmin", None).await;
+    // The control: nothing happened, everything works.
+    let c = citizen(&srv, None).await;
+    let (b, tokens) = signed_in(&srv, &rp, &c).await;
+    assert_eq!(still_works(&srv, &rp, b, tokens).await, (true, true, true));
+
+    // 1. A lost-phone reset at the counter.
+    let c = citizen(&srv, None).await;
+    let (b, tokens) = signed_in(&srv, &rp, &c).await;
+    let r = post(
+        &srv,
+        &format!("/v1/admin/citizens/{}/reset", c.account.user_id),
+        Some(&sa),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        still_works(&srv, &rp, b, tokens).await,
+        (false, false, false),
+        "after a reset"
+    );
+    let pull = c.phone.pending().await;
+    assert!(pull.is_err(), "the lost phone is revoked: {pull:?}");
+
+    // 2. The citizen changes the password (with a portal token).
+    let c = citizen(&srv, None).await;
+    let (b, tokens) = signed_in(&srv, &rp, &c).await;
+    let portal = {
+        let l = login(&srv, &c).await;
+        c.phone
+            .answer(&pulled(&c.phone).await, Decision::Approve, Some(l.number))
+            .await
+            .expect("approved");
+        srv.status(&l.login_id, &l.login_secret, 0)
+            .await
+            .access_token
+            .expect("token")
+    };
+    let r = srv
+        .http
+        .post(format!("{}/v1/me/password", srv.url))
+        .bearer_auth(&portal)
+        .json(&serde_json::json!({"current": c.account.initial_password, "new": "a-new-long-password"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        still_works(&srv, &rp, b, tokens).await,
+        (false, false, false),
+        "after a password change"
+    );
+
+    // 3. The counter revokes the phone.
+    let c = citizen(&srv, None).await;
+    let (b, tokens) = signed_in(&srv, &rp, &c).await;
+    let device = c.phone.state.device.device_id.clone();
+    let r = srv
+        .http
+        .delete(format!(
+            "{}/v1/admin/citizens/{}/devices/{device}",
+            srv.url, c.account.user_id
+        ))
+        .bearer_auth(&sa)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        still_works(&srv, &rp, b, tokens).await,
+        (false, false, false),
+        "after a revocation"
+    );
+
+    // 4. A lock, then an unlock: what the lock ended stays ended.
+    let c = citizen(&srv, None).await;
+    let (b, tokens) = signed_in(&srv, &rp, &c).await;
+    for action in ["lock", "unlock"] {
+        let r = post(
+            &srv,
+            &format!("/v1/admin/citizens/{}/{action}", c.account.user_id),
+            Some(&sa),
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(r.status(), 204);
+    }
+    assert_eq!(
+        still_works(&srv, &rp, b, tokens).await,
+        (false, false, false),
+        "after a lock and an unlock"
+    );
+}
+
+/// Logged in through the provider: a browser with its session, the RP's tokens.
+async fn signed_in(srv: &TestServer, rp: &Rp, c: &Citizen) -> (reqwest::Client, CoreTokenResponse) {
+    let b = browser();
+    let a = authorize(rp, &[]);
+    let back = log_in(srv, &b, &a, c).await;
+    let tokens = rp
+        .exchange_code(code_of(&back, &a, srv))
+        .expect("token endpoint")
+        .set_pkce_verifier(a.verifier)
+        .request_async(&http)
+        .await
+        .expect("tokens");
+    (b, tokens)
+}
+
+/// Whether single sign-on (`prompt=none`), the refresh token and UserInfo still work.
+async fn still_works(
+    srv: &TestServer,
+    rp: &Rp,
+    b: reqwest::Client,
+    tokens: CoreTokenResponse,
+) -> (bool, bool, bool) {
+    let silent = authorize(rp, &[("prompt", "none")]);
+    let back = location(&b.get(&silent.url).send().await.expect("authorize"));
+    let sso = param(&back, "code").is_some();
+    let refresh = rp
+        .exchange_refresh_token(tokens.refresh_token().expect("refresh"))
+        .expect("token endpoint")
+        .request_async(&http)
+        .await
+        .is_ok();
+    let userinfo = srv
+        .http
+        .get(format!("{}/oauth2/userinfo", srv.url))
+        .bearer_auth(tokens.access_token().secret())
+        .send()
+        .await
+        .expect("userinfo")
+        .status()
+        == 200;
+    (sso, refresh, userinfo)
+}
+
+/// Security round 2, finding 8: a used code of the confidential client,
+/// presented by a public client with no secret, revoked the confidential
+/// client's grant, because the "already used" check ran first.
+async fn another_client_cannot_revoke_a_grant_with_a_used_code(backend: Backend) {
+    let srv = provider(backend).await;
+    let c = citizen(&srv, None).await;
+    let rp = relying_party(&srv, false).await;
+    let b = browser();
+    let a = authorize(&rp, &[]);
+    let back = log_in(&srv, &b, &a, &c).await;
+    let code = code_of(&back, &a, &srv);
+    let tokens = rp
+        .exchange_code(code.clone())
+        .expect("token endpoint")
+        .set_pkce_verifier(a.verifier)
+        .request_async(&http)
+        .await
+        .expect("tokens");
+    // The public client presents the (used) code: refused, and nothing is revoked.
+    let (status, error) = token_error(
+        &srv,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.secret()),
+            ("redirect_uri", RP),
+            ("client_id", PUBLIC),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    let refreshed = rp
+        .exchange_refresh_token(tokens.refresh_token().expect("refresh"))
+        .expect("token endpoint")
+        .request_async(&http)
+        .await;
+    assert!(
+        refreshed.is_ok(),
+        "the confidential client's grant stands: {refreshed:?}"
+    );
+    // The code's own client presenting it again still revokes (the reuse rule).
+    let refreshed = refreshed.expect("tokens");
+    let (status, _) = token_error(
+        &srv,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.secret()),
+            ("redirect_uri", RP),
+        ],
+        Some((CONFIDENTIAL, SECRET)),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let after = rp
+        .exchange_refresh_token(refreshed.refresh_token().expect("refresh"))
+        .expect("token endpoint")
+        .request_async(&http)
+        .await;
+    assert!(format!("{after:?}").contains("invalid_grant"), "{after:?}");
+}
+
+/// Security round 2, finding 9: a cross-site top-level GET to
+/// `/oauth2/logout` ended the citizen's session. Now a logout without an ID
+/// token of this very session asks the citizen, and the form posts back
+/// with a CSRF token.
+async fn a_cross_site_logout_only_asks(backend: Backend) {
+    let srv = provider(backend).await;
+    let rp = relying_party(&srv, false).await;
+    let victim = citizen(&srv, None).await;
+    let b = browser();
+    let a = authorize(&rp, &[]);
+    log_in(&srv, &b, &a, &victim).await;
+    let signed_in = |b: &reqwest::Client| {
+        let (b, rp) = (b.clone(), &rp);
+        async move {
+            let silent = authorize(rp, &[("prompt", "none")]);
+            param(
+                &location(&b.get(&silent.url).send().await.expect("authorize")),
+                "code",
+            )
+            .is_some()
+        }
+    };
+    assert!(signed_in(&b).await);
+    // The attacker's own ID token (another session) as the hint, or none at all.
+    let attacker = citizen(&srv, None).await;
+    let ab = browser();
+    let aa = authorize(&rp, &[]);
+    let back = log_in(&srv, &ab, &aa, &attacker).await;
+    let theirs = rp
+        .exchange_code(code_of(&back, &aa, &srv))
+        .expect("token endpoint")
+        .set_pkce_verifier(aa.verifier)
+        .request_async(&http)
+        .await
+        .expect("tokens");
+    let their_id_token = theirs.id_token().expect("id token").to_string();
+    let mut page = String::new();
+    for query in [String::new(), format!("?id_token_hint={their_id_token}")] {
+        let r = b
+            .get(format!("{}/oauth2/logout{query}", srv.url))
+            .send()
+            .await
+            .expect("logout");
+        assert_eq!(r.status(), 200, "a page, not a redirect");
+        page = r.text().await.expect("body");
+        assert!(
+            page.contains(r#"action="/oauth2/logout""#),
+            "the confirmation form"
+        );
+        assert!(signed_in(&b).await, "still signed in after {query:?}");
+    }
+    // A forged form (no token from the page) is refused.
+    let r = b
+        .post(format!("{}/oauth2/logout", srv.url))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 403);
+    assert!(signed_in(&b).await);
+    // The citizen clicks "log out": the session ends.
+    let csrf = between(&page, r#"name="csrf" value=""#, r#"""#)
+        .expect("csrf")
+        .to_owned();
+    let r = b
+        .post(format!("{}/oauth2/logout", srv.url))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 200);
+    assert!(!signed_in(&b).await, "logged out");
+    // The session's own client, with its ID token, logs out without asking.
+    let ended = theirs.id_token().expect("id token").to_string();
+    let r = ab
+        .get(format!("{}/oauth2/logout?id_token_hint={ended}", srv.url))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 200);
+    assert!(
+        !r.text()
+            .await
+            .expect("body")
+            .contains(r#"action="/oauth2/logout""#)
+    );
+    assert!(!signed_in(&ab).await);
 }

@@ -13,6 +13,7 @@ use crate::support::*;
 
 crate::on_both_stores!(
     every_role_against_every_admin_action,
+    a_staff_members_portal_token_is_no_admin_credential,
     a_locked_account_is_told_only_after_the_right_password,
     a_fraud_report_denies_locks_and_alerts,
 );
@@ -67,66 +68,84 @@ async fn every_role_against_every_admin_action(backend: Backend) {
     assert_eq!(t["municipality"], "novi-sad");
     assert_eq!(claims(&citizen_token)["roles"], json!(["citizen"]));
 
-    let who: [(&str, Option<&str>); 7] = [
+    // The official's token for a portal service (finding 2 of security round 2).
+    let official_ns_portal = {
+        let r = post(
+            &srv,
+            "/v1/admin/staff",
+            Some(&admin_ns),
+            json!({"username": potvrda_e2e::unique("o"), "display_name": "O", "role": "official", "municipality": "novi-sad"}),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+        // An official, logged in for a portal service.
+        logged_in(&srv, &r.json().await.expect("json")).await
+    };
+    let who: [(&str, Option<&str>); 8] = [
         ("nobody", None),
         ("a wrong token", Some("not-a-token")),
+        // A portal token (a citizen's, or staff's) is no admin credential: 401.
         ("citizen", Some(&citizen_token)),
         ("official of Novi Sad", Some(&official_ns)),
         ("admin of Novi Sad", Some(&admin_ns)),
         ("superadmin", Some(&sa)),
         ("bootstrap", Some(&boot)),
+        (
+            "official of Novi Sad, portal token",
+            Some(&official_ns_portal),
+        ),
     ];
     // (action, then the expected status for each of `who`, in order).
-    type Action = (&'static str, &'static str, serde_json::Value, [u16; 7]);
+    type Action = (&'static str, &'static str, serde_json::Value, [u16; 8]);
     let uniq = || potvrda_e2e::unique("u");
     let actions: Vec<Action> = vec![
         (
             "create a municipality",
             "/v1/admin/municipalities",
             json!({"code": "x", "name": "X"}),
-            [401, 401, 403, 403, 403, 201, 403],
+            [401, 401, 401, 403, 403, 201, 403, 401],
         ),
         (
             "create an official in Novi Sad",
             "/v1/admin/staff",
             json!({"display_name": "O", "role": "official", "municipality": "novi-sad"}),
-            [401, 401, 403, 403, 201, 201, 403],
+            [401, 401, 401, 403, 201, 201, 403, 401],
         ),
         (
             "create an official in Niš",
             "/v1/admin/staff",
             json!({"display_name": "O", "role": "official", "municipality": "nis"}),
-            [401, 401, 403, 403, 403, 201, 403],
+            [401, 401, 401, 403, 403, 201, 403, 401],
         ),
         (
             "create an admin in Novi Sad",
             "/v1/admin/staff",
             json!({"display_name": "A", "role": "admin", "municipality": "novi-sad"}),
-            [401, 401, 403, 403, 403, 201, 403],
+            [401, 401, 401, 403, 403, 201, 403, 401],
         ),
         (
             "create a superadmin",
             "/v1/admin/staff",
             json!({"display_name": "S", "role": "superadmin"}),
-            [401, 401, 403, 403, 403, 201, 403],
+            [401, 401, 401, 403, 403, 201, 403, 401],
         ),
         (
             "create a citizen",
             "/v1/admin/citizens",
             json!({"display_name": "C"}),
-            [401, 401, 403, 201, 201, 201, 201],
+            [401, 401, 401, 201, 201, 201, 201, 401],
         ),
         (
             "lock a citizen",
             "lock",
             json!({}),
-            [401, 401, 403, 204, 204, 204, 403],
+            [401, 401, 401, 204, 204, 204, 403, 401],
         ),
         (
             "deactivate an official of Niš",
             "deactivate",
             json!({}),
-            [401, 401, 403, 403, 403, 204, 403],
+            [401, 401, 401, 403, 403, 204, 403, 401],
         ),
     ];
     for (i, (action, path, body, expected)) in actions.into_iter().enumerate() {
@@ -175,7 +194,7 @@ async fn every_role_against_every_admin_action(backend: Backend) {
         }
     }
     // The audit trail: superadmin and bootstrap see all; an admin only their municipality; others nothing.
-    for ((name, token), want) in who.iter().zip([401, 401, 403, 403, 200, 200, 200]) {
+    for ((name, token), want) in who.iter().zip([401, 401, 401, 403, 200, 200, 200, 401]) {
         let mut r = srv
             .http
             .get(format!("{}/v1/admin/audit?limit=1000", srv.url));
@@ -314,4 +333,157 @@ async fn a_deactivated_officials_token_stops_working_at_once() {
     );
     let r = srv.login_raw(&o.username, &o.initial_password).await;
     assert_eq!(r.status(), 401, "and no new login");
+}
+
+/// Security round 2, finding 2: an official logs in to a portal service
+/// ("Parking Novi Sad"); whoever sees that token (the service, a phisher)
+/// tried to search citizens, reset one and take the new secrets. Admin
+/// authority now comes only from a login made for the admin API, which the
+/// phone shows as such, whatever service the caller names.
+async fn a_staff_members_portal_token_is_no_admin_credential(backend: Backend) {
+    use potvrda_mobile_core::phone::VirtualPhone;
+    use potvrda_proto::api::{LoginAudience, LoginResponse};
+    let srv = TestServer::start(backend).await;
+    let (_, sa) = staff(&srv, &srv.token, "superadmin", None).await;
+    let r = post(
+        &srv,
+        "/v1/admin/municipalities",
+        Some(&sa),
+        json!({"code": "novi-sad", "name": "Novi Sad"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let official = post(
+        &srv,
+        "/v1/admin/staff",
+        Some(&sa),
+        json!({"username": potvrda_e2e::unique("o"), "display_name": "O", "role": "official", "municipality": "novi-sad"}),
+    )
+    .await
+    .json::<potvrda_proto::api::CreateCitizenResponse>()
+    .await
+    .expect("official");
+    let phone = VirtualPhone::enroll(&srv.url, &official.activation_code, "phone", None)
+        .await
+        .expect("enrolls");
+    let victim = srv.create_citizen(&potvrda_e2e::unique("v")).await;
+    // The official logs in to "Parking Novi Sad", and the phone says so.
+    let start =
+        |audience: LoginAudience| {
+            let (srv, official) = (&srv, &official);
+            async move {
+                let r = srv
+                .http
+                .post(format!("{}/v1/logins", srv.url))
+                .json(&json!({"username": official.username, "password": official.initial_password,
+                              "context": {"service": "Parking Novi Sad"}, "audience": audience}))
+                .send()
+                .await
+                .expect("request");
+                assert_eq!(r.status(), 201);
+                r.json::<LoginResponse>().await.expect("json")
+            }
+        };
+    let approve = |l: LoginResponse| {
+        let (srv, phone) = (&srv, &phone);
+        async move {
+            let c = phone.pending().await.expect("pull").remove(0);
+            let shown = c.claims.ctx.service.clone();
+            phone
+                .answer(&c, Decision::Approve, Some(l.number))
+                .await
+                .expect("approved");
+            let token = srv
+                .status(&l.login_id, &l.login_secret, 0)
+                .await
+                .access_token
+                .expect("token");
+            (shown, token)
+        }
+    };
+    let (shown, parking) = approve(start(LoginAudience::Portal).await).await;
+    assert_eq!(shown.as_deref(), Some("Parking Novi Sad"));
+    assert_eq!(claims(&parking)["aud"], "potvrda");
+    // The attack: search, reset (to receive the new password and code), create, read the trail.
+    let get = |path: String, token: String| {
+        let srv = &srv;
+        async move {
+            srv.http
+                .get(format!("{}{path}", srv.url))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request")
+        }
+    };
+    let r = get(
+        format!("/v1/admin/citizens?query={}", &victim.username[..3]),
+        parking.clone(),
+    )
+    .await;
+    assert_eq!(r.status(), 401, "a portal token searches no citizens");
+    let r = get(
+        format!("/v1/admin/citizens/{}", victim.user_id),
+        parking.clone(),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    let r = get("/v1/admin/audit".into(), parking.clone()).await;
+    assert_eq!(r.status(), 401);
+    let r = post(
+        &srv,
+        &format!("/v1/admin/citizens/{}/reset", victim.user_id),
+        Some(&parking),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), 401, "a portal token resets nobody");
+    let e: ErrorBody = r.json().await.expect("JSON error");
+    assert_eq!(e.error.as_str(), "unauthorized");
+    let r = post(
+        &srv,
+        "/v1/admin/citizens",
+        Some(&parking),
+        json!({"display_name": "X"}),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    // Nothing changed: the victim's password and activation code still work.
+    let r = srv
+        .login_raw(&victim.username, &victim.initial_password)
+        .await;
+    assert_eq!(r.status(), 409, "right password, no device yet (not reset)");
+    // The same official, logging in for the admin API: the phone shows the
+    // admin API, not the service the caller named.
+    let (shown, admin) = approve(start(LoginAudience::Admin).await).await;
+    assert_eq!(
+        shown.as_deref(),
+        Some(potvrda_server::service::ADMIN_SERVICE)
+    );
+    assert_eq!(claims(&admin)["aud"], "potvrda-admin");
+    let r = get(
+        format!("/v1/admin/citizens/{}", victim.user_id),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "the admin token is admin authority");
+    // …and only that: it is no portal token for self-service.
+    let r = get("/v1/me/devices".into(), admin).await;
+    assert_eq!(r.status(), 401);
+    let r = get("/v1/me/devices".into(), parking).await;
+    assert_eq!(r.status(), 200, "the portal token still serves its holder");
+    // A citizen cannot make an admin login; a wrong password tells nothing about roles.
+    let citizen = srv.create_citizen(&potvrda_e2e::unique("c")).await;
+    let r = srv
+        .login_for(
+            &citizen.username,
+            &citizen.initial_password,
+            LoginAudience::Admin,
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let r = srv
+        .login_for(&citizen.username, "wrong password!", LoginAudience::Admin)
+        .await;
+    assert_eq!(r.status(), 401);
 }

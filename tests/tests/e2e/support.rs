@@ -5,7 +5,7 @@ use std::time::Duration;
 use potvrda_e2e::TestServer;
 use potvrda_mobile_core::Challenge;
 use potvrda_mobile_core::phone::{PushEndpoint, VirtualPhone};
-use potvrda_proto::api::{CreateCitizenResponse, LoginResponse};
+use potvrda_proto::api::{CreateCitizenResponse, LoginAudience, LoginResponse};
 use potvrda_proto::jose::Decision;
 use serde_json::json;
 
@@ -125,12 +125,21 @@ pub async fn staff(
     .await;
     assert_eq!(r.status(), 201, "create {role}");
     let account: CreateCitizenResponse = r.json().await.expect("json");
-    let token = logged_in(srv, &account).await;
+    let token = logged_in_for(srv, &account, LoginAudience::Admin).await;
     (account, token)
 }
 
-/// Enroll a phone for `account`, log in, approve: the access token.
+/// Enroll a phone for `account`, log in for a portal service, approve: the access token.
 pub async fn logged_in(srv: &TestServer, account: &CreateCitizenResponse) -> String {
+    logged_in_for(srv, account, LoginAudience::Portal).await
+}
+
+/// Enroll a phone for `account`, log in for `audience`, approve: the access token.
+pub async fn logged_in_for(
+    srv: &TestServer,
+    account: &CreateCitizenResponse,
+    audience: LoginAudience,
+) -> String {
     let phone = VirtualPhone::enroll(&srv.url, &account.activation_code, "phone", None)
         .await
         .expect("enrolls");
@@ -138,7 +147,11 @@ pub async fn logged_in(srv: &TestServer, account: &CreateCitizenResponse) -> Str
         account: account.clone(),
         phone,
     };
-    let l = login(srv, &c).await;
+    let r = srv
+        .login_for(&c.account.username, &c.account.initial_password, audience)
+        .await;
+    assert_eq!(r.status(), 201, "login accepted");
+    let l: LoginResponse = r.json().await.expect("json");
     c.phone
         .answer(&pulled(&c.phone).await, Decision::Approve, Some(l.number))
         .await
