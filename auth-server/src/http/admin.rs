@@ -29,6 +29,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/admin/citizens/{user_id}").route(web::get().to(citizen)))
     .service(web::resource("/admin/citizens/{user_id}/devices").route(web::get().to(devices)))
+    .service(web::resource("/admin/citizens/{user_id}/events").route(web::get().to(events)))
     .service(
         web::resource("/admin/citizens/{user_id}/devices/{device_id}")
             .route(web::delete().to(revoke_device)),
@@ -87,7 +88,10 @@ pub(crate) async fn search(
     let by = svc.authenticate_admin(bearer(&req)).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(svc.search_citizens(&query.query, &by).await?))
+        .json(
+            svc.search_citizens(&query.query, &by, &super::caller(&req, &svc))
+                .await?,
+        ))
 }
 
 /// One citizen: name, contact, lock state and a fraud report's time.
@@ -102,7 +106,10 @@ pub(crate) async fn citizen(
     let by = svc.authenticate_admin(bearer(&req)).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(svc.citizen(&path, &by).await?))
+        .json(
+            svc.read_citizen(&path, &by, &super::caller(&req, &svc))
+                .await?,
+        ))
 }
 
 /// A citizen's devices.
@@ -115,7 +122,33 @@ pub(crate) async fn devices(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_admin(bearer(&req)).await?;
-    Ok(HttpResponse::Ok().json(svc.citizen_devices(&path, &by).await?))
+    Ok(HttpResponse::Ok().json(
+        svc.citizen_devices(&path, &by, &super::caller(&req, &svc))
+            .await?,
+    ))
+}
+
+/// A citizen's latest security events (logins with service, address and
+/// outcome; the fraud report with its context), newest first: for staff of
+/// the citizen's municipality and superadmins (403 for others).
+#[utoipa::path(get, path = "/v1/admin/citizens/{user_id}/events", tag = "admin", params(("user_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = AuditResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn events(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let by = svc.authenticate_admin(bearer(&req)).await?;
+    let events = svc
+        .citizen_events(&path, &by, &super::caller(&req, &svc))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(AuditResponse {
+            events,
+            next_after: None,
+        }))
 }
 
 /// Revoke a citizen's device: no more pushes; its approvals are refused.
@@ -340,7 +373,7 @@ pub(crate) async fn audit(
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_admin(bearer(&req)).await?;
     let mut filter = query.into_inner().filter(AUDIT_PAGE)?;
-    filter.municipality = svc.audit_scope(&by)?;
+    filter.municipality = svc.audit_scope(&by, filter.user_id.as_deref()).await?;
     let page = svc.audit().read(&filter).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -361,7 +394,7 @@ pub(crate) async fn audit_export(
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_admin(bearer(&req)).await?;
     let mut filter = query.into_inner().filter(AUDIT_PAGE_MAX)?;
-    filter.municipality = svc.audit_scope(&by)?;
+    filter.municipality = svc.audit_scope(&by, filter.user_id.as_deref()).await?;
     // The first page is read before answering, so a store outage is a 503.
     let first = svc.audit().read(&filter).await?;
     let lines = futures_util::stream::unfold(

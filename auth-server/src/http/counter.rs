@@ -118,6 +118,8 @@ struct CitizenTpl<'a> {
     notice: Option<&'a str>,
     /// Four eyes: (request id, who asked, when, whether this official may confirm).
     pending: Option<(String, String, String, bool)>,
+    /// The latest security events, for staff of the citizen's municipality.
+    events: Option<Vec<EventRow>>,
 }
 
 #[derive(Template)]
@@ -451,7 +453,10 @@ pub(crate) async fn search(
         Err(res) => return Ok(res),
     };
     let by = desk.principal()?;
-    match svc.search_citizens(&form.query, by).await {
+    match svc
+        .search_citizens(&form.query, by, &super::caller(&req, &svc))
+        .await
+    {
         Ok(list) => {
             let rows = list
                 .citizens
@@ -557,17 +562,17 @@ pub(crate) async fn citizen(
     let Ok(by) = desk.principal() else {
         return see_other(&svc, &desk, "/counter");
     };
-    let (c, devices) = match async {
-        Ok::<_, Error>((
-            svc.citizen(&path, by).await?,
-            svc.citizen_devices(&path, by).await?,
-        ))
-    }
-    .await
+    let record = match svc
+        .citizen_record(&path, by, &super::caller(&req, &svc))
+        .await
     {
         Ok(found) => found,
         Err(e) => return refused(&svc, &desk, e),
     };
+    let (c, devices) = (record.summary, record.devices);
+    let events = record
+        .events
+        .map(|events| events.iter().map(event_row).collect());
     let notice = match query.done.as_deref() {
         Some("locked") => Some("Nalog je zaključan. · The account is locked."),
         Some("unlocked") => Some("Nalog je otključan. · The account is unlocked."),
@@ -578,7 +583,6 @@ pub(crate) async fn citizen(
         _ => None,
     };
     let devices = devices
-        .devices
         .into_iter()
         .map(|d| DeviceRow {
             device_id: d.device_id,
@@ -614,9 +618,63 @@ pub(crate) async fn citizen(
             devices,
             notice,
             pending,
+            events,
         }
         .render(),
     )
+}
+
+/// One line of a citizen's security events at the counter.
+struct EventRow {
+    when: String,
+    what: &'static str,
+    outcome: String,
+    address: String,
+    service: String,
+    alert: bool,
+}
+
+fn event_row(e: &potvrda_proto::api::AuditEvent) -> EventRow {
+    use potvrda_proto::api::AuditKind as K;
+    let text = |key: &str| {
+        e.detail
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let what = match e.kind {
+        K::LoginStarted => "prijava · login",
+        K::LoginApproved => "potvrđeno · approved",
+        K::LoginDenied => "odbijeno · denied",
+        K::LoginExpired => "isteklo · expired",
+        K::LoginFailed => "neuspela prijava · failed login",
+        K::FraudReported => "PRIJAVLJENA ZLOUPOTREBA · FRAUD REPORTED",
+        K::PasswordLocked => "lozinka blokirana · password locked",
+        K::DeviceEnrolled => "uređaj aktiviran · device enrolled",
+        K::DeviceRevoked => "uređaj opozvan · device revoked",
+        K::AccountLocked => "nalog zaključan · account locked",
+        K::AccountUnlocked => "nalog otključan · account unlocked",
+        K::AccountReset => "reset",
+        K::PasswordChanged => "nova lozinka · password changed",
+        K::RecoveryCodeUsed => "rezervni kod · recovery code",
+        K::OfflineCodeUsed => "oflajn kod · offline code",
+        K::FatiguePaused => "obaveštenja pauzirana · pushes paused",
+        _ => "događaj · event",
+    };
+    // The fraud report carries the reported login's address and browser.
+    let address = match e.kind {
+        K::FraudReported => text("login_ip"),
+        _ => e.ip.clone().unwrap_or_default(),
+    };
+    EventRow {
+        when: sheet::utc(e.at),
+        what,
+        outcome: text("reason"),
+        address,
+        service: text("service"),
+        alert: e.severity == potvrda_proto::api::Severity::High,
+    }
 }
 
 /// A lost phone: a new initial password and activation code (the earlier

@@ -16,6 +16,7 @@ use super::{admin, counter, device, login, me, meta, oidc, sheet};
         admin::search,
         admin::citizen,
         admin::devices,
+        admin::events,
         admin::revoke_device,
         admin::reset,
         admin::confirm_reset,

@@ -4,8 +4,8 @@
 //! their password).
 
 use potvrda_proto::api::{
-    AuditKind, CitizenList, CitizenSummary, CreateCitizenResponse, DeviceList, DeviceSummary,
-    PendingReset, PushStatus, Role,
+    AuditEvent, AuditKind, CitizenList, CitizenSummary, CreateCitizenResponse, DeviceList,
+    DeviceSummary, PendingReset, PushStatus, Role,
 };
 use potvrda_proto::limits::MAX_PASSWORD_LEN;
 use secrecy::SecretString;
@@ -14,7 +14,7 @@ use super::{CODE_ALPHABET, CODE_LEN, PASSWORD_ALPHABET, Potvrda, Principal, code
 use crate::audit::{Caller, Event};
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::store::{Activation, Device, User};
+use crate::store::{Activation, AuditFilter, Device, User};
 
 /// A four-eyes reset waits this long for the second official.
 const RESET_REQUEST_TTL: i64 = 30 * 60;
@@ -30,6 +30,42 @@ pub enum ResetOutcome {
     Done(CreateCitizenResponse),
     /// Four eyes: asked; a second official must confirm.
     Requested(PendingReset),
+}
+
+/// Security events the counter shows on a citizen's page, at most.
+const RECENT_EVENTS: usize = 30;
+/// … from this many days back.
+const RECENT_EVENTS_DAYS: i64 = 30;
+/// What the counter shows of a citizen's trail.
+const SECURITY_KINDS: &[AuditKind] = &[
+    AuditKind::LoginStarted,
+    AuditKind::LoginApproved,
+    AuditKind::LoginDenied,
+    AuditKind::LoginExpired,
+    AuditKind::LoginFailed,
+    AuditKind::FraudReported,
+    AuditKind::PasswordLocked,
+    AuditKind::DeviceEnrolled,
+    AuditKind::DeviceRevoked,
+    AuditKind::AccountLocked,
+    AuditKind::AccountUnlocked,
+    AuditKind::AccountReset,
+    AuditKind::PasswordChanged,
+    AuditKind::RecoveryCodeUsed,
+    AuditKind::OfflineCodeUsed,
+    AuditKind::FatiguePaused,
+];
+
+/// A citizen's page at the counter.
+#[derive(Debug, Clone)]
+pub struct CitizenRecord {
+    /// The account.
+    pub summary: CitizenSummary,
+    /// Its devices.
+    pub devices: Vec<DeviceSummary>,
+    /// The latest security events, newest first; `None` for staff of
+    /// another municipality.
+    pub events: Option<Vec<AuditEvent>>,
 }
 
 /// Shortest new password a citizen may choose.
@@ -84,8 +120,27 @@ impl Potvrda {
         self.store.user(id).await?.ok_or(Error::Unauthorized)
     }
 
-    /// `GET /v1/admin/citizens?query=`: by username prefix.
-    pub async fn search_citizens(&self, query: &str, by: &Principal) -> Result<CitizenList> {
+    /// `GET /v1/admin/citizens?query=`: by username prefix; the search is
+    /// audited (reading citizens' records is an act to account for).
+    pub async fn search_citizens(
+        &self,
+        query: &str,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<CitizenList> {
+        let list = self.find_citizens(query, by).await?;
+        self.audit
+            .record(
+                by.event(AuditKind::CitizensSearched, self.clock.now())
+                    .caller(caller)
+                    .with("query", query.trim())
+                    .with("results", list.citizens.len()),
+            )
+            .await;
+        Ok(list)
+    }
+
+    async fn find_citizens(&self, query: &str, by: &Principal) -> Result<CitizenList> {
         by.require(&[Role::Official, Role::Admin, Role::Superadmin], false)?;
         let prefix = query.trim().to_ascii_lowercase();
         if prefix.is_empty() || prefix.len() > 64 {
@@ -104,20 +159,132 @@ impl Potvrda {
         Ok(CitizenList { citizens })
     }
 
-    /// `GET /v1/admin/citizens/{user_id}`.
+    /// The citizen's summary, for staff (not audited: for names on pages
+    /// the official already opened).
     pub async fn citizen(&self, user_id: &str, by: &Principal) -> Result<CitizenSummary> {
         let mut c = citizen_summary(self.citizen_for_staff(user_id, by).await?);
         c.pending_reset = self.pending_reset(user_id).await?;
         Ok(c)
     }
 
-    /// `GET /v1/admin/citizens/{user_id}/devices`.
-    pub async fn citizen_devices(&self, user_id: &str, by: &Principal) -> Result<DeviceList> {
+    /// `GET /v1/admin/citizens/{user_id}`: the summary, audited as a read.
+    pub async fn read_citizen(
+        &self,
+        user_id: &str,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<CitizenSummary> {
+        let c = self.citizen(user_id, by).await?;
+        self.record_read(user_id, "summary", by, caller).await;
+        Ok(c)
+    }
+
+    /// `GET /v1/admin/citizens/{user_id}/devices`, audited as a read.
+    pub async fn citizen_devices(
+        &self,
+        user_id: &str,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<DeviceList> {
+        let devices = self.devices_for_staff(user_id, by).await?;
+        self.record_read(user_id, "devices", by, caller).await;
+        Ok(devices)
+    }
+
+    async fn devices_for_staff(&self, user_id: &str, by: &Principal) -> Result<DeviceList> {
         let user = self.citizen_for_staff(user_id, by).await?;
         let devices = self.store.devices_of(&user.id).await?;
         Ok(DeviceList {
             devices: devices.into_iter().map(summary).collect(),
         })
+    }
+
+    /// `GET /v1/admin/citizens/{user_id}/events`: the citizen's latest
+    /// security events (logins with service, address and outcome, the fraud
+    /// report with its context, devices, locks) for staff of the citizen's
+    /// municipality and superadmins; audited as a read.
+    pub async fn citizen_events(
+        &self,
+        user_id: &str,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<Vec<AuditEvent>> {
+        let events = self
+            .events_for_staff(user_id, by)
+            .await?
+            .ok_or(Error::Forbidden)?;
+        self.record_read(user_id, "events", by, caller).await;
+        Ok(events)
+    }
+
+    /// The counter's page of a citizen: summary, devices, and (for staff of
+    /// the citizen's municipality) the latest security events; one audited read.
+    pub async fn citizen_record(
+        &self,
+        user_id: &str,
+        by: &Principal,
+        caller: &Caller,
+    ) -> Result<CitizenRecord> {
+        let record = CitizenRecord {
+            summary: self.citizen(user_id, by).await?,
+            devices: self.devices_for_staff(user_id, by).await?.devices,
+            events: self.events_for_staff(user_id, by).await?,
+        };
+        self.record_read(user_id, "record", by, caller).await;
+        Ok(record)
+    }
+
+    /// The latest security events of a citizen, newest first; `None` when
+    /// `by` is staff of another municipality (the fence).
+    async fn events_for_staff(
+        &self,
+        user_id: &str,
+        by: &Principal,
+    ) -> Result<Option<Vec<AuditEvent>>> {
+        let user = self.citizen_for_staff(user_id, by).await?;
+        let allowed = match by {
+            Principal::User {
+                role: Role::Superadmin,
+                ..
+            } => true,
+            Principal::User {
+                municipality: Some(m),
+                ..
+            } => user.municipality.as_deref() == Some(m.as_str()),
+            _ => false,
+        };
+        if !allowed {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let page = self
+            .audit
+            .read(&AuditFilter {
+                user_id: Some(user.id),
+                since: Some(now - RECENT_EVENTS_DAYS * 86_400),
+                limit: 1000,
+                ..AuditFilter::default()
+            })
+            .await?;
+        let mut events: Vec<AuditEvent> = page
+            .events
+            .into_iter()
+            .filter(|e| SECURITY_KINDS.contains(&e.kind))
+            .collect();
+        events.reverse();
+        events.truncate(RECENT_EVENTS);
+        Ok(Some(events))
+    }
+
+    async fn record_read(&self, user_id: &str, what: &str, by: &Principal, caller: &Caller) {
+        self.audit
+            .record(
+                by.event(AuditKind::CitizenViewed, self.clock.now())
+                    .user(user_id)
+                    .caller(caller)
+                    .with("what", what),
+            )
+            .await;
     }
 
     /// Revoke one of `user`'s devices; 404 if it is not theirs.

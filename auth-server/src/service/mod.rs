@@ -13,7 +13,7 @@ mod recovery;
 mod staff;
 
 pub use additions::NEW_DEVICE_SERVICE;
-pub use counter::ResetOutcome;
+pub use counter::{CitizenRecord, ResetOutcome};
 pub use desk::{COUNTER_SERVICE, Desk, DeskView};
 pub use oidc::{
     AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutOutcome, LogoutParams, SCOPES, StepOutcome,

@@ -406,8 +406,42 @@ impl Potvrda {
         Ok(())
     }
 
-    /// The audit filter an admin may see: a municipality's admin only its own.
-    pub fn audit_scope(&self, by: &Principal) -> Result<Option<String>> {
+    /// The municipality filter of an audit read by `by`: none for the
+    /// national view; an admin's own municipality for the staff's acts —
+    /// and none when the read is about one citizen of the admin's own
+    /// municipality, whose every event (their own acts, and any staff's acts
+    /// on them) that admin sees (security round 2, finding 12). A citizen of
+    /// another municipality shows only the admin's own staff's acts.
+    pub async fn audit_scope(
+        &self,
+        by: &Principal,
+        user_id: Option<&str>,
+    ) -> Result<Option<String>> {
+        if let (
+            Principal::User {
+                role: Role::Admin,
+                municipality: Some(m),
+                ..
+            },
+            Some(user_id),
+        ) = (by, user_id)
+            && self.citizen_of(user_id, m).await?
+        {
+            return Ok(None);
+        }
+        self.national_or_own(by)
+    }
+
+    /// Whether `user_id` is a citizen opened at a counter of municipality `m`.
+    pub(super) async fn citizen_of(&self, user_id: &str, m: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .user(user_id)
+            .await?
+            .is_some_and(|u| u.role == Role::Citizen && u.municipality.as_deref() == Some(m)))
+    }
+
+    fn national_or_own(&self, by: &Principal) -> Result<Option<String>> {
         match by {
             Principal::Bootstrap | Principal::AuditReader => Ok(None),
             Principal::User {

@@ -22,6 +22,7 @@ crate::on_both_stores!(
     a_four_eyes_reset_needs_a_second_official,
     a_planted_cookie_does_not_follow_the_officials_login,
     an_admin_cannot_be_both_pairs_of_eyes,
+    the_citizens_page_shows_its_security_events_to_its_municipality,
 );
 
 async fn a_four_eyes_reset_needs_a_second_official(backend: Backend) {
@@ -969,4 +970,75 @@ async fn admin_token(
         .await
         .access_token
         .expect("token")
+}
+
+/// Security round 2, finding 12: the counter page told the official to check
+/// the citizen's identity before unlocking, but showed nothing of the
+/// reported login. Now officials of the citizen's municipality see the
+/// latest security events — when, from where, into what service — on the
+/// citizen's page; officials elsewhere do not.
+async fn the_citizens_page_shows_its_security_events_to_its_municipality(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let (sa, official, phone) = counter_setup(&srv).await;
+    let token = admin_token(&srv, &official, &phone).await;
+    let r = post(
+        &srv,
+        "/v1/admin/citizens",
+        Some(&token),
+        json!({"username": potvrda_e2e::unique("c"), "display_name": "Jovan Jovanović"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let account: CreateCitizenResponse = r.json().await.expect("json");
+    let c = Citizen {
+        phone: VirtualPhone::enroll(&srv.url, &account.activation_code, "phone", None)
+            .await
+            .expect("enrolls"),
+        account,
+    };
+    login(&srv, &c).await;
+    c.phone
+        .answer(&pulled(&c.phone).await, Decision::Fraud, None)
+        .await
+        .expect("reported");
+    let page_for = |who: CreateCitizenResponse, phone: VirtualPhone| {
+        let (srv, id) = (&srv, c.account.user_id.clone());
+        async move {
+            let b = Browser::new(srv);
+            b.login(&who, &phone).await;
+            let (status, page) = b.get(&format!("/counter/citizens/{id}")).await;
+            assert_eq!(status, 200);
+            page
+        }
+    };
+    let page = page_for(official.clone(), phone).await;
+    let events = between(&page, r#"<table id="events">"#, "</table>").expect("the events table");
+    let fraud = events
+        .split("<tr")
+        .find(|row| row.contains("FRAUD REPORTED"))
+        .expect("the fraud report");
+    assert!(
+        fraud.contains("203.0.113.7") && fraud.contains("eUprava: porez na imovinu"),
+        "{fraud}"
+    );
+    assert!(fraud.contains(r#"class="alert""#));
+    assert!(events.contains("prijava · login"));
+    // An official of another municipality serves the citizen, but sees no events.
+    let r = post(
+        &srv,
+        "/v1/admin/municipalities",
+        Some(&sa),
+        json!({"code": "nis", "name": "Niš"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let (elsewhere, elsewhere_phone) =
+        staff_with_phone(&srv, &sa, "official", Some("nis"), "Ana").await;
+    let page = page_for(elsewhere, elsewhere_phone).await;
+    assert!(page.contains(r#"id="name""#) && !page.contains(r#"id="events""#));
+}
+
+fn between<'a>(html: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = html.find(start)? + start.len();
+    Some(&html[from..from + html[from..].find(end)?])
 }

@@ -14,6 +14,7 @@ use crate::support::*;
 crate::on_both_stores!(
     every_role_against_every_admin_action,
     a_staff_members_portal_token_is_no_admin_credential,
+    the_municipality_sees_what_happens_to_its_citizens,
     a_locked_account_is_told_only_after_the_right_password,
     a_fraud_report_denies_locks_and_alerts,
 );
@@ -486,4 +487,184 @@ async fn a_staff_members_portal_token_is_no_admin_credential(backend: Backend) {
         .login_for(&citizen.username, "wrong password!", LoginAudience::Admin)
         .await;
     assert_eq!(r.status(), 401);
+}
+
+/// Security round 2, finding 12: the admin of the citizen's municipality
+/// saw only the counter's acts on the citizen, not the enrollment, logins
+/// or the fraud report. Now every event about a citizen opened in a
+/// municipality is visible to its admins (the API) and its officials (the
+/// latest security events); the fence to other municipalities holds from
+/// both sides; every read of a record is itself audited.
+async fn the_municipality_sees_what_happens_to_its_citizens(backend: Backend) {
+    use potvrda_mobile_core::phone::VirtualPhone;
+    use potvrda_proto::api::{AuditResponse, CreateCitizenResponse};
+    let srv = TestServer::start(backend).await;
+    let (_, sa) = staff(&srv, &srv.token, "superadmin", None).await;
+    for (code, name) in [("novi-sad", "Novi Sad"), ("nis", "Niš")] {
+        let r = post(
+            &srv,
+            "/v1/admin/municipalities",
+            Some(&sa),
+            json!({"code": code, "name": name}),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+    }
+    let (_, admin_ns) = staff(&srv, &sa, "admin", Some("novi-sad")).await;
+    let (official_ns_account, official_ns) =
+        staff(&srv, &admin_ns, "official", Some("novi-sad")).await;
+    let (_, admin_nis) = staff(&srv, &sa, "admin", Some("nis")).await;
+    let (_, official_nis) = staff(&srv, &admin_nis, "official", Some("nis")).await;
+    // Each municipality's counter opens a citizen; both enroll and log in;
+    // the Novi Sad citizen reports the login as fraud.
+    let open = |by: String| {
+        let srv = &srv;
+        async move {
+            let r = post(
+                srv,
+                "/v1/admin/citizens",
+                Some(&by),
+                json!({"username": potvrda_e2e::unique("c"), "display_name": "Građanin"}),
+            )
+            .await;
+            assert_eq!(r.status(), 201);
+            let account: CreateCitizenResponse = r.json().await.expect("json");
+            let phone = VirtualPhone::enroll(&srv.url, &account.activation_code, "phone", None)
+                .await
+                .expect("enrolls");
+            Citizen { account, phone }
+        }
+    };
+    let ns = open(official_ns.clone()).await;
+    let nis = open(official_nis.clone()).await;
+    for (c, decision) in [(&ns, Decision::Fraud), (&nis, Decision::Approve)] {
+        let l = login(&srv, c).await;
+        let number = (decision == Decision::Approve).then_some(l.number);
+        c.phone
+            .answer(&pulled(&c.phone).await, decision, number)
+            .await
+            .expect("answered");
+    }
+    let get = |path: String, token: String| {
+        let srv = &srv;
+        async move {
+            srv.http
+                .get(format!("{}{path}", srv.url))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request")
+        }
+    };
+    let kinds_for = |token: String, user: String| {
+        let get = &get;
+        async move {
+            let r = get(format!("/v1/admin/audit?user_id={user}&limit=1000"), token).await;
+            assert_eq!(r.status(), 200);
+            let page: AuditResponse = r.json().await.expect("json");
+            page.events.into_iter().map(|e| e.kind).collect::<Vec<_>>()
+        }
+    };
+    // The admin of Novi Sad sees everything about the Novi Sad citizen …
+    let seen = kinds_for(admin_ns.clone(), ns.account.user_id.clone()).await;
+    for kind in [
+        AuditKind::CitizenCreated,
+        AuditKind::DeviceEnrolled,
+        AuditKind::LoginStarted,
+        AuditKind::LoginDenied,
+        AuditKind::FraudReported,
+    ] {
+        assert!(
+            seen.contains(&kind),
+            "admin of Novi Sad sees {kind:?}: {seen:?}"
+        );
+    }
+    // … and nothing of the Niš citizen's own acts; the admin of Niš the other way round.
+    let fenced = kinds_for(admin_ns.clone(), nis.account.user_id.clone()).await;
+    assert!(
+        !fenced.iter().any(|k| matches!(
+            k,
+            AuditKind::DeviceEnrolled | AuditKind::LoginStarted | AuditKind::LoginApproved
+        )),
+        "{fenced:?}"
+    );
+    let fenced = kinds_for(admin_nis.clone(), ns.account.user_id.clone()).await;
+    assert!(
+        !fenced
+            .iter()
+            .any(|k| matches!(k, AuditKind::DeviceEnrolled | AuditKind::FraudReported)),
+        "{fenced:?}"
+    );
+    let own = kinds_for(admin_nis.clone(), nis.account.user_id.clone()).await;
+    assert!(own.contains(&AuditKind::LoginApproved));
+    // The official of Novi Sad reads the latest security events: the fraud
+    // report with its address and service; an official of Niš may not.
+    let r = get(
+        format!("/v1/admin/citizens/{}/events", ns.account.user_id),
+        official_ns.clone(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let events: AuditResponse = r.json().await.expect("json");
+    let fraud = events
+        .events
+        .iter()
+        .find(|e| e.kind == AuditKind::FraudReported)
+        .expect("the fraud report");
+    assert_eq!(fraud.detail["service"], "eUprava: porez na imovinu");
+    assert_eq!(fraud.detail["login_ip"], "203.0.113.7");
+    assert!(
+        events.events.windows(2).all(|w| w[0].at >= w[1].at),
+        "newest first"
+    );
+    let r = get(
+        format!("/v1/admin/citizens/{}/events", ns.account.user_id),
+        official_nis.clone(),
+    )
+    .await;
+    assert_eq!(r.status(), 403, "the fence");
+    let r = get(
+        format!("/v1/admin/citizens/{}/events", ns.account.user_id),
+        sa.clone(),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "the national view");
+    // Every read is accounted for: the search, the summary, the devices, the events.
+    let r = get(
+        format!("/v1/admin/citizens?query={}", ns.account.username),
+        official_ns.clone(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    for what in ["", "/devices"] {
+        let r = get(
+            format!("/v1/admin/citizens/{}{what}", ns.account.user_id),
+            official_ns.clone(),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+    }
+    let trail = srv.audit("limit=1000").await.events;
+    let by_official = |kind: AuditKind| {
+        trail
+            .iter()
+            .filter(|e| {
+                e.kind == kind
+                    && e.actor_id.as_deref() == Some(official_ns_account.user_id.as_str())
+            })
+            .collect::<Vec<_>>()
+    };
+    let reads: Vec<&str> = by_official(AuditKind::CitizenViewed)
+        .iter()
+        .map(|e| e.detail["what"].as_str().expect("what"))
+        .collect();
+    assert_eq!(reads, ["events", "summary", "devices"]);
+    assert!(
+        by_official(AuditKind::CitizenViewed)
+            .iter()
+            .all(|e| e.user_id.as_deref() == Some(ns.account.user_id.as_str()))
+    );
+    let searched = by_official(AuditKind::CitizensSearched);
+    assert_eq!(searched.len(), 1);
+    assert_eq!(searched[0].detail["results"], 1);
 }
