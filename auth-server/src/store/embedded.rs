@@ -348,7 +348,7 @@ impl DeviceStore for EmbeddedStore {
                 user
             };
             txn.commit()?;
-            Ok(EnrollOutcome::Enrolled(user))
+            Ok(EnrollOutcome::Enrolled(Box::new(user)))
         })
         .await
     }

@@ -239,7 +239,7 @@ pub enum DecideOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnrollOutcome {
     /// Enrolled for this user.
-    Enrolled(User),
+    Enrolled(Box<User>),
     /// The activation code is unknown, used or expired.
     InvalidCode,
 }

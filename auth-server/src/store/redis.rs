@@ -519,7 +519,7 @@ impl DeviceStore for RedisStore {
             let _: () = c.del(&dev_key).await?;
             return Ok(EnrollOutcome::InvalidCode);
         }
-        Ok(EnrollOutcome::Enrolled(user))
+        Ok(EnrollOutcome::Enrolled(Box::new(user)))
     }
 
     async fn devices_of(&self, user_id: &str) -> Result<Vec<Device>> {
