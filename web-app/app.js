@@ -79,7 +79,7 @@ function message(err) {
   const text = String(err && err.message ? err.message : err);
   if (text.startsWith('not_confirmed')) return 'Pogrešan PIN · Wrong PIN';
   if (text.startsWith('pin_locked')) return 'PIN je zaključan; aktivirajte uređaj ponovo · The PIN is locked; activate again';
-  if (text.startsWith('number_required')) return 'Upišite dvocifreni broj sa ekrana · Type the two-digit number';
+  if (text.startsWith('number_required')) return 'Upišite broj sa ekrana za prijavu · Type the number from the login screen';
   if (text.startsWith('invalid_activation')) return 'Neispravan aktivacioni kod · Invalid activation code';
   if (text.startsWith('server')) return 'Server je odbio zahtev · The server refused: ' + text.split(': ').pop();
   return 'Greška · Error: ' + text;
@@ -113,6 +113,13 @@ function card(login) {
   li.querySelector('.ip').textContent = login.ip ?? '—';
   li.querySelector('.agent').textContent = login.user_agent ?? '—';
   li.querySelector('.expires').textContent = new Date(login.expires_at * 1000).toLocaleTimeString();
+  // A risky login: why (from the signed challenge), and the longer code instead of the number.
+  li.querySelector('.notices').replaceChildren(
+    ...login.notices.map((n) => Object.assign(document.createElement('li'), { textContent: n })));
+  const digits = login.code_digits ?? 2;
+  const typed = li.querySelector('.number');
+  typed.maxLength = digits;
+  typed.pattern = `[0-9]{${digits}}`;
   const answer = async (make) => {
     try {
       const resp = await send(make());
@@ -128,7 +135,9 @@ function card(login) {
   const pin = () => li.querySelector('.pin').value;
   li.querySelector('.answer').addEventListener('submit', (e) => {
     e.preventDefault();
-    answer(() => device.approve(login.id, Number(li.querySelector('.number').value), pin(), Date.now()));
+    answer(() => (login.code_digits
+      ? device.approve_code(login.id, typed.value, pin(), Date.now())
+      : device.approve(login.id, Number(typed.value), pin(), Date.now())));
   });
   li.querySelector('.deny').addEventListener('click', () => answer(() => device.deny(login.id, Date.now())));
   li.querySelector('.fraud').addEventListener('click', () => answer(() => device.report_fraud(login.id, pin(), Date.now())));

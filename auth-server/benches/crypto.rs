@@ -59,6 +59,7 @@ fn bench(c: &mut Criterion) {
             iat: 1,
             ctx_hash: Some(URL_SAFE_NO_PAD.encode([5u8; 32])),
             jti: Some("bench".into()),
+            code: None,
         },
         &device.encoding,
     )

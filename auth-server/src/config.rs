@@ -94,6 +94,14 @@ pub struct Config {
     /// window before the username is locked for every address the citizen
     /// has not logged in from (known addresses pass).
     pub password_lock_after_all: u32,
+    /// Risk-adaptive push: weights of the signals, `reason=weight,…`
+    /// (`new_address`, `recent_denials`, `recent_fraud_report`, `velocity`,
+    /// `dormant`, `new_device`); unnamed ones keep their defaults.
+    pub risk_weights: String,
+    /// A login scoring this much asks for the six-digit code.
+    pub risk_escalate_at: u32,
+    /// A login scoring this much also gets no notification.
+    pub risk_suppress_at: u32,
     /// Failed passwords from one IP in the window before 429.
     pub ip_failed_limit: u32,
     /// Login requests from one IP in the window before 429.
@@ -279,6 +287,9 @@ impl Default for Config {
             password_delay_after: 5,
             password_lock_after: 10,
             password_lock_after_all: 100,
+            risk_weights: String::new(),
+            risk_escalate_at: 2,
+            risk_suppress_at: 4,
             ip_failed_limit: 100,
             ip_login_limit: 1000,
             ip_enroll_limit: 30,
@@ -420,6 +431,11 @@ impl Config {
         if self.token_ttl < 30 || self.token_ttl > 86_400 {
             return bad("token_ttl must be between 30 and 86400 seconds");
         }
+        crate::service::RiskPolicy::parse(
+            &self.risk_weights,
+            self.risk_escalate_at,
+            self.risk_suppress_at,
+        )?;
         if self.password_lock_after_all < self.password_lock_after {
             return bad("password_lock_after_all must be at least password_lock_after");
         }

@@ -150,6 +150,7 @@ impl Metrics {
             describe_counter!("potvrda_redis_errors_total", "Redis commands that failed in this process.");
             describe_counter!("potvrda_audit_events_total", "Audit events written, by kind.");
             describe_counter!("potvrda_audit_write_errors_total", "Audit events that could not be written (see the error log).");
+            describe_counter!("potvrda_login_risk_total", "Logins by risk level (low: number and push; elevated: six-digit code; high: code, no notification).");
             describe_counter!("potvrda_password_locks_total", "Usernames locked after failed passwords, by scope (address: for one address; username: for every unknown address).");
             describe_gauge!("potvrda_challenges_pending", "Challenges this instance created that are still open.");
             describe_gauge!("potvrda_long_polls_waiting", "Status requests parked on this instance.");
@@ -168,6 +169,9 @@ impl Metrics {
             counter!("potvrda_tokens_issued_total").increment(0);
             counter!("potvrda_fatigue_pauses_total").increment(0);
             counter!("potvrda_audit_write_errors_total").increment(0);
+            for level in ["low", "elevated", "high"] {
+                counter!("potvrda_login_risk_total", "level" => level).increment(0);
+            }
             for scope in ["address", "username"] {
                 counter!("potvrda_password_locks_total", "scope" => scope).increment(0);
             }
@@ -204,6 +208,11 @@ impl Metrics {
     /// An audit event of `kind` was written.
     pub fn audit_written(&self, kind: &'static str) {
         self.with(|| counter!("potvrda_audit_events_total", "kind" => kind).increment(1));
+    }
+
+    /// A login was scored at `level`.
+    pub fn login_risk(&self, level: &'static str) {
+        self.with(|| counter!("potvrda_login_risk_total", "level" => level).increment(1));
     }
 
     /// Failed passwords locked a username, for one address or for all unknown ones.

@@ -239,6 +239,27 @@ impl Enrolled {
         )
     }
 
+    /// The approval of a risky challenge with the login screen's code.
+    pub fn answer_code_request(
+        &self,
+        signer: &dyn Signer,
+        verifier: &dyn UserVerifier,
+        challenge: &Challenge,
+        code: &str,
+        now: i64,
+    ) -> Result<Request> {
+        let approval =
+            protocol::approval_with_code(signer, verifier, &self.device_id, challenge, code, now)?;
+        Request::post_json(
+            format!(
+                "{}/v1/challenges/{}/response",
+                self.server, challenge.claims.cid
+            ),
+            None,
+            &ChallengeAnswer { approval },
+        )
+    }
+
     /// What the server made of an answer: `approved` or `denied`.
     pub fn read_answer(response: &Response) -> Result<LoginStatus> {
         Ok(response.json::<ChallengeAnswerResult>()?.status)
@@ -298,6 +319,7 @@ mod tests {
                 ctx: LoginContext::default(),
                 iat: now,
                 exp: now + 60,
+                risk: None,
             },
         )
         .expect("signs")

@@ -25,8 +25,9 @@ pub enum Error {
     /// The push message cannot be decrypted with this device's push keys.
     #[error("push message could not be decrypted")]
     PushDecrypt,
-    /// Approving requires the two-digit number from the login screen.
-    #[error("approving requires the two-digit number shown on the login screen")]
+    /// Approving requires the two-digit number from the login screen (or,
+    /// for a risky login, its longer code).
+    #[error("approving requires the number or code shown on the login screen")]
     NumberRequired,
     /// JSON (de)serialisation failed.
     #[error("json: {0}")]

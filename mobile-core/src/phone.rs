@@ -264,6 +264,22 @@ impl VirtualPhone {
         send(&self.http, &request).await?.json()
     }
 
+    /// Approve a risky challenge with the login screen's code.
+    pub async fn answer_code(
+        &self,
+        challenge: &Challenge,
+        code: &str,
+    ) -> Result<ChallengeAnswerResult> {
+        let request = self.state.device.answer_code_request(
+            &self.signer,
+            &AtTheKeyboard,
+            challenge,
+            code,
+            self.now(),
+        )?;
+        send(&self.http, &request).await?.json()
+    }
+
     /// Post an approval JWS as is.
     pub async fn post_approval(&self, cid: &str, approval: &str) -> Result<ChallengeAnswerResult> {
         let request = Request::post_json(

@@ -96,6 +96,10 @@ pub fn approval(
 ) -> Result<String> {
     let service = challenge.claims.ctx.service.as_deref().unwrap_or("eUprava");
     let (number, reason) = match decision {
+        // A risky login asks for the longer code (`approval_with_code`).
+        Decision::Approve if code_digits(challenge).is_some() => {
+            return Err(Error::NumberRequired);
+        }
         Decision::Approve => match number {
             Some(n) if (NUMBER_MIN..=NUMBER_MAX).contains(&n) => (
                 Some(n),
@@ -121,6 +125,61 @@ pub fn approval(
             iat: now,
             ctx_hash: Some(ctx_hash(&challenge.jws)?),
             jti: Some(random_id()),
+            code: None,
+        },
+    )
+}
+
+/// How many digits of the login screen's code a risky challenge asks for
+/// instead of the two-digit number (security round 2); `None` for the number.
+pub fn code_digits(challenge: &Challenge) -> Option<u8> {
+    challenge.claims.risk.as_ref().and_then(|r| r.code_digits)
+}
+
+/// What the phone should tell the citizen about a risky challenge ("first
+/// login from this address", …), from its signed claims.
+pub fn notices(challenge: &Challenge) -> Vec<String> {
+    challenge
+        .claims
+        .risk
+        .iter()
+        .flat_map(|r| r.reasons.iter().map(|reason| reason.text().to_owned()))
+        .collect()
+}
+
+/// The approval of a risky challenge with the code from the login screen
+/// (exactly the digits it asked for, spaces ignored), signed only after
+/// `verifier` confirms the citizen.
+pub fn approval_with_code(
+    signer: &dyn Signer,
+    verifier: &dyn UserVerifier,
+    device_id: &str,
+    challenge: &Challenge,
+    code: &str,
+    now: i64,
+) -> Result<String> {
+    let digits = code_digits(challenge).ok_or(Error::NumberRequired)?;
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if code.len() != usize::from(digits) || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::NumberRequired);
+    }
+    let service = challenge.claims.ctx.service.as_deref().unwrap_or("eUprava");
+    if !verifier.verify(&format!("Potvrdi prijavu · Confirm the login: {service}"))? {
+        return Err(Error::UserNotVerified);
+    }
+    jws::sign(
+        signer,
+        TYP_APPROVAL,
+        Some(device_id),
+        &ApprovalClaims {
+            cid: challenge.claims.cid.clone(),
+            nonce: challenge.claims.nonce.clone(),
+            decision: Decision::Approve,
+            number: None,
+            iat: now,
+            ctx_hash: Some(ctx_hash(&challenge.jws)?),
+            jti: Some(random_id()),
+            code: Some(code),
         },
     )
 }
@@ -238,6 +297,7 @@ mod tests {
             ctx: LoginContext::default(),
             iat,
             exp,
+            risk: None,
         }
     }
 

@@ -24,8 +24,9 @@ pub enum ApiError {
     /// or the PIN is locked): nothing was signed.
     #[error("the citizen did not confirm; nothing was signed")]
     NotConfirmed,
-    /// Approving needs the two-digit number from the login screen.
-    #[error("approving needs the two-digit number shown on the login screen")]
+    /// Approving needs the two-digit number from the login screen (a risky
+    /// login: its longer code, see `code_digits`).
+    #[error("approving needs the number or code shown on the login screen")]
     NumberRequired,
     /// The challenge is not valid for this device (forged, expired, for
     /// another device, or no longer held): show nothing, sign nothing.

@@ -20,6 +20,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use p256::ecdsa::signature::Verifier as _;
 use p256::pkcs8::DecodePublicKey as _;
 use potvrda_mobile_core::device::{self, Enrolled, PendingEnrollment, PushSetup};
+use potvrda_mobile_core::protocol;
 use potvrda_mobile_core::transport::{Request, Response};
 use potvrda_mobile_core::{Challenge, PushKeyPair, Signer, SoftwareSigner, UserVerifier};
 use potvrda_proto::api::{LoginStatus, PushKeys, PushSubscription};
@@ -140,6 +141,12 @@ pub struct PendingLogin {
     pub user_agent: Option<String>,
     /// Unix seconds after which it can no longer be answered.
     pub expires_at: i64,
+    /// A risky login asks for the login screen's code of this many digits
+    /// ([`Device::approve_code`]) instead of the two-digit number.
+    pub code_digits: Option<u8>,
+    /// Why the login looks risky, to show the citizen ("first login from
+    /// this address", …), from the signed challenge.
+    pub notices: Vec<String>,
 }
 
 /// A finished enrollment.
@@ -394,6 +401,16 @@ impl Device {
         self.answer(&id, Decision::Approve, Some(number))
     }
 
+    /// Approve a risky login with the code the login screen shows
+    /// (`code_digits` digits): asks the citizen to confirm first.
+    pub fn approve_code(&self, id: String, code: String) -> Result<HttpRequest> {
+        let (enrolled, challenge) = self.held(&id)?;
+        let verifier = Confirm(Arc::clone(&self.verifier));
+        Ok(enrolled
+            .answer_code_request(&self.signer, &verifier, &challenge, &code, now())?
+            .into())
+    }
+
     /// Refuse the login (no confirmation needed).
     pub fn deny(&self, id: String) -> Result<HttpRequest> {
         self.answer(&id, Decision::Deny, None)
@@ -429,23 +446,26 @@ impl Device {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Copies of the enrollment and the held challenge `id`, with the lock
+    /// released before the citizen is asked: the prompt can stay open for a
+    /// minute, and a push arriving meanwhile (or the app's own prompt code)
+    /// must not wait for it.
+    fn held(&self, id: &str) -> Result<(Enrolled, Challenge)> {
+        let inner = self.lock();
+        let enrolled = inner.enrolled.clone().ok_or(ApiError::NotEnrolled)?;
+        let challenge = inner
+            .challenges
+            .iter()
+            .find(|c| c.claims.cid == id)
+            .cloned()
+            .ok_or_else(|| ApiError::InvalidChallenge {
+                reason: "no such pending login".into(),
+            })?;
+        Ok((enrolled, challenge))
+    }
+
     fn answer(&self, id: &str, decision: Decision, number: Option<u8>) -> Result<HttpRequest> {
-        // Copies, and the lock released before the citizen is asked: the
-        // prompt can stay open for a minute, and a push arriving meanwhile
-        // (or the app's own prompt code) must not wait for it.
-        let (enrolled, challenge) = {
-            let inner = self.lock();
-            let enrolled = inner.enrolled.clone().ok_or(ApiError::NotEnrolled)?;
-            let challenge = inner
-                .challenges
-                .iter()
-                .find(|c| c.claims.cid == id)
-                .cloned()
-                .ok_or_else(|| ApiError::InvalidChallenge {
-                    reason: "no such pending login".into(),
-                })?;
-            (enrolled, challenge)
-        };
+        let (enrolled, challenge) = self.held(id)?;
         let verifier = Confirm(Arc::clone(&self.verifier));
         Ok(enrolled
             .answer_request(&self.signer, &verifier, &challenge, decision, number, now())?
@@ -470,6 +490,8 @@ fn view(c: &Challenge) -> PendingLogin {
         ip: c.claims.ctx.ip.clone(),
         user_agent: c.claims.ctx.user_agent.clone(),
         expires_at: c.claims.exp,
+        code_digits: protocol::code_digits(c),
+        notices: protocol::notices(c),
     }
 }
 
@@ -759,6 +781,7 @@ mod tests {
                 ctx: LoginContext::default(),
                 iat: now(),
                 exp: now() + 60,
+                risk: None,
             },
         )
         .expect("signs");

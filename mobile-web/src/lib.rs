@@ -61,6 +61,10 @@ struct View {
     ip: Option<String>,
     user_agent: Option<String>,
     expires_at: i64,
+    /// A risky login: the login screen's code has this many digits.
+    code_digits: Option<u8>,
+    /// Why the login looks risky, in words.
+    notices: Vec<String>,
 }
 
 fn fail(e: Error) -> JsError {
@@ -100,6 +104,8 @@ fn view(c: &Challenge) -> View {
         ip: c.claims.ctx.ip.clone(),
         user_agent: c.claims.ctx.user_agent.clone(),
         expires_at: c.claims.exp,
+        code_digits: potvrda_mobile_core::protocol::code_digits(c),
+        notices: potvrda_mobile_core::protocol::notices(c),
     }
 }
 
@@ -250,6 +256,22 @@ impl Companion {
         self.answer(id, Decision::Approve, Some(number), pin, now_ms)
     }
 
+    /// Approve a risky login with the login screen's code and the PIN.
+    pub fn approve_code(
+        &self,
+        id: &str,
+        code: &str,
+        pin: &str,
+        now_ms: f64,
+    ) -> Result<String, JsError> {
+        let (enrolled, challenge, verifier) = self.held(id, pin)?;
+        request(
+            enrolled
+                .answer_code_request(&self.signer, &verifier, challenge, code, secs(now_ms))
+                .map_err(fail)?,
+        )
+    }
+
     /// Refuse the login.
     pub fn deny(&self, id: &str, now_ms: f64) -> Result<String, JsError> {
         self.answer(id, Decision::Deny, None, "", now_ms)
@@ -305,14 +327,8 @@ impl Companion {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    fn answer(
-        &self,
-        id: &str,
-        decision: Decision,
-        number: Option<u8>,
-        pin: &str,
-        now_ms: f64,
-    ) -> Result<String, JsError> {
+    /// The enrollment, the held challenge `id`, and the PIN check.
+    fn held(&self, id: &str, pin: &str) -> Result<(&Enrolled, &Challenge, PinVerifier), JsError> {
         let enrolled = self.device()?;
         let challenge = self
             .challenges
@@ -323,6 +339,18 @@ impl Companion {
             Arc::new(Typed(pin.to_owned())),
             Arc::new(Pins(Arc::clone(&self.pin))),
         );
+        Ok((enrolled, challenge, verifier))
+    }
+
+    fn answer(
+        &self,
+        id: &str,
+        decision: Decision,
+        number: Option<u8>,
+        pin: &str,
+        now_ms: f64,
+    ) -> Result<String, JsError> {
+        let (enrolled, challenge, verifier) = self.held(id, pin)?;
         request(
             enrolled
                 .answer_request(

@@ -378,6 +378,14 @@ pub struct LoginResponse {
     pub number: u8,
     /// When the challenge expires.
     pub expires_at: i64,
+    /// Protocol 2: a risky login's longer code, which the login screen shows
+    /// *instead of* `number`; the phone asks for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Protocol 2: no notification was sent (a high-risk login); the login
+    /// screen tells the citizen to open the Potvrda app.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub push_suppressed: bool,
 }
 
 /// `GET /v1/devices/{device_id}/challenges` answer.

@@ -177,6 +177,109 @@ pub struct ChallengeClaims {
     pub iat: i64,
     /// Expires at.
     pub exp: i64,
+    /// Why this login looks risky, and what the phone must ask for (protocol
+    /// 2; absent for an ordinary login, which is then as in version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<ChallengeRisk>,
+}
+
+/// The risk part of a challenge: signed, so the phone can tell the citizen
+/// why it asks for more (security round 2, risk-adaptive push).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChallengeRisk {
+    /// How risky.
+    pub level: RiskLevel,
+    /// Why, in the order they were weighed.
+    pub reasons: Vec<RiskReason>,
+    /// The approval must carry the login screen's code of this many digits
+    /// (`ApprovalClaims::code`) instead of the two-digit number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_digits: Option<u8>,
+}
+
+/// A login's risk level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RiskLevel {
+    /// Ordinary: the two-digit number, a push.
+    Low,
+    /// A longer code typed on the phone (as Duo's Verified Push).
+    Elevated,
+    /// The longer code, and no notification: the challenge waits in the app
+    /// until the citizen opens it, with the reasons shown.
+    High,
+}
+
+impl RiskLevel {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Elevated => "elevated",
+            Self::High => "high",
+        }
+    }
+}
+
+/// A signal that makes a login riskier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RiskReason {
+    /// The first login from this address (none of the citizen's approved
+    /// logins came from it).
+    NewAddress,
+    /// A login of the citizen was denied in the last 24 hours.
+    RecentDenials,
+    /// The citizen reported a login as fraud in the last 30 days.
+    RecentFraudReport,
+    /// Several logins in the last 15 minutes.
+    Velocity,
+    /// No approved login for 90 days.
+    Dormant,
+    /// A device enrolled in the last 24 hours, after the citizen's first
+    /// approved login (a second phone, or one enrolled after a reset).
+    NewDevice,
+}
+
+impl RiskReason {
+    /// Every reason.
+    pub const ALL: [Self; 6] = [
+        Self::NewAddress,
+        Self::RecentDenials,
+        Self::RecentFraudReport,
+        Self::Velocity,
+        Self::Dormant,
+        Self::NewDevice,
+    ];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NewAddress => "new_address",
+            Self::RecentDenials => "recent_denials",
+            Self::RecentFraudReport => "recent_fraud_report",
+            Self::Velocity => "velocity",
+            Self::Dormant => "dormant",
+            Self::NewDevice => "new_device",
+        }
+    }
+
+    /// What the phone tells the citizen (Serbian · English).
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::NewAddress => "Prva prijava sa ove adrese · First login from this address",
+            Self::RecentDenials => "Nedavno ste odbili prijavu · You recently denied a login",
+            Self::RecentFraudReport => {
+                "Nedavno ste prijavili zloupotrebu · You recently reported fraud"
+            }
+            Self::Velocity => "Više prijava za kratko vreme · Several logins in a short time",
+            Self::Dormant => "Prva prijava posle dugo vremena · First login in a long time",
+            Self::NewDevice => "Nedavno je dodat uređaj · A device was added recently",
+        }
+    }
 }
 
 /// The citizen's decision.
@@ -215,6 +318,10 @@ pub struct ApprovalClaims {
     /// Unique id of this approval (single use; carried into the access token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The login screen's longer code, typed on the phone, when the
+    /// challenge asked for one (`ChallengeRisk::code_digits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// Claims of the enrollment proof (`typ` [`TYP_ENROLLMENT`]), signed by the new device key.

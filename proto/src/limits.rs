@@ -28,3 +28,6 @@ pub const NUMBER_MAX: u8 = 99;
 pub const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// Activation code length without dashes: 12 × 5 bits = 60 bits.
 pub const ACTIVATION_CODE_LEN: usize = 12;
+
+/// Digits of a risky login's code, typed on the phone instead of the number.
+pub const VERIFIED_CODE_DIGITS: u8 = 6;

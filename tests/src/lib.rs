@@ -312,6 +312,8 @@ pub struct Options {
     pub four_eyes_reset: bool,
     /// The audit reader token.
     pub audit_reader_token: Option<String>,
+    /// `RISK_WEIGHTS`.
+    pub risk_weights: String,
     /// Serve the browser companion from this directory.
     pub app_dir: Option<PathBuf>,
 }
@@ -338,6 +340,7 @@ impl Options {
             oidc_clients: None,
             four_eyes_reset: false,
             audit_reader_token: None,
+            risk_weights: String::new(),
             app_dir: None,
         }
     }
@@ -418,6 +421,7 @@ impl TestServer {
             audit_retention: opts.audit_retention,
             four_eyes_reset: opts.four_eyes_reset,
             audit_reader_token: opts.audit_reader_token.clone().map(SecretString::from),
+            risk_weights: opts.risk_weights.clone(),
             app_dir: opts.app_dir.clone(),
             oidc_clients: opts.oidc_clients.clone().map(SecretString::from),
             metrics_listen: opts

@@ -75,7 +75,7 @@ struct LoginTpl<'a> {
 #[derive(Template)]
 #[template(path = "counter/waiting.html")]
 struct WaitingTpl {
-    number: u8,
+    number: String,
 }
 
 /// A search result.
@@ -287,7 +287,10 @@ fn page(svc: &Potvrda, desk: &Desk, results: Option<(&str, Vec<Row>)>) -> Result
             svc,
             desk,
             StatusCode::OK,
-            WaitingTpl { number: *number }.render(),
+            WaitingTpl {
+                number: number.clone(),
+            }
+            .render(),
         ),
         DeskView::Staff { .. } => {
             let (query, results) = match results {

@@ -76,7 +76,7 @@ struct LoginTpl<'a> {
 struct WaitingTpl<'a> {
     request: &'a str,
     client_name: &'a str,
-    number: u8,
+    number: String,
     error: &'a Option<String>,
 }
 

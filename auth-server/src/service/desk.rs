@@ -37,6 +37,9 @@ enum State {
         login_id: String,
         login_secret: String,
         number: u8,
+        /// A risky login's code, shown instead of the number.
+        #[serde(default)]
+        code: Option<String>,
     },
     Active {
         user_id: String,
@@ -60,8 +63,8 @@ pub enum DeskView {
     },
     /// Waiting for the phone: the number to type there.
     Waiting {
-        /// The number.
-        number: u8,
+        /// The number (or a risky login's code).
+        number: String,
     },
     /// A logged-in staff member.
     Staff {
@@ -106,6 +109,11 @@ impl Desk {
             _ => Err(Error::Unauthorized),
         }
     }
+}
+
+/// What the waiting page shows: a risky login's code, else the number.
+fn shown(number: u8, code: Option<&str>) -> String {
+    code.map_or_else(|| number.to_string(), str::to_owned)
 }
 
 fn desk_key(cookie: &str) -> String {
@@ -163,7 +171,9 @@ impl Potvrda {
         let stored: Stored = serde_json::from_slice(&raw)?;
         let view = match &stored.state {
             State::Anonymous => DeskView::Login { error: None },
-            State::Pending { number, .. } => DeskView::Waiting { number: *number },
+            State::Pending { number, code, .. } => DeskView::Waiting {
+                number: shown(*number, code.as_deref()),
+            },
             State::Active { user_id, started } => {
                 let user = self.store.user(user_id).await?;
                 let Some(user) = user.filter(|u| {
@@ -279,18 +289,18 @@ impl Potvrda {
         self.store.kv_delete(&desk_key(&desk.cookie)).await?;
         let cookie = clock::token::<32>(self.rng.as_ref())?;
         desk.stored.csrf = clock::token::<32>(self.rng.as_ref())?;
+        let number = shown(started.number, started.code.as_deref());
         desk.stored.state = State::Pending {
             login_id: started.login_id,
             login_secret: started.login_secret,
             number: started.number,
+            code: started.code,
         };
         self.desk_save(&cookie, &desk.stored, self.clock.now() + LOGIN_TTL)
             .await?;
         desk.cookie.clone_from(&cookie);
         desk.set_cookie = Some(cookie);
-        desk.view = DeskView::Waiting {
-            number: started.number,
-        };
+        desk.view = DeskView::Waiting { number };
         Ok(desk)
     }
 
@@ -318,6 +328,7 @@ impl Potvrda {
             login_id,
             login_secret,
             number,
+            code,
         } = desk.stored.state.clone()
         else {
             return Ok(desk);
@@ -330,7 +341,9 @@ impl Potvrda {
         let error = match answer.status {
             LoginStatus::Pending => {
                 return Ok(Desk {
-                    view: DeskView::Waiting { number },
+                    view: DeskView::Waiting {
+                        number: shown(number, code.as_deref()),
+                    },
                     ..desk
                 });
             }

@@ -10,6 +10,7 @@ mod guard;
 mod offline;
 mod oidc;
 mod recovery;
+mod risk;
 mod staff;
 
 pub use additions::NEW_DEVICE_SERVICE;
@@ -19,6 +20,7 @@ pub use oidc::{
     AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutOutcome, LogoutParams, SCOPES, StepOutcome,
     TokenForm,
 };
+pub use risk::{Assessment, RiskPolicy};
 pub use staff::Principal;
 
 use std::net::IpAddr;
@@ -34,14 +36,14 @@ use potvrda_proto::api::{
     LoginStatusResponse, PushStatus, Role,
 };
 use potvrda_proto::jose::{
-    AMR_PWD_MFA, AUD_PULL, AccessTokenClaims, ApprovalClaims, ChallengeClaims, Decision, EcJwk,
-    EnrollmentProofClaims, LoginContext, PullClaims, TOKEN_TYPE_BEARER, TYP_APPROVAL,
-    TYP_CHALLENGE, TYP_ENROLLMENT, TYP_PULL,
+    AMR_PWD_MFA, AUD_PULL, AccessTokenClaims, ApprovalClaims, ChallengeClaims, ChallengeRisk,
+    Decision, EcJwk, EnrollmentProofClaims, LoginContext, PullClaims, RiskLevel, TOKEN_TYPE_BEARER,
+    TYP_APPROVAL, TYP_CHALLENGE, TYP_ENROLLMENT, TYP_PULL,
 };
 use potvrda_proto::limits::{
     ENROLLMENT_PROOF_MAX_AGE_SECS, MAX_CLOCK_SKEW_SECS, MAX_CONTEXT_FIELD_LEN, MAX_NAME_LEN,
     MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MAX_WAIT_SECS, NUMBER_MAX, NUMBER_MIN,
-    PULL_TOKEN_MAX_AGE_SECS,
+    PULL_TOKEN_MAX_AGE_SECS, VERIFIED_CODE_DIGITS,
 };
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
@@ -82,6 +84,7 @@ pub struct Potvrda {
     audit: Arc<Audit>,
     keyring: Arc<Keyring>,
     proxies: crate::proxies::Proxies,
+    risk: RiskPolicy,
     device_limiter: Option<DeviceLimiter>,
 }
 
@@ -132,6 +135,12 @@ impl Potvrda {
     pub fn new(p: Parts) -> Self {
         // Checked when the configuration was loaded.
         let proxies = crate::proxies::Proxies::checked(&p.config.trusted_proxies);
+        let risk = RiskPolicy::parse(
+            &p.config.risk_weights,
+            p.config.risk_escalate_at,
+            p.config.risk_suppress_at,
+        )
+        .unwrap_or_default();
         let device_limiter =
             std::num::NonZeroU32::new(p.config.ip_device_limit).map(|n| DeviceLimiter {
                 limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(n)),
@@ -140,6 +149,7 @@ impl Potvrda {
         Self {
             device_limiter,
             proxies,
+            risk,
             config: p.config,
             public_url: p.public_url,
             store: p.store,
@@ -602,6 +612,7 @@ impl Potvrda {
         }
         let rng = self.rng.as_ref();
         let now = self.clock.now();
+        let assessment = self.assess_login(user, &devices, caller.ip, now).await?;
         let login_id = new_id(rng)?;
         // Push-bombing defences, atomic across instances: paused after
         // repeated denials, a bounded number of pushes per window, and one
@@ -648,7 +659,16 @@ impl Potvrda {
             challenges: Vec::with_capacity(devices.len()),
             audience,
             client_ip: caller.ip.map(|ip| ip.to_string()),
+            code: (assessment.level >= RiskLevel::Elevated)
+                .then(|| clock::string(rng, b"0123456789", usize::from(VERIFIED_CODE_DIGITS)))
+                .transpose()?,
         };
+        let risk = (!assessment.reasons.is_empty()).then(|| ChallengeRisk {
+            level: assessment.level,
+            reasons: assessment.reasons.clone(),
+            code_digits: record.code.as_ref().map(|_| VERIFIED_CODE_DIGITS),
+        });
+        let push_suppressed = assessment.level == RiskLevel::High;
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some(TYP_CHALLENGE.into());
         header.kid = Some(self.keys.signing.kid.clone());
@@ -661,6 +681,7 @@ impl Potvrda {
                 ctx: record.context.clone(),
                 iat: now,
                 exp: record.expires_at,
+                risk: risk.clone(),
             };
             record.challenges.push(DeviceChallenge {
                 device_id: device.id.clone(),
@@ -706,11 +727,24 @@ impl Potvrda {
                     .with("login_id", record.id.as_str())
                     .with("devices", devices.len())
                     .with("service", record.context.service.clone())
-                    .with("audience", audience_name(audience)),
+                    .with("audience", audience_name(audience))
+                    .with("risk_score", assessment.score)
+                    .with("risk_level", assessment.level.as_str())
+                    .with(
+                        "risk_reasons",
+                        assessment
+                            .reasons
+                            .iter()
+                            .map(|r| r.as_str())
+                            .collect::<Vec<_>>(),
+                    )
+                    .with("push_suppressed", push_suppressed),
             )
             .await;
         for (device, challenge) in devices.into_iter().zip(&record.challenges) {
-            if device.push.is_some() && !device.push_gone {
+            // A high-risk login sends no notification: the challenge waits
+            // in the app until the citizen opens it.
+            if device.push.is_some() && !device.push_gone && !push_suppressed {
                 self.push.dispatch(
                     device,
                     PushJob {
@@ -727,6 +761,8 @@ impl Potvrda {
             login_secret: secret,
             number: record.number,
             expires_at: record.expires_at,
+            code: record.code,
+            push_suppressed,
         })
     }
 
@@ -980,9 +1016,15 @@ impl Potvrda {
             LoginStatus::Expired => return Err(Error::Expired),
             _ => return Err(Error::AlreadyDecided),
         }
+        // A risky login's code (constant time), else the two-digit number.
+        let typed_right = match (&rec.code, &claims.code) {
+            (Some(code), Some(typed)) => ct_eq_str(code, typed),
+            (Some(_), None) => false,
+            (None, _) => claims.number == Some(rec.number),
+        };
         let (to, mismatch) = match claims.decision {
             Decision::Deny | Decision::Fraud => (LoginState::Denied, false),
-            Decision::Approve if claims.number == Some(rec.number) => (LoginState::Approved, false),
+            Decision::Approve if typed_right => (LoginState::Approved, false),
             Decision::Approve => (LoginState::Denied, true),
         };
         let decided_ms = now_ms();
@@ -1004,6 +1046,13 @@ impl Potvrda {
                     decided_ms,
                 );
                 let approved = to == LoginState::Approved;
+                self.note_decision(
+                    &rec.user_id,
+                    approved,
+                    claims.decision == Decision::Fraud,
+                    now,
+                )
+                .await;
                 if approved {
                     // The phone vouches for the address the login came from.
                     self.remember_address(&rec.user_id, rec.client_ip.as_deref(), now)

@@ -79,6 +79,16 @@ struct PendingLogin {
     login_id: String,
     login_secret: String,
     number: u8,
+    /// A risky login's longer code, shown instead of the number.
+    #[serde(default)]
+    code: Option<String>,
+}
+
+impl PendingLogin {
+    /// What the waiting page shows: the code, or the number.
+    fn shown(&self) -> String {
+        self.code.clone().unwrap_or_else(|| self.number.to_string())
+    }
 }
 
 /// What a code stands for.
@@ -161,8 +171,9 @@ pub enum StepOutcome {
     Waiting {
         /// The request id.
         request: String,
-        /// The two-digit number.
-        number: u8,
+        /// What to type on the phone: the two-digit number, or a risky
+        /// login's six-digit code.
+        number: String,
         /// The service asking.
         client_name: String,
         /// Why a typed code was refused.
@@ -526,11 +537,14 @@ impl Potvrda {
             Err(Error::InvalidRequest(_)) => return again("Enter your username and password."),
             Err(e) => return Err(e),
         };
-        req.login = Some(PendingLogin {
+        let pending = PendingLogin {
             login_id: started.login_id,
             login_secret: started.login_secret,
             number: started.number,
-        });
+            code: started.code,
+        };
+        let shown = pending.shown();
+        req.login = Some(pending);
         let now = self.clock.now();
         self.store
             .kv_put(
@@ -541,7 +555,7 @@ impl Potvrda {
             .await?;
         Ok(StepOutcome::Waiting {
             request: request_id.to_owned(),
-            number: started.number,
+            number: shown,
             client_name,
             error: None,
         })
@@ -606,7 +620,7 @@ impl Potvrda {
         match answer.status {
             LoginStatus::Pending => Ok(StepOutcome::Waiting {
                 request: request_id.to_owned(),
-                number: pending.number,
+                number: pending.shown(),
                 client_name,
                 error: None,
             }),
@@ -691,7 +705,7 @@ impl Potvrda {
             }
             Err(Error::InvalidCredentials) => Ok(StepOutcome::Waiting {
                 request: request_id.to_owned(),
-                number: pending.number,
+                number: pending.shown(),
                 client_name: self
                     .client(&req.client_id)
                     .map(|c| c.name.clone())

@@ -192,6 +192,9 @@ pub struct LoginRecord {
     /// approval makes it a known address of the citizen.
     #[serde(default)]
     pub client_ip: Option<String>,
+    /// A risky login's longer code, typed on the phone instead of the number.
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 /// A login as read from the store.

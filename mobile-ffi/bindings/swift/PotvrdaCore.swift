@@ -641,6 +641,12 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func approve(id: String, number: UInt8) throws  -> HttpRequest
     
     /**
+     * Approve a risky login with the code the login screen shows
+     * (`code_digits` digits): asks the citizen to confirm first.
+     */
+    func approveCode(id: String, code: String) throws  -> HttpRequest
+    
+    /**
      * Refuse the login (no confirmation needed).
      */
     func deny(id: String) throws  -> HttpRequest
@@ -823,6 +829,21 @@ open func approve(id: String, number: UInt8)throws  -> HttpRequest  {
             self.uniffiCloneHandle(),
         FfiConverterString.lower(id),
         FfiConverterUInt8.lower(number),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Approve a risky login with the code the login screen shows
+     * (`code_digits` digits): asks the citizen to confirm first.
+     */
+open func approveCode(id: String, code: String)throws  -> HttpRequest  {
+    return try  FfiConverterTypeHttpRequest_lift(try rustCallWithError(FfiConverterTypeApiError_lift) {
+        uniffiCallStatus in
+    uniffi_potvrda_mobile_ffi_fn_method_device_approve_code(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterString.lower(code),uniffiCallStatus
     )
 })
 }
@@ -2322,6 +2343,16 @@ public struct PendingLogin: Equatable, Hashable {
      * Unix seconds after which it can no longer be answered.
      */
     public var expiresAt: Int64
+    /**
+     * A risky login asks for the login screen's code of this many digits
+     * ([`Device::approve_code`]) instead of the two-digit number.
+     */
+    public var codeDigits: UInt8?
+    /**
+     * Why the login looks risky, to show the citizen ("first login from
+     * this address", …), from the signed challenge.
+     */
+    public var notices: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2343,13 +2374,23 @@ public struct PendingLogin: Equatable, Hashable {
          */userAgent: String?, 
         /**
          * Unix seconds after which it can no longer be answered.
-         */expiresAt: Int64) {
+         */expiresAt: Int64, 
+        /**
+         * A risky login asks for the login screen's code of this many digits
+         * ([`Device::approve_code`]) instead of the two-digit number.
+         */codeDigits: UInt8?, 
+        /**
+         * Why the login looks risky, to show the citizen ("first login from
+         * this address", …), from the signed challenge.
+         */notices: [String]) {
         self.id = id
         self.username = username
         self.service = service
         self.ip = ip
         self.userAgent = userAgent
         self.expiresAt = expiresAt
+        self.codeDigits = codeDigits
+        self.notices = notices
     }
 
     
@@ -2373,7 +2414,9 @@ public struct FfiConverterTypePendingLogin: FfiConverterRustBuffer {
                 service: FfiConverterOptionString.read(from: &buf), 
                 ip: FfiConverterOptionString.read(from: &buf), 
                 userAgent: FfiConverterOptionString.read(from: &buf), 
-                expiresAt: FfiConverterInt64.read(from: &buf)
+                expiresAt: FfiConverterInt64.read(from: &buf), 
+                codeDigits: FfiConverterOptionUInt8.read(from: &buf), 
+                notices: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -2384,6 +2427,8 @@ public struct FfiConverterTypePendingLogin: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.ip, into: &buf)
         FfiConverterOptionString.write(value.userAgent, into: &buf)
         FfiConverterInt64.write(value.expiresAt, into: &buf)
+        FfiConverterOptionUInt8.write(value.codeDigits, into: &buf)
+        FfiConverterSequenceString.write(value.notices, into: &buf)
     }
 }
 
@@ -2503,7 +2548,8 @@ enum ApiError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case NotConfirmed
     /**
-     * Approving needs the two-digit number from the login screen.
+     * Approving needs the two-digit number from the login screen (a risky
+     * login: its longer code, see `code_digits`).
      */
     case NumberRequired
     /**
@@ -2865,6 +2911,30 @@ public func FfiConverterTypePushMode_lower(_ value: PushMode) -> RustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt8: FfiConverterRustBuffer {
+    typealias SwiftType = UInt8?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt8.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt8.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
     typealias SwiftType = String?
 
@@ -3058,6 +3128,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_potvrda_mobile_ffi_checksum_method_device_approve() != 61492) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_potvrda_mobile_ffi_checksum_method_device_approve_code() != 13114) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_potvrda_mobile_ffi_checksum_method_device_deny() != 37733) {

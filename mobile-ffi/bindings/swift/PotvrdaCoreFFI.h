@@ -353,6 +353,11 @@ RustBuffer uniffi_potvrda_mobile_ffi_fn_method_device_answer_outcome(uint64_t pt
 RustBuffer uniffi_potvrda_mobile_ffi_fn_method_device_approve(uint64_t ptr, RustBuffer id, uint8_t number, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_METHOD_DEVICE_APPROVE_CODE
+#define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_METHOD_DEVICE_APPROVE_CODE
+RustBuffer uniffi_potvrda_mobile_ffi_fn_method_device_approve_code(uint64_t ptr, RustBuffer id, RustBuffer code, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_METHOD_DEVICE_DENY
 #define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_METHOD_DEVICE_DENY
 RustBuffer uniffi_potvrda_mobile_ffi_fn_method_device_deny(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
@@ -832,6 +837,12 @@ uint16_t uniffi_potvrda_mobile_ffi_checksum_method_device_answer_outcome(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_DEVICE_APPROVE
 #define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_DEVICE_APPROVE
 uint16_t uniffi_potvrda_mobile_ffi_checksum_method_device_approve(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_DEVICE_APPROVE_CODE
+#define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_DEVICE_APPROVE_CODE
+uint16_t uniffi_potvrda_mobile_ffi_checksum_method_device_approve_code(void
     
 );
 #endif

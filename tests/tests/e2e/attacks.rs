@@ -67,6 +67,7 @@ fn claims_for(ch: &potvrda_mobile_core::Challenge, number: u8) -> ApprovalClaims
         iat: potvrda_e2e::now(),
         ctx_hash: Some(potvrda_mobile_core::protocol::ctx_hash(&ch.jws).expect("hash")),
         jti: Some(uuid::Uuid::new_v4().to_string()),
+        code: None,
     }
 }
 
@@ -154,6 +155,7 @@ async fn forged_headers_and_claims_are_refused(backend: Backend) {
                 &ApprovalClaims {
                     iat: good.iat - 3600,
                     jti: Some(uuid::Uuid::new_v4().to_string()),
+                    code: None,
                     ..good.clone()
                 },
             ),
@@ -167,6 +169,7 @@ async fn forged_headers_and_claims_are_refused(backend: Backend) {
                 &ApprovalClaims {
                     iat: good.iat + 3600,
                     jti: Some(uuid::Uuid::new_v4().to_string()),
+                    code: None,
                     ..good.clone()
                 },
             ),
@@ -193,6 +196,7 @@ async fn forged_headers_and_claims_are_refused(backend: Backend) {
                 &dev,
                 &ApprovalClaims {
                     jti: None,
+                    code: None,
                     ..good.clone()
                 },
             ),
@@ -230,6 +234,7 @@ async fn forged_headers_and_claims_are_refused(backend: Backend) {
                 &ApprovalClaims {
                     number: None,
                     jti: Some(uuid::Uuid::new_v4().to_string()),
+                    code: None,
                     ..good.clone()
                 },
             ),
@@ -497,6 +502,7 @@ async fn the_approval_signs_what_the_phone_saw_once(backend: Backend) {
     // The genuine approval carries a jti, and the token says which approval authorised it.
     let good = ApprovalClaims {
         jti: Some("approval-0001".into()),
+        code: None,
         ..claims_for(&ch, first.number)
     };
     c.phone
@@ -520,6 +526,7 @@ async fn the_approval_signs_what_the_phone_saw_once(backend: Backend) {
     let ch2 = pulled(&c.phone).await;
     let reused = ApprovalClaims {
         jti: Some("approval-0001".into()),
+        code: None,
         ..claims_for(&ch2, second.number)
     };
     let r = c

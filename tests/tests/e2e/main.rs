@@ -20,6 +20,7 @@ mod oidc;
 mod openapi;
 mod outage;
 mod recovery;
+mod risk;
 mod roles;
 mod scale_out;
 mod support;

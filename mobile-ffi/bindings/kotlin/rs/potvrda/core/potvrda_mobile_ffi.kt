@@ -789,6 +789,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_device_approve(
     ): Int
+    external fun uniffi_potvrda_mobile_ffi_checksum_method_device_approve_code(
+    ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_device_deny(
     ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_device_device_id(
@@ -866,6 +868,8 @@ internal object UniffiLib {
     external fun uniffi_potvrda_mobile_ffi_fn_method_device_answer_outcome(`ptr`: Long,`id`: RustBuffer.ByValue,`response`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_potvrda_mobile_ffi_fn_method_device_approve(`ptr`: Long,`id`: RustBuffer.ByValue,`number`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_potvrda_mobile_ffi_fn_method_device_approve_code(`ptr`: Long,`id`: RustBuffer.ByValue,`code`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_potvrda_mobile_ffi_fn_method_device_deny(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1077,6 +1081,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_approve() and 0xFFFF) != 61492) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_approve_code() and 0xFFFF) != 13114) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_deny() and 0xFFFF) != 37733) {
@@ -1643,6 +1650,12 @@ public interface DeviceInterface {
     fun `approve`(`id`: kotlin.String, `number`: kotlin.UByte): HttpRequest
     
     /**
+     * Approve a risky login with the code the login screen shows
+     * (`code_digits` digits): asks the citizen to confirm first.
+     */
+    fun `approveCode`(`id`: kotlin.String, `code`: kotlin.String): HttpRequest
+    
+    /**
      * Refuse the login (no confirmation needed).
      */
     fun `deny`(`id`: kotlin.String): HttpRequest
@@ -1868,6 +1881,26 @@ open class Device: Disposable, AutoCloseable, DeviceInterface
         
         FfiConverterString.lower(`id`),
         FfiConverterUByte.lower(`number`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Approve a risky login with the code the login screen shows
+     * (`code_digits` digits): asks the citizen to confirm first.
+     */
+    @Throws(ApiException::class)override fun `approveCode`(`id`: kotlin.String, `code`: kotlin.String): HttpRequest {
+            return FfiConverterTypeHttpRequest.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ApiException) { _status ->
+    UniffiLib.uniffi_potvrda_mobile_ffi_fn_method_device_approve_code(
+        it,
+        
+        FfiConverterString.lower(`id`),
+        FfiConverterString.lower(`code`),_status)
 }
     }
     )
@@ -3806,6 +3839,18 @@ data class PendingLogin (
      * Unix seconds after which it can no longer be answered.
      */
     var `expiresAt`: kotlin.Long
+    , 
+    /**
+     * A risky login asks for the login screen's code of this many digits
+     * ([`Device::approve_code`]) instead of the two-digit number.
+     */
+    var `codeDigits`: kotlin.UByte?
+    , 
+    /**
+     * Why the login looks risky, to show the citizen ("first login from
+     * this address", …), from the signed challenge.
+     */
+    var `notices`: List<kotlin.String>
     
 ){
     
@@ -3828,6 +3873,8 @@ public object FfiConverterTypePendingLogin: FfiConverterRustBuffer<PendingLogin>
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterLong.read(buf),
+            FfiConverterOptionalUByte.read(buf),
+            FfiConverterSequenceString.read(buf),
         )
     }
 
@@ -3837,7 +3884,9 @@ public object FfiConverterTypePendingLogin: FfiConverterRustBuffer<PendingLogin>
             FfiConverterOptionalString.allocationSize(value.`service`) +
             FfiConverterOptionalString.allocationSize(value.`ip`) +
             FfiConverterOptionalString.allocationSize(value.`userAgent`) +
-            FfiConverterLong.allocationSize(value.`expiresAt`)
+            FfiConverterLong.allocationSize(value.`expiresAt`) +
+            FfiConverterOptionalUByte.allocationSize(value.`codeDigits`) +
+            FfiConverterSequenceString.allocationSize(value.`notices`)
     )
 
     override fun write(value: PendingLogin, buf: ByteBuffer) {
@@ -3847,6 +3896,8 @@ public object FfiConverterTypePendingLogin: FfiConverterRustBuffer<PendingLogin>
             FfiConverterOptionalString.write(value.`ip`, buf)
             FfiConverterOptionalString.write(value.`userAgent`, buf)
             FfiConverterLong.write(value.`expiresAt`, buf)
+            FfiConverterOptionalUByte.write(value.`codeDigits`, buf)
+            FfiConverterSequenceString.write(value.`notices`, buf)
     }
 }
 
@@ -3955,7 +4006,8 @@ sealed class ApiException: kotlin.Exception() {
     }
     
     /**
-     * Approving needs the two-digit number from the login screen.
+     * Approving needs the two-digit number from the login screen (a risky
+     * login: its longer code, see `code_digits`).
      */
     class NumberRequired(
         ) : ApiException() {
@@ -4369,6 +4421,38 @@ public object FfiConverterTypePushMode : FfiConverterRustBuffer<PushMode>{
 }
 
 
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalUByte: FfiConverterRustBuffer<kotlin.UByte?> {
+    override fun read(buf: ByteBuffer): kotlin.UByte? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUByte.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UByte?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUByte.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UByte?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUByte.write(value, buf)
+        }
+    }
+}
 
 
 
