@@ -512,4 +512,80 @@ mod tests {
         assert_eq!(keystore.signed.load(Ordering::SeqCst), 3);
         assert_eq!(no.asked.lock().expect("lock").len(), 2, "deny asked nobody");
     }
+
+    #[test]
+    fn a_risky_challenge_is_approved_only_with_its_code_and_the_citizens_confirmation() {
+        use potvrda_proto::jose::{ChallengeRisk, RiskLevel, RiskReason};
+        let (srv, _) = server();
+        let mut claims = challenge("dev1", 1000, 1060);
+        claims.risk = Some(ChallengeRisk {
+            level: RiskLevel::Elevated,
+            reasons: vec![RiskReason::NewAddress, RiskReason::NewDevice],
+            code_digits: Some(6),
+        });
+        let c = Challenge {
+            jws: jws::sign(&srv, TYP_CHALLENGE, Some("srv1"), &claims).expect("signs"),
+            claims,
+        };
+        assert_eq!(code_digits(&c), Some(6));
+        assert_eq!(
+            notices(&c),
+            vec![
+                RiskReason::NewAddress.text().to_owned(),
+                RiskReason::NewDevice.text().to_owned()
+            ]
+        );
+        let keystore = CountingKeystore {
+            key: SoftwareSigner::generate(),
+            signed: AtomicUsize::new(0),
+        };
+        let (yes, no) = (
+            Asked {
+                answer: true,
+                asked: std::sync::Mutex::new(Vec::new()),
+            },
+            Asked {
+                answer: false,
+                asked: std::sync::Mutex::new(Vec::new()),
+            },
+        );
+        // The two-digit number is not enough; nor a code of another length or with letters.
+        assert!(matches!(
+            approval(&keystore, &yes, "dev1", &c, Decision::Approve, Some(42), 1001),
+            Err(Error::NumberRequired)
+        ));
+        for bad in ["12345", "1234567", "12a456", ""] {
+            assert!(
+                matches!(
+                    approval_with_code(&keystore, &yes, "dev1", &c, bad, 1001),
+                    Err(Error::NumberRequired)
+                ),
+                "{bad}"
+            );
+        }
+        // The citizen says no: nothing is signed.
+        assert!(matches!(
+            approval_with_code(&keystore, &no, "dev1", &c, "123456", 1001),
+            Err(Error::UserNotVerified)
+        ));
+        assert_eq!(keystore.signed.load(Ordering::SeqCst), 0);
+        // Typed with a space, confirmed: the code is signed, the number is not.
+        let jws_text =
+            approval_with_code(&keystore, &yes, "dev1", &c, "123 456", 1001).expect("signs");
+        let signed: ApprovalClaims = jws::parse(&jws_text, Some(TYP_APPROVAL))
+            .expect("parses")
+            .verify(&keystore.key.public_jwk())
+            .expect("verifies");
+        assert_eq!((signed.code.as_deref(), signed.number), (Some("123456"), None));
+        assert_eq!(signed.ctx_hash, Some(ctx_hash(&c.jws).expect("hash")));
+        // Denying and reporting need no code.
+        approval(&keystore, &yes, "dev1", &c, Decision::Deny, None, 1001).expect("deny");
+        approval(&keystore, &yes, "dev1", &c, Decision::Fraud, None, 1001).expect("fraud");
+        // An ordinary challenge takes no code.
+        let plain = Challenge {
+            claims: challenge("dev1", 1000, 1060),
+            jws: c.jws.clone(),
+        };
+        assert!(approval_with_code(&keystore, &yes, "dev1", &plain, "123456", 1001).is_err());
+    }
 }

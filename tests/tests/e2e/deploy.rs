@@ -143,6 +143,8 @@ print(" ".join(kinds))
         "potvrda_hash_queue_depth",
         "potvrda_audit_events_total",
         "potvrda_audit_write_errors_total",
+        "potvrda_password_locks_total",
+        "potvrda_login_risk_total",
     ];
     for word in all.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
         if let Some(base) = word.strip_prefix("potvrda_") {
