@@ -551,7 +551,15 @@ mod tests {
         );
         // The two-digit number is not enough; nor a code of another length or with letters.
         assert!(matches!(
-            approval(&keystore, &yes, "dev1", &c, Decision::Approve, Some(42), 1001),
+            approval(
+                &keystore,
+                &yes,
+                "dev1",
+                &c,
+                Decision::Approve,
+                Some(42),
+                1001
+            ),
             Err(Error::NumberRequired)
         ));
         for bad in ["12345", "1234567", "12a456", ""] {
@@ -576,7 +584,10 @@ mod tests {
             .expect("parses")
             .verify(&keystore.key.public_jwk())
             .expect("verifies");
-        assert_eq!((signed.code.as_deref(), signed.number), (Some("123456"), None));
+        assert_eq!(
+            (signed.code.as_deref(), signed.number),
+            (Some("123456"), None)
+        );
         assert_eq!(signed.ctx_hash, Some(ctx_hash(&c.jws).expect("hash")));
         // Denying and reporting need no code.
         approval(&keystore, &yes, "dev1", &c, Decision::Deny, None, 1001).expect("deny");

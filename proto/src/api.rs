@@ -161,6 +161,9 @@ pub struct DeviceAdditionStarted {
     pub number: u8,
     /// The challenge expires then.
     pub expires_at: i64,
+    /// Protocol 2: a risky request's six-digit code, to type instead of `number`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// `GET /v1/me/devices/additions/{request_id}` answer.

@@ -66,6 +66,7 @@ impl Potvrda {
             request_id,
             number: started.number,
             expires_at: started.expires_at,
+            code: started.code,
         })
     }
 

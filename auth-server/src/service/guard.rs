@@ -166,13 +166,15 @@ impl Potvrda {
         ip: Option<IpAddr>,
         now: i64,
     ) -> Result<bool> {
-        let (Some(user_id), Some(ip)) = (user_id, ip) else {
+        let Some(ip) = ip else {
             return Ok(false);
         };
-        Ok(self
+        // An unknown username costs the same read as a known one.
+        let known = self
             .store
-            .kv_get(&known_address_key(user_id, ip), now)
+            .kv_get(&known_address_key(user_id.unwrap_or("-"), ip), now)
             .await?
-            .is_some())
+            .is_some();
+        Ok(known && user_id.is_some())
     }
 }

@@ -207,14 +207,9 @@ async fn refusals_denials_and_pauses_are_audited(backend: Backend) {
         .await
         .expect("denied");
     let l = login(&srv, &c).await;
-    let r = c
-        .phone
-        .answer(
-            &pulled(&c.phone).await,
-            Decision::Approve,
-            Some(wrong(l.number)),
-        )
-        .await;
+    // After the denial the login is risky: a wrong code is the mismatch.
+    let ch = pulled(&c.phone).await;
+    let r = approve_wrongly(&c.phone, &ch, l.number, l.code.as_deref()).await;
     assert_eq!(server_error(r).0, 422);
     // Paused now: the next login is refused before any push.
     assert_eq!(

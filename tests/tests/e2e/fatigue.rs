@@ -106,10 +106,15 @@ async fn repeated_denials_pause_pushes_and_an_approval_resets_the_count(backend:
         .await
         .expect("denied");
     let l2 = login(&srv, &c).await;
-    c.phone
-        .answer(&pulled(&c.phone).await, Decision::Approve, Some(l2.number))
-        .await
-        .expect("approved");
+    // After a denial the login is risky: the screen shows a code to type.
+    approve_as_shown(
+        &c.phone,
+        &pulled(&c.phone).await,
+        l2.number,
+        l2.code.as_deref(),
+    )
+    .await
+    .expect("approved");
     login(&srv, &c).await;
     c.phone
         .answer(&pulled(&c.phone).await, Decision::Deny, None)
@@ -117,14 +122,13 @@ async fn repeated_denials_pause_pushes_and_an_approval_resets_the_count(backend:
         .expect("denied");
     // A number mismatch is the second failure in a row: pushes pause.
     let l4 = login(&srv, &c).await;
-    let r = c
-        .phone
-        .answer(
-            &pulled(&c.phone).await,
-            Decision::Approve,
-            Some(wrong(l4.number)),
-        )
-        .await;
+    let r = approve_wrongly(
+        &c.phone,
+        &pulled(&c.phone).await,
+        l4.number,
+        l4.code.as_deref(),
+    )
+    .await;
     assert_eq!(server_error(r).0, 422);
     let retry = rate_limited(&srv, &c).await;
     assert!((1..=600).contains(&retry), "Retry-After {retry}");
@@ -146,8 +150,12 @@ async fn repeated_denials_pause_pushes_and_an_approval_resets_the_count(backend:
     srv.clock.advance(600);
     c.phone.set_clock_offset(600);
     let l5 = login(&srv, &c).await;
-    c.phone
-        .answer(&pulled(&c.phone).await, Decision::Approve, Some(l5.number))
-        .await
-        .expect("after the pause");
+    approve_as_shown(
+        &c.phone,
+        &pulled(&c.phone).await,
+        l5.number,
+        l5.code.as_deref(),
+    )
+    .await
+    .expect("after the pause");
 }

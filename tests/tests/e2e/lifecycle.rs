@@ -137,8 +137,7 @@ async fn a_second_device_is_approved_from_the_first(backend: Backend) {
         "someone else's request"
     );
     let ch = pulled(&c.phone).await;
-    c.phone
-        .answer(&ch, Decision::Approve, Some(asked.number))
+    approve_as_shown(&c.phone, &ch, asked.number, asked.code.as_deref())
         .await
         .expect("approved");
     let (status, body) = addition_status(&srv, &asked.request_id, &token).await;
@@ -159,8 +158,8 @@ async fn a_second_device_is_approved_from_the_first(backend: Backend) {
     let l = login(&srv, &c).await;
     let ch = pulled(&second).await;
     assert_eq!(pulled(&c.phone).await.claims.cid, ch.claims.cid);
-    second
-        .answer(&ch, Decision::Approve, Some(l.number))
+    // A device enrolled after the first approval: the login asks for the code.
+    approve_as_shown(&second, &ch, l.number, l.code.as_deref())
         .await
         .expect("the new device approves");
     assert!(

@@ -161,3 +161,37 @@ pub async fn logged_in_for(
         .access_token
         .expect("token")
 }
+
+/// Approve with what the login screen shows: a risky login's six-digit
+/// code (protocol 2), else the two-digit number.
+pub async fn approve_as_shown(
+    phone: &VirtualPhone,
+    ch: &Challenge,
+    number: u8,
+    code: Option<&str>,
+) -> Result<potvrda_proto::api::ChallengeAnswerResult, potvrda_mobile_core::Error> {
+    match code {
+        Some(code) => phone.answer_code(ch, code).await,
+        None => phone.answer(ch, Decision::Approve, Some(number)).await,
+    }
+}
+
+/// Approve with a wrong answer to what the login screen shows (a number
+/// mismatch, or a wrong code for a risky login): the server denies it.
+pub async fn approve_wrongly(
+    phone: &VirtualPhone,
+    ch: &Challenge,
+    number: u8,
+    code: Option<&str>,
+) -> Result<potvrda_proto::api::ChallengeAnswerResult, potvrda_mobile_core::Error> {
+    match code {
+        Some(code) => {
+            let other = if code == "000000" { "111111" } else { "000000" };
+            phone.answer_code(ch, other).await
+        }
+        None => {
+            let other = if number == 99 { 10 } else { number + 1 };
+            phone.answer(ch, Decision::Approve, Some(other)).await
+        }
+    }
+}
