@@ -92,8 +92,9 @@ pub struct Config {
     pub password_lock_after: u32,
     /// Failed passwords for one username from all addresses together in the
     /// window before the username is locked for every address the citizen
-    /// has not logged in from (known addresses pass).
-    pub password_lock_after_all: u32,
+    /// has not logged in from (known addresses pass). Unset: ten times
+    /// `password_lock_after`.
+    pub password_lock_after_all: Option<u32>,
     /// Risk-adaptive push: weights of the signals, `reason=weight,…`
     /// (`new_address`, `recent_denials`, `recent_fraud_report`, `velocity`,
     /// `dormant`, `new_device`); unnamed ones keep their defaults.
@@ -286,7 +287,7 @@ impl Default for Config {
             rate_window: 900,
             password_delay_after: 5,
             password_lock_after: 10,
-            password_lock_after_all: 100,
+            password_lock_after_all: None,
             risk_weights: String::new(),
             risk_escalate_at: 2,
             risk_suppress_at: 4,
@@ -423,6 +424,12 @@ impl Config {
         Ok(())
     }
 
+    /// The all-address lock threshold in force.
+    pub fn lock_after_all(&self) -> u32 {
+        self.password_lock_after_all
+            .unwrap_or(self.password_lock_after.saturating_mul(10))
+    }
+
     fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
         if self.challenge_ttl < 10 || self.challenge_ttl > 600 {
@@ -436,7 +443,10 @@ impl Config {
             self.risk_escalate_at,
             self.risk_suppress_at,
         )?;
-        if self.password_lock_after_all < self.password_lock_after {
+        if self
+            .password_lock_after_all
+            .is_some_and(|all| all < self.password_lock_after)
+        {
             return bad("password_lock_after_all must be at least password_lock_after");
         }
         if self.admin_audience.trim().is_empty() || self.admin_audience == self.token_audience {
@@ -574,6 +584,56 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect()
+    }
+
+    #[test]
+    fn security_round_2_settings_are_checked_with_their_reasons() {
+        let load = |pairs: &[(&str, &str)]| Config::load(None, env(pairs), &Overrides::default());
+        // A deployment that raised the per-address lock alone still starts.
+        let cfg = load(&[("POTVRDA_PASSWORD_LOCK_AFTER", "1000")]).expect("loads");
+        assert_eq!(cfg.lock_after_all(), 10_000);
+        assert_eq!(load(&[]).expect("defaults").lock_after_all(), 100);
+        for (pairs, message) in [
+            (
+                vec![("POTVRDA_PASSWORD_LOCK_AFTER_ALL", "5")],
+                "password_lock_after_all must be at least password_lock_after",
+            ),
+            (
+                vec![("POTVRDA_ADMIN_AUDIENCE", "potvrda")],
+                "admin_audience must be set and differ from token_audience",
+            ),
+            (
+                vec![("POTVRDA_AUDIT_READER_TOKEN", "short")],
+                "audit_reader_token must be at least 16 characters",
+            ),
+            (
+                vec![
+                    ("POTVRDA_AUDIT_READER_TOKEN", "same-token-0123456789"),
+                    ("POTVRDA_BOOTSTRAP_TOKEN", "same-token-0123456789"),
+                ],
+                "audit_reader_token must differ from bootstrap_token",
+            ),
+            (
+                vec![("POTVRDA_TRUSTED_PROXIES", "10.0.0.0/8,nginx")],
+                "trusted_proxies must be IP addresses or CIDR ranges",
+            ),
+            (
+                vec![("POTVRDA_RISK_WEIGHTS", "luck=3")],
+                "risk_weights: unknown reason \"luck\"",
+            ),
+            (
+                vec![
+                    ("POTVRDA_RISK_ESCALATE_AT", "5"),
+                    ("POTVRDA_RISK_SUPPRESS_AT", "3"),
+                ],
+                "risk_suppress_at at least risk_escalate_at",
+            ),
+        ] {
+            let err = load(&pairs).expect_err(message);
+            assert!(err.to_string().contains(message), "{err}");
+        }
+        let cfg = load(&[("POTVRDA_TRUSTED_PROXIES", "172.30.0.10, 10.0.0.0/8")]).expect("loads");
+        assert_eq!(cfg.trusted_proxies.len(), 2);
     }
 
     #[test]

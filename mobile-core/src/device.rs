@@ -229,6 +229,10 @@ impl Enrolled {
             number,
             now,
         )?;
+        self.post_answer(challenge, approval)
+    }
+
+    fn post_answer(&self, challenge: &Challenge, approval: String) -> Result<Request> {
         Request::post_json(
             format!(
                 "{}/v1/challenges/{}/response",
@@ -250,14 +254,7 @@ impl Enrolled {
     ) -> Result<Request> {
         let approval =
             protocol::approval_with_code(signer, verifier, &self.device_id, challenge, code, now)?;
-        Request::post_json(
-            format!(
-                "{}/v1/challenges/{}/response",
-                self.server, challenge.claims.cid
-            ),
-            None,
-            &ChallengeAnswer { approval },
-        )
+        self.post_answer(challenge, approval)
     }
 
     /// What the server made of an answer: `approved` or `denied`.

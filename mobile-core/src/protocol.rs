@@ -113,6 +113,19 @@ pub fn approval(
     if decision != Decision::Deny && !verifier.verify(&reason)? {
         return Err(Error::UserNotVerified);
     }
+    sign_approval(signer, device_id, challenge, decision, (number, None), now)
+}
+
+/// Sign the answer to `challenge`: what the phone saw (`ctx_hash`), a fresh
+/// `jti`, and what the citizen typed — the number, or a risky login's code.
+fn sign_approval(
+    signer: &dyn Signer,
+    device_id: &str,
+    challenge: &Challenge,
+    decision: Decision,
+    (number, code): (Option<u8>, Option<String>),
+    now: i64,
+) -> Result<String> {
     jws::sign(
         signer,
         TYP_APPROVAL,
@@ -125,7 +138,7 @@ pub fn approval(
             iat: now,
             ctx_hash: Some(ctx_hash(&challenge.jws)?),
             jti: Some(random_id()),
-            code: None,
+            code,
         },
     )
 }
@@ -167,20 +180,13 @@ pub fn approval_with_code(
     if !verifier.verify(&format!("Potvrdi prijavu · Confirm the login: {service}"))? {
         return Err(Error::UserNotVerified);
     }
-    jws::sign(
+    sign_approval(
         signer,
-        TYP_APPROVAL,
-        Some(device_id),
-        &ApprovalClaims {
-            cid: challenge.claims.cid.clone(),
-            nonce: challenge.claims.nonce.clone(),
-            decision: Decision::Approve,
-            number: None,
-            iat: now,
-            ctx_hash: Some(ctx_hash(&challenge.jws)?),
-            jti: Some(random_id()),
-            code: Some(code),
-        },
+        device_id,
+        challenge,
+        Decision::Approve,
+        (None, Some(code)),
+        now,
     )
 }
 

@@ -409,7 +409,7 @@ impl TestServer {
             fatigue_pause: opts.limits.3,
             password_delay_after: opts.rates.0,
             password_lock_after: opts.rates.1,
-            password_lock_after_all: opts.lock_after_all.max(opts.rates.1),
+            password_lock_after_all: Some(opts.lock_after_all.max(opts.rates.1)),
             ip_failed_limit: opts.rates.2,
             ip_login_limit: opts.rates.3,
             ip_enroll_limit: opts.rates.4,

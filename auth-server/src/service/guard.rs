@@ -80,7 +80,7 @@ impl Potvrda {
             .await?;
         let locked = if from_here >= self.config.password_lock_after {
             Some("address")
-        } else if everywhere >= self.config.password_lock_after_all
+        } else if everywhere >= self.config.lock_after_all()
             && !self.is_known_address(user_id, ip, now).await?
         {
             Some("username")
@@ -117,7 +117,7 @@ impl Potvrda {
         let (everywhere, _) = self.store.rate_hit(&gate.username_key, now, window).await?;
         for (scope, n, limit) in [
             ("address", from_here, self.config.password_lock_after),
-            ("username", everywhere, self.config.password_lock_after_all),
+            ("username", everywhere, self.config.lock_after_all()),
         ] {
             if n == limit {
                 self.metrics.password_locked(scope);

@@ -284,12 +284,12 @@ mod tests {
             ),
             (vec![RiskReason::RecentFraudReport], 3, RiskLevel::Elevated),
             (
-                vec![RiskReason::RecentFraudReport, RiskReason::NewAddress],
+                vec![RiskReason::NewAddress, RiskReason::RecentFraudReport],
                 4,
                 RiskLevel::High,
             ),
             (
-                vec![RiskReason::NewDevice, RiskReason::RecentDenials],
+                vec![RiskReason::RecentDenials, RiskReason::NewDevice],
                 4,
                 RiskLevel::High,
             ),
