@@ -3,7 +3,9 @@
 //! randomness, the keys and the push sender are injected.
 
 mod additions;
+mod challenge;
 mod counter;
+mod decide;
 mod desk;
 mod escrow;
 mod guard;
@@ -15,6 +17,7 @@ mod staff;
 
 pub use additions::NEW_DEVICE_SERVICE;
 pub use counter::{CitizenRecord, ResetOutcome};
+use decide::Decided;
 pub use desk::{COUNTER_SERVICE, Desk, DeskView};
 pub use oidc::{
     AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutOutcome, LogoutParams, SCOPES, StepOutcome,
@@ -36,14 +39,12 @@ use potvrda_proto::api::{
     LoginStatusResponse, PushStatus, Role,
 };
 use potvrda_proto::jose::{
-    AMR_PWD_MFA, AUD_PULL, AccessTokenClaims, ApprovalClaims, ChallengeClaims, ChallengeRisk,
-    Decision, EcJwk, EnrollmentProofClaims, LoginContext, PullClaims, RiskLevel, TOKEN_TYPE_BEARER,
-    TYP_APPROVAL, TYP_CHALLENGE, TYP_ENROLLMENT, TYP_PULL,
+    AMR_PWD_MFA, AUD_PULL, AccessTokenClaims, ApprovalClaims, EcJwk, EnrollmentProofClaims,
+    LoginContext, PullClaims, TOKEN_TYPE_BEARER, TYP_APPROVAL, TYP_ENROLLMENT, TYP_PULL,
 };
 use potvrda_proto::limits::{
     ENROLLMENT_PROOF_MAX_AGE_SECS, MAX_CLOCK_SKEW_SECS, MAX_CONTEXT_FIELD_LEN, MAX_NAME_LEN,
-    MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MAX_WAIT_SECS, NUMBER_MAX, NUMBER_MIN,
-    PULL_TOKEN_MAX_AGE_SECS, VERIFIED_CODE_DIGITS,
+    MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MAX_WAIT_SECS, PULL_TOKEN_MAX_AGE_SECS,
 };
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
@@ -57,10 +58,9 @@ use crate::keyring::Keyring;
 use crate::keys::ServerKeys;
 use crate::metrics::{Metrics, now_ms};
 use crate::password::PasswordHasher;
-use crate::push::{PushJob, PushSender};
+use crate::push::PushSender;
 use crate::store::{
-    Activation, Admission, DecideOutcome, Device, DeviceChallenge, EnrollOutcome, Limits, Login,
-    LoginRecord, LoginState, Store, User,
+    Activation, DecideOutcome, Device, EnrollOutcome, Limits, Login, LoginState, Store, User,
 };
 
 /// Characters of generated passwords (no look-alikes: 0/O, 1/l/I).
@@ -588,245 +588,6 @@ impl Potvrda {
             .await
     }
 
-    /// Send a challenge for `user` with `context` to every device of theirs:
-    /// the login's id, secret and number.
-    async fn challenge(
-        &self,
-        user: &User,
-        context: LoginContext,
-        audience: LoginAudience,
-        caller: &Caller,
-    ) -> Result<LoginResponse> {
-        let now = self.clock.now();
-        let devices = self.store.devices_of(&user.id).await?;
-        if devices.is_empty() {
-            self.audit
-                .record(
-                    Event::new(AuditKind::LoginFailed, now)
-                        .user(&user.id)
-                        .caller(caller)
-                        .with("reason", "no_device"),
-                )
-                .await;
-            return Err(Error::NoDevice);
-        }
-        let rng = self.rng.as_ref();
-        let now = self.clock.now();
-        let assessment = self.assess_login(user, &devices, caller.ip, now).await?;
-        let login_id = new_id(rng)?;
-        // Push-bombing defences, atomic across instances: paused after
-        // repeated denials, a bounded number of pushes per window, and one
-        // active login per user.
-        let superseded = match self
-            .store
-            .admit_login(&user.id, &login_id, now, &self.limits())
-            .await?
-        {
-            Admission::Admitted { superseded } => superseded,
-            Admission::Paused { until } | Admission::TooMany { retry_at: until } => {
-                tracing::warn!(
-                    user_id = user.id,
-                    until,
-                    "login refused: push limit or fatigue pause"
-                );
-                self.audit
-                    .record(
-                        Event::new(AuditKind::LoginFailed, now)
-                            .user(&user.id)
-                            .caller(caller)
-                            .with("reason", "push_limited")
-                            .with("until", until),
-                    )
-                    .await;
-                return Err(Error::RateLimited {
-                    retry_after: (until - now).max(1) as u64,
-                });
-            }
-        };
-        let secret = clock::token::<32>(rng)?;
-        let mut record = LoginRecord {
-            id: login_id,
-            cid: new_id(rng)?,
-            user_id: user.id.clone(),
-            username: user.username.clone(),
-            nonce: clock::token::<32>(rng)?,
-            number: NUMBER_MIN + clock::below(rng, u32::from(NUMBER_MAX - NUMBER_MIN) + 1)? as u8,
-            secret_hash: sha256_b64(secret.as_bytes()),
-            created_at: now,
-            created_at_ms: now_ms(),
-            expires_at: now + self.config.challenge_ttl as i64,
-            context,
-            challenges: Vec::with_capacity(devices.len()),
-            audience,
-            client_ip: caller.ip.map(|ip| ip.to_string()),
-            code: (assessment.level >= RiskLevel::Elevated)
-                .then(|| clock::string(rng, b"0123456789", usize::from(VERIFIED_CODE_DIGITS)))
-                .transpose()?,
-        };
-        let risk = (!assessment.reasons.is_empty()).then(|| ChallengeRisk {
-            level: assessment.level,
-            reasons: assessment.reasons.clone(),
-            code_digits: record.code.as_ref().map(|_| VERIFIED_CODE_DIGITS),
-        });
-        let push_suppressed = assessment.level == RiskLevel::High;
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some(TYP_CHALLENGE.into());
-        header.kid = Some(self.keys.signing.kid.clone());
-        for device in &devices {
-            let claims = ChallengeClaims {
-                cid: record.cid.clone(),
-                nonce: record.nonce.clone(),
-                sub: user.username.clone(),
-                aud: device.id.clone(),
-                ctx: record.context.clone(),
-                iat: now,
-                exp: record.expires_at,
-                risk: risk.clone(),
-            };
-            record.challenges.push(DeviceChallenge {
-                device_id: device.id.clone(),
-                jws: jsonwebtoken::encode(&header, &claims, &self.keys.signing.encoding)?,
-            });
-        }
-        self.store.create_login(&record).await?;
-        self.watch_challenge(&record);
-        if let Some(previous) = superseded {
-            // Withdraw the earlier challenge: its push is stale, its approval answers 409.
-            let outcome = self
-                .store
-                .decide(&previous, LoginState::Denied, now, now_ms(), None)
-                .await?;
-            tracing::info!(
-                login_id = previous,
-                superseded_by = record.id,
-                ?outcome,
-                "earlier login superseded"
-            );
-            if outcome == DecideOutcome::Decided {
-                self.audit
-                    .record(
-                        Event::new(AuditKind::LoginSuperseded, now)
-                            .user(&user.id)
-                            .with("login_id", previous.as_str())
-                            .with("superseded_by", record.id.as_str()),
-                    )
-                    .await;
-            }
-        }
-        tracing::info!(
-            login_id = record.id,
-            cid = record.cid,
-            user_id = user.id,
-            "login started"
-        );
-        self.audit
-            .record(
-                Event::new(AuditKind::LoginStarted, now)
-                    .user(&user.id)
-                    .caller(caller)
-                    .with("login_id", record.id.as_str())
-                    .with("devices", devices.len())
-                    .with("service", record.context.service.clone())
-                    .with("audience", audience_name(audience))
-                    .with("risk_score", assessment.score)
-                    .with("risk_level", assessment.level.as_str())
-                    .with(
-                        "risk_reasons",
-                        assessment
-                            .reasons
-                            .iter()
-                            .map(|r| r.as_str())
-                            .collect::<Vec<_>>(),
-                    )
-                    .with("push_suppressed", push_suppressed),
-            )
-            .await;
-        for (device, challenge) in devices.into_iter().zip(&record.challenges) {
-            // A high-risk login sends no notification: the challenge waits
-            // in the app until the citizen opens it.
-            if device.push.is_some() && !device.push_gone && !push_suppressed {
-                self.push.dispatch(
-                    device,
-                    PushJob {
-                        login_id: record.id.clone(),
-                        payload: challenge.jws.clone(),
-                        expires_at: record.expires_at,
-                        created_ms: record.created_at_ms,
-                    },
-                );
-            }
-        }
-        Ok(LoginResponse {
-            login_id: record.id,
-            login_secret: secret,
-            number: record.number,
-            expires_at: record.expires_at,
-            code: record.code,
-            push_suppressed,
-        })
-    }
-
-    /// Follow a challenge this instance created until it is decided (on any
-    /// instance) or expires: keeps the pending gauge right and records the
-    /// `expired` outcome, which no request reports.
-    fn watch_challenge(&self, record: &LoginRecord) {
-        let (store, metrics, clock, audit) = (
-            Arc::clone(&self.store),
-            Arc::clone(&self.metrics),
-            Arc::clone(&self.clock),
-            Arc::clone(&self.audit),
-        );
-        let limits = self.limits();
-        let (id, user_id, created_ms) = (
-            record.id.clone(),
-            record.user_id.clone(),
-            record.created_at_ms,
-        );
-        let ttl = Duration::from_secs(self.config.challenge_ttl);
-        let expires_at = record.expires_at;
-        let mut changes = store.subscribe(&id);
-        metrics.challenge_opened();
-        tokio::spawn(async move {
-            // Expiry follows the injected clock (tests move it by hand).
-            let mut expiry = clock.sleep_until(expires_at);
-            loop {
-                let woken = tokio::select! {
-                    () = changes.changed() => true,
-                    () = &mut expiry => false,
-                };
-                match store.login(&id).await {
-                    Ok(Some(l)) if l.state != LoginState::Pending => break,
-                    Ok(_) if !woken => {
-                        let expired_ms = created_ms + ttl.as_millis() as i64;
-                        metrics.challenge_decided("expired", &user_id, created_ms, expired_ms);
-                        let now = clock.now();
-                        audit
-                            .record(
-                                Event::new(AuditKind::LoginExpired, now)
-                                    .user(&user_id)
-                                    .with("login_id", id.as_str()),
-                            )
-                            .await;
-                        record_outcome(
-                            store.as_ref(),
-                            &metrics,
-                            &audit,
-                            &user_id,
-                            false,
-                            now,
-                            &limits,
-                        )
-                        .await;
-                        break;
-                    }
-                    Err(_) if !woken => break,
-                    _ => {}
-                }
-            }
-            metrics.challenge_closed();
-        });
-    }
-
     /// The device's own view of itself, for a valid pull token.
     pub async fn device_info(
         &self,
@@ -1016,17 +777,7 @@ impl Potvrda {
             LoginStatus::Expired => return Err(Error::Expired),
             _ => return Err(Error::AlreadyDecided),
         }
-        // A risky login's code (constant time), else the two-digit number.
-        let typed_right = match (&rec.code, &claims.code) {
-            (Some(code), Some(typed)) => ct_eq_str(code, typed),
-            (Some(_), None) => false,
-            (None, _) => claims.number == Some(rec.number),
-        };
-        let (to, mismatch) = match claims.decision {
-            Decision::Deny | Decision::Fraud => (LoginState::Denied, false),
-            Decision::Approve if typed_right => (LoginState::Approved, false),
-            Decision::Approve => (LoginState::Denied, true),
-        };
+        let (to, mismatch) = decide::outcome(rec, &claims);
         let decided_ms = now_ms();
         match self
             .store
@@ -1034,83 +785,16 @@ impl Potvrda {
             .await?
         {
             DecideOutcome::Decided => {
-                let outcome = if to == LoginState::Approved {
-                    "approved"
-                } else {
-                    "denied"
-                };
-                self.metrics.challenge_decided(
-                    outcome,
-                    &rec.user_id,
-                    rec.created_at_ms,
+                let decided = Decided {
+                    rec,
+                    device_id: &device.id,
+                    claims: &claims,
+                    approved: to == LoginState::Approved,
+                    mismatch,
+                    now,
                     decided_ms,
-                );
-                let approved = to == LoginState::Approved;
-                self.note_decision(
-                    &rec.user_id,
-                    approved,
-                    claims.decision == Decision::Fraud,
-                    now,
-                )
-                .await;
-                if approved {
-                    // The phone vouches for the address the login came from.
-                    self.remember_address(&rec.user_id, rec.client_ip.as_deref(), now)
-                        .await;
-                }
-                let kind = if approved {
-                    AuditKind::LoginApproved
-                } else {
-                    AuditKind::LoginDenied
                 };
-                let mut event = Event::new(kind, now)
-                    .user(&rec.user_id)
-                    .caller(caller)
-                    .with("login_id", rec.id.as_str())
-                    .with("device_id", device.id.as_str())
-                    .with("approval_jti", claims.jti.clone())
-                    .with("ctx_hash", claims.ctx_hash.clone());
-                if !approved {
-                    event = event.with(
-                        "reason",
-                        if mismatch {
-                            "number_mismatch"
-                        } else {
-                            "denied"
-                        },
-                    );
-                }
-                self.audit.record(event).await;
-                if claims.decision == Decision::Fraud {
-                    self.lock_after_fraud(&rec.user_id).await?;
-                    tracing::warn!(
-                        user_id = rec.user_id,
-                        login_id = rec.id,
-                        "login reported as fraud; account locked"
-                    );
-                    self.audit
-                        .record(
-                            Event::new(AuditKind::FraudReported, now)
-                                .user(&rec.user_id)
-                                .caller(caller)
-                                .with("login_id", rec.id.as_str())
-                                .with("device_id", device.id.as_str())
-                                .with("login_ip", rec.context.ip.clone())
-                                .with("login_user_agent", rec.context.user_agent.clone())
-                                .with("service", rec.context.service.clone()),
-                        )
-                        .await;
-                }
-                record_outcome(
-                    self.store.as_ref(),
-                    &self.metrics,
-                    &self.audit,
-                    &rec.user_id,
-                    approved,
-                    now,
-                    &self.limits(),
-                )
-                .await;
+                self.after_decision(&decided, caller).await?;
             }
             DecideOutcome::AlreadyDecided => return Err(Error::AlreadyDecided),
             DecideOutcome::Expired => return Err(Error::Expired),
@@ -1378,38 +1062,6 @@ fn limits_of(config: &Config) -> Limits {
         push_window: config.push_window as i64,
         fatigue_limit: config.fatigue_limit,
         fatigue_pause: config.fatigue_pause as i64,
-    }
-}
-
-/// Count a challenge's outcome toward the user's fatigue pause.
-async fn record_outcome(
-    store: &dyn Store,
-    metrics: &Metrics,
-    audit: &Audit,
-    user_id: &str,
-    approved: bool,
-    now: i64,
-    limits: &Limits,
-) {
-    match store.record_outcome(user_id, approved, now, limits).await {
-        Ok(Some(until)) => {
-            metrics.fatigue_paused();
-            tracing::warn!(
-                user_id,
-                until,
-                "pushes paused after repeated denied or expired challenges"
-            );
-            audit
-                .record(
-                    Event::new(AuditKind::FatiguePaused, now)
-                        .user(user_id)
-                        .with("until", until)
-                        .with("failures_in_a_row", limits.fatigue_limit),
-                )
-                .await;
-        }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(user_id, error = %e, "could not record a challenge outcome"),
     }
 }
 
