@@ -269,6 +269,63 @@ async fn the_browser_companion_approves_a_login_in_chromium() {
         .await
         .expect("still enrolled after a reload");
     assert_eq!(text(&browser, "who").await, account.username);
+
+    // A risky login (security round 2): the citizen denies one, so the next
+    // says why and asks for the login screen's six-digit code, not the number.
+    let resp = srv
+        .login_raw(&account.username, &account.initial_password)
+        .await;
+    assert_eq!(resp.status(), 201);
+    browser
+        .wait()
+        .for_element(Locator::Css(".login[data-id]"))
+        .await
+        .expect("the login to deny");
+    click(&browser, ".login .deny").await;
+    browser
+        .wait()
+        .for_element(Locator::XPath(
+            "//p[@id='status' and contains(., 'odbijena')]",
+        ))
+        .await
+        .expect("denied");
+    let resp = srv
+        .login_raw(&account.username, &account.initial_password)
+        .await;
+    let risky: LoginResponse = resp.json().await.expect("json");
+    let code = risky.code.clone().expect("a risky login's code");
+    let card = browser
+        .wait()
+        .for_element(Locator::Css(".login[data-id] .notices li"))
+        .await
+        .expect("the reason is shown");
+    assert!(
+        card.text()
+            .await
+            .expect("text")
+            .contains("You recently denied a login"),
+        "the notice"
+    );
+    let typed = browser
+        .find(Locator::Css(".login .number"))
+        .await
+        .expect("the code field");
+    assert_eq!(
+        typed.attr("maxlength").await.expect("attr").as_deref(),
+        Some("6")
+    );
+    type_into(&browser, ".login .number", &code).await;
+    type_into(&browser, ".login .pin", "482913").await;
+    click(&browser, ".login .approve").await;
+    browser
+        .wait()
+        .for_element(Locator::XPath(
+            "//p[@id='status' and contains(., 'potvrđena')]",
+        ))
+        .await
+        .expect("approved with the code");
+    let status = srv.status(&risky.login_id, &risky.login_secret, 0).await;
+    assert_eq!(status.status, LoginStatus::Approved);
     browser.close().await.expect("closes");
     srv.stop().await;
 }
