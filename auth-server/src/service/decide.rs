@@ -46,13 +46,14 @@ impl Potvrda {
         self.metrics
             .challenge_decided(outcome, &rec.user_id, rec.created_at_ms, d.decided_ms);
         let fraud = d.claims.decision == Decision::Fraud;
-        self.note_decision(&rec.user_id, d.approved, fraud, now)
-            .await;
-        if d.approved {
-            // The phone vouches for the address the login came from.
-            self.remember_address(&rec.user_id, rec.client_ip.as_deref(), now)
-                .await;
-        }
+        // An approval: the phone vouches for the address the login came from.
+        self.note_decision(
+            &rec.user_id,
+            (d.approved, fraud),
+            rec.client_ip.as_deref(),
+            now,
+        )
+        .await;
         self.audit.record(decision_event(d, caller)).await;
         if fraud {
             self.lock_after_fraud(&rec.user_id).await?;

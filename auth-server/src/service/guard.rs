@@ -10,7 +10,8 @@
 //! - Failures from all addresses together lock the username after
 //!   `password_lock_after_all`, for every address the citizen has not logged
 //!   in from: an address where the citizen's phone approved a login (a
-//!   *known address*, remembered for [`KNOWN_ADDRESS_DAYS`]) passes. This is
+//!   *known address*, remembered for
+//!   [`KNOWN_ADDRESS_DAYS`](super::profile::KNOWN_ADDRESS_DAYS)) passes. This is
 //!   the bypass through an approved device; a distributed guesser cannot use
 //!   it without the phone.
 //! - Attempts while locked are not counted, so a trickle of guesses cannot
@@ -27,9 +28,6 @@ use super::{Potvrda, sha256_b64};
 use crate::audit::{Caller, Event};
 use crate::error::Result;
 
-/// How long an address where the citizen approved a login stays known.
-pub const KNOWN_ADDRESS_DAYS: i64 = 90;
-
 /// What the guard says before a password (or code) is checked.
 #[derive(Debug, Clone)]
 pub(super) struct Gate {
@@ -43,13 +41,6 @@ pub(super) struct Gate {
 
 fn username_hash(username: &str) -> String {
     sha256_b64(username.as_bytes())[..22].to_owned()
-}
-
-fn known_address_key(user_id: &str, ip: IpAddr) -> String {
-    format!(
-        "known-address:{user_id}:{}",
-        &sha256_b64(ip.to_string().as_bytes())[..22]
-    )
 }
 
 impl Potvrda {
@@ -144,21 +135,6 @@ impl Potvrda {
         self.store.rate_reset(&gate.address_key).await
     }
 
-    /// Remember where the citizen's phone approved a login.
-    pub(super) async fn remember_address(&self, user_id: &str, ip: Option<&str>, now: i64) {
-        let Some(ip) = ip.and_then(|ip| ip.parse::<IpAddr>().ok()) else {
-            return;
-        };
-        let until = now + KNOWN_ADDRESS_DAYS * 86_400;
-        if let Err(e) = self
-            .store
-            .kv_put(&known_address_key(user_id, ip), b"1", until)
-            .await
-        {
-            tracing::warn!(user_id, error = %e, "could not remember a login address");
-        }
-    }
-
     /// Whether the citizen's phone approved a login from `ip` lately.
     pub(super) async fn is_known_address(
         &self,
@@ -170,11 +146,7 @@ impl Potvrda {
             return Ok(false);
         };
         // An unknown username costs the same read as a known one.
-        let known = self
-            .store
-            .kv_get(&known_address_key(user_id.unwrap_or("-"), ip), now)
-            .await?
-            .is_some();
-        Ok(known && user_id.is_some())
+        let profile = self.profile(user_id.unwrap_or("-"), now).await?;
+        Ok(user_id.is_some() && profile.knows(ip, now))
     }
 }

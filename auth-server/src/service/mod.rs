@@ -11,6 +11,7 @@ mod escrow;
 mod guard;
 mod offline;
 mod oidc;
+mod profile;
 mod recovery;
 mod risk;
 mod staff;

@@ -139,24 +139,16 @@ impl Default for RiskPolicy {
     }
 }
 
-fn last_approved_key(user_id: &str) -> String {
-    format!("risk-last-approved:{user_id}")
-}
-fn first_approved_key(user_id: &str) -> String {
-    format!("risk-first-approved:{user_id}")
-}
 fn denials_key(user_id: &str) -> String {
     format!("risk-denials:{user_id}")
-}
-fn fraud_key(user_id: &str) -> String {
-    format!("risk-fraud:{user_id}")
 }
 fn logins_key(user_id: &str) -> String {
     format!("risk-logins:{user_id}")
 }
 
 impl Potvrda {
-    /// Score a login of `user` from `ip`, and count it toward velocity.
+    /// Score a login of `user` from `ip`, and count it toward velocity:
+    /// one read of the citizen's record, two counters.
     pub(super) async fn assess_login(
         &self,
         user: &User,
@@ -165,14 +157,9 @@ impl Potvrda {
         now: i64,
     ) -> Result<Assessment> {
         let mut present = Vec::new();
-        let last_approved = self
-            .store
-            .kv_get(&last_approved_key(&user.id), now)
-            .await?
-            .and_then(|raw| String::from_utf8(raw).ok())
-            .and_then(|t| t.parse::<i64>().ok());
-        if let Some(last) = last_approved {
-            if ip.is_some() && !self.is_known_address(Some(&user.id), ip, now).await? {
+        let profile = self.profile(&user.id, now).await?;
+        if let (Some(first), Some(last)) = (profile.first_approved, profile.last_approved) {
+            if ip.is_some_and(|ip| !profile.knows(ip, now)) {
                 present.push(RiskReason::NewAddress);
             }
             if now - last > DORMANT_DAYS * 86_400 {
@@ -180,13 +167,6 @@ impl Potvrda {
             }
             // A device enrolled after the citizen's first approved login
             // (not the one enrolled at the counter before it), lately.
-            let first = self
-                .store
-                .kv_get(&first_approved_key(&user.id), now)
-                .await?
-                .and_then(|raw| String::from_utf8(raw).ok())
-                .and_then(|t| t.parse::<i64>().ok())
-                .unwrap_or(last);
             if devices
                 .iter()
                 .any(|d| d.created_at > first && now - d.created_at < NEW_DEVICE_SECS)
@@ -201,12 +181,7 @@ impl Potvrda {
         if denials > 0 {
             present.push(RiskReason::RecentDenials);
         }
-        if self
-            .store
-            .kv_get(&fraud_key(&user.id), now)
-            .await?
-            .is_some()
-        {
+        if profile.fraud_until.is_some_and(|until| until > now) {
             present.push(RiskReason::RecentFraudReport);
         }
         let (logins, _) = self
@@ -221,44 +196,46 @@ impl Potvrda {
         Ok(assessment)
     }
 
-    /// Remember what a decided login means for the next one's score.
-    pub(super) async fn note_decision(&self, user_id: &str, approved: bool, fraud: bool, now: i64) {
-        let written = if approved {
-            let stamp = now.to_string();
-            match self
-                .store
-                .kv_put_new(&first_approved_key(user_id), stamp.as_bytes(), 0, now)
-                .await
-            {
-                Ok(_) => {
-                    self.store
-                        .kv_put(
-                            &last_approved_key(user_id),
-                            stamp.as_bytes(),
-                            now + 2 * DORMANT_DAYS * 86_400,
-                        )
-                        .await
-                }
-                Err(e) => Err(e),
-            }
-        } else {
-            let hit = self
-                .store
-                .rate_hit(&denials_key(user_id), now, DENIAL_WINDOW)
-                .await
-                .map(|_| ());
-            match (hit, fraud) {
-                (Ok(()), true) => {
-                    self.store
-                        .kv_put(&fraud_key(user_id), b"1", now + FRAUD_DAYS * 86_400)
-                        .await
-                }
-                (other, _) => other,
-            }
-        };
-        if let Err(e) = written {
+    /// Remember what a decided login means for the next one's score (and
+    /// for the password guard: an approval makes its address known).
+    pub(super) async fn note_decision(
+        &self,
+        user_id: &str,
+        (approved, fraud): (bool, bool),
+        ip: Option<&str>,
+        now: i64,
+    ) {
+        if let Err(e) = self.remember(user_id, (approved, fraud), ip, now).await {
             tracing::warn!(user_id, error = %e, "could not record a login's outcome for its risk");
         }
+    }
+
+    async fn remember(
+        &self,
+        user_id: &str,
+        (approved, fraud): (bool, bool),
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        if !approved {
+            self.store
+                .rate_hit(&denials_key(user_id), now, DENIAL_WINDOW)
+                .await?;
+            if !fraud {
+                return Ok(());
+            }
+        }
+        let mut profile = self.profile(user_id, now).await?;
+        let changed = if approved {
+            profile.approved(ip.and_then(|ip| ip.parse().ok()), now)
+        } else {
+            profile.fraud_until = Some(now + FRAUD_DAYS * 86_400);
+            true
+        };
+        if changed {
+            self.save_profile(user_id, &profile, now).await?;
+        }
+        Ok(())
     }
 }
 
