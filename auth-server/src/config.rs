@@ -14,6 +14,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
+use crate::service::{OidcClient, RiskPolicy};
+use crate::settings::{
+    LimitSettings, LoginSettings, OidcSettings, Settings, StaffSettings, TokenSettings,
+};
 
 /// Push services the server may send to without further configuration.
 /// A leading dot allows every subdomain.
@@ -168,84 +172,6 @@ pub struct Config {
     pub log: String,
     /// `text` or `json`.
     pub log_format: LogFormat,
-}
-
-/// A relying party of the OpenID Provider.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OidcClient {
-    /// Its id.
-    pub client_id: String,
-    /// Its secret; absent for a public client (which must use PKCE).
-    #[serde(default)]
-    pub client_secret: Option<SecretString>,
-    /// Exact redirect URIs (no wildcards).
-    pub redirect_uris: Vec<String>,
-    /// Exact URIs it may be sent back to after logout.
-    #[serde(default)]
-    pub post_logout_redirect_uris: Vec<String>,
-    /// The service's name, shown on the login page and the phone.
-    pub name: String,
-    /// `RS256` (default) or `ES256`.
-    #[serde(default = "default_id_token_alg")]
-    pub id_token_signed_response_alg: String,
-}
-
-fn default_id_token_alg() -> String {
-    "RS256".into()
-}
-
-impl OidcClient {
-    fn validate(&self) -> std::result::Result<(), String> {
-        let id = &self.client_id;
-        if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_control() || c == ':') {
-            return Err(format!(
-                "oidc client id {id:?} must be 1-128 characters without ':'"
-            ));
-        }
-        if self.name.trim().is_empty() || self.name.len() > 100 {
-            return Err(format!("oidc client {id}: name must be 1-100 bytes"));
-        }
-        if self
-            .client_secret
-            .as_ref()
-            .is_some_and(|s| s.expose_secret().len() < 16)
-        {
-            return Err(format!(
-                "oidc client {id}: client_secret must be at least 16 characters"
-            ));
-        }
-        if !matches!(
-            self.id_token_signed_response_alg.as_str(),
-            "RS256" | "ES256"
-        ) {
-            return Err(format!(
-                "oidc client {id}: id_token_signed_response_alg must be RS256 or ES256"
-            ));
-        }
-        if self.redirect_uris.is_empty() {
-            return Err(format!("oidc client {id}: at least one redirect_uri"));
-        }
-        for uri in self
-            .redirect_uris
-            .iter()
-            .chain(&self.post_logout_redirect_uris)
-        {
-            let ok = url::Url::parse(uri)
-                .is_ok_and(|u| u.fragment().is_none() && matches!(u.scheme(), "https" | "http"));
-            if !ok {
-                return Err(format!(
-                    "oidc client {id}: {uri:?} must be an absolute http(s) URI without a fragment"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether this is a public client (no secret).
-    pub fn is_public(&self) -> bool {
-        self.client_secret.is_none()
-    }
 }
 
 /// Log output format.
@@ -515,6 +441,55 @@ impl Config {
             .unwrap_or_else(|| format!("{scheme}://{bound}"))
             .trim_end_matches('/')
             .to_owned()
+    }
+
+    /// What the domain reads, by section.
+    pub fn settings(&self) -> Settings {
+        let d = std::time::Duration::from_secs;
+        Settings {
+            login: LoginSettings {
+                challenge_ttl: d(self.challenge_ttl),
+                activation_ttl: d(self.activation_ttl),
+                push_limit: self.push_limit,
+                push_window: d(self.push_window),
+                fatigue_limit: self.fatigue_limit,
+                fatigue_pause: d(self.fatigue_pause),
+            },
+            limits: LimitSettings {
+                rate_window: d(self.rate_window),
+                password_delay_after: self.password_delay_after,
+                password_lock_after: self.password_lock_after,
+                password_lock_after_all: self.lock_after_all(),
+                ip_failed_limit: self.ip_failed_limit,
+                ip_login_limit: self.ip_login_limit,
+                ip_enroll_limit: self.ip_enroll_limit,
+                ip_device_limit: self.ip_device_limit,
+            },
+            tokens: TokenSettings {
+                token_ttl: d(self.token_ttl),
+                token_audience: self.token_audience.clone(),
+                admin_audience: self.admin_audience.clone(),
+            },
+            oidc: OidcSettings {
+                clients: self.clients.clone(),
+                session_ttl: d(self.oidc_session_ttl),
+                refresh_ttl: d(self.oidc_refresh_ttl),
+            },
+            staff: StaffSettings {
+                four_eyes_reset: self.four_eyes_reset,
+                bootstrap_token: self.bootstrap_token.clone(),
+                audit_reader_token: self.audit_reader_token.clone(),
+            },
+        }
+    }
+
+    /// The login risk policy (checked when the configuration was loaded).
+    pub fn risk_policy(&self) -> Result<RiskPolicy> {
+        RiskPolicy::parse(
+            &self.risk_weights,
+            self.risk_escalate_at,
+            self.risk_suppress_at,
+        )
     }
 
     /// All hosts push may go to.

@@ -6,19 +6,14 @@
 //! configured address; the binary and the end-to-end tests both use it.
 #![forbid(unsafe_code)]
 
-pub mod audit;
-pub mod clock;
 pub mod config;
-pub mod error;
 pub mod http;
-pub mod keyring;
-pub mod keys;
 pub mod metrics;
-pub mod password;
 pub mod proxies;
 pub mod push;
-pub mod service;
 pub mod store;
+
+pub use potvrda_domain::{audit, clock, error, keyring, keys, password, ports, service, settings};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,6 +42,7 @@ pub struct Running {
     metrics_handle: Option<actix_web::dev::ServerHandle>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     svc: web::Data<Potvrda>,
+    web: web::Data<http::Web>,
 }
 
 impl std::fmt::Debug for Running {
@@ -81,7 +77,7 @@ impl Running {
 
     /// How many logins have a status request parked on this instance.
     pub fn waiting_long_polls(&self) -> usize {
-        self.svc.metrics().long_polls_waiting()
+        self.web.metrics.long_polls_waiting()
     }
 
     /// A handle to stop the server from elsewhere (signal handlers).
@@ -169,20 +165,29 @@ pub async fn start(mut config: Config, clock: Arc<dyn Clock>) -> Result<Running>
     let audit = Arc::new(audit::Audit::new(
         Arc::clone(&store),
         Arc::clone(&clock),
-        Arc::clone(&metrics),
+        Arc::clone(&metrics) as Arc<dyn potvrda_domain::ports::Meter>,
         config.audit_retention,
     ));
-    let push = Arc::new(PushSender::new(
+    let push = PushSender::new(
         Arc::clone(&keys),
         &config,
         Arc::clone(&metrics),
         Arc::clone(&store),
         Arc::clone(&clock),
         Arc::clone(&audit),
-    )?);
+    )?;
     let rng: Arc<dyn Random> = Arc::new(SystemRandom::default());
-    let svc = web::Data::new(Potvrda::new(Parts {
+    let settings = Arc::new(config.settings());
+    let risk = config.risk_policy()?;
+    let meter: Arc<dyn potvrda_domain::ports::Meter> = metrics.clone();
+    let web_parts = web::Data::new(http::Web {
         config: Arc::clone(&config),
+        metrics,
+        proxies: proxies::Proxies::checked(&config.trusted_proxies),
+    });
+    let svc = web::Data::new(Potvrda::new(Parts {
+        settings,
+        risk,
         public_url: public_url.clone(),
         store,
         clock,
@@ -190,7 +195,7 @@ pub async fn start(mut config: Config, clock: Arc<dyn Clock>) -> Result<Running>
         keys,
         hasher,
         push,
-        metrics,
+        metrics: meter,
         audit,
         keyring,
     }));
@@ -199,7 +204,7 @@ pub async fn start(mut config: Config, clock: Arc<dyn Clock>) -> Result<Running>
     } else {
         config.workers
     };
-    let app_svc = svc.clone();
+    let (app_svc, app_web) = (svc.clone(), web_parts.clone());
     let metrics_on_main = config.metrics_listen.is_none();
     let tls = tls_config(&config)?;
     let hsts = tls.is_some();
@@ -207,6 +212,7 @@ pub async fn start(mut config: Config, clock: Arc<dyn Clock>) -> Result<Running>
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_svc.clone())
+            .app_data(app_web.clone())
             .wrap(http::json_errors())
             .wrap(middleware::Condition::new(
                 !origins.is_empty(),
@@ -236,10 +242,11 @@ pub async fn start(mut config: Config, clock: Arc<dyn Clock>) -> Result<Running>
         Some(addr) => {
             let listener = std::net::TcpListener::bind(addr)?;
             let bound = listener.local_addr()?;
-            let msvc = svc.clone();
+            let (msvc, mweb) = (svc.clone(), web_parts.clone());
             let server = HttpServer::new(move || {
                 App::new()
                     .app_data(msvc.clone())
+                    .app_data(mweb.clone())
                     .configure(http::metrics_only)
             })
             .workers(1)
@@ -261,6 +268,7 @@ pub async fn start(mut config: Config, clock: Arc<dyn Clock>) -> Result<Running>
         metrics_handle,
         task,
         svc,
+        web: web_parts,
     })
 }
 

@@ -20,7 +20,7 @@
 //! | `potvrda_long_polls_waiting` | gauge | status requests parked on this instance |
 //! | `potvrda_hash_queue_depth` | gauge | password hashes waiting for the blocking pool |
 
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
@@ -29,24 +29,106 @@ use metrics_exporter_prometheus::{
 };
 
 use crate::error::{Error, Result};
-
-/// Redis command failures in this process (counted where the error is converted).
-pub static REDIS_ERRORS: AtomicU64 = AtomicU64::new(0);
+use crate::ports::Meter;
 
 const DECISION: &str = "potvrda_challenge_decision_seconds";
 const PUSH: &str = "potvrda_push_delivery_seconds";
 const PASSWORD: &str = "potvrda_password_verify_seconds";
 const TO_TOKEN: &str = "potvrda_approval_to_token_seconds";
+impl Meter for Metrics {
+    fn fatigue_paused(&self) {
+        self.with(|| counter!("potvrda_fatigue_pauses_total").increment(1));
+    }
+
+    fn audit_written(&self, kind: &'static str) {
+        self.with(|| counter!("potvrda_audit_events_total", "kind" => kind).increment(1));
+    }
+
+    fn audit_failed(&self) {
+        self.with(|| counter!("potvrda_audit_write_errors_total").increment(1));
+    }
+
+    fn login_risk(&self, level: &'static str) {
+        self.with(|| counter!("potvrda_login_risk_total", "level" => level).increment(1));
+    }
+
+    fn password_locked(&self, scope: &'static str) {
+        self.with(|| counter!("potvrda_password_locks_total", "scope" => scope).increment(1));
+    }
+
+    fn login(&self, result: &'static str) {
+        self.with(|| counter!("potvrda_logins_total", "result" => result).increment(1));
+    }
+
+    fn password_verified(&self, d: Duration) {
+        self.with(|| histogram!(PASSWORD).record(d.as_secs_f64()));
+    }
+
+    fn challenge_opened(&self) {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn challenge_closed(&self) {
+        self.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn challenge_decided(
+        &self,
+        outcome: &'static str,
+        user_id: &str,
+        created_ms: i64,
+        decided_ms: i64,
+    ) {
+        self.with(|| {
+            histogram!(DECISION, "outcome" => outcome).record(secs_between(created_ms, decided_ms));
+            if outcome != "expired" {
+                histogram!(STAGE, "stage" => "decided")
+                    .record(secs_between(created_ms, decided_ms));
+            }
+            match outcome {
+                "expired" => {
+                    counter!("potvrda_push_ignored_total", "bucket" => user_bucket(user_id))
+                        .increment(1)
+                }
+                "denied" | "fraud" => {
+                    counter!("potvrda_push_denied_total", "bucket" => user_bucket(user_id))
+                        .increment(1)
+                }
+                _ => {}
+            }
+        });
+    }
+
+    fn challenge_seen(&self, created_ms: i64, at_ms: i64) {
+        self.with(|| histogram!(STAGE, "stage" => "seen").record(secs_between(created_ms, at_ms)));
+    }
+
+    fn challenge_fetched(&self, created_ms: i64, at_ms: i64) {
+        self.with(|| {
+            histogram!(STAGE, "stage" => "fetched").record(secs_between(created_ms, at_ms))
+        });
+    }
+
+    fn token_issued(&self, decided_ms: i64, at_ms: i64) {
+        let s = secs_between(decided_ms, at_ms);
+        self.with(|| {
+            counter!("potvrda_tokens_issued_total").increment(1);
+            histogram!(TO_TOKEN).record(s);
+            histogram!(STAGE, "stage" => "token").record(s);
+        });
+    }
+
+    fn long_poll(&self, parked: bool) {
+        if parked {
+            self.long_polls.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.long_polls.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 const STAGE: &str = "potvrda_challenge_stage_seconds";
 const HTTP: &str = "potvrda_http_request_duration_seconds";
-
-/// Wall-clock milliseconds (for durations measured across instances).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 fn secs_between(from_ms: i64, to_ms: i64) -> f64 {
     (to_ms - from_ms).max(0) as f64 / 1000.0
@@ -184,9 +266,9 @@ impl Metrics {
     }
 
     /// The text exposition (also drains histogram samples).
-    pub fn render(&self, hash_queue: usize) -> String {
+    pub fn render(&self, hash_queue: usize, store_failures: u64) -> String {
         self.with(|| {
-            counter!("potvrda_redis_errors_total").absolute(REDIS_ERRORS.load(Ordering::Relaxed));
+            counter!("potvrda_redis_errors_total").absolute(store_failures);
             gauge!("potvrda_challenges_pending").set(self.pending.load(Ordering::Relaxed) as f64);
             gauge!("potvrda_long_polls_waiting")
                 .set(self.long_polls.load(Ordering::Relaxed) as f64);
@@ -200,111 +282,14 @@ impl Metrics {
         self.handle.run_upkeep();
     }
 
-    /// Pushes to a user were paused after repeated denials or expiries.
-    pub fn fatigue_paused(&self) {
-        self.with(|| counter!("potvrda_fatigue_pauses_total").increment(1));
-    }
-
-    /// An audit event of `kind` was written.
-    pub fn audit_written(&self, kind: &'static str) {
-        self.with(|| counter!("potvrda_audit_events_total", "kind" => kind).increment(1));
-    }
-
-    /// A login was scored at `level`.
-    pub fn login_risk(&self, level: &'static str) {
-        self.with(|| counter!("potvrda_login_risk_total", "level" => level).increment(1));
-    }
-
-    /// Failed passwords locked a username, for one address or for all unknown ones.
-    pub fn password_locked(&self, scope: &'static str) {
-        self.with(|| counter!("potvrda_password_locks_total", "scope" => scope).increment(1));
-    }
-
-    /// An audit event could not be written.
-    pub fn audit_failed(&self) {
-        self.with(|| counter!("potvrda_audit_write_errors_total").increment(1));
-    }
-
-    /// A login request ended with `result`.
-    pub fn login(&self, result: &'static str) {
-        self.with(|| counter!("potvrda_logins_total", "result" => result).increment(1));
-    }
-
-    /// One Argon2id verification took `d`.
-    pub fn password_verified(&self, d: Duration) {
-        self.with(|| histogram!(PASSWORD).record(d.as_secs_f64()));
-    }
-
-    /// A challenge was created here.
-    pub fn challenge_opened(&self) {
-        self.pending.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A challenge created here is no longer open.
-    pub fn challenge_closed(&self) {
-        self.pending.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// A challenge was decided (here) or found expired (by its creator).
-    pub fn challenge_decided(
-        &self,
-        outcome: &'static str,
-        user_id: &str,
-        created_ms: i64,
-        decided_ms: i64,
-    ) {
-        self.with(|| {
-            histogram!(DECISION, "outcome" => outcome).record(secs_between(created_ms, decided_ms));
-            if outcome != "expired" {
-                histogram!(STAGE, "stage" => "decided")
-                    .record(secs_between(created_ms, decided_ms));
-            }
-            match outcome {
-                "expired" => {
-                    counter!("potvrda_push_ignored_total", "bucket" => user_bucket(user_id))
-                        .increment(1)
-                }
-                "denied" | "fraud" => {
-                    counter!("potvrda_push_denied_total", "bucket" => user_bucket(user_id))
-                        .increment(1)
-                }
-                _ => {}
-            }
-        });
-    }
-
     /// The push service answered `result` after `d`.
-    pub fn push_delivered(&self, result: &'static str, d: Duration, created_ms: i64) {
+    pub fn push_delivered(&self, result: &'static str, d: Duration, created_ms: i64, at_ms: i64) {
         self.with(|| {
             histogram!(PUSH, "result" => result).record(d.as_secs_f64());
             if result == "accepted" {
                 histogram!(STAGE, "stage" => "push_accepted")
-                    .record(secs_between(created_ms, now_ms()));
+                    .record(secs_between(created_ms, at_ms));
             }
-        });
-    }
-
-    /// A phone acknowledged it has the challenge.
-    pub fn challenge_seen(&self, created_ms: i64) {
-        self.with(|| {
-            histogram!(STAGE, "stage" => "seen").record(secs_between(created_ms, now_ms()))
-        });
-    }
-
-    /// A device pulled a challenge.
-    pub fn challenge_fetched(&self, created_ms: i64) {
-        self.with(|| {
-            histogram!(STAGE, "stage" => "fetched").record(secs_between(created_ms, now_ms()))
-        });
-    }
-
-    /// A token was handed to the waiting client.
-    pub fn token_issued(&self, decided_ms: i64) {
-        let s = secs_between(decided_ms, now_ms());
-        self.with(|| {
-            counter!("potvrda_tokens_issued_total").increment(1);
-            histogram!(TO_TOKEN).record(s);
-            histogram!(STAGE, "stage" => "token").record(s);
         });
     }
 
@@ -317,25 +302,9 @@ impl Metrics {
         });
     }
 
-    /// A long-poll parks here until the guard is dropped.
-    pub fn long_poll(&self) -> LongPollGuard<'_> {
-        self.long_polls.fetch_add(1, Ordering::Relaxed);
-        LongPollGuard(self)
-    }
-
     /// Status requests parked right now.
     pub fn long_polls_waiting(&self) -> usize {
         self.long_polls.load(Ordering::Relaxed)
-    }
-}
-
-/// Counts one parked long-poll while alive.
-#[derive(Debug)]
-pub struct LongPollGuard<'a>(&'a Metrics);
-
-impl Drop for LongPollGuard<'_> {
-    fn drop(&mut self) {
-        self.0.long_polls.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -347,9 +316,9 @@ mod tests {
     fn histograms_have_buckets_not_quantiles() {
         let m = Metrics::new().expect("metrics");
         m.password_verified(Duration::from_millis(40));
-        m.token_issued(now_ms() - 1);
+        m.token_issued(999, 1_000);
         m.challenge_decided("expired", "u1", 0, 60_000);
-        let text = m.render(3);
+        let text = m.render(3, 0);
         assert!(
             text.contains(r#"potvrda_password_verify_seconds_bucket{le="0.05"} 1"#),
             "{text}"
@@ -382,14 +351,14 @@ mod tests {
         let (a, b) = (Metrics::new().expect("a"), Metrics::new().expect("b"));
         a.login("challenged");
         assert!(
-            a.render(0)
+            a.render(0, 0)
                 .contains(r#"potvrda_logins_total{result="challenged"} 1"#)
         );
         assert!(
-            b.render(0)
+            b.render(0, 0)
                 .contains(r#"potvrda_logins_total{result="challenged"} 0"#)
         );
-        let g = a.long_poll();
+        let g = crate::ports::LongPoll::park(&a);
         assert_eq!(a.long_polls_waiting(), 1);
         drop(g);
         assert_eq!(a.long_polls_waiting(), 0);

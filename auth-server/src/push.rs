@@ -17,7 +17,7 @@
 //! never the full endpoint (it is a bearer capability).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -32,6 +32,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::keys::ServerKeys;
 use crate::metrics::Metrics;
+use crate::ports::{PushGateway, PushJob};
 use crate::store::{Device, LoginState, PushTarget, Store};
 
 /// Lifetime of a VAPID JWT (RFC 8292 allows at most 24 h).
@@ -72,22 +73,21 @@ pub struct PushSender {
     allow_http: bool,
     vapid_cache: Mutex<HashMap<String, (String, i64)>>,
     metrics: Arc<Metrics>,
+    /// This sender, for the delivery tasks it spawns.
+    me: Weak<PushSender>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     audit: Arc<Audit>,
 }
 
-/// One challenge to deliver.
-#[derive(Debug, Clone)]
-pub struct PushJob {
-    /// The login it belongs to.
-    pub login_id: String,
-    /// The challenge JWS (the plaintext).
-    pub payload: String,
-    /// When the challenge expires (clock seconds): no delivery after.
-    pub expires_at: i64,
-    /// When the login was created (wall-clock ms), for the stage metric.
-    pub created_ms: i64,
+impl PushGateway for PushSender {
+    fn validate(&self, sub: &PushSubscription) -> Result<PushTarget> {
+        self.check(sub)
+    }
+
+    fn dispatch(&self, device: Device, job: PushJob) {
+        self.send(device, job);
+    }
 }
 
 /// Record size of the encrypted message: the RFC 8291 example's 4096; a
@@ -148,14 +148,15 @@ impl PushSender {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         audit: Arc<Audit>,
-    ) -> Result<Self> {
+    ) -> Result<Arc<Self>> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| Error::Internal(format!("http client: {e}")))?;
-        Ok(Self {
+        Ok(Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             http,
             keys,
             subject: config.vapid_subject.clone(),
@@ -166,11 +167,11 @@ impl PushSender {
             store,
             clock,
             audit,
-        })
+        }))
     }
 
     /// Check a subscription from an enrollment: allowed host and scheme, valid keys.
-    pub fn validate(&self, sub: &PushSubscription) -> Result<PushTarget> {
+    fn check(&self, sub: &PushSubscription) -> Result<PushTarget> {
         if sub.endpoint.len() > MAX_PUSH_ENDPOINT_LEN {
             return Err(Error::InvalidPushSubscription("endpoint too long"));
         }
@@ -293,11 +294,10 @@ impl PushSender {
 
     /// Deliver the challenge to `device` in the background, retrying while the
     /// login is pending and unexpired.
-    pub fn dispatch(self: &Arc<Self>, device: Device, job: PushJob) {
-        let Some(target) = device.push.clone() else {
+    fn send(&self, device: Device, job: PushJob) {
+        let (Some(target), Some(sender)) = (device.push.clone(), self.me.upgrade()) else {
             return;
         };
-        let sender = Arc::clone(self);
         let PushJob {
             login_id,
             payload,
@@ -363,7 +363,7 @@ impl PushSender {
                 _ => "error",
             };
             self.metrics
-                .push_delivered(result, started.elapsed(), created_ms);
+                .push_delivered(result, started.elapsed(), created_ms, self.clock.now_ms());
             match delivery {
                 Ok(Delivery::Accepted) => {
                     tracing::debug!(login_id, device_id = device.id, push_service = %origin, "push accepted");
@@ -450,7 +450,7 @@ mod tests {
         assert!(!host_allowed(&allowed, "localhost"));
     }
 
-    fn sender(allow_http: bool) -> PushSender {
+    fn sender(allow_http: bool) -> Arc<PushSender> {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = || {
             crate::keys::EsKey::from_pkcs8(&crate::keys::generate_pkcs8().expect("keygen"))
@@ -475,7 +475,7 @@ mod tests {
         let audit = Arc::new(Audit::new(
             Arc::clone(&store),
             Arc::clone(&clock),
-            Arc::clone(&metrics),
+            Arc::clone(&metrics) as Arc<dyn crate::ports::Meter>,
             3600,
         ));
         PushSender::new(keys, &config, metrics, store, clock, audit).expect("sender")

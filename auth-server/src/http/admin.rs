@@ -12,8 +12,9 @@ use potvrda_proto::api::{
 };
 use serde::Deserialize;
 
+use super::Result;
 use super::bearer;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::service::{Potvrda, ResetOutcome};
 use crate::store::AuditFilter;
 
@@ -59,7 +60,7 @@ pub(crate) async fn create_citizen(
     body: web::Json<CreateCitizenRequest>,
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_admin(bearer(&req)).await?;
-    let caller = super::caller(&req, &svc);
+    let caller = super::caller(&req);
     let body = body.into_inner();
     let name = body.display_name.clone();
     let created = svc.create_citizen(body, &by, &caller).await?;
@@ -89,7 +90,7 @@ pub(crate) async fn search(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(
-            svc.search_citizens(&query.query, &by, &super::caller(&req, &svc))
+            svc.search_citizens(&query.query, &by, &super::caller(&req))
                 .await?,
         ))
 }
@@ -106,10 +107,7 @@ pub(crate) async fn citizen(
     let by = svc.authenticate_admin(bearer(&req)).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(
-            svc.read_citizen(&path, &by, &super::caller(&req, &svc))
-                .await?,
-        ))
+        .json(svc.read_citizen(&path, &by, &super::caller(&req)).await?))
 }
 
 /// A citizen's devices.
@@ -123,7 +121,7 @@ pub(crate) async fn devices(
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_admin(bearer(&req)).await?;
     Ok(HttpResponse::Ok().json(
-        svc.citizen_devices(&path, &by, &super::caller(&req, &svc))
+        svc.citizen_devices(&path, &by, &super::caller(&req))
             .await?,
     ))
 }
@@ -140,9 +138,7 @@ pub(crate) async fn events(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_admin(bearer(&req)).await?;
-    let events = svc
-        .citizen_events(&path, &by, &super::caller(&req, &svc))
-        .await?;
+    let events = svc.citizen_events(&path, &by, &super::caller(&req)).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(AuditResponse {
@@ -163,7 +159,7 @@ pub(crate) async fn revoke_device(
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_admin(bearer(&req)).await?;
     let (user_id, device_id) = path.into_inner();
-    svc.revoke_citizen_device(&user_id, &device_id, &by, &super::caller(&req, &svc))
+    svc.revoke_citizen_device(&user_id, &device_id, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -180,10 +176,7 @@ pub(crate) async fn reset(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_admin(bearer(&req)).await?;
-    let answer = match svc
-        .reset_citizen(&path, &by, &super::caller(&req, &svc))
-        .await?
-    {
+    let answer = match svc.reset_citizen(&path, &by, &super::caller(&req)).await? {
         ResetOutcome::Done(answer) => answer,
         ResetOutcome::Requested(pending) => return Ok(HttpResponse::Accepted().json(pending)),
     };
@@ -220,7 +213,7 @@ pub(crate) async fn confirm_reset(
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_admin(bearer(&req)).await?;
     let answer = svc
-        .confirm_reset(&path, &body.request_id, &by, &super::caller(&req, &svc))
+        .confirm_reset(&path, &body.request_id, &by, &super::caller(&req))
         .await?;
     secrets(&svc, &req, answer)
 }
@@ -236,7 +229,7 @@ pub(crate) async fn create_municipality(
     body: web::Json<CreateMunicipalityRequest>,
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_admin(bearer(&req)).await?;
-    let caller = super::caller(&req, &svc);
+    let caller = super::caller(&req);
     let m = svc
         .create_municipality(body.into_inner(), &by, &caller)
         .await?;
@@ -254,7 +247,7 @@ pub(crate) async fn create_staff(
     body: web::Json<CreateStaffRequest>,
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_admin(bearer(&req)).await?;
-    let caller = super::caller(&req, &svc);
+    let caller = super::caller(&req);
     let body = body.into_inner();
     let name = body.display_name.clone();
     let created = svc.create_staff(body, &by, &caller).await?;
@@ -274,7 +267,7 @@ pub(crate) async fn deactivate(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_admin(bearer(&req)).await?;
-    svc.deactivate_staff(&path, &by, &super::caller(&req, &svc))
+    svc.deactivate_staff(&path, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -289,7 +282,7 @@ pub(crate) async fn lock(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_admin(bearer(&req)).await?;
-    svc.set_locked(&path, true, &by, &super::caller(&req, &svc))
+    svc.set_locked(&path, true, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -304,7 +297,7 @@ pub(crate) async fn unlock(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_admin(bearer(&req)).await?;
-    svc.set_locked(&path, false, &by, &super::caller(&req, &svc))
+    svc.set_locked(&path, false, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -328,7 +321,7 @@ pub(crate) struct AuditQuery {
 }
 
 impl AuditQuery {
-    fn filter(self, default_limit: usize) -> Result<AuditFilter> {
+    fn filter(self, default_limit: usize) -> crate::error::Result<AuditFilter> {
         let after = self
             .after
             .map(|a| {
@@ -342,7 +335,7 @@ impl AuditQuery {
                 "limit must be 1-{AUDIT_PAGE_MAX}"
             )));
         }
-        let id = |v: Option<String>, name: &str| -> Result<Option<String>> {
+        let id = |v: Option<String>, name: &str| -> crate::error::Result<Option<String>> {
             match v {
                 Some(v) if v.is_empty() || v.len() > 64 => Err(Error::InvalidRequest(format!(
                     "{name} must be 1-64 characters"
@@ -405,7 +398,10 @@ pub(crate) async fn audit_export(
                 // Abort the transfer: the client sees an incomplete body, not a short export.
                 Err(e) => {
                     tracing::error!(error = %e, "audit export cut short");
-                    return Some((Err(actix_web::Error::from(e)), (svc, filter, None)));
+                    return Some((
+                        Err(actix_web::Error::from(super::ApiError(e))),
+                        (svc, filter, None),
+                    ));
                 }
             };
             let mut body = Vec::new();

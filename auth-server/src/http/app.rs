@@ -7,8 +7,6 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use potvrda_proto::{ErrorBody, ErrorCode};
 
-use crate::service::Potvrda;
-
 /// The app's files and their types.
 const FILES: &[(&str, &str)] = &[
     ("index.html", "text/html; charset=utf-8"),
@@ -41,12 +39,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/app/{file:.+}").route(web::get().to(file)));
 }
 
-async fn index(svc: web::Data<Potvrda>) -> HttpResponse {
-    serve(&svc, "index.html").await
+async fn index(w: web::Data<super::Web>) -> HttpResponse {
+    serve(&w, "index.html").await
 }
 
-async fn file(svc: web::Data<Potvrda>, path: web::Path<String>) -> HttpResponse {
-    serve(&svc, &path).await
+async fn file(w: web::Data<super::Web>, path: web::Path<String>) -> HttpResponse {
+    serve(&w, &path).await
 }
 
 fn not_found(message: &str) -> HttpResponse {
@@ -56,11 +54,11 @@ fn not_found(message: &str) -> HttpResponse {
     })
 }
 
-async fn serve(svc: &Potvrda, name: &str) -> HttpResponse {
+async fn serve(w: &super::Web, name: &str) -> HttpResponse {
     let Some((name, content_type)) = FILES.iter().find(|(f, _)| *f == name) else {
         return not_found("no such file in the companion app");
     };
-    let Some(dir) = svc.config().app_dir.clone() else {
+    let Some(dir) = w.config.app_dir.clone() else {
         return not_found("the browser companion is not installed on this server");
     };
     let path = dir.join(name);

@@ -17,8 +17,9 @@ use askama::Template;
 use potvrda_proto::api::{CitizenSummary, CreateCitizenRequest, PushStatus, Role};
 use serde::Deserialize;
 
+use super::Result;
 use super::sheet;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::service::{Desk, DeskView, Potvrda, ResetOutcome};
 
 const COOKIE: &str = "potvrda_counter";
@@ -31,7 +32,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
                 web::FormConfig::default()
                     .limit(16 * 1024)
                     .error_handler(|e, _| {
-                        Error::InvalidRequest(format!("malformed form: {e}")).into()
+                        super::ApiError(Error::InvalidRequest(format!("malformed form: {e}")))
+                            .into()
                     }),
             )
             .service(web::resource("").route(web::get().to(home)))
@@ -243,6 +245,7 @@ fn see_other(svc: &Potvrda, desk: &Desk, to: &str) -> Result<HttpResponse> {
 /// A refused action as a page with the API's status and public message;
 /// server errors stay the one JSON answer (and the log).
 fn refused(svc: &Potvrda, desk: &Desk, e: Error) -> Result<HttpResponse> {
+    let e = super::ApiError(e);
     let status = e.status_code();
     if status.is_server_error() {
         return Err(e);
@@ -252,7 +255,7 @@ fn refused(svc: &Potvrda, desk: &Desk, e: Error) -> Result<HttpResponse> {
         StatusCode::NOT_FOUND => "Nije pronađeno · Not found",
         _ => "Nije moguće · Not possible",
     };
-    let message = e.public_message();
+    let message = e.0.public_message();
     html(
         svc,
         desk,
@@ -373,7 +376,7 @@ pub(crate) async fn login(
         return refused(&svc, &desk, e);
     }
     let desk = svc
-        .desk_login(desk, username, password, &super::caller(&req, &svc))
+        .desk_login(desk, username, password, &super::caller(&req))
         .await?;
     page(&svc, &desk, None)
 }
@@ -457,7 +460,7 @@ pub(crate) async fn search(
     };
     let by = desk.principal()?;
     match svc
-        .search_citizens(&form.query, by, &super::caller(&req, &svc))
+        .search_citizens(&form.query, by, &super::caller(&req))
         .await
     {
         Ok(list) => {
@@ -525,7 +528,7 @@ pub(crate) async fn create(
         email: optional(email),
         phone: optional(phone),
     };
-    let caller = super::caller(&req, &svc);
+    let caller = super::caller(&req);
     match svc.create_citizen(body, desk.principal()?, &caller).await {
         Ok(created) => {
             let back = format!("/counter/citizens/{}", created.user_id);
@@ -565,10 +568,7 @@ pub(crate) async fn citizen(
     let Ok(by) = desk.principal() else {
         return see_other(&svc, &desk, "/counter");
     };
-    let record = match svc
-        .citizen_record(&path, by, &super::caller(&req, &svc))
-        .await
-    {
+    let record = match svc.citizen_record(&path, by, &super::caller(&req)).await {
         Ok(found) => found,
         Err(e) => return refused(&svc, &desk, e),
     };
@@ -699,7 +699,7 @@ pub(crate) async fn reset(
         Err(res) => return Ok(res),
     };
     let by = desk.principal()?;
-    let caller = super::caller(&req, &svc);
+    let caller = super::caller(&req);
     let done = async {
         let name = svc.citizen(&path, by).await?.display_name;
         Ok::<_, Error>((svc.reset_citizen(&path, by, &caller).await?, name))
@@ -753,7 +753,7 @@ pub(crate) async fn confirm_reset(
         Err(res) => return Ok(res),
     };
     let by = desk.principal()?;
-    let caller = super::caller(&req, &svc);
+    let caller = super::caller(&req);
     let done = async {
         let name = svc.citizen(&path, by).await?.display_name;
         Ok::<_, Error>((
@@ -780,7 +780,7 @@ async fn set_locked(
         Ok(d) => d,
         Err(res) => return Ok(res),
     };
-    let caller = super::caller(req, svc);
+    let caller = super::caller(req);
     match svc
         .set_locked(user_id, locked, desk.principal()?, &caller)
         .await
@@ -842,7 +842,7 @@ pub(crate) async fn revoke(
         Err(res) => return Ok(res),
     };
     let (user_id, device_id) = path.into_inner();
-    let caller = super::caller(&req, &svc);
+    let caller = super::caller(&req);
     match svc
         .revoke_citizen_device(&user_id, &device_id, desk.principal()?, &caller)
         .await

@@ -7,8 +7,8 @@ use potvrda_proto::api::{
     PendingChallenges,
 };
 
+use super::Result;
 use super::bearer;
-use crate::error::Result;
 use crate::service::Potvrda;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -27,7 +27,7 @@ pub(crate) async fn enroll(
     req: HttpRequest,
     body: web::Json<EnrollmentRequest>,
 ) -> Result<HttpResponse> {
-    let caller = super::caller(&req, &svc);
+    let caller = super::caller(&req);
     Ok(HttpResponse::Created().json(svc.enroll(body.into_inner(), &caller).await?))
 }
 
@@ -41,7 +41,7 @@ pub(crate) async fn info(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(
-        svc.device_info(&path, bearer(&req), &super::caller(&req, &svc))
+        svc.device_info(&path, bearer(&req), &super::caller(&req))
             .await?,
     ))
 }
@@ -56,7 +56,7 @@ pub(crate) async fn pending(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     let challenges = svc
-        .pending_challenges(&path, bearer(&req), &super::caller(&req, &svc))
+        .pending_challenges(&path, bearer(&req), &super::caller(&req))
         .await?;
     Ok(HttpResponse::Ok().json(PendingChallenges { challenges }))
 }
@@ -82,7 +82,7 @@ pub(crate) async fn seen(
         &path,
         Some(&query.device_id),
         bearer(&req),
-        &super::caller(&req, &svc),
+        &super::caller(&req),
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -100,7 +100,7 @@ pub(crate) async fn respond(
     body: web::Json<ChallengeAnswer>,
 ) -> Result<HttpResponse> {
     let status = svc
-        .respond(&path, &body.approval, &super::caller(&req, &svc))
+        .respond(&path, &body.approval, &super::caller(&req))
         .await?;
     Ok(HttpResponse::Ok().json(ChallengeAnswerResult { status }))
 }

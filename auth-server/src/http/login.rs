@@ -7,8 +7,8 @@ use potvrda_proto::api::{
 };
 use serde::Deserialize;
 
+use super::Result;
 use super::bearer;
-use crate::error::Result;
 use crate::service::Potvrda;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,7 +26,7 @@ pub(crate) async fn start(
     req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse> {
-    let caller = super::caller(&req, &svc);
+    let caller = super::caller(&req);
     Ok(HttpResponse::Created().json(svc.start_login(body.into_inner(), &caller).await?))
 }
 
@@ -66,7 +66,7 @@ pub(crate) async fn code(
     body: web::Json<LoginCodeRequest>,
 ) -> Result<HttpResponse> {
     let status = svc
-        .login_with_code(&path, bearer(&req), &body.code, &super::caller(&req, &svc))
+        .login_with_code(&path, bearer(&req), &body.code, &super::caller(&req))
         .await?;
     Ok(HttpResponse::Ok().json(ChallengeAnswerResult { status }))
 }

@@ -8,8 +8,8 @@ use potvrda_proto::api::{
 };
 use serde::Deserialize;
 
+use super::Result;
 use super::bearer;
-use crate::error::Result;
 use crate::service::Potvrda;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -45,7 +45,7 @@ pub(crate) async fn revoke_device(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_self(bearer(&req)).await?;
-    svc.revoke_my_device(&path, &by, &super::caller(&req, &svc))
+    svc.revoke_my_device(&path, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -76,9 +76,7 @@ pub(crate) async fn start_addition(
     req: HttpRequest,
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_self(bearer(&req)).await?;
-    let started = svc
-        .start_device_addition(&by, &super::caller(&req, &svc))
-        .await?;
+    let started = svc.start_device_addition(&by, &super::caller(&req)).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(started))
@@ -105,7 +103,7 @@ pub(crate) async fn addition_status(
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_self(bearer(&req)).await?;
     let status = svc
-        .device_addition_status(&path, query.wait, &by, &super::caller(&req, &svc))
+        .device_addition_status(&path, query.wait, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -124,7 +122,7 @@ pub(crate) async fn password(
 ) -> Result<HttpResponse> {
     let by = svc.authenticate_self(bearer(&req)).await?;
     let ChangePasswordRequest { current, new } = body.into_inner();
-    svc.change_password(current, new, &by, &super::caller(&req, &svc))
+    svc.change_password(current, new, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -57,6 +57,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
         }));
 }
 
+/// What the web layer keeps beside the domain service: the configuration it
+/// serves by, the Prometheus registry and the trusted proxies.
+#[derive(Debug)]
+pub struct Web {
+    /// The configuration.
+    pub config: std::sync::Arc<crate::config::Config>,
+    /// The metrics registry.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub proxies: crate::proxies::Proxies,
+}
+
 /// `GET /metrics`, the Prometheus text format.
 pub fn metrics_only(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/metrics").route(web::get().to(metrics)));
@@ -65,21 +77,25 @@ pub fn metrics_only(cfg: &mut web::ServiceConfig) {
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub(crate) async fn metrics(svc: web::Data<Potvrda>) -> HttpResponse {
+pub(crate) async fn metrics(svc: web::Data<Potvrda>, w: web::Data<Web>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(svc.render_metrics())
+        .body(w.metrics.render(svc.hash_queue(), svc.store().failures()))
 }
 
 /// `GET /metrics` on the public listener (no `METRICS_LISTEN`): only for
 /// a scraper on this host — a loopback peer that is no proxy and forwards
 /// nothing; anyone else gets 404 as for an unknown path (security round 2,
 /// finding 11: the metrics are for ops, not for the internet).
-pub(crate) async fn metrics_local(svc: web::Data<Potvrda>, req: HttpRequest) -> HttpResponse {
+pub(crate) async fn metrics_local(
+    svc: web::Data<Potvrda>,
+    w: web::Data<Web>,
+    req: HttpRequest,
+) -> HttpResponse {
     let forwarded = req.headers().contains_key("x-forwarded-for")
         || req.headers().contains_key(header::FORWARDED);
-    if metrics_visible(req.peer_addr().map(|a| a.ip()), forwarded, svc.proxies()) {
-        metrics(svc).await
+    if metrics_visible(req.peer_addr().map(|a| a.ip()), forwarded, &w.proxies) {
+        metrics(svc, w).await
     } else {
         HttpResponse::NotFound().json(ErrorBody {
             error: ErrorCode::NoSuchEndpoint,
@@ -103,7 +119,7 @@ fn metrics_visible(
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> std::result::Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
     let request_id = req
         .headers()
@@ -117,7 +133,7 @@ pub async fn observe(
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     let method = req.method().to_string();
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %req.path());
-    let svc = req.app_data::<web::Data<Potvrda>>().cloned();
+    let w = req.app_data::<web::Data<Web>>().cloned();
     let mut res = next.call(req).instrument(span.clone()).await?;
     let status = res.status().as_u16();
     let route = res
@@ -125,8 +141,8 @@ pub async fn observe(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".into());
     span.in_scope(|| tracing::info!(status, route = %route, duration_ms = started.elapsed().as_secs_f64() * 1e3, "request"));
-    if let Some(svc) = svc {
-        svc.metrics().http(route, method, status, started.elapsed());
+    if let Some(w) = w {
+        w.metrics.http(route, method, status, started.elapsed());
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID, v);
@@ -146,7 +162,7 @@ pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10
 pub async fn body_deadline(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> std::result::Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let inner = std::mem::replace(req.parts_mut().1, actix_web::dev::Payload::None);
     let deadline = Box::pin(tokio::time::sleep(BODY_DEADLINE));
     let stream: std::pin::Pin<Box<dyn futures_util::Stream<Item = BodyChunk>>> =
@@ -159,7 +175,7 @@ pub async fn body_deadline(
     next.call(req).await
 }
 
-type BodyChunk = Result<web::Bytes, actix_web::error::PayloadError>;
+type BodyChunk = std::result::Result<web::Bytes, actix_web::error::PayloadError>;
 
 /// A request body that fails with `TimedOut` once its deadline passes.
 struct DeadlineBody {
@@ -318,12 +334,33 @@ fn json_config() -> web::JsonConfig {
 }
 
 fn bad_request(message: String) -> actix_web::Error {
-    Error::InvalidRequest(message).into()
+    ApiError(Error::InvalidRequest(message)).into()
 }
 
-impl ResponseError for Error {
+/// A domain error on its way to the client: the one place where an error
+/// becomes an HTTP status, a stable `error` code and a public message.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a handler returns.
+pub type Result<T> = std::result::Result<T, ApiError>;
+
+impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        if let Error::OAuth { error, .. } = self {
+        let ApiError(e) = self;
+        if let Error::OAuth { error, .. } = e {
             // RFC 6749 §5.2: 401 for a failed client authentication, 400 else;
             // RFC 6750 §3.1: 401 for a bad access token.
             return match *error {
@@ -331,7 +368,7 @@ impl ResponseError for Error {
                 _ => StatusCode::BAD_REQUEST,
             };
         }
-        match self.code() {
+        match e.code() {
             ErrorCode::InvalidRequest
             | ErrorCode::InvalidActivationCode
             | ErrorCode::InvalidPushSubscription => StatusCode::BAD_REQUEST,
@@ -360,7 +397,8 @@ impl ResponseError for Error {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if let Error::OAuth { error, description } = self {
+        let ApiError(e) = self;
+        if let Error::OAuth { error, description } = e {
             let mut res = HttpResponse::build(status)
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .json(potvrda_proto::oidc::OAuthErrorBody {
@@ -386,13 +424,13 @@ impl ResponseError for Error {
         }
         if status.is_server_error() {
             // Internal details go to the log, never to the client.
-            tracing::error!(error = %self, "request failed");
+            tracing::error!(error = %e, "request failed");
         }
         let mut res = HttpResponse::build(status).json(ErrorBody {
-            error: self.code(),
-            message: self.public_message(),
+            error: e.code(),
+            message: e.public_message(),
         });
-        if let Error::RateLimited { retry_after } = self {
+        if let Error::RateLimited { retry_after } = e {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
@@ -414,9 +452,12 @@ fn client_ip(req: &HttpRequest, proxies: &crate::proxies::Proxies) -> Option<std
 }
 
 /// Who sent the request (address after trusted proxies, `User-Agent`).
-fn caller(req: &HttpRequest, svc: &Potvrda) -> crate::audit::Caller {
+fn caller(req: &HttpRequest) -> crate::audit::Caller {
+    let ip = req
+        .app_data::<web::Data<Web>>()
+        .and_then(|w| client_ip(req, &w.proxies));
     crate::audit::Caller::new(
-        client_ip(req, svc.proxies()),
+        ip,
         req.headers()
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),
@@ -477,16 +518,16 @@ mod tests {
 
     #[test]
     fn internal_errors_do_not_leak() {
-        let e = Error::Store("redis at 10.0.0.5: WRONGPASS".into());
+        let e = ApiError(Error::Store("redis at 10.0.0.5: WRONGPASS".into()));
         assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(!e.public_message().contains("WRONGPASS"));
+        assert!(!e.0.public_message().contains("WRONGPASS"));
         assert_eq!(
-            Error::NumberMismatch.status_code(),
+            ApiError(Error::NumberMismatch).status_code(),
             StatusCode::UNPROCESSABLE_ENTITY
         );
-        assert_eq!(Error::Expired.status_code(), StatusCode::GONE);
+        assert_eq!(ApiError(Error::Expired).status_code(), StatusCode::GONE);
         assert_eq!(
-            Error::StoreUnavailable("x".into()).status_code(),
+            ApiError(Error::StoreUnavailable("x".into())).status_code(),
             StatusCode::SERVICE_UNAVAILABLE
         );
     }

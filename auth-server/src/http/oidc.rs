@@ -12,8 +12,9 @@ use potvrda_proto::api::LoginStatusResponse;
 use potvrda_proto::oidc::{OAuthErrorBody, ProviderMetadata, TokenResponse, UserInfo};
 use serde::Deserialize;
 
+use super::Result;
 use super::bearer;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::service::{
     AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutOutcome, LogoutParams, Potvrda,
     StepOutcome, TokenForm,
@@ -32,10 +33,10 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         web::FormConfig::default()
             .limit(16 * 1024)
             .error_handler(|e, _| {
-                Error::OAuth {
+                super::ApiError(Error::OAuth {
                     error: "invalid_request",
                     description: format!("malformed form: {e}"),
-                }
+                })
                 .into()
             }),
     )
@@ -178,7 +179,7 @@ fn step(svc: &Potvrda, outcome: StepOutcome) -> Result<HttpResponse> {
         StepOutcome::Redirect { url, session } => {
             let mut res = see_other(&url);
             if let Some(s) = session {
-                let age = i64::try_from(svc.config().oidc_session_ttl).unwrap_or(i64::MAX);
+                let age = crate::settings::secs(svc.settings().oidc.session_ttl);
                 res.add_cookie(&cookie(svc, SESSION_COOKIE, s, age))
                     .map_err(|e| Error::Internal(format!("cookie: {e}")))?;
             }
@@ -219,7 +220,7 @@ pub(crate) async fn authorize(
     req: HttpRequest,
     query: web::Query<AuthorizeParams>,
 ) -> Result<HttpResponse> {
-    let caller = super::caller(&req, &svc);
+    let caller = super::caller(&req);
     let outcome = svc
         .oidc_authorize(
             query.into_inner(),
@@ -257,7 +258,7 @@ pub(crate) async fn login(
     req: HttpRequest,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse> {
-    let caller = super::caller(&req, &svc);
+    let caller = super::caller(&req);
     let LoginForm {
         request,
         username,
@@ -341,7 +342,7 @@ pub(crate) async fn code(
     req: HttpRequest,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse> {
-    let caller = super::caller(&req, &svc);
+    let caller = super::caller(&req);
     let outcome = svc
         .oidc_code(
             &form.request,
@@ -354,7 +355,7 @@ pub(crate) async fn code(
 }
 
 /// `Authorization: Basic` credentials (RFC 6749 §2.3.1: form-urlencoded id and secret).
-fn basic(req: &HttpRequest) -> Result<Option<(String, String)>> {
+fn basic(req: &HttpRequest) -> crate::error::Result<Option<(String, String)>> {
     let Some(v) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };

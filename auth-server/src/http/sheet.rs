@@ -10,7 +10,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use potvrda_proto::api::CreateCitizenResponse;
 
-use crate::error::{Error, Result};
+use super::Result;
+use crate::error::Error;
 use crate::service::Potvrda;
 
 const SHEET_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";

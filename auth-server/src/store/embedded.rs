@@ -16,8 +16,8 @@ use potvrda_proto::api::AuditEvent;
 use super::{
     Activation, Admission, AuditFilter, AuditPage, AuditStore, DecideOutcome, Device, DeviceStore,
     EnrollOutcome, GuardStore, Health, KeyStore, KvStore, Limits, Login, LoginRecord, LoginState,
-    LoginStore, Notifier, RateStore, Subscription, User, UserStore, audit_matches, kv_decode,
-    kv_encode,
+    LoginStore, Notifier, RateStore, Subscription, User, UserStore, kv_decode, kv_encode,
+    redb_error,
 };
 use crate::error::{Error, Result};
 
@@ -143,20 +143,20 @@ impl EmbeddedStore {
             .mode(0o700)
             .create(dir)?;
         let path = dir.join("potvrda.redb");
-        let db = Database::create(&path)?;
+        let db = Database::create(&path).map_err(redb_error)?;
         // Password hashes and device keys: readable by the service user only.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        let txn = db.begin_write()?;
+        let txn = db.begin_write().map_err(redb_error)?;
         {
-            txn.open_table(USERS)?;
-            txn.open_table(USERNAMES)?;
-            txn.open_table(ACTIVATIONS)?;
-            txn.open_table(DEVICES)?;
-            txn.open_table(USER_DEVICES)?;
-            txn.open_table(AUDIT)?;
-            txn.open_table(KV)?;
+            txn.open_table(USERS).map_err(redb_error)?;
+            txn.open_table(USERNAMES).map_err(redb_error)?;
+            txn.open_table(ACTIVATIONS).map_err(redb_error)?;
+            txn.open_table(DEVICES).map_err(redb_error)?;
+            txn.open_table(USER_DEVICES).map_err(redb_error)?;
+            txn.open_table(AUDIT).map_err(redb_error)?;
+            txn.open_table(KV).map_err(redb_error)?;
         }
-        txn.commit()?;
+        txn.commit().map_err(redb_error)?;
         let db = Arc::new(db);
         let (tx, jobs) = std::sync::mpsc::channel();
         let writer = Arc::clone(&db);
@@ -195,7 +195,7 @@ fn read_json<T: serde::de::DeserializeOwned>(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
     key: &str,
 ) -> Result<Option<T>> {
-    match table.get(key)? {
+    match table.get(key).map_err(redb_error)? {
         Some(v) => Ok(Some(serde_json::from_slice(v.value())?)),
         None => Ok(None),
     }
@@ -207,21 +207,32 @@ impl UserStore for EmbeddedStore {
         let user = user.clone();
         let activation = activation.clone();
         self.blocking(move |db| {
-            let txn = db.begin_write()?;
+            let txn = db.begin_write().map_err(redb_error)?;
             {
-                let mut names = txn.open_table(USERNAMES)?;
-                if names.get(user.username.as_str())?.is_some() {
+                let mut names = txn.open_table(USERNAMES).map_err(redb_error)?;
+                if names
+                    .get(user.username.as_str())
+                    .map_err(redb_error)?
+                    .is_some()
+                {
                     return Err(Error::UsernameTaken);
                 }
-                names.insert(user.username.as_str(), user.id.as_str())?;
-                txn.open_table(USERS)?
-                    .insert(user.id.as_str(), serde_json::to_vec(&user)?.as_slice())?;
-                txn.open_table(ACTIVATIONS)?.insert(
-                    activation.code_hash.as_str(),
-                    serde_json::to_vec(&activation)?.as_slice(),
-                )?;
+                names
+                    .insert(user.username.as_str(), user.id.as_str())
+                    .map_err(redb_error)?;
+                txn.open_table(USERS)
+                    .map_err(redb_error)?
+                    .insert(user.id.as_str(), serde_json::to_vec(&user)?.as_slice())
+                    .map_err(redb_error)?;
+                txn.open_table(ACTIVATIONS)
+                    .map_err(redb_error)?
+                    .insert(
+                        activation.code_hash.as_str(),
+                        serde_json::to_vec(&activation)?.as_slice(),
+                    )
+                    .map_err(redb_error)?;
             }
-            txn.commit()?;
+            txn.commit().map_err(redb_error)?;
             Ok(())
         })
         .await
@@ -230,42 +241,54 @@ impl UserStore for EmbeddedStore {
     async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
         let username = username.to_owned();
         self.blocking(move |db| {
-            let txn = db.begin_read()?;
+            let txn = db.begin_read().map_err(redb_error)?;
             let Some(id) = txn
-                .open_table(USERNAMES)?
-                .get(username.as_str())?
+                .open_table(USERNAMES)
+                .map_err(redb_error)?
+                .get(username.as_str())
+                .map_err(redb_error)?
                 .map(|v| v.value().to_owned())
             else {
                 return Ok(None);
             };
-            read_json(&txn.open_table(USERS)?, &id)
+            read_json(&txn.open_table(USERS).map_err(redb_error)?, &id)
         })
         .await
     }
 
     async fn user(&self, id: &str) -> Result<Option<User>> {
         let id = id.to_owned();
-        self.blocking(move |db| read_json(&db.begin_read()?.open_table(USERS)?, &id))
-            .await
+        self.blocking(move |db| {
+            read_json(
+                &db.begin_read()
+                    .map_err(redb_error)?
+                    .open_table(USERS)
+                    .map_err(redb_error)?,
+                &id,
+            )
+        })
+        .await
     }
 
     async fn new_activation(&self, activation: &Activation) -> Result<()> {
         let activation = activation.clone();
         self.blocking(move |db| {
-            let txn = db.begin_write()?;
+            let txn = db.begin_write().map_err(redb_error)?;
             {
-                let mut acts = txn.open_table(ACTIVATIONS)?;
+                let mut acts = txn.open_table(ACTIVATIONS).map_err(redb_error)?;
                 // Pending codes are few (a code goes once used or expired).
                 acts.retain(|_, v| {
                     serde_json::from_slice::<Activation>(v)
                         .map_or(true, |a| a.user_id != activation.user_id)
-                })?;
+                })
+                .map_err(redb_error)?;
                 acts.insert(
                     activation.code_hash.as_str(),
                     serde_json::to_vec(&activation)?.as_slice(),
-                )?;
+                )
+                .map_err(redb_error)?;
             }
-            txn.commit()?;
+            txn.commit().map_err(redb_error)?;
             Ok(())
         })
         .await
@@ -274,12 +297,12 @@ impl UserStore for EmbeddedStore {
     async fn search_users(&self, prefix: &str, limit: usize) -> Result<Vec<User>> {
         let prefix = prefix.to_owned();
         self.blocking(move |db| {
-            let txn = db.begin_read()?;
-            let names = txn.open_table(USERNAMES)?;
-            let users = txn.open_table(USERS)?;
+            let txn = db.begin_read().map_err(redb_error)?;
+            let names = txn.open_table(USERNAMES).map_err(redb_error)?;
+            let users = txn.open_table(USERS).map_err(redb_error)?;
             let mut out = Vec::new();
-            for entry in names.range(prefix.as_str()..)? {
-                let (name, id) = entry?;
+            for entry in names.range(prefix.as_str()..).map_err(redb_error)? {
+                let (name, id) = entry.map_err(redb_error)?;
                 if !name.value().starts_with(prefix.as_str()) || out.len() >= limit {
                     break;
                 }
@@ -295,15 +318,17 @@ impl UserStore for EmbeddedStore {
     async fn update_user(&self, user: &User) -> Result<()> {
         let user = user.clone();
         self.blocking(move |db| {
-            let txn = db.begin_write()?;
+            let txn = db.begin_write().map_err(redb_error)?;
             {
-                let mut users = txn.open_table(USERS)?;
-                if users.get(user.id.as_str())?.is_none() {
+                let mut users = txn.open_table(USERS).map_err(redb_error)?;
+                if users.get(user.id.as_str()).map_err(redb_error)?.is_none() {
                     return Err(Error::NotFound);
                 }
-                users.insert(user.id.as_str(), serde_json::to_vec(&user)?.as_slice())?;
+                users
+                    .insert(user.id.as_str(), serde_json::to_vec(&user)?.as_slice())
+                    .map_err(redb_error)?;
             }
-            txn.commit()?;
+            txn.commit().map_err(redb_error)?;
             Ok(())
         })
         .await
@@ -320,20 +345,21 @@ impl DeviceStore for EmbeddedStore {
     ) -> Result<EnrollOutcome> {
         let code_hash = code_hash.to_owned();
         self.blocking(move |db| {
-            let txn = db.begin_write()?;
+            let txn = db.begin_write().map_err(redb_error)?;
             let user = {
-                let mut acts = txn.open_table(ACTIVATIONS)?;
+                let mut acts = txn.open_table(ACTIVATIONS).map_err(redb_error)?;
                 let Some(act): Option<Activation> = read_json(&acts, &code_hash)? else {
                     return Ok(EnrollOutcome::InvalidCode);
                 };
                 // Single use: removed whether or not it was still valid.
-                acts.remove(code_hash.as_str())?;
+                acts.remove(code_hash.as_str()).map_err(redb_error)?;
                 if act.expires_at <= now {
                     drop(acts);
-                    txn.commit()?;
+                    txn.commit().map_err(redb_error)?;
                     return Ok(EnrollOutcome::InvalidCode);
                 }
-                let Some(user): Option<User> = read_json(&txn.open_table(USERS)?, &act.user_id)?
+                let Some(user): Option<User> =
+                    read_json(&txn.open_table(USERS).map_err(redb_error)?, &act.user_id)?
                 else {
                     return Ok(EnrollOutcome::InvalidCode);
                 };
@@ -341,13 +367,17 @@ impl DeviceStore for EmbeddedStore {
                     user_id: user.id.clone(),
                     ..device
                 };
-                txn.open_table(DEVICES)?
-                    .insert(device.id.as_str(), serde_json::to_vec(&device)?.as_slice())?;
-                txn.open_table(USER_DEVICES)?
-                    .insert(format!("{}/{}", user.id, device.id).as_str(), 1)?;
+                txn.open_table(DEVICES)
+                    .map_err(redb_error)?
+                    .insert(device.id.as_str(), serde_json::to_vec(&device)?.as_slice())
+                    .map_err(redb_error)?;
+                txn.open_table(USER_DEVICES)
+                    .map_err(redb_error)?
+                    .insert(format!("{}/{}", user.id, device.id).as_str(), 1)
+                    .map_err(redb_error)?;
                 user
             };
-            txn.commit()?;
+            txn.commit().map_err(redb_error)?;
             Ok(EnrollOutcome::Enrolled(Box::new(user)))
         })
         .await
@@ -356,12 +386,12 @@ impl DeviceStore for EmbeddedStore {
     async fn devices_of(&self, user_id: &str) -> Result<Vec<Device>> {
         let prefix = format!("{user_id}/");
         self.blocking(move |db| {
-            let txn = db.begin_read()?;
-            let links = txn.open_table(USER_DEVICES)?;
-            let devices = txn.open_table(DEVICES)?;
+            let txn = db.begin_read().map_err(redb_error)?;
+            let links = txn.open_table(USER_DEVICES).map_err(redb_error)?;
+            let devices = txn.open_table(DEVICES).map_err(redb_error)?;
             let mut out = Vec::new();
-            for entry in links.range(prefix.as_str()..)? {
-                let (k, _) = entry?;
+            for entry in links.range(prefix.as_str()..).map_err(redb_error)? {
+                let (k, _) = entry.map_err(redb_error)?;
                 let Some(device_id) = k.value().strip_prefix(prefix.as_str()) else {
                     break;
                 };
@@ -377,13 +407,17 @@ impl DeviceStore for EmbeddedStore {
     async fn device(&self, device_id: &str) -> Result<Option<Device>> {
         let device_id = device_id.to_owned();
         self.blocking(move |db| {
-            let txn = db.begin_read()?;
-            let Some(d): Option<Device> = read_json(&txn.open_table(DEVICES)?, &device_id)? else {
+            let txn = db.begin_read().map_err(redb_error)?;
+            let Some(d): Option<Device> =
+                read_json(&txn.open_table(DEVICES).map_err(redb_error)?, &device_id)?
+            else {
                 return Ok(None);
             };
             let linked = txn
-                .open_table(USER_DEVICES)?
-                .get(format!("{}/{}", d.user_id, d.id).as_str())?
+                .open_table(USER_DEVICES)
+                .map_err(redb_error)?
+                .get(format!("{}/{}", d.user_id, d.id).as_str())
+                .map_err(redb_error)?
                 .is_some();
             Ok(linked.then_some(d))
         })
@@ -394,15 +428,20 @@ impl DeviceStore for EmbeddedStore {
         let link = format!("{user_id}/{device_id}");
         let device_id = device_id.to_owned();
         self.blocking(move |db| {
-            let txn = db.begin_write()?;
+            let txn = db.begin_write().map_err(redb_error)?;
             let removed = txn
-                .open_table(USER_DEVICES)?
-                .remove(link.as_str())?
+                .open_table(USER_DEVICES)
+                .map_err(redb_error)?
+                .remove(link.as_str())
+                .map_err(redb_error)?
                 .is_some();
             if removed {
-                txn.open_table(DEVICES)?.remove(device_id.as_str())?;
+                txn.open_table(DEVICES)
+                    .map_err(redb_error)?
+                    .remove(device_id.as_str())
+                    .map_err(redb_error)?;
             }
-            txn.commit()?;
+            txn.commit().map_err(redb_error)?;
             Ok(removed)
         })
         .await
@@ -412,20 +451,27 @@ impl DeviceStore for EmbeddedStore {
         let link = format!("{user_id}/{device_id}");
         let (device_id, name) = (device_id.to_owned(), name.to_owned());
         self.blocking(move |db| {
-            let txn = db.begin_write()?;
+            let txn = db.begin_write().map_err(redb_error)?;
             let renamed = {
-                let linked = txn.open_table(USER_DEVICES)?.get(link.as_str())?.is_some();
-                let mut devices = txn.open_table(DEVICES)?;
+                let linked = txn
+                    .open_table(USER_DEVICES)
+                    .map_err(redb_error)?
+                    .get(link.as_str())
+                    .map_err(redb_error)?
+                    .is_some();
+                let mut devices = txn.open_table(DEVICES).map_err(redb_error)?;
                 match read_json::<Device>(&devices, &device_id)? {
                     Some(mut d) if linked => {
                         d.name = name;
-                        devices.insert(device_id.as_str(), serde_json::to_vec(&d)?.as_slice())?;
+                        devices
+                            .insert(device_id.as_str(), serde_json::to_vec(&d)?.as_slice())
+                            .map_err(redb_error)?;
                         true
                     }
                     _ => false,
                 }
             };
-            txn.commit()?;
+            txn.commit().map_err(redb_error)?;
             Ok(renamed)
         })
         .await
@@ -434,15 +480,17 @@ impl DeviceStore for EmbeddedStore {
     async fn mark_push_gone(&self, device_id: &str) -> Result<()> {
         let device_id = device_id.to_owned();
         self.blocking(move |db| {
-            let txn = db.begin_write()?;
+            let txn = db.begin_write().map_err(redb_error)?;
             {
-                let mut devices = txn.open_table(DEVICES)?;
+                let mut devices = txn.open_table(DEVICES).map_err(redb_error)?;
                 if let Some(mut d) = read_json::<Device>(&devices, &device_id)? {
                     d.push_gone = true;
-                    devices.insert(device_id.as_str(), serde_json::to_vec(&d)?.as_slice())?;
+                    devices
+                        .insert(device_id.as_str(), serde_json::to_vec(&d)?.as_slice())
+                        .map_err(redb_error)?;
                 }
             }
-            txn.commit()?;
+            txn.commit().map_err(redb_error)?;
             Ok(())
         })
         .await
@@ -732,29 +780,31 @@ fn audit_writer(db: &Database, jobs: &std::sync::mpsc::Receiver<AuditJob>) {
 }
 
 fn write_audit(db: &Database, batch: &[AuditJob], last_purge: &mut u64) -> Result<Vec<String>> {
-    let txn = db.begin_write()?;
+    let txn = db.begin_write().map_err(redb_error)?;
     let mut ids = Vec::with_capacity(batch.len());
     {
-        let mut table = txn.open_table(AUDIT)?;
-        let mut last = table.last()?.map(|(k, _)| k.value());
+        let mut table = txn.open_table(AUDIT).map_err(redb_error)?;
+        let mut last = table.last().map_err(redb_error)?.map(|(k, _)| k.value());
         for job in batch {
             // Keys never go backwards, even if the clock does.
             let key = match last {
                 Some((ms, seq)) if ms >= job.key_ms => (ms, seq + 1),
                 _ => (job.key_ms, 0),
             };
-            table.insert(key, job.json.as_slice())?;
+            table.insert(key, job.json.as_slice()).map_err(redb_error)?;
             ids.push(format!("{}-{}", key.0, key.1));
             last = Some(key);
         }
         let newest = batch.iter().map(|j| j.key_ms).max().unwrap_or(0);
         if newest >= last_purge.saturating_add(AUDIT_PURGE_EVERY_MS) {
             let cutoff = batch.iter().map(|j| j.retain_from_ms).max().unwrap_or(0);
-            table.retain_in(..(cutoff, 0), |_, _| false)?;
+            table
+                .retain_in(..(cutoff, 0), |_, _| false)
+                .map_err(redb_error)?;
             *last_purge = newest;
         }
     }
-    txn.commit()?;
+    txn.commit().map_err(redb_error)?;
     Ok(ids)
 }
 
@@ -801,13 +851,13 @@ impl AuditStore for EmbeddedStore {
             if start > end {
                 return Ok(page);
             }
-            let txn = db.begin_read()?;
-            let table = txn.open_table(AUDIT)?;
-            for entry in table.range(start..=end)? {
-                let (k, v) = entry?;
+            let txn = db.begin_read().map_err(redb_error)?;
+            let table = txn.open_table(AUDIT).map_err(redb_error)?;
+            for entry in table.range(start..=end).map_err(redb_error)? {
+                let (k, v) = entry.map_err(redb_error)?;
                 let (key_ms, seq) = k.value();
                 let mut event: AuditEvent = serde_json::from_slice(v.value())?;
-                if !audit_matches(&event, &f) {
+                if !f.matches(&event) {
                     continue;
                 }
                 if page.events.len() == f.limit {
@@ -842,27 +892,34 @@ impl EmbeddedStore {
             due
         };
         self.blocking(move |db| {
-            let txn = db.begin_write()?;
+            let txn = db.begin_write().map_err(redb_error)?;
             let answer = {
-                let mut table = txn.open_table(KV)?;
-                let current = table.get(key.as_str())?.map(|v| v.value().to_vec());
+                let mut table = txn.open_table(KV).map_err(redb_error)?;
+                let current = table
+                    .get(key.as_str())
+                    .map_err(redb_error)?
+                    .map(|v| v.value().to_vec());
                 let (change, answer) = f(current.as_deref().and_then(|c| kv_decode(c, now)));
                 match change {
                     Some(Some(stored)) => {
-                        table.insert(key.as_str(), stored.as_slice())?;
+                        table
+                            .insert(key.as_str(), stored.as_slice())
+                            .map_err(redb_error)?;
                     }
                     Some(None) => {
-                        table.remove(key.as_str())?;
+                        table.remove(key.as_str()).map_err(redb_error)?;
                     }
                     None => {}
                 }
                 // Every ten minutes, drop what has expired.
                 if sweep {
-                    table.retain(|_, v| kv_decode(v, now).is_some())?;
+                    table
+                        .retain(|_, v| kv_decode(v, now).is_some())
+                        .map_err(redb_error)?;
                 }
                 answer
             };
-            txn.commit()?;
+            txn.commit().map_err(redb_error)?;
             Ok(answer)
         })
         .await
@@ -889,10 +946,11 @@ impl KvStore for EmbeddedStore {
     async fn kv_get(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>> {
         let key = key.to_owned();
         self.blocking(move |db| {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(KV)?;
+            let txn = db.begin_read().map_err(redb_error)?;
+            let table = txn.open_table(KV).map_err(redb_error)?;
             Ok(table
-                .get(key.as_str())?
+                .get(key.as_str())
+                .map_err(redb_error)?
                 .and_then(|v| kv_decode(v.value(), now).map(<[u8]>::to_vec)))
         })
         .await
@@ -936,7 +994,10 @@ impl KvStore for EmbeddedStore {
 impl Health for EmbeddedStore {
     async fn ping(&self) -> Result<()> {
         self.blocking(|db| {
-            db.begin_read()?.open_table(USERS)?;
+            db.begin_read()
+                .map_err(redb_error)?
+                .open_table(USERS)
+                .map_err(redb_error)?;
             Ok(())
         })
         .await

@@ -26,6 +26,7 @@
 //! broadcast to every node.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -41,8 +42,7 @@ use potvrda_proto::api::AuditEvent;
 use super::{
     Activation, Admission, AuditFilter, AuditPage, AuditStore, DecideOutcome, Device, DeviceStore,
     EnrollOutcome, GuardStore, Health, KeyStore, KvStore, Limits, Login, LoginRecord, LoginState,
-    LoginStore, Notifier, RateStore, Subscription, User, UserStore, audit_matches, kv_decode,
-    kv_encode,
+    LoginStore, Notifier, RateStore, Subscription, User, UserStore, kv_decode, kv_encode,
 };
 use crate::clock::Clock as _;
 use crate::error::{Error, Result};
@@ -209,10 +209,58 @@ impl ConnectionLike for Conn {
     }
 }
 
+/// The store's connection, counting the commands that failed (the
+/// `potvrda_redis_errors_total` metric) where they fail.
+#[derive(Clone)]
+struct Counted {
+    conn: Conn,
+    failures: Arc<AtomicU64>,
+}
+
+impl ConnectionLike for Counted {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
+        let failures = &self.failures;
+        let reply = self.conn.req_packed_command(cmd);
+        Box::pin(async move { count(failures, reply.await) })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count_of: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        let failures = &self.failures;
+        let reply = self.conn.req_packed_commands(cmd, offset, count_of);
+        Box::pin(async move { count(failures, reply.await) })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.get_db()
+    }
+}
+
+fn count<T>(failures: &AtomicU64, r: redis::RedisResult<T>) -> redis::RedisResult<T> {
+    if r.is_err() {
+        failures.fetch_add(1, Ordering::Relaxed);
+    }
+    r
+}
+
+/// A Redis failure as the domain's error: unavailable (503, retried by
+/// the caller) when the connection is the problem, else a store error.
+fn redis_error(e: redis::RedisError) -> Error {
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+        Error::StoreUnavailable(e.to_string())
+    } else {
+        Error::Store(e.to_string())
+    }
+}
+
 /// The Redis store.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: Conn,
+    conn: Counted,
     prefix: Arc<str>,
     notifier: Arc<Notifier>,
     decide: Arc<Script>,
@@ -268,15 +316,22 @@ impl RedisStore {
                     .response_timeout(Duration::from_secs(2))
                     .retries(2)
             };
-            let conn = builder().build()?.get_async_connection().await?;
+            let conn = builder()
+                .build()
+                .map_err(redis_error)?
+                .get_async_connection()
+                .await
+                .map_err(redis_error)?;
             let sub = builder()
                 .push_sender(tx)
-                .build()?
+                .build()
+                .map_err(redis_error)?
                 .get_async_connection()
-                .await?;
+                .await
+                .map_err(redis_error)?;
             (Conn::Cluster(conn), Conn::Cluster(sub))
         } else {
-            let client = redis::Client::open(resp3(url.expose_secret())?)?;
+            let client = redis::Client::open(resp3(url.expose_secret())?).map_err(redis_error)?;
             // Fail fast while Redis is down (the caller gets 503 within a few
             // seconds, never a hang); every later command tries to reconnect.
             let base = ConnectionManagerConfig::new()
@@ -284,18 +339,21 @@ impl RedisStore {
                 .set_response_timeout(Some(Duration::from_secs(2)))
                 .set_number_of_retries(2)
                 .set_max_delay(Duration::from_millis(500));
-            let conn = ConnectionManager::new_with_config(client.clone(), base.clone()).await?;
+            let conn = ConnectionManager::new_with_config(client.clone(), base.clone())
+                .await
+                .map_err(redis_error)?;
             let sub = ConnectionManager::new_with_config(
                 client,
                 base.set_push_sender(tx).set_automatic_resubscription(),
             )
-            .await?;
+            .await
+            .map_err(redis_error)?;
             (Conn::Single(conn), Conn::Single(sub))
         };
         let channel = format!("{prefix}:events");
         match &mut sub {
-            Conn::Single(c) => c.subscribe(&channel).await?,
-            Conn::Cluster(c) => c.subscribe(&channel).await?,
+            Conn::Single(c) => c.subscribe(&channel).await.map_err(redis_error)?,
+            Conn::Cluster(c) => c.subscribe(&channel).await.map_err(redis_error)?,
         }
         let notifier = Arc::new(Notifier::default());
         let fanout = Arc::clone(&notifier);
@@ -329,7 +387,10 @@ impl RedisStore {
             }
         });
         Ok(Self {
-            conn,
+            conn: Counted {
+                conn,
+                failures: Arc::default(),
+            },
             prefix: prefix.into(),
             notifier,
             decide: Arc::new(Script::new(DECIDE)),
@@ -348,12 +409,12 @@ impl RedisStore {
         format!("{}:{kind}:{{{tag}}}", self.prefix)
     }
 
-    fn conn(&self) -> Conn {
+    fn conn(&self) -> Counted {
         self.conn.clone()
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        let v: Option<String> = self.conn().get(key).await?;
+        let v: Option<String> = self.conn().get(key).await.map_err(redis_error)?;
         v.map(|s| serde_json::from_str(&s))
             .transpose()
             .map_err(Into::into)
@@ -390,32 +451,41 @@ impl UserStore for RedisStore {
                 format!("{} {}", activation.code_hash, activation.expires_at),
             )
             .query_async::<()>(&mut c)
-            .await?;
+            .await
+            .map_err(redis_error)?;
         let reserved: bool = redis::cmd("SET")
             .arg(self.key("uname", &user.username))
             .arg(&user.id)
             .arg("NX")
             .query_async::<Option<String>>(&mut c)
-            .await?
+            .await
+            .map_err(redis_error)?
             .is_some();
         if !reserved {
             let _: () = c
                 .del(&[user_key.clone(), format!("{user_key}:activation")])
-                .await?;
+                .await
+                .map_err(redis_error)?;
             return Err(Error::UsernameTaken);
         }
         let _: () = c
             .set_ex(self.key("act", &activation.code_hash), &user.id, ttl)
-            .await?;
+            .await
+            .map_err(redis_error)?;
         // The name index for the counter's search.
         let _: () = c
             .zadd(format!("{}:unames", self.prefix), &user.username, 0)
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok(())
     }
 
     async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
-        let id: Option<String> = self.conn().get(self.key("uname", username)).await?;
+        let id: Option<String> = self
+            .conn()
+            .get(self.key("uname", username))
+            .await
+            .map_err(redis_error)?;
         match id {
             Some(id) => self.user(&id).await,
             None => Ok(None),
@@ -437,14 +507,16 @@ impl UserStore for RedisStore {
                 format!("{user_key}:activation"),
                 format!("{} {}", activation.code_hash, activation.expires_at),
             )
-            .await?;
+            .await
+            .map_err(redis_error)?;
         let _: () = c
             .set_ex(
                 self.key("act", &activation.code_hash),
                 &activation.user_id,
                 ttl,
             )
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok(())
     }
 
@@ -458,7 +530,8 @@ impl UserStore for RedisStore {
             .arg(0)
             .arg(limit)
             .query_async(&mut self.conn())
-            .await?;
+            .await
+            .map_err(redis_error)?;
         let mut out = Vec::with_capacity(names.len());
         for name in names {
             if let Some(u) = self.user_by_name(&name).await? {
@@ -475,7 +548,8 @@ impl UserStore for RedisStore {
             .arg(serde_json::to_string(user)?)
             .arg("XX")
             .query_async(&mut self.conn())
-            .await?;
+            .await
+            .map_err(redis_error)?;
         replaced.map(|_| ()).ok_or(Error::NotFound)
     }
 }
@@ -490,7 +564,7 @@ impl DeviceStore for RedisStore {
     ) -> Result<EnrollOutcome> {
         let mut c = self.conn();
         let act_key = self.key("act", code_hash);
-        let Some(user_id): Option<String> = c.get(&act_key).await? else {
+        let Some(user_id): Option<String> = c.get(&act_key).await.map_err(redis_error)? else {
             return Ok(EnrollOutcome::InvalidCode);
         };
         let Some(user) = self.user(&user_id).await? else {
@@ -503,7 +577,10 @@ impl DeviceStore for RedisStore {
         let dev_key = self.key("dev", &device.id);
         // The device record is written unlinked; the script then consumes the
         // code and links the device in one step on the user's slot.
-        let _: () = c.set(&dev_key, serde_json::to_string(&device)?).await?;
+        let _: () = c
+            .set(&dev_key, serde_json::to_string(&device)?)
+            .await
+            .map_err(redis_error)?;
         let user_key = self.key("user", &user.id);
         let linked: i64 = self
             .consume_activation
@@ -513,10 +590,11 @@ impl DeviceStore for RedisStore {
             .arg(now)
             .arg(&device.id)
             .invoke_async(&mut c)
-            .await?;
-        let _: () = c.del(&act_key).await?;
+            .await
+            .map_err(redis_error)?;
+        let _: () = c.del(&act_key).await.map_err(redis_error)?;
         if linked != 1 {
-            let _: () = c.del(&dev_key).await?;
+            let _: () = c.del(&dev_key).await.map_err(redis_error)?;
             return Ok(EnrollOutcome::InvalidCode);
         }
         Ok(EnrollOutcome::Enrolled(Box::new(user)))
@@ -526,7 +604,8 @@ impl DeviceStore for RedisStore {
         let ids: Vec<String> = self
             .conn()
             .smembers(format!("{}:devices", self.key("user", user_id)))
-            .await?;
+            .await
+            .map_err(redis_error)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(d) = self.device(&id).await? {
@@ -544,13 +623,15 @@ impl DeviceStore for RedisStore {
             .get(&dev_key)
             .get(format!("{dev_key}:gone"))
             .query_async(&mut c)
-            .await?;
+            .await
+            .map_err(redis_error)?;
         let Some(json) = json else { return Ok(None) };
         let mut d: Device = serde_json::from_str(&json)?;
         d.push_gone |= gone.is_some();
         let linked: bool = c
             .sismember(format!("{}:devices", self.key("user", &d.user_id)), &d.id)
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok(linked.then_some(d))
     }
 
@@ -558,13 +639,15 @@ impl DeviceStore for RedisStore {
         let removed: i64 = self
             .conn()
             .srem(format!("{}:devices", self.key("user", user_id)), device_id)
-            .await?;
+            .await
+            .map_err(redis_error)?;
         if removed == 1 {
             let dev_key = self.key("dev", device_id);
             let _: () = self
                 .conn()
                 .del(&[dev_key.clone(), format!("{dev_key}:gone")])
-                .await?;
+                .await
+                .map_err(redis_error)?;
         }
         Ok(removed == 1)
     }
@@ -584,7 +667,8 @@ impl DeviceStore for RedisStore {
             .arg(serde_json::to_string(&d)?)
             .arg("XX")
             .query_async(&mut self.conn())
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok(set.is_some())
     }
 
@@ -592,7 +676,8 @@ impl DeviceStore for RedisStore {
         let _: () = self
             .conn()
             .set(format!("{}:gone", self.key("dev", device_id)), 1)
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok(())
     }
 }
@@ -615,28 +700,38 @@ impl LoginStore for RedisStore {
             )
             .expire(&login_key, ttl)
             .query_async::<()>(&mut c)
-            .await?;
+            .await
+            .map_err(redis_error)?;
         let _: () = c
             .set_ex(self.key("cid", &record.cid), &record.id, ttl as u64)
-            .await?;
+            .await
+            .map_err(redis_error)?;
         redis::pipe()
             .atomic()
             .zrembyscore(&pending_key, "-inf", record.created_at)
             .zadd(&pending_key, &record.id, record.expires_at)
             .expire(&pending_key, ttl)
             .query_async::<()>(&mut c)
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok(())
     }
 
     async fn login(&self, login_id: &str) -> Result<Option<Login>> {
-        let map: std::collections::HashMap<String, String> =
-            self.conn().hgetall(self.key("login", login_id)).await?;
+        let map: std::collections::HashMap<String, String> = self
+            .conn()
+            .hgetall(self.key("login", login_id))
+            .await
+            .map_err(redis_error)?;
         parse_login(map)
     }
 
     async fn login_by_challenge(&self, cid: &str) -> Result<Option<Login>> {
-        let id: Option<String> = self.conn().get(self.key("cid", cid)).await?;
+        let id: Option<String> = self
+            .conn()
+            .get(self.key("cid", cid))
+            .await
+            .map_err(redis_error)?;
         match id {
             Some(id) => self.login(&id).await,
             None => Ok(None),
@@ -651,7 +746,8 @@ impl LoginStore for RedisStore {
                 format!("({now}"),
                 "+inf",
             )
-            .await?;
+            .await
+            .map_err(redis_error)?;
         let mut out = Vec::new();
         for id in ids {
             if let Some(l) = self.login(&id).await?
@@ -681,7 +777,8 @@ impl LoginStore for RedisStore {
             .arg(now_ms)
             .arg(approval_jti.unwrap_or(""))
             .invoke_async(&mut self.conn())
-            .await?;
+            .await
+            .map_err(redis_error)?;
         let outcome = match outcome.as_str() {
             "ok" => DecideOutcome::Decided,
             "decided" => DecideOutcome::AlreadyDecided,
@@ -701,7 +798,8 @@ impl LoginStore for RedisStore {
         let first: bool = self
             .conn()
             .hset_nx(self.key("login", login_id), "seen", 1)
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok(first)
     }
 
@@ -722,7 +820,8 @@ impl LoginStore for RedisStore {
             .arg(now)
             .arg(redeliver)
             .invoke_async(&mut self.conn())
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok(stored.and_then(|s| b64.decode(s).ok()))
     }
 
@@ -750,7 +849,8 @@ impl GuardStore for RedisStore {
             .arg(limits.push_limit)
             .arg(limits.push_window)
             .invoke_async(&mut self.conn())
-            .await?;
+            .await
+            .map_err(redis_error)?;
         let bad = || Error::Store(format!("admit script answered {answer}"));
         Ok(match answer.split_once(':') {
             Some(("ok", "")) => Admission::Admitted { superseded: None },
@@ -782,7 +882,8 @@ impl GuardStore for RedisStore {
             .arg(limits.fatigue_limit)
             .arg(limits.fatigue_pause)
             .invoke_async(&mut self.conn())
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok((until > 0).then_some(until))
     }
 }
@@ -798,7 +899,8 @@ impl RedisStore {
             .arg(member)
             .arg(if add { "1" } else { "0" })
             .invoke_async(&mut self.conn())
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok((count, oldest))
     }
 }
@@ -814,7 +916,11 @@ impl RateStore for RedisStore {
     }
 
     async fn rate_reset(&self, key: &str) -> Result<()> {
-        let _: () = self.conn().del(self.key("rl", key)).await?;
+        let _: () = self
+            .conn()
+            .del(self.key("rl", key))
+            .await
+            .map_err(redis_error)?;
         Ok(())
     }
 }
@@ -829,8 +935,9 @@ impl KeyStore for RedisStore {
             .arg(candidate)
             .arg("NX")
             .query_async(&mut c)
-            .await?;
-        let stored: Option<Vec<u8>> = c.get(&key).await?;
+            .await
+            .map_err(redis_error)?;
+        let stored: Option<Vec<u8>> = c.get(&key).await.map_err(redis_error)?;
         stored
             .map(Zeroizing::new)
             .ok_or_else(|| Error::Store(format!("key {name} vanished")))
@@ -882,9 +989,9 @@ impl AuditStore for RedisStore {
                 }
             },
         );
-        user?;
-        actor?;
-        Ok(id?)
+        user.map_err(redis_error)?;
+        actor.map_err(redis_error)?;
+        Ok(id.map_err(redis_error)?)
     }
 
     async fn audit_events(&self, f: &AuditFilter) -> Result<AuditPage> {
@@ -909,7 +1016,8 @@ impl AuditStore for RedisStore {
         let reply: redis::streams::StreamRangeReply = self
             .conn()
             .xrange_count(&key, start, end, f.limit.max(1))
-            .await?;
+            .await
+            .map_err(redis_error)?;
         let mut page = AuditPage::default();
         for entry in &reply.ids {
             let Some(json) = entry.get::<String>("e") else {
@@ -917,7 +1025,7 @@ impl AuditStore for RedisStore {
             };
             let mut event: AuditEvent = serde_json::from_str(&json)?;
             event.id.clone_from(&entry.id);
-            if audit_matches(&event, f) {
+            if f.matches(&event) {
                 page.events.push(event);
             }
         }
@@ -949,7 +1057,9 @@ impl KvStore for RedisStore {
         if let ttl @ 1.. = redis_ttl(expires_at) {
             cmd.arg("EX").arg(ttl);
         }
-        cmd.query_async::<()>(&mut self.conn()).await?;
+        cmd.query_async::<()>(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
         Ok(())
     }
 
@@ -962,12 +1072,17 @@ impl KvStore for RedisStore {
             .arg(kv_encode(value, expires_at))
             .arg(redis_ttl(expires_at))
             .invoke_async(&mut self.conn())
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok(stored == 1)
     }
 
     async fn kv_get(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>> {
-        let stored: Option<Vec<u8>> = self.conn().get(self.key("kv", key)).await?;
+        let stored: Option<Vec<u8>> = self
+            .conn()
+            .get(self.key("kv", key))
+            .await
+            .map_err(redis_error)?;
         Ok(stored.and_then(|s| kv_decode(&s, now).map(<[u8]>::to_vec)))
     }
 
@@ -975,7 +1090,8 @@ impl KvStore for RedisStore {
         let stored: Option<Vec<u8>> = redis::cmd("GETDEL")
             .arg(self.key("kv", key))
             .query_async(&mut self.conn())
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok(stored.and_then(|s| kv_decode(&s, now).map(<[u8]>::to_vec)))
     }
 
@@ -995,12 +1111,17 @@ impl KvStore for RedisStore {
             .arg(kv_encode(value, expires_at))
             .arg(redis_ttl(expires_at))
             .invoke_async(&mut self.conn())
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok(swapped == 1)
     }
 
     async fn kv_delete(&self, key: &str) -> Result<()> {
-        let _: i64 = self.conn().del(self.key("kv", key)).await?;
+        let _: i64 = self
+            .conn()
+            .del(self.key("kv", key))
+            .await
+            .map_err(redis_error)?;
         Ok(())
     }
 
@@ -1008,7 +1129,8 @@ impl KvStore for RedisStore {
         let _: i64 = self
             .conn()
             .publish(format!("{}:events", self.prefix), topic)
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok(())
     }
 }
@@ -1018,7 +1140,12 @@ impl Health for RedisStore {
     async fn ping(&self) -> Result<()> {
         redis::cmd("PING")
             .query_async::<()>(&mut self.conn())
-            .await?;
+            .await
+            .map_err(redis_error)?;
         Ok(())
+    }
+
+    fn failures(&self) -> u64 {
+        self.conn.failures.load(Ordering::Relaxed)
     }
 }

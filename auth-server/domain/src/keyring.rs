@@ -377,49 +377,6 @@ pub async fn rotate(
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn rotation_keeps_the_previous_generation_and_survives_a_reload() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn Store> =
-            Arc::new(crate::store::embedded::EmbeddedStore::open(dir.path()).expect("store"));
-        let clock = Arc::new(crate::clock::ManualClock::new(1_000));
-        let ring = Keyring::load(Arc::clone(&store), clock.clone(), 0)
-            .await
-            .expect("created");
-        let first = ring.current();
-        assert!(first.previous.is_none());
-        assert_eq!(first.jwks().keys.len(), 2);
-        // A second instance on the same store reads the same keys.
-        let other = Keyring::load(Arc::clone(&store), clock.clone(), 0)
-            .await
-            .expect("read");
-        assert_eq!(other.current().current.rs.kid, first.current.rs.kid);
-
-        clock.advance(10);
-        let (es, rs) = ring.rotate().await.expect("rotated");
-        let now = ring.current();
-        assert_eq!(
-            (now.current.es.kid.clone(), now.current.rs.kid.clone()),
-            (es, rs)
-        );
-        assert_eq!(now.created_at, 1_010);
-        let prev = now.previous.as_ref().expect("previous kept");
-        assert_eq!(prev.es.kid, first.current.es.kid);
-        let kids: Vec<String> = now.jwks().keys.into_iter().map(|k| k.kid).collect();
-        assert_eq!(kids.len(), 4);
-        assert!(
-            now.verifier(&first.current.rs.kid).is_some(),
-            "old tokens verify"
-        );
-        // A scheduled rotation that lost the race does nothing.
-        let (es2, _) = rotate(store.as_ref(), clock.as_ref(), Some(1_000))
-            .await
-            .expect("no-op");
-        assert_eq!(es2, now.current.es.kid);
-        other.reload().await.expect("reload");
-        assert_eq!(other.current().current.es.kid, now.current.es.kid);
-    }
-
     #[test]
     fn rsa_keys_sign_what_their_jwk_verifies() {
         let der = generate_rsa_pkcs8().expect("keygen");

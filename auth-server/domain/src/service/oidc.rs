@@ -20,11 +20,12 @@ use potvrda_proto::oidc::{
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
+use super::OidcClient;
 use super::{Potvrda, Purpose, ct_eq_str, new_id, sha256_b64};
 use crate::audit::{Caller, Event};
 use crate::clock;
-use crate::config::OidcClient;
 use crate::error::{Error, Result};
+use crate::settings::secs;
 
 /// How long the login page and the wait for the phone may take.
 const REQUEST_TTL: i64 = 600;
@@ -264,7 +265,11 @@ fn key(kind: &str, id: &str) -> String {
 impl Potvrda {
     /// The registered client with this id.
     fn client(&self, id: &str) -> Option<&OidcClient> {
-        self.config.clients.iter().find(|c| c.client_id == id)
+        self.settings
+            .oidc
+            .clients
+            .iter()
+            .find(|c| c.client_id == id)
     }
 
     /// OpenID Connect Discovery.
@@ -656,7 +661,7 @@ impl Potvrda {
                     .kv_put(
                         &key("sid", &sha256_b64(cookie.as_bytes())),
                         &serde_json::to_vec(&session)?,
-                        now + self.config.oidc_session_ttl as i64,
+                        now + secs(self.settings.oidc.session_ttl),
                     )
                     .await?;
                 let url = self.issue_code(&req, &session).await?;
@@ -928,7 +933,7 @@ impl Potvrda {
             .kv_put(
                 &key("grant", &grant.base.gid),
                 &serde_json::to_vec(&grant)?,
-                now + self.config.oidc_refresh_ttl as i64,
+                now + secs(self.settings.oidc.refresh_ttl),
             )
             .await?;
         self.tokens(client, &grant, record.nonce.as_deref(), &secret, now)
@@ -981,7 +986,7 @@ impl Potvrda {
                 &k,
                 &raw,
                 &serde_json::to_vec(&rotated)?,
-                now + self.config.oidc_refresh_ttl as i64,
+                now + secs(self.settings.oidc.refresh_ttl),
                 now,
             )
             .await?
@@ -1027,7 +1032,7 @@ impl Potvrda {
             .kv_put(
                 &k,
                 &serde_json::to_vec(&revoked)?,
-                now + self.config.oidc_refresh_ttl as i64,
+                now + secs(self.settings.oidc.refresh_ttl),
             )
             .await?;
         tracing::warn!(
@@ -1056,14 +1061,14 @@ impl Potvrda {
         now: i64,
     ) -> Result<TokenResponse> {
         let keys = self.keyring.current();
-        let ttl = self.config.token_ttl;
+        let ttl = self.settings.tokens.token_ttl;
         let amr: Vec<String> = AMR_PWD_MFA.iter().map(|s| (*s).to_owned()).collect();
         let id_claims = IdTokenClaims {
             iss: self.public_url.clone(),
             sub: grant.base.user_id.clone(),
             aud: client.client_id.clone(),
             azp: client.client_id.clone(),
-            exp: now + ttl as i64,
+            exp: now + secs(ttl),
             iat: now,
             auth_time: grant.base.auth_time,
             nonce: nonce.map(str::to_owned),
@@ -1087,7 +1092,7 @@ impl Potvrda {
             aud: client.client_id.clone(),
             client_id: client.client_id.clone(),
             scope: grant.scope.clone(),
-            exp: now + ttl as i64,
+            exp: now + secs(ttl),
             iat: now,
             jti: jti.clone(),
             auth_time: grant.base.auth_time,
@@ -1111,7 +1116,7 @@ impl Potvrda {
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer".into(),
-            expires_in: ttl,
+            expires_in: ttl.as_secs(),
             id_token,
             refresh_token: format!("{}.{refresh_secret}", grant.base.gid),
             scope: grant.scope.clone(),

@@ -14,6 +14,7 @@ use super::{CODE_ALPHABET, CODE_LEN, PASSWORD_ALPHABET, Potvrda, Principal, code
 use crate::audit::{Caller, Event};
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::settings::secs;
 use crate::store::{Activation, AuditFilter, Device, User};
 
 /// A four-eyes reset waits this long for the second official.
@@ -332,7 +333,7 @@ impl Potvrda {
         caller: &Caller,
     ) -> Result<ResetOutcome> {
         let user = self.citizen_for_staff(user_id, by).await?;
-        if !self.config.four_eyes_reset {
+        if !self.settings.staff.four_eyes_reset {
             return Ok(ResetOutcome::Done(
                 self.reset(user, by, caller, None).await?,
             ));
@@ -511,7 +512,7 @@ impl Potvrda {
         let activation = Activation {
             code_hash: code_hash(&code).ok_or_else(|| Error::Internal("generated code".into()))?,
             user_id: user_id.to_owned(),
-            expires_at: self.clock.now() + self.config.activation_ttl as i64,
+            expires_at: self.clock.now() + secs(self.settings.login.activation_ttl),
         };
         self.store.new_activation(&activation).await?;
         Ok((code, activation))

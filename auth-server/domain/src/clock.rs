@@ -15,6 +15,10 @@ pub type Alarm<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 pub trait Clock: Send + Sync {
     /// Now.
     fn now(&self) -> i64;
+    /// Now in milliseconds, for latencies measured across instances.
+    fn now_ms(&self) -> i64 {
+        self.now().saturating_mul(1000)
+    }
     /// Resolves once [`Clock::now`] is at least `t`.
     fn sleep_until(&self, t: i64) -> Alarm<'_>;
 }
@@ -28,6 +32,13 @@ impl Clock for SystemClock {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
     }
 

@@ -27,6 +27,7 @@ use potvrda_proto::api::AuditKind;
 use super::{Potvrda, sha256_b64};
 use crate::audit::{Caller, Event};
 use crate::error::Result;
+use crate::settings::secs;
 
 /// What the guard says before a password (or code) is checked.
 #[derive(Debug, Clone)]
@@ -52,7 +53,7 @@ impl Potvrda {
         ip: Option<IpAddr>,
         now: i64,
     ) -> Result<Gate> {
-        let window = self.config.rate_window as i64;
+        let window = secs(self.settings.limits.rate_window);
         let name = username_hash(username);
         let address = ip.map_or_else(|| "none".to_owned(), |ip| ip.to_string());
         let gate = Gate {
@@ -69,16 +70,16 @@ impl Potvrda {
             .store
             .rate_count(&gate.username_key, now, window)
             .await?;
-        let locked = if from_here >= self.config.password_lock_after {
+        let locked = if from_here >= self.settings.limits.password_lock_after {
             Some("address")
-        } else if everywhere >= self.config.lock_after_all()
+        } else if everywhere >= self.settings.limits.password_lock_after_all
             && !self.is_known_address(user_id, ip, now).await?
         {
             Some("username")
         } else {
             None
         };
-        let delay_after = self.config.password_delay_after;
+        let delay_after = self.settings.limits.password_delay_after;
         let delay = if locked.is_none() && from_here >= delay_after {
             Duration::from_secs(1u64 << (from_here - delay_after).min(3))
         } else {
@@ -103,12 +104,20 @@ impl Potvrda {
         if gate.locked.is_some() {
             return Ok(());
         }
-        let window = self.config.rate_window as i64;
+        let window = secs(self.settings.limits.rate_window);
         let (from_here, _) = self.store.rate_hit(&gate.address_key, now, window).await?;
         let (everywhere, _) = self.store.rate_hit(&gate.username_key, now, window).await?;
         for (scope, n, limit) in [
-            ("address", from_here, self.config.password_lock_after),
-            ("username", everywhere, self.config.lock_after_all()),
+            (
+                "address",
+                from_here,
+                self.settings.limits.password_lock_after,
+            ),
+            (
+                "username",
+                everywhere,
+                self.settings.limits.password_lock_after_all,
+            ),
         ] {
             if n == limit {
                 self.metrics.password_locked(scope);

@@ -1,4 +1,4 @@
-//! The server's one error type. Each variant maps to one stable wire code in
+//! The domain's one error type. Each variant maps to one stable wire code in
 //! exactly one place (`http::error`); internal details stay in the log.
 
 use potvrda_proto::ErrorCode;
@@ -162,39 +162,11 @@ impl Error {
     }
 }
 
-impl From<redis::RedisError> for Error {
-    fn from(e: redis::RedisError) -> Self {
-        crate::metrics::REDIS_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if e.is_io_error()
-            || e.is_connection_dropped()
-            || e.is_connection_refusal()
-            || e.is_timeout()
-        {
-            Self::StoreUnavailable(e.to_string())
-        } else {
-            Self::Store(e.to_string())
-        }
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Store(e.to_string())
     }
 }
-
-macro_rules! store_error {
-    ($($t:ty),*) => {$(
-        impl From<$t> for Error {
-            fn from(e: $t) -> Self {
-                Self::Store(e.to_string())
-            }
-        }
-    )*};
-}
-store_error!(
-    redb::Error,
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError,
-    serde_json::Error
-);
 
 impl From<jsonwebtoken::errors::Error> for Error {
     fn from(e: jsonwebtoken::errors::Error) -> Self {

@@ -129,13 +129,13 @@ impl Potvrda {
         audience: LoginAudience,
     ) -> Result<Principal> {
         let token = bearer.ok_or(Error::Unauthorized)?;
-        if let Some(expected) = &self.config.bootstrap_token
+        if let Some(expected) = &self.settings.staff.bootstrap_token
             && ct_eq_str(expected.expose_secret(), token)
         {
             return Ok(Principal::Bootstrap);
         }
         if audience == LoginAudience::Admin
-            && let Some(reader) = &self.config.audit_reader_token
+            && let Some(reader) = &self.settings.staff.audit_reader_token
             && ct_eq_str(reader.expose_secret(), token)
         {
             return Ok(Principal::AuditReader);
@@ -155,8 +155,8 @@ impl Potvrda {
             .ok_or(Error::Unauthorized)?;
         let mut v = Validation::new(Algorithm::ES256);
         v.set_audience(&[match audience {
-            LoginAudience::Portal => &self.config.token_audience,
-            LoginAudience::Admin => &self.config.admin_audience,
+            LoginAudience::Portal => &self.settings.tokens.token_audience,
+            LoginAudience::Admin => &self.settings.tokens.admin_audience,
         }]);
         v.set_issuer(&[&self.public_url]);
         v.validate_exp = false;

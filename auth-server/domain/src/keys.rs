@@ -169,49 +169,4 @@ mod tests {
         assert_ne!(a.kid, c.kid);
         assert!(EsKey::from_pkcs8(b"not a key").is_err());
     }
-
-    #[tokio::test]
-    async fn configured_key_files_win_over_the_store() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store =
-            crate::store::embedded::EmbeddedStore::open(&dir.path().join("data")).expect("store");
-        let (signing, vapid) = (
-            generate_pkcs8().expect("keygen"),
-            generate_pkcs8().expect("keygen"),
-        );
-        let (sf, vf) = (dir.path().join("signing.p8"), dir.path().join("vapid.p8"));
-        std::fs::write(&sf, signing.as_slice()).expect("write");
-        std::fs::write(&vf, vapid.as_slice()).expect("write");
-        let keys = ServerKeys::load(Some(&sf), Some(&vf), &store)
-            .await
-            .expect("loads");
-        assert_eq!(
-            keys.signing.kid,
-            EsKey::from_pkcs8(&signing).expect("valid").kid
-        );
-        assert_eq!(
-            keys.vapid.public_point,
-            EsKey::from_pkcs8(&vapid).expect("valid").public_point
-        );
-        assert!(
-            !dir.path().join("data/signing-key.p8").exists(),
-            "nothing generated"
-        );
-        // Without files, the store generates once and returns the same keys after.
-        let a = ServerKeys::load(None, None, &store)
-            .await
-            .expect("generates");
-        let b = ServerKeys::load(None, None, &store).await.expect("reads");
-        assert_eq!(
-            (a.signing.kid.clone(), a.vapid_public_b64()),
-            (b.signing.kid.clone(), b.vapid_public_b64())
-        );
-        assert_ne!(a.signing.kid, a.vapid.kid, "two different keys");
-        // A missing configured file is an error, not a silent new key.
-        assert!(
-            ServerKeys::load(Some(&dir.path().join("nope")), None, &store)
-                .await
-                .is_err()
-        );
-    }
 }

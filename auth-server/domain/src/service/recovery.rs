@@ -9,7 +9,6 @@ use super::{CODE_ALPHABET, Potvrda, ct_eq_str, sha256_b64};
 use crate::audit::{Caller, Event};
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::metrics::now_ms;
 use crate::store::{DecideOutcome, LoginState};
 
 /// Wrong offline codes per citizen in a day before offline codes stop
@@ -197,7 +196,13 @@ impl Potvrda {
     async fn approve_with_code(&self, login_id: &str, now: i64) -> Result<()> {
         match self
             .store
-            .decide(login_id, LoginState::Approved, now, now_ms(), None)
+            .decide(
+                login_id,
+                LoginState::Approved,
+                now,
+                self.clock.now_ms(),
+                None,
+            )
             .await?
         {
             DecideOutcome::Decided => Ok(()),

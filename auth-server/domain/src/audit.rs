@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::metrics::Metrics;
+use crate::ports::Meter;
 use crate::store::{AuditFilter, AuditPage, Store};
 
 /// Longest `User-Agent` kept, in bytes.
@@ -132,7 +132,7 @@ pub fn severity_of(kind: AuditKind) -> Severity {
 pub struct Audit {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<dyn Meter>,
     retention: i64,
 }
 
@@ -149,7 +149,7 @@ impl Audit {
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        metrics: Arc<Metrics>,
+        metrics: Arc<dyn Meter>,
         retention: u64,
     ) -> Self {
         Self {

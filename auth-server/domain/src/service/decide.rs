@@ -77,7 +77,7 @@ impl Potvrda {
         }
         record_outcome(
             self.store.as_ref(),
-            &self.metrics,
+            self.metrics.as_ref(),
             &self.audit,
             &rec.user_id,
             d.approved,

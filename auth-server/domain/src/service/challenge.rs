@@ -4,7 +4,6 @@
 //! watch that records an expiry.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, Header};
 use potvrda_proto::api::{AuditKind, LoginAudience, LoginResponse};
@@ -16,8 +15,8 @@ use super::{Potvrda, audience_name, new_id, sha256_b64};
 use crate::audit::{Audit, Caller, Event};
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::metrics::{Metrics, now_ms};
-use crate::push::PushJob;
+use crate::ports::{Meter, PushJob};
+use crate::settings::secs;
 use crate::store::{
     Admission, DecideOutcome, Device, DeviceChallenge, Limits, LoginRecord, LoginState, Store, User,
 };
@@ -52,8 +51,8 @@ impl Potvrda {
             number: NUMBER_MIN + clock::below(rng, u32::from(NUMBER_MAX - NUMBER_MIN) + 1)? as u8,
             secret_hash: sha256_b64(secret.as_bytes()),
             created_at: now,
-            created_at_ms: now_ms(),
-            expires_at: now + self.config.challenge_ttl as i64,
+            created_at_ms: self.clock.now_ms(),
+            expires_at: now + secs(self.settings.login.challenge_ttl),
             context,
             challenges: Vec::with_capacity(devices.len()),
             audience,
@@ -188,7 +187,7 @@ impl Potvrda {
     async fn withdraw(&self, previous: &str, record: &LoginRecord, now: i64) -> Result<()> {
         let outcome = self
             .store
-            .decide(previous, LoginState::Denied, now, now_ms(), None)
+            .decide(previous, LoginState::Denied, now, self.clock.now_ms(), None)
             .await?;
         tracing::info!(
             login_id = previous,
@@ -242,7 +241,7 @@ impl Potvrda {
             record.user_id.clone(),
             record.created_at_ms,
         );
-        let ttl = Duration::from_secs(self.config.challenge_ttl);
+        let ttl = self.settings.login.challenge_ttl;
         let expires_at = record.expires_at;
         let mut changes = store.subscribe(&id);
         metrics.challenge_opened();
@@ -269,7 +268,7 @@ impl Potvrda {
                             .await;
                         record_outcome(
                             store.as_ref(),
-                            &metrics,
+                            metrics.as_ref(),
                             &audit,
                             &user_id,
                             false,
@@ -313,7 +312,7 @@ fn started_event(
 /// Count a challenge's outcome toward the user's fatigue pause.
 pub(super) async fn record_outcome(
     store: &dyn Store,
-    metrics: &Metrics,
+    metrics: &dyn Meter,
     audit: &Audit,
     user_id: &str,
     approved: bool,

@@ -4,6 +4,7 @@
 
 mod additions;
 mod challenge;
+mod client;
 mod counter;
 mod decide;
 mod desk;
@@ -17,6 +18,7 @@ mod risk;
 mod staff;
 
 pub use additions::NEW_DEVICE_SERVICE;
+pub use client::OidcClient;
 pub use counter::{CitizenRecord, ResetOutcome};
 use decide::Decided;
 pub use desk::{COUNTER_SERVICE, Desk, DeskView};
@@ -53,13 +55,12 @@ use subtle::ConstantTimeEq;
 
 use crate::audit::{Audit, Caller, Event};
 use crate::clock::{self, Clock, Random};
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::keyring::Keyring;
 use crate::keys::ServerKeys;
-use crate::metrics::{Metrics, now_ms};
 use crate::password::PasswordHasher;
-use crate::push::PushSender;
+use crate::ports::{LongPoll, Meter, PushGateway};
+use crate::settings::{Settings, secs};
 use crate::store::{
     Activation, DecideOutcome, Device, EnrollOutcome, Limits, Login, LoginState, Store, User,
 };
@@ -73,18 +74,17 @@ const CODE_LEN: usize = potvrda_proto::limits::ACTIVATION_CODE_LEN;
 
 /// The service every HTTP handler calls.
 pub struct Potvrda {
-    config: Arc<Config>,
+    settings: Arc<Settings>,
     public_url: String,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Random>,
     keys: Arc<ServerKeys>,
     hasher: PasswordHasher,
-    push: Arc<PushSender>,
-    metrics: Arc<Metrics>,
+    push: Arc<dyn PushGateway>,
+    metrics: Arc<dyn Meter>,
     audit: Arc<Audit>,
     keyring: Arc<Keyring>,
-    proxies: crate::proxies::Proxies,
     risk: RiskPolicy,
     device_limiter: Option<DeviceLimiter>,
 }
@@ -107,8 +107,8 @@ impl std::fmt::Debug for Potvrda {
 
 /// Everything the service is built from.
 pub struct Parts {
-    /// Configuration.
-    pub config: Arc<Config>,
+    /// What the configuration tells the domain.
+    pub settings: Arc<Settings>,
     /// The issuer URL.
     pub public_url: String,
     /// Storage.
@@ -122,36 +122,29 @@ pub struct Parts {
     /// Password hashing.
     pub hasher: PasswordHasher,
     /// Push delivery.
-    pub push: Arc<PushSender>,
+    pub push: Arc<dyn PushGateway>,
     /// Metrics.
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<dyn Meter>,
     /// The audit trail.
     pub audit: Arc<Audit>,
     /// The token keys.
     pub keyring: Arc<Keyring>,
+    /// The login risk policy.
+    pub risk: RiskPolicy,
 }
 
 impl Potvrda {
     /// Assemble the service.
     pub fn new(p: Parts) -> Self {
-        // Checked when the configuration was loaded.
-        let proxies = crate::proxies::Proxies::checked(&p.config.trusted_proxies);
-        let risk = RiskPolicy::parse(
-            &p.config.risk_weights,
-            p.config.risk_escalate_at,
-            p.config.risk_suppress_at,
-        )
-        .unwrap_or_default();
         let device_limiter =
-            std::num::NonZeroU32::new(p.config.ip_device_limit).map(|n| DeviceLimiter {
+            std::num::NonZeroU32::new(p.settings.limits.ip_device_limit).map(|n| DeviceLimiter {
                 limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(n)),
                 checks: std::sync::atomic::AtomicU64::new(0),
             });
         Self {
             device_limiter,
-            proxies,
-            risk,
-            config: p.config,
+            risk: p.risk,
+            settings: p.settings,
             public_url: p.public_url,
             store: p.store,
             clock: p.clock,
@@ -168,7 +161,7 @@ impl Potvrda {
     /// A per-client limit: count this request (`hit`) or only look, and
     /// refuse with 429 once `limit` is reached within the window.
     async fn limit(&self, key: &str, hit: bool, limit: u32, now: i64) -> Result<()> {
-        let window = self.config.rate_window as i64;
+        let window = secs(self.settings.limits.rate_window);
         let (n, oldest) = if hit {
             self.store.rate_hit(key, now, window).await?
         } else {
@@ -204,22 +197,12 @@ impl Potvrda {
     }
 
     fn limits(&self) -> Limits {
-        limits_of(&self.config)
+        limits_of(&self.settings)
     }
 
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub fn proxies(&self) -> &crate::proxies::Proxies {
-        &self.proxies
-    }
-
-    /// The metrics registry.
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    /// The Prometheus text exposition.
-    pub fn render_metrics(&self) -> String {
-        self.metrics.render(self.hasher.queued())
+    /// Password hashes waiting for a hashing slot right now.
+    pub fn hash_queue(&self) -> usize {
+        self.hasher.queued()
     }
 
     /// The keys, for the JWKS endpoint.
@@ -232,9 +215,9 @@ impl Potvrda {
         &self.public_url
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// What the configuration tells the domain.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The token keys (`/.well-known/jwks.json`).
@@ -318,7 +301,7 @@ impl Potvrda {
         let activation = Activation {
             code_hash: code_hash(&code).ok_or_else(|| Error::Internal("generated code".into()))?,
             user_id: user.id.clone(),
-            expires_at: now + self.config.activation_ttl as i64,
+            expires_at: now + secs(self.settings.login.activation_ttl),
         };
         self.store.create_user(&user, &activation).await?;
         tracing::info!(user_id = user.id, role = role.as_str(), "account created");
@@ -369,8 +352,13 @@ impl Potvrda {
     ) -> Result<EnrollmentResponse> {
         if let Some(ip) = caller.ip {
             let now = self.clock.now();
-            self.limit(&format!("eni:{ip}"), true, self.config.ip_enroll_limit, now)
-                .await?;
+            self.limit(
+                &format!("eni:{ip}"),
+                true,
+                self.settings.limits.ip_enroll_limit,
+                now,
+            )
+            .await?;
         }
         let mut result = self.enroll_inner(req).await;
         let now = self.clock.now();
@@ -502,14 +490,19 @@ impl Potvrda {
         let username = req.username.trim().to_ascii_lowercase();
         // Rate limits before any hashing: per client IP (429, told), then per
         // username (delay, then a lock that answers like a wrong password).
-        let (now, window) = (self.clock.now(), self.config.rate_window as i64);
+        let (now, window) = (self.clock.now(), secs(self.settings.limits.rate_window));
         if let Some(ip) = client_ip {
-            self.limit(&format!("lgi:{ip}"), true, self.config.ip_login_limit, now)
-                .await?;
+            self.limit(
+                &format!("lgi:{ip}"),
+                true,
+                self.settings.limits.ip_login_limit,
+                now,
+            )
+            .await?;
             self.limit(
                 &format!("pwi:{ip}"),
                 false,
-                self.config.ip_failed_limit,
+                self.settings.limits.ip_failed_limit,
                 now,
             )
             .await?;
@@ -634,7 +627,8 @@ impl Potvrda {
                     .into_iter()
                     .find(|c| c.device_id == device_id)?
                     .jws;
-                self.metrics.challenge_fetched(created_ms);
+                self.metrics
+                    .challenge_fetched(created_ms, self.clock.now_ms());
                 Some(jws)
             })
             .collect())
@@ -667,7 +661,8 @@ impl Potvrda {
             return Err(Error::NotFound);
         }
         if login.state == LoginState::Pending && self.store.mark_seen(&login.record.id).await? {
-            self.metrics.challenge_seen(login.record.created_at_ms);
+            self.metrics
+                .challenge_seen(login.record.created_at_ms, self.clock.now_ms());
         }
         Ok(())
     }
@@ -779,7 +774,7 @@ impl Potvrda {
             _ => return Err(Error::AlreadyDecided),
         }
         let (to, mismatch) = decide::outcome(rec, &claims);
-        let decided_ms = now_ms();
+        let decided_ms = self.clock.now_ms();
         match self
             .store
             .decide(&rec.id, to, now, decided_ms, Some(jti))
@@ -848,7 +843,7 @@ impl Potvrda {
             )));
         }
         let secret = secret.ok_or(Error::Unauthorized)?;
-        let _parked = (wait_secs > 0).then(|| self.metrics.long_poll());
+        let _parked = (wait_secs > 0).then(|| LongPoll::park(self.metrics.as_ref()));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
         // Subscribe before reading, so a decision in between is not missed.
         let mut changes = self.store.subscribe(login_id);
@@ -918,11 +913,11 @@ impl Potvrda {
             sub: login.record.user_id.clone(),
             preferred_username: login.record.username.clone(),
             aud: match login.record.audience {
-                LoginAudience::Portal => self.config.token_audience.clone(),
-                LoginAudience::Admin => self.config.admin_audience.clone(),
+                LoginAudience::Portal => self.settings.tokens.token_audience.clone(),
+                LoginAudience::Admin => self.settings.tokens.admin_audience.clone(),
             },
             iat: now,
-            exp: now + self.config.token_ttl as i64,
+            exp: now + secs(self.settings.tokens.token_ttl),
             jti: new_id(self.rng.as_ref())?,
             auth_time: login.decided_at.unwrap_or(now),
             amr: AMR_PWD_MFA.iter().map(|s| (*s).to_owned()).collect(),
@@ -975,8 +970,9 @@ impl Potvrda {
             }
         };
         if first {
+            let now_ms = self.clock.now_ms();
             self.metrics
-                .token_issued(login.decided_at_ms.unwrap_or_else(now_ms));
+                .token_issued(login.decided_at_ms.unwrap_or(now_ms), now_ms);
             tracing::info!(
                 login_id = login.record.id,
                 user_id = claims.sub,
@@ -1007,7 +1003,7 @@ impl Potvrda {
             status: LoginStatus::Approved,
             access_token: Some(token),
             token_type: Some(TOKEN_TYPE_BEARER.into()),
-            expires_in: Some(self.config.token_ttl),
+            expires_in: Some(self.settings.tokens.token_ttl.as_secs()),
             pwd_change_required: Some(pwd_change_required),
         }))
     }
@@ -1057,12 +1053,13 @@ fn audience_name(a: LoginAudience) -> &'static str {
 /// How long after the hand-over a retried status request gets the token again.
 const REDELIVER_SECS: i64 = 60;
 
-fn limits_of(config: &Config) -> Limits {
+fn limits_of(settings: &Settings) -> Limits {
+    let login = &settings.login;
     Limits {
-        push_limit: config.push_limit,
-        push_window: config.push_window as i64,
-        fatigue_limit: config.fatigue_limit,
-        fatigue_pause: config.fatigue_pause as i64,
+        push_limit: login.push_limit,
+        push_window: secs(login.push_window),
+        fatigue_limit: login.fatigue_limit,
+        fatigue_pause: secs(login.fatigue_pause),
     }
 }
 

@@ -1,0 +1,112 @@
+//! What the domain needs from the outside world, as traits the server
+//! implements: a [`Meter`] for the ops team's counters and a
+//! [`PushGateway`] that delivers challenges to phones. Time and randomness
+//! are in [`crate::clock`], storage in [`crate::store`], the audit sink in
+//! [`crate::audit`].
+
+use std::time::Duration;
+
+use potvrda_proto::api::PushSubscription;
+
+use crate::error::Result;
+use crate::store::{Device, PushTarget};
+
+/// Counters and histograms the domain reports (Prometheus in the server).
+/// Times are wall-clock milliseconds from the injected clock.
+pub trait Meter: Send + Sync {
+    /// Pushes paused for an account (fatigue).
+    fn fatigue_paused(&self);
+    /// An audit event of `kind` was written.
+    fn audit_written(&self, kind: &'static str);
+    /// An audit event could not be written.
+    fn audit_failed(&self);
+    /// A login was assessed at risk `level`.
+    fn login_risk(&self, level: &'static str);
+    /// A password lock began (`scope`: address or username).
+    fn password_locked(&self, scope: &'static str);
+    /// A login request ended with `result`.
+    fn login(&self, result: &'static str);
+    /// A password was verified in `d`.
+    fn password_verified(&self, d: Duration);
+    /// A challenge was opened by this instance.
+    fn challenge_opened(&self);
+    /// A challenge opened here is no longer open.
+    fn challenge_closed(&self);
+    /// A challenge was decided (`outcome`) or found expired.
+    fn challenge_decided(&self, outcome: &'static str, user_id: &str, created_ms: i64, at_ms: i64);
+    /// A phone acknowledged it has the challenge.
+    fn challenge_seen(&self, created_ms: i64, at_ms: i64);
+    /// A device pulled the challenge.
+    fn challenge_fetched(&self, created_ms: i64, at_ms: i64);
+    /// A token was handed to the waiting client.
+    fn token_issued(&self, decided_ms: i64, at_ms: i64);
+    /// A status request parks (`true`) or leaves (`false`).
+    fn long_poll(&self, parked: bool);
+}
+
+/// Counts one parked long-poll while alive.
+pub struct LongPoll<'a>(&'a dyn Meter);
+
+impl<'a> LongPoll<'a> {
+    /// Park one long-poll on `meter`.
+    pub fn park(meter: &'a dyn Meter) -> Self {
+        meter.long_poll(true);
+        Self(meter)
+    }
+}
+
+impl Drop for LongPoll<'_> {
+    fn drop(&mut self) {
+        self.0.long_poll(false);
+    }
+}
+
+impl std::fmt::Debug for LongPoll<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LongPoll")
+    }
+}
+
+/// A meter that counts nothing (unit tests).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoMeter;
+
+impl Meter for NoMeter {
+    fn fatigue_paused(&self) {}
+    fn audit_written(&self, _: &'static str) {}
+    fn audit_failed(&self) {}
+    fn login_risk(&self, _: &'static str) {}
+    fn password_locked(&self, _: &'static str) {}
+    fn login(&self, _: &'static str) {}
+    fn password_verified(&self, _: Duration) {}
+    fn challenge_opened(&self) {}
+    fn challenge_closed(&self) {}
+    fn challenge_decided(&self, _: &'static str, _: &str, _: i64, _: i64) {}
+    fn challenge_seen(&self, _: i64, _: i64) {}
+    fn challenge_fetched(&self, _: i64, _: i64) {}
+    fn token_issued(&self, _: i64, _: i64) {}
+    fn long_poll(&self, _: bool) {}
+}
+
+/// One challenge to deliver.
+#[derive(Debug, Clone)]
+pub struct PushJob {
+    /// The login it belongs to.
+    pub login_id: String,
+    /// The challenge JWS (the plaintext).
+    pub payload: String,
+    /// When the challenge expires (clock seconds): no delivery after.
+    pub expires_at: i64,
+    /// When the login was created (wall-clock ms), for the stage metric.
+    pub created_ms: i64,
+}
+
+/// Delivers challenges to phones (RFC 8030/8291/8292 in the server).
+pub trait PushGateway: Send + Sync {
+    /// Check a subscription a device presents: allowed host and scheme,
+    /// valid keys.
+    fn validate(&self, sub: &PushSubscription) -> Result<PushTarget>;
+    /// Deliver `job` to `device` in the background, retrying while the
+    /// login is pending and unexpired.
+    fn dispatch(&self, device: Device, job: PushJob);
+}
