@@ -27,11 +27,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::keys::{EsKey, generate_pkcs8};
 use crate::store::Store;
-
-/// Where the keyring lives in the store.
-const RECORD: &str = "token-keyring";
-/// What a rotation announces.
-pub const TOPIC: &str = "__token-keyring";
+use crate::store::records::{JsonRecord, Kind, Records, Stored};
 
 /// An RSA key usable with `jsonwebtoken`.
 pub struct RsKey {
@@ -178,6 +174,11 @@ struct StoredGeneration {
     rs256: String,
 }
 
+impl JsonRecord for StoredKeyring {
+    const KIND: Kind = Kind::TokenKeyring;
+    type Id = ();
+}
+
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct StoredKeyring {
     created_at: i64,
@@ -274,7 +275,7 @@ impl Keyring {
     /// Follow the store and rotate on schedule, for as long as the keyring lives.
     pub fn spawn_upkeep(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
-        let mut announced = self.store.subscribe(TOPIC);
+        let mut announced = self.store.subscribe(&Records::<StoredKeyring>::topic());
         tokio::spawn(async move {
             loop {
                 let Some(ring) = weak.upgrade() else { return };
@@ -315,11 +316,11 @@ impl Keyring {
 async fn read_or_create(
     store: &dyn Store,
     clock: &dyn Clock,
-) -> Result<(StoredKeyring, TokenKeys)> {
+) -> Result<(Stored<StoredKeyring>, TokenKeys)> {
     let now = clock.now();
-    if let Some(raw) = store.kv_get(RECORD, now).await? {
-        let stored: StoredKeyring = serde_json::from_slice(&raw)?;
-        let keys = stored.open()?;
+    let records = Records::<StoredKeyring>::new(store);
+    if let Some(stored) = records.read(&(), now).await? {
+        let keys = stored.value.open()?;
         return Ok((stored, keys));
     }
     let fresh = StoredKeyring {
@@ -327,16 +328,13 @@ async fn read_or_create(
         current: StoredGeneration::generate()?,
         previous: None,
     };
-    store
-        .kv_put_new(RECORD, &serde_json::to_vec(&fresh)?, 0, now)
-        .await?;
+    records.put_new(&(), &fresh, 0, now).await?;
     // Whoever won the race, everyone reads the same record.
-    let raw = store
-        .kv_get(RECORD, now)
+    let stored = records
+        .read(&(), now)
         .await?
         .ok_or_else(|| Error::Store("the token keyring vanished".into()))?;
-    let stored: StoredKeyring = serde_json::from_slice(&raw)?;
-    let keys = stored.open()?;
+    let keys = stored.value.open()?;
     Ok((stored, keys))
 }
 
@@ -349,18 +347,18 @@ pub async fn rotate(
 ) -> Result<(String, String)> {
     loop {
         let (stored, _) = read_or_create(store, clock).await?;
-        if if_created_at.is_some_and(|c| c != stored.created_at) {
-            let keys = stored.open()?;
+        if if_created_at.is_some_and(|c| c != stored.value.created_at) {
+            let keys = stored.value.open()?;
             return Ok((keys.current.es.kid, keys.current.rs.kid));
         }
         let next = StoredKeyring {
             created_at: clock.now(),
             current: StoredGeneration::generate()?,
-            previous: Some(stored.current.clone()),
+            previous: Some(stored.value.current.clone()),
         };
-        let (old, new) = (serde_json::to_vec(&stored)?, serde_json::to_vec(&next)?);
-        if store.kv_swap(RECORD, &old, &new, 0, clock.now()).await? {
-            store.kv_announce(TOPIC).await?;
+        let records = Records::<StoredKeyring>::new(store);
+        if records.swap(&(), &stored, &next, 0, clock.now()).await? {
+            records.announce().await?;
             let keys = next.open()?;
             tracing::info!(
                 es256 = keys.current.es.kid,

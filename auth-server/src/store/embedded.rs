@@ -16,7 +16,7 @@ use potvrda_proto::api::AuditEvent;
 use super::{
     Activation, Admission, AuditFilter, AuditPage, AuditStore, DecideOutcome, Device, DeviceStore,
     EnrollOutcome, GuardStore, Health, KeyStore, KvStore, Limits, Login, LoginRecord, LoginState,
-    LoginStore, Notifier, RateStore, Subscription, User, UserStore, kv_decode, kv_encode,
+    LoginStore, Notifier, RateKey, RateStore, Subscription, User, UserStore, kv_decode, kv_encode,
     redb_error,
 };
 use crate::error::{Error, Result};
@@ -672,7 +672,8 @@ impl GuardStore for EmbeddedStore {
 
 #[async_trait]
 impl RateStore for EmbeddedStore {
-    async fn rate_hit(&self, key: &str, now: i64, window: i64) -> Result<(u32, i64)> {
+    async fn rate_hit(&self, key: &RateKey<'_>, now: i64, window: i64) -> Result<(u32, i64)> {
+        let key = &key.key();
         let mut mem = self.mem();
         mem.sweep(now);
         let v = mem.rates.entry(key.to_owned()).or_default();
@@ -683,7 +684,8 @@ impl RateStore for EmbeddedStore {
         Ok((v.len() as u32, v.front().copied().unwrap_or(now)))
     }
 
-    async fn rate_count(&self, key: &str, now: i64, window: i64) -> Result<(u32, i64)> {
+    async fn rate_count(&self, key: &RateKey<'_>, now: i64, window: i64) -> Result<(u32, i64)> {
+        let key = &key.key();
         let mem = self.mem();
         let Some(v) = mem.rates.get(key) else {
             return Ok((0, now));
@@ -692,7 +694,8 @@ impl RateStore for EmbeddedStore {
         Ok((live.len() as u32, live.first().copied().unwrap_or(now)))
     }
 
-    async fn rate_reset(&self, key: &str) -> Result<()> {
+    async fn rate_reset(&self, key: &RateKey<'_>) -> Result<()> {
+        let key = &key.key();
         self.mem().rates.remove(key);
         Ok(())
     }

@@ -42,7 +42,7 @@ use potvrda_proto::api::AuditEvent;
 use super::{
     Activation, Admission, AuditFilter, AuditPage, AuditStore, DecideOutcome, Device, DeviceStore,
     EnrollOutcome, GuardStore, Health, KeyStore, KvStore, Limits, Login, LoginRecord, LoginState,
-    LoginStore, Notifier, RateStore, Subscription, User, UserStore, kv_decode, kv_encode,
+    LoginStore, Notifier, RateKey, RateStore, Subscription, User, UserStore, kv_decode, kv_encode,
 };
 use crate::clock::Clock as _;
 use crate::error::{Error, Result};
@@ -907,15 +907,18 @@ impl RedisStore {
 
 #[async_trait]
 impl RateStore for RedisStore {
-    async fn rate_hit(&self, key: &str, now: i64, window: i64) -> Result<(u32, i64)> {
+    async fn rate_hit(&self, key: &RateKey<'_>, now: i64, window: i64) -> Result<(u32, i64)> {
+        let key = &key.key();
         self.rate(key, now, window, true).await
     }
 
-    async fn rate_count(&self, key: &str, now: i64, window: i64) -> Result<(u32, i64)> {
+    async fn rate_count(&self, key: &RateKey<'_>, now: i64, window: i64) -> Result<(u32, i64)> {
+        let key = &key.key();
         self.rate(key, now, window, false).await
     }
 
-    async fn rate_reset(&self, key: &str) -> Result<()> {
+    async fn rate_reset(&self, key: &RateKey<'_>) -> Result<()> {
+        let key = &key.key();
         let _: () = self
             .conn()
             .del(self.key("rl", key))

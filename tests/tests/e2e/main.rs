@@ -23,6 +23,7 @@ mod recovery;
 mod risk;
 mod roles;
 mod scale_out;
+mod store_contract;
 mod support;
 mod transport;
 

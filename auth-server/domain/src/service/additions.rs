@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{Potvrda, Principal, new_id};
 use crate::audit::{Caller, Event};
 use crate::error::{Error, Result};
+use crate::store::records::{JsonRecord, Kind};
 
 /// What the existing device shows as the service.
 pub const NEW_DEVICE_SERVICE: &str = "Novi uređaj · New device";
@@ -26,8 +27,9 @@ struct Addition {
     login_secret: String,
 }
 
-fn addition_key(id: &str) -> String {
-    format!("addition:{id}")
+impl JsonRecord for Addition {
+    const KIND: Kind = Kind::DeviceAddition;
+    type Id = str;
 }
 
 impl Potvrda {
@@ -55,12 +57,8 @@ impl Potvrda {
             login_id: started.login_id,
             login_secret: started.login_secret,
         };
-        self.store
-            .kv_put(
-                &addition_key(&request_id),
-                &serde_json::to_vec(&record)?,
-                started.expires_at + GRACE,
-            )
+        self.records()
+            .put(request_id.as_str(), &record, started.expires_at + GRACE)
             .await?;
         Ok(DeviceAdditionStarted {
             request_id,
@@ -86,10 +84,10 @@ impl Potvrda {
             return Err(Error::NotFound);
         }
         let now = self.clock.now();
-        let raw = self.store.kv_get(&addition_key(request_id), now).await?;
-        let Some(record) = raw
-            .map(|r| serde_json::from_slice::<Addition>(&r))
-            .transpose()?
+        let Some(record) = self
+            .records::<Addition>()
+            .get(request_id, now)
+            .await?
             .filter(|r| super::ct_eq_str(&r.user_id, id))
         else {
             return Err(Error::NotFound);
@@ -109,8 +107,8 @@ impl Potvrda {
                 // The approval is spent once (an empty escrow: no token here);
                 // a second reader finds the request gone.
                 let first = self
-                    .store
-                    .kv_take(&addition_key(request_id), now)
+                    .records::<Addition>()
+                    .take(request_id, now)
                     .await?
                     .is_some()
                     && self
@@ -138,7 +136,7 @@ impl Potvrda {
                 })
             }
             other => {
-                self.store.kv_delete(&addition_key(request_id)).await?;
+                self.records::<Addition>().delete(request_id).await?;
                 Ok(status(other))
             }
         }

@@ -15,13 +15,15 @@ use crate::audit::{Caller, Event};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::settings::secs;
+use crate::store::records::{JsonRecord, Kind};
 use crate::store::{Activation, AuditFilter, Device, User};
 
 /// A four-eyes reset waits this long for the second official.
 const RESET_REQUEST_TTL: i64 = 30 * 60;
 
-fn reset_key(user_id: &str) -> String {
-    format!("reset-request:{user_id}")
+impl JsonRecord for PendingReset {
+    const KIND: Kind = Kind::ResetRequest;
+    type Id = str;
 }
 
 /// What a reset at the counter did.
@@ -355,12 +357,8 @@ impl Potvrda {
             expires_at: now + RESET_REQUEST_TTL,
         };
         // One pending reset per citizen: a new request replaces the last.
-        self.store
-            .kv_put(
-                &reset_key(&user.id),
-                &serde_json::to_vec(&pending)?,
-                pending.expires_at,
-            )
+        self.records()
+            .put(user.id.as_str(), &pending, pending.expires_at)
             .await?;
         self.audit
             .record(
@@ -375,11 +373,7 @@ impl Potvrda {
 
     /// The reset waiting for a second official, if any.
     pub(super) async fn pending_reset(&self, user_id: &str) -> Result<Option<PendingReset>> {
-        let raw = self
-            .store
-            .kv_get(&reset_key(user_id), self.clock.now())
-            .await?;
-        Ok(raw.map(|r| serde_json::from_slice(&r)).transpose()?)
+        self.records().get(user_id, self.clock.now()).await
     }
 
     /// `POST /v1/admin/citizens/{user_id}/reset/confirm`: the second
@@ -438,11 +432,9 @@ impl Potvrda {
         }
         // Confirmed once: of two racing confirmations, one takes the request.
         let taken = self
-            .store
-            .kv_take(&reset_key(user_id), self.clock.now())
-            .await?
-            .map(|r| serde_json::from_slice::<PendingReset>(&r))
-            .transpose()?;
+            .records::<PendingReset>()
+            .take(user_id, self.clock.now())
+            .await?;
         if taken.is_none_or(|t| t.request_id != pending.request_id) {
             return Err(Error::NotFound);
         }

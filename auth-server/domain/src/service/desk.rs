@@ -19,6 +19,7 @@ use super::{Potvrda, Principal, Purpose, ct_eq_str, sha256_b64};
 use crate::audit::Caller;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::store::records::{JsonRecord, Kind};
 
 /// What the phone shows as the service of a counter login.
 pub const COUNTER_SERVICE: &str = "Šalter · Counter";
@@ -116,8 +117,14 @@ fn shown(number: u8, code: Option<&str>) -> String {
     code.map_or_else(|| number.to_string(), str::to_owned)
 }
 
-fn desk_key(cookie: &str) -> String {
-    format!("desk:{}", sha256_b64(cookie.as_bytes()))
+/// A counter session is stored under the hash of its cookie.
+fn desk_id(cookie: &str) -> String {
+    sha256_b64(cookie.as_bytes())
+}
+
+impl JsonRecord for Stored {
+    const KIND: Kind = Kind::DeskSession;
+    type Id = str;
 }
 
 impl Potvrda {
@@ -147,8 +154,8 @@ impl Potvrda {
     }
 
     async fn desk_save(&self, cookie: &str, stored: &Stored, until: i64) -> Result<()> {
-        self.store
-            .kv_put(&desk_key(cookie), &serde_json::to_vec(stored)?, until)
+        self.records()
+            .put(desk_id(cookie).as_str(), stored, until)
             .await
     }
 
@@ -165,10 +172,9 @@ impl Potvrda {
             return self.desk_new(None);
         };
         let now = self.clock.now();
-        let Some(raw) = self.store.kv_get(&desk_key(cookie), now).await? else {
+        let Some(stored) = self.records::<Stored>().get(&desk_id(cookie), now).await? else {
             return Ok(self.desk_anonymous(cookie, None));
         };
-        let stored: Stored = serde_json::from_slice(&raw)?;
         let view = match &stored.state {
             State::Anonymous => DeskView::Login { error: None },
             State::Pending { number, code, .. } => DeskView::Waiting {
@@ -182,7 +188,7 @@ impl Potvrda {
                         && u.role != Role::Citizen
                         && now - started < MAX_AGE
                 }) else {
-                    self.store.kv_delete(&desk_key(cookie)).await?;
+                    self.records::<Stored>().delete(&desk_id(cookie)).await?;
                     return self
                         .desk_new(Some("Sesija je završena. · The session has ended.".into()));
                 };
@@ -286,7 +292,9 @@ impl Potvrda {
         // (only after the right password: bounded by the limits). The
         // pre-login cookie opens nothing: whoever planted it cannot follow
         // the official's approval (security round 2, finding 4).
-        self.store.kv_delete(&desk_key(&desk.cookie)).await?;
+        self.records::<Stored>()
+            .delete(&desk_id(&desk.cookie))
+            .await?;
         let cookie = clock::token::<32>(self.rng.as_ref())?;
         desk.stored.csrf = clock::token::<32>(self.rng.as_ref())?;
         let number = shown(started.number, started.code.as_deref());
@@ -353,7 +361,9 @@ impl Potvrda {
                 let user = self.store.user(&login.record.user_id).await?;
                 match (taken, user) {
                     (Some(e), Some(user)) if e.is_empty() && user.role != Role::Citizen => {
-                        self.store.kv_delete(&desk_key(&desk.cookie)).await?;
+                        self.records::<Stored>()
+                            .delete(&desk_id(&desk.cookie))
+                            .await?;
                         let cookie = clock::token::<32>(self.rng.as_ref())?;
                         let stored = Stored {
                             csrf: clock::token::<32>(self.rng.as_ref())?,
@@ -388,13 +398,17 @@ impl Potvrda {
             LoginStatus::Expired => fail("Potvrda je istekla. · The confirmation expired."),
             _ => fail("Prijava nije potvrđena na telefonu. · The login was not confirmed."),
         };
-        self.store.kv_delete(&desk_key(&desk.cookie)).await?;
+        self.records::<Stored>()
+            .delete(&desk_id(&desk.cookie))
+            .await?;
         Ok(self.desk_anonymous(&desk.cookie, error))
     }
 
     /// Log out: the session is gone; a new anonymous one replaces it.
     pub async fn desk_logout(&self, desk: Desk) -> Result<Desk> {
-        self.store.kv_delete(&desk_key(&desk.cookie)).await?;
+        self.records::<Stored>()
+            .delete(&desk_id(&desk.cookie))
+            .await?;
         self.desk_new(None)
     }
 }

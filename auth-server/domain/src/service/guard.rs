@@ -28,12 +28,15 @@ use super::{Potvrda, sha256_b64};
 use crate::audit::{Caller, Event};
 use crate::error::Result;
 use crate::settings::secs;
+use crate::store::RateKey;
 
 /// What the guard says before a password (or code) is checked.
 #[derive(Debug, Clone)]
 pub(super) struct Gate {
-    address_key: String,
-    username_key: String,
+    /// The username's hash.
+    name: String,
+    /// The address, `none` when unknown.
+    address: String,
     /// Locked, and for which scope: the attempt is refused like a wrong one.
     pub(super) locked: Option<&'static str>,
     /// How long to wait before checking.
@@ -42,6 +45,19 @@ pub(super) struct Gate {
 
 fn username_hash(username: &str) -> String {
     sha256_b64(username.as_bytes())[..22].to_owned()
+}
+
+impl Gate {
+    fn address_key(&self) -> RateKey<'_> {
+        RateKey::PasswordAt {
+            username: &self.name,
+            address: &self.address,
+        }
+    }
+
+    fn username_key(&self) -> RateKey<'_> {
+        RateKey::PasswordAnywhere(&self.name)
+    }
 }
 
 impl Potvrda {
@@ -57,18 +73,18 @@ impl Potvrda {
         let name = username_hash(username);
         let address = ip.map_or_else(|| "none".to_owned(), |ip| ip.to_string());
         let gate = Gate {
-            address_key: format!("pwa:{name}:{address}"),
-            username_key: format!("pwu:{name}"),
+            name,
+            address,
             locked: None,
             delay: Duration::ZERO,
         };
         let (from_here, _) = self
             .store
-            .rate_count(&gate.address_key, now, window)
+            .rate_count(&gate.address_key(), now, window)
             .await?;
         let (everywhere, _) = self
             .store
-            .rate_count(&gate.username_key, now, window)
+            .rate_count(&gate.username_key(), now, window)
             .await?;
         let locked = if from_here >= self.settings.limits.password_lock_after {
             Some("address")
@@ -105,8 +121,14 @@ impl Potvrda {
             return Ok(());
         }
         let window = secs(self.settings.limits.rate_window);
-        let (from_here, _) = self.store.rate_hit(&gate.address_key, now, window).await?;
-        let (everywhere, _) = self.store.rate_hit(&gate.username_key, now, window).await?;
+        let (from_here, _) = self
+            .store
+            .rate_hit(&gate.address_key(), now, window)
+            .await?;
+        let (everywhere, _) = self
+            .store
+            .rate_hit(&gate.username_key(), now, window)
+            .await?;
         for (scope, n, limit) in [
             (
                 "address",
@@ -141,7 +163,7 @@ impl Potvrda {
 
     /// The right password: this address starts afresh.
     pub(super) async fn password_succeeded(&self, gate: &Gate) -> Result<()> {
-        self.store.rate_reset(&gate.address_key).await
+        self.store.rate_reset(&gate.address_key()).await
     }
 
     /// Whether the citizen's phone approved a login from `ip` lately.

@@ -61,6 +61,8 @@ use crate::keys::ServerKeys;
 use crate::password::PasswordHasher;
 use crate::ports::{LongPoll, Meter, PushGateway};
 use crate::settings::{Settings, secs};
+use crate::store::RateKey;
+use crate::store::records::{ApprovalJtiUsed, DeviceJti, Marker, Record, Records};
 use crate::store::{
     Activation, DecideOutcome, Device, EnrollOutcome, Limits, Login, LoginState, Store, User,
 };
@@ -160,7 +162,7 @@ impl Potvrda {
 
     /// A per-client limit: count this request (`hit`) or only look, and
     /// refuse with 429 once `limit` is reached within the window.
-    async fn limit(&self, key: &str, hit: bool, limit: u32, now: i64) -> Result<()> {
+    async fn limit(&self, key: &RateKey<'_>, hit: bool, limit: u32, now: i64) -> Result<()> {
         let window = secs(self.settings.limits.rate_window);
         let (n, oldest) = if hit {
             self.store.rate_hit(key, now, window).await?
@@ -169,7 +171,7 @@ impl Potvrda {
         };
         let over = if hit { n > limit } else { n >= limit };
         if over {
-            tracing::warn!(limit_key = key, n, "request refused: rate limit");
+            tracing::warn!(limit_key = key.key(), n, "request refused: rate limit");
             return Err(Error::RateLimited {
                 retry_after: (oldest + window - now).max(1) as u64,
             });
@@ -213,6 +215,11 @@ impl Potvrda {
     /// The issuer URL.
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    /// The repository of records of type `R`.
+    fn records<R: Record>(&self) -> Records<'_, R> {
+        Records::new(self.store.as_ref())
     }
 
     /// What the configuration tells the domain.
@@ -353,7 +360,7 @@ impl Potvrda {
         if let Some(ip) = caller.ip {
             let now = self.clock.now();
             self.limit(
-                &format!("eni:{ip}"),
+                &RateKey::EnrollFrom(ip),
                 true,
                 self.settings.limits.ip_enroll_limit,
                 now,
@@ -493,14 +500,14 @@ impl Potvrda {
         let (now, window) = (self.clock.now(), secs(self.settings.limits.rate_window));
         if let Some(ip) = client_ip {
             self.limit(
-                &format!("lgi:{ip}"),
+                &RateKey::LoginFrom(ip),
                 true,
                 self.settings.limits.ip_login_limit,
                 now,
             )
             .await?;
             self.limit(
-                &format!("pwi:{ip}"),
+                &RateKey::FailedFrom(ip),
                 false,
                 self.settings.limits.ip_failed_limit,
                 now,
@@ -527,7 +534,7 @@ impl Potvrda {
             _ => {
                 if let Some(ip) = client_ip {
                     self.store
-                        .rate_hit(&format!("pwi:{ip}"), now, window)
+                        .rate_hit(&RateKey::FailedFrom(ip), now, window)
                         .await?;
                 }
                 let user_id = user.as_ref().map(|u| u.id.as_str());
@@ -756,11 +763,15 @@ impl Potvrda {
         if jti.is_empty() || jti.len() > 64 {
             return Err(Error::InvalidSignature("jti must be 1-64 characters"));
         }
-        let (uses, _) = self
-            .store
-            .rate_hit(&format!("apj:{}:{jti}", device.id), now, 86_400)
-            .await?;
-        if uses > 1 {
+        let spent = DeviceJti {
+            device_id: device.id.clone(),
+            jti: jti.to_owned(),
+        };
+        if !self
+            .records::<ApprovalJtiUsed>()
+            .put_new(&spent, &Marker, now + JTI_KEEP_SECS, now)
+            .await?
+        {
             return Err(Error::AlreadyDecided);
         }
         if claims.iat < rec.created_at - MAX_CLOCK_SKEW_SECS
@@ -1049,6 +1060,9 @@ fn audience_name(a: LoginAudience) -> &'static str {
         LoginAudience::Admin => "admin",
     }
 }
+
+/// How long a spent approval `jti` is remembered: far beyond any challenge.
+const JTI_KEEP_SECS: i64 = 86_400;
 
 /// How long after the hand-over a retried status request gets the token again.
 const REDELIVER_SECS: i64 = 60;

@@ -12,13 +12,20 @@ use potvrda_proto::offline;
 use super::{Potvrda, ct_eq_str, escrow};
 use crate::clock;
 use crate::error::Result;
+use crate::store::records::{DeviceStep, Kind, Marker, OfflineStepUsed, Record};
 
-fn secret_key(device_id: &str) -> String {
-    format!("offline:{device_id}")
-}
+/// A device's offline secret, sealed (stored as the sealed bytes).
+struct SealedSecret(Vec<u8>);
 
-fn used_key(device_id: &str, step: u64) -> String {
-    format!("offline-used:{device_id}:{step}")
+impl Record for SealedSecret {
+    const KIND: Kind = Kind::OfflineSecret;
+    type Id = str;
+    fn encode(&self) -> Result<Vec<u8>> {
+        Ok(self.0.clone())
+    }
+    fn decode(raw: &[u8]) -> Result<Self> {
+        Ok(Self(raw.to_vec()))
+    }
 }
 
 impl Potvrda {
@@ -33,8 +40,8 @@ impl Potvrda {
         let b64 = URL_SAFE_NO_PAD.encode(secret);
         let sealed = escrow::seal(&self.offline_seal_key(), device_id, &b64)?;
         // No expiry: it lasts as long as the device (a revoked one is not checked).
-        self.store
-            .kv_put(&secret_key(device_id), &sealed, 0)
+        self.records()
+            .put(device_id, &SealedSecret(sealed), 0)
             .await?;
         Ok(b64)
     }
@@ -51,7 +58,8 @@ impl Potvrda {
         };
         let key = self.offline_seal_key();
         for device in self.store.devices_of(user_id).await? {
-            let Some(sealed) = self.store.kv_get(&secret_key(&device.id), now).await? else {
+            let Some(SealedSecret(sealed)) = self.records().get(device.id.as_str(), now).await?
+            else {
                 continue;
             };
             let Some(secret) = escrow::open(&key, &device.id, &sealed)
@@ -64,10 +72,13 @@ impl Potvrda {
                 if ct_eq_str(&offline::code(&secret, at), code) {
                     // Once per step and device: a replayed code is a wrong code.
                     let fresh = self
-                        .store
-                        .kv_put_new(
-                            &used_key(&device.id, offline::step(at)),
-                            b"1",
+                        .records::<OfflineStepUsed>()
+                        .put_new(
+                            &DeviceStep {
+                                device_id: device.id.clone(),
+                                step: offline::step(at),
+                            },
+                            &Marker,
                             now + 4 * offline::STEP as i64,
                             now,
                         )

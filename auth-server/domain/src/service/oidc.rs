@@ -26,6 +26,7 @@ use crate::audit::{Caller, Event};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::settings::secs;
+use crate::store::records::{JsonRecord, Kind};
 
 /// How long the login page and the wait for the phone may take.
 const REQUEST_TTL: i64 = 600;
@@ -258,8 +259,26 @@ fn pkce_ok(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
-fn key(kind: &str, id: &str) -> String {
-    format!("oidc:{kind}:{id}")
+impl JsonRecord for AuthzRequest {
+    const KIND: Kind = Kind::OidcRequest;
+    type Id = str;
+}
+
+/// Under the hash of the session cookie.
+impl JsonRecord for Session {
+    const KIND: Kind = Kind::OidcSession;
+    type Id = str;
+}
+
+/// Under the hash of the code.
+impl JsonRecord for CodeRecord {
+    const KIND: Kind = Kind::OidcCode;
+    type Id = str;
+}
+
+impl JsonRecord for Grant {
+    const KIND: Kind = Kind::OidcGrant;
+    type Id = str;
 }
 
 impl Potvrda {
@@ -458,12 +477,8 @@ impl Potvrda {
             binding: sha256_b64(binding.as_bytes()),
             ..request
         };
-        self.store
-            .kv_put(
-                &key("req", &id),
-                &serde_json::to_vec(&request)?,
-                now + REQUEST_TTL,
-            )
+        self.records()
+            .put(id.as_str(), &request, now + REQUEST_TTL)
             .await?;
         let _ = caller;
         Ok(AuthorizeOutcome::Login(LoginPage {
@@ -479,10 +494,9 @@ impl Potvrda {
             return Ok(None);
         }
         let now = self.clock.now();
-        let Some(raw) = self.store.kv_get(&key("req", id), now).await? else {
+        let Some(req) = self.records::<AuthzRequest>().get(id, now).await? else {
             return Ok(None);
         };
-        let req: AuthzRequest = serde_json::from_slice(&raw)?;
         let bound = binding.is_some_and(|b| ct_eq_str(&sha256_b64(b.as_bytes()), &req.binding));
         Ok(bound.then_some(req))
     }
@@ -551,12 +565,8 @@ impl Potvrda {
         let shown = pending.shown();
         req.login = Some(pending);
         let now = self.clock.now();
-        self.store
-            .kv_put(
-                &key("req", request_id),
-                &serde_json::to_vec(&req)?,
-                now + REQUEST_TTL,
-            )
+        self.records()
+            .put(request_id, &req, now + REQUEST_TTL)
             .await?;
         Ok(StepOutcome::Waiting {
             request: request_id.to_owned(),
@@ -632,8 +642,8 @@ impl Potvrda {
             LoginStatus::Approved => {
                 // Exactly one "continue" ends the request, and the approval is consumed once.
                 if self
-                    .store
-                    .kv_take(&key("req", request_id), now)
+                    .records::<AuthzRequest>()
+                    .take(request_id, now)
                     .await?
                     .is_none()
                     // (An empty escrow: here the code is handed over, not a token.)
@@ -657,10 +667,10 @@ impl Potvrda {
                     generation,
                 };
                 let cookie = clock::token::<32>(self.rng.as_ref())?;
-                self.store
-                    .kv_put(
-                        &key("sid", &sha256_b64(cookie.as_bytes())),
-                        &serde_json::to_vec(&session)?,
+                self.records()
+                    .put(
+                        sha256_b64(cookie.as_bytes()).as_str(),
+                        &session,
                         now + secs(self.settings.oidc.session_ttl),
                     )
                     .await?;
@@ -671,7 +681,7 @@ impl Potvrda {
                 })
             }
             other => {
-                self.store.kv_delete(&key("req", request_id)).await?;
+                self.records::<AuthzRequest>().delete(request_id).await?;
                 let why = if other == LoginStatus::Expired {
                     "the confirmation on the phone expired"
                 } else {
@@ -725,12 +735,13 @@ impl Potvrda {
         let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 64) else {
             return Ok(None);
         };
-        let raw = self
-            .store
-            .kv_get(&key("sid", &sha256_b64(cookie.as_bytes())), now)
+        let session = self
+            .records::<Session>()
+            .get(&sha256_b64(cookie.as_bytes()), now)
             .await?;
-        let Some(raw) = raw else { return Ok(None) };
-        let session: Session = serde_json::from_slice(&raw)?;
+        let Some(session) = session else {
+            return Ok(None);
+        };
         // A session outlives nothing that ends the account's use: a lock
         // (a fraud report) or a deactivation ends single sign-on at once.
         Ok(self
@@ -769,10 +780,10 @@ impl Potvrda {
             },
             used: false,
         };
-        self.store
-            .kv_put(
-                &key("code", &sha256_b64(code.as_bytes())),
-                &serde_json::to_vec(&record)?,
+        self.records()
+            .put(
+                sha256_b64(code.as_bytes()).as_str(),
+                &record,
                 now + CODE_TTL,
             )
             .await?;
@@ -842,13 +853,13 @@ impl Potvrda {
             .filter(|c| !c.is_empty() && c.len() <= 128)
             .ok_or_else(|| oauth("invalid_request", "code is required"))?;
         let now = self.clock.now();
-        let k = key("code", &sha256_b64(code.as_bytes()));
-        let raw = self
-            .store
-            .kv_get(&k, now)
+        let k = sha256_b64(code.as_bytes());
+        let codes = self.records::<CodeRecord>();
+        let stored = codes
+            .read(&k, now)
             .await?
             .ok_or_else(|| oauth("invalid_grant", "the code is unknown or expired"))?;
-        let record: CodeRecord = serde_json::from_slice(&raw)?;
+        let record = &stored.value;
         // The client first: only the code's own (authenticated) client can
         // set off the reuse revocation, never another client presenting it
         // (security round 2, finding 8).
@@ -904,15 +915,8 @@ impl Potvrda {
             used: true,
             ..record.clone()
         };
-        if !self
-            .store
-            .kv_swap(
-                &k,
-                &raw,
-                &serde_json::to_vec(&used)?,
-                now + USED_CODE_TTL,
-                now,
-            )
+        if !codes
+            .swap(&k, &stored, &used, now + USED_CODE_TTL, now)
             .await?
         {
             self.revoke_grant(&record.grant.gid, "code_reused").await?;
@@ -929,10 +933,10 @@ impl Potvrda {
             current: sha256_b64(secret.as_bytes()),
             revoked: false,
         };
-        self.store
-            .kv_put(
-                &key("grant", &grant.base.gid),
-                &serde_json::to_vec(&grant)?,
+        self.records()
+            .put(
+                grant.base.gid.as_str(),
+                &grant,
                 now + secs(self.settings.oidc.refresh_ttl),
             )
             .await?;
@@ -956,9 +960,9 @@ impl Potvrda {
             return Err(invalid());
         }
         let now = self.clock.now();
-        let k = key("grant", gid);
-        let raw = self.store.kv_get(&k, now).await?.ok_or_else(invalid)?;
-        let grant: Grant = serde_json::from_slice(&raw)?;
+        let grants = self.records::<Grant>();
+        let stored = grants.read(gid, now).await?.ok_or_else(invalid)?;
+        let grant = &stored.value;
         if grant.revoked
             || grant.client_id != client.client_id
             || !self
@@ -980,12 +984,11 @@ impl Potvrda {
             current: sha256_b64(next.as_bytes()),
             ..grant.clone()
         };
-        if !self
-            .store
-            .kv_swap(
-                &k,
-                &raw,
-                &serde_json::to_vec(&rotated)?,
+        if !grants
+            .swap(
+                gid,
+                &stored,
+                &rotated,
                 now + secs(self.settings.oidc.refresh_ttl),
                 now,
             )
@@ -1004,12 +1007,11 @@ impl Potvrda {
     /// Mark a grant revoked: its refresh tokens fail, its access tokens fail at UserInfo.
     async fn revoke_grant(&self, gid: &str, reason: &'static str) -> Result<()> {
         let now = self.clock.now();
-        let k = key("grant", gid);
+        let grants = self.records::<Grant>();
         let mut user = None;
         // A code reused before its tokens were stored still leaves a revoked marker.
-        let revoked = match self.store.kv_get(&k, now).await? {
-            Some(raw) => {
-                let mut g: Grant = serde_json::from_slice(&raw)?;
+        let revoked = match grants.get(gid, now).await? {
+            Some(mut g) => {
                 user = Some(g.base.user_id.clone());
                 g.revoked = true;
                 g
@@ -1028,12 +1030,8 @@ impl Potvrda {
                 revoked: true,
             },
         };
-        self.store
-            .kv_put(
-                &k,
-                &serde_json::to_vec(&revoked)?,
-                now + secs(self.settings.oidc.refresh_ttl),
-            )
+        grants
+            .put(gid, &revoked, now + secs(self.settings.oidc.refresh_ttl))
             .await?;
         tracing::warn!(
             gid,
@@ -1148,12 +1146,7 @@ impl Potvrda {
         if claims.exp <= now {
             return Err(invalid("the token has expired"));
         }
-        let grant = self
-            .store
-            .kv_get(&key_grant(&claims.gid), now)
-            .await?
-            .map(|raw| serde_json::from_slice::<Grant>(&raw))
-            .transpose()?;
+        let grant = self.records::<Grant>().get(&claims.gid, now).await?;
         let Some(grant) = grant.filter(|g| !g.revoked) else {
             return Err(invalid("the grant was revoked"));
         };
@@ -1203,11 +1196,11 @@ impl Potvrda {
         let Some(cookie) = session_cookie.filter(|c| !c.is_empty() && c.len() <= 64) else {
             return Ok(LogoutOutcome::Done(target));
         };
-        let k = key("sid", &sha256_b64(cookie.as_bytes()));
-        let Some(raw) = self.store.kv_get(&k, now).await? else {
+        let k = sha256_b64(cookie.as_bytes());
+        let sessions = self.records::<Session>();
+        let Some(session) = sessions.get(&k, now).await? else {
             return Ok(LogoutOutcome::Done(target));
         };
-        let session: Session = serde_json::from_slice(&raw)?;
         let expected = self.logout_csrf(cookie);
         let proven = hinted
             .as_ref()
@@ -1219,7 +1212,7 @@ impl Potvrda {
             }
             return Ok(LogoutOutcome::Confirm { csrf: expected });
         }
-        if self.store.kv_take(&k, now).await?.is_some() {
+        if sessions.take(&k, now).await?.is_some() {
             tracing::info!(
                 user_id = session.user_id,
                 "provider session ended by logout"
@@ -1272,10 +1265,6 @@ pub enum LogoutOutcome {
         /// The form's CSRF token.
         csrf: String,
     },
-}
-
-fn key_grant(gid: &str) -> String {
-    key("grant", gid)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Potvrda, sha256_b64};
 use crate::error::Result;
+use crate::store::records::{JsonRecord, Kind};
 
 /// How long an address where the citizen approved a login stays known.
 pub const KNOWN_ADDRESS_DAYS: i64 = 90;
@@ -37,8 +38,9 @@ pub(super) struct Profile {
     pub(super) fraud_until: Option<i64>,
 }
 
-fn profile_key(user_id: &str) -> String {
-    format!("login-profile:{user_id}")
+impl JsonRecord for Profile {
+    const KIND: Kind = Kind::LoginProfile;
+    type Id = str;
 }
 
 fn address_hash(ip: IpAddr) -> String {
@@ -96,22 +98,16 @@ impl Profile {
 impl Potvrda {
     /// The citizen's record (empty when there is none).
     pub(super) async fn profile(&self, user_id: &str, now: i64) -> Result<Profile> {
+        // An unreadable profile is no profile (the next approval rebuilds it).
         Ok(self
-            .store
-            .kv_get(&profile_key(user_id), now)
+            .records::<Profile>()
+            .get_readable(user_id, now)
             .await?
-            .and_then(|raw| serde_json::from_slice(&raw).ok())
             .unwrap_or_default())
     }
 
     pub(super) async fn save_profile(&self, user_id: &str, p: &Profile, now: i64) -> Result<()> {
-        self.store
-            .kv_put(
-                &profile_key(user_id),
-                &serde_json::to_vec(p)?,
-                now + KEEP_SECS,
-            )
-            .await
+        self.records().put(user_id, p, now + KEEP_SECS).await
     }
 }
 

@@ -9,6 +9,8 @@ use super::{CODE_ALPHABET, Potvrda, ct_eq_str, sha256_b64};
 use crate::audit::{Caller, Event};
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::store::RateKey;
+use crate::store::records::{JsonRecord, Kind};
 use crate::store::{DecideOutcome, LoginState};
 
 /// Wrong offline codes per citizen in a day before offline codes stop
@@ -22,8 +24,14 @@ const RECOVERY_CODES: usize = 10;
 /// Characters per code: 10 × 5 bits = 50 bits.
 const RECOVERY_LEN: usize = 10;
 
-fn record_key(user_id: &str) -> String {
-    format!("recovery:{user_id}")
+/// A citizen's unspent recovery codes, as peppered hashes.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+struct RecoveryHashes(Vec<String>);
+
+impl JsonRecord for RecoveryHashes {
+    const KIND: Kind = Kind::RecoveryCodes;
+    type Id = str;
 }
 
 /// The canonical form of a typed code: upper case, no dashes or spaces.
@@ -58,8 +66,8 @@ impl Potvrda {
             .collect();
         let now = self.clock.now();
         if !self
-            .store
-            .kv_put_new(&record_key(user_id), &serde_json::to_vec(&hashes)?, 0, now)
+            .records()
+            .put_new(user_id, &RecoveryHashes(hashes), 0, now)
             .await?
         {
             return Ok(None);
@@ -106,7 +114,7 @@ impl Potvrda {
             // Six digits are few: besides the password's lock, at most
             // OFFLINE_FAILURES_PER_DAY wrong codes a day, then offline codes
             // are refused for the rest of the day (recovery codes still work).
-            let day_key = format!("offline-failures:{}", rec.user_id);
+            let day_key = RateKey::OfflineFailures(&rec.user_id);
             let (day_failures, _) = self.store.rate_count(&day_key, now, DAY).await?;
             let device = if locked || day_failures >= OFFLINE_FAILURES_PER_DAY {
                 None
@@ -132,19 +140,20 @@ impl Potvrda {
             return Ok(LoginStatus::Approved);
         }
         let hash = normalize(code).map(|c| self.keys.pepper.hash(c.as_bytes()));
-        let key = record_key(&rec.user_id);
-        let stored = self.store.kv_get(&key, now).await?;
+        let codes = self.records::<RecoveryHashes>();
+        let stored = codes.read(&rec.user_id, now).await?;
         let spent = match (&hash, &stored, locked) {
-            (Some(h), Some(raw), false) => {
-                let mut hashes: Vec<String> = serde_json::from_slice(raw)?;
+            (Some(h), Some(old), false) => {
+                let mut hashes = old.value.0.clone();
                 match hashes.iter().position(|x| ct_eq_str(x, h)) {
                     Some(i) => {
                         hashes.remove(i);
+                        let left = hashes.len();
                         // Spent atomically: of two racing uses, one wins.
-                        self.store
-                            .kv_swap(&key, raw, &serde_json::to_vec(&hashes)?, 0, now)
+                        codes
+                            .swap(&rec.user_id, old, &RecoveryHashes(hashes), 0, now)
                             .await?
-                            .then_some(hashes.len())
+                            .then_some(left)
                     }
                     None => None,
                 }

@@ -24,6 +24,7 @@ use potvrda_proto::jose::{RiskLevel, RiskReason};
 
 use super::Potvrda;
 use crate::error::{Error, Result};
+use crate::store::RateKey;
 use crate::store::{Device, User};
 
 /// Logins in the last 15 minutes that make the next one a burst.
@@ -139,13 +140,6 @@ impl Default for RiskPolicy {
     }
 }
 
-fn denials_key(user_id: &str) -> String {
-    format!("risk-denials:{user_id}")
-}
-fn logins_key(user_id: &str) -> String {
-    format!("risk-logins:{user_id}")
-}
-
 impl Potvrda {
     /// Score a login of `user` from `ip`, and count it toward velocity:
     /// one read of the citizen's record, two counters.
@@ -176,7 +170,7 @@ impl Potvrda {
         }
         let (denials, _) = self
             .store
-            .rate_count(&denials_key(&user.id), now, DENIAL_WINDOW)
+            .rate_count(&RateKey::Denials(&user.id), now, DENIAL_WINDOW)
             .await?;
         if denials > 0 {
             present.push(RiskReason::RecentDenials);
@@ -186,7 +180,7 @@ impl Potvrda {
         }
         let (logins, _) = self
             .store
-            .rate_hit(&logins_key(&user.id), now, VELOCITY_WINDOW)
+            .rate_hit(&RateKey::Logins(&user.id), now, VELOCITY_WINDOW)
             .await?;
         if logins > VELOCITY_LOGINS {
             present.push(RiskReason::Velocity);
@@ -219,7 +213,7 @@ impl Potvrda {
     ) -> Result<()> {
         if !approved {
             self.store
-                .rate_hit(&denials_key(user_id), now, DENIAL_WINDOW)
+                .rate_hit(&RateKey::Denials(user_id), now, DENIAL_WINDOW)
                 .await?;
             if !fraud {
                 return Ok(());

@@ -16,6 +16,7 @@ use super::{Potvrda, clean_text, ct_eq_str};
 use crate::audit::{Caller, Event};
 use crate::error::{Error, Result};
 use crate::store::User;
+use crate::store::records::{FirstSuperadmin, JsonRecord, Kind, Marker};
 
 /// The actor id of the bootstrap token in the audit trail.
 pub const BOOTSTRAP_ACTOR: &str = "bootstrap";
@@ -92,12 +93,10 @@ impl Principal {
     }
 }
 
-fn municipality_key(code: &str) -> String {
-    format!("municipality:{code}")
+impl JsonRecord for Municipality {
+    const KIND: Kind = Kind::Municipality;
+    type Id = str;
 }
-
-/// The stored marker that the first superadmin exists.
-const FIRST_SUPERADMIN: &str = "first-superadmin";
 
 impl Potvrda {
     /// Who presents this bearer credential to the admin API: the bootstrap
@@ -202,11 +201,7 @@ impl Potvrda {
             name: clean_text("name", &req.name, 100)?,
         };
         let now = self.clock.now();
-        if !self
-            .store
-            .kv_put_new(&municipality_key(&m.code), &serde_json::to_vec(&m)?, 0, now)
-            .await?
-        {
+        if !self.records().put_new(m.code.as_str(), &m, 0, now).await? {
             return Err(Error::MunicipalityExists);
         }
         self.audit
@@ -222,8 +217,8 @@ impl Potvrda {
 
     async fn municipality_exists(&self, code: &str) -> Result<bool> {
         Ok(self
-            .store
-            .kv_get(&municipality_key(code), self.clock.now())
+            .records::<Municipality>()
+            .get(code, self.clock.now())
             .await?
             .is_some())
     }
@@ -277,8 +272,8 @@ impl Potvrda {
         // The bootstrap token makes one superadmin, ever: the marker is taken atomically.
         if *by == Principal::Bootstrap
             && !self
-                .store
-                .kv_put_new(FIRST_SUPERADMIN, b"1", 0, now)
+                .records::<FirstSuperadmin>()
+                .put_new(&(), &Marker, 0, now)
                 .await?
         {
             return Err(Error::Forbidden);
@@ -297,7 +292,7 @@ impl Potvrda {
             Err(e) => {
                 if *by == Principal::Bootstrap {
                     // Not created after all: the bootstrap token may try again.
-                    self.store.kv_delete(FIRST_SUPERADMIN).await?;
+                    self.records::<FirstSuperadmin>().delete(&()).await?;
                 }
                 return Err(e);
             }

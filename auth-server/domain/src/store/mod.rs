@@ -6,6 +6,9 @@
 //! exactly one wins, and the token is handed out exactly once.
 
 pub mod notify;
+pub mod records;
+
+use std::net::IpAddr;
 
 use async_trait::async_trait;
 use potvrda_proto::api::LoginStatus;
@@ -380,16 +383,59 @@ pub trait GuardStore {
     ) -> Result<Option<i64>>;
 }
 
+/// What a rate counter counts. The stored key of each ([`RateKey::key`])
+/// is the layout earlier releases wrote, so counters survive an upgrade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateKey<'a> {
+    /// Enrollments from an address.
+    EnrollFrom(IpAddr),
+    /// Logins from an address.
+    LoginFrom(IpAddr),
+    /// Failed logins from an address.
+    FailedFrom(IpAddr),
+    /// Failed passwords of a username (its hash) from an address (or `none`).
+    PasswordAt {
+        /// The username's hash.
+        username: &'a str,
+        /// The address, `none` when unknown.
+        address: &'a str,
+    },
+    /// Failed passwords of a username (its hash) from every address.
+    PasswordAnywhere(&'a str),
+    /// A citizen's recent denials (risk).
+    Denials(&'a str),
+    /// A citizen's recent logins (risk: velocity).
+    Logins(&'a str),
+    /// A citizen's wrong offline codes today.
+    OfflineFailures(&'a str),
+}
+
+impl RateKey<'_> {
+    /// The stored key.
+    pub fn key(&self) -> String {
+        match self {
+            Self::EnrollFrom(ip) => format!("eni:{ip}"),
+            Self::LoginFrom(ip) => format!("lgi:{ip}"),
+            Self::FailedFrom(ip) => format!("pwi:{ip}"),
+            Self::PasswordAt { username, address } => format!("pwa:{username}:{address}"),
+            Self::PasswordAnywhere(username) => format!("pwu:{username}"),
+            Self::Denials(user) => format!("risk-denials:{user}"),
+            Self::Logins(user) => format!("risk-logins:{user}"),
+            Self::OfflineFailures(user) => format!("offline-failures:{user}"),
+        }
+    }
+}
+
 /// Sliding-window counters for rate limits, shared by every instance.
 #[async_trait]
 pub trait RateStore {
     /// Count one event under `key` at `now`; the number in the last `window`
     /// seconds (this one included) and the time of the oldest.
-    async fn rate_hit(&self, key: &str, now: i64, window: i64) -> Result<(u32, i64)>;
+    async fn rate_hit(&self, key: &RateKey<'_>, now: i64, window: i64) -> Result<(u32, i64)>;
     /// The number of events under `key` in the last `window` seconds, and the oldest.
-    async fn rate_count(&self, key: &str, now: i64, window: i64) -> Result<(u32, i64)>;
+    async fn rate_count(&self, key: &RateKey<'_>, now: i64, window: i64) -> Result<(u32, i64)>;
     /// Forget `key` (a successful login clears its failures).
-    async fn rate_reset(&self, key: &str) -> Result<()>;
+    async fn rate_reset(&self, key: &RateKey<'_>) -> Result<()>;
 }
 
 /// Key material shared by every instance on the store.
