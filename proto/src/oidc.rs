@@ -69,14 +69,71 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
+/// The `grant_type`s of the token endpoint (RFC 6749 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// RFC 6749 §4.1, with PKCE.
+    AuthorizationCode,
+    /// RFC 6749 §6.
+    RefreshToken,
+}
+
+impl GrantType {
+    /// Every grant, in the order discovery lists them.
+    pub const ALL: [Self; 2] = [Self::AuthorizationCode, Self::RefreshToken];
+
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+
+    /// From the wire value.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// The `error` codes of RFC 6749 §5.2 and RFC 6750 §3.1 this provider sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthError {
+    /// A malformed request.
+    InvalidRequest,
+    /// The client failed to authenticate (401).
+    InvalidClient,
+    /// The code or refresh token is invalid, expired, revoked or another client's.
+    InvalidGrant,
+    /// A `grant_type` this provider does not serve.
+    UnsupportedGrantType,
+    /// A bad access token at UserInfo (401).
+    InvalidToken,
+}
+
+impl OAuthError {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidToken => "invalid_token",
+        }
+    }
+}
+
 /// An RFC 6749 §5.2 error body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OAuthErrorBody {
     /// `invalid_request`, `invalid_client`, `invalid_grant`,
-    /// `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`;
-    /// `invalid_token` at UserInfo.
-    pub error: String,
+    /// `unsupported_grant_type`; `invalid_token` at UserInfo.
+    pub error: OAuthError,
     /// Human-readable detail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,

@@ -87,10 +87,10 @@ pub enum Error {
     SecondOfficialRequired,
     /// An OAuth 2.0 error (RFC 6749 §5.2), answered in that format; the
     /// description is safe to show.
-    #[error("oauth: {error}: {description}")]
+    #[error("oauth: {}: {description}", .error.as_str())]
     OAuth {
         /// The RFC 6749 error code.
-        error: &'static str,
+        error: potvrda_proto::oidc::OAuthError,
         /// Detail for the client's developer.
         description: String,
     },

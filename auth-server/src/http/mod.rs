@@ -22,6 +22,7 @@ use actix_web::middleware::Next;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use potvrda_proto::limits::MAX_BODY_BYTES;
+use potvrda_proto::oidc::OAuthError;
 use potvrda_proto::{ErrorBody, ErrorCode};
 use tracing::Instrument;
 
@@ -364,7 +365,7 @@ impl ResponseError for ApiError {
             // RFC 6749 §5.2: 401 for a failed client authentication, 400 else;
             // RFC 6750 §3.1: 401 for a bad access token.
             return match *error {
-                "invalid_client" | "invalid_token" => StatusCode::UNAUTHORIZED,
+                OAuthError::InvalidClient | OAuthError::InvalidToken => StatusCode::UNAUTHORIZED,
                 _ => StatusCode::BAD_REQUEST,
             };
         }
@@ -402,17 +403,17 @@ impl ResponseError for ApiError {
             let mut res = HttpResponse::build(status)
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .json(potvrda_proto::oidc::OAuthErrorBody {
-                    error: (*error).to_owned(),
+                    error: *error,
                     error_description: Some(description.clone()),
                 });
             match *error {
-                "invalid_client" => {
+                OAuthError::InvalidClient => {
                     res.headers_mut().insert(
                         header::WWW_AUTHENTICATE,
                         HeaderValue::from_static("Basic realm=\"potvrda\""),
                     );
                 }
-                "invalid_token" => {
+                OAuthError::InvalidToken => {
                     res.headers_mut().insert(
                         header::WWW_AUTHENTICATE,
                         HeaderValue::from_static("Bearer error=\"invalid_token\""),

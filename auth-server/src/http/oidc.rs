@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use potvrda_proto::api::LoginStatusResponse;
-use potvrda_proto::oidc::{OAuthErrorBody, ProviderMetadata, TokenResponse, UserInfo};
+use potvrda_proto::oidc::{OAuthError, OAuthErrorBody, ProviderMetadata, TokenResponse, UserInfo};
 use serde::Deserialize;
 
 use super::Result;
@@ -34,7 +34,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .limit(16 * 1024)
             .error_handler(|e, _| {
                 super::ApiError(Error::OAuth {
-                    error: "invalid_request",
+                    error: OAuthError::InvalidRequest,
                     description: format!("malformed form: {e}"),
                 })
                 .into()
@@ -360,7 +360,7 @@ fn basic(req: &HttpRequest) -> crate::error::Result<Option<(String, String)>> {
         return Ok(None);
     };
     let bad = || Error::OAuth {
-        error: "invalid_client",
+        error: OAuthError::InvalidClient,
         description: "malformed Basic credentials".into(),
     };
     let v = v.to_str().map_err(|_| bad())?;

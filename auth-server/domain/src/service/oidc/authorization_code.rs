@@ -1,0 +1,132 @@
+//! The `authorization_code` grant (RFC 6749 §4.1, PKCE per RFC 7636): a
+//! code is redeemed once by its own client; a second redemption revokes
+//! the grant it made.
+
+use super::*;
+
+/// `grant_type=authorization_code`.
+pub(super) struct AuthorizationCode;
+
+#[async_trait]
+impl TokenGrant for AuthorizationCode {
+    fn grant_type(&self) -> GrantType {
+        GrantType::AuthorizationCode
+    }
+
+    async fn exchange(
+        &self,
+        svc: &Potvrda,
+        client: &OidcClient,
+        form: &TokenForm,
+    ) -> Result<TokenResponse> {
+        svc.redeem_code(client, form).await
+    }
+}
+
+impl Potvrda {
+    /// Redeem an authorization code: its client, redirect URI and PKCE
+    /// verifier, once.
+    async fn redeem_code(&self, client: &OidcClient, form: &TokenForm) -> Result<TokenResponse> {
+        let code = form
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty() && c.len() <= 128)
+            .ok_or_else(|| oauth(OAuthError::InvalidRequest, "code is required"))?;
+        let now = self.clock.now();
+        let k = sha256_b64(code.as_bytes());
+        let codes = self.records::<CodeRecord>();
+        let stored = codes
+            .read(&k, now)
+            .await?
+            .ok_or_else(|| oauth(OAuthError::InvalidGrant, "the code is unknown or expired"))?;
+        let record = &stored.value;
+        // The client first: only the code's own (authenticated) client can
+        // set off the reuse revocation, never another client presenting it
+        // (security round 2, finding 8).
+        if record.client_id != client.client_id {
+            return Err(oauth(
+                OAuthError::InvalidGrant,
+                "the code was issued to another client",
+            ));
+        }
+        if record.used {
+            self.revoke_grant(&record.grant.gid, "code_reused").await?;
+            return Err(oauth(
+                OAuthError::InvalidGrant,
+                "the code was already used; what it issued is revoked",
+            ));
+        }
+        if form.redirect_uri.as_deref() != Some(record.redirect_uri.as_str()) {
+            return Err(oauth(
+                OAuthError::InvalidGrant,
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        match (&record.code_challenge, form.code_verifier.as_deref()) {
+            (Some(challenge), Some(verifier)) if pkce_ok(verifier) => {
+                let computed = sha256_b64(verifier.as_bytes());
+                if !ct_eq_str(&computed, challenge) {
+                    return Err(oauth(
+                        OAuthError::InvalidGrant,
+                        "code_verifier does not match",
+                    ));
+                }
+            }
+            (Some(_), _) => {
+                return Err(oauth(
+                    OAuthError::InvalidGrant,
+                    "a valid code_verifier is required",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(oauth(
+                    OAuthError::InvalidGrant,
+                    "no code_challenge was sent for this code",
+                ));
+            }
+            (None, None) => {}
+        }
+        if !self
+            .account_usable(&record.grant.user_id, record.grant.generation)
+            .await?
+        {
+            return Err(oauth(
+                OAuthError::InvalidGrant,
+                "the account is locked or deactivated",
+            ));
+        }
+        // The one redemption: whoever swaps the record to "used" wins; a racing
+        // second use finds it used and revokes.
+        let used = CodeRecord {
+            used: true,
+            ..record.clone()
+        };
+        if !codes
+            .swap(&k, &stored, &used, now + USED_CODE_TTL, now)
+            .await?
+        {
+            self.revoke_grant(&record.grant.gid, "code_reused").await?;
+            return Err(oauth(
+                OAuthError::InvalidGrant,
+                "the code was already used; what it issued is revoked",
+            ));
+        }
+        let secret = clock::token::<32>(self.rng.as_ref())?;
+        let grant = StoredGrant {
+            client_id: client.client_id.clone(),
+            scope: record.scope.clone(),
+            base: record.grant.clone(),
+            current: sha256_b64(secret.as_bytes()),
+            revoked: false,
+        };
+        self.records()
+            .put(
+                grant.base.gid.as_str(),
+                &grant,
+                now + secs(self.settings.oidc.refresh_ttl),
+            )
+            .await?;
+        self.tokens(client, &grant, record.nonce.as_deref(), &secret, now)
+            .await
+    }
+}

@@ -1,0 +1,468 @@
+//! The authorization endpoint and the browser login step: the request, the
+//! password page, waiting for the phone, the single sign-on session and the
+//! code it ends with.
+
+use super::*;
+
+impl Potvrda {
+    /// `/oauth2/authorize`: check the request; answer from the session, or
+    /// show the login form.
+    pub async fn oidc_authorize(
+        &self,
+        p: AuthorizeParams,
+        session_cookie: Option<&str>,
+        binding_cookie: Option<&str>,
+        caller: &Caller,
+    ) -> Result<AuthorizeOutcome> {
+        // Until the client and its redirect URI are known, nothing is redirected.
+        let Some(client) = p.client_id.as_deref().and_then(|id| self.client(id)) else {
+            return Ok(AuthorizeOutcome::ErrorPage(
+                "Unknown client: the service that sent you here is not registered.".into(),
+            ));
+        };
+        let Some(redirect_uri) = p
+            .redirect_uri
+            .as_deref()
+            .filter(|r| client.redirect_uris.iter().any(|u| u == r))
+        else {
+            return Ok(AuthorizeOutcome::ErrorPage(
+                "The return address is not registered for this service.".into(),
+            ));
+        };
+        let state = p.state.clone();
+        let fail = |error: &str, description: &str| {
+            let mut params = vec![
+                ("error", error),
+                ("error_description", description),
+                ("iss", self.public_url.as_str()),
+            ];
+            if let Some(s) = &state {
+                params.push(("state", s));
+            }
+            Ok(AuthorizeOutcome::Redirect(redirect_with(
+                redirect_uri,
+                &params,
+            )))
+        };
+        if p.response_type.as_deref() != Some("code") {
+            return fail("unsupported_response_type", "response_type must be code");
+        }
+        let scope = p.scope.clone().unwrap_or_default();
+        let scopes: Vec<&str> = scope.split_ascii_whitespace().collect();
+        if !scopes.contains(&"openid") {
+            return fail("invalid_scope", "scope must include openid");
+        }
+        if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(s)) {
+            return fail("invalid_scope", &format!("unknown scope {unknown}"));
+        }
+        match (&p.code_challenge, p.code_challenge_method.as_deref()) {
+            (None, _) if client.is_public() => {
+                return fail("invalid_request", "public clients must use PKCE (S256)");
+            }
+            (Some(_), m) if m != Some("S256") => {
+                return fail("invalid_request", "code_challenge_method must be S256");
+            }
+            (Some(c), _) if c.len() != 43 || URL_SAFE_NO_PAD.decode(c).is_err() => {
+                return fail(
+                    "invalid_request",
+                    "code_challenge must be a base64url SHA-256",
+                );
+            }
+            (None, Some(_)) => {
+                return fail(
+                    "invalid_request",
+                    "code_challenge_method without code_challenge",
+                );
+            }
+            _ => {}
+        }
+        if p.nonce.as_ref().is_some_and(|n| n.len() > 255)
+            || state.as_ref().is_some_and(|s| s.len() > 1024)
+        {
+            return fail("invalid_request", "nonce or state too long");
+        }
+        let max_age = match p.max_age.as_deref().map(str::parse::<u64>) {
+            None => None,
+            Some(Ok(a)) => Some(i64::try_from(a).unwrap_or(i64::MAX)),
+            Some(Err(_)) => return fail("invalid_request", "max_age must be a number of seconds"),
+        };
+        let prompts: Vec<&str> = p
+            .prompt
+            .as_deref()
+            .unwrap_or("")
+            .split_ascii_whitespace()
+            .collect();
+        if prompts
+            .iter()
+            .any(|x| !matches!(*x, "login" | "none" | "consent" | "select_account"))
+        {
+            return fail("invalid_request", "unknown prompt value");
+        }
+        let (prompt_login, prompt_none) = (prompts.contains(&"login"), prompts.contains(&"none"));
+        if prompt_login && prompt_none {
+            return fail(
+                "invalid_request",
+                "prompt=none cannot be combined with login",
+            );
+        }
+        let now = self.clock.now();
+        let request = AuthzRequest {
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect_uri.to_owned(),
+            scope: scopes.join(" "),
+            state: state.clone(),
+            nonce: p.nonce.clone(),
+            code_challenge: p.code_challenge.clone(),
+            binding: String::new(),
+            login: None,
+        };
+        // Single sign-on: a live session, fresh enough, and no forced login.
+        if !prompt_login
+            && let Some(session) = self.session(session_cookie, now).await?
+            && max_age.is_none_or(|a| now - session.auth_time <= a)
+        {
+            let url = self.issue_code(&request, &session).await?;
+            tracing::info!(
+                client_id = client.client_id,
+                user_id = session.user_id,
+                "single sign-on: code issued from the session"
+            );
+            return Ok(AuthorizeOutcome::Redirect(url));
+        }
+        if prompt_none {
+            return fail("login_required", "no session, or it is too old");
+        }
+        let (binding, set_binding) = match binding_cookie.filter(|b| b.len() >= 32 && b.len() <= 64)
+        {
+            Some(b) => (b.to_owned(), None),
+            None => {
+                let b = clock::token::<32>(self.rng.as_ref())?;
+                (b.clone(), Some(b))
+            }
+        };
+        let id = clock::token::<24>(self.rng.as_ref())?;
+        let request = AuthzRequest {
+            binding: sha256_b64(binding.as_bytes()),
+            ..request
+        };
+        self.records()
+            .put(id.as_str(), &request, now + REQUEST_TTL)
+            .await?;
+        let _ = caller;
+        Ok(AuthorizeOutcome::Login(LoginPage {
+            request: id,
+            client_name: client.name.clone(),
+            error: None,
+            set_binding,
+        }))
+    }
+
+    pub(super) async fn load_request(
+        &self,
+        id: &str,
+        binding: Option<&str>,
+    ) -> Result<Option<AuthzRequest>> {
+        if id.is_empty() || id.len() > 64 {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let Some(req) = self.records::<AuthzRequest>().get(id, now).await? else {
+            return Ok(None);
+        };
+        let bound = binding.is_some_and(|b| ct_eq_str(&sha256_b64(b.as_bytes()), &req.binding));
+        Ok(bound.then_some(req))
+    }
+
+    pub(super) fn expired_page() -> StepOutcome {
+        StepOutcome::ErrorPage(
+            "This login has expired or was opened in another browser. Go back to the service and start again."
+                .into(),
+        )
+    }
+
+    /// The login form was posted: check the password and send the push.
+    pub async fn oidc_login(
+        &self,
+        request_id: &str,
+        binding: Option<&str>,
+        username: String,
+        password: String,
+        caller: &Caller,
+    ) -> Result<StepOutcome> {
+        let Some(mut req) = self.load_request(request_id, binding).await? else {
+            return Ok(Self::expired_page());
+        };
+        let client_name = self
+            .client(&req.client_id)
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let again = |message: &str| {
+            Ok(StepOutcome::Login(LoginPage {
+                request: request_id.to_owned(),
+                client_name: client_name.clone(),
+                error: Some(message.to_owned()),
+                set_binding: None,
+            }))
+        };
+        let login = LoginRequest {
+            username,
+            password,
+            context: Some(LoginContext {
+                ip: caller.ip.map(|ip| ip.to_string()),
+                user_agent: caller.user_agent.clone(),
+                service: Some(client_name.clone()),
+            }),
+            audience: LoginAudience::Portal,
+        };
+        let started = match self.start_login_for(login, Purpose::Portal, caller).await {
+            Ok(s) => s,
+            Err(Error::InvalidCredentials) => return again("Wrong username or password."),
+            Err(Error::NoDevice) => {
+                return again(
+                    "This account has no phone to confirm with. Visit your municipality's counter.",
+                );
+            }
+            Err(Error::RateLimited { .. }) => {
+                return again("Too many attempts. Wait a few minutes and try again.");
+            }
+            Err(Error::InvalidRequest(_)) => return again("Enter your username and password."),
+            Err(e) => return Err(e),
+        };
+        let pending = PendingLogin {
+            login_id: started.login_id,
+            login_secret: started.login_secret,
+            number: started.number,
+            code: started.code,
+        };
+        let shown = pending.shown();
+        req.login = Some(pending);
+        let now = self.clock.now();
+        self.records()
+            .put(request_id, &req, now + REQUEST_TTL)
+            .await?;
+        Ok(StepOutcome::Waiting {
+            request: request_id.to_owned(),
+            number: shown,
+            client_name,
+            error: None,
+        })
+    }
+
+    /// The waiting page's long-poll: the login's status, without consuming it.
+    pub async fn oidc_wait(
+        &self,
+        request_id: &str,
+        binding: Option<&str>,
+        wait: u64,
+    ) -> Result<LoginStatus> {
+        let Some(req) = self.load_request(request_id, binding).await? else {
+            return Err(Error::NotFound);
+        };
+        let Some(login) = req.login else {
+            return Err(Error::NotFound);
+        };
+        let (answer, _) = self
+            .wait_for_decision(&login.login_id, Some(&login.login_secret), wait, false)
+            .await?;
+        Ok(answer.status)
+    }
+
+    /// "Continue": once approved, end the request with a code (and a
+    /// session); while pending, the waiting page again.
+    pub async fn oidc_continue(
+        &self,
+        request_id: &str,
+        binding: Option<&str>,
+    ) -> Result<StepOutcome> {
+        let Some(req) = self.load_request(request_id, binding).await? else {
+            return Ok(Self::expired_page());
+        };
+        let client_name = self
+            .client(&req.client_id)
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let Some(pending) = req.login.clone() else {
+            return Ok(StepOutcome::Login(LoginPage {
+                request: request_id.to_owned(),
+                client_name,
+                error: None,
+                set_binding: None,
+            }));
+        };
+        let (answer, login) = self
+            .wait_for_decision(&pending.login_id, Some(&pending.login_secret), 0, false)
+            .await?;
+        let now = self.clock.now();
+        let deny = |description: &str| {
+            let mut params = vec![
+                ("error", "access_denied"),
+                ("error_description", description),
+                ("iss", self.public_url.as_str()),
+            ];
+            if let Some(s) = &req.state {
+                params.push(("state", s));
+            }
+            redirect_with(&req.redirect_uri, &params)
+        };
+        match answer.status {
+            LoginStatus::Pending => Ok(StepOutcome::Waiting {
+                request: request_id.to_owned(),
+                number: pending.shown(),
+                client_name,
+                error: None,
+            }),
+            LoginStatus::Approved => {
+                // Exactly one "continue" ends the request, and the approval is consumed once.
+                if self
+                    .records::<AuthzRequest>()
+                    .take(request_id, now)
+                    .await?
+                    .is_none()
+                    // (An empty escrow: here the code is handed over, not a token.)
+                    || self
+                        .store
+                        .take_token(&pending.login_id, b"", now, 0)
+                        .await?
+                        .is_none_or(|e| !e.is_empty())
+                {
+                    return Ok(Self::expired_page());
+                }
+                let generation = self
+                    .store
+                    .user(&login.record.user_id)
+                    .await?
+                    .map_or(0, |u| u.generation);
+                let session = Session {
+                    sid: new_id(self.rng.as_ref())?,
+                    user_id: login.record.user_id.clone(),
+                    auth_time: login.decided_at.unwrap_or(now),
+                    generation,
+                };
+                let cookie = clock::token::<32>(self.rng.as_ref())?;
+                self.records()
+                    .put(
+                        sha256_b64(cookie.as_bytes()).as_str(),
+                        &session,
+                        now + secs(self.settings.oidc.session_ttl),
+                    )
+                    .await?;
+                let url = self.issue_code(&req, &session).await?;
+                Ok(StepOutcome::Redirect {
+                    url,
+                    session: Some(cookie),
+                })
+            }
+            other => {
+                self.records::<AuthzRequest>().delete(request_id).await?;
+                let why = if other == LoginStatus::Expired {
+                    "the confirmation on the phone expired"
+                } else {
+                    "the login was not confirmed on the phone"
+                };
+                Ok(StepOutcome::Redirect {
+                    url: deny(why),
+                    session: None,
+                })
+            }
+        }
+    }
+
+    /// The phone has no network: its offline code (or a recovery code)
+    /// typed on the waiting page stands in for the approval. A wrong code
+    /// counts as a failed password; the waiting page says so.
+    pub async fn oidc_code(
+        &self,
+        request_id: &str,
+        binding: Option<&str>,
+        code: &str,
+        caller: &Caller,
+    ) -> Result<StepOutcome> {
+        let Some(req) = self.load_request(request_id, binding).await? else {
+            return Ok(Self::expired_page());
+        };
+        let Some(pending) = req.login else {
+            return Ok(Self::expired_page());
+        };
+        match self
+            .login_with_code(&pending.login_id, Some(&pending.login_secret), code, caller)
+            .await
+        {
+            Ok(_) | Err(Error::Expired | Error::AlreadyDecided) => {
+                self.oidc_continue(request_id, binding).await
+            }
+            Err(Error::InvalidCredentials) => Ok(StepOutcome::Waiting {
+                request: request_id.to_owned(),
+                number: pending.shown(),
+                client_name: self
+                    .client(&req.client_id)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default(),
+                error: Some("Pogrešan kod. · Wrong code.".into()),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) async fn session(&self, cookie: Option<&str>, now: i64) -> Result<Option<Session>> {
+        let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 64) else {
+            return Ok(None);
+        };
+        let session = self
+            .records::<Session>()
+            .get(&sha256_b64(cookie.as_bytes()), now)
+            .await?;
+        let Some(session) = session else {
+            return Ok(None);
+        };
+        // A session outlives nothing that ends the account's use: a lock
+        // (a fraud report) or a deactivation ends single sign-on at once.
+        Ok(self
+            .account_usable(&session.user_id, session.generation)
+            .await?
+            .then_some(session))
+    }
+
+    /// Whether the account exists, is not locked nor deactivated, and no
+    /// reset, password change, device revocation or lock came after the
+    /// login that made the session or grant (security generation).
+    pub(super) async fn account_usable(&self, user_id: &str, generation: u64) -> Result<bool> {
+        Ok(self
+            .store
+            .user(user_id)
+            .await?
+            .is_some_and(|u| !u.locked && !u.deactivated && u.generation == generation))
+    }
+
+    /// A code for `req`, redeemable once within 60 s; the redirect URL carrying it.
+    pub(super) async fn issue_code(&self, req: &AuthzRequest, session: &Session) -> Result<String> {
+        let now = self.clock.now();
+        let code = clock::token::<32>(self.rng.as_ref())?;
+        let record = CodeRecord {
+            client_id: req.client_id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            code_challenge: req.code_challenge.clone(),
+            nonce: req.nonce.clone(),
+            scope: req.scope.clone(),
+            grant: GrantBase {
+                user_id: session.user_id.clone(),
+                auth_time: session.auth_time,
+                sid: session.sid.clone(),
+                generation: session.generation,
+                gid: new_id(self.rng.as_ref())?,
+            },
+            used: false,
+        };
+        self.records()
+            .put(
+                sha256_b64(code.as_bytes()).as_str(),
+                &record,
+                now + CODE_TTL,
+            )
+            .await?;
+        let mut params = vec![("code", code.as_str()), ("iss", self.public_url.as_str())];
+        if let Some(s) = &req.state {
+            params.push(("state", s));
+        }
+        Ok(redirect_with(&req.redirect_uri, &params))
+    }
+}

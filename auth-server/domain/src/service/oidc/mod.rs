@@ -1,0 +1,395 @@
+//! The OpenID Provider: authorization code flow with PKCE whose login step is
+//! the password and the push approval, single sign-on sessions, the token
+//! endpoint (codes, rotating refresh tokens with reuse detection), UserInfo
+//! and RP-initiated logout. No HTTP types: the handlers in `http::oidc` parse,
+//! call these, and render.
+//!
+//! State lives in the store's [`KvStore`](crate::store::KvStore), each record
+//! with an expiry on the injected clock: authorization requests (10 min),
+//! codes (60 s, then kept 10 min as "used" to catch a second use), grants
+//! (one refresh-token family each), sessions.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, Header, Validation};
+use potvrda_proto::api::{AuditKind, LoginAudience, LoginRequest, LoginStatus};
+use potvrda_proto::jose::{AMR_PWD_MFA, LoginContext};
+use potvrda_proto::oidc::{
+    ACR_PWD_PUSH, IdTokenClaims, OidcAccessClaims, ProviderMetadata, TYP_ACCESS_TOKEN,
+    TokenResponse, UserInfo,
+};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+
+use super::OidcClient;
+use super::{Potvrda, Purpose, ct_eq_str, new_id, sha256_b64};
+use crate::audit::{Caller, Event};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::settings::secs;
+use crate::store::records::{JsonRecord, Kind};
+pub use potvrda_proto::oidc::{GrantType, OAuthError};
+
+/// How long the login page and the wait for the phone may take.
+const REQUEST_TTL: i64 = 600;
+/// How long a code can be redeemed.
+const CODE_TTL: i64 = 60;
+/// How long a redeemed code is remembered, to catch a second use.
+const USED_CODE_TTL: i64 = 600;
+/// The scopes this provider knows.
+pub const SCOPES: &[&str] = &["openid", "profile", "email", "phone", "offline_access"];
+
+/// The query of `/oauth2/authorize`, as sent (everything optional until checked).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuthorizeParams {
+    /// Client.
+    pub client_id: Option<String>,
+    /// Where to send the browser back.
+    pub redirect_uri: Option<String>,
+    /// Must be `code`.
+    pub response_type: Option<String>,
+    /// Must include `openid`.
+    pub scope: Option<String>,
+    /// Echoed back.
+    pub state: Option<String>,
+    /// Echoed in the ID token.
+    pub nonce: Option<String>,
+    /// PKCE challenge.
+    pub code_challenge: Option<String>,
+    /// Must be `S256` when given.
+    pub code_challenge_method: Option<String>,
+    /// `login` forces a new approval; `none` forbids any page.
+    pub prompt: Option<String>,
+    /// Maximum age of the approval, in seconds.
+    pub max_age: Option<String>,
+}
+
+/// A pending authorization request, kept while the citizen logs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct AuthzRequest {
+    client_id: String,
+    redirect_uri: String,
+    scope: String,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    /// SHA-256 of the browser's binding cookie: only that browser continues.
+    binding: String,
+    login: Option<PendingLogin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PendingLogin {
+    login_id: String,
+    login_secret: String,
+    number: u8,
+    /// A risky login's longer code, shown instead of the number.
+    #[serde(default)]
+    code: Option<String>,
+}
+
+impl PendingLogin {
+    /// What the waiting page shows: the code, or the number.
+    fn shown(&self) -> String {
+        self.code.clone().unwrap_or_else(|| self.number.to_string())
+    }
+}
+
+/// What a code stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct CodeRecord {
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: Option<String>,
+    nonce: Option<String>,
+    scope: String,
+    grant: GrantBase,
+    used: bool,
+}
+
+/// Who was authenticated, when, in which session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct GrantBase {
+    user_id: String,
+    auth_time: i64,
+    sid: String,
+    /// The account's security generation when the citizen logged in.
+    #[serde(default)]
+    generation: u64,
+    /// The grant (refresh family) the code's tokens belong to.
+    gid: String,
+}
+
+/// A refresh-token family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredGrant {
+    client_id: String,
+    scope: String,
+    base: GrantBase,
+    /// SHA-256 of the one refresh token that may be used next.
+    current: String,
+    revoked: bool,
+}
+
+/// A single sign-on session at the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Session {
+    sid: String,
+    user_id: String,
+    auth_time: i64,
+    /// The account's security generation when the session began.
+    #[serde(default)]
+    generation: u64,
+}
+
+/// Where `/oauth2/authorize` leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeOutcome {
+    /// The client or redirect URI cannot be trusted: show this, never redirect.
+    ErrorPage(String),
+    /// Send the browser here (a code, or an error for the client).
+    Redirect(String),
+    /// Show the login form for this request.
+    Login(LoginPage),
+}
+
+/// The login form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginPage {
+    /// The request id the form posts back.
+    pub request: String,
+    /// The service asking.
+    pub client_name: String,
+    /// A message after a failed attempt.
+    pub error: Option<String>,
+    /// A new binding cookie value to set, if the browser had none.
+    pub set_binding: Option<String>,
+}
+
+/// Where the login form and the "continue" link lead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// The login form again, with a message.
+    Login(LoginPage),
+    /// Waiting for the phone: show this number.
+    Waiting {
+        /// The request id.
+        request: String,
+        /// What to type on the phone: the two-digit number, or a risky
+        /// login's six-digit code.
+        number: String,
+        /// The service asking.
+        client_name: String,
+        /// Why a typed code was refused.
+        error: Option<String>,
+    },
+    /// Done: send the browser here; set this session cookie, if any.
+    Redirect {
+        /// The client's redirect URI with the answer.
+        url: String,
+        /// A new session cookie value.
+        session: Option<String>,
+    },
+    /// The request is unknown, expired, or belongs to another browser.
+    ErrorPage(String),
+}
+
+/// The token endpoint's form.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TokenForm {
+    /// `authorization_code` or `refresh_token`.
+    pub grant_type: Option<String>,
+    /// The code.
+    pub code: Option<String>,
+    /// Must equal the one of the authorization request.
+    pub redirect_uri: Option<String>,
+    /// PKCE verifier.
+    pub code_verifier: Option<String>,
+    /// The refresh token.
+    pub refresh_token: Option<String>,
+    /// `client_secret_post` / public clients.
+    pub client_id: Option<String>,
+    /// `client_secret_post`.
+    pub client_secret: Option<String>,
+    /// Ignored on refresh (the grant's scope stays).
+    pub scope: Option<String>,
+}
+
+/// RP-initiated logout parameters.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LogoutParams {
+    /// An ID token this provider issued (expired ones are fine).
+    pub id_token_hint: Option<String>,
+    /// The client, when no hint is given.
+    pub client_id: Option<String>,
+    /// Where to go afterwards; must be registered for the client.
+    pub post_logout_redirect_uri: Option<String>,
+    /// Echoed back.
+    pub state: Option<String>,
+    /// The confirmation form's CSRF token (the citizen clicked "log out").
+    pub csrf: Option<String>,
+}
+
+fn oauth(error: OAuthError, description: impl Into<String>) -> Error {
+    Error::OAuth {
+        error,
+        description: description.into(),
+    }
+}
+
+/// The client's redirect URI with `params` added to its query.
+fn redirect_with(uri: &str, params: &[(&str, &str)]) -> String {
+    match url::Url::parse(uri) {
+        Ok(mut u) => {
+            {
+                let mut q = u.query_pairs_mut();
+                for (k, v) in params {
+                    q.append_pair(k, v);
+                }
+            }
+            u.into()
+        }
+        // Registered URIs are validated at start-up; this cannot happen.
+        Err(_) => uri.to_owned(),
+    }
+}
+
+/// RFC 7636 §4.1: 43–128 characters of `[A-Za-z0-9-._~]`.
+fn pkce_ok(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+impl JsonRecord for AuthzRequest {
+    const KIND: Kind = Kind::OidcRequest;
+    type Id = str;
+}
+
+/// Under the hash of the session cookie.
+impl JsonRecord for Session {
+    const KIND: Kind = Kind::OidcSession;
+    type Id = str;
+}
+
+/// Under the hash of the code.
+impl JsonRecord for CodeRecord {
+    const KIND: Kind = Kind::OidcCode;
+    type Id = str;
+}
+
+impl JsonRecord for StoredGrant {
+    const KIND: Kind = Kind::OidcGrant;
+    type Id = str;
+}
+
+mod authorization_code;
+mod authorize;
+mod logout;
+mod refresh_token;
+mod token;
+
+pub use logout::LogoutOutcome;
+use token::TokenGrant;
+
+use async_trait::async_trait;
+
+impl Potvrda {
+    /// The registered client with this id.
+    fn client(&self, id: &str) -> Option<&OidcClient> {
+        self.settings
+            .oidc
+            .clients
+            .iter()
+            .find(|c| c.client_id == id)
+    }
+
+    /// OpenID Connect Discovery.
+    pub fn oidc_metadata(&self) -> ProviderMetadata {
+        let u = |p: &str| format!("{}{p}", self.public_url);
+        let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        ProviderMetadata {
+            issuer: self.public_url.clone(),
+            authorization_endpoint: u("/oauth2/authorize"),
+            token_endpoint: u("/oauth2/token"),
+            userinfo_endpoint: u("/oauth2/userinfo"),
+            jwks_uri: u("/.well-known/jwks.json"),
+            end_session_endpoint: u("/oauth2/logout"),
+            response_types_supported: v(&["code"]),
+            response_modes_supported: v(&["query"]),
+            grant_types_supported: token::GRANTS
+                .iter()
+                .map(|g| g.grant_type().as_str().to_owned())
+                .collect(),
+            subject_types_supported: v(&["public"]),
+            id_token_signing_alg_values_supported: v(&["RS256", "ES256"]),
+            token_endpoint_auth_methods_supported: v(&[
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ]),
+            code_challenge_methods_supported: v(&["S256"]),
+            scopes_supported: v(SCOPES),
+            claims_supported: v(&[
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "amr",
+                "acr",
+                "azp",
+                "sid",
+                "preferred_username",
+                "name",
+                "email",
+                "phone_number",
+            ]),
+            prompt_values_supported: v(&["login", "none"]),
+            acr_values_supported: v(&[ACR_PWD_PUSH]),
+            authorization_response_iss_parameter_supported: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_grant_type_is_served_once() {
+        for t in GrantType::ALL {
+            let serving = token::GRANTS.iter().filter(|g| g.grant_type() == t).count();
+            assert_eq!(serving, 1, "{t:?}");
+            assert_eq!(GrantType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(token::GRANTS.len(), GrantType::ALL.len());
+        assert_eq!(GrantType::parse("password"), None);
+    }
+
+    #[test]
+    fn pkce_verifiers_follow_rfc_7636() {
+        assert!(pkce_ok(&"a".repeat(43)));
+        assert!(pkce_ok(&"A-._~9".repeat(20)));
+        assert!(!pkce_ok(&"a".repeat(42)));
+        assert!(!pkce_ok(&"a".repeat(129)));
+        assert!(!pkce_ok(&format!("{}+", "a".repeat(43))));
+        // RFC 7636 appendix B.
+        assert_eq!(
+            sha256_b64(b"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn redirects_keep_the_registered_query() {
+        assert_eq!(
+            redirect_with(
+                "https://rp.example/cb?tenant=7",
+                &[("code", "a b"), ("state", "x&y")]
+            ),
+            "https://rp.example/cb?tenant=7&code=a+b&state=x%26y"
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! The `refresh_token` grant (RFC 6749 §6): refresh tokens rotate; a
+//! replayed one revokes its family.
+
+use super::*;
+
+/// `grant_type=refresh_token`.
+pub(super) struct RefreshToken;
+
+#[async_trait]
+impl TokenGrant for RefreshToken {
+    fn grant_type(&self) -> GrantType {
+        GrantType::RefreshToken
+    }
+
+    async fn exchange(
+        &self,
+        svc: &Potvrda,
+        client: &OidcClient,
+        form: &TokenForm,
+    ) -> Result<TokenResponse> {
+        svc.refresh(client, form).await
+    }
+}
+
+impl Potvrda {
+    /// Rotate a refresh token: the grant's family, its client, its account.
+    async fn refresh(&self, client: &OidcClient, form: &TokenForm) -> Result<TokenResponse> {
+        let presented = form
+            .refresh_token
+            .as_deref()
+            .ok_or_else(|| oauth(OAuthError::InvalidRequest, "refresh_token is required"))?;
+        let invalid = || {
+            oauth(
+                OAuthError::InvalidGrant,
+                "the refresh token is invalid, expired or revoked",
+            )
+        };
+        let (gid, secret) = presented.split_once('.').ok_or_else(invalid)?;
+        if gid.len() != 36 {
+            return Err(invalid());
+        }
+        let now = self.clock.now();
+        let grants = self.records::<StoredGrant>();
+        let stored = grants.read(gid, now).await?.ok_or_else(invalid)?;
+        let grant = &stored.value;
+        if grant.revoked
+            || grant.client_id != client.client_id
+            || !self
+                .account_usable(&grant.base.user_id, grant.base.generation)
+                .await?
+        {
+            return Err(invalid());
+        }
+        if !ct_eq_str(&sha256_b64(secret.as_bytes()), &grant.current) {
+            // An old token of the family: someone holds a copy. Revoke it all.
+            self.revoke_grant(gid, "refresh_reused").await?;
+            return Err(oauth(
+                OAuthError::InvalidGrant,
+                "the refresh token was already used; the grant is revoked",
+            ));
+        }
+        let next = clock::token::<32>(self.rng.as_ref())?;
+        let rotated = StoredGrant {
+            current: sha256_b64(next.as_bytes()),
+            ..grant.clone()
+        };
+        if !grants
+            .swap(
+                gid,
+                &stored,
+                &rotated,
+                now + secs(self.settings.oidc.refresh_ttl),
+                now,
+            )
+            .await?
+        {
+            // Two refreshes with the same token at once: one of them is a copy.
+            self.revoke_grant(gid, "refresh_reused").await?;
+            return Err(oauth(
+                OAuthError::InvalidGrant,
+                "the refresh token was already used; the grant is revoked",
+            ));
+        }
+        self.tokens(client, &rotated, None, &next, now).await
+    }
+}
