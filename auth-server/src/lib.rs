@@ -115,7 +115,17 @@ pub async fn rotate_token_keys(config: &Config) -> Result<(String, String)> {
 
 /// Build the service and serve it. `clock` is the system clock in production
 /// and a hand-set one in tests.
-pub async fn start(mut config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running> {
+    start_with(config, clock, Arc::new(SystemRandom::default())).await
+}
+
+/// [`start`] with the randomness injected too (a seeded stream replays a
+/// run in tests; the operating system's in production).
+pub async fn start_with(
+    mut config: Config,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Random>,
+) -> Result<Running> {
     if config.clients.is_empty() {
         config.parse_clients()?;
     }
@@ -176,7 +186,6 @@ pub async fn start(mut config: Config, clock: Arc<dyn Clock>) -> Result<Running>
         Arc::clone(&clock),
         Arc::clone(&audit),
     )?;
-    let rng: Arc<dyn Random> = Arc::new(SystemRandom::default());
     let settings = Arc::new(config.settings());
     let risk = config.risk_policy()?;
     let meter: Arc<dyn potvrda_domain::ports::Meter> = metrics.clone();

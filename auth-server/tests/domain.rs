@@ -1,13 +1,168 @@
 //! Domain services on a real store (the embedded one, in a temporary
 //! directory) with a hand-set clock: no port is bound, nothing sleeps.
 //! They live here because the domain crate cannot depend on a store backend.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a test harness: failing loudly is its job
 
 use std::sync::Arc;
 
-use potvrda_server::clock::ManualClock;
-use potvrda_server::store::Store;
+use potvrda_proto::api::{LoginRequest, Role};
+use potvrda_server::audit::{Audit, Caller};
+use potvrda_server::clock::{Clock, ManualClock, Random, SeededRandom, SystemRandom};
+use potvrda_server::config::Config;
+use potvrda_server::error::Error;
+use potvrda_server::password::PasswordHasher;
+use potvrda_server::ports::{MemoryPush, NoMeter};
+use potvrda_server::service::{Parts, Potvrda};
 use potvrda_server::store::embedded::EmbeddedStore;
+use potvrda_server::store::{Store, User};
 use potvrda_server::{keyring, keys};
+use secrecy::SecretString;
+
+/// The domain service on the embedded store, a hand-set clock, an
+/// in-memory push gateway and no metrics; nothing listens on a port.
+struct Domain {
+    svc: Arc<Potvrda>,
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+    hasher: PasswordHasher,
+    _dir: tempfile::TempDir,
+}
+
+impl Domain {
+    async fn new(config: Config) -> Self {
+        Self::with_random(config, Arc::new(SystemRandom::default())).await
+    }
+
+    async fn with_random(config: Config, rng: Arc<dyn Random>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
+        let clock = Arc::new(ManualClock::new(1_700_000_000));
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let keys = Arc::new(
+            keys::ServerKeys::load(None, None, store.as_ref())
+                .await
+                .expect("keys"),
+        );
+        let keyring = Arc::new(
+            keyring::Keyring::load(Arc::clone(&store), Arc::clone(&dyn_clock), 0)
+                .await
+                .expect("keyring"),
+        );
+        // The algorithm's minimum cost: these tests are about the flow.
+        let hasher = PasswordHasher::new(8, 1, 1, 2).expect("hasher");
+        let audit = Arc::new(Audit::new(
+            Arc::clone(&store),
+            Arc::clone(&dyn_clock),
+            Arc::new(NoMeter),
+            3600,
+        ));
+        let svc = Arc::new(Potvrda::new(Parts {
+            settings: Arc::new(config.settings()),
+            public_url: "https://potvrda.example".into(),
+            store: Arc::clone(&store),
+            clock: dyn_clock,
+            rng,
+            keys,
+            hasher: hasher.clone(),
+            push: Arc::new(MemoryPush::default()),
+            metrics: Arc::new(NoMeter),
+            audit,
+            keyring,
+            risk: config.risk_policy().expect("risk policy"),
+        }));
+        Self {
+            svc,
+            store,
+            clock,
+            hasher,
+            _dir: dir,
+        }
+    }
+
+    async fn citizen(&self, username: &str, password: &str) {
+        let hash = self
+            .hasher
+            .hash(SecretString::from(password.to_owned()))
+            .await
+            .expect("hash");
+        let user = User {
+            id: format!("id-{username}"),
+            username: username.into(),
+            display_name: username.into(),
+            password_hash: hash,
+            email: None,
+            phone: None,
+            role: Role::Citizen,
+            municipality: None,
+            pwd_change_required: false,
+            locked: false,
+            fraud_reported_at: None,
+            deactivated: false,
+            generation: 0,
+            created_by: None,
+            created_at: self.clock.now(),
+        };
+        let activation = potvrda_server::store::Activation {
+            code_hash: format!("unused-{username}"),
+            user_id: user.id.clone(),
+            expires_at: self.clock.now() + 60,
+        };
+        self.store
+            .create_user(&user, &activation)
+            .await
+            .expect("created");
+    }
+}
+
+fn attempt(username: &str, password: &str) -> LoginRequest {
+    LoginRequest {
+        username: username.into(),
+        password: password.into(),
+        context: None,
+        audience: Default::default(),
+    }
+}
+
+/// The password back-off waits on the injected clock: after
+/// `password_delay_after` failures the next attempt is held until the
+/// clock has moved by the delay (1 s, then 2, 4, 8), and only then
+/// answers. Nothing here sleeps: the test waits until the attempt is
+/// asleep on the clock, checks it has not answered, and moves the clock.
+#[tokio::test]
+async fn the_password_back_off_waits_on_the_injected_clock() {
+    let config = Config {
+        password_delay_after: 2,
+        password_lock_after: 10,
+        ..Config::default()
+    };
+    let d = Domain::new(config).await;
+    d.citizen("ana", "the right password").await;
+    let caller = Caller::new(Some("192.0.2.10".parse().expect("ip")), Some("test"));
+    for _ in 0..2 {
+        let r = d.svc.start_login(attempt("ana", "wrong"), &caller).await;
+        assert!(matches!(r, Err(Error::InvalidCredentials)), "{r:?}");
+    }
+    let asleep_before = d.clock.sleepers();
+    let svc = Arc::clone(&d.svc);
+    let held = tokio::spawn({
+        let caller = caller.clone();
+        async move { svc.start_login(attempt("ana", "wrong"), &caller).await }
+    });
+    // A failsafe, not a synchronisation: the attempt must fall asleep on
+    // the clock, and this bound only turns a regression into a failure
+    // instead of a hang.
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while d.clock.sleepers() == asleep_before {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the attempt waits on the injected clock");
+    assert!(!held.is_finished(), "the third attempt waits for the clock");
+    d.clock.advance(1);
+    let r = held.await.expect("joined");
+    assert!(matches!(r, Err(Error::InvalidCredentials)), "{r:?}");
+}
 
 #[tokio::test]
 async fn configured_key_files_win_over_the_store() {
@@ -95,4 +250,24 @@ async fn rotation_keeps_the_previous_generation_and_survives_a_reload() {
     assert_eq!(es2, now.current.es.kid);
     other.reload().await.expect("reload");
     assert_eq!(other.current().current.es.kid, now.current.es.kid);
+}
+
+/// Randomness is injected: two services on one seed make the same random
+/// choices (here, the counter's new session cookie and its CSRF token),
+/// and another seed makes others.
+#[tokio::test]
+async fn a_seeded_random_source_replays_its_choices() {
+    let run = |seed: u8| async move {
+        let d =
+            Domain::with_random(Config::default(), Arc::new(SeededRandom::new([seed; 32]))).await;
+        let desk = d.svc.desk(None).await.expect("a new session");
+        (
+            desk.set_cookie.clone().expect("a new cookie"),
+            desk.csrf().to_owned(),
+        )
+    };
+    let (a, b, c) = (run(1).await, run(1).await, run(2).await);
+    assert_eq!(a.0, b.0, "one seed, one cookie");
+    assert_ne!(a.0, c.0, "another seed, another cookie");
+    assert_eq!(a.0.len(), 43, "32 bytes, base64url");
 }

@@ -21,6 +21,12 @@ pub trait Clock: Send + Sync {
     }
     /// Resolves once [`Clock::now`] is at least `t`.
     fn sleep_until(&self, t: i64) -> Alarm<'_>;
+    /// Resolves after `d` on this clock (whole seconds, rounded up, on a
+    /// clock that only counts seconds).
+    fn sleep(&self, d: std::time::Duration) -> Alarm<'_> {
+        let secs = i64::try_from(d.as_secs() + u64::from(d.subsec_nanos() > 0)).unwrap_or(i64::MAX);
+        self.sleep_until(self.now().saturating_add(secs))
+    }
 }
 
 /// The system clock.
@@ -49,6 +55,10 @@ impl Clock for SystemClock {
             .unwrap_or_default();
         Box::pin(tokio::time::sleep(wait))
     }
+
+    fn sleep(&self, d: std::time::Duration) -> Alarm<'_> {
+        Box::pin(tokio::time::sleep(d))
+    }
 }
 
 /// A clock tests set by hand; moving it wakes whoever sleeps on it.
@@ -63,6 +73,11 @@ impl ManualClock {
     /// Move the clock forward by `secs`.
     pub fn advance(&self, secs: i64) {
         self.0.send_modify(|t| *t += secs);
+    }
+    /// How many sleepers wait on this clock right now (a test waits for
+    /// the code under test to be asleep before it moves the clock).
+    pub fn sleepers(&self) -> usize {
+        self.0.receiver_count()
     }
 }
 
@@ -96,6 +111,51 @@ impl Random for SystemRandom {
         self.0
             .fill(buf)
             .map_err(|_| Error::Crypto("random source failed".into()))
+    }
+}
+
+/// A deterministic stream: SHA-256 of a seed and a block counter. Two
+/// runs with one seed make the same random choices, so a test can replay
+/// a run (the login number, ids, codes) byte for byte. Never for production:
+/// the seed is the whole secret.
+pub struct SeededRandom {
+    seed: [u8; 32],
+    stream: std::sync::Mutex<(u64, Vec<u8>)>,
+}
+
+impl SeededRandom {
+    /// The stream of `seed`.
+    pub fn new(seed: [u8; 32]) -> Self {
+        Self {
+            seed,
+            stream: std::sync::Mutex::new((0, Vec::new())),
+        }
+    }
+}
+
+impl std::fmt::Debug for SeededRandom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeededRandom(***)")
+    }
+}
+
+impl Random for SeededRandom {
+    fn fill(&self, buf: &mut [u8]) -> Result<()> {
+        let mut guard = self
+            .stream
+            .lock()
+            .map_err(|_| Error::Internal("random stream poisoned".into()))?;
+        let (counter, pending) = &mut *guard;
+        while pending.len() < buf.len() {
+            let mut block = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            block.update(&self.seed);
+            block.update(&counter.to_be_bytes());
+            pending.extend_from_slice(block.finish().as_ref());
+            *counter += 1;
+        }
+        buf.copy_from_slice(&pending[..buf.len()]);
+        pending.drain(..buf.len());
+        Ok(())
     }
 }
 

@@ -110,3 +110,36 @@ pub trait PushGateway: Send + Sync {
     /// login is pending and unexpired.
     fn dispatch(&self, device: Device, job: PushJob);
 }
+
+/// A push gateway that keeps what it was asked to deliver, for domain tests
+/// and tools that read challenges from memory.
+#[derive(Debug, Default)]
+pub struct MemoryPush {
+    sent: std::sync::Mutex<Vec<(Device, PushJob)>>,
+}
+
+impl MemoryPush {
+    /// Everything dispatched so far, oldest first, and forget it.
+    pub fn take(&self) -> Vec<(Device, PushJob)> {
+        self.sent
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
+    }
+}
+
+impl PushGateway for MemoryPush {
+    fn validate(&self, sub: &PushSubscription) -> Result<PushTarget> {
+        Ok(PushTarget {
+            endpoint: sub.endpoint.clone(),
+            p256dh: sub.keys.p256dh.clone(),
+            auth: sub.keys.auth.clone(),
+        })
+    }
+
+    fn dispatch(&self, device: Device, job: PushJob) {
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.push((device, job));
+        }
+    }
+}

@@ -579,7 +579,7 @@ impl Potvrda {
             .password_gate(&me.username, Some(&me.id), caller.ip, now)
             .await?;
         if !gate.delay.is_zero() {
-            tokio::time::sleep(gate.delay).await;
+            self.clock.sleep(gate.delay).await;
         }
         let same = super::ct_eq_str(&current, &new);
         let ok = self

@@ -1,0 +1,174 @@
+//! The password step of a login: limits, the guard, Argon2id, then the
+//! challenge.
+
+use super::*;
+
+impl Potvrda {
+    /// `POST /v1/logins`: check the password and send a challenge to every
+    /// device of the user, for a portal service or (staff only) the admin API.
+    pub async fn start_login(&self, req: LoginRequest, caller: &Caller) -> Result<LoginResponse> {
+        let purpose = match req.audience {
+            LoginAudience::Portal => Purpose::Portal,
+            LoginAudience::Admin => Purpose::AdminApi,
+        };
+        self.start_login_for(req, purpose, caller).await
+    }
+
+    pub(super) async fn start_login_inner(
+        &self,
+        req: LoginRequest,
+        purpose: Purpose,
+        caller: &Caller,
+    ) -> Result<LoginResponse> {
+        let client_ip = caller.ip;
+        if req.password.len() > MAX_PASSWORD_LEN {
+            return Err(Error::InvalidRequest(format!(
+                "password longer than {MAX_PASSWORD_LEN} bytes"
+            )));
+        }
+        if req.username.len() > MAX_USERNAME_LEN {
+            return Err(Error::InvalidRequest(format!(
+                "username longer than {MAX_USERNAME_LEN} bytes"
+            )));
+        }
+        let mut context = clean_context(req.context.unwrap_or_default())?;
+        if let Some(service) = purpose.service() {
+            // The phone shows what the token will really be for, never the caller's word.
+            context.service = Some(service.to_owned());
+        }
+        let username = req.username.trim().to_ascii_lowercase();
+        // Rate limits before any hashing: per client IP (429, told), then per
+        // username (delay, then a lock that answers like a wrong password).
+        let (now, window) = (self.clock.now(), secs(self.settings.limits.rate_window));
+        if let Some(ip) = client_ip {
+            self.limit(
+                &RateKey::LoginFrom(ip),
+                true,
+                self.settings.limits.ip_login_limit,
+                now,
+            )
+            .await?;
+            self.limit(
+                &RateKey::FailedFrom(ip),
+                false,
+                self.settings.limits.ip_failed_limit,
+                now,
+            )
+            .await?;
+        }
+        let user = self.store.user_by_name(&username).await?;
+        let user_id = user.as_ref().map(|u| u.id.as_str());
+        let gate = self
+            .password_gate(&username, user_id, client_ip, now)
+            .await?;
+        if !gate.delay.is_zero() {
+            self.clock.sleep(gate.delay).await;
+        }
+        let password = SecretString::from(req.password);
+        let started = std::time::Instant::now();
+        let ok = self
+            .hasher
+            .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+            .await?;
+        self.metrics.password_verified(started.elapsed());
+        let user = match user {
+            Some(user) if ok && gate.locked.is_none() && !user.deactivated => user,
+            _ => {
+                if let Some(ip) = client_ip {
+                    self.store
+                        .rate_hit(&RateKey::FailedFrom(ip), now, window)
+                        .await?;
+                }
+                let user_id = user.as_ref().map(|u| u.id.as_str());
+                self.password_failed(&gate, user_id, caller, now).await?;
+                if let Some(scope) = gate.locked {
+                    tracing::warn!(
+                        scope,
+                        "login refused: too many failed passwords for this username"
+                    );
+                }
+                let mut event = Event::new(AuditKind::LoginFailed, now).caller(caller).with(
+                    "reason",
+                    if gate.locked.is_some() {
+                        "password_locked"
+                    } else {
+                        "invalid_credentials"
+                    },
+                );
+                if let Some(u) = user_id {
+                    event = event.user(u);
+                }
+                self.audit.record(event).await;
+                return Err(Error::InvalidCredentials);
+            }
+        };
+        self.password_succeeded(&gate).await?;
+        // Told only after the right password: a guesser learns nothing.
+        if user.locked {
+            self.audit
+                .record(
+                    Event::new(AuditKind::LoginFailed, now)
+                        .user(&user.id)
+                        .caller(caller)
+                        .with("reason", "account_locked"),
+                )
+                .await;
+            return Err(Error::AccountLocked);
+        }
+        // Staff authority only from a login made for it (told only after the right password).
+        if purpose != Purpose::Portal && user.role == Role::Citizen {
+            self.audit
+                .record(
+                    Event::new(AuditKind::LoginFailed, now)
+                        .user(&user.id)
+                        .caller(caller)
+                        .with("reason", "not_staff"),
+                )
+                .await;
+            return Err(Error::Forbidden);
+        }
+        self.challenge(&user, context, purpose.audience(), caller)
+            .await
+    }
+}
+
+/// What the phone shows as the service of an admin API login.
+pub const ADMIN_SERVICE: &str = "Administracija · Admin API";
+
+/// What a login is for: who may make it, what the phone shows, what its
+/// token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A portal service (the caller names it; the token is never staff authority).
+    Portal,
+    /// The admin API: staff only, the phone shows [`ADMIN_SERVICE`].
+    AdminApi,
+    /// The counter's web pages: staff only, the phone shows [`COUNTER_SERVICE`].
+    Counter,
+}
+
+impl Purpose {
+    /// The service the phone shows, when the server names it.
+    fn service(self) -> Option<&'static str> {
+        match self {
+            Self::Portal => None,
+            Self::AdminApi => Some(ADMIN_SERVICE),
+            Self::Counter => Some(COUNTER_SERVICE),
+        }
+    }
+
+    /// The audience of the login's token.
+    fn audience(self) -> LoginAudience {
+        match self {
+            Self::Portal => LoginAudience::Portal,
+            Self::AdminApi | Self::Counter => LoginAudience::Admin,
+        }
+    }
+}
+
+pub(super) fn audience_name(a: LoginAudience) -> &'static str {
+    match a {
+        LoginAudience::Portal => "portal",
+        LoginAudience::Admin => "admin",
+    }
+}
