@@ -271,3 +271,297 @@ async fn a_seeded_random_source_replays_its_choices() {
     assert_ne!(a.0, c.0, "another seed, another cookie");
     assert_eq!(a.0.len(), 43, "32 bytes, base64url");
 }
+
+mod approval_rules {
+    //! The push approval's eight rules, each broken once against a real
+    //! pending login: the answer is refused with that rule's reason, the
+    //! login stays pending, and the genuine approval still decides it.
+
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use potvrda_mobile_core::jws;
+    use potvrda_mobile_core::signer::{Signer, SoftwareSigner};
+    use potvrda_proto::api::LoginStatus;
+    use potvrda_proto::jose::{ApprovalClaims, ChallengeClaims, Decision, TYP_APPROVAL};
+    use potvrda_server::store::{Device, LoginState};
+
+    struct Pending {
+        d: Domain,
+        phone: SoftwareSigner,
+        device_id: String,
+        cid: String,
+        challenge: String,
+        claims: ChallengeClaims,
+        number: u8,
+        login_id: String,
+    }
+
+    async fn enroll(d: &Domain, user: &str, code_hash: &str) -> (SoftwareSigner, String) {
+        let phone = SoftwareSigner::generate();
+        let device = Device {
+            id: format!("dev-{user}"),
+            user_id: String::new(),
+            name: "Telefon".into(),
+            platform: "android".into(),
+            public_key: phone.public_jwk(),
+            push: None,
+            push_gone: false,
+            created_at: d.clock.now(),
+        };
+        let id = device.id.clone();
+        d.store
+            .enroll_device(code_hash, device, d.clock.now())
+            .await
+            .expect("enrolled");
+        (phone, id)
+    }
+
+    async fn pending() -> Pending {
+        let d = Domain::new(Config::default()).await;
+        d.citizen("ana", "the right password").await;
+        let (phone, device_id) = enroll(&d, "ana", "unused-ana").await;
+        let started = d
+            .svc
+            .start_login(attempt("ana", "the right password"), &Caller::default())
+            .await
+            .expect("challenged");
+        let login = d
+            .store
+            .login(&started.login_id)
+            .await
+            .expect("read")
+            .expect("there");
+        let challenge = login.record.challenges[0].jws.clone();
+        let payload = challenge.split('.').nth(1).expect("payload");
+        let claims: ChallengeClaims =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("claims");
+        Pending {
+            cid: claims.cid.clone(),
+            d,
+            phone,
+            device_id,
+            challenge,
+            claims,
+            number: started.number,
+            login_id: started.login_id,
+        }
+    }
+
+    impl Pending {
+        fn genuine(&self) -> ApprovalClaims {
+            ApprovalClaims {
+                cid: self.cid.clone(),
+                nonce: self.claims.nonce.clone(),
+                decision: Decision::Approve,
+                number: Some(self.number),
+                iat: self.d.clock.now(),
+                ctx_hash: Some(
+                    potvrda_mobile_core::protocol::ctx_hash(&self.challenge).expect("hash"),
+                ),
+                jti: Some(uuid_like(&self.login_id)),
+                code: None,
+            }
+        }
+
+        fn signed(&self, claims: &ApprovalClaims) -> String {
+            jws::sign(&self.phone, TYP_APPROVAL, Some(&self.device_id), claims).expect("signs")
+        }
+
+        async fn state(&self) -> LoginState {
+            self.d
+                .store
+                .login(&self.login_id)
+                .await
+                .expect("read")
+                .expect("there")
+                .state
+        }
+    }
+
+    fn uuid_like(seed: &str) -> String {
+        format!("jti-{seed}")
+    }
+
+    fn refused_with(r: Result<LoginStatus, Error>, reason: &str) {
+        match r {
+            Err(Error::InvalidSignature(m)) => assert_eq!(m, reason),
+            Err(Error::InvalidRequest(m)) => assert!(m.contains(reason), "{m}"),
+            Err(Error::AlreadyDecided) => assert_eq!("already decided", reason),
+            Err(Error::UnknownDevice) => assert_eq!("unknown device", reason),
+            other => panic!("expected a refusal ({reason}), got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_rule_refuses_its_own_forgery_and_the_genuine_answer_decides() {
+        let p = pending().await;
+        let svc = &p.d.svc;
+        let caller = Caller::default();
+        let good = p.genuine();
+        let other_key = SoftwareSigner::generate();
+        let cases: Vec<(&str, String, &str)> = vec![
+            ("rule 1: a JWS", "not.a-jws".into(), "approval is not a JWS"),
+            (
+                "rule 1: a kid",
+                jws::sign(&p.phone, TYP_APPROVAL, None, &good).expect("signs"),
+                "approval has no kid",
+            ),
+            (
+                "rule 2: the device's own key",
+                jws::sign(&other_key, TYP_APPROVAL, Some(&p.device_id), &good).expect("signs"),
+                "bad signature",
+            ),
+            (
+                "rule 3: this challenge",
+                p.signed(&ApprovalClaims {
+                    cid: "another".into(),
+                    ..good.clone()
+                }),
+                "another challenge",
+            ),
+            (
+                "rule 5: the challenge's nonce",
+                p.signed(&ApprovalClaims {
+                    nonce: "guessed".into(),
+                    ..good.clone()
+                }),
+                "nonce does not match the challenge",
+            ),
+            (
+                "rule 6: what the phone was sent",
+                p.signed(&ApprovalClaims {
+                    ctx_hash: Some("AAAA".into()),
+                    ..good.clone()
+                }),
+                "ctx_hash does not match the challenge sent",
+            ),
+            (
+                "rule 6: protocol 2 needs the hash",
+                p.signed(&ApprovalClaims {
+                    ctx_hash: None,
+                    ..good.clone()
+                }),
+                "ctx_hash and jti are required (protocol 2)",
+            ),
+            (
+                "rule 8: fresh",
+                p.signed(&ApprovalClaims {
+                    iat: p.d.clock.now() - 3600,
+                    jti: Some("stale".into()),
+                    ..good.clone()
+                }),
+                "approval is not fresh",
+            ),
+            (
+                "rule 8: not from the future",
+                p.signed(&ApprovalClaims {
+                    iat: p.d.clock.now() + 3600,
+                    jti: Some("future".into()),
+                    ..good.clone()
+                }),
+                "approval is not fresh",
+            ),
+        ];
+        for (rule, jws, reason) in cases {
+            let r = svc.respond(&p.cid, &jws, &caller).await;
+            if reason == "bad signature" {
+                assert!(
+                    matches!(r, Err(Error::InvalidSignature(_))),
+                    "{rule}: {r:?}"
+                );
+            } else {
+                refused_with(r, reason);
+            }
+            assert_eq!(
+                p.state().await,
+                LoginState::Pending,
+                "{rule} changed nothing"
+            );
+        }
+        // Rule 7: the genuine answer decides once; its jti is spent.
+        assert_eq!(
+            svc.respond(&p.cid, &p.signed(&good), &caller)
+                .await
+                .expect("approved"),
+            LoginStatus::Approved
+        );
+        assert_eq!(p.state().await, LoginState::Approved);
+        refused_with(
+            svc.respond(&p.cid, &p.signed(&good), &caller).await,
+            "already decided",
+        );
+    }
+
+    /// Rule 4: another citizen's device, though enrolled and signing with
+    /// its own key, was not asked.
+    #[tokio::test]
+    async fn a_device_that_was_not_asked_is_refused() {
+        let p = pending().await;
+        p.d.citizen("marko", "his password").await;
+        let (marko_phone, marko_device) = enroll(&p.d, "marko", "unused-marko").await;
+        let claims = p.genuine();
+        let jws =
+            jws::sign(&marko_phone, TYP_APPROVAL, Some(&marko_device), &claims).expect("signs");
+        refused_with(
+            p.d.svc.respond(&p.cid, &jws, &Caller::default()).await,
+            "this device was not asked",
+        );
+        assert_eq!(p.state().await, LoginState::Pending);
+        let unknown =
+            jws::sign(&marko_phone, TYP_APPROVAL, Some("no-such-device"), &claims).expect("signs");
+        refused_with(
+            p.d.svc.respond(&p.cid, &unknown, &Caller::default()).await,
+            "unknown device",
+        );
+    }
+
+    /// Rule 7 across challenges: a `jti` spent on one login is refused on
+    /// the next, before its state is tried.
+    #[tokio::test]
+    async fn a_spent_jti_is_refused_on_another_challenge() {
+        let p = pending().await;
+        let caller = Caller::default();
+        let good = p.genuine();
+        p.d.svc
+            .respond(&p.cid, &p.signed(&good), &caller)
+            .await
+            .expect("approved");
+        let next =
+            p.d.svc
+                .start_login(attempt("ana", "the right password"), &caller)
+                .await
+                .expect("challenged");
+        let login =
+            p.d.store
+                .login(&next.login_id)
+                .await
+                .expect("read")
+                .expect("there");
+        let challenge = &login.record.challenges[0].jws;
+        let payload = challenge.split('.').nth(1).expect("payload");
+        let claims: ChallengeClaims =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("claims");
+        let reused = ApprovalClaims {
+            cid: claims.cid.clone(),
+            nonce: claims.nonce,
+            number: Some(next.number),
+            ctx_hash: Some(potvrda_mobile_core::protocol::ctx_hash(challenge).expect("hash")),
+            ..good
+        };
+        refused_with(
+            p.d.svc
+                .respond(&claims.cid, &p.signed(&reused), &caller)
+                .await,
+            "already decided",
+        );
+        let state =
+            p.d.store
+                .login(&next.login_id)
+                .await
+                .expect("read")
+                .expect("there")
+                .state;
+        assert_eq!(state, LoginState::Pending, "the state was not even tried");
+    }
+}

@@ -40,7 +40,12 @@ pub(super) struct Decided<'a> {
 
 impl Potvrda {
     /// Record what the decision `d` leaves behind.
-    pub(super) async fn after_decision(&self, d: &Decided<'_>, caller: &Caller) -> Result<()> {
+    pub(super) async fn after_decision(
+        &self,
+        d: &Decided<'_>,
+        amr: &[&str],
+        caller: &Caller,
+    ) -> Result<()> {
         let (rec, now) = (d.rec, d.now);
         let outcome = if d.approved { "approved" } else { "denied" };
         self.metrics
@@ -54,7 +59,9 @@ impl Potvrda {
             now,
         )
         .await;
-        self.audit.record(decision_event(d, caller)).await;
+        self.audit
+            .record(decision_event(d, caller).with("amr", amr.join(" ")))
+            .await;
         if fraud {
             self.lock_after_fraud(&rec.user_id).await?;
             tracing::warn!(

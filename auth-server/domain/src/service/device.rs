@@ -1,6 +1,7 @@
 //! The phone's side: its pull token, pending challenges, the seen
 //! acknowledgement, and the verification of its signed answer.
 
+use super::factors::{Answer, Evidence};
 use super::*;
 
 impl Potvrda {
@@ -120,126 +121,20 @@ impl Potvrda {
         Ok(device)
     }
 
-    /// Verify the phone's signed answer to challenge `cid` and decide the login.
+    /// Verify the phone's signed answer to challenge `cid` and decide the
+    /// login (the push approval factor: `factors/push.rs`).
     pub async fn respond(&self, cid: &str, approval: &str, caller: &Caller) -> Result<LoginStatus> {
-        self.device_limit(caller)?;
-        let header = jsonwebtoken::decode_header(approval)
-            .map_err(|_| Error::InvalidSignature("approval is not a JWS"))?;
-        let device_id = header
-            .kid
-            .ok_or(Error::InvalidSignature("approval has no kid"))?;
-        let device = self
-            .store
-            .device(&device_id)
-            .await?
-            .ok_or(Error::UnknownDevice)?;
-        let claims: ApprovalClaims =
-            verify_jws(approval, TYP_APPROVAL, &decoding_key(&device.public_key)?)?;
-        if claims.cid != cid {
-            return Err(Error::InvalidRequest(
-                "the approval is for another challenge".into(),
-            ));
-        }
-        let login = self
-            .store
-            .login_by_challenge(cid)
-            .await?
-            .ok_or(Error::NotFound)?;
-        let rec = &login.record;
-        if rec.user_id != device.user_id || !rec.challenges.iter().any(|c| c.device_id == device.id)
-        {
-            return Err(Error::InvalidSignature("this device was not asked"));
-        }
-        if !ct_eq_str(&claims.nonce, &rec.nonce) {
-            return Err(Error::InvalidSignature(
-                "nonce does not match the challenge",
-            ));
-        }
-        // What the phone showed: the hash of the claims sent to this device
-        // (required since protocol 2, as is the approval's jti).
-        let (Some(hash), Some(jti)) = (&claims.ctx_hash, &claims.jti) else {
-            return Err(Error::InvalidSignature(
-                "ctx_hash and jti are required (protocol 2)",
-            ));
-        };
-        let sent = rec
-            .challenges
-            .iter()
-            .find(|c| c.device_id == device.id)
-            .map(|c| payload_hash(&c.jws))
-            .unwrap_or_default();
-        if !ct_eq_str(hash, &sent) {
-            return Err(Error::InvalidSignature(
-                "ctx_hash does not match the challenge sent",
-            ));
-        }
-        let now = self.clock.now();
-        // Each approval once, by its jti, before the state change is even tried.
-        if jti.is_empty() || jti.len() > 64 {
-            return Err(Error::InvalidSignature("jti must be 1-64 characters"));
-        }
-        let spent = DeviceJti {
-            device_id: device.id.clone(),
-            jti: jti.to_owned(),
-        };
-        if !self
-            .records::<ApprovalJtiUsed>()
-            .put_new(&spent, &Marker, now + JTI_KEEP_SECS, now)
-            .await?
-        {
-            return Err(Error::AlreadyDecided);
-        }
-        if claims.iat < rec.created_at - MAX_CLOCK_SKEW_SECS
-            || claims.iat > now + MAX_CLOCK_SKEW_SECS
-        {
-            return Err(Error::InvalidSignature("approval is not fresh"));
-        }
-        match login.status(now) {
-            LoginStatus::Pending => {}
-            LoginStatus::Expired => return Err(Error::Expired),
-            _ => return Err(Error::AlreadyDecided),
-        }
-        let (to, mismatch) = decide::outcome(rec, &claims);
-        let decided_ms = self.clock.now_ms();
-        match self
-            .store
-            .decide(&rec.id, to, now, decided_ms, Some(jti))
-            .await?
-        {
-            DecideOutcome::Decided => {
-                let decided = Decided {
-                    rec,
-                    device_id: &device.id,
-                    claims: &claims,
-                    approved: to == LoginState::Approved,
-                    mismatch,
-                    now,
-                    decided_ms,
-                };
-                self.after_decision(&decided, caller).await?;
-            }
-            DecideOutcome::AlreadyDecided => return Err(Error::AlreadyDecided),
-            DecideOutcome::Expired => return Err(Error::Expired),
-            DecideOutcome::NotFound => return Err(Error::NotFound),
-        }
-        tracing::info!(
-            login_id = rec.id,
-            cid,
-            device_id,
-            decision = to.as_str(),
-            number_mismatch = mismatch,
-            "challenge decided"
-        );
+        let answer = Answer::Approval { cid, jws: approval };
+        let v = self.answer(answer, caller).await?;
+        let mismatch = matches!(v.evidence, Evidence::Approval { mismatch: true, .. });
         if mismatch {
+            tracing::info!(login_id = v.login.record.id, cid, "number mismatch: denied");
             return Err(Error::NumberMismatch);
         }
-        Ok(if to == LoginState::Approved {
+        Ok(if v.to == LoginState::Approved {
             LoginStatus::Approved
         } else {
             LoginStatus::Denied
         })
     }
 }
-
-/// How long a spent approval `jti` is remembered: far beyond any challenge.
-pub(super) const JTI_KEEP_SECS: i64 = 86_400;

@@ -11,6 +11,7 @@ mod decide;
 mod desk;
 mod device;
 mod escrow;
+mod factors;
 mod guard;
 mod jose;
 mod login;
@@ -26,7 +27,6 @@ mod text;
 pub use additions::NEW_DEVICE_SERVICE;
 pub use client::OidcClient;
 pub use counter::{CitizenRecord, ResetOutcome};
-use decide::Decided;
 pub use desk::{COUNTER_SERVICE, Desk, DeskView};
 pub use jose::verify_jws;
 use jose::{ct_eq_str, decoding_key, new_id, payload_hash, sha256_b64};
@@ -54,8 +54,8 @@ use potvrda_proto::api::{
     LoginStatusResponse, PushStatus, Role,
 };
 use potvrda_proto::jose::{
-    AMR_PWD_MFA, AUD_PULL, AccessTokenClaims, ApprovalClaims, EcJwk, EnrollmentProofClaims,
-    LoginContext, PullClaims, TOKEN_TYPE_BEARER, TYP_APPROVAL, TYP_ENROLLMENT, TYP_PULL,
+    AMR_PWD_MFA, AUD_PULL, AccessTokenClaims, EcJwk, EnrollmentProofClaims, LoginContext,
+    PullClaims, TOKEN_TYPE_BEARER, TYP_ENROLLMENT, TYP_PULL,
 };
 use potvrda_proto::limits::{
     ENROLLMENT_PROOF_MAX_AGE_SECS, MAX_CLOCK_SKEW_SECS, MAX_CONTEXT_FIELD_LEN, MAX_NAME_LEN,
@@ -74,10 +74,8 @@ use crate::password::PasswordHasher;
 use crate::ports::{LongPoll, Meter, PushGateway};
 use crate::settings::{Settings, secs};
 use crate::store::RateKey;
-use crate::store::records::{ApprovalJtiUsed, DeviceJti, Marker, Record, Records};
-use crate::store::{
-    Activation, DecideOutcome, Device, EnrollOutcome, Limits, Login, LoginState, Store, User,
-};
+use crate::store::records::{Record, Records};
+use crate::store::{Activation, Device, EnrollOutcome, Limits, Login, LoginState, Store, User};
 
 /// Characters of generated passwords (no look-alikes: 0/O, 1/l/I).
 const PASSWORD_ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
