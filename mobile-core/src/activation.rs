@@ -9,7 +9,7 @@
 
 use crate::{Error, Result};
 
-use potvrda_proto::limits::{ACTIVATION_CODE_LEN as CODE_LEN, CODE_ALPHABET as ALPHABET};
+use potvrda_proto::limits::ACTIVATION_CODE_LEN as CODE_LEN;
 
 /// What a scanned sheet says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,14 +27,8 @@ fn bad(why: &'static str) -> Error {
 /// The code as printed (`XXXX-XXXX-XXXX`) from what was typed or scanned:
 /// case, spaces and dashes do not matter.
 pub fn normalize_code(typed: &str) -> Result<String> {
-    let raw: String = typed
-        .chars()
-        .filter(|c| !matches!(c, '-' | ' '))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    if raw.len() != CODE_LEN || !raw.bytes().all(|b| ALPHABET.contains(&b)) {
-        return Err(bad("the activation code is 12 letters and digits"));
-    }
+    let raw = potvrda_proto::limits::normalize_code(typed, CODE_LEN)
+        .ok_or_else(|| bad("the activation code is 12 letters and digits"))?;
     Ok(format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..]))
 }
 

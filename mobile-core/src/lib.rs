@@ -17,6 +17,7 @@
 pub mod activation;
 pub mod device;
 pub mod error;
+pub mod inbox;
 pub mod jws;
 #[cfg(feature = "device")]
 pub mod phone;
@@ -28,6 +29,7 @@ pub mod transport;
 
 pub use activation::{Activation, activation_from_code, normalize_code, parse_activation_uri};
 pub use error::{Error, Result};
+pub use inbox::{Inbox, Shown};
 pub use presence::{PinPrompt, PinState, PinStore, PinVerifier, UserVerifier};
 pub use protocol::{Challenge, approval, enrollment_request, pull_token, verify_challenge};
 pub use push::PushKeyPair;

@@ -20,9 +20,10 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use p256::ecdsa::signature::Verifier as _;
 use p256::pkcs8::DecodePublicKey as _;
 use potvrda_mobile_core::device::{self, Enrolled, PendingEnrollment, PushSetup};
-use potvrda_mobile_core::protocol;
 use potvrda_mobile_core::transport::{Request, Response};
-use potvrda_mobile_core::{Challenge, PushKeyPair, Signer, SoftwareSigner, UserVerifier};
+use potvrda_mobile_core::{
+    Challenge, Inbox, PushKeyPair, Shown, Signer, SoftwareSigner, UserVerifier,
+};
 use potvrda_proto::api::{LoginStatus, PushKeys, PushSubscription};
 use potvrda_proto::jose::{Decision, EcJwk};
 
@@ -245,7 +246,7 @@ pub struct Device {
 struct Inner {
     enrolling: Option<PendingEnrollment>,
     enrolled: Option<Enrolled>,
-    challenges: Vec<Challenge>,
+    inbox: Inbox,
 }
 
 #[uniffi::export]
@@ -359,8 +360,12 @@ impl Device {
         let mut inner = self.lock();
         let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
         let challenges = enrolled.read_pending(&response.into(), now())?;
-        inner.challenges = challenges;
-        Ok(inner.challenges.iter().map(view).collect())
+        Ok(inner
+            .inbox
+            .replace(challenges)
+            .into_iter()
+            .map(view)
+            .collect())
     }
 
     /// A raw RFC 8291 push message (UnifiedPush and other Web Push
@@ -369,7 +374,7 @@ impl Device {
         let mut inner = self.lock();
         let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
         let challenge = enrolled.open_push(&body, now())?;
-        Ok(hold(&mut inner, challenge))
+        Ok(view(inner.inbox.hold(challenge)))
     }
 
     /// A push the platform already decrypted (its text): verified, held.
@@ -377,15 +382,13 @@ impl Device {
         let mut inner = self.lock();
         let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
         let challenge = enrolled.open_push_text(&text, now())?;
-        Ok(hold(&mut inner, challenge))
+        Ok(view(inner.inbox.hold(challenge)))
     }
 
     /// The logins held and not yet expired.
     pub fn pending_logins(&self) -> Vec<PendingLogin> {
         let mut inner = self.lock();
-        let now = now();
-        inner.challenges.retain(|c| c.claims.exp > now);
-        inner.challenges.iter().map(view).collect()
+        inner.inbox.pending(now()).into_iter().map(view).collect()
     }
 
     /// Tell the server the login is on screen (its latency metrics).
@@ -425,7 +428,7 @@ impl Device {
     /// is no longer held.
     pub fn answer_outcome(&self, id: String, response: HttpResponse) -> Result<Outcome> {
         let status = Enrolled::read_answer(&response.into())?;
-        self.lock().challenges.retain(|c| c.claims.cid != id);
+        self.lock().inbox.answered(&id);
         Ok(match status {
             LoginStatus::Approved => Outcome::Approved,
             _ => Outcome::Denied,
@@ -454,9 +457,8 @@ impl Device {
         let inner = self.lock();
         let enrolled = inner.enrolled.clone().ok_or(ApiError::NotEnrolled)?;
         let challenge = inner
-            .challenges
-            .iter()
-            .find(|c| c.claims.cid == id)
+            .inbox
+            .get(id)
             .cloned()
             .ok_or_else(|| ApiError::InvalidChallenge {
                 reason: "no such pending login".into(),
@@ -473,25 +475,16 @@ impl Device {
     }
 }
 
-fn hold(inner: &mut Inner, challenge: Challenge) -> PendingLogin {
-    let shown = view(&challenge);
-    inner
-        .challenges
-        .retain(|c| c.claims.cid != challenge.claims.cid);
-    inner.challenges.push(challenge);
-    shown
-}
-
-fn view(c: &Challenge) -> PendingLogin {
+fn view(s: Shown) -> PendingLogin {
     PendingLogin {
-        id: c.claims.cid.clone(),
-        username: c.claims.sub.clone(),
-        service: c.claims.ctx.service.clone(),
-        ip: c.claims.ctx.ip.clone(),
-        user_agent: c.claims.ctx.user_agent.clone(),
-        expires_at: c.claims.exp,
-        code_digits: protocol::code_digits(c),
-        notices: protocol::notices(c),
+        id: s.id,
+        username: s.username,
+        service: s.service,
+        ip: s.ip,
+        user_agent: s.user_agent,
+        expires_at: s.expires_at,
+        code_digits: s.code_digits,
+        notices: s.notices,
     }
 }
 

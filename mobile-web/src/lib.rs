@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 use potvrda_mobile_core::device::{self, Enrolled, PendingEnrollment, PushSetup};
 use potvrda_mobile_core::transport::{Request, Response};
 use potvrda_mobile_core::{
-    Challenge, Error, PinPrompt, PinState, PinStore, PinVerifier, Signer as _, SoftwareSigner,
+    Challenge, Error, Inbox, PinPrompt, PinState, PinStore, PinVerifier, Signer as _,
+    SoftwareSigner,
 };
 use potvrda_proto::api::LoginStatus;
 use potvrda_proto::jose::Decision;
@@ -32,7 +33,7 @@ pub struct Companion {
     pin: Arc<Mutex<Option<PinState>>>,
     enrolled: Option<Enrolled>,
     enrolling: Option<PendingEnrollment>,
-    challenges: Vec<Challenge>,
+    inbox: Inbox,
 }
 
 /// What the page stores (encrypted).
@@ -50,21 +51,6 @@ struct WireRequest {
     url: String,
     headers: Vec<(String, String)>,
     body: Option<String>,
-}
-
-/// A login as the page shows it.
-#[derive(Serialize)]
-struct View {
-    id: String,
-    username: String,
-    service: Option<String>,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    expires_at: i64,
-    /// A risky login: the login screen's code has this many digits.
-    code_digits: Option<u8>,
-    /// Why the login looks risky, in words.
-    notices: Vec<String>,
 }
 
 fn fail(e: Error) -> JsError {
@@ -96,19 +82,6 @@ fn json<T: Serialize>(value: &T) -> Result<String, JsError> {
     serde_json::to_string(value).map_err(|e| JsError::new(&e.to_string()))
 }
 
-fn view(c: &Challenge) -> View {
-    View {
-        id: c.claims.cid.clone(),
-        username: c.claims.sub.clone(),
-        service: c.claims.ctx.service.clone(),
-        ip: c.claims.ctx.ip.clone(),
-        user_agent: c.claims.ctx.user_agent.clone(),
-        expires_at: c.claims.exp,
-        code_digits: potvrda_mobile_core::protocol::code_digits(c),
-        notices: potvrda_mobile_core::protocol::notices(c),
-    }
-}
-
 /// Seconds from the page's `Date.now()` milliseconds.
 fn secs(now_ms: f64) -> i64 {
     (now_ms / 1000.0) as i64
@@ -125,7 +98,7 @@ impl Companion {
             pin: Arc::default(),
             enrolled: None,
             enrolling: None,
-            challenges: Vec::new(),
+            inbox: Inbox::new(),
         }
     }
 
@@ -138,7 +111,7 @@ impl Companion {
             pin: Arc::new(Mutex::new(saved.pin)),
             enrolled: Some(saved.device),
             enrolling: None,
-            challenges: Vec::new(),
+            inbox: Inbox::new(),
         })
     }
 
@@ -234,8 +207,7 @@ impl Companion {
                 secs(now_ms),
             )
             .map_err(fail)?;
-        self.challenges = challenges;
-        json(&self.challenges.iter().map(view).collect::<Vec<_>>())
+        json(&self.inbox.replace(challenges))
     }
 
     /// A push the browser decrypted (the service worker's push event text).
@@ -244,11 +216,7 @@ impl Companion {
             .device()?
             .open_push_text(text, secs(now_ms))
             .map_err(fail)?;
-        let shown = view(&challenge);
-        self.challenges
-            .retain(|c| c.claims.cid != challenge.claims.cid);
-        self.challenges.push(challenge);
-        json(&shown)
+        json(&self.inbox.hold(challenge))
     }
 
     /// Approve with the number from the login screen and the PIN.
@@ -294,7 +262,7 @@ impl Companion {
             body: body.to_vec(),
         })
         .map_err(fail)?;
-        self.challenges.retain(|c| c.claims.cid != id);
+        self.inbox.answered(id);
         Ok(match outcome {
             LoginStatus::Approved => "approved",
             _ => "denied",
@@ -331,9 +299,8 @@ impl Companion {
     fn held(&self, id: &str, pin: &str) -> Result<(&Enrolled, &Challenge, PinVerifier), JsError> {
         let enrolled = self.device()?;
         let challenge = self
-            .challenges
-            .iter()
-            .find(|c| c.claims.cid == id)
+            .inbox
+            .get(id)
             .ok_or_else(|| JsError::new("invalid: no such pending login"))?;
         let verifier = PinVerifier::new(
             Arc::new(Typed(pin.to_owned())),

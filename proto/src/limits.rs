@@ -28,6 +28,21 @@ pub const NUMBER_MAX: u8 = 99;
 pub const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// Activation code length without dashes: 12 × 5 bits = 60 bits.
 pub const ACTIVATION_CODE_LEN: usize = 12;
+/// Characters of a recovery code (10 × 5 bits = 50 bits).
+pub const RECOVERY_CODE_LEN: usize = 10;
+
+/// The canonical form of a typed code of `len` characters from
+/// [`CODE_ALPHABET`] (activation and recovery codes): upper case, without
+/// the dashes and spaces people type or the sheet prints. The one
+/// normaliser the server and the phone share.
+pub fn normalize_code(typed: &str, len: usize) -> Option<String> {
+    let norm: String = typed
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    (norm.len() == len && norm.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(norm)
+}
 
 /// Digits of a risky login's code, typed on the phone instead of the number.
 pub const VERIFIED_CODE_DIGITS: u8 = 6;

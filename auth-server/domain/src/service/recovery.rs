@@ -21,7 +21,7 @@ pub(super) const DAY: i64 = 86_400;
 /// Codes issued at once.
 const RECOVERY_CODES: usize = 10;
 /// Characters per code: 10 × 5 bits = 50 bits.
-const RECOVERY_LEN: usize = 10;
+const RECOVERY_LEN: usize = potvrda_proto::limits::RECOVERY_CODE_LEN;
 
 /// A citizen's unspent recovery codes, as peppered hashes.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -35,12 +35,7 @@ impl JsonRecord for RecoveryHashes {
 
 /// The canonical form of a typed code: upper case, no dashes or spaces.
 pub(super) fn normalize(code: &str) -> Option<String> {
-    let norm: String = code
-        .chars()
-        .filter(|c| !matches!(c, '-' | ' '))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    (norm.len() == RECOVERY_LEN && norm.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(norm)
+    potvrda_proto::limits::normalize_code(code, RECOVERY_LEN)
 }
 
 impl Potvrda {

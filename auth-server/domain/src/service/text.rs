@@ -15,13 +15,7 @@ pub(super) fn grouped(s: &str) -> String {
 /// The hash an activation code is stored under, after normalising what a
 /// citizen may type (case, dashes, spaces); `None` when it cannot be a code.
 pub fn code_hash(code: &str) -> Option<String> {
-    let norm: String = code
-        .chars()
-        .filter(|c| !matches!(c, '-' | ' '))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    (norm.len() == CODE_LEN && norm.bytes().all(|b| CODE_ALPHABET.contains(&b)))
-        .then(|| sha256_b64(norm.as_bytes()))
+    potvrda_proto::limits::normalize_code(code, CODE_LEN).map(|norm| sha256_b64(norm.as_bytes()))
 }
 
 /// Suggestions tried before giving up (then the official chooses one).

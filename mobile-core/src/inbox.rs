@@ -1,0 +1,145 @@
+//! The logins a device holds until they are answered or expire: what the
+//! approval screen shows. Every app keeps one [`Inbox`] (the uniffi
+//! `Device`, the browser companion), so the rules live here once: a
+//! challenge pushed twice is held once, a pull replaces what is held, an
+//! expired login is no longer shown, an answered one is let go.
+
+use serde::Serialize;
+
+use crate::protocol::{self, Challenge};
+
+/// What the approval screen shows of a login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shown {
+    /// The challenge id, to answer it by.
+    pub id: String,
+    /// The account logging in.
+    pub username: String,
+    /// The service the citizen is logging into, when known.
+    pub service: Option<String>,
+    /// The browser's address, as the portal saw it.
+    pub ip: Option<String>,
+    /// The browser's user agent.
+    pub user_agent: Option<String>,
+    /// Unix seconds after which it can no longer be answered.
+    pub expires_at: i64,
+    /// A risky login asks for the login screen's code of this many digits
+    /// instead of the two-digit number.
+    pub code_digits: Option<u8>,
+    /// Why the login looks risky, in words, from the signed challenge.
+    pub notices: Vec<String>,
+}
+
+impl Shown {
+    /// What the screen shows of `c`.
+    pub fn of(c: &Challenge) -> Self {
+        Self {
+            id: c.claims.cid.clone(),
+            username: c.claims.sub.clone(),
+            service: c.claims.ctx.service.clone(),
+            ip: c.claims.ctx.ip.clone(),
+            user_agent: c.claims.ctx.user_agent.clone(),
+            expires_at: c.claims.exp,
+            code_digits: protocol::code_digits(c),
+            notices: protocol::notices(c),
+        }
+    }
+}
+
+/// The verified challenges a device holds.
+#[derive(Debug, Clone, Default)]
+pub struct Inbox {
+    held: Vec<Challenge>,
+}
+
+impl Inbox {
+    /// An empty inbox.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Hold a verified challenge (from a push), replacing an earlier copy
+    /// of the same one; what the screen shows of it.
+    pub fn hold(&mut self, challenge: Challenge) -> Shown {
+        let shown = Shown::of(&challenge);
+        self.held.retain(|c| c.claims.cid != challenge.claims.cid);
+        self.held.push(challenge);
+        shown
+    }
+
+    /// What a pull returned is now everything held (the server's view is
+    /// complete); what the screen shows.
+    pub fn replace(&mut self, challenges: Vec<Challenge>) -> Vec<Shown> {
+        self.held = challenges;
+        self.held.iter().map(Shown::of).collect()
+    }
+
+    /// What is held and not expired at `now`; expired logins are let go.
+    pub fn pending(&mut self, now: i64) -> Vec<Shown> {
+        self.held.retain(|c| c.claims.exp > now);
+        self.held.iter().map(Shown::of).collect()
+    }
+
+    /// The held challenge `id`.
+    pub fn get(&self, id: &str) -> Option<&Challenge> {
+        self.held.iter().find(|c| c.claims.cid == id)
+    }
+
+    /// The login `id` was answered: no longer held.
+    pub fn answered(&mut self, id: &str) {
+        self.held.retain(|c| c.claims.cid != id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use potvrda_proto::jose::{ChallengeClaims, LoginContext};
+
+    fn challenge(cid: &str, exp: i64) -> Challenge {
+        Challenge {
+            claims: ChallengeClaims {
+                cid: cid.into(),
+                nonce: "n".into(),
+                sub: "ana".into(),
+                aud: "dev".into(),
+                ctx: LoginContext {
+                    service: Some("eUprava".into()),
+                    ..LoginContext::default()
+                },
+                iat: 0,
+                exp,
+                risk: None,
+            },
+            jws: format!("jws-{cid}"),
+        }
+    }
+
+    #[test]
+    fn a_login_is_held_once_until_answered_or_expired() {
+        let mut inbox = Inbox::new();
+        let shown = inbox.hold(challenge("a", 100));
+        assert_eq!(
+            (shown.id.as_str(), shown.service.as_deref()),
+            ("a", Some("eUprava"))
+        );
+        // Pushed twice (a retried delivery): held once, the newer copy.
+        let mut again = challenge("a", 100);
+        again.jws = "newer".into();
+        inbox.hold(again);
+        inbox.hold(challenge("b", 50));
+        assert_eq!(inbox.pending(10).len(), 2);
+        assert_eq!(inbox.get("a").map(|c| c.jws.as_str()), Some("newer"));
+        // Expired at its `exp`: let go.
+        let left: Vec<String> = inbox.pending(50).into_iter().map(|s| s.id).collect();
+        assert_eq!(left, ["a"]);
+        assert!(inbox.get("b").is_none());
+        inbox.answered("a");
+        assert!(inbox.pending(10).is_empty());
+        // A pull is the whole truth.
+        inbox.hold(challenge("c", 100));
+        let pulled = inbox.replace(vec![challenge("d", 100)]);
+        assert_eq!(pulled.len(), 1);
+        assert!(inbox.get("c").is_none() && inbox.get("d").is_some());
+    }
+}
