@@ -133,7 +133,45 @@ pub async fn start_with(
     let listener = std::net::TcpListener::bind(config.listen)?;
     let addr = listener.local_addr()?;
     let public_url = config.public_url_for(addr);
-    let store = open_store(&config).await?;
+    let metrics = Arc::new(metrics::Metrics::new()?);
+    spawn_upkeep(Arc::downgrade(&metrics));
+    let svc = web::Data::new(assemble(&config, &public_url, clock, rng, &metrics).await?);
+    let web_parts = web::Data::new(http::Web {
+        config: Arc::clone(&config),
+        metrics,
+        proxies: proxies::Proxies::checked(&config.trusted_proxies),
+    });
+    let (handle, task) = serve_public(&config, listener, &svc, &web_parts)?;
+    let (metrics_addr, metrics_handle) = match config.metrics_listen {
+        Some(at) => {
+            let (bound, h) = serve_metrics(at, &svc, &web_parts)?;
+            (Some(bound), Some(h))
+        }
+        None => (None, None),
+    };
+    tracing::info!(%addr, public_url, store = if config.redis_url.is_some() { "redis" } else { "embedded" }, "potvrda auth-server listening");
+    Ok(Running {
+        addr,
+        public_url,
+        metrics_addr,
+        handle,
+        metrics_handle,
+        task,
+        svc,
+        web: web_parts,
+    })
+}
+
+/// The domain service with its adapters plugged in: the store, the keys,
+/// the keyring, the password hasher, the audit sink, the push sender.
+async fn assemble(
+    config: &Arc<Config>,
+    public_url: &str,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Random>,
+    metrics: &Arc<metrics::Metrics>,
+) -> Result<Potvrda> {
+    let store = open_store(config).await?;
     let keys = Arc::new(
         ServerKeys::load(
             config.signing_key_file.as_deref(),
@@ -151,71 +189,75 @@ pub async fn start_with(
         .await?,
     );
     keyring.spawn_upkeep();
-    let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let hasher = {
-        let c = Arc::clone(&config);
-        let concurrency = if c.hash_concurrency == 0 {
-            cores
-        } else {
-            c.hash_concurrency
-        };
-        tokio::task::spawn_blocking(move || {
-            PasswordHasher::new(
-                c.argon2_memory_kib,
-                c.argon2_iterations,
-                c.argon2_parallelism,
-                concurrency,
-            )
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("hasher: {e}")))??
-    };
-    let metrics = Arc::new(metrics::Metrics::new()?);
-    spawn_upkeep(Arc::downgrade(&metrics));
+    let meter: Arc<dyn potvrda_domain::ports::Meter> = metrics.clone();
     let audit = Arc::new(audit::Audit::new(
         Arc::clone(&store),
         Arc::clone(&clock),
-        Arc::clone(&metrics) as Arc<dyn potvrda_domain::ports::Meter>,
+        Arc::clone(&meter),
         config.audit_retention,
     ));
     let push = PushSender::new(
         Arc::clone(&keys),
-        &config,
-        Arc::clone(&metrics),
+        config,
+        Arc::clone(metrics),
         Arc::clone(&store),
         Arc::clone(&clock),
         Arc::clone(&audit),
     )?;
-    let settings = Arc::new(config.settings());
-    let risk = config.risk_policy()?;
-    let meter: Arc<dyn potvrda_domain::ports::Meter> = metrics.clone();
-    let web_parts = web::Data::new(http::Web {
-        config: Arc::clone(&config),
-        metrics,
-        proxies: proxies::Proxies::checked(&config.trusted_proxies),
-    });
-    let svc = web::Data::new(Potvrda::new(Parts {
-        settings,
-        risk,
-        public_url: public_url.clone(),
+    Ok(Potvrda::new(Parts {
+        settings: Arc::new(config.settings()),
+        risk: config.risk_policy()?,
+        public_url: public_url.to_owned(),
         store,
         clock,
         rng,
         keys,
-        hasher,
+        hasher: password_hasher(config).await?,
         push,
         metrics: meter,
         audit,
         keyring,
-    }));
-    let workers = if config.workers == 0 {
-        cores
-    } else {
-        config.workers
+    }))
+}
+
+/// The Argon2id pool (its dummy hash is computed off the runtime).
+async fn password_hasher(config: &Arc<Config>) -> Result<PasswordHasher> {
+    let c = Arc::clone(config);
+    let concurrency = match c.hash_concurrency {
+        0 => cores(),
+        n => n,
     };
+    tokio::task::spawn_blocking(move || {
+        PasswordHasher::new(
+            c.argon2_memory_kib,
+            c.argon2_iterations,
+            c.argon2_parallelism,
+            concurrency,
+        )
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("hasher: {e}")))?
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+type Served = (
+    actix_web::dev::ServerHandle,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
+
+/// The public listener: the API, the pages, the companion.
+fn serve_public(
+    config: &Config,
+    listener: std::net::TcpListener,
+    svc: &web::Data<Potvrda>,
+    web_parts: &web::Data<http::Web>,
+) -> Result<Served> {
     let (app_svc, app_web) = (svc.clone(), web_parts.clone());
     let metrics_on_main = config.metrics_listen.is_none();
-    let tls = tls_config(&config)?;
+    let tls = tls_config(config)?;
     let hsts = tls.is_some();
     let origins = config.cors_allowed_origins.clone();
     let server = HttpServer::new(move || {
@@ -232,7 +274,10 @@ pub async fn start_with(
             .wrap(middleware::from_fn(http::observe))
             .configure(|cfg| http::configure(cfg, metrics_on_main))
     })
-    .workers(workers)
+    .workers(match config.workers {
+        0 => cores(),
+        n => n,
+    })
     // A client has 5 s to send a request head (at most 128 KiB and 96
     // headers, actix-http's limits: 431 beyond), so slow-header connections
     // cannot pile up; idle keep-alive connections close after 30 s.
@@ -245,40 +290,31 @@ pub async fn start_with(
         None => server.listen(listener)?,
     }
     .run();
-    let handle = server.handle();
-    let task = tokio::spawn(server);
-    let (metrics_addr, metrics_handle) = match config.metrics_listen {
-        Some(addr) => {
-            let listener = std::net::TcpListener::bind(addr)?;
-            let bound = listener.local_addr()?;
-            let (msvc, mweb) = (svc.clone(), web_parts.clone());
-            let server = HttpServer::new(move || {
-                App::new()
-                    .app_data(msvc.clone())
-                    .app_data(mweb.clone())
-                    .configure(http::metrics_only)
-            })
-            .workers(1)
-            .disable_signals()
-            .listen(listener)?
-            .run();
-            let h = server.handle();
-            tokio::spawn(server);
-            (Some(bound), Some(h))
-        }
-        None => (None, None),
-    };
-    tracing::info!(%addr, public_url, store = if config.redis_url.is_some() { "redis" } else { "embedded" }, "potvrda auth-server listening");
-    Ok(Running {
-        addr,
-        public_url,
-        metrics_addr,
-        handle,
-        metrics_handle,
-        task,
-        svc,
-        web: web_parts,
+    Ok((server.handle(), tokio::spawn(server)))
+}
+
+/// `/metrics` on a listener of its own (`METRICS_LISTEN`).
+fn serve_metrics(
+    at: SocketAddr,
+    svc: &web::Data<Potvrda>,
+    web_parts: &web::Data<http::Web>,
+) -> Result<(SocketAddr, actix_web::dev::ServerHandle)> {
+    let listener = std::net::TcpListener::bind(at)?;
+    let bound = listener.local_addr()?;
+    let (msvc, mweb) = (svc.clone(), web_parts.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(msvc.clone())
+            .app_data(mweb.clone())
+            .configure(http::metrics_only)
     })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    let h = server.handle();
+    tokio::spawn(server);
+    Ok((bound, h))
 }
 
 /// Drain histogram samples every few seconds for as long as the metrics live.

@@ -282,6 +282,115 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// A redis URL with RESP3 switched on (pushes arrive on the connection).
+fn resp3(u: &str) -> Result<redis::ConnectionInfo> {
+    let info = u
+        .trim()
+        .into_connection_info()
+        .map_err(|_| Error::Config("redis_url is not a valid Redis URL".into()))?;
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    Ok(info.set_redis_settings(settings))
+}
+
+/// The command connection and the subscriber connection (whose pushes go
+/// to `tx`), to one Redis or to a cluster's seed nodes.
+async fn connections(
+    url: &SecretString,
+    cluster: bool,
+    tx: tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
+) -> Result<(Conn, Conn)> {
+    Ok(if cluster {
+        let nodes = url
+            .expose_secret()
+            .split(',')
+            .map(resp3)
+            .collect::<Result<Vec<_>>>()?;
+        let builder = || {
+            redis::cluster::ClusterClient::builder(nodes.clone())
+                .use_protocol(ProtocolVersion::RESP3)
+                .connection_timeout(Duration::from_secs(1))
+                .response_timeout(Duration::from_secs(2))
+                .retries(2)
+        };
+        let conn = builder()
+            .build()
+            .map_err(redis_error)?
+            .get_async_connection()
+            .await
+            .map_err(redis_error)?;
+        let sub = builder()
+            .push_sender(tx)
+            .build()
+            .map_err(redis_error)?
+            .get_async_connection()
+            .await
+            .map_err(redis_error)?;
+        (Conn::Cluster(conn), Conn::Cluster(sub))
+    } else {
+        let client = redis::Client::open(resp3(url.expose_secret())?).map_err(redis_error)?;
+        // Fail fast while Redis is down (the caller gets 503 within a few
+        // seconds, never a hang); every later command tries to reconnect.
+        let base = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client.clone(), base.clone())
+            .await
+            .map_err(redis_error)?;
+        let sub = ConnectionManager::new_with_config(
+            client,
+            base.set_push_sender(tx).set_automatic_resubscription(),
+        )
+        .await
+        .map_err(redis_error)?;
+        (Conn::Single(conn), Conn::Single(sub))
+    })
+}
+
+/// Wake local waiters for every decision published on the channel; after
+/// a resubscription, every waiter (what was published meanwhile was missed).
+fn spawn_fanout(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>,
+    fanout: Arc<Notifier>,
+) {
+    tokio::spawn(async move {
+        while let Some(push) = rx.recv().await {
+            match push.kind {
+                PushKind::Message => {
+                    if let Some(Value::BulkString(id)) = push.data.get(1)
+                        && let Ok(id) = std::str::from_utf8(id)
+                    {
+                        fanout.notify(id);
+                    }
+                }
+                // (Re)subscribed after a reconnect: decisions published
+                // meanwhile were not seen here, so every waiter re-reads.
+                PushKind::Subscribe => fanout.notify_all(),
+                _ => {}
+            }
+        }
+    });
+}
+
+/// An idle subscriber notices a dead connection only when it sends
+/// something: a PING a second makes the manager reconnect and resubscribe.
+fn spawn_keepalive(mut sub: Conn) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = redis::cmd("PING").query_async::<()>(&mut sub).await {
+                tracing::warn!(error = %e, "redis subscriber connection lost; reconnecting");
+            }
+        }
+    });
+}
+
 impl RedisStore {
     /// Connect to `url` (RESP3 is switched on here), subscribe to the event
     /// channel, and start fanning events out to local waiters.
@@ -291,101 +400,16 @@ impl RedisStore {
                 "redis_key_prefix must not contain braces".into(),
             ));
         }
-        let resp3 = |u: &str| -> Result<redis::ConnectionInfo> {
-            let info = u
-                .trim()
-                .into_connection_info()
-                .map_err(|_| Error::Config("redis_url is not a valid Redis URL".into()))?;
-            let settings = info
-                .redis_settings()
-                .clone()
-                .set_protocol(ProtocolVersion::RESP3);
-            Ok(info.set_redis_settings(settings))
-        };
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let (conn, mut sub) = if cluster {
-            let nodes = url
-                .expose_secret()
-                .split(',')
-                .map(resp3)
-                .collect::<Result<Vec<_>>>()?;
-            let builder = || {
-                redis::cluster::ClusterClient::builder(nodes.clone())
-                    .use_protocol(ProtocolVersion::RESP3)
-                    .connection_timeout(Duration::from_secs(1))
-                    .response_timeout(Duration::from_secs(2))
-                    .retries(2)
-            };
-            let conn = builder()
-                .build()
-                .map_err(redis_error)?
-                .get_async_connection()
-                .await
-                .map_err(redis_error)?;
-            let sub = builder()
-                .push_sender(tx)
-                .build()
-                .map_err(redis_error)?
-                .get_async_connection()
-                .await
-                .map_err(redis_error)?;
-            (Conn::Cluster(conn), Conn::Cluster(sub))
-        } else {
-            let client = redis::Client::open(resp3(url.expose_secret())?).map_err(redis_error)?;
-            // Fail fast while Redis is down (the caller gets 503 within a few
-            // seconds, never a hang); every later command tries to reconnect.
-            let base = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(1)))
-                .set_response_timeout(Some(Duration::from_secs(2)))
-                .set_number_of_retries(2)
-                .set_max_delay(Duration::from_millis(500));
-            let conn = ConnectionManager::new_with_config(client.clone(), base.clone())
-                .await
-                .map_err(redis_error)?;
-            let sub = ConnectionManager::new_with_config(
-                client,
-                base.set_push_sender(tx).set_automatic_resubscription(),
-            )
-            .await
-            .map_err(redis_error)?;
-            (Conn::Single(conn), Conn::Single(sub))
-        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (conn, mut sub) = connections(url, cluster, tx).await?;
         let channel = format!("{prefix}:events");
         match &mut sub {
             Conn::Single(c) => c.subscribe(&channel).await.map_err(redis_error)?,
             Conn::Cluster(c) => c.subscribe(&channel).await.map_err(redis_error)?,
         }
         let notifier = Arc::new(Notifier::default());
-        let fanout = Arc::clone(&notifier);
-        tokio::spawn(async move {
-            while let Some(push) = rx.recv().await {
-                match push.kind {
-                    PushKind::Message => {
-                        if let Some(Value::BulkString(id)) = push.data.get(1)
-                            && let Ok(id) = std::str::from_utf8(id)
-                        {
-                            fanout.notify(id);
-                        }
-                    }
-                    // (Re)subscribed after a reconnect: decisions published
-                    // meanwhile were not seen here, so every waiter re-reads.
-                    PushKind::Subscribe => fanout.notify_all(),
-                    _ => {}
-                }
-            }
-        });
-        // An idle subscriber notices a dead connection only when it sends
-        // something: a PING a second makes the manager reconnect and resubscribe.
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = redis::cmd("PING").query_async::<()>(&mut sub).await {
-                    tracing::warn!(error = %e, "redis subscriber connection lost; reconnecting");
-                }
-            }
-        });
+        spawn_fanout(rx, Arc::clone(&notifier));
+        spawn_keepalive(sub);
         Ok(Self {
             conn: Counted {
                 conn,

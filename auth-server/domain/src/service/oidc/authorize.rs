@@ -12,7 +12,7 @@ impl Potvrda {
         p: AuthorizeParams,
         session_cookie: Option<&str>,
         binding_cookie: Option<&str>,
-        caller: &Caller,
+        _caller: &Caller,
     ) -> Result<AuthorizeOutcome> {
         // Until the client and its redirect URI are known, nothing is redirected.
         let Some(client) = p.client_id.as_deref().and_then(|id| self.client(id)) else {
@@ -31,80 +31,23 @@ impl Potvrda {
         };
         let state = p.state.clone();
         let fail = |error: &str, description: &str| {
-            let mut params = vec![
-                ("error", error),
-                ("error_description", description),
-                ("iss", self.public_url.as_str()),
-            ];
-            if let Some(s) = &state {
-                params.push(("state", s));
-            }
-            Ok(AuthorizeOutcome::Redirect(redirect_with(
+            Ok(AuthorizeOutcome::Redirect(self.error_redirect(
                 redirect_uri,
-                &params,
+                state.as_deref(),
+                error,
+                description,
             )))
         };
-        if p.response_type.as_deref() != Some("code") {
-            return fail("unsupported_response_type", "response_type must be code");
-        }
-        let scope = p.scope.clone().unwrap_or_default();
-        let scopes: Vec<&str> = scope.split_ascii_whitespace().collect();
-        if !scopes.contains(&"openid") {
-            return fail("invalid_scope", "scope must include openid");
-        }
-        if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(s)) {
-            return fail("invalid_scope", &format!("unknown scope {unknown}"));
-        }
-        match (&p.code_challenge, p.code_challenge_method.as_deref()) {
-            (None, _) if client.is_public() => {
-                return fail("invalid_request", "public clients must use PKCE (S256)");
-            }
-            (Some(_), m) if m != Some("S256") => {
-                return fail("invalid_request", "code_challenge_method must be S256");
-            }
-            (Some(c), _) if c.len() != 43 || URL_SAFE_NO_PAD.decode(c).is_err() => {
-                return fail(
-                    "invalid_request",
-                    "code_challenge must be a base64url SHA-256",
-                );
-            }
-            (None, Some(_)) => {
-                return fail(
-                    "invalid_request",
-                    "code_challenge_method without code_challenge",
-                );
-            }
-            _ => {}
-        }
-        if p.nonce.as_ref().is_some_and(|n| n.len() > 255)
-            || state.as_ref().is_some_and(|s| s.len() > 1024)
-        {
-            return fail("invalid_request", "nonce or state too long");
-        }
-        let max_age = match p.max_age.as_deref().map(str::parse::<u64>) {
-            None => None,
-            Some(Ok(a)) => Some(i64::try_from(a).unwrap_or(i64::MAX)),
-            Some(Err(_)) => return fail("invalid_request", "max_age must be a number of seconds"),
+        let checked = match checked_request(&p, client) {
+            Ok(c) => c,
+            Err((error, description)) => return fail(error, &description),
         };
-        let prompts: Vec<&str> = p
-            .prompt
-            .as_deref()
-            .unwrap_or("")
-            .split_ascii_whitespace()
-            .collect();
-        if prompts
-            .iter()
-            .any(|x| !matches!(*x, "login" | "none" | "consent" | "select_account"))
-        {
-            return fail("invalid_request", "unknown prompt value");
-        }
-        let (prompt_login, prompt_none) = (prompts.contains(&"login"), prompts.contains(&"none"));
-        if prompt_login && prompt_none {
-            return fail(
-                "invalid_request",
-                "prompt=none cannot be combined with login",
-            );
-        }
+        let Checked {
+            scopes,
+            max_age,
+            prompt_login,
+            prompt_none,
+        } = checked;
         let now = self.clock.now();
         let request = AuthzRequest {
             client_id: client.client_id.clone(),
@@ -132,6 +75,18 @@ impl Potvrda {
         if prompt_none {
             return fail("login_required", "no session, or it is too old");
         }
+        self.login_page(client, request, binding_cookie, now).await
+    }
+
+    /// No usable session: the request is kept (bound to this browser) and
+    /// the login form is shown.
+    async fn login_page(
+        &self,
+        client: &OidcClient,
+        request: AuthzRequest,
+        binding_cookie: Option<&str>,
+        now: i64,
+    ) -> Result<AuthorizeOutcome> {
         let (binding, set_binding) = match binding_cookie.filter(|b| b.len() >= 32 && b.len() <= 64)
         {
             Some(b) => (b.to_owned(), None),
@@ -148,13 +103,31 @@ impl Potvrda {
         self.records()
             .put(id.as_str(), &request, now + REQUEST_TTL)
             .await?;
-        let _ = caller;
         Ok(AuthorizeOutcome::Login(LoginPage {
             request: id,
             client_name: client.name.clone(),
             error: None,
             set_binding,
         }))
+    }
+
+    /// The client's redirect URI with an RFC 6749 §4.1.2.1 error.
+    fn error_redirect(
+        &self,
+        redirect_uri: &str,
+        state: Option<&str>,
+        error: &str,
+        description: &str,
+    ) -> String {
+        let mut params = vec![
+            ("error", error),
+            ("error_description", description),
+            ("iss", self.public_url.as_str()),
+        ];
+        if let Some(s) = state {
+            params.push(("state", s));
+        }
+        redirect_with(redirect_uri, &params)
     }
 
     pub(super) async fn load_request(
@@ -465,4 +438,111 @@ impl Potvrda {
         }
         Ok(redirect_with(&req.redirect_uri, &params))
     }
+}
+
+/// What an authorization request asks for, once it is checked.
+struct Checked {
+    scopes: Vec<String>,
+    max_age: Option<i64>,
+    prompt_login: bool,
+    prompt_none: bool,
+}
+
+/// Check the request's parameters (RFC 6749 §4.1.1, RFC 7636, OpenID Core
+/// §3.1.2.1); an error to redirect with, else what it asks for.
+fn checked_request(
+    p: &AuthorizeParams,
+    client: &OidcClient,
+) -> std::result::Result<Checked, Refusal> {
+    if p.response_type.as_deref() != Some("code") {
+        return Err((
+            "unsupported_response_type",
+            "response_type must be code".into(),
+        ));
+    }
+    let scopes: Vec<&str> = p
+        .scope
+        .as_deref()
+        .unwrap_or_default()
+        .split_ascii_whitespace()
+        .collect();
+    if !scopes.contains(&"openid") {
+        return Err(("invalid_scope", "scope must include openid".into()));
+    }
+    if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(s)) {
+        return Err(("invalid_scope", format!("unknown scope {unknown}")));
+    }
+    pkce(p, client)?;
+    if p.nonce.as_ref().is_some_and(|n| n.len() > 255)
+        || p.state.as_ref().is_some_and(|s| s.len() > 1024)
+    {
+        return Err(("invalid_request", "nonce or state too long".into()));
+    }
+    let max_age = match p.max_age.as_deref().map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(a)) => Some(i64::try_from(a).unwrap_or(i64::MAX)),
+        Some(Err(_)) => {
+            return Err((
+                "invalid_request",
+                "max_age must be a number of seconds".into(),
+            ));
+        }
+    };
+    let (prompt_login, prompt_none) = prompts(p)?;
+    Ok(Checked {
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        max_age,
+        prompt_login,
+        prompt_none,
+    })
+}
+
+type Refusal = (&'static str, String);
+
+/// PKCE (RFC 7636): S256 only, required of public clients.
+fn pkce(p: &AuthorizeParams, client: &OidcClient) -> std::result::Result<(), Refusal> {
+    match (&p.code_challenge, p.code_challenge_method.as_deref()) {
+        (None, _) if client.is_public() => Err((
+            "invalid_request",
+            "public clients must use PKCE (S256)".into(),
+        )),
+        (Some(_), m) if m != Some("S256") => Err((
+            "invalid_request",
+            "code_challenge_method must be S256".into(),
+        )),
+        (Some(c), _) if c.len() != 43 || URL_SAFE_NO_PAD.decode(c).is_err() => Err((
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256".into(),
+        )),
+        (None, Some(_)) => Err((
+            "invalid_request",
+            "code_challenge_method without code_challenge".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `prompt`: `login` and `none` (not both); `consent` and `select_account`
+/// are accepted and mean nothing here.
+fn prompts(p: &AuthorizeParams) -> std::result::Result<(bool, bool), Refusal> {
+    let prompts: Vec<&str> = p
+        .prompt
+        .as_deref()
+        .unwrap_or("")
+        .split_ascii_whitespace()
+        .collect();
+    if prompts
+        .iter()
+        .any(|x| !matches!(*x, "login" | "none" | "consent" | "select_account"))
+    {
+        return Err(("invalid_request", "unknown prompt value".into()));
+    }
+    let (login, none) = (prompts.contains(&"login"), prompts.contains(&"none"));
+    if login && none {
+        return Err((
+            "invalid_request",
+            "prompt=none cannot be combined with login".into(),
+        ));
+    }
+    Ok((login, none))
 }
