@@ -100,6 +100,8 @@ struct Memory {
     escrows: HashMap<String, (Vec<u8>, i64)>,
     by_cid: HashMap<String, String>,
     by_user: HashMap<String, Vec<String>>,
+    /// Spent approval `jti`s (`device:jti`) and until when they are kept.
+    jtis: HashMap<String, i64>,
     last_sweep: i64,
     last_kv_sweep: i64,
 }
@@ -113,6 +115,7 @@ impl Memory {
         // Counters whose newest event is older than any window in use (a day).
         self.rates
             .retain(|_, v| v.back().is_some_and(|t| *t > now - 86_400));
+        self.jtis.retain(|_, until| *until > now);
         let dead: Vec<String> = self
             .logins
             .values()
@@ -609,6 +612,23 @@ impl LoginStore for EmbeddedStore {
 
     fn subscribe(&self, login_id: &str) -> Subscription {
         self.notifier.subscribe(login_id)
+    }
+
+    async fn spend_jti(
+        &self,
+        device_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let mut mem = self.mem();
+        mem.sweep(now);
+        let key = format!("{device_id}:{jti}");
+        if mem.jtis.get(&key).is_some_and(|until| *until > now) {
+            return Ok(false);
+        }
+        mem.jtis.insert(key, expires_at);
+        Ok(true)
     }
 }
 

@@ -15,6 +15,7 @@
 //! | `P:login:{lid}` | hash | `data` (record JSON), `state`, `decided_at` (TTL) |
 //! | `P:cid:{cid}` | string | login id (TTL) |
 //! | `P:key:<name>` | string | PKCS#8 key (`SET NX`: first instance wins) |
+//! | `P:jti:{did}:<jti>` | string | a spent approval `jti` (`SET NX`, a day's TTL) |
 //!
 //! Decisions publish the login id on `P:events`; every instance subscribes
 //! (RESP3 push messages on a `ConnectionManager`, resubscribed after a
@@ -851,6 +852,26 @@ impl LoginStore for RedisStore {
 
     fn subscribe(&self, login_id: &str) -> Subscription {
         self.notifier.subscribe(login_id)
+    }
+
+    async fn spend_jti(
+        &self,
+        device_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let ttl = u64::try_from((expires_at - now).max(1)).unwrap_or(1);
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.key("jti", device_id) + ":" + jti)
+            .arg(1)
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        Ok(set.is_some())
     }
 }
 

@@ -358,6 +358,41 @@ async fn the_token_is_handed_out_once(backend: Backend) {
     );
 }
 
+/// An approval's `jti` is spent once per device, until it expires.
+async fn a_jti_is_spent_once_per_device(backend: Backend) {
+    let (store, _keep) = open(backend).await;
+    assert!(
+        store
+            .spend_jti("d1", "j1", NOW + 60, NOW)
+            .await
+            .expect("spend")
+    );
+    assert!(
+        !store
+            .spend_jti("d1", "j1", NOW + 60, NOW + 1)
+            .await
+            .expect("spend")
+    );
+    assert!(
+        store
+            .spend_jti("d2", "j1", NOW + 60, NOW)
+            .await
+            .expect("spend"),
+        "another device's jti is its own"
+    );
+    let racers: Vec<_> = (0..6)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.spend_jti("d1", "j2", NOW + 60, NOW).await })
+        })
+        .collect();
+    let mut spent = 0;
+    for r in racers {
+        spent += usize::from(r.await.expect("joined").expect("spend"));
+    }
+    assert_eq!(spent, 1, "of racing spends, one");
+}
+
 /// The push window admits `push_limit` logins, and `fatigue_limit`
 /// unanswered outcomes in a row pause pushes.
 async fn the_push_window_and_fatigue_are_enforced(backend: Backend) {
@@ -649,6 +684,7 @@ crate::on_both_stores!(
     of_racing_decisions_exactly_one_wins,
     an_expired_login_cannot_be_decided,
     the_token_is_handed_out_once,
+    a_jti_is_spent_once_per_device,
     the_push_window_and_fatigue_are_enforced,
     rate_counters_slide_and_reset,
     the_first_key_wins,

@@ -325,6 +325,17 @@ pub trait LoginStore {
     ) -> Result<Option<Vec<u8>>>;
     /// Wake-ups for changes of this login, on this instance or any other.
     fn subscribe(&self, login_id: &str) -> Subscription;
+    /// Spend an approval's `jti` for `device_id` until `expires_at`:
+    /// `true` the first time only. Kept as long as the challenges it
+    /// guards and no longer: where a backend keeps its logins (the embedded
+    /// store: in memory), it keeps these too.
+    async fn spend_jti(
+        &self,
+        device_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool>;
 }
 
 /// The push-bombing limits (from the configuration).

@@ -46,8 +46,6 @@ pub enum Kind {
     FirstSuperadmin,
     /// The token signing keys (`token-keyring`).
     TokenKeyring,
-    /// An approval's `jti`, spent (`approval-jti:{device id}:{jti}`).
-    ApprovalJti,
 }
 
 impl Kind {
@@ -68,7 +66,6 @@ impl Kind {
             Self::Municipality => "municipality:",
             Self::FirstSuperadmin => "first-superadmin",
             Self::TokenKeyring => "token-keyring",
-            Self::ApprovalJti => "approval-jti:",
         }
     }
 }
@@ -110,21 +107,6 @@ pub struct DeviceStep {
 impl RecordId for DeviceStep {
     fn key_part(&self) -> String {
         format!("{}:{}", self.device_id, self.step)
-    }
-}
-
-/// A device and the `jti` of one of its approvals.
-#[derive(Debug, Clone)]
-pub struct DeviceJti {
-    /// The device.
-    pub device_id: String,
-    /// The approval's `jti`.
-    pub jti: String,
-}
-
-impl RecordId for DeviceJti {
-    fn key_part(&self) -> String {
-        format!("{}:{}", self.device_id, self.jti)
     }
 }
 
@@ -200,7 +182,7 @@ impl<'s, R: Record> Records<'s, R> {
     }
 
     /// Store only if there is no live record; `true` when stored (the
-    /// single-use operations: a spent `jti`, a used offline step).
+    /// single-use operations: a used offline step, the first superadmin).
     pub async fn put_new(&self, id: &R::Id, value: &R, expires_at: i64, now: i64) -> Result<bool> {
         self.kv
             .kv_put_new(&Self::key(id), &value.encode()?, expires_at, now)
@@ -267,8 +249,8 @@ impl<'s, R: Record> Records<'s, R> {
     }
 }
 
-/// A marker record: present or not (a spent `jti`, a used offline step,
-/// the first superadmin). Stored as `1`, as earlier releases did.
+/// A marker record: present or not (a used offline step, the first
+/// superadmin). Stored as `1`, as earlier releases did.
 #[derive(Debug, Clone, Copy)]
 pub struct Marker<const K: u8>;
 
@@ -278,16 +260,12 @@ pub mod marker {
     pub const OFFLINE_STEP: u8 = 0;
     /// `first-superadmin`.
     pub const FIRST_SUPERADMIN: u8 = 1;
-    /// `approval-jti:{device}:{jti}`.
-    pub const APPROVAL_JTI: u8 = 2;
 }
 
 /// An offline code step that was used.
 pub type OfflineStepUsed = Marker<{ marker::OFFLINE_STEP }>;
 /// The bootstrap made its superadmin.
 pub type FirstSuperadmin = Marker<{ marker::FIRST_SUPERADMIN }>;
-/// An approval's `jti`, spent.
-pub type ApprovalJtiUsed = Marker<{ marker::APPROVAL_JTI }>;
 
 macro_rules! marker_record {
     ($t:ty, $kind:expr, $id:ty) => {
@@ -305,4 +283,3 @@ macro_rules! marker_record {
 }
 marker_record!(OfflineStepUsed, Kind::OfflineStepUsed, DeviceStep);
 marker_record!(FirstSuperadmin, Kind::FirstSuperadmin, ());
-marker_record!(ApprovalJtiUsed, Kind::ApprovalJti, DeviceJti);

@@ -12,7 +12,6 @@ use crate::audit::Caller;
 use crate::error::{Error, Result};
 use crate::service::decide::{self, Decided};
 use crate::service::{Potvrda, ct_eq_str, decoding_key, payload_hash, verify_jws};
-use crate::store::records::{ApprovalJtiUsed, DeviceJti, Marker};
 use crate::store::{Device, Login, LoginState};
 use potvrda_proto::api::LoginStatus;
 
@@ -167,13 +166,9 @@ async fn spend_jti(svc: &Potvrda, device: &Device, claims: &ApprovalClaims) -> R
         return Err(Error::InvalidSignature("jti must be 1-64 characters"));
     }
     let now = svc.clock.now();
-    let spent = DeviceJti {
-        device_id: device.id.clone(),
-        jti: jti.clone(),
-    };
     if !svc
-        .records::<ApprovalJtiUsed>()
-        .put_new(&spent, &Marker, now + JTI_KEEP_SECS, now)
+        .store
+        .spend_jti(&device.id, &jti, now + JTI_KEEP_SECS, now)
         .await?
     {
         return Err(Error::AlreadyDecided);
