@@ -40,7 +40,7 @@ pub fn enrollment_request(
         },
     )?;
     Ok(EnrollmentRequest {
-        activation_code: activation_code.to_owned(),
+        activation_code: activation_code.into(),
         public_key: signer.public_jwk(),
         name: name.to_owned(),
         platform: platform.to_owned(),

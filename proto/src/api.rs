@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Secret;
+
 use crate::jose::{EcJwk, Jwks, LoginContext};
 
 /// `POST /v1/admin/citizens` body.
@@ -186,9 +188,11 @@ pub struct DeviceAdditionStatus {
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     /// The password now.
-    pub current: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub current: Secret,
     /// The new one: 10–1024 bytes, not the current one.
-    pub new: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub new: Secret,
 }
 
 impl std::fmt::Debug for ChangePasswordRequest {
@@ -277,7 +281,8 @@ pub struct PushSubscription {
 #[serde(deny_unknown_fields)]
 pub struct EnrollmentRequest {
     /// Activation code from the printed sheet.
-    pub activation_code: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub activation_code: Secret,
     /// The new device's public key.
     pub public_key: EcJwk,
     /// A name for the device ("Jelena's phone").
@@ -322,7 +327,8 @@ pub struct EnrollmentResponse {
 #[serde(deny_unknown_fields)]
 pub struct LoginCodeRequest {
     /// A recovery code.
-    pub code: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub code: Secret,
 }
 
 impl std::fmt::Debug for LoginCodeRequest {
@@ -339,7 +345,8 @@ pub struct LoginRequest {
     /// Username.
     pub username: String,
     /// Password.
-    pub password: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub password: Secret,
     /// Who is logging in from where, shown on the phone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<LoginContext>,

@@ -16,5 +16,7 @@ pub mod jose;
 pub mod limits;
 pub mod offline;
 pub mod oidc;
+pub mod secret;
 
 pub use error::{ErrorBody, ErrorCode};
+pub use secret::Secret;

@@ -66,7 +66,12 @@ pub(crate) async fn code(
     body: web::Json<LoginCodeRequest>,
 ) -> Result<HttpResponse> {
     let status = svc
-        .login_with_code(&path, bearer(&req), &body.code, &super::caller(&req))
+        .login_with_code(
+            &path,
+            bearer(&req),
+            body.code.expose(),
+            &super::caller(&req),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(ChallengeAnswerResult { status }))
 }

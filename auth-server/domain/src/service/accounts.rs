@@ -156,9 +156,10 @@ impl Potvrda {
         let device_key = decoding_key(&req.public_key)?;
         let now = self.clock.now();
         let proof: EnrollmentProofClaims = verify_jws(&req.proof, TYP_ENROLLMENT, &device_key)?;
-        let (Some(hash), Some(proof_hash)) =
-            (code_hash(&req.activation_code), code_hash(&proof.act))
-        else {
+        let (Some(hash), Some(proof_hash)) = (
+            code_hash(req.activation_code.expose()),
+            code_hash(&proof.act),
+        ) else {
             return Err(Error::InvalidActivationCode);
         };
         if !ct_eq_str(&hash, &proof_hash) {

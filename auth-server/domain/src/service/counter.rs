@@ -3,6 +3,7 @@
 //! a phone is lost) and what a citizen does for themselves (their devices,
 //! their password).
 
+use potvrda_proto::Secret;
 use potvrda_proto::api::{
     AuditEvent, AuditKind, CitizenList, CitizenSummary, CreateCitizenResponse, DeviceList,
     DeviceSummary, PendingReset, PushStatus, Role,
@@ -558,18 +559,18 @@ impl Potvrda {
     /// `POST /v1/me/password`: the current password, then the new one.
     pub async fn change_password(
         &self,
-        current: String,
-        new: String,
+        current: Secret,
+        new: Secret,
         by: &Principal,
         caller: &Caller,
     ) -> Result<()> {
         let mut me = self.me(by).await?;
-        if new.len() < MIN_PASSWORD_LEN || new.len() > MAX_PASSWORD_LEN {
+        if new.expose().len() < MIN_PASSWORD_LEN || new.expose().len() > MAX_PASSWORD_LEN {
             return Err(Error::InvalidRequest(format!(
                 "the new password must be {MIN_PASSWORD_LEN}-{MAX_PASSWORD_LEN} bytes"
             )));
         }
-        if current.len() > MAX_PASSWORD_LEN {
+        if current.expose().len() > MAX_PASSWORD_LEN {
             return Err(Error::InvalidCredentials);
         }
         // The current password is guarded as at login: a stolen token is no
@@ -581,10 +582,13 @@ impl Potvrda {
         if !gate.delay.is_zero() {
             self.clock.sleep(gate.delay).await;
         }
-        let same = super::ct_eq_str(&current, &new);
+        let same = current == new;
         let ok = self
             .hasher
-            .verify(SecretString::from(current), Some(me.password_hash.clone()))
+            .verify(
+                SecretString::from(current.expose().to_owned()),
+                Some(me.password_hash.clone()),
+            )
             .await?
             && gate.locked.is_none();
         if !ok {
@@ -605,7 +609,10 @@ impl Potvrda {
                 "the new password must differ from the current one".into(),
             ));
         }
-        me.password_hash = self.hasher.hash(SecretString::from(new)).await?;
+        me.password_hash = self
+            .hasher
+            .hash(SecretString::from(new.expose().to_owned()))
+            .await?;
         me.pwd_change_required = false;
         // Sessions and grants made with the old password end.
         me.generation += 1;

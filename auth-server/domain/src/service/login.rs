@@ -21,7 +21,7 @@ impl Potvrda {
         caller: &Caller,
     ) -> Result<LoginResponse> {
         let client_ip = caller.ip;
-        if req.password.len() > MAX_PASSWORD_LEN {
+        if req.password.expose().len() > MAX_PASSWORD_LEN {
             return Err(Error::InvalidRequest(format!(
                 "password longer than {MAX_PASSWORD_LEN} bytes"
             )));
@@ -64,7 +64,7 @@ impl Potvrda {
         if !gate.delay.is_zero() {
             self.clock.sleep(gate.delay).await;
         }
-        let password = SecretString::from(req.password);
+        let password = SecretString::from(req.password.expose().to_owned());
         let started = std::time::Instant::now();
         let ok = self
             .hasher

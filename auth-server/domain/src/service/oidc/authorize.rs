@@ -179,7 +179,7 @@ impl Potvrda {
         };
         let login = LoginRequest {
             username,
-            password,
+            password: password.into(),
             context: Some(LoginContext {
                 ip: caller.ip.map(|ip| ip.to_string()),
                 user_agent: caller.user_agent.clone(),
