@@ -11,8 +11,7 @@
 //! stored account is read on every request, as for the API's tokens. No HTTP
 //! types here: `http::counter` parses, calls these, and renders.
 
-use potvrda_proto::api::{LoginAudience, LoginRequest, LoginStatus, Role};
-use potvrda_proto::jose::LoginContext;
+use potvrda_proto::api::{LoginStatus, Role};
 use serde::{Deserialize, Serialize};
 
 use super::{Potvrda, Principal, Purpose, ct_eq_str, sha256_b64};
@@ -241,17 +240,16 @@ impl Potvrda {
             };
             Ok(desk)
         };
-        let login = LoginRequest {
-            username,
-            password: password.into(),
-            context: Some(LoginContext {
-                ip: caller.ip.map(|ip| ip.to_string()),
-                user_agent: caller.user_agent.clone(),
-                service: Some(COUNTER_SERVICE.to_owned()),
-            }),
-            audience: LoginAudience::Admin,
-        };
-        let started = match self.start_login_for(login, Purpose::Counter, caller).await {
+        let started = match self
+            .browser_login(
+                username,
+                password,
+                COUNTER_SERVICE,
+                Purpose::Counter,
+                caller,
+            )
+            .await
+        {
             Ok(s) => s,
             Err(Error::InvalidCredentials) => {
                 return again(

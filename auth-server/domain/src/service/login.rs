@@ -166,6 +166,32 @@ impl Purpose {
     }
 }
 
+impl Potvrda {
+    /// The browser's password step, shared by the OpenID pages and the
+    /// counter: the login request the page's form makes, for `service`
+    /// (what the phone shows), from the caller's address and browser.
+    pub(super) async fn browser_login(
+        &self,
+        username: String,
+        password: String,
+        service: &str,
+        purpose: Purpose,
+        caller: &Caller,
+    ) -> Result<LoginResponse> {
+        let login = LoginRequest {
+            username,
+            password: password.into(),
+            context: Some(LoginContext {
+                ip: caller.ip.map(|ip| ip.to_string()),
+                user_agent: caller.user_agent.clone(),
+                service: Some(service.to_owned()),
+            }),
+            audience: purpose.audience(),
+        };
+        self.start_login_for(login, purpose, caller).await
+    }
+}
+
 pub(super) fn audience_name(a: LoginAudience) -> &'static str {
     match a {
         LoginAudience::Portal => "portal",

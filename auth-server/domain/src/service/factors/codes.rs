@@ -20,14 +20,21 @@ pub(in crate::service) struct OfflineCode;
 /// Any other `Answer::Code`.
 pub(in crate::service) struct RecoveryCode;
 
-/// The pending login a code answers, after its secret, and the guard the
-/// code is counted under.
-async fn code_login(
+/// The pending login a code answers, after its secret, the guard the code
+/// is counted under, and the code.
+async fn code_login<'a>(
     svc: &Potvrda,
-    login_id: &str,
-    secret: Option<&str>,
+    answer: &Answer<'a>,
     caller: &Caller,
-) -> Result<(Login, Gate)> {
+) -> Result<(Login, Gate, &'a str)> {
+    let Answer::Code {
+        login_id,
+        secret,
+        code,
+    } = *answer
+    else {
+        return Err(Error::InvalidRequest("not a code".into()));
+    };
     let secret = secret.ok_or(Error::Unauthorized)?;
     let login = svc.store.login(login_id).await?.ok_or(Error::NotFound)?;
     if !ct_eq_str(&sha256_b64(secret.as_bytes()), &login.record.secret_hash) {
@@ -44,7 +51,17 @@ async fn code_login(
     let gate = svc
         .password_gate(&rec.username, Some(&rec.user_id), caller.ip, now)
         .await?;
-    Ok((login, gate))
+    Ok((login, gate, code))
+}
+
+/// The audit event of a code that decided a login.
+fn code_used(kind: AuditKind, v: &Verified, amr: &[&str], caller: &Caller, now: i64) -> Event {
+    let rec = &v.login.record;
+    Event::new(kind, now)
+        .user(&rec.user_id)
+        .caller(caller)
+        .with("login_id", rec.id.as_str())
+        .with("amr", amr.join(" "))
 }
 
 fn approved(login: Login, evidence: Evidence) -> Verified {
@@ -76,17 +93,9 @@ impl SecondFactor for OfflineCode {
         answer: &Answer<'_>,
         caller: &Caller,
     ) -> Result<Verified> {
-        let Answer::Code {
-            login_id,
-            secret,
-            code,
-        } = *answer
-        else {
-            return Err(Error::InvalidRequest("not a code".into()));
-        };
+        let (login, gate, code) = code_login(svc, answer, caller).await?;
         let typed = potvrda_proto::offline::normalize(code)
             .ok_or_else(|| Error::InvalidRequest("not an offline code".into()))?;
-        let (login, gate) = code_login(svc, login_id, secret, caller).await?;
         let (rec, now) = (&login.record, svc.clock.now());
         // Six digits are few: besides the password's lock, at most
         // OFFLINE_FAILURES_PER_DAY wrong codes a day, then offline codes
@@ -117,16 +126,9 @@ impl SecondFactor for OfflineCode {
         let Evidence::OfflineCode { device_id } = &v.evidence else {
             return Err(Error::Internal("offline code without its evidence".into()));
         };
-        let rec = &v.login.record;
+        let event = code_used(AuditKind::OfflineCodeUsed, v, self.amr(), caller, now);
         svc.audit
-            .record(
-                Event::new(AuditKind::OfflineCodeUsed, now)
-                    .user(&rec.user_id)
-                    .caller(caller)
-                    .with("login_id", rec.id.as_str())
-                    .with("device_id", device_id.as_str())
-                    .with("amr", self.amr().join(" ")),
-            )
+            .record(event.with("device_id", device_id.as_str()))
             .await;
         Ok(())
     }
@@ -152,15 +154,7 @@ impl SecondFactor for RecoveryCode {
         answer: &Answer<'_>,
         caller: &Caller,
     ) -> Result<Verified> {
-        let Answer::Code {
-            login_id,
-            secret,
-            code,
-        } = *answer
-        else {
-            return Err(Error::InvalidRequest("not a code".into()));
-        };
-        let (login, gate) = code_login(svc, login_id, secret, caller).await?;
+        let (login, gate, code) = code_login(svc, answer, caller).await?;
         let (rec, now) = (&login.record, svc.clock.now());
         let hash = recovery::normalize(code).map(|c| svc.keys.pepper.hash(c.as_bytes()));
         let codes = svc.records::<RecoveryHashes>();
@@ -201,17 +195,8 @@ impl SecondFactor for RecoveryCode {
         let Evidence::RecoveryCode { remaining } = v.evidence else {
             return Err(Error::Internal("recovery code without its evidence".into()));
         };
-        let rec = &v.login.record;
-        svc.audit
-            .record(
-                Event::new(AuditKind::RecoveryCodeUsed, now)
-                    .user(&rec.user_id)
-                    .caller(caller)
-                    .with("login_id", rec.id.as_str())
-                    .with("remaining", remaining)
-                    .with("amr", self.amr().join(" ")),
-            )
-            .await;
+        let event = code_used(AuditKind::RecoveryCodeUsed, v, self.amr(), caller, now);
+        svc.audit.record(event.with("remaining", remaining)).await;
         Ok(())
     }
 }

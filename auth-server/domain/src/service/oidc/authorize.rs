@@ -177,17 +177,10 @@ impl Potvrda {
                 set_binding: None,
             }))
         };
-        let login = LoginRequest {
-            username,
-            password: password.into(),
-            context: Some(LoginContext {
-                ip: caller.ip.map(|ip| ip.to_string()),
-                user_agent: caller.user_agent.clone(),
-                service: Some(client_name.clone()),
-            }),
-            audience: LoginAudience::Portal,
-        };
-        let started = match self.start_login_for(login, Purpose::Portal, caller).await {
+        let started = match self
+            .browser_login(username, password, &client_name, Purpose::Portal, caller)
+            .await
+        {
             Ok(s) => s,
             Err(Error::InvalidCredentials) => return again("Wrong username or password."),
             Err(Error::NoDevice) => {

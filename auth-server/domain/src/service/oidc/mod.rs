@@ -11,8 +11,8 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, Header, Validation};
-use potvrda_proto::api::{AuditKind, LoginAudience, LoginRequest, LoginStatus};
-use potvrda_proto::jose::{AMR_PWD_MFA, LoginContext};
+use potvrda_proto::api::{AuditKind, LoginStatus};
+use potvrda_proto::jose::AMR_PWD_MFA;
 use potvrda_proto::oidc::{
     ACR_PWD_PUSH, IdTokenClaims, OidcAccessClaims, ProviderMetadata, TYP_ACCESS_TOKEN,
     TokenResponse, UserInfo,
