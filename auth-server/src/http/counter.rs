@@ -17,13 +17,12 @@ use askama::Template;
 use potvrda_proto::api::{CitizenSummary, CreateCitizenRequest, PushStatus, Role};
 use serde::Deserialize;
 
-use super::Result;
 use super::sheet;
+use super::{Result, page};
 use crate::error::Error;
 use crate::service::{Desk, DeskView, Potvrda, ResetOutcome};
 
 const COOKIE: &str = "potvrda_counter";
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -176,7 +175,7 @@ fn staff_line(desk: &Desk) -> StaffLine {
 const HOST_COOKIE: &str = "__Host-potvrda_counter";
 
 fn cookie_name(svc: &Potvrda) -> &'static str {
-    if svc.public_url().starts_with("https://") {
+    if page::https(svc) {
         HOST_COOKIE
     } else {
         COOKIE
@@ -187,7 +186,7 @@ fn cookie_name(svc: &Potvrda) -> &'static str {
 /// site; under HTTPS a `__Host-` cookie (which must have `Path=/`),
 /// otherwise (development) only for `/counter`.
 fn cookie(svc: &Potvrda, value: String) -> Cookie<'static> {
-    let secure = svc.public_url().starts_with("https://");
+    let secure = page::https(svc);
     Cookie::build(cookie_name(svc), value)
         .path(if secure { "/" } else { "/counter" })
         .http_only(true)
@@ -196,7 +195,8 @@ fn cookie(svc: &Potvrda, value: String) -> Cookie<'static> {
         .finish()
 }
 
-/// Headers every counter answer carries, and the new cookie if there is one.
+/// Headers every counter answer carries (the page kit's policy on
+/// redirects and JSON too), and the new cookie if there is one.
 fn finish(svc: &Potvrda, desk: &Desk, mut res: HttpResponse) -> Result<HttpResponse> {
     let h = res.headers_mut();
     h.insert(
@@ -206,12 +206,11 @@ fn finish(svc: &Potvrda, desk: &Desk, mut res: HttpResponse) -> Result<HttpRespo
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
-            header::HeaderValue::from_static(CSP),
+            header::HeaderValue::from_static(page::CSP),
         );
     }
     if let Some(v) = &desk.set_cookie {
-        res.add_cookie(&cookie(svc, v.clone()))
-            .map_err(|e| Error::Internal(format!("cookie: {e}")))?;
+        page::add_cookie(&mut res, &cookie(svc, v.clone()))?;
     }
     Ok(res)
 }
@@ -222,24 +221,11 @@ fn html(
     status: StatusCode,
     body: std::result::Result<String, askama::Error>,
 ) -> Result<HttpResponse> {
-    let body = body.map_err(|e| Error::Internal(format!("template: {e}")))?;
-    finish(
-        svc,
-        desk,
-        HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .body(body),
-    )
+    finish(svc, desk, page::html(status, body)?)
 }
 
 fn see_other(svc: &Potvrda, desk: &Desk, to: &str) -> Result<HttpResponse> {
-    finish(
-        svc,
-        desk,
-        HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, to))
-            .finish(),
-    )
+    finish(svc, desk, page::see_other(to))
 }
 
 /// A refused action as a page with the API's status and public message;
@@ -270,7 +256,7 @@ fn refused(svc: &Potvrda, desk: &Desk, e: Error) -> Result<HttpResponse> {
 
 fn cookie_of(req: &HttpRequest) -> Option<String> {
     let svc = req.app_data::<web::Data<Potvrda>>()?;
-    req.cookie(cookie_name(svc)).map(|c| c.value().to_owned())
+    page::cookie_value(req, cookie_name(svc))
 }
 
 /// The page a session shows at `/counter`.

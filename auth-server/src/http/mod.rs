@@ -12,6 +12,7 @@ mod me;
 mod meta;
 mod oidc;
 pub mod openapi;
+mod page;
 mod sheet;
 
 use actix_web::body::MessageBody;

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::Result;
 use super::bearer;
+use super::page::{self, cookie_value, html, see_other};
 use crate::error::Error;
 use crate::service::{
     AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutOutcome, LogoutParams, Potvrda,
@@ -24,8 +25,6 @@ use crate::service::{
 const SESSION_COOKIE: &str = "potvrda_session";
 /// Binds an authorization request to the browser that started it.
 const BINDING_COOKIE: &str = "potvrda_authz";
-/// The pages' policy: own scripts and styles only, forms post only here.
-const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     // Forms are the provider's only form bodies; a malformed one is an OAuth error.
@@ -97,18 +96,6 @@ struct MessageTpl<'a> {
     message: &'a str,
 }
 
-fn html(
-    status: actix_web::http::StatusCode,
-    body: std::result::Result<String, askama::Error>,
-) -> Result<HttpResponse> {
-    let body = body.map_err(|e| Error::Internal(format!("template: {e}")))?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(body))
-}
-
 fn message(status: actix_web::http::StatusCode, title: &str, text: &str) -> Result<HttpResponse> {
     html(
         status,
@@ -125,7 +112,7 @@ fn cookie<'c>(svc: &Potvrda, name: &'c str, value: String, age: i64) -> Cookie<'
         .path("/oauth2")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(svc.public_url().starts_with("https://"))
+        .secure(page::https(svc))
         .max_age(CookieAge::seconds(age))
         .finish()
 }
@@ -141,17 +128,9 @@ fn login_page(svc: &Potvrda, page: &LoginPage) -> Result<HttpResponse> {
         .render(),
     )?;
     if let Some(b) = &page.set_binding {
-        res.add_cookie(&cookie(svc, BINDING_COOKIE, b.clone(), 3600))
-            .map_err(|e| Error::Internal(format!("cookie: {e}")))?;
+        page::add_cookie(&mut res, &cookie(svc, BINDING_COOKIE, b.clone(), 3600))?;
     }
     Ok(res)
-}
-
-fn see_other(url: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, url))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
 }
 
 fn step(svc: &Potvrda, outcome: StepOutcome) -> Result<HttpResponse> {
@@ -180,8 +159,7 @@ fn step(svc: &Potvrda, outcome: StepOutcome) -> Result<HttpResponse> {
             let mut res = see_other(&url);
             if let Some(s) = session {
                 let age = crate::settings::secs(svc.settings().oidc.session_ttl);
-                res.add_cookie(&cookie(svc, SESSION_COOKIE, s, age))
-                    .map_err(|e| Error::Internal(format!("cookie: {e}")))?;
+                page::add_cookie(&mut res, &cookie(svc, SESSION_COOKIE, s, age))?;
             }
             Ok(res)
         }
@@ -191,10 +169,6 @@ fn step(svc: &Potvrda, outcome: StepOutcome) -> Result<HttpResponse> {
             &text,
         ),
     }
-}
-
-fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
-    req.cookie(name).map(|c| c.value().to_owned())
 }
 
 /// OpenID Connect Discovery.

@@ -1,0 +1,53 @@
+//! The page kit: what every HTML answer of the OpenID pages and the counter
+//! shares — one Content-Security-Policy, no caching, `303 See Other`
+//! redirects, cookies set and read in one way.
+
+use actix_web::cookie::Cookie;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+
+use super::Result;
+use crate::error::Error;
+use crate::service::Potvrda;
+
+/// The pages' policy: their own scripts and styles only, forms posted only
+/// here, never framed.
+pub(super) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A rendered page with `status`, the policy, and no caching.
+pub(super) fn html(
+    status: StatusCode,
+    body: std::result::Result<String, askama::Error>,
+) -> Result<HttpResponse> {
+    let body = body.map_err(|e| Error::Internal(format!("template: {e}")))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body))
+}
+
+/// `303 See Other` to `url` (after a form), not cached.
+pub(super) fn see_other(url: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, url))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// Add `cookie` to `res`.
+pub(super) fn add_cookie(res: &mut HttpResponse, cookie: &Cookie<'_>) -> Result<()> {
+    res.add_cookie(cookie)
+        .map_err(|e| Error::Internal(format!("cookie: {e}")).into())
+}
+
+/// The value of the request's cookie `name`.
+pub(super) fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
+    req.cookie(name).map(|c| c.value().to_owned())
+}
+
+/// Whether the server is reached over HTTPS (`Secure` and `__Host-` cookies).
+pub(super) fn https(svc: &Potvrda) -> bool {
+    svc.public_url().starts_with("https://")
+}
