@@ -29,6 +29,173 @@ pub const DEFAULT_PUSH_HOSTS: &[&str] = &[
     ".push.apple.com",
 ];
 
+/// The sections of the configuration file and the keys each holds. A key
+/// is written in its section — `[limits] rate_window = 300` in the file,
+/// `POTVRDA_LIMITS__RATE_WINDOW=300` in the environment — either by its
+/// flat name or without the section's prefix (`[oidc] session_ttl` for
+/// `oidc_session_ttl`). The flat names at the top level of the file and
+/// `POTVRDA_<KEY>` are documented aliases: every existing deployment keeps
+/// working.
+pub const SECTIONS: &[(&str, &[&str])] = &[
+    (
+        "listen",
+        &[
+            "listen",
+            "public_url",
+            "workers",
+            "tls_cert_file",
+            "tls_key_file",
+            "cors_allowed_origins",
+            "trusted_proxies",
+            "metrics_listen",
+            "app_dir",
+        ],
+    ),
+    (
+        "store",
+        &[
+            "data_dir",
+            "redis_url",
+            "redis_url_file",
+            "redis_cluster",
+            "redis_key_prefix",
+        ],
+    ),
+    (
+        "push",
+        &[
+            "push_allowed_hosts",
+            "push_allow_http",
+            "vapid_subject",
+            "vapid_key_file",
+        ],
+    ),
+    (
+        "login",
+        &[
+            "challenge_ttl",
+            "activation_ttl",
+            "push_limit",
+            "push_window",
+            "fatigue_limit",
+            "fatigue_pause",
+            "risk_weights",
+            "risk_escalate_at",
+            "risk_suppress_at",
+        ],
+    ),
+    (
+        "limits",
+        &[
+            "rate_window",
+            "password_delay_after",
+            "password_lock_after",
+            "password_lock_after_all",
+            "ip_failed_limit",
+            "ip_login_limit",
+            "ip_enroll_limit",
+            "ip_device_limit",
+        ],
+    ),
+    (
+        "tokens",
+        &[
+            "token_ttl",
+            "token_audience",
+            "admin_audience",
+            "token_key_rotation",
+            "signing_key_file",
+        ],
+    ),
+    (
+        "password",
+        &[
+            "argon2_memory_kib",
+            "argon2_iterations",
+            "argon2_parallelism",
+            "hash_concurrency",
+        ],
+    ),
+    (
+        "oidc",
+        &[
+            "oidc_clients",
+            "oidc_clients_file",
+            "oidc_session_ttl",
+            "oidc_refresh_ttl",
+        ],
+    ),
+    (
+        "staff",
+        &[
+            "bootstrap_token",
+            "bootstrap_token_file",
+            "audit_reader_token",
+            "audit_reader_token_file",
+            "four_eyes_reset",
+        ],
+    ),
+    ("audit", &["audit_retention"]),
+    ("log", &["log", "log_format"]),
+];
+
+/// The flat key of `key` in `section`, or why there is none.
+fn sectioned_key(section: &str, key: &str) -> Result<&'static str> {
+    let Some((name, keys)) = SECTIONS.iter().find(|(name, _)| *name == section) else {
+        let names: Vec<&str> = SECTIONS.iter().map(|(n, _)| *n).collect();
+        return Err(Error::Config(format!(
+            "unknown configuration section [{section}] (the sections: {})",
+            names.join(", ")
+        )));
+    };
+    let prefixed = format!("{name}_{key}");
+    keys.iter()
+        .find(|k| **k == key || **k == prefixed)
+        .copied()
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "unknown key {key} in [{section}] (its keys: {})",
+                keys.join(", ")
+            ))
+        })
+}
+
+/// The file's values with every section's keys at the top level, where
+/// `Config` reads them; a key given both flat and in its section is an
+/// error, not a silent choice.
+fn flatten_sections(file: figment::value::Dict) -> Result<figment::value::Dict> {
+    use figment::value::Value;
+    let mut flat = figment::value::Dict::new();
+    let put = |key: String, value: Value, flat: &mut figment::value::Dict| {
+        if flat.insert(key.clone(), value).is_some() {
+            return Err(Error::Config(format!(
+                "{key} is set twice (flat and in its section)"
+            )));
+        }
+        Ok(())
+    };
+    for (name, value) in file {
+        match value {
+            Value::Dict(_, keys) if SECTIONS.iter().any(|(n, _)| *n == name) => {
+                for (key, v) in keys {
+                    put(sectioned_key(&name, &key)?.to_owned(), v, &mut flat)?;
+                }
+            }
+            other => put(name, other, &mut flat)?,
+        }
+    }
+    Ok(flat)
+}
+
+/// An environment key (after `POTVRDA_`, lower case) as a flat key:
+/// `limits__rate_window` is `rate_window`; a flat key is itself.
+fn env_key(key: &str) -> Result<String> {
+    match key.split_once("__") {
+        Some((section, k)) => Ok(sectioned_key(section, k)?.to_owned()),
+        None => Ok(key.to_owned()),
+    }
+}
+
 /// The whole configuration; immutable once loaded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -281,7 +448,10 @@ impl Config {
                     file.display()
                 )));
             }
-            fig = fig.merge(Toml::file(file));
+            let values: figment::value::Dict = Figment::from(Toml::file(file))
+                .extract()
+                .map_err(|e| Error::Config(e.to_string()))?;
+            fig = fig.merge(Serialized::globals(flatten_sections(values)?));
         }
         let vars: Vec<(String, String)> = env
             .into_iter()
@@ -292,7 +462,7 @@ impl Config {
             })
             .collect();
         for (k, v) in vars {
-            fig = fig.merge((k.as_str(), figment_value(&v)));
+            fig = fig.merge((env_key(&k)?.as_str(), figment_value(&v)));
         }
         fig = fig.merge(Serialized::globals(overrides));
         let mut config: Config = fig.extract().map_err(|e| Error::Config(e.to_string()))?;
@@ -356,28 +526,20 @@ impl Config {
             .unwrap_or(self.password_lock_after.saturating_mul(10))
     }
 
+    /// Each section's checks, in the order of [`SECTIONS`].
     fn validate(&self) -> Result<()> {
+        self.validate_listen()?;
+        self.validate_push()?;
+        self.validate_login()?;
+        self.validate_limits()?;
+        self.validate_tokens()?;
+        self.validate_password()?;
+        self.validate_staff()
+    }
+
+    /// `[listen]`.
+    fn validate_listen(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
-        if self.challenge_ttl < 10 || self.challenge_ttl > 600 {
-            return bad("challenge_ttl must be between 10 and 600 seconds");
-        }
-        if self.token_ttl < 30 || self.token_ttl > 86_400 {
-            return bad("token_ttl must be between 30 and 86400 seconds");
-        }
-        crate::service::RiskPolicy::parse(
-            &self.risk_weights,
-            self.risk_escalate_at,
-            self.risk_suppress_at,
-        )?;
-        if self
-            .password_lock_after_all
-            .is_some_and(|all| all < self.password_lock_after)
-        {
-            return bad("password_lock_after_all must be at least password_lock_after");
-        }
-        if self.admin_audience.trim().is_empty() || self.admin_audience == self.token_audience {
-            return bad("admin_audience must be set and differ from token_audience");
-        }
         crate::proxies::Proxies::parse(&self.trusted_proxies)?;
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
             return bad("tls_cert_file and tls_key_file go together");
@@ -389,12 +551,81 @@ impl Config {
                 "cors_allowed_origins must be exact origins like https://portal.example (no *, no path)",
             );
         }
+        if let Some(u) = &self.public_url
+            && url::Url::parse(u).is_err()
+        {
+            return bad("public_url is not a URL");
+        }
+        Ok(())
+    }
+
+    /// `[push]`.
+    fn validate_push(&self) -> Result<()> {
+        if !(self.vapid_subject.starts_with("mailto:") || self.vapid_subject.starts_with("https:"))
+        {
+            return Err(Error::Config(
+                "vapid_subject must be a mailto: or https: URI (RFC 8292 §2.1)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[login]`.
+    fn validate_login(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_owned()));
+        if self.challenge_ttl < 10 || self.challenge_ttl > 600 {
+            return bad("challenge_ttl must be between 10 and 600 seconds");
+        }
+        self.risk_policy()?;
         if self.push_limit == 0 || self.fatigue_limit == 0 || self.push_window == 0 {
             return bad("push_limit, push_window and fatigue_limit must be positive");
         }
         if self.activation_ttl < 60 {
             return bad("activation_ttl must be at least 60 seconds");
         }
+        Ok(())
+    }
+
+    /// `[limits]`.
+    fn validate_limits(&self) -> Result<()> {
+        if self
+            .password_lock_after_all
+            .is_some_and(|all| all < self.password_lock_after)
+        {
+            return Err(Error::Config(
+                "password_lock_after_all must be at least password_lock_after".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[tokens]`.
+    fn validate_tokens(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_owned()));
+        if self.token_ttl < 30 || self.token_ttl > 86_400 {
+            return bad("token_ttl must be between 30 and 86400 seconds");
+        }
+        if self.admin_audience.trim().is_empty() || self.admin_audience == self.token_audience {
+            return bad("admin_audience must be set and differ from token_audience");
+        }
+        Ok(())
+    }
+
+    /// `[password]`.
+    fn validate_password(&self) -> Result<()> {
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism.max(1)
+            || self.argon2_iterations == 0
+        {
+            return Err(Error::Config(
+                "argon2 parameters are below the algorithm's minimum".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[staff]`.
+    fn validate_staff(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_owned()));
         if let Some(t) = &self.bootstrap_token
             && t.expose_secret().len() < 16
         {
@@ -411,20 +642,6 @@ impl Config {
             {
                 return bad("audit_reader_token must differ from bootstrap_token");
             }
-        }
-        if self.argon2_memory_kib < 8 * self.argon2_parallelism.max(1)
-            || self.argon2_iterations == 0
-        {
-            return bad("argon2 parameters are below the algorithm's minimum");
-        }
-        if !(self.vapid_subject.starts_with("mailto:") || self.vapid_subject.starts_with("https:"))
-        {
-            return bad("vapid_subject must be a mailto: or https: URI (RFC 8292 §2.1)");
-        }
-        if let Some(u) = &self.public_url
-            && url::Url::parse(u).is_err()
-        {
-            return bad("public_url is not a URL");
         }
         Ok(())
     }
@@ -609,6 +826,88 @@ mod tests {
         }
         let cfg = load(&[("POTVRDA_TRUSTED_PROXIES", "172.30.0.10, 10.0.0.0/8")]).expect("loads");
         assert_eq!(cfg.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn sections_and_their_flat_aliases_read_alike() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("potvrda.toml");
+        std::fs::write(
+            &file,
+            "[login]\nchallenge_ttl = 45\n[tokens]\ntoken_ttl = 900\n\
+             [oidc]\nsession_ttl = 7200\n[listen]\nlisten = \"127.0.0.1:9000\"\n\
+             [log]\nformat = \"json\"\n",
+        )
+        .expect("write");
+        let cfg = Config::load(
+            Some(&file),
+            env(&[
+                ("POTVRDA_LIMITS__RATE_WINDOW", "120"),
+                ("POTVRDA_PASSWORD_DELAY_AFTER", "3"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(
+            (cfg.challenge_ttl, cfg.token_ttl, cfg.oidc_session_ttl),
+            (45, 900, 7200)
+        );
+        assert_eq!(cfg.listen.port(), 9000);
+        assert_eq!(cfg.log_format, LogFormat::Json);
+        assert_eq!((cfg.rate_window, cfg.password_delay_after), (120, 3));
+        for (text, vars, message) in [
+            (
+                "[limits]\nrate_windows = 5\n",
+                vec![],
+                "unknown key rate_windows in [limits]",
+            ),
+            (
+                "rate_window = 5\n[limits]\nrate_window = 6\n",
+                vec![],
+                "rate_window is set twice",
+            ),
+            (
+                "",
+                vec![("POTVRDA_LIMIT__RATE_WINDOW", "5")],
+                "unknown configuration section [limit]",
+            ),
+            (
+                "",
+                vec![("POTVRDA_TOKENS__CHALLENGE_TTL", "30")],
+                "unknown key challenge_ttl in [tokens]",
+            ),
+            (
+                "[login]\nchallenge_ttl = 5\n",
+                vec![],
+                "challenge_ttl must be between 10 and 600",
+            ),
+        ] {
+            std::fs::write(&file, text).expect("write");
+            let err =
+                Config::load(Some(&file), env(&vars), &Overrides::default()).expect_err(message);
+            assert!(err.to_string().contains(message), "{message}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_key_lives_in_exactly_one_section() {
+        let defaults = serde_json::to_value(Config::default()).expect("json");
+        let keys: Vec<String> = defaults
+            .as_object()
+            .expect("a table")
+            .keys()
+            .filter(|k| *k != "clients")
+            .cloned()
+            .collect();
+        for key in &keys {
+            let homes = SECTIONS
+                .iter()
+                .filter(|(_, ks)| ks.contains(&key.as_str()))
+                .count();
+            assert_eq!(homes, 1, "{key} is in {homes} sections");
+        }
+        let listed: usize = SECTIONS.iter().map(|(_, ks)| ks.len()).sum();
+        assert_eq!(listed, keys.len(), "every listed key is a key");
     }
 
     #[test]
