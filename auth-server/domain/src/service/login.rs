@@ -20,46 +20,13 @@ impl Potvrda {
         purpose: Purpose,
         caller: &Caller,
     ) -> Result<LoginResponse> {
-        let client_ip = caller.ip;
-        if req.password.expose().len() > MAX_PASSWORD_LEN {
-            return Err(Error::InvalidRequest(format!(
-                "password longer than {MAX_PASSWORD_LEN} bytes"
-            )));
-        }
-        if req.username.len() > MAX_USERNAME_LEN {
-            return Err(Error::InvalidRequest(format!(
-                "username longer than {MAX_USERNAME_LEN} bytes"
-            )));
-        }
-        let mut context = clean_context(req.context.unwrap_or_default())?;
-        if let Some(service) = purpose.service() {
-            // The phone shows what the token will really be for, never the caller's word.
-            context.service = Some(service.to_owned());
-        }
-        let username = req.username.trim().to_ascii_lowercase();
-        // Rate limits before any hashing: per client IP (429, told), then per
-        // username (delay, then a lock that answers like a wrong password).
-        let (now, window) = (self.clock.now(), secs(self.settings.limits.rate_window));
-        if let Some(ip) = client_ip {
-            self.limit(
-                &RateKey::LoginFrom(ip),
-                true,
-                self.settings.limits.ip_login_limit,
-                now,
-            )
-            .await?;
-            self.limit(
-                &RateKey::FailedFrom(ip),
-                false,
-                self.settings.limits.ip_failed_limit,
-                now,
-            )
-            .await?;
-        }
+        let (username, context) = checked_login(&req, purpose)?;
+        let now = self.clock.now();
+        self.per_address_limits(caller.ip, now).await?;
         let user = self.store.user_by_name(&username).await?;
         let user_id = user.as_ref().map(|u| u.id.as_str());
         let gate = self
-            .password_gate(&username, user_id, client_ip, now)
+            .password_gate(&username, user_id, caller.ip, now)
             .await?;
         if !gate.delay.is_zero() {
             self.clock.sleep(gate.delay).await;
@@ -73,63 +40,121 @@ impl Potvrda {
         self.metrics.password_verified(started.elapsed());
         let user = match user {
             Some(user) if ok && gate.locked.is_none() && !user.deactivated => user,
-            _ => {
-                if let Some(ip) = client_ip {
-                    self.store
-                        .rate_hit(&RateKey::FailedFrom(ip), now, window)
-                        .await?;
-                }
-                let user_id = user.as_ref().map(|u| u.id.as_str());
-                self.password_failed(&gate, user_id, caller, now).await?;
-                if let Some(scope) = gate.locked {
-                    tracing::warn!(
-                        scope,
-                        "login refused: too many failed passwords for this username"
-                    );
-                }
-                let mut event = Event::new(AuditKind::LoginFailed, now).caller(caller).with(
-                    "reason",
-                    if gate.locked.is_some() {
-                        "password_locked"
-                    } else {
-                        "invalid_credentials"
-                    },
-                );
-                if let Some(u) = user_id {
-                    event = event.user(u);
-                }
-                self.audit.record(event).await;
-                return Err(Error::InvalidCredentials);
+            other => {
+                return Err(self
+                    .wrong_password(&gate, other.as_ref(), caller, now)
+                    .await?);
             }
         };
         self.password_succeeded(&gate).await?;
         // Told only after the right password: a guesser learns nothing.
         if user.locked {
-            self.audit
-                .record(
-                    Event::new(AuditKind::LoginFailed, now)
-                        .user(&user.id)
-                        .caller(caller)
-                        .with("reason", "account_locked"),
-                )
-                .await;
-            return Err(Error::AccountLocked);
+            return Err(self
+                .refused_after_password(&user, "account_locked", Error::AccountLocked, caller, now)
+                .await);
         }
         // Staff authority only from a login made for it (told only after the right password).
         if purpose != Purpose::Portal && user.role == Role::Citizen {
-            self.audit
-                .record(
-                    Event::new(AuditKind::LoginFailed, now)
-                        .user(&user.id)
-                        .caller(caller)
-                        .with("reason", "not_staff"),
-                )
-                .await;
-            return Err(Error::Forbidden);
+            return Err(self
+                .refused_after_password(&user, "not_staff", Error::Forbidden, caller, now)
+                .await);
         }
         self.challenge(&user, context, purpose.audience(), caller)
             .await
     }
+
+    /// Per client address, before any hashing: logins (counted here) and
+    /// failed logins (looked at); 429, told.
+    async fn per_address_limits(&self, ip: Option<IpAddr>, now: i64) -> Result<()> {
+        let Some(ip) = ip else {
+            return Ok(());
+        };
+        let limits = &self.settings.limits;
+        self.limit(&RateKey::LoginFrom(ip), true, limits.ip_login_limit, now)
+            .await?;
+        self.limit(&RateKey::FailedFrom(ip), false, limits.ip_failed_limit, now)
+            .await
+    }
+
+    /// A wrong password (or a locked username, which answers alike):
+    /// counted for the address and under the guard, audited; the error to
+    /// answer with.
+    async fn wrong_password(
+        &self,
+        gate: &super::guard::Gate,
+        user: Option<&crate::store::User>,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<Error> {
+        if let Some(ip) = caller.ip {
+            let window = secs(self.settings.limits.rate_window);
+            self.store
+                .rate_hit(&RateKey::FailedFrom(ip), now, window)
+                .await?;
+        }
+        let user_id = user.map(|u| u.id.as_str());
+        self.password_failed(gate, user_id, caller, now).await?;
+        if let Some(scope) = gate.locked {
+            tracing::warn!(
+                scope,
+                "login refused: too many failed passwords for this username"
+            );
+        }
+        let reason = if gate.locked.is_some() {
+            "password_locked"
+        } else {
+            "invalid_credentials"
+        };
+        let mut event = Event::new(AuditKind::LoginFailed, now)
+            .caller(caller)
+            .with("reason", reason);
+        if let Some(u) = user_id {
+            event = event.user(u);
+        }
+        self.audit.record(event).await;
+        Ok(Error::InvalidCredentials)
+    }
+
+    /// A refusal told only after the right password, audited.
+    async fn refused_after_password(
+        &self,
+        user: &crate::store::User,
+        reason: &'static str,
+        error: Error,
+        caller: &Caller,
+        now: i64,
+    ) -> Error {
+        self.audit
+            .record(
+                Event::new(AuditKind::LoginFailed, now)
+                    .user(&user.id)
+                    .caller(caller)
+                    .with("reason", reason),
+            )
+            .await;
+        error
+    }
+}
+
+/// The request's own checks: lengths, the context (the service named by
+/// the server when the purpose names it, never the caller's word), the
+/// username as stored.
+fn checked_login(req: &LoginRequest, purpose: Purpose) -> Result<(String, LoginContext)> {
+    if req.password.expose().len() > MAX_PASSWORD_LEN {
+        return Err(Error::InvalidRequest(format!(
+            "password longer than {MAX_PASSWORD_LEN} bytes"
+        )));
+    }
+    if req.username.len() > MAX_USERNAME_LEN {
+        return Err(Error::InvalidRequest(format!(
+            "username longer than {MAX_USERNAME_LEN} bytes"
+        )));
+    }
+    let mut context = clean_context(req.context.clone().unwrap_or_default())?;
+    if let Some(service) = purpose.service() {
+        context.service = Some(service.to_owned());
+    }
+    Ok((req.username.trim().to_ascii_lowercase(), context))
 }
 
 /// What the phone shows as the service of an admin API login.

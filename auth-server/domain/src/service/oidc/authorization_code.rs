@@ -24,6 +24,32 @@ impl TokenGrant for AuthorizationCode {
 }
 
 impl Potvrda {
+    /// The grant a redeemed code makes, stored, with its first refresh
+    /// token's secret.
+    async fn new_grant(
+        &self,
+        client: &OidcClient,
+        record: &CodeRecord,
+        now: i64,
+    ) -> Result<(StoredGrant, String)> {
+        let secret = clock::token::<32>(self.rng.as_ref())?;
+        let grant = StoredGrant {
+            client_id: client.client_id.clone(),
+            scope: record.scope.clone(),
+            base: record.grant.clone(),
+            current: sha256_b64(secret.as_bytes()),
+            revoked: false,
+        };
+        self.records()
+            .put(
+                grant.base.gid.as_str(),
+                &grant,
+                now + secs(self.settings.oidc.refresh_ttl),
+            )
+            .await?;
+        Ok((grant, secret))
+    }
+
     /// Redeem an authorization code: its client, redirect URI and PKCE
     /// verifier, once.
     async fn redeem_code(&self, client: &OidcClient, form: &TokenForm) -> Result<TokenResponse> {
@@ -62,30 +88,7 @@ impl Potvrda {
                 "redirect_uri does not match the authorization request",
             ));
         }
-        match (&record.code_challenge, form.code_verifier.as_deref()) {
-            (Some(challenge), Some(verifier)) if pkce_ok(verifier) => {
-                let computed = sha256_b64(verifier.as_bytes());
-                if !ct_eq_str(&computed, challenge) {
-                    return Err(oauth(
-                        OAuthError::InvalidGrant,
-                        "code_verifier does not match",
-                    ));
-                }
-            }
-            (Some(_), _) => {
-                return Err(oauth(
-                    OAuthError::InvalidGrant,
-                    "a valid code_verifier is required",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(oauth(
-                    OAuthError::InvalidGrant,
-                    "no code_challenge was sent for this code",
-                ));
-            }
-            (None, None) => {}
-        }
+        pkce_verified(record, form)?;
         if !self
             .account_usable(&record.grant.user_id, record.grant.generation)
             .await?
@@ -111,22 +114,35 @@ impl Potvrda {
                 "the code was already used; what it issued is revoked",
             ));
         }
-        let secret = clock::token::<32>(self.rng.as_ref())?;
-        let grant = StoredGrant {
-            client_id: client.client_id.clone(),
-            scope: record.scope.clone(),
-            base: record.grant.clone(),
-            current: sha256_b64(secret.as_bytes()),
-            revoked: false,
-        };
-        self.records()
-            .put(
-                grant.base.gid.as_str(),
-                &grant,
-                now + secs(self.settings.oidc.refresh_ttl),
-            )
-            .await?;
+        let (grant, secret) = self.new_grant(client, record, now).await?;
         self.tokens(client, &grant, record.nonce.as_deref(), &secret, now)
             .await
+    }
+}
+
+/// RFC 7636 §4.6: the verifier hashes to the challenge the code was issued
+/// for; a code issued without one takes none.
+fn pkce_verified(record: &CodeRecord, form: &TokenForm) -> Result<()> {
+    match (&record.code_challenge, form.code_verifier.as_deref()) {
+        (Some(challenge), Some(verifier)) if pkce_ok(verifier) => {
+            let computed = sha256_b64(verifier.as_bytes());
+            if ct_eq_str(&computed, challenge) {
+                Ok(())
+            } else {
+                Err(oauth(
+                    OAuthError::InvalidGrant,
+                    "code_verifier does not match",
+                ))
+            }
+        }
+        (Some(_), _) => Err(oauth(
+            OAuthError::InvalidGrant,
+            "a valid code_verifier is required",
+        )),
+        (None, Some(_)) => Err(oauth(
+            OAuthError::InvalidGrant,
+            "no code_challenge was sent for this code",
+        )),
+        (None, None) => Ok(()),
     }
 }
