@@ -139,14 +139,22 @@ async fn the_password_back_off_waits_on_the_injected_clock() {
     d.citizen("ana", "the right password").await;
     let caller = Caller::new(Some("192.0.2.10".parse().expect("ip")), Some("test"));
     for _ in 0..2 {
-        let r = d.svc.start_login(attempt("ana", "wrong"), &caller).await;
+        let r = d
+            .svc
+            .logins()
+            .start_login(attempt("ana", "wrong"), &caller)
+            .await;
         assert!(matches!(r, Err(Error::InvalidCredentials)), "{r:?}");
     }
     let asleep_before = d.clock.sleepers();
     let svc = Arc::clone(&d.svc);
     let held = tokio::spawn({
         let caller = caller.clone();
-        async move { svc.start_login(attempt("ana", "wrong"), &caller).await }
+        async move {
+            svc.logins()
+                .start_login(attempt("ana", "wrong"), &caller)
+                .await
+        }
     });
     // A failsafe, not a synchronisation: the attempt must fall asleep on
     // the clock, and this bound only turns a regression into a failure
@@ -260,7 +268,7 @@ async fn a_seeded_random_source_replays_its_choices() {
     let run = |seed: u8| async move {
         let d =
             Domain::with_random(Config::default(), Arc::new(SeededRandom::new([seed; 32]))).await;
-        let desk = d.svc.desk(None).await.expect("a new session");
+        let desk = d.svc.desks().desk(None).await.expect("a new session");
         (
             desk.set_cookie.clone().expect("a new cookie"),
             desk.csrf().to_owned(),
@@ -323,6 +331,7 @@ mod approval_rules {
         let (phone, device_id) = enroll(&d, "ana", "unused-ana").await;
         let started = d
             .svc
+            .logins()
             .start_login(attempt("ana", "the right password"), &Caller::default())
             .await
             .expect("challenged");
@@ -464,7 +473,7 @@ mod approval_rules {
             ),
         ];
         for (rule, jws, reason) in cases {
-            let r = svc.respond(&p.cid, &jws, &caller).await;
+            let r = svc.devices().respond(&p.cid, &jws, &caller).await;
             if reason == "bad signature" {
                 assert!(
                     matches!(r, Err(Error::InvalidSignature(_))),
@@ -481,14 +490,17 @@ mod approval_rules {
         }
         // Rule 7: the genuine answer decides once; its jti is spent.
         assert_eq!(
-            svc.respond(&p.cid, &p.signed(&good), &caller)
+            svc.devices()
+                .respond(&p.cid, &p.signed(&good), &caller)
                 .await
                 .expect("approved"),
             LoginStatus::Approved
         );
         assert_eq!(p.state().await, LoginState::Approved);
         refused_with(
-            svc.respond(&p.cid, &p.signed(&good), &caller).await,
+            svc.devices()
+                .respond(&p.cid, &p.signed(&good), &caller)
+                .await,
             "already decided",
         );
     }
@@ -504,14 +516,20 @@ mod approval_rules {
         let jws =
             jws::sign(&marko_phone, TYP_APPROVAL, Some(&marko_device), &claims).expect("signs");
         refused_with(
-            p.d.svc.respond(&p.cid, &jws, &Caller::default()).await,
+            p.d.svc
+                .devices()
+                .respond(&p.cid, &jws, &Caller::default())
+                .await,
             "this device was not asked",
         );
         assert_eq!(p.state().await, LoginState::Pending);
         let unknown =
             jws::sign(&marko_phone, TYP_APPROVAL, Some("no-such-device"), &claims).expect("signs");
         refused_with(
-            p.d.svc.respond(&p.cid, &unknown, &Caller::default()).await,
+            p.d.svc
+                .devices()
+                .respond(&p.cid, &unknown, &Caller::default())
+                .await,
             "unknown device",
         );
     }
@@ -524,11 +542,13 @@ mod approval_rules {
         let caller = Caller::default();
         let good = p.genuine();
         p.d.svc
+            .devices()
             .respond(&p.cid, &p.signed(&good), &caller)
             .await
             .expect("approved");
         let next =
             p.d.svc
+                .logins()
                 .start_login(attempt("ana", "the right password"), &caller)
                 .await
                 .expect("challenged");
@@ -551,6 +571,7 @@ mod approval_rules {
         };
         refused_with(
             p.d.svc
+                .devices()
                 .respond(&claims.cid, &p.signed(&reused), &caller)
                 .await,
             "already decided",

@@ -59,11 +59,11 @@ pub(crate) async fn create_citizen(
     req: HttpRequest,
     body: web::Json<CreateCitizenRequest>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     let caller = super::caller(&req);
     let body = body.into_inner();
     let name = body.display_name.clone();
-    let created = svc.create_citizen(body, &by, &caller).await?;
+    let created = svc.accounts().create_citizen(body, &by, &caller).await?;
     if super::sheet::wants_sheet(&req) {
         return super::sheet::render(&svc, StatusCode::CREATED, &created, &name);
     }
@@ -86,11 +86,12 @@ pub(crate) async fn search(
     req: HttpRequest,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(
-            svc.search_citizens(&query.query, &by, &super::caller(&req))
+            svc.counter()
+                .search_citizens(&query.query, &by, &super::caller(&req))
                 .await?,
         ))
 }
@@ -104,10 +105,14 @@ pub(crate) async fn citizen(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(svc.read_citizen(&path, &by, &super::caller(&req)).await?))
+        .json(
+            svc.counter()
+                .read_citizen(&path, &by, &super::caller(&req))
+                .await?,
+        ))
 }
 
 /// A citizen's devices.
@@ -119,9 +124,10 @@ pub(crate) async fn devices(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     Ok(HttpResponse::Ok().json(
-        svc.citizen_devices(&path, &by, &super::caller(&req))
+        svc.counter()
+            .citizen_devices(&path, &by, &super::caller(&req))
             .await?,
     ))
 }
@@ -137,8 +143,11 @@ pub(crate) async fn events(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
-    let events = svc.citizen_events(&path, &by, &super::caller(&req)).await?;
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
+    let events = svc
+        .counter()
+        .citizen_events(&path, &by, &super::caller(&req))
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(AuditResponse {
@@ -157,9 +166,10 @@ pub(crate) async fn revoke_device(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     let (user_id, device_id) = path.into_inner();
-    svc.revoke_citizen_device(&user_id, &device_id, &by, &super::caller(&req))
+    svc.counter()
+        .revoke_citizen_device(&user_id, &device_id, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -175,8 +185,12 @@ pub(crate) async fn reset(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
-    let answer = match svc.reset_citizen(&path, &by, &super::caller(&req)).await? {
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
+    let answer = match svc
+        .counter()
+        .reset_citizen(&path, &by, &super::caller(&req))
+        .await?
+    {
         ResetOutcome::Done(answer) => answer,
         ResetOutcome::Requested(pending) => return Ok(HttpResponse::Accepted().json(pending)),
     };
@@ -211,8 +225,9 @@ pub(crate) async fn confirm_reset(
     path: web::Path<String>,
     body: web::Json<ConfirmResetRequest>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     let answer = svc
+        .counter()
         .confirm_reset(&path, &body.request_id, &by, &super::caller(&req))
         .await?;
     secrets(&svc, &req, answer)
@@ -228,9 +243,10 @@ pub(crate) async fn create_municipality(
     req: HttpRequest,
     body: web::Json<CreateMunicipalityRequest>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     let caller = super::caller(&req);
     let m = svc
+        .staff_admin()
         .create_municipality(body.into_inner(), &by, &caller)
         .await?;
     Ok(HttpResponse::Created().json(m))
@@ -246,11 +262,11 @@ pub(crate) async fn create_staff(
     req: HttpRequest,
     body: web::Json<CreateStaffRequest>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     let caller = super::caller(&req);
     let body = body.into_inner();
     let name = body.display_name.clone();
-    let created = svc.create_staff(body, &by, &caller).await?;
+    let created = svc.staff_admin().create_staff(body, &by, &caller).await?;
     if super::sheet::wants_sheet(&req) {
         return super::sheet::render(&svc, StatusCode::CREATED, &created, &name);
     }
@@ -266,8 +282,9 @@ pub(crate) async fn deactivate(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
-    svc.deactivate_staff(&path, &by, &super::caller(&req))
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
+    svc.staff_admin()
+        .deactivate_staff(&path, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -281,8 +298,9 @@ pub(crate) async fn lock(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
-    svc.set_locked(&path, true, &by, &super::caller(&req))
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
+    svc.staff_admin()
+        .set_locked(&path, true, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -296,8 +314,9 @@ pub(crate) async fn unlock(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
-    svc.set_locked(&path, false, &by, &super::caller(&req))
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
+    svc.staff_admin()
+        .set_locked(&path, false, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -364,9 +383,12 @@ pub(crate) async fn audit(
     req: HttpRequest,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     let mut filter = query.into_inner().filter(AUDIT_PAGE)?;
-    filter.municipality = svc.audit_scope(&by, filter.user_id.as_deref()).await?;
+    filter.municipality = svc
+        .staff_admin()
+        .audit_scope(&by, filter.user_id.as_deref())
+        .await?;
     let page = svc.audit().read(&filter).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -385,9 +407,12 @@ pub(crate) async fn audit_export(
     req: HttpRequest,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_admin(bearer(&req)).await?;
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     let mut filter = query.into_inner().filter(AUDIT_PAGE_MAX)?;
-    filter.municipality = svc.audit_scope(&by, filter.user_id.as_deref()).await?;
+    filter.municipality = svc
+        .staff_admin()
+        .audit_scope(&by, filter.user_id.as_deref())
+        .await?;
     // The first page is read before answering, so a store outage is a 503.
     let first = svc.audit().read(&filter).await?;
     let lines = futures_util::stream::unfold(

@@ -316,11 +316,11 @@ async fn staff_post(
     req: &HttpRequest,
     csrf: &str,
 ) -> Result<std::result::Result<Desk, HttpResponse>> {
-    let desk = svc.desk(cookie_of(req).as_deref()).await?;
+    let desk = svc.desks().desk(cookie_of(req).as_deref()).await?;
     if desk.principal().is_err() {
         return Ok(Err(see_other(svc, &desk, "/counter")?));
     }
-    if let Err(e) = svc.desk_check(&desk, csrf) {
+    if let Err(e) = svc.desks().desk_check(&desk, csrf) {
         return Ok(Err(refused(svc, &desk, e)?));
     }
     Ok(Ok(desk))
@@ -330,7 +330,7 @@ async fn staff_post(
 #[utoipa::path(get, path = "/counter", tag = "counter",
     responses((status = 200, description = "The counter page", content_type = "text/html")))]
 pub(crate) async fn home(svc: web::Data<Potvrda>, req: HttpRequest) -> Result<HttpResponse> {
-    let desk = svc.desk(cookie_of(&req).as_deref()).await?;
+    let desk = svc.desks().desk(cookie_of(&req).as_deref()).await?;
     page(&svc, &desk, None)
 }
 
@@ -357,11 +357,12 @@ pub(crate) async fn login(
         username,
         password,
     } = form.into_inner();
-    let desk = svc.desk(cookie_of(&req).as_deref()).await?;
-    if let Err(e) = svc.desk_check(&desk, &csrf) {
+    let desk = svc.desks().desk(cookie_of(&req).as_deref()).await?;
+    if let Err(e) = svc.desks().desk_check(&desk, &csrf) {
         return refused(&svc, &desk, e);
     }
     let desk = svc
+        .desks()
         .desk_login(desk, username, password, &super::caller(&req))
         .await?;
     page(&svc, &desk, None)
@@ -382,8 +383,8 @@ pub(crate) async fn wait(
     req: HttpRequest,
     query: web::Query<WaitQuery>,
 ) -> Result<HttpResponse> {
-    let desk = svc.desk(cookie_of(&req).as_deref()).await?;
-    let status = svc.desk_wait(&desk, query.wait).await?;
+    let desk = svc.desks().desk(cookie_of(&req).as_deref()).await?;
+    let status = svc.desks().desk_wait(&desk, query.wait).await?;
     finish(
         &svc,
         &desk,
@@ -396,8 +397,8 @@ pub(crate) async fn wait(
     responses((status = 303, description = "Logged in: to the counter"),
               (status = 200, description = "Still waiting, or the login form with the reason", content_type = "text/html")))]
 pub(crate) async fn proceed(svc: web::Data<Potvrda>, req: HttpRequest) -> Result<HttpResponse> {
-    let desk = svc.desk(cookie_of(&req).as_deref()).await?;
-    let desk = svc.desk_continue(desk).await?;
+    let desk = svc.desks().desk(cookie_of(&req).as_deref()).await?;
+    let desk = svc.desks().desk_continue(desk).await?;
     match desk.view {
         DeskView::Staff { .. } => see_other(&svc, &desk, "/counter"),
         _ => page(&svc, &desk, None),
@@ -417,7 +418,7 @@ pub(crate) async fn logout(
         Ok(d) => d,
         Err(res) => return Ok(res),
     };
-    let desk = svc.desk_logout(desk).await?;
+    let desk = svc.desks().desk_logout(desk).await?;
     see_other(&svc, &desk, "/counter")
 }
 
@@ -446,6 +447,7 @@ pub(crate) async fn search(
     };
     let by = desk.principal()?;
     match svc
+        .counter()
         .search_citizens(&form.query, by, &super::caller(&req))
         .await
     {
@@ -515,7 +517,11 @@ pub(crate) async fn create(
         phone: optional(phone),
     };
     let caller = super::caller(&req);
-    match svc.create_citizen(body, desk.principal()?, &caller).await {
+    match svc
+        .accounts()
+        .create_citizen(body, desk.principal()?, &caller)
+        .await
+    {
         Ok(created) => {
             let back = format!("/counter/citizens/{}", created.user_id);
             let res = sheet::render_page(
@@ -550,11 +556,15 @@ pub(crate) async fn citizen(
     path: web::Path<String>,
     query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse> {
-    let desk = svc.desk(cookie_of(&req).as_deref()).await?;
+    let desk = svc.desks().desk(cookie_of(&req).as_deref()).await?;
     let Ok(by) = desk.principal() else {
         return see_other(&svc, &desk, "/counter");
     };
-    let record = match svc.citizen_record(&path, by, &super::caller(&req)).await {
+    let record = match svc
+        .counter()
+        .citizen_record(&path, by, &super::caller(&req))
+        .await
+    {
         Ok(found) => found,
         Err(e) => return refused(&svc, &desk, e),
     };
@@ -687,8 +697,8 @@ pub(crate) async fn reset(
     let by = desk.principal()?;
     let caller = super::caller(&req);
     let done = async {
-        let name = svc.citizen(&path, by).await?.display_name;
-        Ok::<_, Error>((svc.reset_citizen(&path, by, &caller).await?, name))
+        let name = svc.counter().citizen(&path, by).await?.display_name;
+        Ok::<_, Error>((svc.counter().reset_citizen(&path, by, &caller).await?, name))
     }
     .await;
     match done {
@@ -741,9 +751,10 @@ pub(crate) async fn confirm_reset(
     let by = desk.principal()?;
     let caller = super::caller(&req);
     let done = async {
-        let name = svc.citizen(&path, by).await?.display_name;
+        let name = svc.counter().citizen(&path, by).await?.display_name;
         Ok::<_, Error>((
-            svc.confirm_reset(&path, &form.request_id, by, &caller)
+            svc.counter()
+                .confirm_reset(&path, &form.request_id, by, &caller)
                 .await?,
             name,
         ))
@@ -768,6 +779,7 @@ async fn set_locked(
     };
     let caller = super::caller(req);
     match svc
+        .staff_admin()
         .set_locked(user_id, locked, desk.principal()?, &caller)
         .await
     {
@@ -830,6 +842,7 @@ pub(crate) async fn revoke(
     let (user_id, device_id) = path.into_inner();
     let caller = super::caller(&req);
     match svc
+        .counter()
         .revoke_citizen_device(&user_id, &device_id, desk.principal()?, &caller)
         .await
     {

@@ -28,7 +28,7 @@ pub(crate) async fn enroll(
     body: web::Json<EnrollmentRequest>,
 ) -> Result<HttpResponse> {
     let caller = super::caller(&req);
-    Ok(HttpResponse::Created().json(svc.enroll(body.into_inner(), &caller).await?))
+    Ok(HttpResponse::Created().json(svc.accounts().enroll(body.into_inner(), &caller).await?))
 }
 
 /// The device's own view of itself (pull token).
@@ -41,7 +41,8 @@ pub(crate) async fn info(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(
-        svc.device_info(&path, bearer(&req), &super::caller(&req))
+        svc.devices()
+            .device_info(&path, bearer(&req), &super::caller(&req))
             .await?,
     ))
 }
@@ -56,6 +57,7 @@ pub(crate) async fn pending(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     let challenges = svc
+        .devices()
         .pending_challenges(&path, bearer(&req), &super::caller(&req))
         .await?;
     Ok(HttpResponse::Ok().json(PendingChallenges { challenges }))
@@ -78,13 +80,14 @@ pub(crate) async fn seen(
     path: web::Path<String>,
     query: web::Query<SeenQuery>,
 ) -> Result<HttpResponse> {
-    svc.acknowledge(
-        &path,
-        Some(&query.device_id),
-        bearer(&req),
-        &super::caller(&req),
-    )
-    .await?;
+    svc.devices()
+        .acknowledge(
+            &path,
+            Some(&query.device_id),
+            bearer(&req),
+            &super::caller(&req),
+        )
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -100,6 +103,7 @@ pub(crate) async fn respond(
     body: web::Json<ChallengeAnswer>,
 ) -> Result<HttpResponse> {
     let status = svc
+        .devices()
         .respond(&path, &body.approval, &super::caller(&req))
         .await?;
     Ok(HttpResponse::Ok().json(ChallengeAnswerResult { status }))

@@ -27,7 +27,7 @@ pub(crate) async fn start(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse> {
     let caller = super::caller(&req);
-    Ok(HttpResponse::Created().json(svc.start_login(body.into_inner(), &caller).await?))
+    Ok(HttpResponse::Created().json(svc.logins().start_login(body.into_inner(), &caller).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -48,7 +48,10 @@ pub(crate) async fn status(
     path: web::Path<String>,
     query: web::Query<Wait>,
 ) -> Result<HttpResponse> {
-    let answer = svc.login_status(&path, bearer(&req), query.wait).await?;
+    let answer = svc
+        .outcomes()
+        .login_status(&path, bearer(&req), query.wait)
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(answer))
@@ -66,6 +69,7 @@ pub(crate) async fn code(
     body: web::Json<LoginCodeRequest>,
 ) -> Result<HttpResponse> {
     let status = svc
+        .recovery_codes()
         .login_with_code(
             &path,
             bearer(&req),

@@ -31,8 +31,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/v1/me/devices", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
 pub(crate) async fn devices(svc: web::Data<Potvrda>, req: HttpRequest) -> Result<HttpResponse> {
-    let by = svc.authenticate_self(bearer(&req)).await?;
-    Ok(HttpResponse::Ok().json(svc.my_devices(&by).await?))
+    let by = svc.staff_admin().authenticate_self(bearer(&req)).await?;
+    Ok(HttpResponse::Ok().json(svc.counter().my_devices(&by).await?))
 }
 
 /// Revoke one of my devices (a phone sold or lost).
@@ -44,8 +44,9 @@ pub(crate) async fn revoke_device(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_self(bearer(&req)).await?;
-    svc.revoke_my_device(&path, &by, &super::caller(&req))
+    let by = svc.staff_admin().authenticate_self(bearer(&req)).await?;
+    svc.counter()
+        .revoke_my_device(&path, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -61,8 +62,10 @@ pub(crate) async fn rename_device(
     path: web::Path<String>,
     body: web::Json<RenameDeviceRequest>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_self(bearer(&req)).await?;
-    svc.rename_my_device(&path, &body.name, &by).await?;
+    let by = svc.staff_admin().authenticate_self(bearer(&req)).await?;
+    svc.counter()
+        .rename_my_device(&path, &body.name, &by)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -75,8 +78,11 @@ pub(crate) async fn start_addition(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_self(bearer(&req)).await?;
-    let started = svc.start_device_addition(&by, &super::caller(&req)).await?;
+    let by = svc.staff_admin().authenticate_self(bearer(&req)).await?;
+    let started = svc
+        .additions()
+        .start_device_addition(&by, &super::caller(&req))
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(started))
@@ -101,8 +107,9 @@ pub(crate) async fn addition_status(
     path: web::Path<String>,
     query: web::Query<WaitQuery>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_self(bearer(&req)).await?;
+    let by = svc.staff_admin().authenticate_self(bearer(&req)).await?;
     let status = svc
+        .additions()
         .device_addition_status(&path, query.wait, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::Ok()
@@ -120,9 +127,10 @@ pub(crate) async fn password(
     req: HttpRequest,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse> {
-    let by = svc.authenticate_self(bearer(&req)).await?;
+    let by = svc.staff_admin().authenticate_self(bearer(&req)).await?;
     let ChangePasswordRequest { current, new } = body.into_inner();
-    svc.change_password(current, new, &by, &super::caller(&req))
+    svc.counter()
+        .change_password(current, new, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -177,7 +177,7 @@ fn step(svc: &Potvrda, outcome: StepOutcome) -> Result<HttpResponse> {
 pub(crate) async fn discovery(svc: web::Data<Potvrda>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .json(svc.oidc_metadata())
+        .json(svc.provider().oidc_metadata())
 }
 
 /// Start an authorization: the login page, a code from the session, or an error for the client.
@@ -196,6 +196,7 @@ pub(crate) async fn authorize(
 ) -> Result<HttpResponse> {
     let caller = super::caller(&req);
     let outcome = svc
+        .authorization()
         .oidc_authorize(
             query.into_inner(),
             cookie_value(&req, SESSION_COOKIE).as_deref(),
@@ -239,6 +240,7 @@ pub(crate) async fn login(
         password,
     } = form.into_inner();
     let outcome = svc
+        .authorization()
         .oidc_login(
             &request,
             cookie_value(&req, BINDING_COOKIE).as_deref(),
@@ -268,6 +270,7 @@ pub(crate) async fn wait(
     query: web::Query<RequestQuery>,
 ) -> Result<HttpResponse> {
     let status = svc
+        .authorization()
         .oidc_wait(
             &query.request,
             cookie_value(&req, BINDING_COOKIE).as_deref(),
@@ -290,6 +293,7 @@ pub(crate) async fn proceed(
     query: web::Query<RequestQuery>,
 ) -> Result<HttpResponse> {
     let outcome = svc
+        .authorization()
         .oidc_continue(
             &query.request,
             cookie_value(&req, BINDING_COOKIE).as_deref(),
@@ -318,6 +322,7 @@ pub(crate) async fn code(
 ) -> Result<HttpResponse> {
     let caller = super::caller(&req);
     let outcome = svc
+        .authorization()
         .oidc_code(
             &form.request,
             cookie_value(&req, BINDING_COOKIE).as_deref(),
@@ -365,7 +370,10 @@ pub(crate) async fn token(
     req: HttpRequest,
     form: web::Form<TokenForm>,
 ) -> Result<HttpResponse> {
-    let tokens = svc.oidc_token(form.into_inner(), basic(&req)?).await?;
+    let tokens = svc
+        .token_endpoint()
+        .oidc_token(form.into_inner(), basic(&req)?)
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
@@ -378,7 +386,7 @@ pub(crate) async fn token(
 pub(crate) async fn userinfo(svc: web::Data<Potvrda>, req: HttpRequest) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(svc.oidc_userinfo(bearer(&req)).await?))
+        .json(svc.token_endpoint().oidc_userinfo(bearer(&req)).await?))
 }
 
 /// RP-initiated logout: ends the provider session when an ID token of this
@@ -410,6 +418,7 @@ pub(crate) async fn logout_form(
 async fn end_session(svc: &Potvrda, req: &HttpRequest, p: LogoutParams) -> Result<HttpResponse> {
     let fields = p.clone();
     let outcome = svc
+        .logouts()
         .oidc_logout(p, cookie_value(req, SESSION_COOKIE).as_deref())
         .await?;
     let target = match outcome {

@@ -3,7 +3,12 @@
 
 use super::*;
 
-impl Potvrda {
+capability! {
+    /// Creating citizens and enrolling their phones.
+    pub Accounts
+}
+
+impl Accounts<'_> {
     /// Create an account with a random initial password and a single-use
     /// activation code (for its first phone), both shown once.
     pub(super) async fn create_account(
@@ -144,8 +149,15 @@ impl Potvrda {
         // The account's first device also brings its recovery codes (after
         // the enrollment's own event, so the trail reads in order).
         if let Ok(done) = &mut result {
-            done.recovery_codes = self.issue_recovery_codes(&done.user_id, caller).await?;
-            done.offline_secret = Some(self.issue_offline_secret(&done.device_id).await?);
+            done.recovery_codes = self
+                .recovery_codes()
+                .issue_recovery_codes(&done.user_id, caller)
+                .await?;
+            done.offline_secret = Some(
+                self.offline_codes()
+                    .issue_offline_secret(&done.device_id)
+                    .await?,
+            );
         }
         result
     }

@@ -10,7 +10,7 @@ use potvrda_proto::api::{
 use potvrda_proto::jose::LoginContext;
 use serde::{Deserialize, Serialize};
 
-use super::{Potvrda, Principal, new_id};
+use super::{Principal, new_id};
 use crate::audit::{Caller, Event};
 use crate::error::{Error, Result};
 use crate::store::records::{JsonRecord, Kind};
@@ -32,7 +32,12 @@ impl JsonRecord for Addition {
     type Id = str;
 }
 
-impl Potvrda {
+capability! {
+    /// Adding a device to an account from a device it already has.
+    pub Additions
+}
+
+impl Additions<'_> {
     /// `POST /v1/me/devices/additions`.
     pub async fn start_device_addition(
         &self,
@@ -49,6 +54,7 @@ impl Potvrda {
             service: Some(NEW_DEVICE_SERVICE.to_owned()),
         };
         let started = self
+            .challenges()
             .challenge(&me, context, LoginAudience::Portal, caller)
             .await?;
         let request_id = new_id(self.rng.as_ref())?;
@@ -93,6 +99,7 @@ impl Potvrda {
             return Err(Error::NotFound);
         };
         let (answer, login) = self
+            .outcomes()
             .wait_for_decision(&record.login_id, Some(&record.login_secret), wait, false)
             .await?;
         let now = self.clock.now();
@@ -119,7 +126,8 @@ impl Potvrda {
                 if !first {
                     return Err(Error::NotFound);
                 }
-                let (code, activation) = self.new_activation_code(&record.user_id).await?;
+                let (code, activation) =
+                    self.counter().new_activation_code(&record.user_id).await?;
                 self.audit
                     .record(
                         Event::new(AuditKind::DeviceAddApproved, now)

@@ -11,7 +11,7 @@ use potvrda_proto::jose::{ChallengeClaims, ChallengeRisk, LoginContext, RiskLeve
 use potvrda_proto::limits::{NUMBER_MAX, NUMBER_MIN, VERIFIED_CODE_DIGITS};
 
 use super::risk::Assessment;
-use super::{Potvrda, audience_name, new_id, sha256_b64};
+use super::{audience_name, new_id, sha256_b64};
 use crate::audit::{Audit, Caller, Event};
 use crate::clock;
 use crate::error::{Error, Result};
@@ -21,7 +21,12 @@ use crate::store::{
     Admission, DecideOutcome, Device, DeviceChallenge, Limits, LoginRecord, LoginState, Store, User,
 };
 
-impl Potvrda {
+capability! {
+    /// Challenges: admitted, signed, pushed and withdrawn.
+    pub(crate) Challenges
+}
+
+impl Challenges<'_> {
     /// Send a challenge for `user` with `context` to every device of theirs:
     /// the login's id, secret and number (or a risky login's code).
     pub(super) async fn challenge(
@@ -38,7 +43,10 @@ impl Potvrda {
             return Err(Error::NoDevice);
         }
         let rng = self.rng.as_ref();
-        let assessment = self.assess_login(user, &devices, caller.ip, now).await?;
+        let assessment = self
+            .risk_checks()
+            .assess_login(user, &devices, caller.ip, now)
+            .await?;
         let login_id = new_id(rng)?;
         let superseded = self.admit(user, &login_id, caller, now).await?;
         let secret = clock::token::<32>(rng)?;

@@ -11,7 +11,7 @@ use potvrda_proto::api::{
 use potvrda_proto::limits::MAX_PASSWORD_LEN;
 use secrecy::SecretString;
 
-use super::{CODE_ALPHABET, CODE_LEN, PASSWORD_ALPHABET, Potvrda, Principal, code_hash, grouped};
+use super::{CODE_ALPHABET, CODE_LEN, PASSWORD_ALPHABET, Principal, code_hash, grouped};
 use crate::audit::{Caller, Event};
 use crate::clock;
 use crate::error::{Error, Result};
@@ -105,7 +105,12 @@ fn citizen_summary(u: User) -> CitizenSummary {
     }
 }
 
-impl Potvrda {
+capability! {
+    /// The counter's operations on citizens, and a citizen's own.
+    pub Counter
+}
+
+impl Counter<'_> {
     /// The citizen `user_id`, for staff who manage citizens.
     async fn citizen_for_staff(&self, user_id: &str, by: &Principal) -> Result<User> {
         by.require(&[Role::Official, Role::Admin, Role::Superadmin], false)?;
@@ -577,6 +582,7 @@ impl Potvrda {
         // password oracle (security round 2, finding 7).
         let now = self.clock.now();
         let gate = self
+            .guards()
             .password_gate(&me.username, Some(&me.id), caller.ip, now)
             .await?;
         if !gate.delay.is_zero() {
@@ -592,7 +598,8 @@ impl Potvrda {
             .await?
             && gate.locked.is_none();
         if !ok {
-            self.password_failed(&gate, Some(&me.id), caller, now)
+            self.guards()
+                .password_failed(&gate, Some(&me.id), caller, now)
                 .await?;
             self.audit
                 .record(

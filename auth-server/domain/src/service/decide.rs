@@ -6,7 +6,7 @@ use potvrda_proto::api::AuditKind;
 use potvrda_proto::jose::{ApprovalClaims, Decision};
 
 use super::challenge::record_outcome;
-use super::{Potvrda, ct_eq_str};
+use super::ct_eq_str;
 use crate::audit::{Caller, Event};
 use crate::error::Result;
 use crate::store::{LoginRecord, LoginState};
@@ -38,7 +38,12 @@ pub(super) struct Decided<'a> {
     pub(super) decided_ms: i64,
 }
 
-impl Potvrda {
+capability! {
+    /// What follows a login's decision.
+    pub(crate) Decisions
+}
+
+impl Decisions<'_> {
     /// Record what the decision `d` leaves behind.
     pub(super) async fn after_decision(
         &self,
@@ -52,18 +57,19 @@ impl Potvrda {
             .challenge_decided(outcome, &rec.user_id, rec.created_at_ms, d.decided_ms);
         let fraud = d.claims.decision == Decision::Fraud;
         // An approval: the phone vouches for the address the login came from.
-        self.note_decision(
-            &rec.user_id,
-            (d.approved, fraud),
-            rec.client_ip.as_deref(),
-            now,
-        )
-        .await;
+        self.risk_checks()
+            .note_decision(
+                &rec.user_id,
+                (d.approved, fraud),
+                rec.client_ip.as_deref(),
+                now,
+            )
+            .await;
         self.audit
             .record(decision_event(d, caller).with("amr", amr.join(" ")))
             .await;
         if fraud {
-            self.lock_after_fraud(&rec.user_id).await?;
+            self.staff_admin().lock_after_fraud(&rec.user_id).await?;
             tracing::warn!(
                 user_id = rec.user_id,
                 login_id = rec.id,

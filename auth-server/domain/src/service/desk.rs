@@ -14,7 +14,7 @@
 use potvrda_proto::api::{LoginStatus, Role};
 use serde::{Deserialize, Serialize};
 
-use super::{Potvrda, Principal, Purpose, ct_eq_str, sha256_b64};
+use super::{Principal, Purpose, ct_eq_str, sha256_b64};
 use crate::audit::Caller;
 use crate::clock;
 use crate::error::{Error, Result};
@@ -126,7 +126,12 @@ impl JsonRecord for Stored {
     type Id = str;
 }
 
-impl Potvrda {
+capability! {
+    /// The counter's browser sessions (desks).
+    pub Desks
+}
+
+impl Desks<'_> {
     /// A fresh anonymous session with a new cookie. Nothing is stored for
     /// it: its CSRF token is derived from the cookie (a keyed hash), so
     /// visits to the login page cannot fill the store.
@@ -241,6 +246,7 @@ impl Potvrda {
             Ok(desk)
         };
         let started = match self
+            .logins()
             .browser_login(
                 username,
                 password,
@@ -321,6 +327,7 @@ impl Potvrda {
             return Err(Error::NotFound);
         };
         let (answer, _) = self
+            .outcomes()
             .wait_for_decision(login_id, Some(login_secret), wait, false)
             .await?;
         Ok(answer.status)
@@ -340,6 +347,7 @@ impl Potvrda {
             return Ok(desk);
         };
         let (answer, login) = self
+            .outcomes()
             .wait_for_decision(&login_id, Some(&login_secret), 0, false)
             .await?;
         let now = self.clock.now();

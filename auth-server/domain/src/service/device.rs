@@ -4,7 +4,12 @@
 use super::factors::{Answer, Evidence};
 use super::*;
 
-impl Potvrda {
+capability! {
+    /// The phone's endpoints.
+    pub Devices
+}
+
+impl Devices<'_> {
     /// The device's own view of itself, for a valid pull token.
     pub async fn device_info(
         &self,
@@ -125,7 +130,7 @@ impl Potvrda {
     /// login (the push approval factor: `factors/push.rs`).
     pub async fn respond(&self, cid: &str, approval: &str, caller: &Caller) -> Result<LoginStatus> {
         let answer = Answer::Approval { cid, jws: approval };
-        let v = self.answer(answer, caller).await?;
+        let v = self.factors().answer(answer, caller).await?;
         let mismatch = matches!(v.evidence, Evidence::Approval { mismatch: true, .. });
         if mismatch {
             tracing::info!(login_id = v.login.record.id, cid, "number mismatch: denied");

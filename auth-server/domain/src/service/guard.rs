@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use potvrda_proto::api::AuditKind;
 
-use super::{Potvrda, sha256_b64};
+use super::sha256_b64;
 use crate::audit::{Caller, Event};
 use crate::error::Result;
 use crate::settings::secs;
@@ -60,7 +60,12 @@ impl Gate {
     }
 }
 
-impl Potvrda {
+capability! {
+    /// Guards of the login: fatigue and lock-outs.
+    pub(crate) Guards
+}
+
+impl Guards<'_> {
     /// Look (without counting) at the failures for `username` from `ip`.
     pub(super) async fn password_gate(
         &self,
@@ -177,7 +182,7 @@ impl Potvrda {
             return Ok(false);
         };
         // An unknown username costs the same read as a known one.
-        let profile = self.profile(user_id.unwrap_or("-"), now).await?;
+        let profile = self.profiles().profile(user_id.unwrap_or("-"), now).await?;
         Ok(user_id.is_some() && profile.knows(ip, now))
     }
 }

@@ -3,7 +3,12 @@
 
 use super::*;
 
-impl Potvrda {
+capability! {
+    /// Starting a login: the password, the limits, the challenges.
+    pub Logins
+}
+
+impl Logins<'_> {
     /// `POST /v1/logins`: check the password and send a challenge to every
     /// device of the user, for a portal service or (staff only) the admin API.
     pub async fn start_login(&self, req: LoginRequest, caller: &Caller) -> Result<LoginResponse> {
@@ -26,6 +31,7 @@ impl Potvrda {
         let user = self.store.user_by_name(&username).await?;
         let user_id = user.as_ref().map(|u| u.id.as_str());
         let gate = self
+            .guards()
             .password_gate(&username, user_id, caller.ip, now)
             .await?;
         if !gate.delay.is_zero() {
@@ -46,7 +52,7 @@ impl Potvrda {
                     .await?);
             }
         };
-        self.password_succeeded(&gate).await?;
+        self.guards().password_succeeded(&gate).await?;
         // Told only after the right password: a guesser learns nothing.
         if user.locked {
             return Err(self
@@ -59,7 +65,8 @@ impl Potvrda {
                 .refused_after_password(&user, "not_staff", Error::Forbidden, caller, now)
                 .await);
         }
-        self.challenge(&user, context, purpose.audience(), caller)
+        self.challenges()
+            .challenge(&user, context, purpose.audience(), caller)
             .await
     }
 
@@ -93,7 +100,9 @@ impl Potvrda {
                 .await?;
         }
         let user_id = user.map(|u| u.id.as_str());
-        self.password_failed(gate, user_id, caller, now).await?;
+        self.guards()
+            .password_failed(gate, user_id, caller, now)
+            .await?;
         if let Some(scope) = gate.locked {
             tracing::warn!(
                 scope,
@@ -191,7 +200,7 @@ impl Purpose {
     }
 }
 
-impl Potvrda {
+impl Logins<'_> {
     /// The browser's password step, shared by the OpenID pages and the
     /// counter: the login request the page's form makes, for `service`
     /// (what the phone shows), from the caller's address and browser.

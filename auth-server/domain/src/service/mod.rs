@@ -2,6 +2,29 @@
 //! approvals and tokens. It knows no HTTP types; the store, the clock, the
 //! randomness, the keys and the push sender are injected.
 
+/// A capability of the service: a view of [`Potvrda`] with its own type,
+/// whose operations live in one file.
+macro_rules! capability {
+    ($(#[$meta:meta])* $vis:vis $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy)]
+        $vis struct $name<'a>(pub(in crate::service) &'a crate::service::Potvrda);
+
+        impl std::ops::Deref for $name<'_> {
+            type Target = crate::service::Potvrda;
+            fn deref(&self) -> &Self::Target {
+                self.0
+            }
+        }
+
+        impl std::fmt::Debug for $name<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(stringify!($name))
+            }
+        }
+    };
+}
+
 mod accounts;
 mod additions;
 mod challenge;
@@ -24,20 +47,42 @@ mod staff;
 mod status;
 mod text;
 
+pub use accounts::Accounts;
+pub use additions::Additions;
 pub use additions::NEW_DEVICE_SERVICE;
+pub(crate) use challenge::Challenges;
 pub use client::OidcClient;
+pub use counter::Counter;
 pub use counter::{CitizenRecord, ResetOutcome};
+pub(crate) use decide::Decisions;
+pub use desk::Desks;
 pub use desk::{COUNTER_SERVICE, Desk, DeskView};
+pub use device::Devices;
+pub(crate) use factors::Factors;
+pub(crate) use guard::Guards;
 pub use jose::verify_jws;
 use jose::{ct_eq_str, decoding_key, new_id, payload_hash, sha256_b64};
+pub use login::Logins;
 use login::audience_name;
 pub use login::{ADMIN_SERVICE, Purpose};
+pub(crate) use offline::OfflineCodes;
+pub use oidc::Authorization;
+pub(crate) use oidc::AuthorizationCodes;
+pub use oidc::Logouts;
+pub use oidc::Provider;
+pub(crate) use oidc::RefreshTokens;
+pub use oidc::TokenEndpoint;
 pub use oidc::{
     AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutOutcome, LogoutParams, SCOPES, StepOutcome,
     TokenForm,
 };
+pub(crate) use profile::Profiles;
+pub use recovery::RecoveryCodes;
+pub(crate) use risk::RiskChecks;
 pub use risk::{Assessment, RiskPolicy};
 pub use staff::Principal;
+pub use staff::StaffAdmin;
+pub use status::Outcomes;
 use text::{SUGGESTION_TRIES, clean_context, clean_email, clean_phone, clean_text, grouped};
 pub use text::{code_hash, normalize_username, suggest_username};
 
@@ -107,6 +152,119 @@ pub struct Potvrda {
 struct DeviceLimiter {
     limiter: governor::DefaultKeyedRateLimiter<IpAddr>,
     checks: std::sync::atomic::AtomicU64,
+}
+
+/// The capabilities, each a view of the service with its own type.
+impl Potvrda {
+    /// Creating citizens and enrolling their phones.
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts(self)
+    }
+
+    /// Adding a device to an account from a device it already has.
+    pub fn additions(&self) -> Additions<'_> {
+        Additions(self)
+    }
+
+    /// Challenges: admitted, signed, pushed and withdrawn.
+    pub(crate) fn challenges(&self) -> Challenges<'_> {
+        Challenges(self)
+    }
+
+    /// The counter's operations on citizens, and a citizen's own.
+    pub fn counter(&self) -> Counter<'_> {
+        Counter(self)
+    }
+
+    /// What follows a login's decision.
+    pub(crate) fn decisions(&self) -> Decisions<'_> {
+        Decisions(self)
+    }
+
+    /// The counter's browser sessions (desks).
+    pub fn desks(&self) -> Desks<'_> {
+        Desks(self)
+    }
+
+    /// The phone's endpoints.
+    pub fn devices(&self) -> Devices<'_> {
+        Devices(self)
+    }
+
+    /// The second factors: verify, decide, record.
+    pub(crate) fn factors(&self) -> Factors<'_> {
+        Factors(self)
+    }
+
+    /// Guards of the login: fatigue and lock-outs.
+    pub(crate) fn guards(&self) -> Guards<'_> {
+        Guards(self)
+    }
+
+    /// Starting a login: the password, the limits, the challenges.
+    pub fn logins(&self) -> Logins<'_> {
+        Logins(self)
+    }
+
+    /// A login's outcome for the relying party.
+    pub fn outcomes(&self) -> Outcomes<'_> {
+        Outcomes(self)
+    }
+
+    /// The offline codes of a device.
+    pub(crate) fn offline_codes(&self) -> OfflineCodes<'_> {
+        OfflineCodes(self)
+    }
+
+    /// A device's profile: what it knows of the account.
+    pub(crate) fn profiles(&self) -> Profiles<'_> {
+        Profiles(self)
+    }
+
+    /// Recovery codes.
+    pub fn recovery_codes(&self) -> RecoveryCodes<'_> {
+        RecoveryCodes(self)
+    }
+
+    /// The login risk checks.
+    pub(crate) fn risk_checks(&self) -> RiskChecks<'_> {
+        RiskChecks(self)
+    }
+
+    /// Municipalities, staff accounts and who may do what.
+    pub fn staff_admin(&self) -> StaffAdmin<'_> {
+        StaffAdmin(self)
+    }
+
+    /// The OpenID Provider: clients and discovery.
+    pub fn provider(&self) -> Provider<'_> {
+        Provider(self)
+    }
+
+    /// The authorization endpoint and its login pages.
+    pub fn authorization(&self) -> Authorization<'_> {
+        Authorization(self)
+    }
+
+    /// The token and userinfo endpoints.
+    pub fn token_endpoint(&self) -> TokenEndpoint<'_> {
+        TokenEndpoint(self)
+    }
+
+    /// Authorization codes: issued and redeemed once.
+    pub(crate) fn authorization_codes(&self) -> AuthorizationCodes<'_> {
+        AuthorizationCodes(self)
+    }
+
+    /// Refresh tokens, rotated.
+    pub(crate) fn refresh_tokens(&self) -> RefreshTokens<'_> {
+        RefreshTokens(self)
+    }
+
+    /// RP-initiated logout.
+    pub fn logouts(&self) -> Logouts<'_> {
+        Logouts(self)
+    }
 }
 
 impl std::fmt::Debug for Potvrda {
@@ -260,7 +418,7 @@ impl Potvrda {
         purpose: Purpose,
         caller: &Caller,
     ) -> Result<LoginResponse> {
-        let result = self.start_login_inner(req, purpose, caller).await;
+        let result = self.logins().start_login_inner(req, purpose, caller).await;
         self.metrics.login(match &result {
             Ok(_) => "challenged",
             Err(Error::InvalidCredentials) => "invalid_credentials",

@@ -9,7 +9,7 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use potvrda_proto::offline;
 
-use super::{Potvrda, ct_eq_str, escrow};
+use super::{ct_eq_str, escrow};
 use crate::clock;
 use crate::error::Result;
 use crate::store::records::{DeviceStep, Kind, Marker, OfflineStepUsed, Record};
@@ -28,7 +28,12 @@ impl Record for SealedSecret {
     }
 }
 
-impl Potvrda {
+capability! {
+    /// The offline codes of a device.
+    pub(crate) OfflineCodes
+}
+
+impl OfflineCodes<'_> {
     /// The key material the secrets are sealed under (never stored).
     fn offline_seal_key(&self) -> String {
         self.keys.pepper.hash(b"potvrda offline secrets at rest v1")

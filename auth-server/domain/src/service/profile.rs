@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Potvrda, sha256_b64};
+use super::sha256_b64;
 use crate::error::Result;
 use crate::store::records::{JsonRecord, Kind};
 
@@ -95,7 +95,12 @@ impl Profile {
     }
 }
 
-impl Potvrda {
+capability! {
+    /// A device's profile: what it knows of the account.
+    pub(crate) Profiles
+}
+
+impl Profiles<'_> {
     /// The citizen's record (empty when there is none).
     pub(super) async fn profile(&self, user_id: &str, now: i64) -> Result<Profile> {
         // An unreadable profile is no profile (the next approval rebuilds it).

@@ -5,8 +5,8 @@
 
 use potvrda_proto::api::{AuditKind, LoginStatus};
 
+use super::CODE_ALPHABET;
 use super::factors::Answer;
-use super::{CODE_ALPHABET, Potvrda};
 use crate::audit::{Caller, Event};
 use crate::clock;
 use crate::error::{Error, Result};
@@ -38,7 +38,12 @@ pub(super) fn normalize(code: &str) -> Option<String> {
     potvrda_proto::limits::normalize_code(code, RECOVERY_LEN)
 }
 
-impl Potvrda {
+capability! {
+    /// Recovery codes.
+    pub RecoveryCodes
+}
+
+impl RecoveryCodes<'_> {
     /// Issue the codes if the account has none yet (its first device); the
     /// codes to show once, or `None`.
     pub(super) async fn issue_recovery_codes(
@@ -93,7 +98,7 @@ impl Potvrda {
             secret,
             code,
         };
-        self.answer(answer, caller).await?;
+        self.factors().answer(answer, caller).await?;
         Ok(LoginStatus::Approved)
     }
 
@@ -107,6 +112,7 @@ impl Potvrda {
         now: i64,
     ) -> Error {
         if let Err(e) = self
+            .guards()
             .password_failed(gate, Some(&rec.user_id), caller, now)
             .await
         {

@@ -22,7 +22,6 @@ use std::net::IpAddr;
 
 use potvrda_proto::jose::{RiskLevel, RiskReason};
 
-use super::Potvrda;
 use crate::error::{Error, Result};
 use crate::store::RateKey;
 use crate::store::{Device, User};
@@ -140,7 +139,12 @@ impl Default for RiskPolicy {
     }
 }
 
-impl Potvrda {
+capability! {
+    /// The login risk checks.
+    pub(crate) RiskChecks
+}
+
+impl RiskChecks<'_> {
     /// Score a login of `user` from `ip`, and count it toward velocity:
     /// one read of the citizen's record, two counters.
     pub(super) async fn assess_login(
@@ -151,7 +155,7 @@ impl Potvrda {
         now: i64,
     ) -> Result<Assessment> {
         let mut present = Vec::new();
-        let profile = self.profile(&user.id, now).await?;
+        let profile = self.profiles().profile(&user.id, now).await?;
         if let (Some(first), Some(last)) = (profile.first_approved, profile.last_approved) {
             if ip.is_some_and(|ip| !profile.knows(ip, now)) {
                 present.push(RiskReason::NewAddress);
@@ -219,7 +223,7 @@ impl Potvrda {
                 return Ok(());
             }
         }
-        let mut profile = self.profile(user_id, now).await?;
+        let mut profile = self.profiles().profile(user_id, now).await?;
         let changed = if approved {
             profile.approved(ip.and_then(|ip| ip.parse().ok()), now)
         } else {
@@ -227,7 +231,7 @@ impl Potvrda {
             true
         };
         if changed {
-            self.save_profile(user_id, &profile, now).await?;
+            self.profiles().save_profile(user_id, &profile, now).await?;
         }
         Ok(())
     }

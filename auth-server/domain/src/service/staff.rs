@@ -12,7 +12,7 @@ use potvrda_proto::api::{
 use potvrda_proto::jose::AccessTokenClaims;
 use secrecy::ExposeSecret;
 
-use super::{Potvrda, clean_text, ct_eq_str};
+use super::{clean_text, ct_eq_str};
 use crate::audit::{Caller, Event};
 use crate::error::{Error, Result};
 use crate::store::User;
@@ -98,7 +98,12 @@ impl JsonRecord for Municipality {
     type Id = str;
 }
 
-impl Potvrda {
+capability! {
+    /// Municipalities, staff accounts and who may do what.
+    pub StaffAdmin
+}
+
+impl StaffAdmin<'_> {
     /// Who presents this bearer credential to the admin API: the bootstrap
     /// token (constant time), or an access token of an active, unlocked
     /// account minted for the admin API (`aud` = `admin_audience`, from a
@@ -285,6 +290,7 @@ impl Potvrda {
             phone: None,
         };
         let created = self
+            .accounts()
             .create_account(account, req.role, municipality.clone(), by.actor_id())
             .await;
         let (user, answer) = match created {

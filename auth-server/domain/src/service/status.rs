@@ -3,7 +3,12 @@
 
 use super::*;
 
-impl Potvrda {
+capability! {
+    /// A login's outcome for the relying party.
+    pub Outcomes
+}
+
+impl Outcomes<'_> {
     /// The status of a login, waiting up to `wait_secs` for a decision. The
     /// access token comes exactly once, with the first answer after approval.
     pub async fn login_status(

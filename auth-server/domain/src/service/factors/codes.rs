@@ -49,6 +49,7 @@ async fn code_login<'a>(
     let rec = &login.record;
     // Wrong codes count with wrong passwords, under the same guard.
     let gate = svc
+        .guards()
         .password_gate(&rec.username, Some(&rec.user_id), caller.ip, now)
         .await?;
     Ok((login, gate, code))
@@ -105,11 +106,14 @@ impl SecondFactor for OfflineCode {
         let device = if gate.locked.is_some() || day_failures >= OFFLINE_FAILURES_PER_DAY {
             None
         } else {
-            svc.check_offline_code(&rec.user_id, &typed, now).await?
+            svc.offline_codes()
+                .check_offline_code(&rec.user_id, &typed, now)
+                .await?
         };
         let Some(device_id) = device else {
             svc.store.rate_hit(&day_key, now, DAY).await?;
             return Err(svc
+                .recovery_codes()
                 .wrong_code(&gate, rec, "wrong_offline_code", caller, now)
                 .await);
         };
@@ -179,6 +183,7 @@ impl SecondFactor for RecoveryCode {
         };
         let Some(remaining) = spent else {
             return Err(svc
+                .recovery_codes()
                 .wrong_code(&gate, rec, "wrong_recovery_code", caller, now)
                 .await);
         };

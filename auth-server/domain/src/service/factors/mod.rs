@@ -133,7 +133,12 @@ pub(super) trait SecondFactor: Send + Sync {
 /// Every factor, in the order answers are offered to them.
 pub(super) const FACTORS: &[&dyn SecondFactor] = &[&PushApproval, &OfflineCode, &RecoveryCode];
 
-impl Potvrda {
+capability! {
+    /// The second factors: verify, decide, record.
+    pub(crate) Factors
+}
+
+impl Factors<'_> {
     /// Answer a pending login: verify → decide → record.
     pub(super) async fn answer(&self, answer: Answer<'_>, caller: &Caller) -> Result<Verified> {
         let factor = FACTORS

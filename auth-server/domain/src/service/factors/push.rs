@@ -89,7 +89,9 @@ impl SecondFactor for PushApproval {
             now,
             decided_ms,
         };
-        svc.after_decision(&decided, self.amr(), caller).await
+        svc.decisions()
+            .after_decision(&decided, self.amr(), caller)
+            .await
     }
 }
 

@@ -19,11 +19,16 @@ impl TokenGrant for AuthorizationCode {
         client: &OidcClient,
         form: &TokenForm,
     ) -> Result<TokenResponse> {
-        svc.redeem_code(client, form).await
+        svc.authorization_codes().redeem_code(client, form).await
     }
 }
 
-impl Potvrda {
+capability! {
+    /// Authorization codes: issued and redeemed once.
+    pub(crate) AuthorizationCodes
+}
+
+impl AuthorizationCodes<'_> {
     /// The grant a redeemed code makes, stored, with its first refresh
     /// token's secret.
     async fn new_grant(
@@ -76,7 +81,9 @@ impl Potvrda {
             ));
         }
         if record.used {
-            self.revoke_grant(&record.grant.gid, "code_reused").await?;
+            self.token_endpoint()
+                .revoke_grant(&record.grant.gid, "code_reused")
+                .await?;
             return Err(oauth(
                 OAuthError::InvalidGrant,
                 "the code was already used; what it issued is revoked",
@@ -90,6 +97,7 @@ impl Potvrda {
         }
         pkce_verified(record, form)?;
         if !self
+            .authorization()
             .account_usable(&record.grant.user_id, record.grant.generation)
             .await?
         {
@@ -108,14 +116,17 @@ impl Potvrda {
             .swap(&k, &stored, &used, now + USED_CODE_TTL, now)
             .await?
         {
-            self.revoke_grant(&record.grant.gid, "code_reused").await?;
+            self.token_endpoint()
+                .revoke_grant(&record.grant.gid, "code_reused")
+                .await?;
             return Err(oauth(
                 OAuthError::InvalidGrant,
                 "the code was already used; what it issued is revoked",
             ));
         }
         let (grant, secret) = self.new_grant(client, record, now).await?;
-        self.tokens(client, &grant, record.nonce.as_deref(), &secret, now)
+        self.token_endpoint()
+            .tokens(client, &grant, record.nonce.as_deref(), &secret, now)
             .await
     }
 }

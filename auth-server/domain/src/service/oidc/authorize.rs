@@ -4,7 +4,12 @@
 
 use super::*;
 
-impl Potvrda {
+capability! {
+    /// The authorization endpoint and its login pages.
+    pub Authorization
+}
+
+impl Authorization<'_> {
     /// `/oauth2/authorize`: check the request; answer from the session, or
     /// show the login form.
     pub async fn oidc_authorize(
@@ -15,7 +20,11 @@ impl Potvrda {
         _caller: &Caller,
     ) -> Result<AuthorizeOutcome> {
         // Until the client and its redirect URI are known, nothing is redirected.
-        let Some(client) = p.client_id.as_deref().and_then(|id| self.client(id)) else {
+        let Some(client) = p
+            .client_id
+            .as_deref()
+            .and_then(|id| self.provider().client(id))
+        else {
             return Ok(AuthorizeOutcome::ErrorPage(
                 "Unknown client: the service that sent you here is not registered.".into(),
             ));
@@ -166,6 +175,7 @@ impl Potvrda {
             return Ok(Self::expired_page());
         };
         let client_name = self
+            .provider()
             .client(&req.client_id)
             .map(|c| c.name.clone())
             .unwrap_or_default();
@@ -178,6 +188,7 @@ impl Potvrda {
             }))
         };
         let started = match self
+            .logins()
             .browser_login(username, password, &client_name, Purpose::Portal, caller)
             .await
         {
@@ -228,6 +239,7 @@ impl Potvrda {
             return Err(Error::NotFound);
         };
         let (answer, _) = self
+            .outcomes()
             .wait_for_decision(&login.login_id, Some(&login.login_secret), wait, false)
             .await?;
         Ok(answer.status)
@@ -244,6 +256,7 @@ impl Potvrda {
             return Ok(Self::expired_page());
         };
         let client_name = self
+            .provider()
             .client(&req.client_id)
             .map(|c| c.name.clone())
             .unwrap_or_default();
@@ -256,6 +269,7 @@ impl Potvrda {
             }));
         };
         let (answer, login) = self
+            .outcomes()
             .wait_for_decision(&pending.login_id, Some(&pending.login_secret), 0, false)
             .await?;
         let now = self.clock.now();
@@ -350,6 +364,7 @@ impl Potvrda {
             return Ok(Self::expired_page());
         };
         match self
+            .recovery_codes()
             .login_with_code(&pending.login_id, Some(&pending.login_secret), code, caller)
             .await
         {
@@ -360,6 +375,7 @@ impl Potvrda {
                 request: request_id.to_owned(),
                 number: pending.shown(),
                 client_name: self
+                    .provider()
                     .client(&req.client_id)
                     .map(|c| c.name.clone())
                     .unwrap_or_default(),

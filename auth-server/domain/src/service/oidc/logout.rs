@@ -2,7 +2,12 @@
 
 use super::*;
 
-impl Potvrda {
+capability! {
+    /// RP-initiated logout.
+    pub Logouts
+}
+
+impl Logouts<'_> {
     /// RP-initiated logout. The session ends when the request proves it
     /// comes from the session's own client (an ID token of this session as
     /// `id_token_hint`) or from the citizen (the confirmation form's CSRF
@@ -22,7 +27,7 @@ impl Potvrda {
         };
         let target = client_id
             .as_deref()
-            .and_then(|id| self.client(id))
+            .and_then(|id| self.provider().client(id))
             .zip(p.post_logout_redirect_uri.as_deref())
             .filter(|(c, uri)| c.post_logout_redirect_uris.iter().any(|u| u == uri))
             .map(|(_, uri)| match &p.state {

@@ -288,15 +288,25 @@ mod logout;
 mod refresh_token;
 mod token;
 
-pub use logout::LogoutOutcome;
+pub(crate) use authorization_code::AuthorizationCodes;
+pub use authorize::Authorization;
+pub use logout::{LogoutOutcome, Logouts};
+pub(crate) use refresh_token::RefreshTokens;
+pub use token::TokenEndpoint;
 use token::TokenGrant;
 
 use async_trait::async_trait;
 
-impl Potvrda {
+capability! {
+    /// The OpenID Provider: clients and discovery.
+    pub Provider
+}
+
+impl<'a> Provider<'a> {
     /// The registered client with this id.
-    fn client(&self, id: &str) -> Option<&OidcClient> {
-        self.settings
+    fn client(&self, id: &str) -> Option<&'a OidcClient> {
+        self.0
+            .settings
             .oidc
             .clients
             .iter()

@@ -18,11 +18,16 @@ impl TokenGrant for RefreshToken {
         client: &OidcClient,
         form: &TokenForm,
     ) -> Result<TokenResponse> {
-        svc.refresh(client, form).await
+        svc.refresh_tokens().refresh(client, form).await
     }
 }
 
-impl Potvrda {
+capability! {
+    /// Refresh tokens, rotated.
+    pub(crate) RefreshTokens
+}
+
+impl RefreshTokens<'_> {
     /// Rotate a refresh token: the grant's family, its client, its account.
     async fn refresh(&self, client: &OidcClient, form: &TokenForm) -> Result<TokenResponse> {
         let presented = form
@@ -46,6 +51,7 @@ impl Potvrda {
         if grant.revoked
             || grant.client_id != client.client_id
             || !self
+                .authorization()
                 .account_usable(&grant.base.user_id, grant.base.generation)
                 .await?
         {
@@ -53,7 +59,9 @@ impl Potvrda {
         }
         if !ct_eq_str(&sha256_b64(secret.as_bytes()), &grant.current) {
             // An old token of the family: someone holds a copy. Revoke it all.
-            self.revoke_grant(gid, "refresh_reused").await?;
+            self.token_endpoint()
+                .revoke_grant(gid, "refresh_reused")
+                .await?;
             return Err(oauth(
                 OAuthError::InvalidGrant,
                 "the refresh token was already used; the grant is revoked",
@@ -75,12 +83,16 @@ impl Potvrda {
             .await?
         {
             // Two refreshes with the same token at once: one of them is a copy.
-            self.revoke_grant(gid, "refresh_reused").await?;
+            self.token_endpoint()
+                .revoke_grant(gid, "refresh_reused")
+                .await?;
             return Err(oauth(
                 OAuthError::InvalidGrant,
                 "the refresh token was already used; the grant is revoked",
             ));
         }
-        self.tokens(client, &rotated, None, &next, now).await
+        self.token_endpoint()
+            .tokens(client, &rotated, None, &next, now)
+            .await
     }
 }

@@ -25,7 +25,12 @@ pub(super) trait TokenGrant: Send + Sync {
 /// Every grant the token endpoint serves, in discovery's order.
 pub(super) const GRANTS: &[&dyn TokenGrant] = &[&AuthorizationCode, &RefreshToken];
 
-impl Potvrda {
+capability! {
+    /// The token and userinfo endpoints.
+    pub TokenEndpoint
+}
+
+impl TokenEndpoint<'_> {
     /// Authenticate the client at the token endpoint.
     pub(super) fn authenticate_client(
         &self,
@@ -51,6 +56,7 @@ impl Potvrda {
             }
         };
         let client = self
+            .provider()
             .client(&id)
             .ok_or_else(|| oauth(OAuthError::InvalidClient, "unknown client"))?;
         match (&client.client_secret, secret) {
