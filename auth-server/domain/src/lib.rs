@@ -10,6 +10,7 @@
 //! and Redis stores, and the HTTP layer.
 #![forbid(unsafe_code)]
 
+pub mod actor;
 pub mod audit;
 pub mod clock;
 pub mod error;

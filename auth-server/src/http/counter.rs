@@ -7,7 +7,7 @@
 //! token; every page has a strict Content-Security-Policy.
 //!
 //! Handlers parse, call the domain (the same calls as the admin API, with
-//! the official as the [`Principal`](crate::service::Principal)) and render.
+//! the official as the [`Actor`](crate::service::Actor)) and render.
 //! A refused action is a page with the status of the API's error.
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -145,21 +145,11 @@ fn staff_line(desk: &Desk) -> StaffLine {
             principal,
             display_name,
             ..
-        } => {
-            let (role, municipality) = match principal {
-                crate::service::Principal::User {
-                    role, municipality, ..
-                } => (role_name(*role), municipality.clone()),
-                crate::service::Principal::Bootstrap | crate::service::Principal::AuditReader => {
-                    ("bootstrap", None)
-                }
-            };
-            StaffLine {
-                name: display_name.clone(),
-                role,
-                municipality,
-            }
-        }
+        } => StaffLine {
+            name: display_name.clone(),
+            role: principal.role().map_or("", role_name),
+            municipality: principal.municipality().map(str::to_owned),
+        },
         _ => StaffLine {
             name: String::new(),
             role: "",
@@ -595,7 +585,7 @@ pub(crate) async fn citizen(
             since: sheet::utc(d.created_at),
         })
         .collect();
-    let me = by.actor_id().unwrap_or_default();
+    let me = by.staff_id().unwrap_or_default();
     let pending = c.pending_reset.as_ref().map(|p| {
         (
             p.request_id.clone(),

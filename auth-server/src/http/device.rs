@@ -9,7 +9,7 @@ use potvrda_proto::api::{
 
 use super::Result;
 use super::bearer;
-use crate::service::Potvrda;
+use crate::service::{Actor, Potvrda};
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/enrollments").route(web::post().to(enroll)))
@@ -40,11 +40,8 @@ pub(crate) async fn info(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    Ok(HttpResponse::Ok().json(
-        svc.devices()
-            .device_info(&path, bearer(&req), &super::caller(&req))
-            .await?,
-    ))
+    let by = device_actor(&svc, &req, &path).await?;
+    Ok(HttpResponse::Ok().json(svc.devices().device_info(&by).await?))
 }
 
 /// The device's pending challenges (pull token).
@@ -56,10 +53,8 @@ pub(crate) async fn pending(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let challenges = svc
-        .devices()
-        .pending_challenges(&path, bearer(&req), &super::caller(&req))
-        .await?;
+    let by = device_actor(&svc, &req, &path).await?;
+    let challenges = svc.devices().pending_challenges(&by).await?;
     Ok(HttpResponse::Ok().json(PendingChallenges { challenges }))
 }
 
@@ -80,14 +75,8 @@ pub(crate) async fn seen(
     path: web::Path<String>,
     query: web::Query<SeenQuery>,
 ) -> Result<HttpResponse> {
-    svc.devices()
-        .acknowledge(
-            &path,
-            Some(&query.device_id),
-            bearer(&req),
-            &super::caller(&req),
-        )
-        .await?;
+    let by = device_actor(&svc, &req, &query.device_id).await?;
+    svc.devices().acknowledge(&path, &by).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -107,4 +96,12 @@ pub(crate) async fn respond(
         .respond(&path, &body.approval, &super::caller(&req))
         .await?;
     Ok(HttpResponse::Ok().json(ChallengeAnswerResult { status }))
+}
+
+/// The device a request speaks for: its pull token, within its address's limit.
+async fn device_actor(svc: &Potvrda, req: &HttpRequest, device_id: &str) -> Result<Actor> {
+    Ok(svc
+        .devices()
+        .authenticate(device_id, bearer(req), &super::caller(req))
+        .await?)
 }

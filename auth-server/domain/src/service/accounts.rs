@@ -93,10 +93,10 @@ impl Accounts<'_> {
     pub async fn create_citizen(
         &self,
         req: CreateCitizenRequest,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<CreateCitizenResponse> {
-        by.require(&[Role::Official, Role::Admin, Role::Superadmin], true)?;
+        by.require_staff(&[Role::Official, Role::Admin, Role::Superadmin], true)?;
         // The citizen belongs to the municipality whose counter opened the
         // account: its admins see everything that happens to it.
         let (user, answer) = self
@@ -104,7 +104,7 @@ impl Accounts<'_> {
                 req,
                 Role::Citizen,
                 by.municipality().map(str::to_owned),
-                by.actor_id(),
+                by.staff_id(),
             )
             .await?;
         self.audit

@@ -10,7 +10,7 @@ use potvrda_proto::api::{
 use potvrda_proto::jose::LoginContext;
 use serde::{Deserialize, Serialize};
 
-use super::{Principal, new_id};
+use super::{Actor, new_id};
 use crate::audit::{Caller, Event};
 use crate::error::{Error, Result};
 use crate::store::records::{JsonRecord, Kind};
@@ -41,12 +41,10 @@ impl Additions<'_> {
     /// `POST /v1/me/devices/additions`.
     pub async fn start_device_addition(
         &self,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<DeviceAdditionStarted> {
-        let Principal::User { id, .. } = by else {
-            return Err(Error::Forbidden);
-        };
+        let id = by.citizen()?;
         let me = self.store.user(id).await?.ok_or(Error::Unauthorized)?;
         let context = LoginContext {
             ip: caller.ip.map(|ip| ip.to_string()),
@@ -80,12 +78,10 @@ impl Additions<'_> {
         &self,
         request_id: &str,
         wait: u64,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<DeviceAdditionStatus> {
-        let Principal::User { id, .. } = by else {
-            return Err(Error::Forbidden);
-        };
+        let id = by.citizen()?;
         if request_id.is_empty() || request_id.len() > 64 {
             return Err(Error::NotFound);
         }

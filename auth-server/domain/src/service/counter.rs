@@ -11,7 +11,7 @@ use potvrda_proto::api::{
 use potvrda_proto::limits::MAX_PASSWORD_LEN;
 use secrecy::SecretString;
 
-use super::{CODE_ALPHABET, CODE_LEN, PASSWORD_ALPHABET, Principal, code_hash, grouped};
+use super::{Actor, CODE_ALPHABET, CODE_LEN, PASSWORD_ALPHABET, code_hash, grouped};
 use crate::audit::{Caller, Event};
 use crate::clock;
 use crate::error::{Error, Result};
@@ -112,8 +112,8 @@ capability! {
 
 impl Counter<'_> {
     /// The citizen `user_id`, for staff who manage citizens.
-    async fn citizen_for_staff(&self, user_id: &str, by: &Principal) -> Result<User> {
-        by.require(&[Role::Official, Role::Admin, Role::Superadmin], false)?;
+    async fn citizen_for_staff(&self, user_id: &str, by: &Actor) -> Result<User> {
+        by.require_staff(&[Role::Official, Role::Admin, Role::Superadmin], false)?;
         self.store
             .user(user_id)
             .await?
@@ -121,11 +121,9 @@ impl Counter<'_> {
             .ok_or(Error::NotFound)
     }
 
-    /// The account behind a user's own token (not the bootstrap token).
-    async fn me(&self, by: &Principal) -> Result<User> {
-        let Principal::User { id, .. } = by else {
-            return Err(Error::Forbidden);
-        };
+    /// The account of a citizen acting for themselves (403 for any other actor).
+    async fn me(&self, by: &Actor) -> Result<User> {
+        let id = by.citizen()?;
         self.store.user(id).await?.ok_or(Error::Unauthorized)
     }
 
@@ -134,7 +132,7 @@ impl Counter<'_> {
     pub async fn search_citizens(
         &self,
         query: &str,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<CitizenList> {
         let list = self.find_citizens(query, by).await?;
@@ -149,8 +147,8 @@ impl Counter<'_> {
         Ok(list)
     }
 
-    async fn find_citizens(&self, query: &str, by: &Principal) -> Result<CitizenList> {
-        by.require(&[Role::Official, Role::Admin, Role::Superadmin], false)?;
+    async fn find_citizens(&self, query: &str, by: &Actor) -> Result<CitizenList> {
+        by.require_staff(&[Role::Official, Role::Admin, Role::Superadmin], false)?;
         let prefix = query.trim().to_ascii_lowercase();
         if prefix.is_empty() || prefix.len() > 64 {
             return Err(Error::InvalidRequest(
@@ -170,7 +168,7 @@ impl Counter<'_> {
 
     /// The citizen's summary, for staff (not audited: for names on pages
     /// the official already opened).
-    pub async fn citizen(&self, user_id: &str, by: &Principal) -> Result<CitizenSummary> {
+    pub async fn citizen(&self, user_id: &str, by: &Actor) -> Result<CitizenSummary> {
         let mut c = citizen_summary(self.citizen_for_staff(user_id, by).await?);
         c.pending_reset = self.pending_reset(user_id).await?;
         Ok(c)
@@ -180,7 +178,7 @@ impl Counter<'_> {
     pub async fn read_citizen(
         &self,
         user_id: &str,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<CitizenSummary> {
         let c = self.citizen(user_id, by).await?;
@@ -192,7 +190,7 @@ impl Counter<'_> {
     pub async fn citizen_devices(
         &self,
         user_id: &str,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<DeviceList> {
         let devices = self.devices_for_staff(user_id, by).await?;
@@ -200,7 +198,7 @@ impl Counter<'_> {
         Ok(devices)
     }
 
-    async fn devices_for_staff(&self, user_id: &str, by: &Principal) -> Result<DeviceList> {
+    async fn devices_for_staff(&self, user_id: &str, by: &Actor) -> Result<DeviceList> {
         let user = self.citizen_for_staff(user_id, by).await?;
         let devices = self.store.devices_of(&user.id).await?;
         Ok(DeviceList {
@@ -215,7 +213,7 @@ impl Counter<'_> {
     pub async fn citizen_events(
         &self,
         user_id: &str,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<Vec<AuditEvent>> {
         let events = self
@@ -231,7 +229,7 @@ impl Counter<'_> {
     pub async fn citizen_record(
         &self,
         user_id: &str,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<CitizenRecord> {
         let record = CitizenRecord {
@@ -245,18 +243,14 @@ impl Counter<'_> {
 
     /// The latest security events of a citizen, newest first; `None` when
     /// `by` is staff of another municipality (the fence).
-    async fn events_for_staff(
-        &self,
-        user_id: &str,
-        by: &Principal,
-    ) -> Result<Option<Vec<AuditEvent>>> {
+    async fn events_for_staff(&self, user_id: &str, by: &Actor) -> Result<Option<Vec<AuditEvent>>> {
         let user = self.citizen_for_staff(user_id, by).await?;
         let allowed = match by {
-            Principal::User {
+            Actor::Staff {
                 role: Role::Superadmin,
                 ..
             } => true,
-            Principal::User {
+            Actor::Staff {
                 municipality: Some(m),
                 ..
             } => user.municipality.as_deref() == Some(m.as_str()),
@@ -285,7 +279,7 @@ impl Counter<'_> {
         Ok(Some(events))
     }
 
-    async fn record_read(&self, user_id: &str, what: &str, by: &Principal, caller: &Caller) {
+    async fn record_read(&self, user_id: &str, what: &str, by: &Actor, caller: &Caller) {
         self.audit
             .record(
                 by.event(AuditKind::CitizenViewed, self.clock.now())
@@ -301,7 +295,7 @@ impl Counter<'_> {
         &self,
         user: &User,
         device_id: &str,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<()> {
         if !self.store.revoke_device(&user.id, device_id).await? {
@@ -324,7 +318,7 @@ impl Counter<'_> {
         &self,
         user_id: &str,
         device_id: &str,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<()> {
         let user = self.citizen_for_staff(user_id, by).await?;
@@ -337,7 +331,7 @@ impl Counter<'_> {
     pub async fn reset_citizen(
         &self,
         user_id: &str,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<ResetOutcome> {
         let user = self.citizen_for_staff(user_id, by).await?;
@@ -346,7 +340,7 @@ impl Counter<'_> {
                 self.reset(user, by, caller, None).await?,
             ));
         }
-        let Principal::User {
+        let Actor::Staff {
             id, municipality, ..
         } = by
         else {
@@ -389,7 +383,7 @@ impl Counter<'_> {
         &self,
         user_id: &str,
         request_id: &str,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<CreateCitizenResponse> {
         let user = self.citizen_for_staff(user_id, by).await?;
@@ -398,7 +392,7 @@ impl Counter<'_> {
             .await?
             .filter(|p| super::ct_eq_str(&p.request_id, request_id))
             .ok_or(Error::NotFound)?;
-        let Principal::User {
+        let Actor::Staff {
             id,
             role,
             municipality,
@@ -450,7 +444,7 @@ impl Counter<'_> {
     async fn reset(
         &self,
         mut user: User,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
         requested: Option<&PendingReset>,
     ) -> Result<CreateCitizenResponse> {
@@ -526,7 +520,7 @@ impl Counter<'_> {
     }
 
     /// `GET /v1/me/devices`.
-    pub async fn my_devices(&self, by: &Principal) -> Result<DeviceList> {
+    pub async fn my_devices(&self, by: &Actor) -> Result<DeviceList> {
         let me = self.me(by).await?;
         let devices = self.store.devices_of(&me.id).await?;
         Ok(DeviceList {
@@ -535,12 +529,7 @@ impl Counter<'_> {
     }
 
     /// `PATCH /v1/me/devices/{device_id}`: a new name for one of my devices.
-    pub async fn rename_my_device(
-        &self,
-        device_id: &str,
-        name: &str,
-        by: &Principal,
-    ) -> Result<()> {
+    pub async fn rename_my_device(&self, device_id: &str, name: &str, by: &Actor) -> Result<()> {
         let me = self.me(by).await?;
         let name = super::clean_text("name", name, 64)?;
         if self.store.rename_device(&me.id, device_id, &name).await? {
@@ -554,7 +543,7 @@ impl Counter<'_> {
     pub async fn revoke_my_device(
         &self,
         device_id: &str,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<()> {
         let me = self.me(by).await?;
@@ -566,7 +555,7 @@ impl Counter<'_> {
         &self,
         current: Secret,
         new: Secret,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<()> {
         let mut me = self.me(by).await?;

@@ -14,7 +14,7 @@
 use potvrda_proto::api::{LoginStatus, Role};
 use serde::{Deserialize, Serialize};
 
-use super::{Principal, Purpose, ct_eq_str, sha256_b64};
+use super::{Actor, Purpose, ct_eq_str, sha256_b64};
 use crate::audit::Caller;
 use crate::clock;
 use crate::error::{Error, Result};
@@ -69,7 +69,7 @@ pub enum DeskView {
     /// A logged-in staff member.
     Staff {
         /// Who, as the admin API sees them.
-        principal: Principal,
+        principal: Actor,
         /// Their name.
         display_name: String,
         /// Their username.
@@ -103,7 +103,7 @@ impl Desk {
     }
 
     /// The logged-in staff member, or 401.
-    pub fn principal(&self) -> Result<&Principal> {
+    pub fn principal(&self) -> Result<&Actor> {
         match &self.view {
             DeskView::Staff { principal, .. } => Ok(principal),
             _ => Err(Error::Unauthorized),
@@ -199,11 +199,7 @@ impl Desks<'_> {
                 self.desk_save(cookie, &stored, (now + IDLE_TTL).min(started + MAX_AGE))
                     .await?;
                 DeskView::Staff {
-                    principal: Principal::User {
-                        id: user.id,
-                        role: user.role,
-                        municipality: user.municipality,
-                    },
+                    principal: Actor::account(user.id, user.role, user.municipality, true),
                     display_name: user.display_name,
                     username: user.username,
                 }
@@ -385,11 +381,12 @@ impl Desks<'_> {
                             cookie,
                             stored,
                             view: DeskView::Staff {
-                                principal: Principal::User {
-                                    id: user.id,
-                                    role: user.role,
-                                    municipality: user.municipality,
-                                },
+                                principal: Actor::account(
+                                    user.id,
+                                    user.role,
+                                    user.municipality,
+                                    true,
+                                ),
                                 display_name: user.display_name,
                                 username: user.username,
                             },

@@ -10,15 +10,23 @@ capability! {
 }
 
 impl Devices<'_> {
-    /// The device's own view of itself, for a valid pull token.
-    pub async fn device_info(
+    /// The device actor of a request: its address within the per-address
+    /// limit (checked first, before any signature), and a fresh pull token
+    /// signed by that device, for that device.
+    pub async fn authenticate(
         &self,
         device_id: &str,
         pull_token: Option<&str>,
         caller: &Caller,
-    ) -> Result<DeviceInfo> {
+    ) -> Result<Actor> {
         self.device_limit(caller)?;
-        let device = self.authenticate_device(device_id, pull_token).await?;
+        let device = self.verify_pull_token(device_id, pull_token).await?;
+        Ok(Actor::Device(Box::new(device)))
+    }
+
+    /// The device's own view of itself (the device actor only).
+    pub async fn device_info(&self, by: &Actor) -> Result<DeviceInfo> {
+        let device = by.device()?.clone();
         Ok(DeviceInfo {
             device_id: device.id,
             name: device.name,
@@ -32,15 +40,9 @@ impl Devices<'_> {
         })
     }
 
-    /// The pending challenges of a device, for a valid pull token.
-    pub async fn pending_challenges(
-        &self,
-        device_id: &str,
-        pull_token: Option<&str>,
-        caller: &Caller,
-    ) -> Result<Vec<String>> {
-        self.device_limit(caller)?;
-        let device = self.authenticate_device(device_id, pull_token).await?;
+    /// The pending challenges of a device (the device actor only).
+    pub async fn pending_challenges(&self, by: &Actor) -> Result<Vec<String>> {
+        let device = by.device()?;
         let now = self.clock.now();
         Ok(self
             .store
@@ -53,7 +55,7 @@ impl Devices<'_> {
                     .record
                     .challenges
                     .into_iter()
-                    .find(|c| c.device_id == device_id)?
+                    .find(|c| c.device_id == device.id)?
                     .jws;
                 self.metrics
                     .challenge_fetched(created_ms, self.clock.now_ms());
@@ -64,16 +66,9 @@ impl Devices<'_> {
 
     /// The phone has the challenge on screen (delivered by push or pulled):
     /// recorded once per challenge as the `seen` stage, on the server's clock.
-    pub async fn acknowledge(
-        &self,
-        cid: &str,
-        device_id: Option<&str>,
-        pull_token: Option<&str>,
-        caller: &Caller,
-    ) -> Result<()> {
-        self.device_limit(caller)?;
-        let device_id = device_id.ok_or(Error::Unauthorized)?;
-        let device = self.authenticate_device(device_id, pull_token).await?;
+    /// The device actor only.
+    pub async fn acknowledge(&self, cid: &str, by: &Actor) -> Result<()> {
+        let device = by.device()?;
         let login = self
             .store
             .login_by_challenge(cid)
@@ -96,11 +91,7 @@ impl Devices<'_> {
     }
 
     /// The device a fresh pull token (signed by that device, for that device) speaks for.
-    pub(super) async fn authenticate_device(
-        &self,
-        device_id: &str,
-        pull_token: Option<&str>,
-    ) -> Result<Device> {
+    async fn verify_pull_token(&self, device_id: &str, pull_token: Option<&str>) -> Result<Device> {
         let token = pull_token.ok_or(Error::Unauthorized)?;
         let kid = jsonwebtoken::decode_header(token)
             .map_err(|_| Error::InvalidSignature("pull token is not an ES256 JWS"))?

@@ -47,6 +47,7 @@ mod staff;
 mod status;
 mod text;
 
+pub use crate::actor::{Actor, ActorKind};
 pub use accounts::Accounts;
 pub use additions::Additions;
 pub use additions::NEW_DEVICE_SERVICE;
@@ -80,7 +81,6 @@ pub(crate) use profile::Profiles;
 pub use recovery::RecoveryCodes;
 pub(crate) use risk::RiskChecks;
 pub use risk::{Assessment, RiskPolicy};
-pub use staff::Principal;
 pub use staff::StaffAdmin;
 pub use status::Outcomes;
 use text::{SUGGESTION_TRIES, clean_context, clean_email, clean_phone, clean_text, grouped};

@@ -1,4 +1,4 @@
-//! Who may do what under `/v1/admin`: the caller ([`Principal`]) is the
+//! Who may do what under `/v1/admin`: the caller ([`Actor`]) is the
 //! bootstrap token or a staff member's access token (checked against the
 //! token keys and, every time, against the stored account, so a role change,
 //! deactivation or lock takes effect at once); municipalities; staff
@@ -12,86 +12,11 @@ use potvrda_proto::api::{
 use potvrda_proto::jose::AccessTokenClaims;
 use secrecy::ExposeSecret;
 
-use super::{clean_text, ct_eq_str};
-use crate::audit::{Caller, Event};
+use super::{Actor, clean_text, ct_eq_str};
+use crate::audit::Caller;
 use crate::error::{Error, Result};
 use crate::store::User;
 use crate::store::records::{FirstSuperadmin, JsonRecord, Kind, Marker};
-
-/// The actor id of the bootstrap token in the audit trail.
-pub const BOOTSTRAP_ACTOR: &str = "bootstrap";
-/// The actor id of the audit reader token in the audit trail.
-pub const AUDIT_READER_ACTOR: &str = "audit-reader";
-
-/// The caller of an admin endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    /// The bootstrap token of the configuration.
-    Bootstrap,
-    /// The audit reader token: reads the audit trail, nothing else.
-    AuditReader,
-    /// A user's valid access token; the account as stored now.
-    User {
-        /// The account's id.
-        id: String,
-        /// Its role.
-        role: Role,
-        /// Its municipality (staff of a municipality).
-        municipality: Option<String>,
-    },
-}
-
-impl Principal {
-    /// Allowed if the role is one of `roles` (or, with `bootstrap`, for the
-    /// bootstrap token); 403 for anyone else authenticated.
-    pub fn require(&self, roles: &[Role], bootstrap: bool) -> Result<()> {
-        match self {
-            Self::Bootstrap if bootstrap => Ok(()),
-            Self::User { role, .. } if roles.contains(role) => Ok(()),
-            _ => Err(Error::Forbidden),
-        }
-    }
-
-    /// An audit event with this principal as the actor.
-    pub fn event(&self, kind: AuditKind, at: i64) -> Event {
-        match self {
-            Self::Bootstrap => Event::new(kind, at).actor(BOOTSTRAP_ACTOR),
-            Self::AuditReader => Event::new(kind, at).actor(AUDIT_READER_ACTOR),
-            Self::User {
-                id, municipality, ..
-            } => {
-                let e = Event::new(kind, at).actor(id);
-                match municipality {
-                    Some(m) => e.municipality(m),
-                    None => e,
-                }
-            }
-        }
-    }
-
-    /// The staff member's id (none for the bootstrap token).
-    pub fn actor_id(&self) -> Option<&str> {
-        match self {
-            Self::Bootstrap | Self::AuditReader => None,
-            Self::User { id, .. } => Some(id),
-        }
-    }
-
-    fn role(&self) -> Option<Role> {
-        match self {
-            Self::Bootstrap | Self::AuditReader => None,
-            Self::User { role, .. } => Some(*role),
-        }
-    }
-
-    /// The staff member's municipality.
-    pub fn municipality(&self) -> Option<&str> {
-        match self {
-            Self::Bootstrap | Self::AuditReader => None,
-            Self::User { municipality, .. } => municipality.as_deref(),
-        }
-    }
-}
 
 impl JsonRecord for Municipality {
     const KIND: Kind = Kind::Municipality;
@@ -109,40 +34,29 @@ impl StaffAdmin<'_> {
     /// account minted for the admin API (`aud` = `admin_audience`, from a
     /// login made with `"audience": "admin"`). A token for a portal service
     /// is never admin authority, whoever holds it.
-    pub async fn authenticate_admin(&self, bearer: Option<&str>) -> Result<Principal> {
+    pub async fn authenticate_admin(&self, bearer: Option<&str>) -> Result<Actor> {
         self.authenticate(bearer, LoginAudience::Admin).await
     }
 
     /// Who presents this bearer credential to the self-service API
     /// (`/v1/me`): a portal access token of an active, unlocked account, as
     /// a citizen acting for themselves, whatever their role.
-    pub async fn authenticate_self(&self, bearer: Option<&str>) -> Result<Principal> {
-        match self.authenticate(bearer, LoginAudience::Portal).await? {
-            Principal::User { id, .. } => Ok(Principal::User {
-                id,
-                role: Role::Citizen,
-                municipality: None,
-            }),
-            other => Ok(other),
-        }
+    pub async fn authenticate_self(&self, bearer: Option<&str>) -> Result<Actor> {
+        self.authenticate(bearer, LoginAudience::Portal).await
     }
 
-    async fn authenticate(
-        &self,
-        bearer: Option<&str>,
-        audience: LoginAudience,
-    ) -> Result<Principal> {
+    async fn authenticate(&self, bearer: Option<&str>, audience: LoginAudience) -> Result<Actor> {
         let token = bearer.ok_or(Error::Unauthorized)?;
         if let Some(expected) = &self.settings.staff.bootstrap_token
             && ct_eq_str(expected.expose_secret(), token)
         {
-            return Ok(Principal::Bootstrap);
+            return Ok(Actor::Bootstrap);
         }
         if audience == LoginAudience::Admin
             && let Some(reader) = &self.settings.staff.audit_reader_token
             && ct_eq_str(reader.expose_secret(), token)
         {
-            return Ok(Principal::AuditReader);
+            return Ok(Actor::AuditReader);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| Error::Unauthorized)?;
         // Only the portal's own access tokens: not an OpenID client's (`at+jwt`).
@@ -176,21 +90,22 @@ impl StaffAdmin<'_> {
             .await?
             .filter(|u| !u.deactivated && !u.locked)
             .ok_or(Error::Unauthorized)?;
-        Ok(Principal::User {
-            id: user.id,
-            role: user.role,
-            municipality: user.municipality,
-        })
+        Ok(Actor::account(
+            user.id,
+            user.role,
+            user.municipality,
+            audience == LoginAudience::Admin,
+        ))
     }
 
     /// `POST /v1/admin/municipalities` (superadmin).
     pub async fn create_municipality(
         &self,
         req: CreateMunicipalityRequest,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<Municipality> {
-        by.require(&[Role::Superadmin], false)?;
+        by.require_staff(&[Role::Superadmin], false)?;
         let code = req.code.trim().to_ascii_lowercase();
         let ok = (2..=32).contains(&code.len())
             && code
@@ -234,7 +149,7 @@ impl StaffAdmin<'_> {
     pub async fn create_staff(
         &self,
         req: CreateStaffRequest,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<CreateCitizenResponse> {
         let municipality = req
@@ -247,10 +162,10 @@ impl StaffAdmin<'_> {
                     "citizens are created at /v1/admin/citizens".into(),
                 ));
             }
-            (Principal::Bootstrap, Role::Superadmin) => {}
-            (Principal::Bootstrap, _) => return Err(Error::Forbidden),
-            (Principal::User { .. }, _) if by.role() == Some(Role::Superadmin) => {}
-            (Principal::User { .. }, Role::Official)
+            (Actor::Bootstrap, Role::Superadmin) => {}
+            (Actor::Bootstrap, _) => return Err(Error::Forbidden),
+            (Actor::Staff { .. }, _) if by.role() == Some(Role::Superadmin) => {}
+            (Actor::Staff { .. }, Role::Official)
                 if by.role() == Some(Role::Admin)
                     && municipality.is_some()
                     && municipality.as_deref() == by.municipality() => {}
@@ -275,7 +190,7 @@ impl StaffAdmin<'_> {
         }
         let now = self.clock.now();
         // The bootstrap token makes one superadmin, ever: the marker is taken atomically.
-        if *by == Principal::Bootstrap
+        if *by == Actor::Bootstrap
             && !self
                 .records::<FirstSuperadmin>()
                 .put_new(&(), &Marker, 0, now)
@@ -291,12 +206,12 @@ impl StaffAdmin<'_> {
         };
         let created = self
             .accounts()
-            .create_account(account, req.role, municipality.clone(), by.actor_id())
+            .create_account(account, req.role, municipality.clone(), by.staff_id())
             .await;
         let (user, answer) = match created {
             Ok(c) => c,
             Err(e) => {
-                if *by == Principal::Bootstrap {
+                if *by == Actor::Bootstrap {
                     // Not created after all: the bootstrap token may try again.
                     self.records::<FirstSuperadmin>().delete(&()).await?;
                 }
@@ -317,7 +232,7 @@ impl StaffAdmin<'_> {
     }
 
     /// Whether `by` may manage staff account `target`.
-    fn may_manage_staff(by: &Principal, target: &User) -> bool {
+    fn may_manage_staff(by: &Actor, target: &User) -> bool {
         match by.role() {
             Some(Role::Superadmin) => true,
             Some(Role::Admin) => {
@@ -330,13 +245,8 @@ impl StaffAdmin<'_> {
     }
 
     /// `POST /v1/admin/staff/{user_id}/deactivate`.
-    pub async fn deactivate_staff(
-        &self,
-        user_id: &str,
-        by: &Principal,
-        caller: &Caller,
-    ) -> Result<()> {
-        by.require(&[Role::Admin, Role::Superadmin], false)?;
+    pub async fn deactivate_staff(&self, user_id: &str, by: &Actor, caller: &Caller) -> Result<()> {
+        by.require_staff(&[Role::Admin, Role::Superadmin], false)?;
         let mut user = self
             .store
             .user(user_id)
@@ -363,10 +273,10 @@ impl StaffAdmin<'_> {
         &self,
         user_id: &str,
         locked: bool,
-        by: &Principal,
+        by: &Actor,
         caller: &Caller,
     ) -> Result<()> {
-        by.require(&[Role::Official, Role::Admin, Role::Superadmin], false)?;
+        by.require_staff(&[Role::Official, Role::Admin, Role::Superadmin], false)?;
         let mut user = self
             .store
             .user(user_id)
@@ -413,13 +323,9 @@ impl StaffAdmin<'_> {
     /// municipality, whose every event (their own acts, and any staff's acts
     /// on them) that admin sees (security round 2, finding 12). A citizen of
     /// another municipality shows only the admin's own staff's acts.
-    pub async fn audit_scope(
-        &self,
-        by: &Principal,
-        user_id: Option<&str>,
-    ) -> Result<Option<String>> {
+    pub async fn audit_scope(&self, by: &Actor, user_id: Option<&str>) -> Result<Option<String>> {
         if let (
-            Principal::User {
+            Actor::Staff {
                 role: Role::Admin,
                 municipality: Some(m),
                 ..
@@ -442,47 +348,19 @@ impl StaffAdmin<'_> {
             .is_some_and(|u| u.role == Role::Citizen && u.municipality.as_deref() == Some(m)))
     }
 
-    fn national_or_own(&self, by: &Principal) -> Result<Option<String>> {
+    fn national_or_own(&self, by: &Actor) -> Result<Option<String>> {
         match by {
-            Principal::Bootstrap | Principal::AuditReader => Ok(None),
-            Principal::User {
+            Actor::Bootstrap | Actor::AuditReader => Ok(None),
+            Actor::Staff {
                 role: Role::Superadmin,
                 ..
             } => Ok(None),
-            Principal::User {
+            Actor::Staff {
                 role: Role::Admin,
                 municipality,
                 ..
             } => Ok(municipality.clone().or(Some(String::new()))),
             _ => Err(Error::Forbidden),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn roles_are_checked() {
-        let official = Principal::User {
-            id: "o".into(),
-            role: Role::Official,
-            municipality: Some("novi-sad".into()),
-        };
-        assert!(official.require(&[Role::Official], false).is_ok());
-        assert!(matches!(
-            official.require(&[Role::Admin], true),
-            Err(Error::Forbidden)
-        ));
-        assert!(Principal::Bootstrap.require(&[], true).is_ok());
-        assert!(
-            Principal::Bootstrap
-                .require(&[Role::Superadmin], false)
-                .is_err()
-        );
-        let e = official.event(AuditKind::AccountLocked, 1).into_inner();
-        assert_eq!(e.actor_id.as_deref(), Some("o"));
-        assert_eq!(e.municipality.as_deref(), Some("novi-sad"));
     }
 }

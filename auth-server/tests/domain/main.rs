@@ -21,6 +21,7 @@ use secrecy::SecretString;
 /// The domain service on the embedded store, a hand-set clock, an
 /// in-memory push gateway and no metrics; nothing listens on a port.
 struct Domain {
+    config: Config,
     svc: Arc<Potvrda>,
     store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
@@ -34,7 +35,19 @@ impl Domain {
     }
 
     async fn with_random(config: Config, rng: Arc<dyn Random>) -> Self {
+        Self::on(config, rng, tempfile::tempdir().expect("tempdir")).await
+    }
+
+    /// A second service on a copy of this one's durable store: what it
+    /// holds (accounts, devices, records, keys) without redoing its setup.
+    async fn copy(&self) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        let file = "potvrda.redb";
+        std::fs::copy(self._dir.path().join(file), dir.path().join(file)).expect("copied");
+        Self::on(self.config.clone(), Arc::new(SystemRandom::default()), dir).await
+    }
+
+    async fn on(config: Config, rng: Arc<dyn Random>, dir: tempfile::TempDir) -> Self {
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
         let clock = Arc::new(ManualClock::new(1_700_000_000));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
@@ -71,6 +84,7 @@ impl Domain {
             risk: config.risk_policy().expect("risk policy"),
         }));
         Self {
+            config,
             svc,
             store,
             clock,
@@ -80,6 +94,18 @@ impl Domain {
     }
 
     async fn citizen(&self, username: &str, password: &str) {
+        self.account(username, password, Role::Citizen, None).await;
+    }
+
+    /// An account stored as the counter would leave it, with an activation
+    /// whose code hash is `unused-{username}`.
+    async fn account(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+        municipality: Option<&str>,
+    ) {
         let hash = self
             .hasher
             .hash(SecretString::from(password.to_owned()))
@@ -92,8 +118,8 @@ impl Domain {
             password_hash: hash,
             email: None,
             phone: None,
-            role: Role::Citizen,
-            municipality: None,
+            role,
+            municipality: municipality.map(str::to_owned),
             pwd_change_required: false,
             locked: false,
             fraud_reported_at: None,
@@ -122,6 +148,8 @@ fn attempt(username: &str, password: &str) -> LoginRequest {
         audience: Default::default(),
     }
 }
+
+mod actors;
 
 /// The password back-off waits on the injected clock: after
 /// `password_delay_after` failures the next attempt is held until the
