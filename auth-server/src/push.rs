@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::keys::ServerKeys;
 use crate::metrics::Metrics;
 use crate::ports::{PushGateway, PushJob};
-use crate::store::{Device, LoginState, PushTarget, Store};
+use crate::store::{Device, LoginId, LoginState, PushTarget, Store};
 
 /// Lifetime of a VAPID JWT (RFC 8292 allows at most 24 h).
 const VAPID_LIFETIME_SECS: i64 = 12 * 3600;
@@ -325,7 +325,7 @@ impl PushSender {
                 .record(
                     event
                         .user(&device.user_id)
-                        .with("login_id", login_id)
+                        .with("login_id", login_id.as_str())
                         .with("device_id", device.id.as_str()),
                 )
                 .await;
@@ -339,7 +339,7 @@ impl PushSender {
         &self,
         device: &Device,
         target: &PushTarget,
-        login_id: &str,
+        login_id: &LoginId,
         payload: &[u8],
         expires_at: i64,
         created_ms: i64,
@@ -366,30 +366,30 @@ impl PushSender {
                 .push_delivered(result, started.elapsed(), created_ms, self.clock.now_ms());
             match delivery {
                 Ok(Delivery::Accepted) => {
-                    tracing::debug!(login_id, device_id = device.id, push_service = %origin, "push accepted");
+                    tracing::debug!(login_id = %login_id, device_id = %device.id, push_service = %origin, "push accepted");
                     return None;
                 }
                 Ok(Delivery::Gone) => {
-                    tracing::info!(login_id, device_id = device.id, push_service = %origin, "push subscription gone; device falls back to pull");
+                    tracing::info!(login_id = %login_id, device_id = %device.id, push_service = %origin, "push subscription gone; device falls back to pull");
                     if let Err(e) = self.store.mark_push_gone(&device.id).await {
-                        tracing::warn!(device_id = device.id, error = %e, "could not mark push subscription gone");
+                        tracing::warn!(device_id = %device.id, error = %e, "could not mark push subscription gone");
                     }
                     return Some("subscription_gone");
                 }
                 Ok(Delivery::Rejected(status)) => {
-                    tracing::warn!(login_id, device_id = device.id, push_service = %origin, status, "push rejected");
+                    tracing::warn!(login_id = %login_id, device_id = %device.id, push_service = %origin, status, "push rejected");
                     return Some("rejected");
                 }
                 Ok(Delivery::Retry(after) | Delivery::RateLimited(after)) => {
                     let wait = after
                         .unwrap_or(backoff)
                         .min(Duration::from_secs(ttl.min(30)));
-                    tracing::info!(login_id, attempt, push_service = %origin, wait_ms = wait.as_millis() as u64, "push will be retried");
+                    tracing::info!(login_id = %login_id, attempt, push_service = %origin, wait_ms = wait.as_millis() as u64, "push will be retried");
                     tokio::time::sleep(wait).await;
                     backoff *= 2;
                 }
                 Err(e) => {
-                    tracing::error!(login_id, device_id = device.id, error = %e, "push could not be built");
+                    tracing::error!(login_id = %login_id, device_id = %device.id, error = %e, "push could not be built");
                     return Some("not_built");
                 }
             }

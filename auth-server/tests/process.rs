@@ -84,7 +84,7 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
         .json()
         .await
         .expect("json");
-    let phone = VirtualPhone::enroll(&server.url, &account.activation_code, "p", None)
+    let phone = VirtualPhone::enroll(&server.url, account.activation_code.expose(), "p", None)
         .await
         .expect("enrolls");
     let jwks_before: serde_json::Value = http
@@ -134,7 +134,7 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
         .expect("approved");
     let status: LoginStatusResponse = http
         .get(format!("{}/v1/logins/{}", server.url, login.login_id))
-        .bearer_auth(&login.login_secret)
+        .bearer_auth(login.login_secret.expose())
         .send()
         .await
         .expect("request")
@@ -143,7 +143,8 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
         .expect("json");
     assert!(status.access_token.is_some());
     // The used activation code stayed used.
-    let again = VirtualPhone::enroll(&server.url, &account.activation_code, "again", None).await;
+    let again =
+        VirtualPhone::enroll(&server.url, account.activation_code.expose(), "again", None).await;
     assert!(matches!(
         again,
         Err(potvrda_mobile_core::Error::Server { status: 400, .. })
@@ -196,9 +197,14 @@ async fn logs_of_a_full_flow_hold_no_secret() {
         .await
         .expect("endpoint");
     let push_url = endpoint.new_endpoint();
-    let phone = VirtualPhone::enroll(&server.url, &account.activation_code, "p", Some(&push_url))
-        .await
-        .expect("enrolls");
+    let phone = VirtualPhone::enroll(
+        &server.url,
+        account.activation_code.expose(),
+        "p",
+        Some(&push_url),
+    )
+    .await
+    .expect("enrolls");
     let wrong = http
         .post(format!("{}/v1/logins", server.url))
         .json(&serde_json::json!({"username": "logged", "password": "Wrong-Password-Typed-1"}))
@@ -229,7 +235,7 @@ async fn logs_of_a_full_flow_hold_no_secret() {
         .expect("approved");
     let status: LoginStatusResponse = http
         .get(format!("{}/v1/logins/{}", server.url, login.login_id))
-        .bearer_auth(&login.login_secret)
+        .bearer_auth(login.login_secret.expose())
         .send()
         .await
         .expect("request")
@@ -241,14 +247,14 @@ async fn logs_of_a_full_flow_hold_no_secret() {
 
     let text = std::fs::read_to_string(&log_path).expect("log");
     let push_token = push_url.rsplit('/').next().expect("token");
-    let normalized_code = account.activation_code.replace('-', "");
+    let normalized_code = account.activation_code.expose().replace('-', "");
     let secrets = [
         ("bootstrap token", token),
-        ("initial password", account.initial_password.as_str()),
+        ("initial password", account.initial_password.expose()),
         ("wrong password", "Wrong-Password-Typed-1"),
-        ("activation code", account.activation_code.as_str()),
+        ("activation code", account.activation_code.expose()),
         ("activation code, normalised", normalized_code.as_str()),
-        ("login secret", login.login_secret.as_str()),
+        ("login secret", login.login_secret.expose()),
         ("access token", access_token.as_str()),
         (
             "token signature",
@@ -293,7 +299,7 @@ async fn logs_of_a_full_flow_hold_no_secret() {
         "every access line has a request id"
     );
     assert!(
-        text.contains(&login.login_id) && text.contains(&challenge.claims.cid),
+        text.contains(login.login_id.as_str()) && text.contains(challenge.claims.cid.as_str()),
         "login and challenge ids are logged"
     );
 }

@@ -258,9 +258,14 @@ async fn run(cli: &Cli, store: Store) -> (f64, f64) {
             .await
             .expect("json");
         let url = endpoint.new_endpoint();
-        let mut phone = VirtualPhone::enroll(&a.url, &account.activation_code, "bench", Some(&url))
-            .await
-            .expect("enroll");
+        let mut phone = VirtualPhone::enroll(
+            &a.url,
+            account.activation_code.expose(),
+            "bench",
+            Some(&url),
+        )
+        .await
+        .expect("enroll");
         phone.state.device.server = approver.clone();
         let phone = VirtualPhone::from_state(phone.state.clone()).expect("state");
         endpoint.expect_vapid_key(&phone.state.device.vapid_public_key);
@@ -311,7 +316,7 @@ async fn run(cli: &Cli, store: Store) -> (f64, f64) {
                         tokio::spawn(async move {
                             let r: LoginStatusResponse = http
                                 .get(format!("{url}/v1/logins/{id}?wait=30"))
-                                .bearer_auth(secret)
+                                .bearer_auth(secret.expose())
                                 .send()
                                 .await
                                 .expect("poll")
@@ -408,7 +413,7 @@ async fn hold(cli: &Cli, store: Store, n: usize) {
                 .json()
                 .await
                 .expect("json");
-            VirtualPhone::enroll(&url, &account.activation_code, "held", None)
+            VirtualPhone::enroll(&url, account.activation_code.expose(), "held", None)
                 .await
                 .expect("enroll");
             account
@@ -443,7 +448,7 @@ async fn hold(cli: &Cli, store: Store, n: usize) {
             polls.push(tokio::spawn(async move {
                 client
                     .get(format!("{url}/v1/logins/{}?wait=30", login.login_id))
-                    .bearer_auth(login.login_secret)
+                    .bearer_auth(login.login_secret.expose())
                     .send()
                     .await
                     .map(|r| r.status().as_u16())

@@ -141,15 +141,17 @@ impl PendingEnrollment {
         Ok(EnrollmentDone {
             device: Enrolled {
                 server: self.server,
-                device_id: answer.device_id,
-                user_id: answer.user_id,
+                device_id: answer.device_id.into_string(),
+                user_id: answer.user_id.into_string(),
                 username: answer.username,
                 server_jwks: answer.server_jwks,
                 vapid_public_key: answer.vapid_public_key,
                 push,
-                offline_secret: answer.offline_secret,
+                offline_secret: answer.offline_secret.map(|s| s.expose().to_owned()),
             },
-            recovery_codes: answer.recovery_codes,
+            recovery_codes: answer
+                .recovery_codes
+                .map(|codes| codes.iter().map(|c| c.expose().to_owned()).collect()),
         })
     }
 }

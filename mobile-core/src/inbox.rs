@@ -34,7 +34,7 @@ impl Shown {
     /// What the screen shows of `c`.
     pub fn of(c: &Challenge) -> Self {
         Self {
-            id: c.claims.cid.clone(),
+            id: c.claims.cid.to_string(),
             username: c.claims.sub.clone(),
             service: c.claims.ctx.service.clone(),
             ip: c.claims.ctx.ip.clone(),

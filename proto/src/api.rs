@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Secret;
+use crate::ids::{DeviceId, LoginId, UserId};
 
 use crate::jose::{EcJwk, Jwks, LoginContext};
 
@@ -59,7 +60,8 @@ impl Role {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CitizenSummary {
     /// Id.
-    pub user_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub user_id: UserId,
     /// Username.
     pub username: String,
     /// Name.
@@ -90,7 +92,8 @@ pub struct PendingReset {
     /// Name it in the confirmation.
     pub request_id: String,
     /// The official who asked.
-    pub requested_by: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub requested_by: UserId,
     /// Their name.
     pub requested_by_name: String,
     /// Their municipality.
@@ -124,7 +127,8 @@ pub struct CitizenList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceSummary {
     /// Device id.
-    pub device_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub device_id: DeviceId,
     /// Name given at enrollment.
     pub name: String,
     /// Platform.
@@ -176,7 +180,8 @@ pub struct DeviceAdditionStatus {
     pub status: LoginStatus,
     /// Once approved, exactly once: the activation code for the new device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activation_code: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub activation_code: Option<Secret>,
     /// When that code expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation_expires_at: Option<i64>,
@@ -243,13 +248,16 @@ pub struct CreateStaffRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateCitizenResponse {
     /// New user id.
-    pub user_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub user_id: UserId,
     /// Username (normalised).
     pub username: String,
     /// Initial password, shown once.
-    pub initial_password: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub initial_password: Secret,
     /// Single-use activation code for the phone, shown once.
-    pub activation_code: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub activation_code: Secret,
     /// When the activation code expires.
     pub activation_expires_at: i64,
 }
@@ -301,9 +309,11 @@ pub struct EnrollmentRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollmentResponse {
     /// New device id; the `kid` of every JWS this device signs.
-    pub device_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub device_id: DeviceId,
     /// The account the device belongs to.
-    pub user_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub user_id: UserId,
     /// Its username.
     pub username: String,
     /// The keys challenges are signed with.
@@ -313,12 +323,14 @@ pub struct EnrollmentResponse {
     /// Ten single-use recovery codes, with the account's first device only:
     /// each replaces the phone's approval once. Shown once; keep them on paper.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recovery_codes: Option<Vec<String>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>))]
+    pub recovery_codes: Option<Vec<Secret>>,
     /// The device's offline-code secret ([`crate::offline`]), base64url,
     /// given once: the app keeps it in its keystore and shows a code from
     /// it when the phone has no network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offline_secret: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub offline_secret: Option<Secret>,
 }
 
 /// `POST /v1/logins/{login_id}/code` body.
@@ -381,9 +393,11 @@ impl LoginAudience {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     /// Login id for the status requests.
-    pub login_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub login_id: LoginId,
     /// Bearer secret for the status requests.
-    pub login_secret: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub login_secret: Secret,
     /// The two digits the login screen shows.
     pub number: u8,
     /// When the challenge expires.
@@ -424,7 +438,8 @@ pub enum PushStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceInfo {
     /// Device id.
-    pub device_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub device_id: DeviceId,
     /// Name given at enrollment.
     pub name: String,
     /// Platform given at enrollment.

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::ChallengeId;
+
 /// The only signature algorithm anywhere in the protocol.
 pub const ALG_ES256: &str = "ES256";
 
@@ -164,7 +166,8 @@ pub struct LoginContext {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChallengeClaims {
     /// Challenge id.
-    pub cid: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub cid: ChallengeId,
     /// 32 random bytes, base64url; the approval must echo it.
     pub nonce: String,
     /// The username logging in.
@@ -301,7 +304,8 @@ pub enum Decision {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApprovalClaims {
     /// Challenge id.
-    pub cid: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub cid: ChallengeId,
     /// The challenge's nonce, echoed.
     pub nonce: String,
     /// Approve or deny.

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod error;
+pub mod ids;
 pub mod jose;
 pub mod limits;
 pub mod offline;
@@ -19,4 +20,5 @@ pub mod oidc;
 pub mod secret;
 
 pub use error::{ErrorBody, ErrorCode};
+pub use ids::{ChallengeId, ClientId, DeviceId, LoginId, UserId};
 pub use secret::Secret;

@@ -15,7 +15,7 @@ use potvrda_proto::api::{AuditKind, Role};
 
 use crate::audit::Event;
 use crate::error::{Error, Result};
-use crate::store::Device;
+use crate::store::{ClientId, Device, UserId};
 
 /// The actor id of the bootstrap token in the audit trail.
 pub const BOOTSTRAP_ACTOR: &str = "bootstrap";
@@ -34,7 +34,7 @@ pub enum Actor {
     /// account as stored now.
     Staff {
         /// The account's id.
-        id: String,
+        id: UserId,
         /// Its role, never [`Role::Citizen`].
         role: Role,
         /// Its municipality (staff of a municipality).
@@ -45,14 +45,14 @@ pub enum Actor {
     /// [`Actor::Staff`].
     Citizen {
         /// The account's id.
-        id: String,
+        id: UserId,
     },
     /// A phone, by a fresh pull token it signed.
     Device(Box<Device>),
     /// A relying party, by its client credential.
     Client {
         /// The registered client's id.
-        client_id: String,
+        client_id: ClientId,
     },
 }
 
@@ -77,7 +77,7 @@ impl Actor {
     /// The account behind a token: staff on the admin audience, a citizen
     /// acting for themselves otherwise (and a citizen's admin-audience token
     /// is still only a citizen).
-    pub fn account(id: String, role: Role, municipality: Option<String>, admin: bool) -> Self {
+    pub fn account(id: UserId, role: Role, municipality: Option<String>, admin: bool) -> Self {
         if admin && role != Role::Citizen {
             Self::Staff {
                 id,
@@ -112,7 +112,7 @@ impl Actor {
     }
 
     /// The citizen acting for themselves, or 403.
-    pub fn citizen(&self) -> Result<&str> {
+    pub fn citizen(&self) -> Result<&UserId> {
         match self {
             Self::Citizen { id } => Ok(id),
             _ => Err(Error::Forbidden),
@@ -146,7 +146,7 @@ impl Actor {
     }
 
     /// The staff member's account id (none for the other actors).
-    pub fn staff_id(&self) -> Option<&str> {
+    pub fn staff_id(&self) -> Option<&UserId> {
         match self {
             Self::Staff { id, .. } => Some(id),
             _ => None,
@@ -194,7 +194,7 @@ mod tests {
         );
         let citizen = Actor::Citizen { id: "c".into() };
         assert!(citizen.require_staff(&[Role::Citizen], true).is_err());
-        assert_eq!(citizen.citizen().ok(), Some("c"));
+        assert_eq!(citizen.citizen().ok().map(UserId::as_str), Some("c"));
         assert!(official.citizen().is_err());
         assert!(official.device().is_err());
         let e = official.event(AuditKind::AccountLocked, 1).into_inner();

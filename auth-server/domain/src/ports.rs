@@ -92,7 +92,7 @@ impl Meter for NoMeter {
 #[derive(Debug, Clone)]
 pub struct PushJob {
     /// The login it belongs to.
-    pub login_id: String,
+    pub login_id: crate::store::LoginId,
     /// The challenge JWS (the plaintext).
     pub payload: String,
     /// When the challenge expires (clock seconds): no delivery after.

@@ -16,7 +16,7 @@ use super::Result;
 use super::bearer;
 use crate::error::Error;
 use crate::service::{Potvrda, ResetOutcome};
-use crate::store::AuditFilter;
+use crate::store::{AuditFilter, DeviceId, UserId};
 
 /// Events in one answer by default, and at most.
 const AUDIT_PAGE: usize = 100;
@@ -103,7 +103,7 @@ pub(crate) async fn search(
 pub(crate) async fn citizen(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     Ok(HttpResponse::Ok()
@@ -122,7 +122,7 @@ pub(crate) async fn citizen(
 pub(crate) async fn devices(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     Ok(HttpResponse::Ok().json(
@@ -141,7 +141,7 @@ pub(crate) async fn devices(
 pub(crate) async fn events(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     let events = svc
@@ -164,7 +164,7 @@ pub(crate) async fn events(
 pub(crate) async fn revoke_device(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(UserId, DeviceId)>,
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     let (user_id, device_id) = path.into_inner();
@@ -183,7 +183,7 @@ pub(crate) async fn revoke_device(
 pub(crate) async fn reset(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     let answer = match svc
@@ -222,7 +222,7 @@ fn secrets(
 pub(crate) async fn confirm_reset(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
     body: web::Json<ConfirmResetRequest>,
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
@@ -280,7 +280,7 @@ pub(crate) async fn create_staff(
 pub(crate) async fn deactivate(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     svc.staff_admin()
@@ -296,7 +296,7 @@ pub(crate) async fn deactivate(
 pub(crate) async fn lock(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     svc.staff_admin()
@@ -312,7 +312,7 @@ pub(crate) async fn lock(
 pub(crate) async fn unlock(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     svc.staff_admin()
@@ -385,9 +385,10 @@ pub(crate) async fn audit(
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     let mut filter = query.into_inner().filter(AUDIT_PAGE)?;
+    let audit_user = filter.user_id.clone().map(UserId::from);
     filter.municipality = svc
         .staff_admin()
-        .audit_scope(&by, filter.user_id.as_deref())
+        .audit_scope(&by, audit_user.as_ref())
         .await?;
     let page = svc.audit().read(&filter).await?;
     Ok(HttpResponse::Ok()
@@ -409,9 +410,10 @@ pub(crate) async fn audit_export(
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     let mut filter = query.into_inner().filter(AUDIT_PAGE_MAX)?;
+    let audit_user = filter.user_id.clone().map(UserId::from);
     filter.municipality = svc
         .staff_admin()
-        .audit_scope(&by, filter.user_id.as_deref())
+        .audit_scope(&by, audit_user.as_ref())
         .await?;
     // The first page is read before answering, so a store outage is a 503.
     let first = svc.audit().read(&filter).await?;

@@ -21,6 +21,7 @@ use super::sheet;
 use super::{Result, page};
 use crate::error::Error;
 use crate::service::{Desk, DeskView, Potvrda, ResetOutcome};
+use crate::store::{DeviceId, UserId};
 
 const COOKIE: &str = "potvrda_counter";
 
@@ -446,7 +447,7 @@ pub(crate) async fn search(
                 .citizens
                 .into_iter()
                 .map(|c| Row {
-                    user_id: c.user_id,
+                    user_id: c.user_id.into_string(),
                     username: c.username,
                     display_name: c.display_name,
                     locked: c.locked,
@@ -543,7 +544,7 @@ pub(crate) struct NoticeQuery {
 pub(crate) async fn citizen(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
     query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse> {
     let desk = svc.desks().desk(cookie_of(&req).as_deref()).await?;
@@ -574,7 +575,7 @@ pub(crate) async fn citizen(
     let devices = devices
         .into_iter()
         .map(|d| DeviceRow {
-            device_id: d.device_id,
+            device_id: d.device_id.into_string(),
             name: d.name,
             platform: d.platform,
             push: match d.push {
@@ -585,13 +586,13 @@ pub(crate) async fn citizen(
             since: sheet::utc(d.created_at),
         })
         .collect();
-    let me = by.staff_id().unwrap_or_default();
+    let me = by.staff_id();
     let pending = c.pending_reset.as_ref().map(|p| {
         (
             p.request_id.clone(),
             p.requested_by_name.clone(),
             sheet::utc(p.requested_at),
-            p.requested_by != me,
+            Some(&p.requested_by) != me,
         )
     });
     html(
@@ -677,7 +678,7 @@ fn event_row(e: &potvrda_proto::api::AuditEvent) -> EventRow {
 pub(crate) async fn reset(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse> {
     let desk = match staff_post(&svc, &req, &form.csrf).await? {
@@ -731,7 +732,7 @@ pub(crate) struct ConfirmForm {
 pub(crate) async fn confirm_reset(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
     form: web::Form<ConfirmForm>,
 ) -> Result<HttpResponse> {
     let desk = match staff_post(&svc, &req, &form.csrf).await? {
@@ -759,7 +760,7 @@ pub(crate) async fn confirm_reset(
 async fn set_locked(
     svc: &Potvrda,
     req: &HttpRequest,
-    user_id: &str,
+    user_id: &UserId,
     csrf: &str,
     locked: bool,
 ) -> Result<HttpResponse> {
@@ -793,7 +794,7 @@ async fn set_locked(
 pub(crate) async fn lock(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse> {
     set_locked(&svc, &req, &path, &form.csrf, true).await
@@ -807,7 +808,7 @@ pub(crate) async fn lock(
 pub(crate) async fn unlock(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse> {
     set_locked(&svc, &req, &path, &form.csrf, false).await
@@ -822,7 +823,7 @@ pub(crate) async fn unlock(
 pub(crate) async fn revoke(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(UserId, DeviceId)>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse> {
     let desk = match staff_post(&svc, &req, &form.csrf).await? {

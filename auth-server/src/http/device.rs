@@ -10,6 +10,7 @@ use potvrda_proto::api::{
 use super::Result;
 use super::bearer;
 use crate::service::{Actor, Potvrda};
+use crate::store::{ChallengeId, DeviceId};
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/enrollments").route(web::post().to(enroll)))
@@ -38,7 +39,7 @@ pub(crate) async fn enroll(
 pub(crate) async fn info(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<DeviceId>,
 ) -> Result<HttpResponse> {
     let by = device_actor(&svc, &req, &path).await?;
     Ok(HttpResponse::Ok().json(svc.devices().device_info(&by).await?))
@@ -51,7 +52,7 @@ pub(crate) async fn info(
 pub(crate) async fn pending(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<DeviceId>,
 ) -> Result<HttpResponse> {
     let by = device_actor(&svc, &req, &path).await?;
     let challenges = svc.devices().pending_challenges(&by).await?;
@@ -61,7 +62,7 @@ pub(crate) async fn pending(
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SeenQuery {
-    device_id: String,
+    device_id: DeviceId,
 }
 
 /// The phone has the challenge on screen (optional; pull token).
@@ -72,7 +73,7 @@ pub(crate) struct SeenQuery {
 pub(crate) async fn seen(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<ChallengeId>,
     query: web::Query<SeenQuery>,
 ) -> Result<HttpResponse> {
     let by = device_actor(&svc, &req, &query.device_id).await?;
@@ -88,7 +89,7 @@ pub(crate) async fn seen(
 pub(crate) async fn respond(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<ChallengeId>,
     body: web::Json<ChallengeAnswer>,
 ) -> Result<HttpResponse> {
     let status = svc
@@ -99,7 +100,7 @@ pub(crate) async fn respond(
 }
 
 /// The device a request speaks for: its pull token, within its address's limit.
-async fn device_actor(svc: &Potvrda, req: &HttpRequest, device_id: &str) -> Result<Actor> {
+async fn device_actor(svc: &Potvrda, req: &HttpRequest, device_id: &DeviceId) -> Result<Actor> {
     Ok(svc
         .devices()
         .authenticate(device_id, bearer(req), &super::caller(req))

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::Result;
 use super::bearer;
 use crate::service::Potvrda;
+use crate::store::LoginId;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/logins").route(web::post().to(start)))
@@ -45,7 +46,7 @@ pub(crate) struct Wait {
 pub(crate) async fn status(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<LoginId>,
     query: web::Query<Wait>,
 ) -> Result<HttpResponse> {
     let answer = svc
@@ -65,7 +66,7 @@ pub(crate) async fn status(
 pub(crate) async fn code(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<LoginId>,
     body: web::Json<LoginCodeRequest>,
 ) -> Result<HttpResponse> {
     let status = svc

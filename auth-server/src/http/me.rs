@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::Result;
 use super::bearer;
 use crate::service::Potvrda;
+use crate::store::DeviceId;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/me/devices").route(web::get().to(devices)))
@@ -42,7 +43,7 @@ pub(crate) async fn devices(svc: web::Data<Potvrda>, req: HttpRequest) -> Result
 pub(crate) async fn revoke_device(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<DeviceId>,
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_self(bearer(&req)).await?;
     svc.counter()
@@ -59,7 +60,7 @@ pub(crate) async fn revoke_device(
 pub(crate) async fn rename_device(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<DeviceId>,
     body: web::Json<RenameDeviceRequest>,
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_self(bearer(&req)).await?;

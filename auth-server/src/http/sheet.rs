@@ -88,7 +88,7 @@ pub(super) fn render_page(
     display_name: &str,
     back: Option<&str>,
 ) -> Result<HttpResponse> {
-    let uri = activation_uri(svc.public_url(), &answer.activation_code);
+    let uri = activation_uri(svc.public_url(), answer.activation_code.expose());
     let qr = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M)
         .map_err(|e| Error::Internal(format!("qr: {e}")))?
         .render::<qrcode::render::svg::Color<'_>>()
@@ -101,8 +101,8 @@ pub(super) fn render_page(
         css: &css,
         display_name,
         username: &answer.username,
-        password: &answer.initial_password,
-        code: &answer.activation_code,
+        password: answer.initial_password.expose(),
+        code: answer.activation_code.expose(),
         expires: &utc(answer.activation_expires_at),
         qr_svg: svg,
         activation_uri: &uri,

@@ -14,10 +14,10 @@ use zeroize::Zeroizing;
 use potvrda_proto::api::AuditEvent;
 
 use super::{
-    Activation, Admission, AuditFilter, AuditPage, AuditStore, DecideOutcome, Device, DeviceStore,
-    EnrollOutcome, GuardStore, Health, KeyStore, KvStore, Limits, Login, LoginRecord, LoginState,
-    LoginStore, Notifier, RateKey, RateStore, Subscription, User, UserStore, kv_decode, kv_encode,
-    redb_error,
+    Activation, Admission, AuditFilter, AuditPage, AuditStore, ChallengeId, DecideOutcome, Device,
+    DeviceId, DeviceStore, EnrollOutcome, GuardStore, Health, KeyStore, KvStore, Limits, Login,
+    LoginId, LoginRecord, LoginState, LoginStore, Notifier, RateKey, RateStore, Subscription, User,
+    UserId, UserStore, kv_decode, kv_encode, redb_error,
 };
 use crate::error::{Error, Result};
 
@@ -84,7 +84,7 @@ impl std::fmt::Debug for EmbeddedStore {
 
 #[derive(Default)]
 struct Guard {
-    active: Option<String>,
+    active: Option<LoginId>,
     pushes: std::collections::VecDeque<i64>,
     fails: u32,
     paused_until: i64,
@@ -92,14 +92,14 @@ struct Guard {
 
 #[derive(Default)]
 struct Memory {
-    guards: HashMap<String, Guard>,
+    guards: HashMap<UserId, Guard>,
     rates: HashMap<String, std::collections::VecDeque<i64>>,
-    logins: HashMap<String, Login>,
-    seen: std::collections::HashSet<String>,
+    logins: HashMap<LoginId, Login>,
+    seen: std::collections::HashSet<LoginId>,
     /// Sealed tokens of consumed logins, and when they were handed over.
-    escrows: HashMap<String, (Vec<u8>, i64)>,
-    by_cid: HashMap<String, String>,
-    by_user: HashMap<String, Vec<String>>,
+    escrows: HashMap<LoginId, (Vec<u8>, i64)>,
+    by_cid: HashMap<ChallengeId, LoginId>,
+    by_user: HashMap<UserId, Vec<LoginId>>,
     /// Spent approval `jti`s (`device:jti`) and until when they are kept.
     jtis: HashMap<String, i64>,
     last_sweep: i64,
@@ -116,7 +116,7 @@ impl Memory {
         self.rates
             .retain(|_, v| v.back().is_some_and(|t| *t > now - 86_400));
         self.jtis.retain(|_, until| *until > now);
-        let dead: Vec<String> = self
+        let dead: Vec<LoginId> = self
             .logins
             .values()
             .filter(|l| l.record.expires_at + LOGIN_GRACE_SECS < now)
@@ -259,7 +259,7 @@ impl UserStore for EmbeddedStore {
         .await
     }
 
-    async fn user(&self, id: &str) -> Result<Option<User>> {
+    async fn user(&self, id: &UserId) -> Result<Option<User>> {
         let id = id.to_owned();
         self.blocking(move |db| {
             read_json(
@@ -386,7 +386,7 @@ impl DeviceStore for EmbeddedStore {
         .await
     }
 
-    async fn devices_of(&self, user_id: &str) -> Result<Vec<Device>> {
+    async fn devices_of(&self, user_id: &UserId) -> Result<Vec<Device>> {
         let prefix = format!("{user_id}/");
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(redb_error)?;
@@ -407,7 +407,7 @@ impl DeviceStore for EmbeddedStore {
         .await
     }
 
-    async fn device(&self, device_id: &str) -> Result<Option<Device>> {
+    async fn device(&self, device_id: &DeviceId) -> Result<Option<Device>> {
         let device_id = device_id.to_owned();
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(redb_error)?;
@@ -427,7 +427,7 @@ impl DeviceStore for EmbeddedStore {
         .await
     }
 
-    async fn revoke_device(&self, user_id: &str, device_id: &str) -> Result<bool> {
+    async fn revoke_device(&self, user_id: &UserId, device_id: &DeviceId) -> Result<bool> {
         let link = format!("{user_id}/{device_id}");
         let device_id = device_id.to_owned();
         self.blocking(move |db| {
@@ -450,7 +450,12 @@ impl DeviceStore for EmbeddedStore {
         .await
     }
 
-    async fn rename_device(&self, user_id: &str, device_id: &str, name: &str) -> Result<bool> {
+    async fn rename_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        name: &str,
+    ) -> Result<bool> {
         let link = format!("{user_id}/{device_id}");
         let (device_id, name) = (device_id.to_owned(), name.to_owned());
         self.blocking(move |db| {
@@ -480,7 +485,7 @@ impl DeviceStore for EmbeddedStore {
         .await
     }
 
-    async fn mark_push_gone(&self, device_id: &str) -> Result<()> {
+    async fn mark_push_gone(&self, device_id: &DeviceId) -> Result<()> {
         let device_id = device_id.to_owned();
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(redb_error)?;
@@ -523,11 +528,11 @@ impl LoginStore for EmbeddedStore {
         Ok(())
     }
 
-    async fn login(&self, login_id: &str) -> Result<Option<Login>> {
+    async fn login(&self, login_id: &LoginId) -> Result<Option<Login>> {
         Ok(self.mem().logins.get(login_id).cloned())
     }
 
-    async fn login_by_challenge(&self, cid: &str) -> Result<Option<Login>> {
+    async fn login_by_challenge(&self, cid: &ChallengeId) -> Result<Option<Login>> {
         let mem = self.mem();
         Ok(mem
             .by_cid
@@ -536,7 +541,7 @@ impl LoginStore for EmbeddedStore {
             .cloned())
     }
 
-    async fn pending_logins(&self, user_id: &str, now: i64) -> Result<Vec<Login>> {
+    async fn pending_logins(&self, user_id: &UserId, now: i64) -> Result<Vec<Login>> {
         let mem = self.mem();
         Ok(mem
             .by_user
@@ -551,7 +556,7 @@ impl LoginStore for EmbeddedStore {
 
     async fn decide(
         &self,
-        login_id: &str,
+        login_id: &LoginId,
         to: LoginState,
         now: i64,
         now_ms: i64,
@@ -578,14 +583,14 @@ impl LoginStore for EmbeddedStore {
         Ok(outcome)
     }
 
-    async fn mark_seen(&self, login_id: &str) -> Result<bool> {
+    async fn mark_seen(&self, login_id: &LoginId) -> Result<bool> {
         let mut mem = self.mem();
         Ok(mem.logins.contains_key(login_id) && mem.seen.insert(login_id.to_owned()))
     }
 
     async fn take_token(
         &self,
-        login_id: &str,
+        login_id: &LoginId,
         escrow: &[u8],
         now: i64,
         redeliver: i64,
@@ -616,7 +621,7 @@ impl LoginStore for EmbeddedStore {
 
     async fn spend_jti(
         &self,
-        device_id: &str,
+        device_id: &DeviceId,
         jti: &str,
         expires_at: i64,
         now: i64,
@@ -636,8 +641,8 @@ impl LoginStore for EmbeddedStore {
 impl GuardStore for EmbeddedStore {
     async fn admit_login(
         &self,
-        user_id: &str,
-        login_id: &str,
+        user_id: &UserId,
+        login_id: &LoginId,
         now: i64,
         limits: &Limits,
     ) -> Result<Admission> {
@@ -669,7 +674,7 @@ impl GuardStore for EmbeddedStore {
 
     async fn record_outcome(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         approved: bool,
         now: i64,
         limits: &Limits,

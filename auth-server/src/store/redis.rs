@@ -41,9 +41,10 @@ use super::embedded::LOGIN_GRACE_SECS;
 use potvrda_proto::api::AuditEvent;
 
 use super::{
-    Activation, Admission, AuditFilter, AuditPage, AuditStore, DecideOutcome, Device, DeviceStore,
-    EnrollOutcome, GuardStore, Health, KeyStore, KvStore, Limits, Login, LoginRecord, LoginState,
-    LoginStore, Notifier, RateKey, RateStore, Subscription, User, UserStore, kv_decode, kv_encode,
+    Activation, Admission, AuditFilter, AuditPage, AuditStore, ChallengeId, DecideOutcome, Device,
+    DeviceId, DeviceStore, EnrollOutcome, GuardStore, Health, KeyStore, KvStore, Limits, Login,
+    LoginId, LoginRecord, LoginState, LoginStore, Notifier, RateKey, RateStore, Subscription, User,
+    UserId, UserStore, kv_decode, kv_encode,
 };
 use crate::clock::Clock as _;
 use crate::error::{Error, Result};
@@ -480,7 +481,7 @@ impl UserStore for RedisStore {
             .map_err(redis_error)?;
         let reserved: bool = redis::cmd("SET")
             .arg(self.key("uname", &user.username))
-            .arg(&user.id)
+            .arg(user.id.as_str())
             .arg("NX")
             .query_async::<Option<String>>(&mut c)
             .await
@@ -494,7 +495,11 @@ impl UserStore for RedisStore {
             return Err(Error::UsernameTaken);
         }
         let _: () = c
-            .set_ex(self.key("act", &activation.code_hash), &user.id, ttl)
+            .set_ex(
+                self.key("act", &activation.code_hash),
+                user.id.as_str(),
+                ttl,
+            )
             .await
             .map_err(redis_error)?;
         // The name index for the counter's search.
@@ -512,12 +517,12 @@ impl UserStore for RedisStore {
             .await
             .map_err(redis_error)?;
         match id {
-            Some(id) => self.user(&id).await,
+            Some(id) => self.user(&UserId::from(id)).await,
             None => Ok(None),
         }
     }
 
-    async fn user(&self, id: &str) -> Result<Option<User>> {
+    async fn user(&self, id: &UserId) -> Result<Option<User>> {
         self.get_json(&self.key("user", id)).await
     }
 
@@ -537,7 +542,7 @@ impl UserStore for RedisStore {
         let _: () = c
             .set_ex(
                 self.key("act", &activation.code_hash),
-                &activation.user_id,
+                activation.user_id.as_str(),
                 ttl,
             )
             .await
@@ -592,7 +597,7 @@ impl DeviceStore for RedisStore {
         let Some(user_id): Option<String> = c.get(&act_key).await.map_err(redis_error)? else {
             return Ok(EnrollOutcome::InvalidCode);
         };
-        let Some(user) = self.user(&user_id).await? else {
+        let Some(user) = self.user(&UserId::from(user_id)).await? else {
             return Ok(EnrollOutcome::InvalidCode);
         };
         let device = Device {
@@ -613,7 +618,7 @@ impl DeviceStore for RedisStore {
             .key(format!("{user_key}:devices"))
             .arg(code_hash)
             .arg(now)
-            .arg(&device.id)
+            .arg(device.id.as_str())
             .invoke_async(&mut c)
             .await
             .map_err(redis_error)?;
@@ -625,7 +630,7 @@ impl DeviceStore for RedisStore {
         Ok(EnrollOutcome::Enrolled(Box::new(user)))
     }
 
-    async fn devices_of(&self, user_id: &str) -> Result<Vec<Device>> {
+    async fn devices_of(&self, user_id: &UserId) -> Result<Vec<Device>> {
         let ids: Vec<String> = self
             .conn()
             .smembers(format!("{}:devices", self.key("user", user_id)))
@@ -633,7 +638,7 @@ impl DeviceStore for RedisStore {
             .map_err(redis_error)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(d) = self.device(&id).await? {
+            if let Some(d) = self.device(&DeviceId::from(id)).await? {
                 out.push(d);
             }
         }
@@ -641,7 +646,7 @@ impl DeviceStore for RedisStore {
         Ok(out)
     }
 
-    async fn device(&self, device_id: &str) -> Result<Option<Device>> {
+    async fn device(&self, device_id: &DeviceId) -> Result<Option<Device>> {
         let dev_key = self.key("dev", device_id);
         let mut c = self.conn();
         let (json, gone): (Option<String>, Option<String>) = redis::pipe()
@@ -654,16 +659,22 @@ impl DeviceStore for RedisStore {
         let mut d: Device = serde_json::from_str(&json)?;
         d.push_gone |= gone.is_some();
         let linked: bool = c
-            .sismember(format!("{}:devices", self.key("user", &d.user_id)), &d.id)
+            .sismember(
+                format!("{}:devices", self.key("user", &d.user_id)),
+                d.id.as_str(),
+            )
             .await
             .map_err(redis_error)?;
         Ok(linked.then_some(d))
     }
 
-    async fn revoke_device(&self, user_id: &str, device_id: &str) -> Result<bool> {
+    async fn revoke_device(&self, user_id: &UserId, device_id: &DeviceId) -> Result<bool> {
         let removed: i64 = self
             .conn()
-            .srem(format!("{}:devices", self.key("user", user_id)), device_id)
+            .srem(
+                format!("{}:devices", self.key("user", user_id)),
+                device_id.as_str(),
+            )
             .await
             .map_err(redis_error)?;
         if removed == 1 {
@@ -677,11 +688,16 @@ impl DeviceStore for RedisStore {
         Ok(removed == 1)
     }
 
-    async fn rename_device(&self, user_id: &str, device_id: &str, name: &str) -> Result<bool> {
+    async fn rename_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        name: &str,
+    ) -> Result<bool> {
         let Some(mut d) = self.device(device_id).await? else {
             return Ok(false);
         };
-        if d.user_id != user_id {
+        if d.user_id != *user_id {
             return Ok(false);
         }
         d.name = name.to_owned();
@@ -697,7 +713,7 @@ impl DeviceStore for RedisStore {
         Ok(set.is_some())
     }
 
-    async fn mark_push_gone(&self, device_id: &str) -> Result<()> {
+    async fn mark_push_gone(&self, device_id: &DeviceId) -> Result<()> {
         let _: () = self
             .conn()
             .set(format!("{}:gone", self.key("dev", device_id)), 1)
@@ -728,13 +744,13 @@ impl LoginStore for RedisStore {
             .await
             .map_err(redis_error)?;
         let _: () = c
-            .set_ex(self.key("cid", &record.cid), &record.id, ttl as u64)
+            .set_ex(self.key("cid", &record.cid), record.id.as_str(), ttl as u64)
             .await
             .map_err(redis_error)?;
         redis::pipe()
             .atomic()
             .zrembyscore(&pending_key, "-inf", record.created_at)
-            .zadd(&pending_key, &record.id, record.expires_at)
+            .zadd(&pending_key, record.id.as_str(), record.expires_at)
             .expire(&pending_key, ttl)
             .query_async::<()>(&mut c)
             .await
@@ -742,7 +758,7 @@ impl LoginStore for RedisStore {
         Ok(())
     }
 
-    async fn login(&self, login_id: &str) -> Result<Option<Login>> {
+    async fn login(&self, login_id: &LoginId) -> Result<Option<Login>> {
         let map: std::collections::HashMap<String, String> = self
             .conn()
             .hgetall(self.key("login", login_id))
@@ -751,19 +767,19 @@ impl LoginStore for RedisStore {
         parse_login(map)
     }
 
-    async fn login_by_challenge(&self, cid: &str) -> Result<Option<Login>> {
+    async fn login_by_challenge(&self, cid: &ChallengeId) -> Result<Option<Login>> {
         let id: Option<String> = self
             .conn()
             .get(self.key("cid", cid))
             .await
             .map_err(redis_error)?;
         match id {
-            Some(id) => self.login(&id).await,
+            Some(id) => self.login(&LoginId::from(id)).await,
             None => Ok(None),
         }
     }
 
-    async fn pending_logins(&self, user_id: &str, now: i64) -> Result<Vec<Login>> {
+    async fn pending_logins(&self, user_id: &UserId, now: i64) -> Result<Vec<Login>> {
         let ids: Vec<String> = self
             .conn()
             .zrangebyscore(
@@ -775,7 +791,7 @@ impl LoginStore for RedisStore {
             .map_err(redis_error)?;
         let mut out = Vec::new();
         for id in ids {
-            if let Some(l) = self.login(&id).await?
+            if let Some(l) = self.login(&LoginId::from(id)).await?
                 && l.state == LoginState::Pending
             {
                 out.push(l);
@@ -786,7 +802,7 @@ impl LoginStore for RedisStore {
 
     async fn decide(
         &self,
-        login_id: &str,
+        login_id: &LoginId,
         to: LoginState,
         now: i64,
         now_ms: i64,
@@ -798,7 +814,7 @@ impl LoginStore for RedisStore {
             .arg(to.as_str())
             .arg(now)
             .arg(format!("{}:events", self.prefix))
-            .arg(login_id)
+            .arg(login_id.as_str())
             .arg(now_ms)
             .arg(approval_jti.unwrap_or(""))
             .invoke_async(&mut self.conn())
@@ -818,7 +834,7 @@ impl LoginStore for RedisStore {
         Ok(outcome)
     }
 
-    async fn mark_seen(&self, login_id: &str) -> Result<bool> {
+    async fn mark_seen(&self, login_id: &LoginId) -> Result<bool> {
         // HSETNX on the login's own hash: first writer wins, and it expires with the login.
         let first: bool = self
             .conn()
@@ -830,7 +846,7 @@ impl LoginStore for RedisStore {
 
     async fn take_token(
         &self,
-        login_id: &str,
+        login_id: &LoginId,
         escrow: &[u8],
         now: i64,
         redeliver: i64,
@@ -856,7 +872,7 @@ impl LoginStore for RedisStore {
 
     async fn spend_jti(
         &self,
-        device_id: &str,
+        device_id: &DeviceId,
         jti: &str,
         expires_at: i64,
         now: i64,
@@ -879,8 +895,8 @@ impl LoginStore for RedisStore {
 impl GuardStore for RedisStore {
     async fn admit_login(
         &self,
-        user_id: &str,
-        login_id: &str,
+        user_id: &UserId,
+        login_id: &LoginId,
         now: i64,
         limits: &Limits,
     ) -> Result<Admission> {
@@ -889,7 +905,7 @@ impl GuardStore for RedisStore {
             .admit
             .key(format!("{user_key}:guard"))
             .key(format!("{user_key}:pushes"))
-            .arg(login_id)
+            .arg(login_id.as_str())
             .arg(now)
             .arg(limits.push_limit)
             .arg(limits.push_window)
@@ -900,7 +916,7 @@ impl GuardStore for RedisStore {
         Ok(match answer.split_once(':') {
             Some(("ok", "")) => Admission::Admitted { superseded: None },
             Some(("ok", prev)) => Admission::Admitted {
-                superseded: Some(prev.to_owned()),
+                superseded: Some(LoginId::new(prev)),
             },
             Some(("paused", t)) => Admission::Paused {
                 until: t.parse().map_err(|_| bad())?,
@@ -914,7 +930,7 @@ impl GuardStore for RedisStore {
 
     async fn record_outcome(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         approved: bool,
         now: i64,
         limits: &Limits,

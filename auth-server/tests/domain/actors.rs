@@ -16,7 +16,7 @@ use potvrda_server::clock::Clock;
 use potvrda_server::config::Config;
 use potvrda_server::error::Error;
 use potvrda_server::service::{Actor, ActorKind};
-use potvrda_server::store::{Device, EnrollOutcome};
+use potvrda_server::store::{Device, DeviceId, EnrollOutcome, UserId};
 
 use super::Domain;
 
@@ -182,6 +182,7 @@ fn actor(kind: ActorKind) -> Actor {
 async fn run(d: &Domain, op: Op, by: &Actor) -> Result<(), Error> {
     let caller = Caller::new(Some("192.0.2.10".parse().expect("ip")), Some("test"));
     let c = &caller;
+    let (citizen, device) = (UserId::new(CITIZEN), DeviceId::new(DEVICE));
     let svc = &d.svc;
     let staff = |username: &str, role| CreateStaffRequest {
         username: username.into(),
@@ -208,8 +209,12 @@ async fn run(d: &Domain, op: Op, by: &Actor) -> Result<(), Error> {
             let req = staff("sava", Role::Superadmin);
             svc.staff_admin().create_staff(req, by, c).await.map(drop)
         }
-        Op::DeactivateOfficial => svc.staff_admin().deactivate_staff("id-petar", by, c).await,
-        Op::LockCitizen => svc.staff_admin().set_locked(CITIZEN, true, by, c).await,
+        Op::DeactivateOfficial => {
+            svc.staff_admin()
+                .deactivate_staff(&"id-petar".into(), by, c)
+                .await
+        }
+        Op::LockCitizen => svc.staff_admin().set_locked(&citizen, true, by, c).await,
         Op::ReadAudit => svc.staff_admin().audit_scope(by, None).await.map(drop),
         Op::CreateCitizen => {
             let req = CreateCitizenRequest {
@@ -221,28 +226,36 @@ async fn run(d: &Domain, op: Op, by: &Actor) -> Result<(), Error> {
             svc.accounts().create_citizen(req, by, c).await.map(drop)
         }
         Op::SearchCitizens => svc.counter().search_citizens("an", by, c).await.map(drop),
-        Op::ReadCitizen => svc.counter().read_citizen(CITIZEN, by, c).await.map(drop),
+        Op::ReadCitizen => svc.counter().read_citizen(&citizen, by, c).await.map(drop),
         Op::CitizenDevices => svc
             .counter()
-            .citizen_devices(CITIZEN, by, c)
+            .citizen_devices(&citizen, by, c)
             .await
             .map(drop),
-        Op::CitizenEvents => svc.counter().citizen_events(CITIZEN, by, c).await.map(drop),
-        Op::CitizenRecord => svc.counter().citizen_record(CITIZEN, by, c).await.map(drop),
+        Op::CitizenEvents => svc
+            .counter()
+            .citizen_events(&citizen, by, c)
+            .await
+            .map(drop),
+        Op::CitizenRecord => svc
+            .counter()
+            .citizen_record(&citizen, by, c)
+            .await
+            .map(drop),
         Op::RevokeCitizenDevice => {
             svc.counter()
-                .revoke_citizen_device(CITIZEN, DEVICE, by, c)
+                .revoke_citizen_device(&citizen, &device, by, c)
                 .await
         }
-        Op::ResetCitizen => svc.counter().reset_citizen(CITIZEN, by, c).await.map(drop),
-        Op::ConfirmReset => match svc.counter().confirm_reset(CITIZEN, "none", by, c).await {
+        Op::ResetCitizen => svc.counter().reset_citizen(&citizen, by, c).await.map(drop),
+        Op::ConfirmReset => match svc.counter().confirm_reset(&citizen, "none", by, c).await {
             // Served, and there is no such request.
             Err(Error::NotFound) => Ok(()),
             other => other.map(drop),
         },
         Op::MyDevices => svc.counter().my_devices(by).await.map(drop),
-        Op::RenameMyDevice => svc.counter().rename_my_device(DEVICE, "Ana's", by).await,
-        Op::RevokeMyDevice => svc.counter().revoke_my_device(DEVICE, by, c).await,
+        Op::RenameMyDevice => svc.counter().rename_my_device(&device, "Ana's", by).await,
+        Op::RevokeMyDevice => svc.counter().revoke_my_device(&device, by, c).await,
         Op::ChangePassword => {
             let (old, new) = (Secret::from(PASSWORD), Secret::from("a new long password"));
             svc.counter().change_password(old, new, by, c).await
@@ -260,7 +273,11 @@ async fn run(d: &Domain, op: Op, by: &Actor) -> Result<(), Error> {
         }
         Op::DeviceInfo => svc.devices().device_info(by).await.map(drop),
         Op::PendingChallenges => svc.devices().pending_challenges(by).await.map(drop),
-        Op::Acknowledge => match svc.devices().acknowledge("no-such-challenge", by).await {
+        Op::Acknowledge => match svc
+            .devices()
+            .acknowledge(&"no-such-challenge".into(), by)
+            .await
+        {
             Err(Error::NotFound) => Ok(()),
             other => other,
         },
@@ -274,7 +291,10 @@ async fn snapshot(d: &Domain) -> String {
     for id in [
         "id-root", "id-mira", "id-olga", "id-petar", "id-ana", "id-nada", "id-sava", "id-vesna",
     ] {
-        s += &format!("{:?}\n", d.store.user(id).await.expect("user"));
+        s += &format!(
+            "{:?}\n",
+            d.store.user(&UserId::new(id)).await.expect("user")
+        );
     }
     for name in ["nada", "sava", "vesna"] {
         s += &format!(
@@ -288,7 +308,10 @@ async fn snapshot(d: &Domain) -> String {
     }
     s += &format!(
         "{:?}\n",
-        d.store.devices_of(CITIZEN).await.expect("devices")
+        d.store
+            .devices_of(&UserId::new(CITIZEN))
+            .await
+            .expect("devices")
     );
     s
 }

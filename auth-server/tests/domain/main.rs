@@ -112,7 +112,7 @@ impl Domain {
             .await
             .expect("hash");
         let user = User {
-            id: format!("id-{username}"),
+            id: format!("id-{username}").into(),
             username: username.into(),
             display_name: username.into(),
             password_hash: hash,
@@ -320,24 +320,24 @@ mod approval_rules {
     use potvrda_mobile_core::signer::{Signer, SoftwareSigner};
     use potvrda_proto::api::LoginStatus;
     use potvrda_proto::jose::{ApprovalClaims, ChallengeClaims, Decision, TYP_APPROVAL};
-    use potvrda_server::store::{Device, LoginState};
+    use potvrda_server::store::{ChallengeId, Device, DeviceId, LoginId, LoginState, UserId};
 
     struct Pending {
         d: Domain,
         phone: SoftwareSigner,
-        device_id: String,
-        cid: String,
+        device_id: DeviceId,
+        cid: ChallengeId,
         challenge: String,
         claims: ChallengeClaims,
         number: u8,
-        login_id: String,
+        login_id: LoginId,
     }
 
-    async fn enroll(d: &Domain, user: &str, code_hash: &str) -> (SoftwareSigner, String) {
+    async fn enroll(d: &Domain, user: &str, code_hash: &str) -> (SoftwareSigner, DeviceId) {
         let phone = SoftwareSigner::generate();
         let device = Device {
-            id: format!("dev-{user}"),
-            user_id: String::new(),
+            id: format!("dev-{user}").into(),
+            user_id: UserId::default(),
             name: "Telefon".into(),
             platform: "android".into(),
             public_key: phone.public_jwk(),

@@ -85,7 +85,7 @@ async fn approval_signed_by_another_key_is_refused(backend: Backend) {
     let r = c.phone.post_approval(&ch.claims.cid, &forged).await;
     assert_eq!(server_error(r), (401, "invalid_signature".into()));
     assert_eq!(
-        srv.status(&login.login_id, &login.login_secret, 0)
+        srv.status(&login.login_id, login.login_secret.expose(), 0)
             .await
             .status,
         LoginStatus::Pending
@@ -257,7 +257,7 @@ async fn forged_headers_and_claims_are_refused(backend: Backend) {
         assert!(!body.message.is_empty(), "{name}");
         if want == 401 {
             assert_eq!(
-                srv.status(&login.login_id, &login.login_secret, 0)
+                srv.status(&login.login_id, login.login_secret.expose(), 0)
                     .await
                     .status,
                 LoginStatus::Pending,
@@ -295,7 +295,7 @@ async fn another_citizens_device_cannot_answer(backend: Backend) {
         "the attacker sees no foreign challenge"
     );
     assert_eq!(
-        srv.status(&login.login_id, &login.login_secret, 0)
+        srv.status(&login.login_id, login.login_secret.expose(), 0)
             .await
             .status,
         LoginStatus::Pending
@@ -334,7 +334,7 @@ async fn racing_approvals_exactly_one_wins(backend: Backend) {
         }
     }
     let final_status = srv
-        .status(&login.login_id, &login.login_secret, 0)
+        .status(&login.login_id, login.login_secret.expose(), 0)
         .await
         .status;
     let expect = if wins[0].status == LoginStatus::Approved {
@@ -350,7 +350,8 @@ async fn racing_status_requests_get_the_token_once(backend: Backend) {
     let c = citizen(&srv, None).await;
     let login = login(&srv, &c).await;
     let ch = pulled(&c.phone).await;
-    let waiters = join_all((0..10).map(|_| srv.status(&login.login_id, &login.login_secret, 10)));
+    let waiters =
+        join_all((0..10).map(|_| srv.status(&login.login_id, login.login_secret.expose(), 10)));
     let approve = async {
         c.phone
             .answer(&ch, Decision::Approve, Some(login.number))
@@ -510,7 +511,7 @@ async fn the_approval_signs_what_the_phone_saw_once(backend: Backend) {
         .await
         .expect("approved");
     let token = srv
-        .status(&first.login_id, &first.login_secret, 0)
+        .status(&first.login_id, first.login_secret.expose(), 0)
         .await
         .access_token
         .expect("token");
@@ -538,7 +539,7 @@ async fn the_approval_signs_what_the_phone_saw_once(backend: Backend) {
         .await;
     assert_eq!(server_error(r), (409, "already_decided".into()));
     assert_eq!(
-        srv.status(&second.login_id, &second.login_secret, 0)
+        srv.status(&second.login_id, second.login_secret.expose(), 0)
             .await
             .status,
         LoginStatus::Pending

@@ -203,7 +203,7 @@ async fn a_citizen_logs_in_to_a_service_in_chromium() {
         .find(Locator::Css(r#"input[name="password"]"#))
         .await
         .expect("password field")
-        .send_keys(&c.account.initial_password)
+        .send_keys(c.account.initial_password.expose())
         .await
         .expect("type");
     assert_eq!(

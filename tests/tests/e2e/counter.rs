@@ -61,7 +61,7 @@ async fn a_four_eyes_reset_needs_a_second_official(backend: Backend) {
         .expect("a pending reset");
     assert_eq!(pending.requested_by, first.user_id);
     assert_eq!(
-        srv.login_raw(&c.account.username, &c.account.initial_password)
+        srv.login_raw(&c.account.username, c.account.initial_password.expose())
             .await
             .status(),
         201,
@@ -73,7 +73,7 @@ async fn a_four_eyes_reset_needs_a_second_official(backend: Backend) {
     let l: potvrda_proto::api::LoginResponse = srv
         .login_for(
             &first.username,
-            &first.initial_password,
+            first.initial_password.expose(),
             potvrda_proto::api::LoginAudience::Admin,
         )
         .await
@@ -89,7 +89,7 @@ async fn a_four_eyes_reset_needs_a_second_official(backend: Backend) {
         .await
         .expect("approved");
     let first_token = srv
-        .status(&l.login_id, &l.login_secret, 0)
+        .status(&l.login_id, l.login_secret.expose(), 0)
         .await
         .access_token
         .expect("token");
@@ -146,7 +146,7 @@ async fn a_four_eyes_reset_needs_a_second_official(backend: Backend) {
         .expect("the new code")
         .to_owned();
     assert_eq!(
-        srv.login_raw(&c.account.username, &c.account.initial_password)
+        srv.login_raw(&c.account.username, c.account.initial_password.expose())
             .await
             .status(),
         401,
@@ -191,7 +191,7 @@ async fn staff_with_phone(
     .await;
     assert_eq!(r.status(), 201, "create {role}");
     let account: CreateCitizenResponse = r.json().await.expect("json");
-    let phone = VirtualPhone::enroll(&srv.url, &account.activation_code, "phone", None)
+    let phone = VirtualPhone::enroll(&srv.url, account.activation_code.expose(), "phone", None)
         .await
         .expect("enrolls");
     (account, phone)
@@ -237,9 +237,14 @@ async fn fraud_reported(srv: &TestServer) -> Citizen {
     .await;
     assert_eq!(r.status(), 201);
     let account: CreateCitizenResponse = r.json().await.expect("json");
-    let phone = VirtualPhone::enroll(&srv.url, &account.activation_code, "Jelenin telefon", None)
-        .await
-        .expect("enrolls");
+    let phone = VirtualPhone::enroll(
+        &srv.url,
+        account.activation_code.expose(),
+        "Jelenin telefon",
+        None,
+    )
+    .await
+    .expect("enrolls");
     let c = Citizen { account, phone };
     login(srv, &c).await;
     c.phone
@@ -304,7 +309,7 @@ impl Browser {
                 &[
                     ("csrf", &csrf_of(&page)),
                     ("username", &account.username),
-                    ("password", &account.initial_password),
+                    ("password", account.initial_password.expose()),
                 ],
             )
             .await;
@@ -392,7 +397,7 @@ async fn the_counter_session_resists_forgery_and_ends_when_it_should(backend: Ba
             &[
                 ("csrf", "forged"),
                 ("username", &official.username),
-                ("password", &official.initial_password),
+                ("password", official.initial_password.expose()),
             ],
         )
         .await;
@@ -487,7 +492,7 @@ async fn the_counter_session_resists_forgery_and_ends_when_it_should(backend: Ba
             &[
                 ("csrf", &csrf_of(&page)),
                 ("username", &c.account.username),
-                ("password", &c.account.initial_password),
+                ("password", c.account.initial_password.expose()),
             ],
         )
         .await;
@@ -610,7 +615,7 @@ async fn a_day_at_the_counter_in_chromium() {
         .await
         .expect("open");
     type_into(&browser, "#username", &official.username).await;
-    type_into(&browser, "#password", &official.initial_password).await;
+    type_into(&browser, "#password", official.initial_password.expose()).await;
     shot(&browser, "counter-1-login.png").await;
     click(&browser, "#submit").await;
     let number: u8 = text(&browser, "number")
@@ -778,7 +783,7 @@ async fn a_planted_cookie_does_not_follow_the_officials_login(backend: Backend) 
         .form(&[
             ("csrf", csrf.as_str()),
             ("username", &official.username),
-            ("password", &official.initial_password),
+            ("password", official.initial_password.expose()),
         ])
         .send()
         .await
@@ -919,7 +924,7 @@ async fn an_admin_cannot_be_both_pairs_of_eyes(backend: Backend) {
     }
     // Nothing was reset: the old password still works.
     assert_eq!(
-        srv.login_raw(&c.account.username, &c.account.initial_password)
+        srv.login_raw(&c.account.username, c.account.initial_password.expose())
             .await
             .status(),
         201
@@ -956,7 +961,7 @@ async fn admin_token(
     let r = srv
         .login_for(
             &who.username,
-            &who.initial_password,
+            who.initial_password.expose(),
             potvrda_proto::api::LoginAudience::Admin,
         )
         .await;
@@ -966,7 +971,7 @@ async fn admin_token(
         .answer(&pulled(phone).await, Decision::Approve, Some(l.number))
         .await
         .expect("approved");
-    srv.status(&l.login_id, &l.login_secret, 0)
+    srv.status(&l.login_id, l.login_secret.expose(), 0)
         .await
         .access_token
         .expect("token")
@@ -991,7 +996,7 @@ async fn the_citizens_page_shows_its_security_events_to_its_municipality(backend
     assert_eq!(r.status(), 201);
     let account: CreateCitizenResponse = r.json().await.expect("json");
     let c = Citizen {
-        phone: VirtualPhone::enroll(&srv.url, &account.activation_code, "phone", None)
+        phone: VirtualPhone::enroll(&srv.url, account.activation_code.expose(), "phone", None)
             .await
             .expect("enrolls"),
         account,

@@ -17,7 +17,7 @@ crate::on_both_stores!(
 
 async fn rate_limited(srv: &TestServer, c: &Citizen) -> u64 {
     let r = srv
-        .login_raw(&c.account.username, &c.account.initial_password)
+        .login_raw(&c.account.username, c.account.initial_password.expose())
         .await;
     assert_eq!(r.status(), 429, "rate limited");
     let retry: u64 = r.headers()["retry-after"]
@@ -37,7 +37,7 @@ async fn a_new_login_supersedes_the_pending_one(backend: Backend) {
     let stale = pulled(&c.phone).await;
     let second = login(&srv, &c).await;
     assert_eq!(
-        srv.status(&first.login_id, &first.login_secret, 0)
+        srv.status(&first.login_id, first.login_secret.expose(), 0)
             .await
             .status,
         LoginStatus::Denied
@@ -58,7 +58,7 @@ async fn a_new_login_supersedes_the_pending_one(backend: Backend) {
         .await
         .expect("approved");
     assert!(
-        srv.status(&second.login_id, &second.login_secret, 0)
+        srv.status(&second.login_id, second.login_secret.expose(), 0)
             .await
             .access_token
             .is_some()

@@ -110,7 +110,9 @@ async fn push_approval_issues_a_verifiable_token_once(backend: Backend) {
 
     // A retried request (its answer lost on the way) gets the same token,
     // never a second one; after the redelivery minute, the login is consumed.
-    let again = srv.status(&login.login_id, &login.login_secret, 0).await;
+    let again = srv
+        .status(&login.login_id, login.login_secret.expose(), 0)
+        .await;
     assert_eq!(again.status, LoginStatus::Approved);
     assert_eq!(
         again.access_token.as_deref(),
@@ -118,7 +120,9 @@ async fn push_approval_issues_a_verifiable_token_once(backend: Backend) {
         "the same token"
     );
     srv.clock.advance(61);
-    let later = srv.status(&login.login_id, &login.login_secret, 0).await;
+    let later = srv
+        .status(&login.login_id, login.login_secret.expose(), 0)
+        .await;
     assert_eq!(later.status, LoginStatus::Consumed);
     assert!(later.access_token.is_none());
 }
@@ -135,7 +139,9 @@ async fn deny_denies(backend: Backend) {
         .await
         .expect("denied");
     assert_eq!(r.status, LoginStatus::Denied);
-    let s = srv.status(&login.login_id, &login.login_secret, 5).await;
+    let s = srv
+        .status(&login.login_id, login.login_secret.expose(), 5)
+        .await;
     assert_eq!(s.status, LoginStatus::Denied);
     assert!(s.access_token.is_none());
 }
@@ -151,7 +157,7 @@ async fn number_mismatch_denies_the_login(backend: Backend) {
         .await;
     assert_eq!(server_error(r), (422, "number_mismatch".into()));
     assert_eq!(
-        srv.status(&login.login_id, &login.login_secret, 0)
+        srv.status(&login.login_id, login.login_secret.expose(), 0)
             .await
             .status,
         LoginStatus::Denied
@@ -163,7 +169,7 @@ async fn number_mismatch_denies_the_login(backend: Backend) {
         .await;
     assert_eq!(server_error(r), (409, "already_decided".into()));
     assert_eq!(
-        srv.status(&login.login_id, &login.login_secret, 0)
+        srv.status(&login.login_id, login.login_secret.expose(), 0)
             .await
             .status,
         LoginStatus::Denied
@@ -181,7 +187,9 @@ async fn expired_challenge_cannot_be_approved(backend: Backend) {
         .answer(&challenge, Decision::Approve, Some(login.number))
         .await;
     assert_eq!(server_error(r), (410, "expired".into()));
-    let s = srv.status(&login.login_id, &login.login_secret, 0).await;
+    let s = srv
+        .status(&login.login_id, login.login_secret.expose(), 0)
+        .await;
     assert_eq!(s.status, LoginStatus::Expired);
     assert!(
         c.phone.pending().await.expect("pull").is_empty(),
@@ -199,7 +207,9 @@ async fn pull_only_device_approves(backend: Backend) {
         .answer(&challenge, Decision::Approve, Some(login.number))
         .await
         .expect("approved");
-    let s = srv.status(&login.login_id, &login.login_secret, 0).await;
+    let s = srv
+        .status(&login.login_id, login.login_secret.expose(), 0)
+        .await;
     assert_eq!(s.status, LoginStatus::Approved);
     assert!(s.access_token.is_some());
     assert!(
@@ -230,7 +240,9 @@ async fn gone_push_subscription_falls_back_to_pull(backend: Backend) {
         .answer(&challenge, Decision::Approve, Some(login.number))
         .await
         .expect("approved through pull");
-    let s = srv.status(&login.login_id, &login.login_secret, 0).await;
+    let s = srv
+        .status(&login.login_id, login.login_secret.expose(), 0)
+        .await;
     assert!(s.access_token.is_some());
 }
 
@@ -254,7 +266,7 @@ async fn account_without_device_gets_no_device(backend: Backend) {
     let srv = TestServer::start(backend).await;
     let account = srv.create_citizen(&potvrda_e2e::unique("c")).await;
     let r = srv
-        .login_raw(&account.username, &account.initial_password)
+        .login_raw(&account.username, account.initial_password.expose())
         .await;
     assert_eq!(r.status(), 409);
     let body: ErrorBody = r.json().await.expect("json");
@@ -264,7 +276,8 @@ async fn account_without_device_gets_no_device(backend: Backend) {
 async fn activation_code_is_single_use_and_expires(backend: Backend) {
     let srv = TestServer::start(backend).await;
     let c = citizen(&srv, None).await;
-    let again = VirtualPhone::enroll(&srv.url, &c.account.activation_code, "second", None).await;
+    let again =
+        VirtualPhone::enroll(&srv.url, c.account.activation_code.expose(), "second", None).await;
     assert_eq!(server_error(again), (400, "invalid_activation_code".into()));
     let unknown = VirtualPhone::enroll(&srv.url, "AAAA-BBBB-CCCC", "x", None).await;
     assert_eq!(
@@ -278,7 +291,7 @@ async fn activation_code_is_single_use_and_expires(backend: Backend) {
     let signer = potvrda_mobile_core::SoftwareSigner::generate();
     let req = potvrda_mobile_core::enrollment_request(
         &signer,
-        &late.activation_code,
+        late.activation_code.expose(),
         "late",
         "virtual",
         None,
@@ -333,7 +346,7 @@ async fn push_endpoints_off_the_allow_list_are_refused(backend: Backend) {
     let enroll = |sub: potvrda_proto::api::PushSubscription| {
         let req = potvrda_mobile_core::enrollment_request(
             &signer,
-            &account.activation_code,
+            account.activation_code.expose(),
             "p",
             "virtual",
             Some(sub),

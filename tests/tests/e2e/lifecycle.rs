@@ -163,7 +163,7 @@ async fn a_second_device_is_approved_from_the_first(backend: Backend) {
         .await
         .expect("the new device approves");
     assert!(
-        srv.status(&l.login_id, &l.login_secret, 0)
+        srv.status(&l.login_id, l.login_secret.expose(), 0)
             .await
             .access_token
             .is_some()
@@ -274,7 +274,7 @@ async fn a_lost_phone_at_the_counter(backend: Backend) {
     let fresh: CreateCitizenResponse = r.json().await.expect("json");
     assert_ne!(fresh.initial_password, c.account.initial_password);
     assert_eq!(
-        srv.login_raw(&c.account.username, &c.account.initial_password)
+        srv.login_raw(&c.account.username, c.account.initial_password.expose())
             .await
             .status(),
         401
@@ -288,9 +288,9 @@ async fn a_lost_phone_at_the_counter(backend: Backend) {
     )
     .await;
     let newest: CreateCitizenResponse = r.json().await.expect("json");
-    let r = VirtualPhone::enroll(&srv.url, &fresh.activation_code, "new phone", None).await;
+    let r = VirtualPhone::enroll(&srv.url, fresh.activation_code.expose(), "new phone", None).await;
     assert_eq!(server_error(r).1, "invalid_activation_code");
-    let phone = VirtualPhone::enroll(&srv.url, &newest.activation_code, "new phone", None)
+    let phone = VirtualPhone::enroll(&srv.url, newest.activation_code.expose(), "new phone", None)
         .await
         .expect("the newest code enrolls");
     let again = Citizen {
@@ -307,7 +307,7 @@ async fn a_lost_phone_at_the_counter(backend: Backend) {
         )
         .await
         .expect("approved on the new phone");
-    let s = srv.status(&l.login_id, &l.login_secret, 0).await;
+    let s = srv.status(&l.login_id, l.login_secret.expose(), 0).await;
     assert_eq!(s.status, LoginStatus::Approved);
     assert_eq!(
         s.pwd_change_required,
@@ -381,7 +381,7 @@ async fn the_citizen_manages_their_devices_and_password(backend: Backend) {
                 .as_u16()
         }
     };
-    let initial = c.account.initial_password.clone();
+    let initial = c.account.initial_password.expose().to_owned();
     assert_eq!(change("wrong", "a-new-long-password").await, 401);
     assert_eq!(change(&initial, "short").await, 400);
     assert_eq!(change(&initial, &initial).await, 400, "must differ");
@@ -407,7 +407,7 @@ async fn the_citizen_manages_their_devices_and_password(backend: Backend) {
         )
         .await
         .expect("approved");
-    let s = srv.status(&l.login_id, &l.login_secret, 0).await;
+    let s = srv.status(&l.login_id, l.login_secret.expose(), 0).await;
     assert_eq!(s.pwd_change_required, Some(false));
     // Revoking their own phone: it is gone from the list and gets nothing more.
     let token = s.access_token.expect("token");
@@ -438,7 +438,7 @@ async fn logged_in_as(srv: &TestServer, c: &Citizen) -> String {
         .answer(&pulled(&c.phone).await, Decision::Approve, Some(l.number))
         .await
         .expect("approved");
-    srv.status(&l.login_id, &l.login_secret, 0)
+    srv.status(&l.login_id, l.login_secret.expose(), 0)
         .await
         .access_token
         .expect("token")

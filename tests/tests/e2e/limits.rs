@@ -123,7 +123,13 @@ async fn a_guessed_username_locks_like_a_wrong_password(backend: Backend) {
         );
     }
     // Locked: the right password now answers exactly like a wrong one.
-    let locked = attempt(&srv, &c.account.username, &c.account.initial_password, None).await;
+    let locked = attempt(
+        &srv,
+        &c.account.username,
+        c.account.initial_password.expose(),
+        None,
+    )
+    .await;
     assert_eq!(locked.status(), 401);
     assert_eq!(
         locked.bytes().await.expect("body"),
@@ -169,7 +175,7 @@ async fn one_ip_is_limited_and_forwarded_addresses_need_a_trusted_proxy(backend:
     let r = attempt(
         &srv,
         &c.account.username,
-        &c.account.initial_password,
+        c.account.initial_password.expose(),
         Some("198.51.100.7"),
     )
     .await;
@@ -186,7 +192,7 @@ async fn one_ip_is_limited_and_forwarded_addresses_need_a_trusted_proxy(backend:
     let r = attempt(
         &srv,
         &c.account.username,
-        &c.account.initial_password,
+        c.account.initial_password.expose(),
         Some("203.0.113.9"),
     )
     .await;
@@ -225,7 +231,7 @@ async fn enrollment_guessing_is_limited_per_ip(backend: Backend) {
     let account = srv.create_citizen(&potvrda_e2e::unique("c")).await;
     let r = potvrda_mobile_core::phone::VirtualPhone::enroll(
         &srv.url,
-        &account.activation_code,
+        account.activation_code.expose(),
         "x",
         None,
     )
@@ -264,7 +270,7 @@ async fn nobody_can_lock_a_citizen_out(backend: Backend) {
     let mut c = citizen(&srv, None).await;
     let (user, right) = (
         c.account.username.clone(),
-        c.account.initial_password.clone(),
+        c.account.initial_password.expose().to_owned(),
     );
     let home = "203.0.113.7";
     // The citizen logs in from home once; the phone approves: a known address.
@@ -360,7 +366,7 @@ async fn the_current_password_is_guarded_like_a_login(backend: Backend) {
         .await
         .expect("approved");
     let token = srv
-        .status(&l.login_id, &l.login_secret, 0)
+        .status(&l.login_id, l.login_secret.expose(), 0)
         .await
         .access_token
         .expect("token");
@@ -383,7 +389,7 @@ async fn the_current_password_is_guarded_like_a_login(backend: Backend) {
         assert_eq!(change(format!("wrong-{i}")).await, 401);
     }
     assert_eq!(
-        change(c.account.initial_password.clone()).await,
+        change(c.account.initial_password.expose().to_owned()).await,
         401,
         "locked: even the right current password is refused"
     );
@@ -392,7 +398,7 @@ async fn the_current_password_is_guarded_like_a_login(backend: Backend) {
     let r = attempt(
         &srv,
         &c.account.username,
-        &c.account.initial_password,
+        c.account.initial_password.expose(),
         Some(thief),
     )
     .await;
@@ -400,7 +406,7 @@ async fn the_current_password_is_guarded_like_a_login(backend: Backend) {
     let r = attempt(
         &srv,
         &c.account.username,
-        &c.account.initial_password,
+        c.account.initial_password.expose(),
         Some("203.0.113.9"),
     )
     .await;

@@ -47,10 +47,10 @@ async fn python_bindings_enroll_and_approve_a_login() {
         .env("POTVRDA_URL", &srv.url)
         .env(
             "POTVRDA_ACTIVATION",
-            activation_uri(&srv.url, &account.activation_code),
+            activation_uri(&srv.url, account.activation_code.expose()),
         )
         .env("POTVRDA_USERNAME", &account.username)
-        .env("POTVRDA_PASSWORD", &account.initial_password)
+        .env("POTVRDA_PASSWORD", account.initial_password.expose())
         .output()
         .await
         .expect("python3 runs");
@@ -174,7 +174,12 @@ async fn the_browser_companion_approves_a_login_in_chromium() {
         .expect("the app loads its wasm and asks for the code");
 
     // Enroll with the code from the sheet and a PIN.
-    type_into(&browser, "#code", &account.activation_code.to_lowercase()).await;
+    type_into(
+        &browser,
+        "#code",
+        &account.activation_code.expose().to_lowercase(),
+    )
+    .await;
     type_into(&browser, "#pin", "482913").await;
     type_into(&browser, "#pin2", "482913").await;
     click(&browser, "#enroll-button").await;
@@ -206,7 +211,7 @@ async fn the_browser_companion_approves_a_login_in_chromium() {
 
     // The portal starts a login; the companion shows it with its context.
     let resp = srv
-        .login_raw(&account.username, &account.initial_password)
+        .login_raw(&account.username, account.initial_password.expose())
         .await;
     assert_eq!(resp.status(), 201);
     let login: LoginResponse = resp.json().await.expect("json");
@@ -237,7 +242,9 @@ async fn the_browser_companion_approves_a_login_in_chromium() {
         ))
         .await
         .expect("the wrong PIN is refused");
-    let status = srv.status(&login.login_id, &login.login_secret, 0).await;
+    let status = srv
+        .status(&login.login_id, login.login_secret.expose(), 0)
+        .await;
     assert_eq!(status.status, LoginStatus::Pending);
 
     // The right PIN approves.
@@ -257,7 +264,9 @@ async fn the_browser_companion_approves_a_login_in_chromium() {
         ))
         .await
         .expect("approved");
-    let status = srv.status(&login.login_id, &login.login_secret, 0).await;
+    let status = srv
+        .status(&login.login_id, login.login_secret.expose(), 0)
+        .await;
     assert_eq!(status.status, LoginStatus::Approved);
     assert!(status.access_token.is_some());
 
@@ -273,7 +282,7 @@ async fn the_browser_companion_approves_a_login_in_chromium() {
     // A risky login (security round 2): the citizen denies one, so the next
     // says why and asks for the login screen's six-digit code, not the number.
     let resp = srv
-        .login_raw(&account.username, &account.initial_password)
+        .login_raw(&account.username, account.initial_password.expose())
         .await;
     assert_eq!(resp.status(), 201);
     browser
@@ -290,7 +299,7 @@ async fn the_browser_companion_approves_a_login_in_chromium() {
         .await
         .expect("denied");
     let resp = srv
-        .login_raw(&account.username, &account.initial_password)
+        .login_raw(&account.username, account.initial_password.expose())
         .await;
     let risky: LoginResponse = resp.json().await.expect("json");
     let code = risky.code.clone().expect("a risky login's code");
@@ -324,7 +333,9 @@ async fn the_browser_companion_approves_a_login_in_chromium() {
         ))
         .await
         .expect("approved with the code");
-    let status = srv.status(&risky.login_id, &risky.login_secret, 0).await;
+    let status = srv
+        .status(&risky.login_id, risky.login_secret.expose(), 0)
+        .await;
     assert_eq!(status.status, LoginStatus::Approved);
     browser.close().await.expect("closes");
     srv.stop().await;

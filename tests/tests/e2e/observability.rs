@@ -112,7 +112,7 @@ async fn metrics_count_a_known_flow_exactly(backend: Backend) {
         text.contains(r#"potvrda_http_request_duration_seconds_count{route="/v1/logins/{login_id}",method="GET",status="2xx"}"#),
         "requests are labelled by route template, not by path:\n{text}"
     );
-    assert!(!text.contains(&login.login_id), "no ids in labels");
+    assert!(!text.contains(login.login_id.as_str()), "no ids in labels");
     assert!(text.contains(r#"potvrda_approval_to_token_seconds_bucket{le="0.0001"}"#));
 
     // promtool, the Prometheus project's own linter, accepts the scrape.

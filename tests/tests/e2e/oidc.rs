@@ -306,7 +306,7 @@ async fn post_password(srv: &TestServer, b: &reqwest::Client, request: &str, c: 
         .form(&[
             ("request", request),
             ("username", &c.account.username),
-            ("password", &c.account.initial_password),
+            ("password", c.account.initial_password.expose()),
         ])
         .send()
         .await
@@ -750,7 +750,7 @@ async fn codes_and_login_pages_expire(backend: Backend) {
         .form(&[
             ("request", request.as_str()),
             ("username", &c.account.username),
-            ("password", &c.account.initial_password),
+            ("password", c.account.initial_password.expose()),
         ])
         .send()
         .await
@@ -994,7 +994,7 @@ async fn a_reset_a_new_password_or_a_revoked_phone_ends_every_session(backend: B
             .answer(&pulled(&c.phone).await, Decision::Approve, Some(l.number))
             .await
             .expect("approved");
-        srv.status(&l.login_id, &l.login_secret, 0)
+        srv.status(&l.login_id, l.login_secret.expose(), 0)
             .await
             .access_token
             .expect("token")

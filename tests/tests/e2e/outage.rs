@@ -37,7 +37,7 @@ async fn redis_restart_loses_nothing_and_instances_reconnect() {
     for _ in 0..2 {
         let r = tokio::time::timeout(
             Duration::from_secs(10),
-            a.login_raw(&c.account.username, &c.account.initial_password),
+            a.login_raw(&c.account.username, c.account.initial_password.expose()),
         )
         .await
         .expect("answers within 10 s while Redis is down");
@@ -100,7 +100,7 @@ async fn redis_restart_loses_nothing_and_instances_reconnect() {
     let again = login(&a, &c).await;
     assert_eq!(pulled(&phone_b).await.claims.cid.len(), 36);
     assert_eq!(
-        a.status(&again.login_id, &again.login_secret, 0)
+        a.status(&again.login_id, again.login_secret.expose(), 0)
             .await
             .status,
         LoginStatus::Pending
@@ -167,7 +167,7 @@ async fn keep_logging_in(
         round += 1;
         let l: potvrda_proto::api::LoginResponse = through_outage(tally, async || {
             let r = srv
-                .login_raw(&c.account.username, &c.account.initial_password)
+                .login_raw(&c.account.username, c.account.initial_password.expose())
                 .await;
             if r.status() == 201 {
                 Ok(r.json().await.expect("json"))
@@ -195,7 +195,9 @@ async fn keep_logging_in(
             Err(e) => panic!("approval refused: {e:?}"),
         }
         let answer: LoginStatusResponse = through_outage(tally, async || {
-            let r = srv.status_raw(&l.login_id, &l.login_secret, 5).await;
+            let r = srv
+                .status_raw(&l.login_id, l.login_secret.expose(), 5)
+                .await;
             if r.status() == 200 {
                 Ok(r.json().await.expect("json"))
             } else {

@@ -37,26 +37,38 @@ async fn offline_codes_stop_after_ten_wrong_ones_a_day(backend: Backend) {
     let l = login(&srv, &c).await;
     for _ in 0..10 {
         let w = wrong.next().expect("a wrong code");
-        assert_eq!(use_code(&srv, &l, &l.login_secret, &w).await.0, 401);
+        assert_eq!(use_code(&srv, &l, l.login_secret.expose(), &w).await.0, 401);
     }
     // The eleventh try is refused even with the right code, all day…
     let right = offline_code(&c.phone, now);
-    assert_eq!(use_code(&srv, &l, &l.login_secret, &right).await.0, 401);
+    assert_eq!(
+        use_code(&srv, &l, l.login_secret.expose(), &right).await.0,
+        401
+    );
     srv.clock.advance(23 * 3600);
     let l2 = login(&srv, &c).await;
     let later = offline_code(&c.phone, srv.clock.now());
-    assert_eq!(use_code(&srv, &l2, &l2.login_secret, &later).await.0, 401);
+    assert_eq!(
+        use_code(&srv, &l2, l2.login_secret.expose(), &later)
+            .await
+            .0,
+        401
+    );
     // …while a recovery code still works; a day after, the offline code again.
     let codes = c.phone.recovery_codes.clone().expect("codes");
     assert_eq!(
-        use_code(&srv, &l2, &l2.login_secret, &codes[0]).await.0,
+        use_code(&srv, &l2, l2.login_secret.expose(), &codes[0])
+            .await
+            .0,
         200
     );
     srv.clock.advance(2 * 3600);
     let l3 = login(&srv, &c).await;
     let next_day = offline_code(&c.phone, srv.clock.now());
     assert_eq!(
-        use_code(&srv, &l3, &l3.login_secret, &next_day).await.0,
+        use_code(&srv, &l3, l3.login_secret.expose(), &next_day)
+            .await
+            .0,
         200
     );
 }
@@ -89,22 +101,28 @@ async fn the_offline_code_replaces_the_phone_once_per_step(backend: Backend) {
     );
     let l = login(&srv, &c).await;
     let code = offline_code(&c.phone, now);
-    let (status, body) = use_code(&srv, &l, &l.login_secret, &code).await;
+    let (status, body) = use_code(&srv, &l, l.login_secret.expose(), &code).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("approved")));
-    let s = srv.status(&l.login_id, &l.login_secret, 0).await;
+    let s = srv.status(&l.login_id, l.login_secret.expose(), 0).await;
     assert!(s.access_token.is_some(), "the token, as after the phone");
     // The same step's code is spent: a replay is a wrong code.
     let l2 = login(&srv, &c).await;
-    let (status, body) = use_code(&srv, &l2, &l2.login_secret, &code).await;
+    let (status, body) = use_code(&srv, &l2, l2.login_secret.expose(), &code).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (401, Some("invalid_credentials"))
     );
     // Two steps away is too far; the next step's code works (a slow clock).
     let far = offline_code(&c.phone, now + 90);
-    assert_eq!(use_code(&srv, &l2, &l2.login_secret, &far).await.0, 401);
+    assert_eq!(
+        use_code(&srv, &l2, l2.login_secret.expose(), &far).await.0,
+        401
+    );
     let next = offline_code(&c.phone, now + 30);
-    assert_eq!(use_code(&srv, &l2, &l2.login_secret, &next).await.0, 200);
+    assert_eq!(
+        use_code(&srv, &l2, l2.login_secret.expose(), &next).await.0,
+        200
+    );
 
     // A revoked phone's codes stop working; another phone's work.
     let (_, sa) = staff(&srv, &srv.token, "superadmin", None).await;
@@ -118,7 +136,7 @@ async fn the_offline_code_replaces_the_phone_once_per_step(backend: Backend) {
     .json()
     .await
     .expect("json");
-    let second = VirtualPhone::enroll(&srv.url, &fresh.activation_code, "second", None)
+    let second = VirtualPhone::enroll(&srv.url, fresh.activation_code.expose(), "second", None)
         .await
         .expect("enrolls");
     assert_ne!(
@@ -145,12 +163,19 @@ async fn the_offline_code_replaces_the_phone_once_per_step(backend: Backend) {
     let l3 = login(&srv, &citizen).await;
     let revoked = offline_code(&c.phone, now);
     assert_eq!(
-        use_code(&srv, &l3, &l3.login_secret, &revoked).await.0,
+        use_code(&srv, &l3, l3.login_secret.expose(), &revoked)
+            .await
+            .0,
         401,
         "the revoked phone's code"
     );
     let current = offline_code(&citizen.phone, now);
-    assert_eq!(use_code(&srv, &l3, &l3.login_secret, &current).await.0, 200);
+    assert_eq!(
+        use_code(&srv, &l3, l3.login_secret.expose(), &current)
+            .await
+            .0,
+        200
+    );
 
     let events = srv
         .audit(&format!("user_id={}", c.account.user_id))
@@ -217,28 +242,32 @@ async fn a_recovery_code_replaces_the_phone_once(backend: Backend) {
     );
     // Typed in lower case with a space: still the code.
     let typed = codes[0].to_lowercase().replace('-', " ");
-    let (status, body) = use_code(&srv, &l, &l.login_secret, &typed).await;
+    let (status, body) = use_code(&srv, &l, l.login_secret.expose(), &typed).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("approved")));
-    let s = srv.status(&l.login_id, &l.login_secret, 0).await;
+    let s = srv.status(&l.login_id, l.login_secret.expose(), 0).await;
     assert_eq!(s.status, LoginStatus::Approved);
     assert!(
         s.access_token.is_some(),
         "the token, as after a phone approval"
     );
     assert_eq!(
-        use_code(&srv, &l, &l.login_secret, &codes[1]).await.0,
+        use_code(&srv, &l, l.login_secret.expose(), &codes[1])
+            .await
+            .0,
         409,
         "the login is decided"
     );
     // Spent: the same code fails on the next login; another one works.
     let l2 = login(&srv, &c).await;
-    let (status, body) = use_code(&srv, &l2, &l2.login_secret, &codes[0]).await;
+    let (status, body) = use_code(&srv, &l2, l2.login_secret.expose(), &codes[0]).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (401, Some("invalid_credentials"))
     );
     assert_eq!(
-        use_code(&srv, &l2, &l2.login_secret, &codes[1]).await.0,
+        use_code(&srv, &l2, l2.login_secret.expose(), &codes[1])
+            .await
+            .0,
         200
     );
     // A second device gets no new codes.
@@ -282,7 +311,7 @@ async fn a_recovery_code_replaces_the_phone_once(backend: Backend) {
     )
     .await;
     let fresh: potvrda_proto::api::CreateCitizenResponse = r.json().await.expect("json");
-    let second = VirtualPhone::enroll(&srv.url, &fresh.activation_code, "second", None)
+    let second = VirtualPhone::enroll(&srv.url, fresh.activation_code.expose(), "second", None)
         .await
         .expect("enrolls");
     assert!(
@@ -302,14 +331,21 @@ async fn wrong_codes_count_as_failed_passwords(backend: Backend) {
     let l = login(&srv, &c).await;
     for _ in 0..4 {
         assert_eq!(
-            use_code(&srv, &l, &l.login_secret, "AAAAA-AAAAA").await.0,
+            use_code(&srv, &l, l.login_secret.expose(), "AAAAA-AAAAA")
+                .await
+                .0,
             401
         );
     }
     // Past the lock: even a right code is refused, like a right password.
-    assert_eq!(use_code(&srv, &l, &l.login_secret, &codes[0]).await.0, 401);
     assert_eq!(
-        srv.login_raw(&c.account.username, &c.account.initial_password)
+        use_code(&srv, &l, l.login_secret.expose(), &codes[0])
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        srv.login_raw(&c.account.username, c.account.initial_password.expose())
             .await
             .status(),
         401,

@@ -183,7 +183,9 @@ async fn a_risky_login_asks_for_the_code_not_the_number(backend: Backend) {
     let r = c.phone.post_approval(&ch.claims.cid, &forged).await;
     assert!(format!("{r:?}").contains("number_mismatch"), "{r:?}");
     assert_eq!(
-        srv.status(&l.login_id, &l.login_secret, 0).await.status,
+        srv.status(&l.login_id, l.login_secret.expose(), 0)
+            .await
+            .status,
         potvrda_proto::api::LoginStatus::Denied
     );
     // A new login (the code is per login), to try a wrong code.
@@ -195,7 +197,9 @@ async fn a_risky_login_asks_for_the_code_not_the_number(backend: Backend) {
     let r = c.phone.answer_code(&ch, wrong).await;
     assert!(format!("{r:?}").contains("number_mismatch"), "{r:?}");
     assert_eq!(
-        srv.status(&l.login_id, &l.login_secret, 0).await.status,
+        srv.status(&l.login_id, l.login_secret.expose(), 0)
+            .await
+            .status,
         potvrda_proto::api::LoginStatus::Denied
     );
     // The right code approves, and the token comes as always.
@@ -205,7 +209,7 @@ async fn a_risky_login_asks_for_the_code_not_the_number(backend: Backend) {
         .answer_code(&ch, &l.code.clone().expect("code"))
         .await
         .expect("approved");
-    let s = srv.status(&l.login_id, &l.login_secret, 0).await;
+    let s = srv.status(&l.login_id, l.login_secret.expose(), 0).await;
     assert!(s.access_token.is_some());
 }
 
@@ -315,7 +319,7 @@ async fn dormancy_velocity_and_a_new_device_are_signals(backend: Backend) {
     let account: potvrda_proto::api::CreateCitizenResponse = r.json().await.expect("json");
     let mut phone = potvrda_mobile_core::phone::VirtualPhone::enroll(
         &srv.url,
-        &account.activation_code,
+        account.activation_code.expose(),
         "new phone",
         None,
     )

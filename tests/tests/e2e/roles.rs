@@ -236,7 +236,7 @@ async fn a_locked_account_is_told_only_after_the_right_password(backend: Backend
     let wrong = srv.login_raw(&c.account.username, "wrong password").await;
     assert_eq!(wrong.status(), 401, "a guesser learns nothing");
     let right = srv
-        .login_raw(&c.account.username, &c.account.initial_password)
+        .login_raw(&c.account.username, c.account.initial_password.expose())
         .await;
     assert_eq!(right.status(), 403);
     let e: ErrorBody = right.json().await.expect("json");
@@ -279,11 +279,13 @@ async fn a_fraud_report_denies_locks_and_alerts(backend: Backend) {
         .await
         .expect("reported");
     assert_eq!(
-        srv.status(&l.login_id, &l.login_secret, 0).await.status,
+        srv.status(&l.login_id, l.login_secret.expose(), 0)
+            .await
+            .status,
         potvrda_proto::api::LoginStatus::Denied
     );
     let r = srv
-        .login_raw(&c.account.username, &c.account.initial_password)
+        .login_raw(&c.account.username, c.account.initial_password.expose())
         .await;
     assert_eq!(r.status(), 403, "locked after the report");
     let events = srv
@@ -332,7 +334,9 @@ async fn a_deactivated_officials_token_stops_working_at_once() {
         401,
         "the token is dead"
     );
-    let r = srv.login_raw(&o.username, &o.initial_password).await;
+    let r = srv
+        .login_raw(&o.username, o.initial_password.expose())
+        .await;
     assert_eq!(r.status(), 401, "and no new login");
 }
 
@@ -364,7 +368,7 @@ async fn a_staff_members_portal_token_is_no_admin_credential(backend: Backend) {
     .json::<potvrda_proto::api::CreateCitizenResponse>()
     .await
     .expect("official");
-    let phone = VirtualPhone::enroll(&srv.url, &official.activation_code, "phone", None)
+    let phone = VirtualPhone::enroll(&srv.url, official.activation_code.expose(), "phone", None)
         .await
         .expect("enrolls");
     let victim = srv.create_citizen(&potvrda_e2e::unique("v")).await;
@@ -395,7 +399,7 @@ async fn a_staff_members_portal_token_is_no_admin_credential(backend: Backend) {
                 .await
                 .expect("approved");
             let token = srv
-                .status(&l.login_id, &l.login_secret, 0)
+                .status(&l.login_id, l.login_secret.expose(), 0)
                 .await
                 .access_token
                 .expect("token");
@@ -451,7 +455,7 @@ async fn a_staff_members_portal_token_is_no_admin_credential(backend: Backend) {
     assert_eq!(r.status(), 401);
     // Nothing changed: the victim's password and activation code still work.
     let r = srv
-        .login_raw(&victim.username, &victim.initial_password)
+        .login_raw(&victim.username, victim.initial_password.expose())
         .await;
     assert_eq!(r.status(), 409, "right password, no device yet (not reset)");
     // The same official, logging in for the admin API: the phone shows the
@@ -478,7 +482,7 @@ async fn a_staff_members_portal_token_is_no_admin_credential(backend: Backend) {
     let r = srv
         .login_for(
             &citizen.username,
-            &citizen.initial_password,
+            citizen.initial_password.expose(),
             LoginAudience::Admin,
         )
         .await;
@@ -529,9 +533,10 @@ async fn the_municipality_sees_what_happens_to_its_citizens(backend: Backend) {
             .await;
             assert_eq!(r.status(), 201);
             let account: CreateCitizenResponse = r.json().await.expect("json");
-            let phone = VirtualPhone::enroll(&srv.url, &account.activation_code, "phone", None)
-                .await
-                .expect("enrolls");
+            let phone =
+                VirtualPhone::enroll(&srv.url, account.activation_code.expose(), "phone", None)
+                    .await
+                    .expect("enrolls");
             Citizen { account, phone }
         }
     };
@@ -566,7 +571,7 @@ async fn the_municipality_sees_what_happens_to_its_citizens(backend: Backend) {
         }
     };
     // The admin of Novi Sad sees everything about the Novi Sad citizen …
-    let seen = kinds_for(admin_ns.clone(), ns.account.user_id.clone()).await;
+    let seen = kinds_for(admin_ns.clone(), ns.account.user_id.clone().into_string()).await;
     for kind in [
         AuditKind::CitizenCreated,
         AuditKind::DeviceEnrolled,
@@ -580,7 +585,7 @@ async fn the_municipality_sees_what_happens_to_its_citizens(backend: Backend) {
         );
     }
     // … and nothing of the Niš citizen's own acts; the admin of Niš the other way round.
-    let fenced = kinds_for(admin_ns.clone(), nis.account.user_id.clone()).await;
+    let fenced = kinds_for(admin_ns.clone(), nis.account.user_id.clone().into_string()).await;
     assert!(
         !fenced.iter().any(|k| matches!(
             k,
@@ -588,14 +593,14 @@ async fn the_municipality_sees_what_happens_to_its_citizens(backend: Backend) {
         )),
         "{fenced:?}"
     );
-    let fenced = kinds_for(admin_nis.clone(), ns.account.user_id.clone()).await;
+    let fenced = kinds_for(admin_nis.clone(), ns.account.user_id.clone().into_string()).await;
     assert!(
         !fenced
             .iter()
             .any(|k| matches!(k, AuditKind::DeviceEnrolled | AuditKind::FraudReported)),
         "{fenced:?}"
     );
-    let own = kinds_for(admin_nis.clone(), nis.account.user_id.clone()).await;
+    let own = kinds_for(admin_nis.clone(), nis.account.user_id.clone().into_string()).await;
     assert!(own.contains(&AuditKind::LoginApproved));
     // The official of Novi Sad reads the latest security events: the fraud
     // report with its address and service; an official of Niš may not.

@@ -37,9 +37,14 @@ async fn two_instances(backend: Backend) {
     // Created on A, enrolled on B.
     let account = a.create_citizen(&potvrda_e2e::unique("c")).await;
     let push_url = endpoint.new_endpoint();
-    let phone = VirtualPhone::enroll(&b.url, &account.activation_code, "phone", Some(&push_url))
-        .await
-        .expect("enrolls on B");
+    let phone = VirtualPhone::enroll(
+        &b.url,
+        account.activation_code.expose(),
+        "phone",
+        Some(&push_url),
+    )
+    .await
+    .expect("enrolls on B");
     endpoint.expect_vapid_key(&phone.state.device.vapid_public_key);
     let c = Citizen { account, phone };
 
@@ -69,7 +74,7 @@ async fn two_instances(backend: Backend) {
         let token = answer.access_token.expect("token");
         // One token across instances: B gives the same one to a retry.
         assert_eq!(
-            b.status(&login.login_id, &login.login_secret, 0)
+            b.status(&login.login_id, login.login_secret.expose(), 0)
                 .await
                 .access_token
                 .as_deref(),
@@ -105,13 +110,19 @@ async fn embedded_store_survives_a_restart() {
         .expect("the device enrolled before the restart approves");
     assert!(
         second
-            .status(&login.login_id, &login.login_secret, 0)
+            .status(&login.login_id, login.login_secret.expose(), 0)
             .await
             .access_token
             .is_some()
     );
     // The activation code stayed used.
-    let again = VirtualPhone::enroll(&second.url, &c.account.activation_code, "again", None).await;
+    let again = VirtualPhone::enroll(
+        &second.url,
+        c.account.activation_code.expose(),
+        "again",
+        None,
+    )
+    .await;
     assert_eq!(server_error(again), (400, "invalid_activation_code".into()));
     let key = dir.join("signing-key.p8");
     use std::os::unix::fs::PermissionsExt;

@@ -14,8 +14,8 @@ use potvrda_server::store::embedded::EmbeddedStore;
 use potvrda_server::store::records::{JsonRecord, Kind, Records};
 use potvrda_server::store::redis::RedisStore;
 use potvrda_server::store::{
-    Activation, Admission, AuditFilter, DecideOutcome, Device, EnrollOutcome, Limits, LoginRecord,
-    LoginState, RateKey, Store, User,
+    Activation, Admission, AuditFilter, DecideOutcome, Device, EnrollOutcome, Limits, LoginId,
+    LoginRecord, LoginState, RateKey, Store, User, UserId,
 };
 use secrecy::SecretString;
 
@@ -79,7 +79,7 @@ fn activation(user_id: &str, code_hash: &str) -> Activation {
 fn device(id: &str) -> Device {
     Device {
         id: id.into(),
-        user_id: String::new(),
+        user_id: UserId::default(),
         name: "Telefon".into(),
         platform: "android".into(),
         public_key: serde_json::from_value::<EcJwk>(
@@ -95,7 +95,7 @@ fn device(id: &str) -> Device {
 fn login(id: &str, user_id: &str, expires_at: i64) -> LoginRecord {
     LoginRecord {
         id: id.into(),
-        cid: format!("cid-{id}"),
+        cid: format!("cid-{id}").into(),
         user_id: user_id.into(),
         username: "ana".into(),
         nonce: "n".into(),
@@ -128,7 +128,7 @@ async fn accounts_are_unique_by_username_and_found_by_prefix(backend: Backend) {
         "the same username twice: {taken:?}"
     );
     assert!(
-        store.user("u2").await.expect("read").is_none(),
+        store.user(&"u2".into()).await.expect("read").is_none(),
         "nothing half-made"
     );
     store
@@ -158,7 +158,7 @@ async fn accounts_are_unique_by_username_and_found_by_prefix(backend: Backend) {
     changed.locked = true;
     changed.generation = 3;
     store.update_user(&changed).await.expect("updated");
-    assert_eq!(store.user("u1").await.expect("read"), Some(changed));
+    assert_eq!(store.user(&"u1".into()).await.expect("read"), Some(changed));
 }
 
 /// Devices: an activation code enrolls once, devices are listed, renamed,
@@ -186,29 +186,52 @@ async fn an_activation_code_enrolls_one_device_once(backend: Backend) {
             .expect("enroll"),
         EnrollOutcome::InvalidCode
     );
-    let devices = store.devices_of("u1").await.expect("list");
+    let devices = store.devices_of(&"u1".into()).await.expect("list");
     assert_eq!(devices.len(), 1);
     assert_eq!(
         devices[0].user_id, "u1",
         "the store binds the device to the code's account"
     );
-    assert!(!store.rename_device("u2", "d1", "x").await.expect("rename"));
     assert!(
-        store
-            .rename_device("u1", "d1", "Posao")
+        !store
+            .rename_device(&"u2".into(), &"d1".into(), "x")
             .await
             .expect("rename")
     );
-    store.mark_push_gone("d1").await.expect("gone");
-    let d = store.device("d1").await.expect("read").expect("there");
+    assert!(
+        store
+            .rename_device(&"u1".into(), &"d1".into(), "Posao")
+            .await
+            .expect("rename")
+    );
+    store.mark_push_gone(&"d1".into()).await.expect("gone");
+    let d = store
+        .device(&"d1".into())
+        .await
+        .expect("read")
+        .expect("there");
     assert_eq!((d.name.as_str(), d.push_gone), ("Posao", true));
     assert!(
-        !store.revoke_device("u2", "d1").await.expect("revoke"),
+        !store
+            .revoke_device(&"u2".into(), &"d1".into())
+            .await
+            .expect("revoke"),
         "not theirs"
     );
-    assert!(store.revoke_device("u1", "d1").await.expect("revoke"));
-    assert!(store.device("d1").await.expect("read").is_none());
-    assert!(store.devices_of("u1").await.expect("list").is_empty());
+    assert!(
+        store
+            .revoke_device(&"u1".into(), &"d1".into())
+            .await
+            .expect("revoke")
+    );
+    assert!(store.device(&"d1".into()).await.expect("read").is_none());
+    assert!(
+        store
+            .devices_of(&"u1".into())
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }
 
 /// An expired activation code enrolls nothing.
@@ -243,7 +266,11 @@ async fn of_racing_decisions_exactly_one_wins(backend: Backend) {
                 LoginState::Denied
             };
             let jti = format!("jti-{i}");
-            tokio::spawn(async move { store.decide("l1", to, NOW, NOW * 1000, Some(&jti)).await })
+            tokio::spawn(async move {
+                store
+                    .decide(&"l1".into(), to, NOW, NOW * 1000, Some(&jti))
+                    .await
+            })
         })
         .collect();
     let mut decided = 0;
@@ -258,12 +285,16 @@ async fn of_racing_decisions_exactly_one_wins(backend: Backend) {
     tokio::time::timeout(Duration::from_secs(10), woken.changed())
         .await
         .expect("the waiter is woken");
-    let l = store.login("l1").await.expect("read").expect("there");
+    let l = store
+        .login(&"l1".into())
+        .await
+        .expect("read")
+        .expect("there");
     assert_ne!(l.state, LoginState::Pending);
     assert!(l.approval_jti.is_some() && l.decided_at == Some(NOW));
     assert_eq!(
         store
-            .decide("missing", LoginState::Approved, NOW, 0, None)
+            .decide(&"missing".into(), LoginState::Approved, NOW, 0, None)
             .await
             .expect("decide"),
         DecideOutcome::NotFound
@@ -282,10 +313,13 @@ async fn an_expired_login_cannot_be_decided(backend: Backend) {
         .create_login(&login("l2", "u1", NOW + 120))
         .await
         .expect("created");
-    let by_cid = store.login_by_challenge("cid-l1").await.expect("read");
+    let by_cid = store
+        .login_by_challenge(&"cid-l1".into())
+        .await
+        .expect("read");
     assert_eq!(by_cid.map(|l| l.record.id), Some("l1".into()));
-    let mut pending: Vec<String> = store
-        .pending_logins("u1", NOW + 90)
+    let mut pending: Vec<LoginId> = store
+        .pending_logins(&"u1".into(), NOW + 90)
         .await
         .expect("list")
         .into_iter()
@@ -295,12 +329,12 @@ async fn an_expired_login_cannot_be_decided(backend: Backend) {
     assert_eq!(pending, ["l2"], "the expired one is not pending");
     assert_eq!(
         store
-            .decide("l1", LoginState::Approved, NOW + 60, 0, None)
+            .decide(&"l1".into(), LoginState::Approved, NOW + 60, 0, None)
             .await
             .expect("decide"),
         DecideOutcome::Expired
     );
-    assert!(store.mark_seen("l2").await.expect("seen"));
+    assert!(store.mark_seen(&"l2".into()).await.expect("seen"));
 }
 
 /// The token of an approved login is handed over once: of racing
@@ -315,14 +349,14 @@ async fn the_token_is_handed_out_once(backend: Backend) {
         .expect("created");
     assert!(
         store
-            .take_token("l1", b"sealed", NOW, 60)
+            .take_token(&"l1".into(), b"sealed", NOW, 60)
             .await
             .expect("take")
             .is_none(),
         "pending: no token"
     );
     store
-        .decide("l1", LoginState::Approved, NOW, 0, Some("j"))
+        .decide(&"l1".into(), LoginState::Approved, NOW, 0, Some("j"))
         .await
         .expect("decide");
     let racers: Vec<_> = (0..6u8)
@@ -330,7 +364,7 @@ async fn the_token_is_handed_out_once(backend: Backend) {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 let mine = vec![i; 4];
-                let got = store.take_token("l1", &mine, NOW, 60).await;
+                let got = store.take_token(&"l1".into(), &mine, NOW, 60).await;
                 (mine, got)
             })
         })
@@ -346,11 +380,15 @@ async fn the_token_is_handed_out_once(backend: Backend) {
     assert_eq!(own, 1, "one caller's token is kept");
     kept.dedup();
     assert_eq!(kept.len(), 1, "every caller gets the same token");
-    let l = store.login("l1").await.expect("read").expect("there");
+    let l = store
+        .login(&"l1".into())
+        .await
+        .expect("read")
+        .expect("there");
     assert_eq!(l.state, LoginState::Consumed);
     assert!(
         store
-            .take_token("l1", b"late", NOW + 61, 60)
+            .take_token(&"l1".into(), b"late", NOW + 61, 60)
             .await
             .expect("take")
             .is_none(),
@@ -363,19 +401,19 @@ async fn a_jti_is_spent_once_per_device(backend: Backend) {
     let (store, _keep) = open(backend).await;
     assert!(
         store
-            .spend_jti("d1", "j1", NOW + 60, NOW)
+            .spend_jti(&"d1".into(), "j1", NOW + 60, NOW)
             .await
             .expect("spend")
     );
     assert!(
         !store
-            .spend_jti("d1", "j1", NOW + 60, NOW + 1)
+            .spend_jti(&"d1".into(), "j1", NOW + 60, NOW + 1)
             .await
             .expect("spend")
     );
     assert!(
         store
-            .spend_jti("d2", "j1", NOW + 60, NOW)
+            .spend_jti(&"d2".into(), "j1", NOW + 60, NOW)
             .await
             .expect("spend"),
         "another device's jti is its own"
@@ -383,7 +421,7 @@ async fn a_jti_is_spent_once_per_device(backend: Backend) {
     let racers: Vec<_> = (0..6)
         .map(|_| {
             let store = Arc::clone(&store);
-            tokio::spawn(async move { store.spend_jti("d1", "j2", NOW + 60, NOW).await })
+            tokio::spawn(async move { store.spend_jti(&"d1".into(), "j2", NOW + 60, NOW).await })
         })
         .collect();
     let mut spent = 0;
@@ -404,12 +442,12 @@ async fn the_push_window_and_fatigue_are_enforced(backend: Backend) {
         fatigue_pause: 300,
     };
     let first = store
-        .admit_login("u1", "l1", NOW, &limits)
+        .admit_login(&"u1".into(), &"l1".into(), NOW, &limits)
         .await
         .expect("admit");
     assert_eq!(first, Admission::Admitted { superseded: None });
     let second = store
-        .admit_login("u1", "l2", NOW, &limits)
+        .admit_login(&"u1".into(), &"l2".into(), NOW, &limits)
         .await
         .expect("admit");
     assert_eq!(
@@ -420,13 +458,13 @@ async fn the_push_window_and_fatigue_are_enforced(backend: Backend) {
         "a new login supersedes the active one"
     );
     let third = store
-        .admit_login("u1", "l3", NOW, &limits)
+        .admit_login(&"u1".into(), &"l3".into(), NOW, &limits)
         .await
         .expect("admit");
     assert!(matches!(third, Admission::TooMany { .. }), "{third:?}");
     assert_eq!(
         store
-            .admit_login("u1", "l4", NOW + 61, &limits)
+            .admit_login(&"u1".into(), &"l4".into(), NOW + 61, &limits)
             .await
             .expect("admit"),
         Admission::Admitted {
@@ -436,19 +474,19 @@ async fn the_push_window_and_fatigue_are_enforced(backend: Backend) {
     );
     assert_eq!(
         store
-            .record_outcome("u2", false, NOW, &limits)
+            .record_outcome(&"u2".into(), false, NOW, &limits)
             .await
             .expect("outcome"),
         None
     );
     let paused = store
-        .record_outcome("u2", false, NOW, &limits)
+        .record_outcome(&"u2".into(), false, NOW, &limits)
         .await
         .expect("outcome");
     assert_eq!(paused, Some(NOW + 300));
     assert_eq!(
         store
-            .admit_login("u2", "l5", NOW + 1, &limits)
+            .admit_login(&"u2".into(), &"l5".into(), NOW + 1, &limits)
             .await
             .expect("admit"),
         Admission::Paused { until: NOW + 300 }

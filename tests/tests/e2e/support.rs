@@ -20,7 +20,7 @@ pub async fn citizen(srv: &TestServer, endpoint: Option<&PushEndpoint>) -> Citiz
     let push_url = endpoint.map(PushEndpoint::new_endpoint);
     let phone = VirtualPhone::enroll(
         &srv.url,
-        &account.activation_code,
+        account.activation_code.expose(),
         "test phone",
         push_url.as_deref(),
     )
@@ -40,7 +40,7 @@ pub async fn push_endpoint() -> PushEndpoint {
 
 pub async fn login(srv: &TestServer, c: &Citizen) -> LoginResponse {
     let resp = srv
-        .login_raw(&c.account.username, &c.account.initial_password)
+        .login_raw(&c.account.username, c.account.initial_password.expose())
         .await;
     assert_eq!(resp.status(), 201, "login accepted");
     resp.json().await.expect("json")
@@ -88,7 +88,7 @@ pub fn long_poll(
     let (id, secret) = (login.login_id.clone(), login.login_secret.clone());
     tokio::spawn(async move {
         http.get(format!("{url}/v1/logins/{id}?wait={wait}"))
-            .bearer_auth(secret)
+            .bearer_auth(secret.expose())
             .send()
             .await
     })
@@ -140,7 +140,7 @@ pub async fn logged_in_for(
     account: &CreateCitizenResponse,
     audience: LoginAudience,
 ) -> String {
-    let phone = VirtualPhone::enroll(&srv.url, &account.activation_code, "phone", None)
+    let phone = VirtualPhone::enroll(&srv.url, account.activation_code.expose(), "phone", None)
         .await
         .expect("enrolls");
     let c = Citizen {
@@ -148,7 +148,11 @@ pub async fn logged_in_for(
         phone,
     };
     let r = srv
-        .login_for(&c.account.username, &c.account.initial_password, audience)
+        .login_for(
+            &c.account.username,
+            c.account.initial_password.expose(),
+            audience,
+        )
         .await;
     assert_eq!(r.status(), 201, "login accepted");
     let l: LoginResponse = r.json().await.expect("json");
@@ -156,7 +160,7 @@ pub async fn logged_in_for(
         .answer(&pulled(&c.phone).await, Decision::Approve, Some(l.number))
         .await
         .expect("approved");
-    srv.status(&l.login_id, &l.login_secret, 0)
+    srv.status(&l.login_id, l.login_secret.expose(), 0)
         .await
         .access_token
         .expect("token")

@@ -78,12 +78,12 @@ impl Accounts<'_> {
             expires_at: now + secs(self.settings.login.activation_ttl),
         };
         self.store.create_user(&user, &activation).await?;
-        tracing::info!(user_id = user.id, role = role.as_str(), "account created");
+        tracing::info!(user_id = %user.id, role = role.as_str(), "account created");
         let answer = CreateCitizenResponse {
             user_id: user.id.clone(),
             username: user.username.clone(),
-            initial_password: password,
-            activation_code: code,
+            initial_password: password.into(),
+            activation_code: code.into(),
             activation_expires_at: activation.expires_at,
         };
         Ok((user, answer))
@@ -104,7 +104,7 @@ impl Accounts<'_> {
                 req,
                 Role::Citizen,
                 by.municipality().map(str::to_owned),
-                by.staff_id(),
+                by.staff_id().map(UserId::as_str),
             )
             .await?;
         self.audit
@@ -190,7 +190,7 @@ impl Accounts<'_> {
             .transpose()?;
         let device = Device {
             id: new_id(self.rng.as_ref())?,
-            user_id: String::new(),
+            user_id: UserId::default(),
             name,
             platform,
             public_key: EcJwk::p256(req.public_key.x.clone(), req.public_key.y.clone()),
@@ -202,7 +202,7 @@ impl Accounts<'_> {
         match self.store.enroll_device(&hash, device, now).await? {
             EnrollOutcome::InvalidCode => Err(Error::InvalidActivationCode),
             EnrollOutcome::Enrolled(user) => {
-                tracing::info!(user_id = user.id, device_id, "device enrolled");
+                tracing::info!(user_id = %user.id, device_id = %device_id, "device enrolled");
                 Ok(EnrollmentResponse {
                     device_id,
                     user_id: user.id,

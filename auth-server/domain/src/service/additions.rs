@@ -4,6 +4,8 @@
 //! approves with that number, the request hands out an activation code for
 //! the new device, once. A stolen access token alone adds no device.
 
+use crate::store::{LoginId, UserId};
+use potvrda_proto::Secret;
 use potvrda_proto::api::{
     AuditKind, DeviceAdditionStarted, DeviceAdditionStatus, LoginAudience, LoginStatus,
 };
@@ -22,9 +24,9 @@ const GRACE: i64 = 120;
 
 #[derive(Serialize, Deserialize)]
 struct Addition {
-    user_id: String,
-    login_id: String,
-    login_secret: String,
+    user_id: UserId,
+    login_id: LoginId,
+    login_secret: Secret,
 }
 
 impl JsonRecord for Addition {
@@ -55,7 +57,7 @@ impl Additions<'_> {
             .challenges()
             .challenge(&me, context, LoginAudience::Portal, caller)
             .await?;
-        let request_id = new_id(self.rng.as_ref())?;
+        let request_id: String = new_id(self.rng.as_ref())?;
         let record = Addition {
             user_id: me.id,
             login_id: started.login_id,
@@ -96,7 +98,12 @@ impl Additions<'_> {
         };
         let (answer, login) = self
             .outcomes()
-            .wait_for_decision(&record.login_id, Some(&record.login_secret), wait, false)
+            .wait_for_decision(
+                &record.login_id,
+                Some(record.login_secret.expose()),
+                wait,
+                false,
+            )
             .await?;
         let now = self.clock.now();
         let status = |status| DeviceAdditionStatus {
@@ -135,7 +142,7 @@ impl Additions<'_> {
                     .await;
                 Ok(DeviceAdditionStatus {
                     status: LoginStatus::Approved,
-                    activation_code: Some(code),
+                    activation_code: Some(code.into()),
                     activation_expires_at: Some(activation.expires_at),
                 })
             }

@@ -3,6 +3,7 @@
 //! withdrawn, the audit, the pushes (none for a high-risk login), and the
 //! watch that records an expiry.
 
+use crate::store::{LoginId, UserId};
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, Header};
@@ -76,9 +77,9 @@ impl Challenges<'_> {
             self.withdraw(&previous, &record, now).await?;
         }
         tracing::info!(
-            login_id = record.id,
-            cid = record.cid,
-            user_id = user.id,
+            login_id = %record.id,
+            cid = %record.cid,
+            user_id = %user.id,
             "login started"
         );
         let push_suppressed = assessment.level == RiskLevel::High;
@@ -98,7 +99,7 @@ impl Challenges<'_> {
         }
         Ok(LoginResponse {
             login_id: record.id,
-            login_secret: secret,
+            login_secret: secret.into(),
             number: record.number,
             expires_at: record.expires_at,
             code: record.code,
@@ -131,10 +132,10 @@ impl Challenges<'_> {
     async fn admit(
         &self,
         user: &User,
-        login_id: &str,
+        login_id: &LoginId,
         caller: &Caller,
         now: i64,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<LoginId>> {
         match self
             .store
             .admit_login(&user.id, login_id, now, &self.limits())
@@ -143,7 +144,7 @@ impl Challenges<'_> {
             Admission::Admitted { superseded } => Ok(superseded),
             Admission::Paused { until } | Admission::TooMany { retry_at: until } => {
                 tracing::warn!(
-                    user_id = user.id,
+                    user_id = %user.id,
                     until,
                     "login refused: push limit or fatigue pause"
                 );
@@ -177,7 +178,7 @@ impl Challenges<'_> {
                 cid: record.cid.clone(),
                 nonce: record.nonce.clone(),
                 sub: record.username.clone(),
-                aud: device.id.clone(),
+                aud: device.id.to_string(),
                 ctx: record.context.clone(),
                 iat: now,
                 exp: record.expires_at,
@@ -192,14 +193,14 @@ impl Challenges<'_> {
     }
 
     /// Withdraw the earlier challenge: its push is stale, its approval answers 409.
-    async fn withdraw(&self, previous: &str, record: &LoginRecord, now: i64) -> Result<()> {
+    async fn withdraw(&self, previous: &LoginId, record: &LoginRecord, now: i64) -> Result<()> {
         let outcome = self
             .store
             .decide(previous, LoginState::Denied, now, self.clock.now_ms(), None)
             .await?;
         tracing::info!(
-            login_id = previous,
-            superseded_by = record.id,
+            login_id = %previous,
+            superseded_by = %record.id,
             ?outcome,
             "earlier login superseded"
         );
@@ -208,7 +209,7 @@ impl Challenges<'_> {
                 .record(
                     Event::new(AuditKind::LoginSuperseded, now)
                         .user(&record.user_id)
-                        .with("login_id", previous)
+                        .with("login_id", previous.as_str())
                         .with("superseded_by", record.id.as_str()),
                 )
                 .await;
@@ -322,7 +323,7 @@ pub(super) async fn record_outcome(
     store: &dyn Store,
     metrics: &dyn Meter,
     audit: &Audit,
-    user_id: &str,
+    user_id: &UserId,
     approved: bool,
     now: i64,
     limits: &Limits,
@@ -331,7 +332,7 @@ pub(super) async fn record_outcome(
         Ok(Some(until)) => {
             metrics.fatigue_paused();
             tracing::warn!(
-                user_id,
+                user_id = %user_id,
                 until,
                 "pushes paused after repeated denied or expired challenges"
             );
@@ -345,6 +346,8 @@ pub(super) async fn record_outcome(
                 .await;
         }
         Ok(None) => {}
-        Err(e) => tracing::warn!(user_id, error = %e, "could not record a challenge outcome"),
+        Err(e) => {
+            tracing::warn!(user_id = %user_id, error = %e, "could not record a challenge outcome")
+        }
     }
 }

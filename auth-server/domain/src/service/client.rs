@@ -1,5 +1,6 @@
 //! A registered relying party of the OpenID Provider.
 
+use crate::store::ClientId;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -8,7 +9,7 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct OidcClient {
     /// Its id.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Its secret; absent for a public client (which must use PKCE).
     #[serde(default)]
     pub client_secret: Option<SecretString>,

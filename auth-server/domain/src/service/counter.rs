@@ -3,6 +3,7 @@
 //! a phone is lost) and what a citizen does for themselves (their devices,
 //! their password).
 
+use crate::store::{DeviceId, UserId};
 use potvrda_proto::Secret;
 use potvrda_proto::api::{
     AuditEvent, AuditKind, CitizenList, CitizenSummary, CreateCitizenResponse, DeviceList,
@@ -24,7 +25,7 @@ const RESET_REQUEST_TTL: i64 = 30 * 60;
 
 impl JsonRecord for PendingReset {
     const KIND: Kind = Kind::ResetRequest;
-    type Id = str;
+    type Id = UserId;
 }
 
 /// What a reset at the counter did.
@@ -112,7 +113,7 @@ capability! {
 
 impl Counter<'_> {
     /// The citizen `user_id`, for staff who manage citizens.
-    async fn citizen_for_staff(&self, user_id: &str, by: &Actor) -> Result<User> {
+    async fn citizen_for_staff(&self, user_id: &UserId, by: &Actor) -> Result<User> {
         by.require_staff(&[Role::Official, Role::Admin, Role::Superadmin], false)?;
         self.store
             .user(user_id)
@@ -168,7 +169,7 @@ impl Counter<'_> {
 
     /// The citizen's summary, for staff (not audited: for names on pages
     /// the official already opened).
-    pub async fn citizen(&self, user_id: &str, by: &Actor) -> Result<CitizenSummary> {
+    pub async fn citizen(&self, user_id: &UserId, by: &Actor) -> Result<CitizenSummary> {
         let mut c = citizen_summary(self.citizen_for_staff(user_id, by).await?);
         c.pending_reset = self.pending_reset(user_id).await?;
         Ok(c)
@@ -177,7 +178,7 @@ impl Counter<'_> {
     /// `GET /v1/admin/citizens/{user_id}`: the summary, audited as a read.
     pub async fn read_citizen(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         by: &Actor,
         caller: &Caller,
     ) -> Result<CitizenSummary> {
@@ -189,7 +190,7 @@ impl Counter<'_> {
     /// `GET /v1/admin/citizens/{user_id}/devices`, audited as a read.
     pub async fn citizen_devices(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         by: &Actor,
         caller: &Caller,
     ) -> Result<DeviceList> {
@@ -198,7 +199,7 @@ impl Counter<'_> {
         Ok(devices)
     }
 
-    async fn devices_for_staff(&self, user_id: &str, by: &Actor) -> Result<DeviceList> {
+    async fn devices_for_staff(&self, user_id: &UserId, by: &Actor) -> Result<DeviceList> {
         let user = self.citizen_for_staff(user_id, by).await?;
         let devices = self.store.devices_of(&user.id).await?;
         Ok(DeviceList {
@@ -212,7 +213,7 @@ impl Counter<'_> {
     /// municipality and superadmins; audited as a read.
     pub async fn citizen_events(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         by: &Actor,
         caller: &Caller,
     ) -> Result<Vec<AuditEvent>> {
@@ -228,7 +229,7 @@ impl Counter<'_> {
     /// the citizen's municipality) the latest security events; one audited read.
     pub async fn citizen_record(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         by: &Actor,
         caller: &Caller,
     ) -> Result<CitizenRecord> {
@@ -243,7 +244,11 @@ impl Counter<'_> {
 
     /// The latest security events of a citizen, newest first; `None` when
     /// `by` is staff of another municipality (the fence).
-    async fn events_for_staff(&self, user_id: &str, by: &Actor) -> Result<Option<Vec<AuditEvent>>> {
+    async fn events_for_staff(
+        &self,
+        user_id: &UserId,
+        by: &Actor,
+    ) -> Result<Option<Vec<AuditEvent>>> {
         let user = self.citizen_for_staff(user_id, by).await?;
         let allowed = match by {
             Actor::Staff {
@@ -263,7 +268,7 @@ impl Counter<'_> {
         let page = self
             .audit
             .read(&AuditFilter {
-                user_id: Some(user.id),
+                user_id: Some(user.id.into_string()),
                 since: Some(now - RECENT_EVENTS_DAYS * 86_400),
                 limit: 1000,
                 ..AuditFilter::default()
@@ -279,7 +284,7 @@ impl Counter<'_> {
         Ok(Some(events))
     }
 
-    async fn record_read(&self, user_id: &str, what: &str, by: &Actor, caller: &Caller) {
+    async fn record_read(&self, user_id: &UserId, what: &str, by: &Actor, caller: &Caller) {
         self.audit
             .record(
                 by.event(AuditKind::CitizenViewed, self.clock.now())
@@ -294,7 +299,7 @@ impl Counter<'_> {
     async fn revoke(
         &self,
         user: &User,
-        device_id: &str,
+        device_id: &DeviceId,
         by: &Actor,
         caller: &Caller,
     ) -> Result<()> {
@@ -307,7 +312,7 @@ impl Counter<'_> {
                 by.event(AuditKind::DeviceRevoked, self.clock.now())
                     .user(&user.id)
                     .caller(caller)
-                    .with("device_id", device_id),
+                    .with("device_id", device_id.as_str()),
             )
             .await;
         Ok(())
@@ -316,8 +321,8 @@ impl Counter<'_> {
     /// `DELETE /v1/admin/citizens/{user_id}/devices/{device_id}`.
     pub async fn revoke_citizen_device(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         by: &Actor,
         caller: &Caller,
     ) -> Result<()> {
@@ -330,7 +335,7 @@ impl Counter<'_> {
     /// with four eyes configured, a request that a second official confirms.
     pub async fn reset_citizen(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         by: &Actor,
         caller: &Caller,
     ) -> Result<ResetOutcome> {
@@ -358,7 +363,7 @@ impl Counter<'_> {
         };
         // One pending reset per citizen: a new request replaces the last.
         self.records()
-            .put(user.id.as_str(), &pending, pending.expires_at)
+            .put(&user.id, &pending, pending.expires_at)
             .await?;
         self.audit
             .record(
@@ -372,7 +377,7 @@ impl Counter<'_> {
     }
 
     /// The reset waiting for a second official, if any.
-    pub(super) async fn pending_reset(&self, user_id: &str) -> Result<Option<PendingReset>> {
+    pub(super) async fn pending_reset(&self, user_id: &UserId) -> Result<Option<PendingReset>> {
         self.records().get(user_id, self.clock.now()).await
     }
 
@@ -381,7 +386,7 @@ impl Counter<'_> {
     /// superadmin) confirms, and gets the secrets to print.
     pub async fn confirm_reset(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         request_id: &str,
         by: &Actor,
         caller: &Caller,
@@ -491,15 +496,18 @@ impl Counter<'_> {
         Ok(CreateCitizenResponse {
             user_id: user.id,
             username: user.username,
-            initial_password: password,
-            activation_code: code,
+            initial_password: password.into(),
+            activation_code: code.into(),
             activation_expires_at: activation.expires_at,
         })
     }
 
     /// A new activation code for `user_id` (the earlier one stops working):
     /// the code to show once, and its stored form.
-    pub(super) async fn new_activation_code(&self, user_id: &str) -> Result<(String, Activation)> {
+    pub(super) async fn new_activation_code(
+        &self,
+        user_id: &UserId,
+    ) -> Result<(String, Activation)> {
         let code = grouped(&clock::string(self.rng.as_ref(), CODE_ALPHABET, CODE_LEN)?);
         let activation = Activation {
             code_hash: code_hash(&code).ok_or_else(|| Error::Internal("generated code".into()))?,
@@ -511,7 +519,7 @@ impl Counter<'_> {
     }
 
     /// End every single sign-on session and OpenID grant of `user_id`.
-    pub(super) async fn end_sessions(&self, user_id: &str) -> Result<()> {
+    pub(super) async fn end_sessions(&self, user_id: &UserId) -> Result<()> {
         if let Some(mut user) = self.store.user(user_id).await? {
             user.generation += 1;
             self.store.update_user(&user).await?;
@@ -529,7 +537,12 @@ impl Counter<'_> {
     }
 
     /// `PATCH /v1/me/devices/{device_id}`: a new name for one of my devices.
-    pub async fn rename_my_device(&self, device_id: &str, name: &str, by: &Actor) -> Result<()> {
+    pub async fn rename_my_device(
+        &self,
+        device_id: &DeviceId,
+        name: &str,
+        by: &Actor,
+    ) -> Result<()> {
         let me = self.me(by).await?;
         let name = super::clean_text("name", name, 64)?;
         if self.store.rename_device(&me.id, device_id, &name).await? {
@@ -542,7 +555,7 @@ impl Counter<'_> {
     /// `DELETE /v1/me/devices/{device_id}`.
     pub async fn revoke_my_device(
         &self,
-        device_id: &str,
+        device_id: &DeviceId,
         by: &Actor,
         caller: &Caller,
     ) -> Result<()> {

@@ -71,8 +71,8 @@ impl Decisions<'_> {
         if fraud {
             self.staff_admin().lock_after_fraud(&rec.user_id).await?;
             tracing::warn!(
-                user_id = rec.user_id,
-                login_id = rec.id,
+                user_id = %rec.user_id,
+                login_id = %rec.id,
                 "login reported as fraud; account locked"
             );
             self.audit

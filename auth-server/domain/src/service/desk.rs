@@ -11,6 +11,8 @@
 //! stored account is read on every request, as for the API's tokens. No HTTP
 //! types here: `http::counter` parses, calls these, and renders.
 
+use crate::store::{LoginId, UserId};
+use potvrda_proto::Secret;
 use potvrda_proto::api::{LoginStatus, Role};
 use serde::{Deserialize, Serialize};
 
@@ -34,15 +36,15 @@ const MAX_AGE: i64 = 10 * 3600;
 enum State {
     Anonymous,
     Pending {
-        login_id: String,
-        login_secret: String,
+        login_id: LoginId,
+        login_secret: Secret,
         number: u8,
         /// A risky login's code, shown instead of the number.
         #[serde(default)]
         code: Option<String>,
     },
     Active {
-        user_id: String,
+        user_id: UserId,
         started: i64,
     },
 }
@@ -324,7 +326,7 @@ impl Desks<'_> {
         };
         let (answer, _) = self
             .outcomes()
-            .wait_for_decision(login_id, Some(login_secret), wait, false)
+            .wait_for_decision(login_id, Some(login_secret.expose()), wait, false)
             .await?;
         Ok(answer.status)
     }
@@ -344,7 +346,7 @@ impl Desks<'_> {
         };
         let (answer, login) = self
             .outcomes()
-            .wait_for_decision(&login_id, Some(&login_secret), 0, false)
+            .wait_for_decision(&login_id, Some(login_secret.expose()), 0, false)
             .await?;
         let now = self.clock.now();
         let fail = |text: &str| Some(text.to_owned());
@@ -375,7 +377,7 @@ impl Desks<'_> {
                             },
                         };
                         self.desk_save(&cookie, &stored, now + IDLE_TTL).await?;
-                        tracing::info!(user_id = user.id, "counter session started");
+                        tracing::info!(user_id = %user.id, "counter session started");
                         return Ok(Desk {
                             set_cookie: Some(cookie.clone()),
                             cookie,

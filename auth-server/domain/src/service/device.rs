@@ -15,7 +15,7 @@ impl Devices<'_> {
     /// signed by that device, for that device.
     pub async fn authenticate(
         &self,
-        device_id: &str,
+        device_id: &DeviceId,
         pull_token: Option<&str>,
         caller: &Caller,
     ) -> Result<Actor> {
@@ -67,7 +67,7 @@ impl Devices<'_> {
     /// The phone has the challenge on screen (delivered by push or pulled):
     /// recorded once per challenge as the `seen` stage, on the server's clock.
     /// The device actor only.
-    pub async fn acknowledge(&self, cid: &str, by: &Actor) -> Result<()> {
+    pub async fn acknowledge(&self, cid: &ChallengeId, by: &Actor) -> Result<()> {
         let device = by.device()?;
         let login = self
             .store
@@ -91,7 +91,11 @@ impl Devices<'_> {
     }
 
     /// The device a fresh pull token (signed by that device, for that device) speaks for.
-    async fn verify_pull_token(&self, device_id: &str, pull_token: Option<&str>) -> Result<Device> {
+    async fn verify_pull_token(
+        &self,
+        device_id: &DeviceId,
+        pull_token: Option<&str>,
+    ) -> Result<Device> {
         let token = pull_token.ok_or(Error::Unauthorized)?;
         let kid = jsonwebtoken::decode_header(token)
             .map_err(|_| Error::InvalidSignature("pull token is not an ES256 JWS"))?
@@ -106,7 +110,7 @@ impl Devices<'_> {
             .ok_or(Error::UnknownDevice)?;
         let claims: PullClaims = verify_jws(token, TYP_PULL, &decoding_key(&device.public_key)?)?;
         let now = self.clock.now();
-        if claims.sub != device_id || claims.aud != AUD_PULL {
+        if claims.sub != device_id.as_str() || claims.aud != AUD_PULL {
             return Err(Error::InvalidSignature(
                 "pull token is for another device or audience",
             ));
@@ -119,12 +123,17 @@ impl Devices<'_> {
 
     /// Verify the phone's signed answer to challenge `cid` and decide the
     /// login (the push approval factor: `factors/push.rs`).
-    pub async fn respond(&self, cid: &str, approval: &str, caller: &Caller) -> Result<LoginStatus> {
+    pub async fn respond(
+        &self,
+        cid: &ChallengeId,
+        approval: &str,
+        caller: &Caller,
+    ) -> Result<LoginStatus> {
         let answer = Answer::Approval { cid, jws: approval };
         let v = self.factors().answer(answer, caller).await?;
         let mismatch = matches!(v.evidence, Evidence::Approval { mismatch: true, .. });
         if mismatch {
-            tracing::info!(login_id = v.login.record.id, cid, "number mismatch: denied");
+            tracing::info!(login_id = %v.login.record.id, cid = %cid, "number mismatch: denied");
             return Err(Error::NumberMismatch);
         }
         Ok(if v.to == LoginState::Approved {

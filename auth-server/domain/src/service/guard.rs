@@ -19,6 +19,7 @@
 //! - A lock is an alert: `password_locked` in the audit trail (with the
 //!   scope) and `potvrda_password_locks_total{scope}`.
 
+use crate::store::UserId;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -70,7 +71,7 @@ impl Guards<'_> {
     pub(super) async fn password_gate(
         &self,
         username: &str,
-        user_id: Option<&str>,
+        user_id: Option<&UserId>,
         ip: Option<IpAddr>,
         now: i64,
     ) -> Result<Gate> {
@@ -174,7 +175,7 @@ impl Guards<'_> {
     /// Whether the citizen's phone approved a login from `ip` lately.
     pub(super) async fn is_known_address(
         &self,
-        user_id: Option<&str>,
+        user_id: Option<&UserId>,
         ip: Option<IpAddr>,
         now: i64,
     ) -> Result<bool> {
@@ -182,7 +183,11 @@ impl Guards<'_> {
             return Ok(false);
         };
         // An unknown username costs the same read as a known one.
-        let profile = self.profiles().profile(user_id.unwrap_or("-"), now).await?;
+        let nobody = UserId::new("-");
+        let profile = self
+            .profiles()
+            .profile(user_id.unwrap_or(&nobody), now)
+            .await?;
         Ok(user_id.is_some() && profile.knows(ip, now))
     }
 }

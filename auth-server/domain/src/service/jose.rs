@@ -53,10 +53,12 @@ pub(super) fn decoding_key(jwk: &EcJwk) -> Result<DecodingKey> {
     DecodingKey::from_ec_components(&jwk.x, &jwk.y).map_err(|_| bad())
 }
 
-pub(super) fn new_id(rng: &dyn Random) -> Result<String> {
+/// A random UUID (version 4): a typed id, or text.
+pub(super) fn new_id<T: From<String>>(rng: &dyn Random) -> Result<T> {
     Ok(uuid::Builder::from_random_bytes(clock::bytes::<16>(rng)?)
         .into_uuid()
-        .to_string())
+        .to_string()
+        .into())
 }
 
 /// SHA-256, base64url, of a JWS's decoded payload (what `ctx_hash` covers).

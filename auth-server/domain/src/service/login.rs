@@ -29,7 +29,7 @@ impl Logins<'_> {
         let now = self.clock.now();
         self.per_address_limits(caller.ip, now).await?;
         let user = self.store.user_by_name(&username).await?;
-        let user_id = user.as_ref().map(|u| u.id.as_str());
+        let user_id = user.as_ref().map(|u| &u.id);
         let gate = self
             .guards()
             .password_gate(&username, user_id, caller.ip, now)

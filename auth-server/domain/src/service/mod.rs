@@ -121,6 +121,7 @@ use crate::settings::{Settings, secs};
 use crate::store::RateKey;
 use crate::store::records::{Record, Records};
 use crate::store::{Activation, Device, EnrollOutcome, Limits, Login, LoginState, Store, User};
+pub(crate) use crate::store::{ChallengeId, DeviceId, LoginId, UserId};
 
 /// Characters of generated passwords (no look-alikes: 0/O, 1/l/I).
 const PASSWORD_ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";

@@ -6,7 +6,9 @@
 //! codes stop working), for the current step and one on either side, and
 //! each step's code is accepted once.
 
+use crate::store::{DeviceId, UserId};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use potvrda_proto::Secret;
 use potvrda_proto::offline;
 
 use super::{ct_eq_str, escrow};
@@ -19,7 +21,7 @@ struct SealedSecret(Vec<u8>);
 
 impl Record for SealedSecret {
     const KIND: Kind = Kind::OfflineSecret;
-    type Id = str;
+    type Id = DeviceId;
     fn encode(&self) -> Result<Vec<u8>> {
         Ok(self.0.clone())
     }
@@ -40,7 +42,7 @@ impl OfflineCodes<'_> {
     }
 
     /// A new secret for `device_id`, stored sealed; base64url, to give once.
-    pub(super) async fn issue_offline_secret(&self, device_id: &str) -> Result<String> {
+    pub(super) async fn issue_offline_secret(&self, device_id: &DeviceId) -> Result<Secret> {
         let secret = clock::bytes::<{ offline::SECRET_LEN }>(self.rng.as_ref())?;
         let b64 = URL_SAFE_NO_PAD.encode(secret);
         let sealed = escrow::seal(&self.offline_seal_key(), device_id, &b64)?;
@@ -48,29 +50,28 @@ impl OfflineCodes<'_> {
         self.records()
             .put(device_id, &SealedSecret(sealed), 0)
             .await?;
-        Ok(b64)
+        Ok(b64.into())
     }
 
     /// The device whose offline code `code` is, now, for the first time; or `None`.
     pub(super) async fn check_offline_code(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         code: &str,
         now: i64,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<DeviceId>> {
         let Ok(t) = u64::try_from(now) else {
             return Ok(None);
         };
         let key = self.offline_seal_key();
         for device in self.store.devices_of(user_id).await? {
-            let Some(SealedSecret(sealed)) = self.records().get(device.id.as_str(), now).await?
-            else {
+            let Some(SealedSecret(sealed)) = self.records().get(&device.id, now).await? else {
                 continue;
             };
             let Some(secret) = escrow::open(&key, &device.id, &sealed)
                 .and_then(|b64| URL_SAFE_NO_PAD.decode(b64).ok())
             else {
-                tracing::error!(device_id = device.id, "offline secret cannot be opened");
+                tracing::error!(device_id = %device.id, "offline secret cannot be opened");
                 continue;
             };
             for at in [t.saturating_sub(offline::STEP), t, t + offline::STEP] {

@@ -7,6 +7,7 @@
 //! since the last one), so a citizen's everyday logins cost one read and no
 //! durable write.
 
+use crate::store::UserId;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -40,7 +41,7 @@ pub(super) struct Profile {
 
 impl JsonRecord for Profile {
     const KIND: Kind = Kind::LoginProfile;
-    type Id = str;
+    type Id = UserId;
 }
 
 fn address_hash(ip: IpAddr) -> String {
@@ -102,7 +103,7 @@ capability! {
 
 impl Profiles<'_> {
     /// The citizen's record (empty when there is none).
-    pub(super) async fn profile(&self, user_id: &str, now: i64) -> Result<Profile> {
+    pub(super) async fn profile(&self, user_id: &UserId, now: i64) -> Result<Profile> {
         // An unreadable profile is no profile (the next approval rebuilds it).
         Ok(self
             .records::<Profile>()
@@ -111,7 +112,7 @@ impl Profiles<'_> {
             .unwrap_or_default())
     }
 
-    pub(super) async fn save_profile(&self, user_id: &str, p: &Profile, now: i64) -> Result<()> {
+    pub(super) async fn save_profile(&self, user_id: &UserId, p: &Profile, now: i64) -> Result<()> {
         self.records().put(user_id, p, now + KEEP_SECS).await
     }
 }

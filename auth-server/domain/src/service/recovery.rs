@@ -3,6 +3,8 @@
 //! offline code ([`super::offline`]); either replaces the push approval of
 //! one login, and a wrong one counts as a failed password.
 
+use crate::store::{LoginId, UserId};
+use potvrda_proto::Secret;
 use potvrda_proto::api::{AuditKind, LoginStatus};
 
 use super::CODE_ALPHABET;
@@ -30,7 +32,7 @@ pub(super) struct RecoveryHashes(pub(super) Vec<String>);
 
 impl JsonRecord for RecoveryHashes {
     const KIND: Kind = Kind::RecoveryCodes;
-    type Id = str;
+    type Id = UserId;
 }
 
 /// The canonical form of a typed code: upper case, no dashes or spaces.
@@ -48,9 +50,9 @@ impl RecoveryCodes<'_> {
     /// codes to show once, or `None`.
     pub(super) async fn issue_recovery_codes(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         caller: &Caller,
-    ) -> Result<Option<Vec<String>>> {
+    ) -> Result<Option<Vec<Secret>>> {
         let rng = self.rng.as_ref();
         let mut codes = Vec::with_capacity(RECOVERY_CODES);
         for _ in 0..RECOVERY_CODES {
@@ -79,7 +81,7 @@ impl RecoveryCodes<'_> {
                     .with("count", RECOVERY_CODES),
             )
             .await;
-        Ok(Some(codes))
+        Ok(Some(codes.into_iter().map(Secret::from).collect()))
     }
 
     /// `POST /v1/logins/{login_id}/code`: a recovery code or the phone's
@@ -88,7 +90,7 @@ impl RecoveryCodes<'_> {
     /// once.
     pub async fn login_with_code(
         &self,
-        login_id: &str,
+        login_id: &LoginId,
         secret: Option<&str>,
         code: &str,
         caller: &Caller,

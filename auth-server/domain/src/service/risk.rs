@@ -18,6 +18,7 @@
 //! A signal needs a baseline: until the citizen has approved a login,
 //! every address and every device is new, and a first login is not risky.
 
+use crate::store::UserId;
 use std::net::IpAddr;
 
 use potvrda_proto::jose::{RiskLevel, RiskReason};
@@ -198,19 +199,19 @@ impl RiskChecks<'_> {
     /// for the password guard: an approval makes its address known).
     pub(super) async fn note_decision(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         (approved, fraud): (bool, bool),
         ip: Option<&str>,
         now: i64,
     ) {
         if let Err(e) = self.remember(user_id, (approved, fraud), ip, now).await {
-            tracing::warn!(user_id, error = %e, "could not record a login's outcome for its risk");
+            tracing::warn!(user_id = %user_id, error = %e, "could not record a login's outcome for its risk");
         }
     }
 
     async fn remember(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         (approved, fraud): (bool, bool),
         ip: Option<&str>,
         now: i64,

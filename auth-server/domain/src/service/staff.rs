@@ -4,6 +4,7 @@
 //! deactivation or lock takes effect at once); municipalities; staff
 //! accounts; locking and unlocking accounts.
 
+use crate::store::UserId;
 use jsonwebtoken::{Algorithm, Validation};
 use potvrda_proto::api::{
     AuditKind, CreateCitizenRequest, CreateCitizenResponse, CreateMunicipalityRequest,
@@ -86,7 +87,7 @@ impl StaffAdmin<'_> {
         }
         let user = self
             .store
-            .user(&claims.sub)
+            .user(&UserId::new(&claims.sub))
             .await?
             .filter(|u| !u.deactivated && !u.locked)
             .ok_or(Error::Unauthorized)?;
@@ -206,7 +207,12 @@ impl StaffAdmin<'_> {
         };
         let created = self
             .accounts()
-            .create_account(account, req.role, municipality.clone(), by.staff_id())
+            .create_account(
+                account,
+                req.role,
+                municipality.clone(),
+                by.staff_id().map(UserId::as_str),
+            )
             .await;
         let (user, answer) = match created {
             Ok(c) => c,
@@ -245,7 +251,12 @@ impl StaffAdmin<'_> {
     }
 
     /// `POST /v1/admin/staff/{user_id}/deactivate`.
-    pub async fn deactivate_staff(&self, user_id: &str, by: &Actor, caller: &Caller) -> Result<()> {
+    pub async fn deactivate_staff(
+        &self,
+        user_id: &UserId,
+        by: &Actor,
+        caller: &Caller,
+    ) -> Result<()> {
         by.require_staff(&[Role::Admin, Role::Superadmin], false)?;
         let mut user = self
             .store
@@ -271,7 +282,7 @@ impl StaffAdmin<'_> {
     /// `POST /v1/admin/citizens/{user_id}/lock` and `/unlock` (officials and up).
     pub async fn set_locked(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         locked: bool,
         by: &Actor,
         caller: &Caller,
@@ -307,7 +318,7 @@ impl StaffAdmin<'_> {
     }
 
     /// The citizen reported the login as fraud on the phone: lock the account.
-    pub(super) async fn lock_after_fraud(&self, user_id: &str) -> Result<()> {
+    pub(super) async fn lock_after_fraud(&self, user_id: &UserId) -> Result<()> {
         if let Some(mut user) = self.store.user(user_id).await? {
             user.locked = true;
             user.generation += 1;
@@ -323,7 +334,11 @@ impl StaffAdmin<'_> {
     /// municipality, whose every event (their own acts, and any staff's acts
     /// on them) that admin sees (security round 2, finding 12). A citizen of
     /// another municipality shows only the admin's own staff's acts.
-    pub async fn audit_scope(&self, by: &Actor, user_id: Option<&str>) -> Result<Option<String>> {
+    pub async fn audit_scope(
+        &self,
+        by: &Actor,
+        user_id: Option<&UserId>,
+    ) -> Result<Option<String>> {
         if let (
             Actor::Staff {
                 role: Role::Admin,
@@ -340,7 +355,7 @@ impl StaffAdmin<'_> {
     }
 
     /// Whether `user_id` is a citizen opened at a counter of municipality `m`.
-    pub(super) async fn citizen_of(&self, user_id: &str, m: &str) -> Result<bool> {
+    pub(super) async fn citizen_of(&self, user_id: &UserId, m: &str) -> Result<bool> {
         Ok(self
             .store
             .user(user_id)

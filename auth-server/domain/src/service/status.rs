@@ -13,7 +13,7 @@ impl Outcomes<'_> {
     /// access token comes exactly once, with the first answer after approval.
     pub async fn login_status(
         &self,
-        login_id: &str,
+        login_id: &LoginId,
         secret: Option<&str>,
         wait_secs: u64,
     ) -> Result<LoginStatusResponse> {
@@ -27,7 +27,7 @@ impl Outcomes<'_> {
     /// is only reported (the OpenID Connect pages consume it themselves).
     pub(super) async fn wait_for_decision(
         &self,
-        login_id: &str,
+        login_id: &LoginId,
         secret: Option<&str>,
         wait_secs: u64,
         take: bool,
@@ -81,7 +81,7 @@ impl Outcomes<'_> {
     /// the read is retried until the wait's deadline (then 503).
     pub(super) async fn load_until(
         &self,
-        login_id: &str,
+        login_id: &LoginId,
         deadline: tokio::time::Instant,
         changes: &mut crate::store::Subscription,
     ) -> Result<Login> {
@@ -90,7 +90,7 @@ impl Outcomes<'_> {
                 Ok(Some(l)) => return Ok(l),
                 Ok(None) => return Err(Error::NotFound),
                 Err(Error::StoreUnavailable(e)) if tokio::time::Instant::now() < deadline => {
-                    tracing::warn!(login_id, error = %e, "store unavailable during a long-poll; retrying");
+                    tracing::warn!(login_id = %login_id, error = %e, "store unavailable during a long-poll; retrying");
                     let retry =
                         (tokio::time::Instant::now() + Duration::from_millis(250)).min(deadline);
                     let _ = tokio::time::timeout_at(retry, changes.changed()).await;
@@ -109,7 +109,7 @@ impl Outcomes<'_> {
         let user = self.store.user(&login.record.user_id).await?;
         let claims = AccessTokenClaims {
             iss: self.public_url.clone(),
-            sub: login.record.user_id.clone(),
+            sub: login.record.user_id.to_string(),
             preferred_username: login.record.username.clone(),
             aud: match login.record.audience {
                 LoginAudience::Portal => self.settings.tokens.token_audience.clone(),
@@ -173,8 +173,8 @@ impl Outcomes<'_> {
             self.metrics
                 .token_issued(login.decided_at_ms.unwrap_or(now_ms), now_ms);
             tracing::info!(
-                login_id = login.record.id,
-                user_id = claims.sub,
+                login_id = %login.record.id,
+                user_id = %claims.sub,
                 jti = claims.jti,
                 "access token issued"
             );
@@ -189,7 +189,7 @@ impl Outcomes<'_> {
                 .await;
         } else {
             tracing::info!(
-                login_id = login.record.id,
+                login_id = %login.record.id,
                 "access token delivered again (a retried request)"
             );
         }

@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use potvrda_proto::api::LoginStatus;
 use potvrda_proto::jose::{EcJwk, LoginContext};
+pub use potvrda_proto::{ChallengeId, ClientId, DeviceId, LoginId, UserId};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -23,7 +24,7 @@ pub use notify::{Notifier, Subscription};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// User id (UUID).
-    pub id: String,
+    pub id: UserId,
     /// Unique login name.
     pub username: String,
     /// Name shown to officials.
@@ -74,7 +75,7 @@ pub struct Activation {
     /// SHA-256 of the normalised code, base64url.
     pub code_hash: String,
     /// The account it activates a device for.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Expires at.
     pub expires_at: i64,
 }
@@ -94,9 +95,9 @@ pub struct PushTarget {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Device {
     /// Device id (UUID); the `kid` of its signatures.
-    pub id: String,
+    pub id: DeviceId,
     /// Owner.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Name given at enrollment.
     pub name: String,
     /// Platform given at enrollment.
@@ -152,7 +153,7 @@ impl LoginState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceChallenge {
     /// Device id.
-    pub device_id: String,
+    pub device_id: DeviceId,
     /// Challenge JWS.
     pub jws: String,
 }
@@ -161,11 +162,11 @@ pub struct DeviceChallenge {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginRecord {
     /// Login id (UUID).
-    pub id: String,
+    pub id: LoginId,
     /// Challenge id (UUID).
-    pub cid: String,
+    pub cid: ChallengeId,
     /// Account.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Its username.
     pub username: String,
     /// Challenge nonce, base64url.
@@ -255,7 +256,7 @@ pub trait UserStore {
     /// The user with this username.
     async fn user_by_name(&self, username: &str) -> Result<Option<User>>;
     /// The user with this id.
-    async fn user(&self, id: &str) -> Result<Option<User>>;
+    async fn user(&self, id: &UserId) -> Result<Option<User>>;
     /// Replace the stored account `user.id` (the username stays as created).
     async fn update_user(&self, user: &User) -> Result<()>;
     /// A new activation code for the user; any earlier pending one stops working.
@@ -276,16 +277,21 @@ pub trait DeviceStore {
         now: i64,
     ) -> Result<EnrollOutcome>;
     /// The active devices of a user.
-    async fn devices_of(&self, user_id: &str) -> Result<Vec<Device>>;
+    async fn devices_of(&self, user_id: &UserId) -> Result<Vec<Device>>;
     /// An active device.
-    async fn device(&self, device_id: &str) -> Result<Option<Device>>;
+    async fn device(&self, device_id: &DeviceId) -> Result<Option<Device>>;
     /// The push service said this subscription is gone.
-    async fn mark_push_gone(&self, device_id: &str) -> Result<()>;
+    async fn mark_push_gone(&self, device_id: &DeviceId) -> Result<()>;
     /// Unlink a device from its user: no more pushes, its signatures refused.
     /// `true` if it was the user's active device.
-    async fn revoke_device(&self, user_id: &str, device_id: &str) -> Result<bool>;
+    async fn revoke_device(&self, user_id: &UserId, device_id: &DeviceId) -> Result<bool>;
     /// Give the user's active device a new name; `true` if it is theirs.
-    async fn rename_device(&self, user_id: &str, device_id: &str, name: &str) -> Result<bool>;
+    async fn rename_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        name: &str,
+    ) -> Result<bool>;
 }
 
 /// Logins and their challenges.
@@ -294,23 +300,23 @@ pub trait LoginStore {
     /// Store a new pending login.
     async fn create_login(&self, login: &LoginRecord) -> Result<()>;
     /// A login by id.
-    async fn login(&self, login_id: &str) -> Result<Option<Login>>;
+    async fn login(&self, login_id: &LoginId) -> Result<Option<Login>>;
     /// A login by challenge id.
-    async fn login_by_challenge(&self, cid: &str) -> Result<Option<Login>>;
+    async fn login_by_challenge(&self, cid: &ChallengeId) -> Result<Option<Login>>;
     /// The user's logins still pending at `now`.
-    async fn pending_logins(&self, user_id: &str, now: i64) -> Result<Vec<Login>>;
+    async fn pending_logins(&self, user_id: &UserId, now: i64) -> Result<Vec<Login>>;
     /// Atomically move a pending, unexpired login to `to` (approved or
     /// denied) at `now` (clock seconds) / `now_ms` (wall-clock milliseconds).
     async fn decide(
         &self,
-        login_id: &str,
+        login_id: &LoginId,
         to: LoginState,
         now: i64,
         now_ms: i64,
         approval_jti: Option<&str>,
     ) -> Result<DecideOutcome>;
     /// Mark the challenge as seen by a phone; `true` the first time only.
-    async fn mark_seen(&self, login_id: &str) -> Result<bool>;
+    async fn mark_seen(&self, login_id: &LoginId) -> Result<bool>;
     /// Hand the token over, atomically: an approved login becomes consumed
     /// and keeps `escrow` (the token, sealed for the login secret's holder),
     /// which is returned; a login consumed at most `redeliver` seconds before
@@ -318,20 +324,20 @@ pub trait LoginStore {
     /// lose the login, and no second token is minted); else `None`.
     async fn take_token(
         &self,
-        login_id: &str,
+        login_id: &LoginId,
         escrow: &[u8],
         now: i64,
         redeliver: i64,
     ) -> Result<Option<Vec<u8>>>;
     /// Wake-ups for changes of this login, on this instance or any other.
-    fn subscribe(&self, login_id: &str) -> Subscription;
+    fn subscribe(&self, topic: &str) -> Subscription;
     /// Spend an approval's `jti` for `device_id` until `expires_at`:
     /// `true` the first time only. Kept as long as the challenges it
     /// guards and no longer: where a backend keeps its logins (the embedded
     /// store: in memory), it keeps these too.
     async fn spend_jti(
         &self,
-        device_id: &str,
+        device_id: &DeviceId,
         jti: &str,
         expires_at: i64,
         now: i64,
@@ -357,7 +363,7 @@ pub enum Admission {
     /// Yes; this earlier login, if any, is superseded.
     Admitted {
         /// The user's previous login, to be withdrawn.
-        superseded: Option<String>,
+        superseded: Option<LoginId>,
     },
     /// Pushes are paused until then (clock seconds).
     Paused {
@@ -378,8 +384,8 @@ pub trait GuardStore {
     /// in the push window (taken here), and it becomes the user's one active login.
     async fn admit_login(
         &self,
-        user_id: &str,
-        login_id: &str,
+        user_id: &UserId,
+        login_id: &LoginId,
         now: i64,
         limits: &Limits,
     ) -> Result<Admission>;
@@ -387,7 +393,7 @@ pub trait GuardStore {
     /// (`false`); returns the end of a pause this outcome started.
     async fn record_outcome(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         approved: bool,
         now: i64,
         limits: &Limits,

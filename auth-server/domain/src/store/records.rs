@@ -88,6 +88,24 @@ impl RecordId for String {
     }
 }
 
+/// Records named by a typed id: the id's text.
+macro_rules! typed_record_ids {
+    ($($id:ty),*) => {
+        $(impl RecordId for $id {
+            fn key_part(&self) -> String {
+                self.as_str().to_owned()
+            }
+        })*
+    };
+}
+typed_record_ids!(
+    super::UserId,
+    super::DeviceId,
+    super::LoginId,
+    super::ChallengeId,
+    super::ClientId
+);
+
 /// The one record of a kind that has no id.
 impl RecordId for () {
     fn key_part(&self) -> String {
@@ -99,7 +117,7 @@ impl RecordId for () {
 #[derive(Debug, Clone)]
 pub struct DeviceStep {
     /// The device.
-    pub device_id: String,
+    pub device_id: super::DeviceId,
     /// The step (`time / 30 s`).
     pub step: u64,
 }

@@ -12,6 +12,7 @@
 mod codes;
 mod push;
 
+use crate::store::{ChallengeId, DeviceId, LoginId};
 use async_trait::async_trait;
 use potvrda_proto::jose::ApprovalClaims;
 
@@ -29,7 +30,7 @@ pub(super) enum Answer<'a> {
     /// The phone's signed answer (a JWS) to challenge `cid`.
     Approval {
         /// The challenge id.
-        cid: &'a str,
+        cid: &'a ChallengeId,
         /// The compact JWS.
         jws: &'a str,
     },
@@ -37,7 +38,7 @@ pub(super) enum Answer<'a> {
     /// secret (the relying party's proof that it started the login).
     Code {
         /// The login.
-        login_id: &'a str,
+        login_id: &'a LoginId,
         /// The login secret.
         secret: Option<&'a str>,
         /// What was typed.
@@ -87,7 +88,7 @@ pub(super) enum Evidence {
     /// (or code) it sent was wrong.
     Approval {
         /// The device that signed.
-        device_id: String,
+        device_id: DeviceId,
         /// The claims it signed.
         claims: Box<ApprovalClaims>,
         /// The wrong number or code: the login is denied.
@@ -96,7 +97,7 @@ pub(super) enum Evidence {
     /// An offline code of this device.
     OfflineCode {
         /// The device whose code it was.
-        device_id: String,
+        device_id: DeviceId,
     },
     /// A recovery code, spent; this many are left.
     RecoveryCode {
@@ -160,7 +161,7 @@ impl Factors<'_> {
         }
         factor.record(self, &v, caller, (now, now_ms)).await?;
         tracing::info!(
-            login_id = id,
+            login_id = %id,
             factor = factor.kind().as_str(),
             decision = v.to.as_str(),
             "login answered"
@@ -177,16 +178,16 @@ mod tests {
     fn every_answer_has_exactly_one_factor() {
         let answers = [
             Answer::Approval {
-                cid: "c",
+                cid: &ChallengeId::new("c"),
                 jws: "a.b.c",
             },
             Answer::Code {
-                login_id: "l",
+                login_id: &LoginId::new("l"),
                 secret: None,
                 code: "123 456",
             },
             Answer::Code {
-                login_id: "l",
+                login_id: &LoginId::new("l"),
                 secret: None,
                 code: "ABCDE-FGHJK",
             },

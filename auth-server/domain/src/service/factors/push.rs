@@ -3,6 +3,7 @@
 //! matched. Eight rules decide whether the answer counts, each refusing
 //! with its own reason, before the state is even tried.
 
+use crate::store::{ChallengeId, DeviceId};
 use async_trait::async_trait;
 use potvrda_proto::jose::{ApprovalClaims, TYP_APPROVAL};
 use potvrda_proto::limits::MAX_CLOCK_SKEW_SECS;
@@ -105,7 +106,7 @@ async fn signed_by_a_device(svc: &Potvrda, jws: &str) -> Result<(Device, Approva
         .ok_or(Error::InvalidSignature("approval has no kid"))?;
     let device = svc
         .store
-        .device(&device_id)
+        .device(&DeviceId::new(device_id))
         .await?
         .ok_or(Error::UnknownDevice)?;
     let claims: ApprovalClaims = verify_jws(jws, TYP_APPROVAL, &decoding_key(&device.public_key)?)?;
@@ -116,11 +117,11 @@ async fn signed_by_a_device(svc: &Potvrda, jws: &str) -> Result<(Device, Approva
 /// the challenge's nonce and the hash of exactly what this device was sent.
 async fn asked_device(
     svc: &Potvrda,
-    cid: &str,
+    cid: &ChallengeId,
     device: &Device,
     claims: &ApprovalClaims,
 ) -> Result<Login> {
-    if claims.cid != cid {
+    if claims.cid != *cid {
         return Err(Error::InvalidRequest(
             "the approval is for another challenge".into(),
         ));

@@ -3,6 +3,7 @@
 //! code it ends with.
 
 use super::*;
+use crate::store::UserId;
 
 capability! {
     /// The authorization endpoint and its login pages.
@@ -75,8 +76,8 @@ impl Authorization<'_> {
         {
             let url = self.issue_code(&request, &session).await?;
             tracing::info!(
-                client_id = client.client_id,
-                user_id = session.user_id,
+                client_id = %client.client_id,
+                user_id = %session.user_id,
                 "single sign-on: code issued from the session"
             );
             return Ok(AuthorizeOutcome::Redirect(url));
@@ -240,7 +241,12 @@ impl Authorization<'_> {
         };
         let (answer, _) = self
             .outcomes()
-            .wait_for_decision(&login.login_id, Some(&login.login_secret), wait, false)
+            .wait_for_decision(
+                &login.login_id,
+                Some(login.login_secret.expose()),
+                wait,
+                false,
+            )
             .await?;
         Ok(answer.status)
     }
@@ -270,7 +276,12 @@ impl Authorization<'_> {
         };
         let (answer, login) = self
             .outcomes()
-            .wait_for_decision(&pending.login_id, Some(&pending.login_secret), 0, false)
+            .wait_for_decision(
+                &pending.login_id,
+                Some(pending.login_secret.expose()),
+                0,
+                false,
+            )
             .await?;
         let now = self.clock.now();
         let deny = |description: &str| {
@@ -365,7 +376,12 @@ impl Authorization<'_> {
         };
         match self
             .recovery_codes()
-            .login_with_code(&pending.login_id, Some(&pending.login_secret), code, caller)
+            .login_with_code(
+                &pending.login_id,
+                Some(pending.login_secret.expose()),
+                code,
+                caller,
+            )
             .await
         {
             Ok(_) | Err(Error::Expired | Error::AlreadyDecided) => {
@@ -407,7 +423,7 @@ impl Authorization<'_> {
     /// Whether the account exists, is not locked nor deactivated, and no
     /// reset, password change, device revocation or lock came after the
     /// login that made the session or grant (security generation).
-    pub(super) async fn account_usable(&self, user_id: &str, generation: u64) -> Result<bool> {
+    pub(super) async fn account_usable(&self, user_id: &UserId, generation: u64) -> Result<bool> {
         Ok(self
             .store
             .user(user_id)

@@ -55,7 +55,7 @@ impl Logouts<'_> {
         }
         if sessions.take(&k, now).await?.is_some() {
             tracing::info!(
-                user_id = session.user_id,
+                user_id = %session.user_id,
                 "provider session ended by logout"
             );
             self.audit

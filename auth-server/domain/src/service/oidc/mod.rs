@@ -9,8 +9,11 @@
 //! codes (60 s, then kept 10 min as "used" to catch a second use), grants
 //! (one refresh-token family each), sessions.
 
+use crate::store::ClientId;
+use crate::store::{LoginId, UserId};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, Header, Validation};
+use potvrda_proto::Secret;
 use potvrda_proto::api::{AuditKind, LoginStatus};
 use potvrda_proto::jose::AMR_PWD_MFA;
 use potvrda_proto::oidc::{
@@ -66,7 +69,7 @@ pub struct AuthorizeParams {
 /// A pending authorization request, kept while the citizen logs in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct AuthzRequest {
-    client_id: String,
+    client_id: ClientId,
     redirect_uri: String,
     scope: String,
     state: Option<String>,
@@ -79,8 +82,8 @@ struct AuthzRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct PendingLogin {
-    login_id: String,
-    login_secret: String,
+    login_id: LoginId,
+    login_secret: Secret,
     number: u8,
     /// A risky login's longer code, shown instead of the number.
     #[serde(default)]
@@ -97,7 +100,7 @@ impl PendingLogin {
 /// What a code stands for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct CodeRecord {
-    client_id: String,
+    client_id: ClientId,
     redirect_uri: String,
     code_challenge: Option<String>,
     nonce: Option<String>,
@@ -109,7 +112,7 @@ struct CodeRecord {
 /// Who was authenticated, when, in which session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct GrantBase {
-    user_id: String,
+    user_id: UserId,
     auth_time: i64,
     sid: String,
     /// The account's security generation when the citizen logged in.
@@ -122,7 +125,7 @@ struct GrantBase {
 /// A refresh-token family.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct StoredGrant {
-    client_id: String,
+    client_id: ClientId,
     scope: String,
     base: GrantBase,
     /// SHA-256 of the one refresh token that may be used next.
@@ -134,7 +137,7 @@ struct StoredGrant {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Session {
     sid: String,
-    user_id: String,
+    user_id: UserId,
     auth_time: i64,
     /// The account's security generation when the session began.
     #[serde(default)]

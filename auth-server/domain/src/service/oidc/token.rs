@@ -4,6 +4,7 @@
 use super::authorization_code::AuthorizationCode;
 use super::refresh_token::RefreshToken;
 use super::*;
+use crate::store::{ClientId, UserId};
 
 /// A grant of the token endpoint. A new grant (CIBA's
 /// `urn:openid:params:grant-type:ciba`) is a file implementing this, its
@@ -109,10 +110,10 @@ impl TokenEndpoint<'_> {
                 g
             }
             None => StoredGrant {
-                client_id: String::new(),
+                client_id: ClientId::default(),
                 scope: String::new(),
                 base: GrantBase {
-                    user_id: String::new(),
+                    user_id: UserId::default(),
                     auth_time: 0,
                     sid: String::new(),
                     generation: 0,
@@ -155,9 +156,9 @@ impl TokenEndpoint<'_> {
         let amr: Vec<String> = AMR_PWD_MFA.iter().map(|s| (*s).to_owned()).collect();
         let id_claims = IdTokenClaims {
             iss: self.public_url.clone(),
-            sub: grant.base.user_id.clone(),
-            aud: client.client_id.clone(),
-            azp: client.client_id.clone(),
+            sub: grant.base.user_id.to_string(),
+            aud: client.client_id.to_string(),
+            azp: client.client_id.to_string(),
             exp: now + secs(ttl),
             iat: now,
             auth_time: grant.base.auth_time,
@@ -175,12 +176,12 @@ impl TokenEndpoint<'_> {
         let mut header = Header::new(alg);
         header.kid = Some(kid.to_owned());
         let id_token = jsonwebtoken::encode(&header, &id_claims, signer)?;
-        let jti = new_id(self.rng.as_ref())?;
+        let jti: String = new_id(self.rng.as_ref())?;
         let access_claims = OidcAccessClaims {
             iss: self.public_url.clone(),
-            sub: grant.base.user_id.clone(),
-            aud: client.client_id.clone(),
-            client_id: client.client_id.clone(),
+            sub: grant.base.user_id.to_string(),
+            aud: client.client_id.to_string(),
+            client_id: client.client_id.to_string(),
             scope: grant.scope.clone(),
             exp: now + secs(ttl),
             iat: now,
@@ -244,14 +245,14 @@ impl TokenEndpoint<'_> {
         };
         let user = self
             .store
-            .user(&claims.sub)
+            .user(&UserId::new(&claims.sub))
             .await?
             .filter(|u| !u.locked && !u.deactivated && u.generation == grant.base.generation)
             .ok_or_else(|| invalid("no such user, or the account is locked"))?;
         let scopes: Vec<&str> = claims.scope.split_ascii_whitespace().collect();
         let profile = scopes.contains(&"profile");
         Ok(UserInfo {
-            sub: user.id.clone(),
+            sub: user.id.to_string(),
             preferred_username: profile.then(|| user.username.clone()),
             name: profile.then(|| user.display_name.clone()),
             email: user.email.clone().filter(|_| scopes.contains(&"email")),
