@@ -20,30 +20,9 @@ impl Accounts<'_> {
     ) -> Result<(User, CreateCitizenResponse)> {
         let display_name = clean_text("display_name", &req.display_name, MAX_NAME_LEN)?;
         if req.username.trim().is_empty() {
-            // Suggested from the name: `ime.prezime`, then `ime.prezime2`, …
-            let base = suggest_username(&display_name);
-            for n in 1..=SUGGESTION_TRIES {
-                let candidate = if n == 1 {
-                    base.clone()
-                } else {
-                    format!("{base}{n}")
-                };
-                if self.store.user_by_name(&candidate).await?.is_some() {
-                    continue;
-                }
-                let req = CreateCitizenRequest {
-                    username: candidate,
-                    ..req.clone()
-                };
-                match Box::pin(self.create_account(req, role, municipality.clone(), created_by))
-                    .await
-                {
-                    // Taken in between by a concurrent creation: the next one.
-                    Err(Error::UsernameTaken) => continue,
-                    other => return other,
-                }
-            }
-            return Err(Error::UsernameTaken);
+            return self
+                .with_suggested_username(req, &display_name, role, municipality, created_by)
+                .await;
         }
         let username = normalize_username(&req.username)?;
         let email = req.email.as_deref().map(clean_email).transpose()?;
@@ -87,6 +66,39 @@ impl Accounts<'_> {
             activation_expires_at: activation.expires_at,
         };
         Ok((user, answer))
+    }
+
+    /// An account whose username is suggested from the name: `ime.prezime`,
+    /// then `ime.prezime2`, … (one taken in between by a concurrent
+    /// creation: the next one).
+    async fn with_suggested_username(
+        &self,
+        req: CreateCitizenRequest,
+        display_name: &str,
+        role: Role,
+        municipality: Option<String>,
+        created_by: Option<&str>,
+    ) -> Result<(User, CreateCitizenResponse)> {
+        let base = suggest_username(display_name);
+        for n in 1..=SUGGESTION_TRIES {
+            let candidate = if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}{n}")
+            };
+            if self.store.user_by_name(&candidate).await?.is_some() {
+                continue;
+            }
+            let req = CreateCitizenRequest {
+                username: candidate,
+                ..req.clone()
+            };
+            match Box::pin(self.create_account(req, role, municipality.clone(), created_by)).await {
+                Err(Error::UsernameTaken) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::UsernameTaken)
     }
 
     /// Create a citizen (officials, admins, superadmins, the bootstrap token).

@@ -76,27 +76,9 @@ impl Challenges<'_> {
         if let Some(previous) = superseded {
             self.withdraw(&previous, &record, now).await?;
         }
-        tracing::info!(
-            login_id = %record.id,
-            cid = %record.cid,
-            user_id = %user.id,
-            "login started"
-        );
-        let push_suppressed = assessment.level == RiskLevel::High;
-        self.audit
-            .record(started_event(
-                &record,
-                devices.len(),
-                &assessment,
-                caller,
-                now,
-            ))
+        let push_suppressed = self
+            .announce(&record, devices, &assessment, caller, now)
             .await;
-        if !push_suppressed {
-            // A high-risk login sends no notification: the challenge waits
-            // in the app until the citizen opens it.
-            self.dispatch_pushes(devices, &record);
-        }
         Ok(LoginResponse {
             login_id: record.id,
             login_secret: secret.into(),
@@ -105,6 +87,39 @@ impl Challenges<'_> {
             code: record.code,
             push_suppressed,
         })
+    }
+
+    /// Log and audit a started login, and push its challenges unless its
+    /// risk is high (then the challenge waits in the app until the citizen
+    /// opens it); whether the push was suppressed.
+    async fn announce(
+        &self,
+        record: &LoginRecord,
+        devices: Vec<Device>,
+        assessment: &Assessment,
+        caller: &Caller,
+        now: i64,
+    ) -> bool {
+        tracing::info!(
+            login_id = %record.id,
+            cid = %record.cid,
+            user_id = %record.user_id,
+            "login started"
+        );
+        let push_suppressed = assessment.level == RiskLevel::High;
+        self.audit
+            .record(started_event(
+                record,
+                devices.len(),
+                assessment,
+                caller,
+                now,
+            ))
+            .await;
+        if !push_suppressed {
+            self.dispatch_pushes(devices, record);
+        }
+        push_suppressed
     }
 
     /// A login refused before any push, audited with its reason.

@@ -113,6 +113,24 @@ impl Desk {
     }
 }
 
+/// What the login form says after a refused attempt (`None`: not the
+/// form's to say, the error goes up).
+fn refusal(e: &Error) -> Option<&'static str> {
+    Some(match e {
+        Error::InvalidCredentials => "Pogrešno ime ili lozinka. · Wrong username or password.",
+        Error::Forbidden => "Ovo nije nalog službenika. · This is not a counter staff account.",
+        Error::AccountLocked => "Nalog je zaključan. · The account is locked.",
+        Error::NoDevice => {
+            "Nalog nema telefon za potvrdu. · The account has no phone to confirm with."
+        }
+        Error::RateLimited { .. } => {
+            "Previše pokušaja, sačekajte. · Too many attempts; wait a few minutes."
+        }
+        Error::InvalidRequest(_) => "Unesite ime i lozinku. · Enter username and password.",
+        _ => return None,
+    })
+}
+
 /// What the waiting page shows: a risky login's code, else the number.
 fn shown(number: u8, code: Option<&str>) -> String {
     code.map_or_else(|| number.to_string(), str::to_owned)
@@ -255,40 +273,7 @@ impl Desks<'_> {
             .await
         {
             Ok(s) => s,
-            Err(Error::InvalidCredentials) => {
-                return again(
-                    desk,
-                    "Pogrešno ime ili lozinka. · Wrong username or password.",
-                );
-            }
-            Err(Error::Forbidden) => {
-                return again(
-                    desk,
-                    "Ovo nije nalog službenika. · This is not a counter staff account.",
-                );
-            }
-            Err(Error::AccountLocked) => {
-                return again(desk, "Nalog je zaključan. · The account is locked.");
-            }
-            Err(Error::NoDevice) => {
-                return again(
-                    desk,
-                    "Nalog nema telefon za potvrdu. · The account has no phone to confirm with.",
-                );
-            }
-            Err(Error::RateLimited { .. }) => {
-                return again(
-                    desk,
-                    "Previše pokušaja, sačekajte. · Too many attempts; wait a few minutes.",
-                );
-            }
-            Err(Error::InvalidRequest(_)) => {
-                return again(
-                    desk,
-                    "Unesite ime i lozinku. · Enter username and password.",
-                );
-            }
-            Err(e) => return Err(e),
+            Err(e) => return refusal(&e).map_or(Err(e), |message| again(desk, message)),
         };
         // The waiting state goes under a new cookie, with a new CSRF token
         // (only after the right password: bounded by the limits). The

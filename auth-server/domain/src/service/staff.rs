@@ -157,38 +157,8 @@ impl StaffAdmin<'_> {
             .municipality
             .as_ref()
             .map(|m| m.trim().to_ascii_lowercase());
-        match (by, req.role) {
-            (_, Role::Citizen) => {
-                return Err(Error::InvalidRequest(
-                    "citizens are created at /v1/admin/citizens".into(),
-                ));
-            }
-            (Actor::Bootstrap, Role::Superadmin) => {}
-            (Actor::Bootstrap, _) => return Err(Error::Forbidden),
-            (Actor::Staff { .. }, _) if by.role() == Some(Role::Superadmin) => {}
-            (Actor::Staff { .. }, Role::Official)
-                if by.role() == Some(Role::Admin)
-                    && municipality.is_some()
-                    && municipality.as_deref() == by.municipality() => {}
-            _ => return Err(Error::Forbidden),
-        }
-        match (req.role, &municipality) {
-            (Role::Superadmin, None) => {}
-            (Role::Superadmin, Some(_)) => {
-                return Err(Error::InvalidRequest(
-                    "a superadmin has no municipality".into(),
-                ));
-            }
-            (_, None) => {
-                return Err(Error::InvalidRequest(
-                    "admins and officials belong to a municipality".into(),
-                ));
-            }
-            (_, Some(m)) if !self.municipality_exists(m).await? => {
-                return Err(Error::UnknownMunicipality);
-            }
-            _ => {}
-        }
+        Self::may_create(by, req.role, municipality.as_deref())?;
+        self.placed(req.role, municipality.as_deref()).await?;
         let now = self.clock.now();
         // The bootstrap token makes one superadmin, ever: the marker is taken atomically.
         if *by == Actor::Bootstrap
@@ -235,6 +205,41 @@ impl StaffAdmin<'_> {
         }
         self.audit.record(event).await;
         Ok(answer)
+    }
+
+    /// Who may create whom: the bootstrap token the first superadmin, a
+    /// superadmin anyone, an admin the officials of their own municipality.
+    fn may_create(by: &Actor, role: Role, municipality: Option<&str>) -> Result<()> {
+        match (by, role) {
+            (_, Role::Citizen) => Err(Error::InvalidRequest(
+                "citizens are created at /v1/admin/citizens".into(),
+            )),
+            (Actor::Bootstrap, Role::Superadmin) => Ok(()),
+            (Actor::Staff { .. }, _) if by.role() == Some(Role::Superadmin) => Ok(()),
+            (Actor::Staff { .. }, Role::Official)
+                if by.role() == Some(Role::Admin)
+                    && municipality.is_some()
+                    && municipality == by.municipality() =>
+            {
+                Ok(())
+            }
+            _ => Err(Error::Forbidden),
+        }
+    }
+
+    /// A superadmin belongs to no municipality; everyone else to an existing one.
+    async fn placed(&self, role: Role, municipality: Option<&str>) -> Result<()> {
+        match (role, municipality) {
+            (Role::Superadmin, None) => Ok(()),
+            (Role::Superadmin, Some(_)) => Err(Error::InvalidRequest(
+                "a superadmin has no municipality".into(),
+            )),
+            (_, None) => Err(Error::InvalidRequest(
+                "admins and officials belong to a municipality".into(),
+            )),
+            (_, Some(m)) if !self.municipality_exists(m).await? => Err(Error::UnknownMunicipality),
+            _ => Ok(()),
+        }
     }
 
     /// Whether `by` may manage staff account `target`.

@@ -283,18 +283,6 @@ impl Authorization<'_> {
                 false,
             )
             .await?;
-        let now = self.clock.now();
-        let deny = |description: &str| {
-            let mut params = vec![
-                ("error", "access_denied"),
-                ("error_description", description),
-                ("iss", self.public_url.as_str()),
-            ];
-            if let Some(s) = &req.state {
-                params.push(("state", s));
-            }
-            redirect_with(&req.redirect_uri, &params)
-        };
         match answer.status {
             LoginStatus::Pending => Ok(StepOutcome::Waiting {
                 request: request_id.to_owned(),
@@ -302,47 +290,7 @@ impl Authorization<'_> {
                 client_name,
                 error: None,
             }),
-            LoginStatus::Approved => {
-                // Exactly one "continue" ends the request, and the approval is consumed once.
-                if self
-                    .records::<AuthzRequest>()
-                    .take(request_id, now)
-                    .await?
-                    .is_none()
-                    // (An empty escrow: here the code is handed over, not a token.)
-                    || self
-                        .store
-                        .take_token(&pending.login_id, b"", now, 0)
-                        .await?
-                        .is_none_or(|e| !e.is_empty())
-                {
-                    return Ok(Self::expired_page());
-                }
-                let generation = self
-                    .store
-                    .user(&login.record.user_id)
-                    .await?
-                    .map_or(0, |u| u.generation);
-                let session = Session {
-                    sid: new_id(self.rng.as_ref())?,
-                    user_id: login.record.user_id.clone(),
-                    auth_time: login.decided_at.unwrap_or(now),
-                    generation,
-                };
-                let cookie = clock::token::<32>(self.rng.as_ref())?;
-                self.records()
-                    .put(
-                        sha256_b64(cookie.as_bytes()).as_str(),
-                        &session,
-                        now + secs(self.settings.oidc.session_ttl),
-                    )
-                    .await?;
-                let url = self.issue_code(&req, &session).await?;
-                Ok(StepOutcome::Redirect {
-                    url,
-                    session: Some(cookie),
-                })
-            }
+            LoginStatus::Approved => self.approved(request_id, &req, &pending, &login).await,
             other => {
                 self.records::<AuthzRequest>().delete(request_id).await?;
                 let why = if other == LoginStatus::Expired {
@@ -351,11 +299,75 @@ impl Authorization<'_> {
                     "the login was not confirmed on the phone"
                 };
                 Ok(StepOutcome::Redirect {
-                    url: deny(why),
+                    url: self.denied(&req, why),
                     session: None,
                 })
             }
         }
+    }
+
+    /// The phone approved: exactly one "continue" ends the request and
+    /// consumes the approval; the provider session starts and the code goes
+    /// to the client.
+    async fn approved(
+        &self,
+        request_id: &str,
+        req: &AuthzRequest,
+        pending: &PendingLogin,
+        login: &crate::store::Login,
+    ) -> Result<StepOutcome> {
+        let now = self.clock.now();
+        if self
+            .records::<AuthzRequest>()
+            .take(request_id, now)
+            .await?
+            .is_none()
+            // (An empty escrow: here the code is handed over, not a token.)
+            || self
+                .store
+                .take_token(&pending.login_id, b"", now, 0)
+                .await?
+                .is_none_or(|e| !e.is_empty())
+        {
+            return Ok(Self::expired_page());
+        }
+        let generation = self
+            .store
+            .user(&login.record.user_id)
+            .await?
+            .map_or(0, |u| u.generation);
+        let session = Session {
+            sid: new_id(self.rng.as_ref())?,
+            user_id: login.record.user_id.clone(),
+            auth_time: login.decided_at.unwrap_or(now),
+            generation,
+        };
+        let cookie = clock::token::<32>(self.rng.as_ref())?;
+        self.records()
+            .put(
+                sha256_b64(cookie.as_bytes()).as_str(),
+                &session,
+                now + secs(self.settings.oidc.session_ttl),
+            )
+            .await?;
+        let url = self.issue_code(req, &session).await?;
+        Ok(StepOutcome::Redirect {
+            url,
+            session: Some(cookie),
+        })
+    }
+
+    /// The client's redirect with `access_denied` (RFC 6749 §4.1.2.1, with `iss`).
+    fn denied(&self, req: &AuthzRequest, description: &str) -> String {
+        let mut params = vec![
+            ("error", "access_denied"),
+            ("error_description", description),
+            ("iss", self.public_url.as_str()),
+        ];
+        if let Some(s) = &req.state {
+            params.push(("state", s));
+        }
+        redirect_with(&req.redirect_uri, &params)
     }
 
     /// The phone has no network: its offline code (or a recovery code)
