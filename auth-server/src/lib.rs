@@ -96,12 +96,18 @@ impl Running {
 
 /// Open the configured store: Redis when `redis_url` is set, else embedded.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
-    Ok(match &config.redis_url {
+    Ok(match &config.store.redis_url {
         Some(url) if !url.expose_secret().is_empty() => Arc::new(
-            store::redis::RedisStore::connect(url, config.redis_cluster, &config.redis_key_prefix)
-                .await?,
+            store::redis::RedisStore::connect(
+                url,
+                config.store.redis_cluster,
+                &config.store.redis_key_prefix,
+            )
+            .await?,
         ),
-        _ => Arc::new(store::embedded::EmbeddedStore::open(&config.data_dir)?),
+        _ => Arc::new(store::embedded::EmbeddedStore::open(
+            &config.store.data_dir,
+        )?),
     })
 }
 
@@ -126,11 +132,11 @@ pub async fn start_with(
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Random>,
 ) -> Result<Running> {
-    if config.clients.is_empty() {
+    if config.oidc.registered.is_empty() {
         config.parse_clients()?;
     }
     let config = Arc::new(config);
-    let listener = std::net::TcpListener::bind(config.listen)?;
+    let listener = std::net::TcpListener::bind(config.listen.address)?;
     let addr = listener.local_addr()?;
     let public_url = config.public_url_for(addr);
     let metrics = Arc::new(metrics::Metrics::new()?);
@@ -139,17 +145,17 @@ pub async fn start_with(
     let web_parts = web::Data::new(http::Web {
         config: Arc::clone(&config),
         metrics,
-        proxies: proxies::Proxies::checked(&config.trusted_proxies),
+        proxies: proxies::Proxies::checked(&config.listen.trusted_proxies),
     });
     let (handle, task) = serve_public(&config, listener, &svc, &web_parts)?;
-    let (metrics_addr, metrics_handle) = match config.metrics_listen {
+    let (metrics_addr, metrics_handle) = match config.listen.metrics_listen {
         Some(at) => {
             let (bound, h) = serve_metrics(at, &svc, &web_parts)?;
             (Some(bound), Some(h))
         }
         None => (None, None),
     };
-    tracing::info!(%addr, public_url, store = if config.redis_url.is_some() { "redis" } else { "embedded" }, "potvrda auth-server listening");
+    tracing::info!(%addr, public_url, store = if config.store.redis_url.is_some() { "redis" } else { "embedded" }, "potvrda auth-server listening");
     Ok(Running {
         addr,
         public_url,
@@ -174,8 +180,8 @@ async fn assemble(
     let store = open_store(config).await?;
     let keys = Arc::new(
         ServerKeys::load(
-            config.signing_key_file.as_deref(),
-            config.vapid_key_file.as_deref(),
+            config.tokens.signing_key_file.as_deref(),
+            config.push.vapid_key_file.as_deref(),
             store.as_ref(),
         )
         .await?,
@@ -184,7 +190,7 @@ async fn assemble(
         keyring::Keyring::load(
             Arc::clone(&store),
             Arc::clone(&clock),
-            config.token_key_rotation,
+            config.tokens.key_rotation,
         )
         .await?,
     );
@@ -194,7 +200,7 @@ async fn assemble(
         Arc::clone(&store),
         Arc::clone(&clock),
         Arc::clone(&meter),
-        config.audit_retention,
+        config.audit.retention,
     ));
     let push = PushSender::new(
         Arc::clone(&keys),
@@ -223,15 +229,15 @@ async fn assemble(
 /// The Argon2id pool (its dummy hash is computed off the runtime).
 async fn password_hasher(config: &Arc<Config>) -> Result<PasswordHasher> {
     let c = Arc::clone(config);
-    let concurrency = match c.hash_concurrency {
+    let concurrency = match c.password.hash_concurrency {
         0 => cores(),
         n => n,
     };
     tokio::task::spawn_blocking(move || {
         PasswordHasher::new(
-            c.argon2_memory_kib,
-            c.argon2_iterations,
-            c.argon2_parallelism,
+            c.password.memory_kib,
+            c.password.iterations,
+            c.password.parallelism,
             concurrency,
         )
     })
@@ -256,10 +262,10 @@ fn serve_public(
     web_parts: &web::Data<http::Web>,
 ) -> Result<Served> {
     let (app_svc, app_web) = (svc.clone(), web_parts.clone());
-    let metrics_on_main = config.metrics_listen.is_none();
+    let metrics_on_main = config.listen.metrics_listen.is_none();
     let tls = tls_config(config)?;
     let hsts = tls.is_some();
-    let origins = config.cors_allowed_origins.clone();
+    let origins = config.listen.cors_allowed_origins.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_svc.clone())
@@ -274,7 +280,7 @@ fn serve_public(
             .wrap(middleware::from_fn(http::observe))
             .configure(|cfg| http::configure(cfg, metrics_on_main))
     })
-    .workers(match config.workers {
+    .workers(match config.listen.workers {
         0 => cores(),
         n => n,
     })
@@ -336,7 +342,8 @@ fn spawn_upkeep(metrics: std::sync::Weak<metrics::Metrics>) {
 fn tls_config(config: &Config) -> Result<Option<rustls::ServerConfig>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let (Some(cert), Some(key)) = (&config.tls_cert_file, &config.tls_key_file) else {
+    let (Some(cert), Some(key)) = (&config.listen.tls_cert_file, &config.listen.tls_key_file)
+    else {
         return Ok(None);
     };
     store::embedded::check_private(key)?;

@@ -125,11 +125,11 @@ async fn shutdown_signal() {
 
 fn init_tracing(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(&config.log.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match config.log_format {
+    match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }

@@ -159,9 +159,9 @@ impl PushSender {
             me: me.clone(),
             http,
             keys,
-            subject: config.vapid_subject.clone(),
+            subject: config.push.vapid_subject.clone(),
             allowed_hosts: config.push_hosts(),
-            allow_http: config.push_allow_http,
+            allow_http: config.push.allow_http,
             vapid_cache: Mutex::default(),
             metrics,
             store,
@@ -462,9 +462,12 @@ mod tests {
             pepper: crate::keys::Pepper(zeroize::Zeroizing::new(vec![7; 32])),
         });
         let config = Config {
-            vapid_subject: "mailto:ops@example.org".into(),
-            push_allowed_hosts: vec!["push.example.org".into()],
-            push_allow_http: allow_http,
+            push: crate::config::sections::Push {
+                vapid_subject: "mailto:ops@example.org".into(),
+                allowed_hosts: vec!["push.example.org".into()],
+                allow_http,
+                ..Default::default()
+            },
             ..Config::default()
         };
         let metrics = Arc::new(Metrics::new().expect("metrics"));
@@ -476,7 +479,7 @@ mod tests {
             Arc::clone(&store),
             Arc::clone(&clock),
             Arc::clone(&metrics) as Arc<dyn crate::ports::Meter>,
-            3600,
+            std::time::Duration::from_secs(3600),
         ));
         PushSender::new(keys, &config, metrics, store, clock, audit).expect("sender")
     }

@@ -394,41 +394,68 @@ impl TestServer {
         };
         let token = unique("bootstrap-");
         let config = Config {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            data_dir: data_dir.clone(),
-            redis_url: redis_target.map(SecretString::from),
-            redis_cluster: opts.backend == Backend::RedisCluster,
-            redis_key_prefix: redis_prefix.clone().unwrap_or_else(|| "potvrda".into()),
-            bootstrap_token: Some(SecretString::from(token.clone())),
-            push_allowed_hosts: vec!["127.0.0.1".into()],
-            push_allow_http: true,
-            challenge_ttl: opts.challenge_ttl,
-            push_limit: opts.limits.0,
-            push_window: opts.limits.1,
-            fatigue_limit: opts.limits.2,
-            fatigue_pause: opts.limits.3,
-            password_delay_after: opts.rates.0,
-            password_lock_after: opts.rates.1,
-            password_lock_after_all: Some(opts.lock_after_all.max(opts.rates.1)),
-            ip_failed_limit: opts.rates.2,
-            ip_login_limit: opts.rates.3,
-            ip_enroll_limit: opts.rates.4,
-            trusted_proxies: opts.trusted_proxies.clone(),
-            tls_cert_file: opts.tls.as_ref().map(|t| t.0.clone()),
-            tls_key_file: opts.tls.as_ref().map(|t| t.1.clone()),
-            cors_allowed_origins: opts.cors_allowed_origins.clone(),
-            ip_device_limit: opts.ip_device_limit,
-            audit_retention: opts.audit_retention,
-            four_eyes_reset: opts.four_eyes_reset,
-            audit_reader_token: opts.audit_reader_token.clone().map(SecretString::from),
-            risk_weights: opts.risk_weights.clone(),
-            app_dir: opts.app_dir.clone(),
-            oidc_clients: opts.oidc_clients.clone().map(SecretString::from),
-            metrics_listen: opts
-                .metrics_listen
-                .then(|| "127.0.0.1:0".parse().expect("addr")),
-            workers: 2,
-            log: "warn".into(),
+            listen: potvrda_server::config::sections::Listen {
+                address: "127.0.0.1:0".parse().expect("addr"),
+                trusted_proxies: opts.trusted_proxies.clone(),
+                tls_cert_file: opts.tls.as_ref().map(|t| t.0.clone()),
+                tls_key_file: opts.tls.as_ref().map(|t| t.1.clone()),
+                cors_allowed_origins: opts.cors_allowed_origins.clone(),
+                app_dir: opts.app_dir.clone(),
+                metrics_listen: opts
+                    .metrics_listen
+                    .then(|| "127.0.0.1:0".parse().expect("addr")),
+                workers: 2,
+                ..Default::default()
+            },
+            store: potvrda_server::config::sections::Store {
+                data_dir: data_dir.clone(),
+                redis_url: redis_target.map(SecretString::from),
+                redis_cluster: opts.backend == Backend::RedisCluster,
+                redis_key_prefix: redis_prefix.clone().unwrap_or_else(|| "potvrda".into()),
+                ..Default::default()
+            },
+            staff: potvrda_server::config::sections::Staff {
+                bootstrap_token: Some(SecretString::from(token.clone())),
+                four_eyes_reset: opts.four_eyes_reset,
+                audit_reader_token: opts.audit_reader_token.clone().map(SecretString::from),
+                ..Default::default()
+            },
+            push: potvrda_server::config::sections::Push {
+                allowed_hosts: vec!["127.0.0.1".into()],
+                allow_http: true,
+                ..Default::default()
+            },
+            login: potvrda_server::config::sections::Login {
+                challenge_ttl: std::time::Duration::from_secs(opts.challenge_ttl),
+                push_limit: opts.limits.0,
+                push_window: std::time::Duration::from_secs(opts.limits.1),
+                fatigue_limit: opts.limits.2,
+                fatigue_pause: std::time::Duration::from_secs(opts.limits.3),
+                risk_weights: opts.risk_weights.clone(),
+                ..Default::default()
+            },
+            limits: potvrda_server::config::sections::Limits {
+                password_delay_after: opts.rates.0,
+                password_lock_after: opts.rates.1,
+                password_lock_after_all: Some(opts.lock_after_all.max(opts.rates.1)),
+                ip_failed_limit: opts.rates.2,
+                ip_login_limit: opts.rates.3,
+                ip_enroll_limit: opts.rates.4,
+                ip_device_limit: opts.ip_device_limit,
+                ..Default::default()
+            },
+            audit: potvrda_server::config::sections::Audit {
+                retention: std::time::Duration::from_secs(opts.audit_retention),
+                ..Default::default()
+            },
+            oidc: potvrda_server::config::sections::Oidc {
+                clients: opts.oidc_clients.clone().map(SecretString::from),
+                ..Default::default()
+            },
+            log: potvrda_server::config::sections::Log {
+                filter: "warn".into(),
+                ..Default::default()
+            },
             ..Config::default()
         };
         let clock = opts

@@ -145,18 +145,18 @@ impl std::fmt::Debug for Audit {
 }
 
 impl Audit {
-    /// A trail kept for `retention` seconds.
+    /// A trail kept for `retention`.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         metrics: Arc<dyn Meter>,
-        retention: u64,
+        retention: std::time::Duration,
     ) -> Self {
         Self {
             store,
             clock,
             metrics,
-            retention: i64::try_from(retention).unwrap_or(i64::MAX),
+            retention: i64::try_from(retention.as_secs()).unwrap_or(i64::MAX),
         }
     }
 

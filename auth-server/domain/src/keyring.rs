@@ -241,12 +241,16 @@ impl std::fmt::Debug for Keyring {
 
 impl Keyring {
     /// Read the keyring from the store, creating it on first start.
-    pub async fn load(store: Arc<dyn Store>, clock: Arc<dyn Clock>, interval: u64) -> Result<Self> {
+    pub async fn load(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        interval: std::time::Duration,
+    ) -> Result<Self> {
         let keys = read_or_create(store.as_ref(), clock.as_ref()).await?.1;
         Ok(Self {
             store,
             clock,
-            interval: i64::try_from(interval).unwrap_or(i64::MAX),
+            interval: i64::try_from(interval.as_secs()).unwrap_or(i64::MAX),
             keys: RwLock::new(Arc::new(keys)),
         })
     }

@@ -58,7 +58,7 @@ async fn serve(w: &super::Web, name: &str) -> HttpResponse {
     let Some((name, content_type)) = FILES.iter().find(|(f, _)| *f == name) else {
         return not_found("no such file in the companion app");
     };
-    let Some(dir) = w.config.app_dir.clone() else {
+    let Some(dir) = w.config.listen.app_dir.clone() else {
         return not_found("the browser companion is not installed on this server");
     };
     let path = dir.join(name);

@@ -4,6 +4,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test harness: failing loudly is its job
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use potvrda_proto::api::{LoginRequest, Role};
 use potvrda_server::audit::{Audit, Caller};
@@ -57,7 +58,7 @@ impl Domain {
                 .expect("keys"),
         );
         let keyring = Arc::new(
-            keyring::Keyring::load(Arc::clone(&store), Arc::clone(&dyn_clock), 0)
+            keyring::Keyring::load(Arc::clone(&store), Arc::clone(&dyn_clock), Duration::ZERO)
                 .await
                 .expect("keyring"),
         );
@@ -67,7 +68,7 @@ impl Domain {
             Arc::clone(&store),
             Arc::clone(&dyn_clock),
             Arc::new(NoMeter),
-            3600,
+            std::time::Duration::from_secs(3600),
         ));
         let svc = Arc::new(Potvrda::new(Parts {
             settings: Arc::new(config.settings()),
@@ -159,8 +160,11 @@ mod actors;
 #[tokio::test]
 async fn the_password_back_off_waits_on_the_injected_clock() {
     let config = Config {
-        password_delay_after: 2,
-        password_lock_after: 10,
+        limits: potvrda_server::config::sections::Limits {
+            password_delay_after: 2,
+            password_lock_after: 10,
+            ..Default::default()
+        },
         ..Config::default()
     };
     let d = Domain::new(config).await;
@@ -251,14 +255,14 @@ async fn rotation_keeps_the_previous_generation_and_survives_a_reload() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
     let clock = Arc::new(ManualClock::new(1_000));
-    let ring = keyring::Keyring::load(Arc::clone(&store), clock.clone(), 0)
+    let ring = keyring::Keyring::load(Arc::clone(&store), clock.clone(), Duration::ZERO)
         .await
         .expect("created");
     let first = ring.current();
     assert!(first.previous.is_none());
     assert_eq!(first.jwks().keys.len(), 2);
     // A second instance on the same store reads the same keys.
-    let other = keyring::Keyring::load(Arc::clone(&store), clock.clone(), 0)
+    let other = keyring::Keyring::load(Arc::clone(&store), clock.clone(), Duration::ZERO)
         .await
         .expect("read");
     assert_eq!(other.current().current.rs.kid, first.current.rs.kid);

@@ -244,7 +244,7 @@ print(json.dumps({
             &Overrides::default(),
         )
         .expect("the server accepts it");
-        let p = Proxies::checked(&cfg.trusted_proxies);
+        let p = Proxies::checked(&cfg.listen.trusted_proxies);
         assert!(p.trusts(lb), "{name} trusts nginx at {lb}");
         let subnet: ipnet::IpNet = facts["edge_subnet"]
             .as_str()
@@ -264,7 +264,7 @@ print(json.dumps({
     let file = tmp.path().join("potvrda.toml");
     std::fs::write(&file, facts["k8s_toml"].as_str().expect("toml")).expect("write");
     let cfg = Config::load(Some(&file), [], &Overrides::default()).expect("the ConfigMap loads");
-    let p = Proxies::checked(&cfg.trusted_proxies);
+    let p = Proxies::checked(&cfg.listen.trusted_proxies);
     assert!(
         p.trusts("10.42.7.19".parse().expect("ip")),
         "an ingress pod"

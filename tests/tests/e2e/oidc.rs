@@ -880,8 +880,11 @@ async fn key_rotation_publishes_current_and_previous_and_instances_switch_togeth
         .expect("tokens");
 
     let config = potvrda_server::config::Config {
-        redis_url: Some(potvrda_e2e::redis_url().into()),
-        redis_key_prefix: a.redis_prefix.clone().expect("prefix"),
+        store: potvrda_server::config::sections::Store {
+            redis_url: Some(potvrda_e2e::redis_url().into()),
+            redis_key_prefix: a.redis_prefix.clone().expect("prefix"),
+            ..Default::default()
+        },
         ..potvrda_server::config::Config::default()
     };
     let (es, rs) = potvrda_server::rotate_token_keys(&config)

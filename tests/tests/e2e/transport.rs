@@ -65,10 +65,16 @@ async fn a_tls_key_others_can_read_is_refused() {
     let (cert, key) = self_signed(dir.path());
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let config = potvrda_server::config::Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.path().join("data"),
-        tls_cert_file: Some(cert),
-        tls_key_file: Some(key),
+        listen: potvrda_server::config::sections::Listen {
+            address: "127.0.0.1:0".parse().expect("addr"),
+            tls_cert_file: Some(cert),
+            tls_key_file: Some(key),
+            ..Default::default()
+        },
+        store: potvrda_server::config::sections::Store {
+            data_dir: dir.path().join("data"),
+            ..Default::default()
+        },
         ..potvrda_server::config::Config::default()
     };
     let started =
