@@ -446,7 +446,6 @@ impl TestServer {
             },
             audit: potvrda_server::config::sections::Audit {
                 retention: std::time::Duration::from_secs(opts.audit_retention),
-                ..Default::default()
             },
             oidc: potvrda_server::config::sections::Oidc {
                 clients: opts.oidc_clients.clone().map(SecretString::from),
