@@ -17,6 +17,7 @@ use askama::Template;
 use potvrda_proto::api::{CitizenSummary, CreateCitizenRequest, PushStatus, Role};
 use serde::Deserialize;
 
+use super::page::Form;
 use super::sheet;
 use super::{Result, page};
 use crate::error::Error;
@@ -250,18 +251,20 @@ fn cookie_of(req: &HttpRequest) -> Option<String> {
     page::cookie_value(req, cookie_name(svc))
 }
 
+/// The session's forms' CSRF token (the page kit's, bound to its cookie).
+fn csrf(svc: &Potvrda, desk: &Desk) -> String {
+    page::csrf_token(svc, Form::Counter, desk.cookie())
+}
+
 /// The page a session shows at `/counter`.
 fn page(svc: &Potvrda, desk: &Desk, results: Option<(&str, Vec<Row>)>) -> Result<HttpResponse> {
+    let csrf = csrf(svc, desk);
     match &desk.view {
         DeskView::Login { error } => html(
             svc,
             desk,
             StatusCode::OK,
-            LoginTpl {
-                csrf: desk.csrf(),
-                error,
-            }
-            .render(),
+            LoginTpl { csrf: &csrf, error }.render(),
         ),
         DeskView::Waiting { number } => html(
             svc,
@@ -282,7 +285,7 @@ fn page(svc: &Potvrda, desk: &Desk, results: Option<(&str, Vec<Row>)>) -> Result
                 desk,
                 StatusCode::OK,
                 HomeTpl {
-                    csrf: desk.csrf(),
+                    csrf: &csrf,
                     staff: staff_line(desk),
                     query,
                     results,
@@ -311,8 +314,8 @@ async fn staff_post(
     if desk.principal().is_err() {
         return Ok(Err(see_other(svc, &desk, "/counter")?));
     }
-    if let Err(e) = svc.desks().desk_check(&desk, csrf) {
-        return Ok(Err(refused(svc, &desk, e)?));
+    if !page::csrf_ok(svc, Form::Counter, desk.cookie(), csrf) {
+        return Ok(Err(refused(svc, &desk, Error::Forbidden)?));
     }
     Ok(Ok(desk))
 }
@@ -349,8 +352,8 @@ pub(crate) async fn login(
         password,
     } = form.into_inner();
     let desk = svc.desks().desk(cookie_of(&req).as_deref()).await?;
-    if let Err(e) = svc.desks().desk_check(&desk, &csrf) {
-        return refused(&svc, &desk, e);
+    if !page::csrf_ok(&svc, Form::Counter, desk.cookie(), &csrf) {
+        return refused(&svc, &desk, Error::Forbidden);
     }
     let desk = svc
         .desks()
@@ -600,7 +603,7 @@ pub(crate) async fn citizen(
         &desk,
         StatusCode::OK,
         CitizenTpl {
-            csrf: desk.csrf(),
+            csrf: &csrf(&svc, &desk),
             staff: staff_line(&desk),
             created: sheet::utc(c.created_at),
             fraud: c.fraud_reported_at.map(sheet::utc),

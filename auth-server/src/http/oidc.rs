@@ -14,11 +14,11 @@ use serde::Deserialize;
 
 use super::Result;
 use super::bearer;
-use super::page::{self, cookie_value, html, see_other};
+use super::page::{self, Form, cookie_value, html, see_other};
 use crate::error::Error;
 use crate::service::{
-    AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutOutcome, LogoutParams, Potvrda,
-    StepOutcome, TokenForm,
+    AuthorizeOutcome, AuthorizeParams, Confirmation, LoginPage, LogoutOutcome, LogoutParams,
+    Potvrda, StepOutcome, TokenForm,
 };
 
 /// The provider's single sign-on session.
@@ -417,12 +417,19 @@ pub(crate) async fn logout_form(
 
 async fn end_session(svc: &Potvrda, req: &HttpRequest, p: LogoutParams) -> Result<HttpResponse> {
     let fields = p.clone();
+    let session = cookie_value(req, SESSION_COOKIE);
+    let confirmation = match (&p.csrf, &session) {
+        (None, _) => Confirmation::Absent,
+        (Some(t), Some(c)) if page::csrf_ok(svc, Form::Logout, c, t) => Confirmation::Confirmed,
+        (Some(_), _) => Confirmation::Forged,
+    };
     let outcome = svc
         .logouts()
-        .oidc_logout(p, cookie_value(req, SESSION_COOKIE).as_deref())
+        .oidc_logout(p, session.as_deref(), confirmation)
         .await?;
     let target = match outcome {
-        LogoutOutcome::Confirm { csrf } => {
+        LogoutOutcome::Confirm => {
+            let csrf = page::csrf_token(svc, Form::Logout, session.as_deref().unwrap_or_default());
             return html(
                 actix_web::http::StatusCode::OK,
                 LogoutTpl {

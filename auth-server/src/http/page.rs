@@ -1,11 +1,13 @@
 //! The page kit: what every HTML answer of the OpenID pages and the counter
 //! shares — one Content-Security-Policy, no caching, `303 See Other`
-//! redirects, cookies set and read in one way.
+//! redirects, cookies set and read in one way, and the forms' CSRF tokens.
 
 use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
+
+use subtle::ConstantTimeEq;
 
 use super::Result;
 use crate::error::Error;
@@ -50,4 +52,43 @@ pub(super) fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
 /// Whether the server is reached over HTTPS (`Secure` and `__Host-` cookies).
 pub(super) fn https(svc: &Potvrda) -> bool {
     svc.public_url().starts_with("https://")
+}
+
+/// The forms a CSRF token guards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Form {
+    /// Every form of the counter (its login included).
+    Counter,
+    /// The OpenID logout confirmation.
+    Logout,
+}
+
+impl Form {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Counter => "desk",
+            Self::Logout => "logout",
+        }
+    }
+}
+
+/// The CSRF token of `form` for the session whose cookie is `cookie`: a
+/// keyed hash (HMAC-SHA256 under the server's pepper) of the cookie, the
+/// signed double-submit pattern. Nothing is stored; another site can
+/// neither read the cookie nor compute the token; a new cookie (after a
+/// login) gives new tokens.
+pub(super) fn csrf_token(svc: &Potvrda, form: Form, cookie: &str) -> String {
+    svc.keys()
+        .pepper
+        .hash(format!("{}-csrf\0{cookie}", form.name()).as_bytes())
+}
+
+/// Whether a posted token is `form`'s for this cookie (constant time).
+pub(super) fn csrf_ok(svc: &Potvrda, form: Form, cookie: &str, posted: &str) -> bool {
+    let expected = csrf_token(svc, form, cookie);
+    let ok: bool = expected.as_bytes().ct_eq(posted.as_bytes()).into();
+    if !ok {
+        tracing::warn!(form = form.name(), "form with a wrong CSRF token refused");
+    }
+    ok
 }

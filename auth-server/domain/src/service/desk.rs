@@ -1,9 +1,10 @@
 //! The counter's web sessions (`/counter`). An official logs in with the
 //! same password and phone approval as everyone (the phone shows the service
 //! "Šalter · Counter"); the browser then holds only a random cookie, and the
-//! session lives in the store's [`KvStore`](crate::store::KvStore) under the
-//! cookie's SHA-256: the state (anonymous, waiting for the phone, logged in),
-//! the CSRF token every form carries, and the start of the working day.
+//! session lives in the store (a typed record) under the cookie's SHA-256:
+//! the state (anonymous, waiting for the phone, logged in) and the start of
+//! the working day. The forms' CSRF tokens are the web layer's (the page
+//! kit binds them to the cookie).
 //!
 //! The cookie changes at login (no session fixation) and logout. A logged-in
 //! session ends after 30 minutes without a request, after 10 hours in all, or
@@ -16,7 +17,7 @@ use potvrda_proto::Secret;
 use potvrda_proto::api::{LoginStatus, Role};
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, Purpose, ct_eq_str, sha256_b64};
+use super::{Actor, Purpose, sha256_b64};
 use crate::audit::Caller;
 use crate::clock;
 use crate::error::{Error, Result};
@@ -51,7 +52,6 @@ enum State {
 
 #[derive(Clone, Serialize, Deserialize)]
 struct Stored {
-    csrf: String,
     state: State,
 }
 
@@ -99,9 +99,10 @@ impl std::fmt::Debug for Desk {
 }
 
 impl Desk {
-    /// The CSRF token every form of this session carries.
-    pub fn csrf(&self) -> &str {
-        &self.stored.csrf
+    /// The session's cookie, to which the web layer binds its forms' CSRF
+    /// tokens (a new one after the login: the pre-login cookie opens nothing).
+    pub fn cookie(&self) -> &str {
+        &self.cookie
     }
 
     /// The logged-in staff member, or 401.
@@ -153,8 +154,7 @@ capability! {
 
 impl Desks<'_> {
     /// A fresh anonymous session with a new cookie. Nothing is stored for
-    /// it: its CSRF token is derived from the cookie (a keyed hash), so
-    /// visits to the login page cannot fill the store.
+    /// it, so visits to the login page cannot fill the store.
     fn desk_new(&self, error: Option<String>) -> Result<Desk> {
         let cookie = clock::token::<32>(self.rng.as_ref())?;
         let mut desk = self.desk_anonymous(&cookie, error);
@@ -166,10 +166,6 @@ impl Desks<'_> {
         Desk {
             cookie: cookie.to_owned(),
             stored: Stored {
-                csrf: self
-                    .keys
-                    .pepper
-                    .hash(format!("desk-csrf\0{cookie}").as_bytes()),
                 state: State::Anonymous,
             },
             view: DeskView::Login { error },
@@ -233,16 +229,6 @@ impl Desks<'_> {
         })
     }
 
-    /// Every form's CSRF token, compared in constant time: 403 if it differs.
-    pub fn desk_check(&self, desk: &Desk, csrf: &str) -> Result<()> {
-        if ct_eq_str(&desk.stored.csrf, csrf) {
-            Ok(())
-        } else {
-            tracing::warn!("counter form with a wrong CSRF token refused");
-            Err(Error::Forbidden)
-        }
-    }
-
     /// The login form: check the password and send the push; the waiting
     /// page, or the form again with the reason.
     pub async fn desk_login(
@@ -275,7 +261,7 @@ impl Desks<'_> {
             Ok(s) => s,
             Err(e) => return refusal(&e).map_or(Err(e), |message| again(desk, message)),
         };
-        // The waiting state goes under a new cookie, with a new CSRF token
+        // The waiting state goes under a new cookie, so with new CSRF tokens
         // (only after the right password: bounded by the limits). The
         // pre-login cookie opens nothing: whoever planted it cannot follow
         // the official's approval (security round 2, finding 4).
@@ -283,7 +269,6 @@ impl Desks<'_> {
             .delete(&desk_id(&desk.cookie))
             .await?;
         let cookie = clock::token::<32>(self.rng.as_ref())?;
-        desk.stored.csrf = clock::token::<32>(self.rng.as_ref())?;
         let number = shown(started.number, started.code.as_deref());
         desk.stored.state = State::Pending {
             login_id: started.login_id,
@@ -355,7 +340,6 @@ impl Desks<'_> {
                             .await?;
                         let cookie = clock::token::<32>(self.rng.as_ref())?;
                         let stored = Stored {
-                            csrf: clock::token::<32>(self.rng.as_ref())?,
                             state: State::Active {
                                 user_id: user.id.clone(),
                                 started: now,

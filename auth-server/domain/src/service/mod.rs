@@ -74,8 +74,8 @@ pub use oidc::Provider;
 pub(crate) use oidc::RefreshTokens;
 pub use oidc::TokenEndpoint;
 pub use oidc::{
-    AuthorizeOutcome, AuthorizeParams, LoginPage, LogoutOutcome, LogoutParams, SCOPES, StepOutcome,
-    TokenForm,
+    AuthorizeOutcome, AuthorizeParams, Confirmation, LoginPage, LogoutOutcome, LogoutParams,
+    SCOPES, StepOutcome, TokenForm,
 };
 pub(crate) use profile::Profiles;
 pub use recovery::RecoveryCodes;

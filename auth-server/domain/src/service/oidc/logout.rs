@@ -10,15 +10,16 @@ capability! {
 impl Logouts<'_> {
     /// RP-initiated logout. The session ends when the request proves it
     /// comes from the session's own client (an ID token of this session as
-    /// `id_token_hint`) or from the citizen (the confirmation form's CSRF
-    /// token); a bare cross-site GET only asks (security round 2, finding 9).
+    /// `id_token_hint`) or from the citizen (the confirmation form, whose
+    /// CSRF token the web layer checked: `confirmation`); a bare cross-site
+    /// GET only asks (security round 2, finding 9).
     pub async fn oidc_logout(
         &self,
         p: LogoutParams,
         session_cookie: Option<&str>,
+        confirmation: Confirmation,
     ) -> Result<LogoutOutcome> {
         let now = self.clock.now();
-        let csrf = p.csrf.as_deref();
         let hinted = p.id_token_hint.as_deref().and_then(|t| self.hinted(t));
         let client_id = match (&hinted, p.client_id.clone()) {
             (Some((h, _)), Some(c)) if *h != c => None,
@@ -42,16 +43,15 @@ impl Logouts<'_> {
         let Some(session) = sessions.get(&k, now).await? else {
             return Ok(LogoutOutcome::Done(target));
         };
-        let expected = self.logout_csrf(cookie);
         let proven = hinted
             .as_ref()
             .is_some_and(|(_, sid)| ct_eq_str(sid, &session.sid))
-            || csrf.is_some_and(|t| ct_eq_str(t, &expected));
+            || confirmation == Confirmation::Confirmed;
         if !proven {
-            if csrf.is_some() {
+            if confirmation == Confirmation::Forged {
                 return Err(Error::Forbidden);
             }
-            return Ok(LogoutOutcome::Confirm { csrf: expected });
+            return Ok(LogoutOutcome::Confirm);
         }
         if sessions.take(&k, now).await?.is_some() {
             tracing::info!(
@@ -67,13 +67,6 @@ impl Logouts<'_> {
                 .await;
         }
         Ok(LogoutOutcome::Done(target))
-    }
-
-    /// The logout form's CSRF token: a keyed hash of the session cookie.
-    pub(super) fn logout_csrf(&self, cookie: &str) -> String {
-        self.keys
-            .pepper
-            .hash(format!("logout-csrf\0{cookie}").as_bytes())
     }
 
     /// The client (`aud`) and session (`sid`) of an ID token this provider
@@ -101,9 +94,18 @@ pub enum LogoutOutcome {
     /// Done (or nothing to end): where to send the browser, when the client
     /// registered it.
     Done(Option<String>),
-    /// Ask the citizen first: a form that posts back with this token.
-    Confirm {
-        /// The form's CSRF token.
-        csrf: String,
-    },
+    /// Ask the citizen first: a form that posts back (with its CSRF token).
+    Confirm,
+}
+
+/// Whether the citizen confirmed the logout: the confirmation form's CSRF
+/// token, as the web layer found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// No token: a link or a redirect, not the form.
+    Absent,
+    /// The form's token, right for this session.
+    Confirmed,
+    /// A token, but not this session's: 403.
+    Forged,
 }

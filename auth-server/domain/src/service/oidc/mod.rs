@@ -228,7 +228,8 @@ pub struct LogoutParams {
     pub post_logout_redirect_uri: Option<String>,
     /// Echoed back.
     pub state: Option<String>,
-    /// The confirmation form's CSRF token (the citizen clicked "log out").
+    /// The confirmation form's CSRF token (the citizen clicked "log out"),
+    /// checked by the web layer, which tells the domain its [`Confirmation`].
     pub csrf: Option<String>,
 }
 
@@ -293,7 +294,7 @@ mod token;
 
 pub(crate) use authorization_code::AuthorizationCodes;
 pub use authorize::Authorization;
-pub use logout::{LogoutOutcome, Logouts};
+pub use logout::{Confirmation, LogoutOutcome, Logouts};
 pub(crate) use refresh_token::RefreshTokens;
 pub use token::TokenEndpoint;
 use token::TokenGrant;
