@@ -187,7 +187,7 @@ pub(crate) async fn reset(
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     let answer = match svc
-        .counter()
+        .resets()
         .reset_citizen(&path, &by, &super::caller(&req))
         .await?
     {
@@ -227,7 +227,7 @@ pub(crate) async fn confirm_reset(
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     let answer = svc
-        .counter()
+        .resets()
         .confirm_reset(&path, &body.request_id, &by, &super::caller(&req))
         .await?;
     secrets(&svc, &req, answer)

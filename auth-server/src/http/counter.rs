@@ -692,7 +692,7 @@ pub(crate) async fn reset(
     let caller = super::caller(&req);
     let done = async {
         let name = svc.counter().citizen(&path, by).await?.display_name;
-        Ok::<_, Error>((svc.counter().reset_citizen(&path, by, &caller).await?, name))
+        Ok::<_, Error>((svc.resets().reset_citizen(&path, by, &caller).await?, name))
     }
     .await;
     match done {
@@ -747,7 +747,7 @@ pub(crate) async fn confirm_reset(
     let done = async {
         let name = svc.counter().citizen(&path, by).await?.display_name;
         Ok::<_, Error>((
-            svc.counter()
+            svc.resets()
                 .confirm_reset(&path, &form.request_id, by, &caller)
                 .await?,
             name,

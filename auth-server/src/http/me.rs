@@ -33,7 +33,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
 pub(crate) async fn devices(svc: web::Data<Potvrda>, req: HttpRequest) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_self(bearer(&req)).await?;
-    Ok(HttpResponse::Ok().json(svc.counter().my_devices(&by).await?))
+    Ok(HttpResponse::Ok().json(svc.self_service().my_devices(&by).await?))
 }
 
 /// Revoke one of my devices (a phone sold or lost).
@@ -46,7 +46,7 @@ pub(crate) async fn revoke_device(
     path: web::Path<DeviceId>,
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_self(bearer(&req)).await?;
-    svc.counter()
+    svc.self_service()
         .revoke_my_device(&path, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -64,7 +64,7 @@ pub(crate) async fn rename_device(
     body: web::Json<RenameDeviceRequest>,
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_self(bearer(&req)).await?;
-    svc.counter()
+    svc.self_service()
         .rename_my_device(&path, &body.name, &by)
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -130,7 +130,7 @@ pub(crate) async fn password(
 ) -> Result<HttpResponse> {
     let by = svc.staff_admin().authenticate_self(bearer(&req)).await?;
     let ChangePasswordRequest { current, new } = body.into_inner();
-    svc.counter()
+    svc.self_service()
         .change_password(current, new, &by, &super::caller(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -247,18 +247,22 @@ async fn run(d: &Domain, op: Op, by: &Actor) -> Result<(), Error> {
                 .revoke_citizen_device(&citizen, &device, by, c)
                 .await
         }
-        Op::ResetCitizen => svc.counter().reset_citizen(&citizen, by, c).await.map(drop),
-        Op::ConfirmReset => match svc.counter().confirm_reset(&citizen, "none", by, c).await {
+        Op::ResetCitizen => svc.resets().reset_citizen(&citizen, by, c).await.map(drop),
+        Op::ConfirmReset => match svc.resets().confirm_reset(&citizen, "none", by, c).await {
             // Served, and there is no such request.
             Err(Error::NotFound) => Ok(()),
             other => other.map(drop),
         },
-        Op::MyDevices => svc.counter().my_devices(by).await.map(drop),
-        Op::RenameMyDevice => svc.counter().rename_my_device(&device, "Ana's", by).await,
-        Op::RevokeMyDevice => svc.counter().revoke_my_device(&device, by, c).await,
+        Op::MyDevices => svc.self_service().my_devices(by).await.map(drop),
+        Op::RenameMyDevice => {
+            svc.self_service()
+                .rename_my_device(&device, "Ana's", by)
+                .await
+        }
+        Op::RevokeMyDevice => svc.self_service().revoke_my_device(&device, by, c).await,
         Op::ChangePassword => {
             let (old, new) = (Secret::from(PASSWORD), Secret::from("a new long password"));
-            svc.counter().change_password(old, new, by, c).await
+            svc.self_service().change_password(old, new, by, c).await
         }
         Op::StartDeviceAddition => svc.additions().start_device_addition(by, c).await.map(drop),
         Op::DeviceAdditionStatus => {

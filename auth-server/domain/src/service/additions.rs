@@ -129,8 +129,7 @@ impl Additions<'_> {
                 if !first {
                     return Err(Error::NotFound);
                 }
-                let (code, activation) =
-                    self.counter().new_activation_code(&record.user_id).await?;
+                let (code, activation) = self.resets().new_activation_code(&record.user_id).await?;
                 self.audit
                     .record(
                         Event::new(AuditKind::DeviceAddApproved, now)

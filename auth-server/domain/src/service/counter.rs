@@ -1,41 +1,16 @@
-//! The citizen's lifecycle: what the counter does for a citizen (find them,
-//! list and revoke their devices, reissue password and activation code when
-//! a phone is lost) and what a citizen does for themselves (their devices,
-//! their password).
+//! What the counter does for a citizen: find them, read their record, list
+//! and revoke their devices (resets: `resets.rs`; what a citizen does for
+//! themselves: `selfservice.rs`).
 
 use crate::store::{DeviceId, UserId};
-use potvrda_proto::Secret;
 use potvrda_proto::api::{
-    AuditEvent, AuditKind, CitizenList, CitizenSummary, CreateCitizenResponse, DeviceList,
-    DeviceSummary, PendingReset, PushStatus, Role,
+    AuditEvent, AuditKind, CitizenList, CitizenSummary, DeviceList, DeviceSummary, PushStatus, Role,
 };
-use potvrda_proto::limits::MAX_PASSWORD_LEN;
-use secrecy::SecretString;
 
-use super::{Actor, CODE_ALPHABET, CODE_LEN, PASSWORD_ALPHABET, code_hash, grouped};
-use crate::audit::{Caller, Event};
-use crate::clock;
+use super::Actor;
+use crate::audit::Caller;
 use crate::error::{Error, Result};
-use crate::settings::secs;
-use crate::store::records::{JsonRecord, Kind};
-use crate::store::{Activation, AuditFilter, Device, User};
-
-/// A four-eyes reset waits this long for the second official.
-const RESET_REQUEST_TTL: i64 = 30 * 60;
-
-impl JsonRecord for PendingReset {
-    const KIND: Kind = Kind::ResetRequest;
-    type Id = UserId;
-}
-
-/// What a reset at the counter did.
-#[derive(Debug)]
-pub enum ResetOutcome {
-    /// Done: the secrets to print.
-    Done(CreateCitizenResponse),
-    /// Four eyes: asked; a second official must confirm.
-    Requested(PendingReset),
-}
+use crate::store::{AuditFilter, Device, User};
 
 /// Security events the counter shows on a citizen's page, at most.
 const RECENT_EVENTS: usize = 30;
@@ -73,12 +48,10 @@ pub struct CitizenRecord {
     pub events: Option<Vec<AuditEvent>>,
 }
 
-/// Shortest new password a citizen may choose.
-const MIN_PASSWORD_LEN: usize = 10;
 /// Search results at most.
 const SEARCH_LIMIT: usize = 50;
 
-fn summary(d: Device) -> DeviceSummary {
+pub(super) fn summary(d: Device) -> DeviceSummary {
     DeviceSummary {
         device_id: d.id,
         name: d.name,
@@ -92,7 +65,7 @@ fn summary(d: Device) -> DeviceSummary {
     }
 }
 
-fn citizen_summary(u: User) -> CitizenSummary {
+pub(super) fn citizen_summary(u: User) -> CitizenSummary {
     CitizenSummary {
         user_id: u.id,
         username: u.username,
@@ -107,13 +80,13 @@ fn citizen_summary(u: User) -> CitizenSummary {
 }
 
 capability! {
-    /// The counter's operations on citizens, and a citizen's own.
+    /// The counter's operations on citizens.
     pub Counter
 }
 
 impl Counter<'_> {
     /// The citizen `user_id`, for staff who manage citizens.
-    async fn citizen_for_staff(&self, user_id: &UserId, by: &Actor) -> Result<User> {
+    pub(super) async fn citizen_for_staff(&self, user_id: &UserId, by: &Actor) -> Result<User> {
         by.require_staff(&[Role::Official, Role::Admin, Role::Superadmin], false)?;
         self.store
             .user(user_id)
@@ -123,7 +96,7 @@ impl Counter<'_> {
     }
 
     /// The account of a citizen acting for themselves (403 for any other actor).
-    async fn me(&self, by: &Actor) -> Result<User> {
+    pub(super) async fn me(&self, by: &Actor) -> Result<User> {
         let id = by.citizen()?;
         self.store.user(id).await?.ok_or(Error::Unauthorized)
     }
@@ -171,7 +144,7 @@ impl Counter<'_> {
     /// the official already opened).
     pub async fn citizen(&self, user_id: &UserId, by: &Actor) -> Result<CitizenSummary> {
         let mut c = citizen_summary(self.citizen_for_staff(user_id, by).await?);
-        c.pending_reset = self.pending_reset(user_id).await?;
+        c.pending_reset = self.resets().pending_reset(user_id).await?;
         Ok(c)
     }
 
@@ -296,7 +269,7 @@ impl Counter<'_> {
     }
 
     /// Revoke one of `user`'s devices; 404 if it is not theirs.
-    async fn revoke(
+    pub(super) async fn revoke(
         &self,
         user: &User,
         device_id: &DeviceId,
@@ -306,7 +279,7 @@ impl Counter<'_> {
         if !self.store.revoke_device(&user.id, device_id).await? {
             return Err(Error::NotFound);
         }
-        self.end_sessions(&user.id).await?;
+        self.resets().end_sessions(&user.id).await?;
         self.audit
             .record(
                 by.event(AuditKind::DeviceRevoked, self.clock.now())
@@ -328,311 +301,5 @@ impl Counter<'_> {
     ) -> Result<()> {
         let user = self.citizen_for_staff(user_id, by).await?;
         self.revoke(&user, device_id, by, caller).await
-    }
-
-    /// `POST /v1/admin/citizens/{user_id}/reset`: a new initial password and
-    /// a new activation code (the earlier code stops working), shown once;
-    /// with four eyes configured, a request that a second official confirms.
-    pub async fn reset_citizen(
-        &self,
-        user_id: &UserId,
-        by: &Actor,
-        caller: &Caller,
-    ) -> Result<ResetOutcome> {
-        let user = self.citizen_for_staff(user_id, by).await?;
-        if !self.settings.staff.four_eyes_reset {
-            return Ok(ResetOutcome::Done(
-                self.reset(user, by, caller, None).await?,
-            ));
-        }
-        let Actor::Staff {
-            id, municipality, ..
-        } = by
-        else {
-            return Err(Error::Forbidden);
-        };
-        let me = self.store.user(id).await?.ok_or(Error::Unauthorized)?;
-        let now = self.clock.now();
-        let pending = PendingReset {
-            request_id: super::new_id(self.rng.as_ref())?,
-            requested_by: me.id,
-            requested_by_name: me.display_name,
-            municipality: municipality.clone(),
-            requested_at: now,
-            expires_at: now + RESET_REQUEST_TTL,
-        };
-        // One pending reset per citizen: a new request replaces the last.
-        self.records()
-            .put(&user.id, &pending, pending.expires_at)
-            .await?;
-        self.audit
-            .record(
-                by.event(AuditKind::ResetRequested, now)
-                    .user(&user.id)
-                    .caller(caller)
-                    .with("request_id", pending.request_id.as_str()),
-            )
-            .await;
-        Ok(ResetOutcome::Requested(pending))
-    }
-
-    /// The reset waiting for a second official, if any.
-    pub(super) async fn pending_reset(&self, user_id: &UserId) -> Result<Option<PendingReset>> {
-        self.records().get(user_id, self.clock.now()).await
-    }
-
-    /// `POST /v1/admin/citizens/{user_id}/reset/confirm`: the second
-    /// official (not the one who asked; of the same municipality, or a
-    /// superadmin) confirms, and gets the secrets to print.
-    pub async fn confirm_reset(
-        &self,
-        user_id: &UserId,
-        request_id: &str,
-        by: &Actor,
-        caller: &Caller,
-    ) -> Result<CreateCitizenResponse> {
-        let user = self.citizen_for_staff(user_id, by).await?;
-        let pending = self
-            .pending_reset(user_id)
-            .await?
-            .filter(|p| super::ct_eq_str(&p.request_id, request_id))
-            .ok_or(Error::NotFound)?;
-        let Actor::Staff {
-            id,
-            role,
-            municipality,
-        } = by
-        else {
-            return Err(Error::Forbidden);
-        };
-        if *id == pending.requested_by
-            || (*role != Role::Superadmin && *municipality != pending.municipality)
-        {
-            return Err(Error::SecondOfficialRequired);
-        }
-        // A second pair of eyes the requester made for the purpose is none
-        // (security round 2, finding 6): the confirmer must predate the
-        // request and not have been created by the requester.
-        let confirmer = self.store.user(id).await?.ok_or(Error::Unauthorized)?;
-        let defeated = if confirmer.created_at > pending.requested_at {
-            Some("confirmer_created_after_request")
-        } else if confirmer.created_by.as_deref() == Some(pending.requested_by.as_str()) {
-            Some("confirmer_created_by_requester")
-        } else {
-            None
-        };
-        if let Some(reason) = defeated {
-            tracing::warn!(reason, "four-eyes confirmation refused");
-            self.audit
-                .record(
-                    by.event(AuditKind::FourEyesRefused, self.clock.now())
-                        .user(&user.id)
-                        .caller(caller)
-                        .with("reason", reason)
-                        .with("requested_by", pending.requested_by.as_str())
-                        .with("request_id", pending.request_id.as_str()),
-                )
-                .await;
-            return Err(Error::SecondOfficialRequired);
-        }
-        // Confirmed once: of two racing confirmations, one takes the request.
-        let taken = self
-            .records::<PendingReset>()
-            .take(user_id, self.clock.now())
-            .await?;
-        if taken.is_none_or(|t| t.request_id != pending.request_id) {
-            return Err(Error::NotFound);
-        }
-        self.reset(user, by, caller, Some(&pending)).await
-    }
-
-    async fn reset(
-        &self,
-        mut user: User,
-        by: &Actor,
-        caller: &Caller,
-        requested: Option<&PendingReset>,
-    ) -> Result<CreateCitizenResponse> {
-        let rng = self.rng.as_ref();
-        let password = grouped(&clock::string(rng, PASSWORD_ALPHABET, 16)?);
-        let now = self.clock.now();
-        user.password_hash = self
-            .hasher
-            .hash(SecretString::from(password.clone()))
-            .await?;
-        user.pwd_change_required = true;
-        // Whoever held the old password or the lost phone is out: every
-        // session and grant ends, every device is revoked.
-        user.generation += 1;
-        self.store.update_user(&user).await?;
-        let mut revoked = 0;
-        for device in self.store.devices_of(&user.id).await? {
-            if self.store.revoke_device(&user.id, &device.id).await? {
-                revoked += 1;
-                self.audit
-                    .record(
-                        by.event(AuditKind::DeviceRevoked, now)
-                            .user(&user.id)
-                            .caller(caller)
-                            .with("device_id", device.id.as_str())
-                            .with("reason", "reset"),
-                    )
-                    .await;
-            }
-        }
-        let (code, activation) = self.new_activation_code(&user.id).await?;
-        let mut event = by
-            .event(AuditKind::AccountReset, now)
-            .user(&user.id)
-            .caller(caller)
-            .with("devices_revoked", revoked)
-            .with("sessions_ended", true);
-        if let Some(p) = requested {
-            event = event
-                .with("requested_by", p.requested_by.as_str())
-                .with("request_id", p.request_id.as_str());
-        }
-        self.audit.record(event).await;
-        Ok(CreateCitizenResponse {
-            user_id: user.id,
-            username: user.username,
-            initial_password: password.into(),
-            activation_code: code.into(),
-            activation_expires_at: activation.expires_at,
-        })
-    }
-
-    /// A new activation code for `user_id` (the earlier one stops working):
-    /// the code to show once, and its stored form.
-    pub(super) async fn new_activation_code(
-        &self,
-        user_id: &UserId,
-    ) -> Result<(String, Activation)> {
-        let code = grouped(&clock::string(self.rng.as_ref(), CODE_ALPHABET, CODE_LEN)?);
-        let activation = Activation {
-            code_hash: code_hash(&code).ok_or_else(|| Error::Internal("generated code".into()))?,
-            user_id: user_id.to_owned(),
-            expires_at: self.clock.now() + secs(self.settings.login.activation_ttl),
-        };
-        self.store.new_activation(&activation).await?;
-        Ok((code, activation))
-    }
-
-    /// End every single sign-on session and OpenID grant of `user_id`.
-    pub(super) async fn end_sessions(&self, user_id: &UserId) -> Result<()> {
-        if let Some(mut user) = self.store.user(user_id).await? {
-            user.generation += 1;
-            self.store.update_user(&user).await?;
-        }
-        Ok(())
-    }
-
-    /// `GET /v1/me/devices`.
-    pub async fn my_devices(&self, by: &Actor) -> Result<DeviceList> {
-        let me = self.me(by).await?;
-        let devices = self.store.devices_of(&me.id).await?;
-        Ok(DeviceList {
-            devices: devices.into_iter().map(summary).collect(),
-        })
-    }
-
-    /// `PATCH /v1/me/devices/{device_id}`: a new name for one of my devices.
-    pub async fn rename_my_device(
-        &self,
-        device_id: &DeviceId,
-        name: &str,
-        by: &Actor,
-    ) -> Result<()> {
-        let me = self.me(by).await?;
-        let name = super::clean_text("name", name, 64)?;
-        if self.store.rename_device(&me.id, device_id, &name).await? {
-            Ok(())
-        } else {
-            Err(Error::NotFound)
-        }
-    }
-
-    /// `DELETE /v1/me/devices/{device_id}`.
-    pub async fn revoke_my_device(
-        &self,
-        device_id: &DeviceId,
-        by: &Actor,
-        caller: &Caller,
-    ) -> Result<()> {
-        let me = self.me(by).await?;
-        self.revoke(&me, device_id, by, caller).await
-    }
-
-    /// `POST /v1/me/password`: the current password, then the new one.
-    pub async fn change_password(
-        &self,
-        current: Secret,
-        new: Secret,
-        by: &Actor,
-        caller: &Caller,
-    ) -> Result<()> {
-        let mut me = self.me(by).await?;
-        if new.expose().len() < MIN_PASSWORD_LEN || new.expose().len() > MAX_PASSWORD_LEN {
-            return Err(Error::InvalidRequest(format!(
-                "the new password must be {MIN_PASSWORD_LEN}-{MAX_PASSWORD_LEN} bytes"
-            )));
-        }
-        if current.expose().len() > MAX_PASSWORD_LEN {
-            return Err(Error::InvalidCredentials);
-        }
-        // The current password is guarded as at login: a stolen token is no
-        // password oracle (security round 2, finding 7).
-        let now = self.clock.now();
-        let gate = self
-            .guards()
-            .password_gate(&me.username, Some(&me.id), caller.ip, now)
-            .await?;
-        if !gate.delay.is_zero() {
-            self.clock.sleep(gate.delay).await;
-        }
-        let same = current == new;
-        let ok = self
-            .hasher
-            .verify(
-                SecretString::from(current.expose().to_owned()),
-                Some(me.password_hash.clone()),
-            )
-            .await?
-            && gate.locked.is_none();
-        if !ok {
-            self.guards()
-                .password_failed(&gate, Some(&me.id), caller, now)
-                .await?;
-            self.audit
-                .record(
-                    Event::new(AuditKind::LoginFailed, self.clock.now())
-                        .user(&me.id)
-                        .caller(caller)
-                        .with("reason", "wrong_current_password"),
-                )
-                .await;
-            return Err(Error::InvalidCredentials);
-        }
-        if same {
-            return Err(Error::InvalidRequest(
-                "the new password must differ from the current one".into(),
-            ));
-        }
-        me.password_hash = self
-            .hasher
-            .hash(SecretString::from(new.expose().to_owned()))
-            .await?;
-        me.pwd_change_required = false;
-        // Sessions and grants made with the old password end.
-        me.generation += 1;
-        self.store.update_user(&me).await?;
-        self.audit
-            .record(
-                Event::new(AuditKind::PasswordChanged, self.clock.now())
-                    .user(&me.id)
-                    .caller(caller),
-            )
-            .await;
-        Ok(())
     }
 }

@@ -42,7 +42,9 @@ mod offline;
 mod oidc;
 mod profile;
 mod recovery;
+mod resets;
 mod risk;
+mod selfservice;
 mod staff;
 mod status;
 mod text;
@@ -53,8 +55,8 @@ pub use additions::Additions;
 pub use additions::NEW_DEVICE_SERVICE;
 pub(crate) use challenge::Challenges;
 pub use client::OidcClient;
+pub use counter::CitizenRecord;
 pub use counter::Counter;
-pub use counter::{CitizenRecord, ResetOutcome};
 pub(crate) use decide::Decisions;
 pub use desk::Desks;
 pub use desk::{COUNTER_SERVICE, Desk, DeskView};
@@ -79,8 +81,10 @@ pub use oidc::{
 };
 pub(crate) use profile::Profiles;
 pub use recovery::RecoveryCodes;
+pub use resets::{ResetOutcome, Resets};
 pub(crate) use risk::RiskChecks;
 pub use risk::{Assessment, RiskPolicy};
+pub use selfservice::SelfService;
 pub use staff::StaffAdmin;
 pub use status::Outcomes;
 use text::{SUGGESTION_TRIES, clean_context, clean_email, clean_phone, clean_text, grouped};
@@ -172,9 +176,19 @@ impl Potvrda {
         Challenges(self)
     }
 
-    /// The counter's operations on citizens, and a citizen's own.
+    /// The counter's operations on citizens.
     pub fn counter(&self) -> Counter<'_> {
         Counter(self)
+    }
+
+    /// Resets of a citizen's credentials at the counter.
+    pub fn resets(&self) -> Resets<'_> {
+        Resets(self)
+    }
+
+    /// A citizen's own account (`/v1/me`).
+    pub fn self_service(&self) -> SelfService<'_> {
+        SelfService(self)
     }
 
     /// What follows a login's decision.
