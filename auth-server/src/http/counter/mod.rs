@@ -10,19 +10,24 @@
 //! the official as the [`Actor`](crate::service::Actor)) and render.
 //! A refused action is a page with the status of the API's error.
 
+mod citizens;
+mod pages;
+
+pub(crate) use citizens::*;
+use pages::*;
+
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
-use potvrda_proto::api::{CitizenSummary, CreateCitizenRequest, PushStatus, Role};
+use potvrda_proto::api::CreateCitizenRequest;
 use serde::Deserialize;
 
 use super::page::Form;
 use super::sheet;
 use super::{Result, page};
 use crate::error::Error;
-use crate::service::{Desk, DeskView, Potvrda, ResetOutcome};
-use crate::store::{DeviceId, UserId};
+use crate::service::{Desk, DeskView, Potvrda};
 
 const COOKIE: &str = "potvrda_counter";
 
@@ -59,105 +64,6 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/static/counter.css").route(web::get().to(style)))
             .service(web::resource("/static/counter.js").route(web::get().to(script))),
     );
-}
-
-/// The staff member in the page header.
-struct StaffLine {
-    name: String,
-    role: &'static str,
-    municipality: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "counter/login.html")]
-struct LoginTpl<'a> {
-    csrf: &'a str,
-    error: &'a Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "counter/waiting.html")]
-struct WaitingTpl {
-    number: String,
-}
-
-/// A search result.
-struct Row {
-    user_id: String,
-    username: String,
-    display_name: String,
-    locked: bool,
-    fraud: bool,
-}
-
-#[derive(Template)]
-#[template(path = "counter/home.html")]
-struct HomeTpl<'a> {
-    csrf: &'a str,
-    staff: StaffLine,
-    query: &'a str,
-    results: Option<Vec<Row>>,
-    error: Option<String>,
-}
-
-/// A device on the citizen's page.
-struct DeviceRow {
-    device_id: String,
-    name: String,
-    platform: String,
-    push: &'static str,
-    since: String,
-}
-
-#[derive(Template)]
-#[template(path = "counter/citizen.html")]
-struct CitizenTpl<'a> {
-    csrf: &'a str,
-    staff: StaffLine,
-    c: CitizenSummary,
-    created: String,
-    fraud: Option<String>,
-    devices: Vec<DeviceRow>,
-    notice: Option<&'a str>,
-    /// Four eyes: (request id, who asked, when, whether this official may confirm).
-    pending: Option<(String, String, String, bool)>,
-    /// The latest security events, for staff of the citizen's municipality.
-    events: Option<Vec<EventRow>>,
-}
-
-#[derive(Template)]
-#[template(path = "counter/message.html")]
-struct MessageTpl<'a> {
-    title: &'a str,
-    message: &'a str,
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Superadmin => "superadmin",
-        Role::Admin => "admin",
-        Role::Official => "službenik · official",
-        Role::Citizen => "citizen",
-    }
-}
-
-fn staff_line(desk: &Desk) -> StaffLine {
-    match &desk.view {
-        DeskView::Staff {
-            principal,
-            display_name,
-            ..
-        } => StaffLine {
-            name: display_name.clone(),
-            role: principal.role().map_or("", role_name),
-            municipality: principal.municipality().map(str::to_owned),
-        },
-        _ => StaffLine {
-            name: String::new(),
-            role: "",
-            municipality: None,
-        },
-    }
 }
 
 /// The session cookie's name under HTTPS: `__Host-` makes the browser
@@ -531,331 +437,13 @@ pub(crate) async fn create(
     }
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub(crate) struct NoticeQuery {
-    /// What was just done: `locked`, `unlocked`, `revoked`.
-    #[serde(default)]
-    done: Option<String>,
-}
-
-/// A citizen's page: status (and a fraud report), devices, actions.
-#[utoipa::path(get, path = "/counter/citizens/{user_id}", tag = "counter",
-    params(("user_id" = String, Path), NoticeQuery),
-    responses((status = 200, description = "The citizen's page", content_type = "text/html"),
-              (status = 303, description = "Not logged in: to the login form"),
-              (status = 404, description = "No such citizen", content_type = "text/html")))]
-pub(crate) async fn citizen(
-    svc: web::Data<Potvrda>,
-    req: HttpRequest,
-    path: web::Path<UserId>,
-    query: web::Query<NoticeQuery>,
-) -> Result<HttpResponse> {
-    let desk = svc.desks().desk(cookie_of(&req).as_deref()).await?;
-    let Ok(by) = desk.principal() else {
-        return see_other(&svc, &desk, "/counter");
-    };
-    let record = match svc
-        .counter()
-        .citizen_record(&path, by, &super::caller(&req))
-        .await
-    {
-        Ok(found) => found,
-        Err(e) => return refused(&svc, &desk, e),
-    };
-    let (c, devices) = (record.summary, record.devices);
-    let events = record
-        .events
-        .map(|events| events.iter().map(event_row).collect());
-    let notice = match query.done.as_deref() {
-        Some("locked") => Some("Nalog je zaključan. · The account is locked."),
-        Some("unlocked") => Some("Nalog je otključan. · The account is unlocked."),
-        Some("revoked") => Some("Uređaj je opozvan. · The device is revoked."),
-        Some("requested") => Some(
-            "Zatražen je reset; potvrđuje ga drugi službenik. · Reset requested; a second official confirms it.",
-        ),
-        _ => None,
-    };
-    let devices = devices
-        .into_iter()
-        .map(|d| DeviceRow {
-            device_id: d.device_id.into_string(),
-            name: d.name,
-            platform: d.platform,
-            push: match d.push {
-                PushStatus::Active => "✓",
-                PushStatus::Gone => "nedostupan · gone",
-                PushStatus::None => "—",
-            },
-            since: sheet::utc(d.created_at),
-        })
-        .collect();
-    let me = by.staff_id();
-    let pending = c.pending_reset.as_ref().map(|p| {
-        (
-            p.request_id.clone(),
-            p.requested_by_name.clone(),
-            sheet::utc(p.requested_at),
-            Some(&p.requested_by) != me,
-        )
-    });
-    html(
-        &svc,
-        &desk,
-        StatusCode::OK,
-        CitizenTpl {
-            csrf: &csrf(&svc, &desk),
-            staff: staff_line(&desk),
-            created: sheet::utc(c.created_at),
-            fraud: c.fraud_reported_at.map(sheet::utc),
-            c,
-            devices,
-            notice,
-            pending,
-            events,
-        }
-        .render(),
-    )
-}
-
-/// One line of a citizen's security events at the counter.
-struct EventRow {
-    when: String,
-    what: &'static str,
-    outcome: String,
-    address: String,
-    service: String,
-    alert: bool,
-}
-
-fn event_row(e: &potvrda_proto::api::AuditEvent) -> EventRow {
-    use potvrda_proto::api::AuditKind as K;
-    let text = |key: &str| {
-        e.detail
-            .get(key)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let what = match e.kind {
-        K::LoginStarted => "prijava · login",
-        K::LoginApproved => "potvrđeno · approved",
-        K::LoginDenied => "odbijeno · denied",
-        K::LoginExpired => "isteklo · expired",
-        K::LoginFailed => "neuspela prijava · failed login",
-        K::FraudReported => "PRIJAVLJENA ZLOUPOTREBA · FRAUD REPORTED",
-        K::PasswordLocked => "lozinka blokirana · password locked",
-        K::DeviceEnrolled => "uređaj aktiviran · device enrolled",
-        K::DeviceRevoked => "uređaj opozvan · device revoked",
-        K::AccountLocked => "nalog zaključan · account locked",
-        K::AccountUnlocked => "nalog otključan · account unlocked",
-        K::AccountReset => "reset",
-        K::PasswordChanged => "nova lozinka · password changed",
-        K::RecoveryCodeUsed => "rezervni kod · recovery code",
-        K::OfflineCodeUsed => "oflajn kod · offline code",
-        K::FatiguePaused => "obaveštenja pauzirana · pushes paused",
-        _ => "događaj · event",
-    };
-    // The fraud report carries the reported login's address and browser.
-    let address = match e.kind {
-        K::FraudReported => text("login_ip"),
-        _ => e.ip.clone().unwrap_or_default(),
-    };
-    EventRow {
-        when: sheet::utc(e.at),
-        what,
-        outcome: text("reason"),
-        address,
-        service: text("service"),
-        alert: e.severity == potvrda_proto::api::Severity::High,
-    }
-}
-
-/// A lost phone: a new initial password and activation code (the earlier
-/// ones stop working), as the sheet to print.
-#[utoipa::path(post, path = "/counter/citizens/{user_id}/reset", tag = "counter", params(("user_id" = String, Path)),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf"),
-    responses((status = 200, description = "The activation sheet to print", content_type = "text/html"),
-              (status = 303, description = "Not logged in: to the login form"),
-              (status = 403, description = "Wrong CSRF token", content_type = "text/html"),
-              (status = 404, description = "No such citizen", content_type = "text/html")))]
-pub(crate) async fn reset(
-    svc: web::Data<Potvrda>,
-    req: HttpRequest,
-    path: web::Path<UserId>,
-    form: web::Form<CsrfForm>,
-) -> Result<HttpResponse> {
-    let desk = match staff_post(&svc, &req, &form.csrf).await? {
-        Ok(d) => d,
-        Err(res) => return Ok(res),
-    };
-    let by = desk.principal()?;
-    let caller = super::caller(&req);
-    let done = async {
-        let name = svc.counter().citizen(&path, by).await?.display_name;
-        Ok::<_, Error>((svc.resets().reset_citizen(&path, by, &caller).await?, name))
-    }
-    .await;
-    match done {
-        Ok((ResetOutcome::Done(answer), name)) => print(&svc, &desk, &answer, &name),
-        Ok((ResetOutcome::Requested(_), _)) => see_other(
-            &svc,
-            &desk,
-            &format!("/counter/citizens/{}?done=requested", path.as_str()),
-        ),
-        Err(e) => refused(&svc, &desk, e),
-    }
-}
-
-/// The sheet of a reset, with the way back to the citizen.
-fn print(
-    svc: &Potvrda,
-    desk: &Desk,
-    answer: &potvrda_proto::api::CreateCitizenResponse,
-    name: &str,
-) -> Result<HttpResponse> {
-    let back = format!("/counter/citizens/{}", answer.user_id);
-    let res = sheet::render_page(svc, StatusCode::OK, answer, name, Some(&back))?;
-    finish(svc, desk, res)
-}
-
-/// The confirmation form of a four-eyes reset.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ConfirmForm {
-    csrf: String,
-    request_id: String,
-}
-
-/// Four eyes: the second official confirms the reset; the sheet to print.
-#[utoipa::path(post, path = "/counter/citizens/{user_id}/reset/confirm", tag = "counter", params(("user_id" = String, Path)),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf, request_id"),
-    responses((status = 200, description = "The activation sheet to print", content_type = "text/html"),
-              (status = 303, description = "Not logged in: to the login form"),
-              (status = 403, description = "Wrong CSRF token, or the official who asked", content_type = "text/html"),
-              (status = 404, description = "No such citizen or pending reset", content_type = "text/html")))]
-pub(crate) async fn confirm_reset(
-    svc: web::Data<Potvrda>,
-    req: HttpRequest,
-    path: web::Path<UserId>,
-    form: web::Form<ConfirmForm>,
-) -> Result<HttpResponse> {
-    let desk = match staff_post(&svc, &req, &form.csrf).await? {
-        Ok(d) => d,
-        Err(res) => return Ok(res),
-    };
-    let by = desk.principal()?;
-    let caller = super::caller(&req);
-    let done = async {
-        let name = svc.counter().citizen(&path, by).await?.display_name;
-        Ok::<_, Error>((
-            svc.resets()
-                .confirm_reset(&path, &form.request_id, by, &caller)
-                .await?,
-            name,
-        ))
-    }
-    .await;
-    match done {
-        Ok((answer, name)) => print(&svc, &desk, &answer, &name),
-        Err(e) => refused(&svc, &desk, e),
-    }
-}
-
-async fn set_locked(
-    svc: &Potvrda,
-    req: &HttpRequest,
-    user_id: &UserId,
-    csrf: &str,
-    locked: bool,
-) -> Result<HttpResponse> {
-    let desk = match staff_post(svc, req, csrf).await? {
-        Ok(d) => d,
-        Err(res) => return Ok(res),
-    };
-    let caller = super::caller(req);
-    match svc
-        .staff_admin()
-        .set_locked(user_id, locked, desk.principal()?, &caller)
-        .await
-    {
-        Ok(()) => {
-            let done = if locked { "locked" } else { "unlocked" };
-            see_other(
-                svc,
-                &desk,
-                &format!("/counter/citizens/{user_id}?done={done}"),
-            )
-        }
-        Err(e) => refused(svc, &desk, e),
-    }
-}
-
-/// Lock the account: no login until unlocked.
-#[utoipa::path(post, path = "/counter/citizens/{user_id}/lock", tag = "counter", params(("user_id" = String, Path)),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf"),
-    responses((status = 303, description = "Back to the citizen's page"), (status = 403, description = "Wrong CSRF token", content_type = "text/html"),
-              (status = 404, description = "No such citizen", content_type = "text/html")))]
-pub(crate) async fn lock(
-    svc: web::Data<Potvrda>,
-    req: HttpRequest,
-    path: web::Path<UserId>,
-    form: web::Form<CsrfForm>,
-) -> Result<HttpResponse> {
-    set_locked(&svc, &req, &path, &form.csrf, true).await
-}
-
-/// Unlock the account (clears a fraud report's lock).
-#[utoipa::path(post, path = "/counter/citizens/{user_id}/unlock", tag = "counter", params(("user_id" = String, Path)),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf"),
-    responses((status = 303, description = "Back to the citizen's page"), (status = 403, description = "Wrong CSRF token", content_type = "text/html"),
-              (status = 404, description = "No such citizen", content_type = "text/html")))]
-pub(crate) async fn unlock(
-    svc: web::Data<Potvrda>,
-    req: HttpRequest,
-    path: web::Path<UserId>,
-    form: web::Form<CsrfForm>,
-) -> Result<HttpResponse> {
-    set_locked(&svc, &req, &path, &form.csrf, false).await
-}
-
-/// Revoke one of the citizen's devices.
-#[utoipa::path(post, path = "/counter/citizens/{user_id}/devices/{device_id}/revoke", tag = "counter",
-    params(("user_id" = String, Path), ("device_id" = String, Path)),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf"),
-    responses((status = 303, description = "Back to the citizen's page"), (status = 403, description = "Wrong CSRF token", content_type = "text/html"),
-              (status = 404, description = "No such citizen or device", content_type = "text/html")))]
-pub(crate) async fn revoke(
-    svc: web::Data<Potvrda>,
-    req: HttpRequest,
-    path: web::Path<(UserId, DeviceId)>,
-    form: web::Form<CsrfForm>,
-) -> Result<HttpResponse> {
-    let desk = match staff_post(&svc, &req, &form.csrf).await? {
-        Ok(d) => d,
-        Err(res) => return Ok(res),
-    };
-    let (user_id, device_id) = path.into_inner();
-    let caller = super::caller(&req);
-    match svc
-        .counter()
-        .revoke_citizen_device(&user_id, &device_id, desk.principal()?, &caller)
-        .await
-    {
-        Ok(()) => see_other(
-            &svc,
-            &desk,
-            &format!("/counter/citizens/{user_id}?done=revoked"),
-        ),
-        Err(e) => refused(&svc, &desk, e),
-    }
-}
-
 /// The counter's style.
 #[utoipa::path(get, path = "/counter/static/counter.css", tag = "counter", responses((status = 200, content_type = "text/css")))]
 pub(crate) async fn style() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .body(include_str!("../../static/counter.css"))
+        .body(include_str!("../../../static/counter.css"))
 }
 
 /// The sheet's print button.
@@ -864,5 +452,5 @@ pub(crate) async fn script() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .body(include_str!("../../static/counter.js"))
+        .body(include_str!("../../../static/counter.js"))
 }
