@@ -57,7 +57,7 @@ async fn the_openapi_description_matches_the_routes() {
         ("meta.rs", ""),
         ("oidc.rs", ""),
         ("sheet.rs", ""),
-        ("counter.rs", "/counter"),
+        ("counter/mod.rs", "/counter"),
         ("mod.rs", ""),
     ] {
         code.extend(registered(file, prefix));
