@@ -105,7 +105,6 @@ impl Additions<'_> {
                 false,
             )
             .await?;
-        let now = self.clock.now();
         let status = |status| DeviceAdditionStatus {
             status,
             activation_code: None,
@@ -114,41 +113,54 @@ impl Additions<'_> {
         match answer.status {
             LoginStatus::Pending => Ok(status(LoginStatus::Pending)),
             LoginStatus::Approved => {
-                // The approval is spent once (an empty escrow: no token here);
-                // a second reader finds the request gone.
-                let first = self
-                    .records::<Addition>()
-                    .take(request_id, now)
-                    .await?
-                    .is_some()
-                    && self
-                        .store
-                        .take_token(&record.login_id, b"", now, 0)
-                        .await?
-                        .is_some_and(|e| e.is_empty());
-                if !first {
-                    return Err(Error::NotFound);
-                }
-                let (code, activation) = self.resets().new_activation_code(&record.user_id).await?;
-                self.audit
-                    .record(
-                        Event::new(AuditKind::DeviceAddApproved, now)
-                            .user(&record.user_id)
-                            .caller(caller)
-                            .with("request_id", request_id)
-                            .with("login_id", login.record.id.as_str()),
-                    )
-                    .await;
-                Ok(DeviceAdditionStatus {
-                    status: LoginStatus::Approved,
-                    activation_code: Some(code.into()),
-                    activation_expires_at: Some(activation.expires_at),
-                })
+                self.approved(request_id, &record, &login.record.id, caller)
+                    .await
             }
             other => {
                 self.records::<Addition>().delete(request_id).await?;
                 Ok(status(other))
             }
         }
+    }
+
+    /// The old phone approved: the approval is spent once (an empty escrow:
+    /// no token here; a second reader finds the request gone), and the new
+    /// device's activation code is issued.
+    async fn approved(
+        &self,
+        request_id: &str,
+        record: &Addition,
+        login_id: &LoginId,
+        caller: &Caller,
+    ) -> Result<DeviceAdditionStatus> {
+        let now = self.clock.now();
+        let first = self
+            .records::<Addition>()
+            .take(request_id, now)
+            .await?
+            .is_some()
+            && self
+                .store
+                .take_token(&record.login_id, b"", now, 0)
+                .await?
+                .is_some_and(|e| e.is_empty());
+        if !first {
+            return Err(Error::NotFound);
+        }
+        let (code, activation) = self.resets().new_activation_code(&record.user_id).await?;
+        self.audit
+            .record(
+                Event::new(AuditKind::DeviceAddApproved, now)
+                    .user(&record.user_id)
+                    .caller(caller)
+                    .with("request_id", request_id)
+                    .with("login_id", login_id.as_str()),
+            )
+            .await;
+        Ok(DeviceAdditionStatus {
+            status: LoginStatus::Approved,
+            activation_code: Some(code.into()),
+            activation_expires_at: Some(activation.expires_at),
+        })
     }
 }

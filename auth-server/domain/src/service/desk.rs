@@ -335,33 +335,7 @@ impl Desks<'_> {
                 let user = self.store.user(&login.record.user_id).await?;
                 match (taken, user) {
                     (Some(e), Some(user)) if e.is_empty() && user.role != Role::Citizen => {
-                        self.records::<Stored>()
-                            .delete(&desk_id(&desk.cookie))
-                            .await?;
-                        let cookie = clock::token::<32>(self.rng.as_ref())?;
-                        let stored = Stored {
-                            state: State::Active {
-                                user_id: user.id.clone(),
-                                started: now,
-                            },
-                        };
-                        self.desk_save(&cookie, &stored, now + IDLE_TTL).await?;
-                        tracing::info!(user_id = %user.id, "counter session started");
-                        return Ok(Desk {
-                            set_cookie: Some(cookie.clone()),
-                            cookie,
-                            stored,
-                            view: DeskView::Staff {
-                                principal: Actor::account(
-                                    user.id,
-                                    user.role,
-                                    user.municipality,
-                                    true,
-                                ),
-                                display_name: user.display_name,
-                                username: user.username,
-                            },
-                        });
+                        return self.start_day(&desk, user, now).await;
                     }
                     (Some(_), Some(_)) => {
                         fail("Ovo nije nalog službenika. · This is not a counter staff account.")
@@ -376,6 +350,33 @@ impl Desks<'_> {
             .delete(&desk_id(&desk.cookie))
             .await?;
         Ok(self.desk_anonymous(&desk.cookie, error))
+    }
+
+    /// The official's approved login starts the working day: a new cookie
+    /// (the waiting one is dropped), the session kept for `IDLE_TTL`.
+    async fn start_day(&self, desk: &Desk, user: crate::store::User, now: i64) -> Result<Desk> {
+        self.records::<Stored>()
+            .delete(&desk_id(&desk.cookie))
+            .await?;
+        let cookie = clock::token::<32>(self.rng.as_ref())?;
+        let stored = Stored {
+            state: State::Active {
+                user_id: user.id.clone(),
+                started: now,
+            },
+        };
+        self.desk_save(&cookie, &stored, now + IDLE_TTL).await?;
+        tracing::info!(user_id = %user.id, "counter session started");
+        Ok(Desk {
+            set_cookie: Some(cookie.clone()),
+            cookie,
+            stored,
+            view: DeskView::Staff {
+                principal: Actor::account(user.id, user.role, user.municipality, true),
+                display_name: user.display_name,
+                username: user.username,
+            },
+        })
     }
 
     /// Log out: the session is gone; a new anonymous one replaces it.

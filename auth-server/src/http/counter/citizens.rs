@@ -47,29 +47,8 @@ pub(crate) async fn citizen(
     let events = record
         .events
         .map(|events| events.iter().map(event_row).collect());
-    let notice = match query.done.as_deref() {
-        Some("locked") => Some("Nalog je zaključan. · The account is locked."),
-        Some("unlocked") => Some("Nalog je otključan. · The account is unlocked."),
-        Some("revoked") => Some("Uređaj je opozvan. · The device is revoked."),
-        Some("requested") => Some(
-            "Zatražen je reset; potvrđuje ga drugi službenik. · Reset requested; a second official confirms it.",
-        ),
-        _ => None,
-    };
-    let devices = devices
-        .into_iter()
-        .map(|d| DeviceRow {
-            device_id: d.device_id.into_string(),
-            name: d.name,
-            platform: d.platform,
-            push: match d.push {
-                PushStatus::Active => "✓",
-                PushStatus::Gone => "nedostupan · gone",
-                PushStatus::None => "—",
-            },
-            since: sheet::utc(d.created_at),
-        })
-        .collect();
+    let notice = notice(query.done.as_deref());
+    let devices = devices.into_iter().map(device_row).collect();
     let me = by.staff_id();
     let pending = c.pending_reset.as_ref().map(|p| {
         (
@@ -96,6 +75,34 @@ pub(crate) async fn citizen(
         }
         .render(),
     )
+}
+
+/// What the page says after an action (`?done=`).
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    match done {
+        Some("locked") => Some("Nalog je zaključan. · The account is locked."),
+        Some("unlocked") => Some("Nalog je otključan. · The account is unlocked."),
+        Some("revoked") => Some("Uređaj je opozvan. · The device is revoked."),
+        Some("requested") => Some(
+            "Zatražen je reset; potvrđuje ga drugi službenik. · Reset requested; a second official confirms it.",
+        ),
+        _ => None,
+    }
+}
+
+/// A device as its row on the citizen's page.
+fn device_row(d: potvrda_proto::api::DeviceSummary) -> DeviceRow {
+    DeviceRow {
+        device_id: d.device_id.into_string(),
+        name: d.name,
+        platform: d.platform,
+        push: match d.push {
+            PushStatus::Active => "✓",
+            PushStatus::Gone => "nedostupan · gone",
+            PushStatus::None => "—",
+        },
+        since: sheet::utc(d.created_at),
+    }
 }
 
 /// One line of a citizen's security events at the counter.

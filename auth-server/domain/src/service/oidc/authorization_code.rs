@@ -81,13 +81,7 @@ impl AuthorizationCodes<'_> {
             ));
         }
         if record.used {
-            self.token_endpoint()
-                .revoke_grant(&record.grant.gid, "code_reused")
-                .await?;
-            return Err(oauth(
-                OAuthError::InvalidGrant,
-                "the code was already used; what it issued is revoked",
-            ));
+            return self.reused(&record.grant.gid).await;
         }
         if form.redirect_uri.as_deref() != Some(record.redirect_uri.as_str()) {
             return Err(oauth(
@@ -116,18 +110,23 @@ impl AuthorizationCodes<'_> {
             .swap(&k, &stored, &used, now + USED_CODE_TTL, now)
             .await?
         {
-            self.token_endpoint()
-                .revoke_grant(&record.grant.gid, "code_reused")
-                .await?;
-            return Err(oauth(
-                OAuthError::InvalidGrant,
-                "the code was already used; what it issued is revoked",
-            ));
+            return self.reused(&record.grant.gid).await;
         }
         let (grant, secret) = self.new_grant(client, record, now).await?;
         self.token_endpoint()
             .tokens(client, &grant, record.nonce.as_deref(), &secret, now)
             .await
+    }
+
+    /// A code used twice: everything it issued is revoked (RFC 6749 §4.1.2).
+    async fn reused(&self, gid: &str) -> Result<TokenResponse> {
+        self.token_endpoint()
+            .revoke_grant(gid, "code_reused")
+            .await?;
+        Err(oauth(
+            OAuthError::InvalidGrant,
+            "the code was already used; what it issued is revoked",
+        ))
     }
 }
 

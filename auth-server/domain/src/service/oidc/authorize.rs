@@ -10,7 +10,7 @@ capability! {
     pub Authorization
 }
 
-impl Authorization<'_> {
+impl<'a> Authorization<'a> {
     /// `/oauth2/authorize`: check the request; answer from the session, or
     /// show the login form.
     pub async fn oidc_authorize(
@@ -20,24 +20,9 @@ impl Authorization<'_> {
         binding_cookie: Option<&str>,
         _caller: &Caller,
     ) -> Result<AuthorizeOutcome> {
-        // Until the client and its redirect URI are known, nothing is redirected.
-        let Some(client) = p
-            .client_id
-            .as_deref()
-            .and_then(|id| self.provider().client(id))
-        else {
-            return Ok(AuthorizeOutcome::ErrorPage(
-                "Unknown client: the service that sent you here is not registered.".into(),
-            ));
-        };
-        let Some(redirect_uri) = p
-            .redirect_uri
-            .as_deref()
-            .filter(|r| client.redirect_uris.iter().any(|u| u == r))
-        else {
-            return Ok(AuthorizeOutcome::ErrorPage(
-                "The return address is not registered for this service.".into(),
-            ));
+        let (client, redirect_uri) = match self.registered(&p) {
+            Ok(known) => known,
+            Err(page) => return Ok(page),
         };
         let state = p.state.clone();
         let fail = |error: &str, description: &str| {
@@ -86,6 +71,33 @@ impl Authorization<'_> {
             return fail("login_required", "no session, or it is too old");
         }
         self.login_page(client, request, binding_cookie, now).await
+    }
+
+    /// The request's client and its registered redirect URI; until both are
+    /// known nothing is redirected, and the browser gets an error page.
+    fn registered<'p>(
+        &self,
+        p: &'p AuthorizeParams,
+    ) -> std::result::Result<(&'a OidcClient, &'p str), AuthorizeOutcome> {
+        let Some(client) = p
+            .client_id
+            .as_deref()
+            .and_then(|id| Provider(self.0).client(id))
+        else {
+            return Err(AuthorizeOutcome::ErrorPage(
+                "Unknown client: the service that sent you here is not registered.".into(),
+            ));
+        };
+        let Some(redirect_uri) = p
+            .redirect_uri
+            .as_deref()
+            .filter(|r| client.redirect_uris.iter().any(|u| u == r))
+        else {
+            return Err(AuthorizeOutcome::ErrorPage(
+                "The return address is not registered for this service.".into(),
+            ));
+        };
+        Ok((client, redirect_uri))
     }
 
     /// No usable session: the request is kept (bound to this browser) and

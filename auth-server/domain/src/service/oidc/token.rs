@@ -154,28 +154,7 @@ impl TokenEndpoint<'_> {
         let keys = self.keyring.current();
         let ttl = self.settings.tokens.token_ttl;
         let amr: Vec<String> = AMR_PWD_MFA.iter().map(|s| (*s).to_owned()).collect();
-        let id_claims = IdTokenClaims {
-            iss: self.public_url.clone(),
-            sub: grant.base.user_id.to_string(),
-            aud: client.client_id.to_string(),
-            azp: client.client_id.to_string(),
-            exp: now + secs(ttl),
-            iat: now,
-            auth_time: grant.base.auth_time,
-            nonce: nonce.map(str::to_owned),
-            amr: amr.clone(),
-            acr: ACR_PWD_PUSH.into(),
-            sid: grant.base.sid.clone(),
-        };
-        let alg = if client.id_token_signed_response_alg == "ES256" {
-            Algorithm::ES256
-        } else {
-            Algorithm::RS256
-        };
-        let (signer, kid) = keys.current.signer(alg);
-        let mut header = Header::new(alg);
-        header.kid = Some(kid.to_owned());
-        let id_token = jsonwebtoken::encode(&header, &id_claims, signer)?;
+        let id_token = self.id_token(client, grant, nonce, &amr, now)?;
         let jti: String = new_id(self.rng.as_ref())?;
         let access_claims = OidcAccessClaims {
             iss: self.public_url.clone(),
@@ -212,6 +191,40 @@ impl TokenEndpoint<'_> {
             refresh_token: format!("{}.{refresh_secret}", grant.base.gid),
             scope: grant.scope.clone(),
         })
+    }
+
+    /// The ID token of a grant, signed with the client's algorithm.
+    fn id_token(
+        &self,
+        client: &OidcClient,
+        grant: &StoredGrant,
+        nonce: Option<&str>,
+        amr: &[String],
+        now: i64,
+    ) -> Result<String> {
+        let claims = IdTokenClaims {
+            iss: self.public_url.clone(),
+            sub: grant.base.user_id.to_string(),
+            aud: client.client_id.to_string(),
+            azp: client.client_id.to_string(),
+            exp: now + secs(self.settings.tokens.token_ttl),
+            iat: now,
+            auth_time: grant.base.auth_time,
+            nonce: nonce.map(str::to_owned),
+            amr: amr.to_vec(),
+            acr: ACR_PWD_PUSH.into(),
+            sid: grant.base.sid.clone(),
+        };
+        let alg = if client.id_token_signed_response_alg == "ES256" {
+            Algorithm::ES256
+        } else {
+            Algorithm::RS256
+        };
+        let keys = self.keyring.current();
+        let (signer, kid) = keys.current.signer(alg);
+        let mut header = Header::new(alg);
+        header.kid = Some(kid.to_owned());
+        Ok(jsonwebtoken::encode(&header, &claims, signer)?)
     }
 
     /// `GET /oauth2/userinfo` for an access token this provider issued.
