@@ -263,9 +263,13 @@ pub(super) fn de_list<'de, D: Deserializer<'de>>(
 
 /// Durations: a number of seconds (as every earlier release read them) or
 /// a text with units (`"90s"`, `"15m"`, `"8h"`, `"400d"`, `"1h 30m"`);
-/// written as seconds.
+/// written as seconds. At most a hundred years: every duration is added to
+/// a clock reading, which a longer one would overflow.
 pub(super) mod duration {
     use super::*;
+
+    /// The longest duration the configuration takes.
+    pub(crate) const MAX: Duration = Duration::from_secs(100 * 366 * 86_400);
 
     pub(crate) fn serialize<S: Serializer>(
         d: &Duration,
@@ -283,13 +287,20 @@ pub(super) mod duration {
             Seconds(u64),
             Text(String),
         }
-        match Given::deserialize(d)? {
-            Given::Seconds(s) => Ok(Duration::from_secs(s)),
+        let given = match Given::deserialize(d)? {
+            Given::Seconds(s) => Duration::from_secs(s),
             Given::Text(t) => humantime::parse_duration(t.trim()).map_err(|e| {
                 serde::de::Error::custom(format!(
                     "{t:?} is not a duration (seconds, or a number with a unit: 90s, 15m, 8h, 30d): {e}"
                 ))
-            }),
+            })?,
+        };
+        if given > MAX {
+            return Err(serde::de::Error::custom(format!(
+                "a duration of {} s is longer than a hundred years",
+                given.as_secs()
+            )));
         }
+        Ok(given)
     }
 }

@@ -161,7 +161,7 @@ fn durations_are_seconds_or_text_with_units() {
     std::fs::write(
         &file,
         "[login]\nchallenge_ttl = \"90s\"\nfatigue_pause = 600\n[oidc]\nsession_ttl = \"8h\"\n\
-         [tokens]\nttl = \"15m\"\n",
+         [tokens]\nttl = \"15m\"\n[listen]\naddress = \"127.0.0.1:9003\"\n",
     )
     .expect("write");
     let cfg = Config::load(
@@ -179,6 +179,7 @@ fn durations_are_seconds_or_text_with_units() {
     assert_eq!(cfg.tokens.ttl, secs(900));
     assert_eq!(cfg.audit.retention, secs(400 * 86_400));
     assert_eq!(cfg.limits.rate_window, secs(5400));
+    assert_eq!(cfg.listen.address.port(), 9003, "a key by its in-section name");
     let err = Config::load(
         None,
         env(&[("POTVRDA_CHALLENGE_TTL", "a minute or so")]),
@@ -186,6 +187,26 @@ fn durations_are_seconds_or_text_with_units() {
     )
     .expect_err("not a duration");
     assert!(err.to_string().contains("is not a duration"), "{err}");
+    // Added to a clock reading, a longer one would overflow.
+    for too_long in ["101y", "9223372036854775807"] {
+        let err = Config::load(
+            None,
+            env(&[("POTVRDA_OIDC_SESSION_TTL", too_long)]),
+            &Overrides::default(),
+        )
+        .expect_err(too_long);
+        assert!(
+            err.to_string().contains("longer than a hundred years"),
+            "{too_long}: {err}"
+        );
+    }
+    let longest = Config::load(
+        None,
+        env(&[("POTVRDA_AUDIT_RETENTION", "100y")]),
+        &Overrides::default(),
+    )
+    .expect("a hundred years is allowed");
+    assert!(longest.audit.retention <= super::layers::duration::MAX);
 }
 
 #[test]
