@@ -179,7 +179,11 @@ fn durations_are_seconds_or_text_with_units() {
     assert_eq!(cfg.tokens.ttl, secs(900));
     assert_eq!(cfg.audit.retention, secs(400 * 86_400));
     assert_eq!(cfg.limits.rate_window, secs(5400));
-    assert_eq!(cfg.listen.address.port(), 9003, "a key by its in-section name");
+    assert_eq!(
+        cfg.listen.address.port(),
+        9003,
+        "a key by its in-section name"
+    );
     let err = Config::load(
         None,
         env(&[("POTVRDA_CHALLENGE_TTL", "a minute or so")]),

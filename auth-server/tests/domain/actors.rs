@@ -8,7 +8,8 @@
 
 use potvrda_proto::Secret;
 use potvrda_proto::api::{
-    CreateCitizenRequest, CreateMunicipalityRequest, CreateStaffRequest, Role,
+    CreateCitizenRequest, CreateMunicipalityRequest, CreateStaffRequest, Municipality,
+    PendingReset, Role,
 };
 use potvrda_proto::jose::EcJwk;
 use potvrda_server::audit::Caller;
@@ -16,7 +17,8 @@ use potvrda_server::clock::Clock;
 use potvrda_server::config::Config;
 use potvrda_server::error::Error;
 use potvrda_server::service::{Actor, ActorKind};
-use potvrda_server::store::{Device, DeviceId, EnrollOutcome, UserId};
+use potvrda_server::store::records::Records;
+use potvrda_server::store::{AuditFilter, Device, DeviceId, EnrollOutcome, UserId};
 
 use super::Domain;
 
@@ -288,10 +290,36 @@ async fn run(d: &Domain, op: Op, by: &Actor) -> Result<(), Error> {
     }
 }
 
-/// What a refusal must leave as it was: the accounts, the citizen's phone,
-/// the municipalities' staff, the audit trail's length.
+/// What a refusal must leave as it was: the accounts (the ones a served
+/// call would create too), the citizen's phone, the municipality a served
+/// call would create, a pending reset, and the audit trail.
 async fn snapshot(d: &Domain) -> String {
     let mut s = String::new();
+    let records = d.store.as_ref();
+    s += &format!(
+        "{:?}\n",
+        Records::<Municipality>::new(records)
+            .get("nis", d.clock.now())
+            .await
+            .expect("municipality")
+    );
+    s += &format!(
+        "{:?}\n",
+        Records::<PendingReset>::new(records)
+            .get(&UserId::new(CITIZEN), d.clock.now())
+            .await
+            .expect("pending reset")
+            .map(|p| p.request_id)
+    );
+    let trail = d
+        .store
+        .audit_events(&AuditFilter {
+            limit: 1000,
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("audit");
+    s += &format!("{} audit events\n", trail.events.len());
     for id in [
         "id-root", "id-mira", "id-olga", "id-petar", "id-ana", "id-nada", "id-sava", "id-vesna",
     ] {
