@@ -6,6 +6,7 @@
 //! configured address; the binary and the end-to-end tests both use it.
 #![forbid(unsafe_code)]
 
+pub mod ciba_ping;
 pub mod config;
 pub mod http;
 pub mod metrics;
@@ -220,6 +221,7 @@ async fn assemble(
         keys,
         hasher: password_hasher(config).await?,
         push,
+        notifier: Arc::new(ciba_ping::HttpNotifier::new()?),
         metrics: meter,
         audit,
         keyring,

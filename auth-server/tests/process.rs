@@ -22,6 +22,10 @@ impl Drop for Proc {
     }
 }
 
+/// The portal client every spawned server registers.
+const PORTAL_CLIENTS: &str = r#"[{"client_id":"portal","client_secret":"portal-secret-0123456789","name":"eUprava","grant_types":[],"portal_api":true}]"#;
+const PORTAL_SECRET: &str = "portal-secret-0123456789";
+
 async fn spawn(data: &std::path::Path, token: &str) -> Proc {
     spawn_with(data, token, &[], Stdio::null()).await
 }
@@ -42,6 +46,7 @@ async fn spawn_with(
         .env("POTVRDA_DATA_DIR", data)
         .env("POTVRDA_BOOTSTRAP_TOKEN", token)
         .env("POTVRDA_LOG", "warn")
+        .env("POTVRDA_OIDC_CLIENTS", PORTAL_CLIENTS)
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(stderr)
@@ -115,6 +120,7 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
     let phone = VirtualPhone::from_state(state).expect("keys");
     let login: LoginResponse = http
         .post(format!("{}/v1/logins", server.url))
+        .basic_auth("portal", Some(PORTAL_SECRET))
         .json(&serde_json::json!({"username": "crash", "password": account.initial_password}))
         .send()
         .await
@@ -134,7 +140,8 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
         .expect("approved");
     let status: LoginStatusResponse = http
         .get(format!("{}/v1/logins/{}", server.url, login.login_id))
-        .bearer_auth(login.login_secret.expose())
+        .basic_auth("portal", Some(PORTAL_SECRET))
+        .header("Login-Secret", login.login_secret.expose())
         .send()
         .await
         .expect("request")
@@ -207,6 +214,7 @@ async fn logs_of_a_full_flow_hold_no_secret() {
     .expect("enrolls");
     let wrong = http
         .post(format!("{}/v1/logins", server.url))
+        .basic_auth("portal", Some(PORTAL_SECRET))
         .json(&serde_json::json!({"username": "logged", "password": "Wrong-Password-Typed-1"}))
         .send()
         .await
@@ -214,6 +222,7 @@ async fn logs_of_a_full_flow_hold_no_secret() {
     assert_eq!(wrong.status(), 401);
     let login: LoginResponse = http
         .post(format!("{}/v1/logins", server.url))
+        .basic_auth("portal", Some(PORTAL_SECRET))
         .json(&serde_json::json!({"username": "logged", "password": account.initial_password}))
         .send()
         .await
@@ -235,7 +244,8 @@ async fn logs_of_a_full_flow_hold_no_secret() {
         .expect("approved");
     let status: LoginStatusResponse = http
         .get(format!("{}/v1/logins/{}", server.url, login.login_id))
-        .bearer_auth(login.login_secret.expose())
+        .basic_auth("portal", Some(PORTAL_SECRET))
+        .header("Login-Secret", login.login_secret.expose())
         .send()
         .await
         .expect("request")
@@ -250,6 +260,7 @@ async fn logs_of_a_full_flow_hold_no_secret() {
     let normalized_code = account.activation_code.expose().replace('-', "");
     let secrets = [
         ("bootstrap token", token),
+        ("portal client secret", PORTAL_SECRET),
         ("initial password", account.initial_password.expose()),
         ("wrong password", "Wrong-Password-Typed-1"),
         ("activation code", account.activation_code.expose()),

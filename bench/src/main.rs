@@ -23,6 +23,12 @@ use potvrda_proto::api::{CreateCitizenResponse, LoginResponse, LoginStatus, Logi
 use potvrda_proto::jose::Decision;
 use tokio::sync::{Mutex, mpsc};
 
+/// The portal client the benchmarked servers register (protocol 3: the
+/// portal API authenticates its caller).
+const PORTAL_CLIENT: &str = "bench-portal";
+const PORTAL_SECRET: &str = "bench-portal-secret-0123456789";
+const PORTAL_CLIENTS: &str = r#"[{"client_id":"bench-portal","client_secret":"bench-portal-secret-0123456789","name":"eUprava","grant_types":[],"portal_api":true}]"#;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Store {
     Embedded,
@@ -114,6 +120,7 @@ impl Server {
             .env("POTVRDA_IP_ENROLL_LIMIT", "100000000")
             .env("POTVRDA_PUSH_LIMIT", "100000000")
             .env("POTVRDA_LOG", "warn")
+            .env("POTVRDA_OIDC_CLIENTS", PORTAL_CLIENTS)
             .stdout(Stdio::null());
         // Pass allocator tuning through (e.g. MALLOC_ARENA_MAX), as an operator would set it.
         for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_")) {
@@ -302,6 +309,7 @@ async fn run(cli: &Cli, store: Store) -> (f64, f64) {
                     let t0 = Instant::now();
                     let login: LoginResponse = http
                         .post(format!("{url}/v1/logins"))
+                        .basic_auth(PORTAL_CLIENT, Some(PORTAL_SECRET))
                         .json(&serde_json::json!({"username": c.account.username, "password": c.account.initial_password}))
                         .send()
                         .await
@@ -316,7 +324,8 @@ async fn run(cli: &Cli, store: Store) -> (f64, f64) {
                         tokio::spawn(async move {
                             let r: LoginStatusResponse = http
                                 .get(format!("{url}/v1/logins/{id}?wait=30"))
-                                .bearer_auth(secret.expose())
+                                .basic_auth(PORTAL_CLIENT, Some(PORTAL_SECRET))
+                                .header("Login-Secret", secret.expose())
                                 .send()
                                 .await
                                 .expect("poll")
@@ -432,6 +441,7 @@ async fn hold(cli: &Cli, store: Store, n: usize) {
             let (http, url) = (http.clone(), server.url.clone());
             async move {
                 http.post(format!("{url}/v1/logins"))
+                        .basic_auth(PORTAL_CLIENT, Some(PORTAL_SECRET))
                     .json(&serde_json::json!({"username": a.username, "password": a.initial_password}))
                     .send()
                     .await
@@ -448,7 +458,8 @@ async fn hold(cli: &Cli, store: Store, n: usize) {
             polls.push(tokio::spawn(async move {
                 client
                     .get(format!("{url}/v1/logins/{}?wait=30", login.login_id))
-                    .bearer_auth(login.login_secret.expose())
+                    .basic_auth(PORTAL_CLIENT, Some(PORTAL_SECRET))
+                    .header("Login-Secret", login.login_secret.expose())
                     .send()
                     .await
                     .map(|r| r.status().as_u16())

@@ -16,6 +16,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// Missing or wrong bearer credential (bootstrap token, login secret, pull token).
     Unauthorized,
+    /// Protocol 3: the portal API's caller is not an authenticated client
+    /// (no, a wrong or a replayed client credential).
+    InvalidClient,
     /// Wrong password or unknown username: the two are indistinguishable.
     InvalidCredentials,
     /// The activation code is unknown, used or expired.
@@ -67,6 +70,7 @@ impl ErrorCode {
             Self::InvalidRequest => "invalid_request",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Unauthorized => "unauthorized",
+            Self::InvalidClient => "invalid_client",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidActivationCode => "invalid_activation_code",
             Self::UsernameTaken => "username_taken",

@@ -155,9 +155,14 @@ pub struct LoginContext {
     /// The browser's user agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
-    /// The service the citizen is logging into.
+    /// The service the citizen is logging into: the registered name of the
+    /// client that asked (protocol 3), never the caller's word.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// Protocol 3: a CIBA request's `binding_message`, which the consumption
+    /// device shows too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding_message: Option<String>,
 }
 
 /// Claims of the challenge JWS (`typ` [`TYP_CHALLENGE`]), signed by the server.

@@ -6,6 +6,12 @@ use serde::{Deserialize, Serialize};
 /// The `acr` of every login: password, then the push approval with number
 /// matching on an enrolled device.
 pub const ACR_PWD_PUSH: &str = "urn:potvrda:acr:pwd-push";
+/// The `acr` of a CIBA login: the push approval with number matching on an
+/// enrolled device, no password (the relying party asked for the citizen).
+pub const ACR_PUSH: &str = "urn:potvrda:acr:push";
+/// `client_assertion_type` of RFC 7523 `private_key_jwt`.
+pub const CLIENT_ASSERTION_TYPE_JWT: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// `typ` of access tokens (RFC 9068).
 pub const TYP_ACCESS_TOKEN: &str = "at+jwt";
 
@@ -49,6 +55,38 @@ pub struct ProviderMetadata {
     pub acr_values_supported: Vec<String>,
     /// RFC 9207: `iss` comes back with the code.
     pub authorization_response_iss_parameter_supported: bool,
+    /// `ES256`, `RS256`, `PS256`: what a `private_key_jwt` assertion may be signed with.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// CIBA Core §4: `/oauth2/bc-authorize`.
+    pub backchannel_authentication_endpoint: String,
+    /// CIBA Core §4: `poll`, `ping`.
+    pub backchannel_token_delivery_modes_supported: Vec<String>,
+    /// CIBA Core §4: `false` (the phone's number matching replaces a user code).
+    pub backchannel_user_code_parameter_supported: bool,
+}
+
+/// The answer of the backchannel authentication endpoint (CIBA Core §7.3),
+/// with what the consumption device shows the citizen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackchannelResponse {
+    /// The request's handle at the token endpoint.
+    pub auth_req_id: String,
+    /// Seconds until the request expires.
+    pub expires_in: u64,
+    /// Seconds the client waits between polls (`slow_down` adds 5).
+    pub interval: u64,
+    /// Potvrda: the two digits the consumption device (the call centre's
+    /// screen, the kiosk) shows and the citizen types on the phone. Never in
+    /// the push.
+    pub number: u8,
+    /// Potvrda: a risky login's longer code, shown *instead of* `number`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Potvrda: no notification was sent (a high-risk login); the
+    /// consumption device tells the citizen to open the Potvrda app.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub push_suppressed: bool,
 }
 
 /// A successful token endpoint answer.
@@ -77,17 +115,21 @@ pub enum GrantType {
     AuthorizationCode,
     /// RFC 6749 §6.
     RefreshToken,
+    /// OpenID Connect CIBA Core 1.0 §10.1.
+    #[serde(rename = "urn:openid:params:grant-type:ciba")]
+    Ciba,
 }
 
 impl GrantType {
     /// Every grant, in the order discovery lists them.
-    pub const ALL: [Self; 2] = [Self::AuthorizationCode, Self::RefreshToken];
+    pub const ALL: [Self; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::Ciba];
 
     /// The wire value.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
+            Self::Ciba => "urn:openid:params:grant-type:ciba",
         }
     }
 
@@ -112,6 +154,25 @@ pub enum OAuthError {
     UnsupportedGrantType,
     /// A bad access token at UserInfo (401).
     InvalidToken,
+    /// A scope this provider does not know, or without `openid` (RFC 6749 §5.2).
+    InvalidScope,
+    /// The client is not registered for this grant or endpoint (RFC 6749 §5.2).
+    UnauthorizedClient,
+    /// CIBA: the citizen has not answered yet; poll again after the interval.
+    AuthorizationPending,
+    /// CIBA: polled sooner than the interval; the interval grows by 5 s.
+    SlowDown,
+    /// CIBA: the request expired unanswered.
+    ExpiredToken,
+    /// CIBA: the citizen denied, or reported the login as not theirs.
+    AccessDenied,
+    /// CIBA: the hint names no account that can be asked.
+    UnknownUserId,
+    /// CIBA: the binding message is too long or not printable.
+    InvalidBindingMessage,
+    /// OpenID Connect Unmet Authentication Requirements 1.0: the `acr`
+    /// asked for cannot be met (never silently downgraded).
+    UnmetAuthenticationRequirements,
 }
 
 impl OAuthError {
@@ -123,6 +184,15 @@ impl OAuthError {
             Self::InvalidGrant => "invalid_grant",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidToken => "invalid_token",
+            Self::InvalidScope => "invalid_scope",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::AccessDenied => "access_denied",
+            Self::UnknownUserId => "unknown_user_id",
+            Self::InvalidBindingMessage => "invalid_binding_message",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
         }
     }
 }

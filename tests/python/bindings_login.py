@@ -33,10 +33,15 @@ def send(request):
 
 
 def portal(method, path, body=None, token=None):
-    """The portal's side of the login (not the app's): plain JSON over HTTP."""
-    headers = {"Content-Type": "application/json"}
+    """The portal's side of the login (not the app's): plain JSON over HTTP,
+    authenticated as the registered portal client (protocol 3)."""
+    client = os.environ["POTVRDA_PORTAL_CLIENT"] + ":" + os.environ["POTVRDA_PORTAL_SECRET"]
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": "Basic " + base64.b64encode(client.encode()).decode(),
+    }
     if token:
-        headers["Authorization"] = f"Bearer {token}"
+        headers["Login-Secret"] = token
     req = urllib.request.Request(
         os.environ["POTVRDA_URL"] + path,
         data=json.dumps(body).encode() if body is not None else None,
@@ -117,14 +122,14 @@ def main():
         {
             "username": os.environ["POTVRDA_USERNAME"],
             "password": os.environ["POTVRDA_PASSWORD"],
-            "context": {"service": "eUprava: Python", "ip": "198.51.100.4"},
+            "context": {"ip": "198.51.100.4"},
         },
     )
     pending = device.receive_pending(send(device.pending_request()))
     assert len(pending) == 1, pending
     shown = pending[0]
     assert (shown.service, shown.ip, shown.username) == (
-        "eUprava: Python",
+        os.environ["POTVRDA_PORTAL_NAME"],
         "198.51.100.4",
         os.environ["POTVRDA_USERNAME"],
     ), shown
@@ -146,7 +151,7 @@ def main():
     answer = device.approve(shown.id, login["number"])
     outcome = device.answer_outcome(shown.id, send(answer))
     assert outcome == core.Outcome.APPROVED, outcome
-    assert any("eUprava: Python" in reason for reason in citizen.shown), citizen.shown
+    assert any(os.environ["POTVRDA_PORTAL_NAME"] in reason for reason in citizen.shown), citizen.shown
     assert device.pending_logins() == []
 
     # The portal's login is approved and carries a token.

@@ -364,6 +364,33 @@ pub struct TestServer {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// The portal client every test server registers (`client_secret_basic`,
+/// the portal API, allowed to report the citizen's address and browser).
+pub const PORTAL_CLIENT: &str = "portal-api";
+/// Its secret.
+pub const PORTAL_SECRET: &str = "portal-client-secret-0123456789";
+/// Its registered name: what the phone shows as the service.
+pub const PORTAL_NAME: &str = "eUprava: porez na imovinu";
+
+/// The clients a test server registers: `extra` (a JSON array) and the
+/// portal client, unless `extra` registers one of that id itself.
+pub fn with_portal_client(extra: Option<&str>) -> String {
+    let mut clients: Vec<serde_json::Value> = extra
+        .map(|json| serde_json::from_str(json).expect("oidc_clients is a JSON array"))
+        .unwrap_or_default();
+    if !clients.iter().any(|c| c["client_id"] == PORTAL_CLIENT) {
+        clients.push(serde_json::json!({
+            "client_id": PORTAL_CLIENT,
+            "client_secret": PORTAL_SECRET,
+            "name": PORTAL_NAME,
+            "grant_types": [],
+            "portal_api": true,
+            "reports_user_context": true,
+        }));
+    }
+    serde_json::Value::Array(clients).to_string()
+}
+
 /// The current Unix time.
 pub fn now() -> i64 {
     SystemClock.now()
@@ -448,7 +475,9 @@ impl TestServer {
                 retention: std::time::Duration::from_secs(opts.audit_retention),
             },
             oidc: potvrda_server::config::sections::Oidc {
-                clients: opts.oidc_clients.clone().map(SecretString::from),
+                clients: Some(SecretString::from(with_portal_client(
+                    opts.oidc_clients.as_deref(),
+                ))),
                 ..Default::default()
             },
             log: potvrda_server::config::sections::Log {
@@ -556,15 +585,14 @@ impl TestServer {
         password: &str,
         audience: LoginAudience,
     ) -> reqwest::Response {
-        self.http
-            .post(format!("{}/v1/logins", self.url))
+        self.portal(self.http.post(format!("{}/v1/logins", self.url)))
             .json(&LoginRequest {
                 username: username.into(),
                 password: password.into(),
                 context: Some(LoginContext {
                     ip: Some("203.0.113.7".into()),
                     user_agent: Some("Firefox on Linux".into()),
-                    service: Some("eUprava: porez na imovinu".into()),
+                    ..LoginContext::default()
                 }),
                 audience,
             })
@@ -573,14 +601,30 @@ impl TestServer {
             .expect("request")
     }
 
+    /// `request`, authenticated as the portal client ([`PORTAL_CLIENT`]).
+    pub fn portal(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.basic_auth(PORTAL_CLIENT, Some(PORTAL_SECRET))
+    }
+
+    /// `request` for a login: the portal client, and the login's secret.
+    pub fn for_login(
+        &self,
+        request: reqwest::RequestBuilder,
+        secret: &str,
+    ) -> reqwest::RequestBuilder {
+        self.portal(request).header("Login-Secret", secret)
+    }
+
     /// GET /v1/logins/{id}?wait=N.
     pub async fn status_raw(&self, login_id: &str, secret: &str, wait: u64) -> reqwest::Response {
-        self.http
-            .get(format!("{}/v1/logins/{login_id}?wait={wait}", self.url))
-            .bearer_auth(secret)
-            .send()
-            .await
-            .expect("request")
+        self.for_login(
+            self.http
+                .get(format!("{}/v1/logins/{login_id}?wait={wait}", self.url)),
+            secret,
+        )
+        .send()
+        .await
+        .expect("request")
     }
 
     /// GET /v1/logins/{id}?wait=N, expecting 200.

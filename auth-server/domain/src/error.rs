@@ -16,6 +16,10 @@ pub enum Error {
     /// Missing or wrong bearer credential.
     #[error("unauthorized")]
     Unauthorized,
+    /// The portal API's caller is not an authenticated client; the text is
+    /// safe to show.
+    #[error("invalid client: {0}")]
+    InvalidClient(String),
     /// Wrong password or unknown user.
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -107,6 +111,7 @@ impl Error {
             Self::UsernameTaken => ErrorCode::UsernameTaken,
             Self::NoDevice => ErrorCode::NoDevice,
             Self::InvalidPushSubscription(_) => ErrorCode::InvalidPushSubscription,
+            Self::InvalidClient(_) => ErrorCode::InvalidClient,
             Self::InvalidSignature(_) => ErrorCode::InvalidSignature,
             Self::UnknownDevice => ErrorCode::UnknownDevice,
             Self::NotFound => ErrorCode::NotFound,
@@ -137,6 +142,7 @@ impl Error {
             Self::InvalidPushSubscription(m) => format!("push subscription refused: {m}"),
             Self::InvalidSignature(m) => format!("signature refused: {m}"),
             Self::Unauthorized => "missing or invalid bearer credential".into(),
+            Self::InvalidClient(m) => m.clone(),
             Self::InvalidCredentials => "invalid username or password".into(),
             Self::InvalidActivationCode => "the activation code is unknown, used or expired".into(),
             Self::UsernameTaken => "this username is taken".into(),

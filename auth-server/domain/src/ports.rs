@@ -111,6 +111,51 @@ pub trait PushGateway: Send + Sync {
     fn dispatch(&self, device: Device, job: PushJob);
 }
 
+/// Tells a CIBA `ping` client that its request is decided (CIBA Core §10.2).
+pub trait ClientNotifier: Send + Sync {
+    /// POST `{"auth_req_id": …}` to `endpoint` with `Authorization: Bearer
+    /// token`, in the background (a few tries; the client can always poll).
+    fn ping(&self, endpoint: String, token: potvrda_proto::Secret, auth_req_id: String);
+}
+
+/// A notifier that keeps what it was asked to send (domain tests).
+#[derive(Debug, Default)]
+pub struct MemoryNotifier {
+    sent: std::sync::Mutex<Vec<(String, String)>>,
+    added: tokio::sync::Notify,
+}
+
+impl MemoryNotifier {
+    /// `(endpoint, auth_req_id)` of every ping so far, oldest first, and forget them.
+    pub fn take(&self) -> Vec<(String, String)> {
+        self.sent
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
+    }
+
+    /// Wait until a ping was sent, and take them all.
+    pub async fn next(&self) -> Vec<(String, String)> {
+        loop {
+            let added = self.added.notified();
+            let sent = self.take();
+            if !sent.is_empty() {
+                return sent;
+            }
+            added.await;
+        }
+    }
+}
+
+impl ClientNotifier for MemoryNotifier {
+    fn ping(&self, endpoint: String, _token: potvrda_proto::Secret, auth_req_id: String) {
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.push((endpoint, auth_req_id));
+        }
+        self.added.notify_one();
+    }
+}
+
 /// A push gateway that keeps what it was asked to deliver, for domain tests
 /// and tools that read challenges from memory.
 #[derive(Debug, Default)]

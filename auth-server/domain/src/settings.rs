@@ -82,6 +82,8 @@ pub struct OidcSettings {
     pub session_ttl: Duration,
     /// Lifetime of a refresh token family.
     pub refresh_ttl: Duration,
+    /// CIBA: how long a poll waits for the next (`slow_down` adds 5 s).
+    pub ciba_interval: Duration,
 }
 
 /// Staff, the counter and the bootstrap.

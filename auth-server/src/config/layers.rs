@@ -104,6 +104,7 @@ pub const SECTIONS: &[(&str, &[(&str, &str)])] = &[
             ("clients_file", "oidc_clients_file"),
             ("session_ttl", "oidc_session_ttl"),
             ("refresh_ttl", "oidc_refresh_ttl"),
+            ("ciba_interval", "oidc_ciba_interval"),
         ],
     ),
     (

@@ -158,12 +158,27 @@ impl Config {
         if let Some(json) = &self.oidc.clients {
             // The parser's message names a position, never the secret text.
             self.oidc.registered = serde_json::from_str(json.expose_secret()).map_err(|e| {
+                // Names of fields and choices are safe to repeat; values are not.
+                let text = e.to_string();
+                let named = ["unknown field", "unknown variant", "missing field"]
+                    .iter()
+                    .any(|p| text.starts_with(p));
+                let what = if named {
+                    format!(": {}", text.split(" at line").next().unwrap_or_default())
+                } else {
+                    String::new()
+                };
                 Error::Config(format!(
-                    "oidc_clients is not a JSON array of clients (line {}, column {})",
+                    "oidc_clients is not a JSON array of clients (line {}, column {}){what}",
                     e.line(),
                     e.column()
                 ))
             })?;
+        }
+        if !(1..=60).contains(&self.oidc.ciba_interval.as_secs()) {
+            return Err(Error::Config(
+                "[oidc] ciba_interval must be 1 s to 1 min".into(),
+            ));
         }
         let mut ids = std::collections::HashSet::new();
         for c in &self.oidc.registered {
@@ -243,6 +258,7 @@ impl Config {
                 clients: self.oidc.registered.clone(),
                 session_ttl: self.oidc.session_ttl,
                 refresh_ttl: self.oidc.refresh_ttl,
+                ciba_interval: self.oidc.ciba_interval,
             },
             staff: StaffSettings {
                 four_eyes_reset: self.staff.four_eyes_reset,

@@ -371,6 +371,10 @@ pub struct Oidc {
     /// How long a refresh token family lives without use.
     #[serde(with = "duration")]
     pub refresh_ttl: Duration,
+    /// CIBA: the `interval` a polling client waits between polls (1 s to
+    /// 1 min; `slow_down` adds 5 s for a client that polls sooner).
+    #[serde(with = "duration")]
+    pub ciba_interval: Duration,
     /// The parsed `clients`.
     #[serde(skip)]
     pub registered: Vec<OidcClient>,
@@ -383,6 +387,7 @@ impl Default for Oidc {
             clients_file: None,
             session_ttl: secs(8 * 3600),
             refresh_ttl: secs(30 * 86_400),
+            ciba_interval: secs(5),
             registered: Vec::new(),
         }
     }

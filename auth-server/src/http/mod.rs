@@ -375,6 +375,7 @@ impl ResponseError for ApiError {
             | ErrorCode::InvalidActivationCode
             | ErrorCode::InvalidPushSubscription => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized
+            | ErrorCode::InvalidClient
             | ErrorCode::InvalidCredentials
             | ErrorCode::InvalidSignature
             | ErrorCode::UnknownDevice => StatusCode::UNAUTHORIZED,
@@ -437,8 +438,15 @@ impl ResponseError for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         if status == StatusCode::UNAUTHORIZED {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            let challenge = if e.code() == ErrorCode::InvalidClient {
+                "Basic realm=\"potvrda\""
+            } else {
+                "Bearer"
+            };
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         res
     }

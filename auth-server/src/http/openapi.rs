@@ -2,7 +2,7 @@
 //! annotations and the wire types' schemas (`potvrda-proto`, feature
 //! `openapi`), served at `/openapi.json`.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{admin, counter, device, login, me, meta, oidc, sheet};
@@ -52,6 +52,7 @@ use super::{admin, counter, device, login, me, meta, oidc, sheet};
         oidc::proceed,
         oidc::code,
         oidc::token,
+        oidc::backchannel,
         oidc::userinfo,
         oidc::logout,
         oidc::logout_form,
@@ -90,10 +91,28 @@ impl Modify for Bearer {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "Bootstrap token (admin), login secret (status), or a device's pull token (JWS)",
+                        "Bootstrap token (admin), an admin API token, or a device's pull token (JWS)",
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "client_secret_basic: a registered client's id and secret",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "client_assertion",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Client-Assertion",
+                "private_key_jwt: an RFC 7523 assertion signed with the client's registered key",
+            ))),
         );
     }
 }

@@ -12,8 +12,8 @@ use potvrda_server::clock::{Clock, ManualClock, Random, SeededRandom, SystemRand
 use potvrda_server::config::Config;
 use potvrda_server::error::Error;
 use potvrda_server::password::PasswordHasher;
-use potvrda_server::ports::{MemoryPush, NoMeter};
-use potvrda_server::service::{Parts, Potvrda};
+use potvrda_server::ports::{MemoryNotifier, MemoryPush, NoMeter};
+use potvrda_server::service::{ClientCredentials, OidcClient, Parts, Potvrda};
 use potvrda_server::store::embedded::EmbeddedStore;
 use potvrda_server::store::{Store, User};
 use potvrda_server::{keyring, keys};
@@ -27,6 +27,7 @@ struct Domain {
     store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
     hasher: PasswordHasher,
+    notifier: Arc<MemoryNotifier>,
     _dir: tempfile::TempDir,
 }
 
@@ -70,8 +71,11 @@ impl Domain {
             Arc::new(NoMeter),
             std::time::Duration::from_secs(3600),
         ));
+        let mut settings = config.settings();
+        settings.oidc.clients.extend(test_clients());
+        let notifier = Arc::new(MemoryNotifier::default());
         let svc = Arc::new(Potvrda::new(Parts {
-            settings: Arc::new(config.settings()),
+            settings: Arc::new(settings),
             public_url: "https://potvrda.example".into(),
             store: Arc::clone(&store),
             clock: dyn_clock,
@@ -79,6 +83,7 @@ impl Domain {
             keys,
             hasher: hasher.clone(),
             push: Arc::new(MemoryPush::default()),
+            notifier: notifier.clone(),
             metrics: Arc::new(NoMeter),
             audit,
             keyring,
@@ -90,6 +95,7 @@ impl Domain {
             store,
             clock,
             hasher,
+            notifier,
             _dir: dir,
         }
     }
@@ -141,6 +147,31 @@ impl Domain {
     }
 }
 
+/// The portal API's client and a CIBA client (poll), as the configuration
+/// would register them.
+fn test_clients() -> Vec<OidcClient> {
+    serde_json::from_value(serde_json::json!([
+        {"client_id": "portal", "client_secret": "portal-secret-0123456789", "name": "eUprava",
+         "grant_types": [], "portal_api": true},
+        {"client_id": "kiosk", "client_secret": "kiosk-secret-0123456789", "name": "Kiosk",
+         "grant_types": ["urn:openid:params:grant-type:ciba"],
+         "backchannel_token_delivery_mode": "poll"},
+        {"client_id": "desk", "client_secret": "desk-secret-0123456789", "name": "Desk",
+         "grant_types": ["urn:openid:params:grant-type:ciba"],
+         "backchannel_token_delivery_mode": "ping",
+         "backchannel_client_notification_endpoint": "https://desk.example/ciba"},
+    ]))
+    .expect("clients")
+}
+
+/// The portal client's credentials.
+fn portal() -> ClientCredentials {
+    ClientCredentials::Basic {
+        id: "portal".into(),
+        secret: "portal-secret-0123456789".to_owned().into(),
+    }
+}
+
 fn attempt(username: &str, password: &str) -> LoginRequest {
     LoginRequest {
         username: username.into(),
@@ -151,6 +182,7 @@ fn attempt(username: &str, password: &str) -> LoginRequest {
 }
 
 mod actors;
+mod ciba;
 
 /// The password back-off waits on the injected clock: after
 /// `password_delay_after` failures the next attempt is held until the
@@ -174,7 +206,7 @@ async fn the_password_back_off_waits_on_the_injected_clock() {
         let r = d
             .svc
             .logins()
-            .start_login(attempt("ana", "wrong"), &caller)
+            .start_login(portal(), attempt("ana", "wrong"), &caller)
             .await;
         assert!(matches!(r, Err(Error::InvalidCredentials)), "{r:?}");
     }
@@ -184,7 +216,7 @@ async fn the_password_back_off_waits_on_the_injected_clock() {
         let caller = caller.clone();
         async move {
             svc.logins()
-                .start_login(attempt("ana", "wrong"), &caller)
+                .start_login(portal(), attempt("ana", "wrong"), &caller)
                 .await
         }
     });
@@ -365,7 +397,11 @@ mod approval_rules {
         let started = d
             .svc
             .logins()
-            .start_login(attempt("ana", "the right password"), &Caller::default())
+            .start_login(
+                portal(),
+                attempt("ana", "the right password"),
+                &Caller::default(),
+            )
             .await
             .expect("challenged");
         let login = d
@@ -582,7 +618,7 @@ mod approval_rules {
         let next =
             p.d.svc
                 .logins()
-                .start_login(attempt("ana", "the right password"), &caller)
+                .start_login(portal(), attempt("ana", "the right password"), &caller)
                 .await
                 .expect("challenged");
         let login =

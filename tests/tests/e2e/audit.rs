@@ -79,8 +79,7 @@ async fn a_login_is_audited_end_to_end_without_secrets(backend: Backend) {
     let mut endpoint = push_endpoint().await;
     let c = citizen(&srv, Some(&endpoint)).await;
     let resp = srv
-        .http
-        .post(format!("{}/v1/logins", srv.url))
+        .portal(srv.http.post(format!("{}/v1/logins", srv.url)))
         .header("User-Agent", "eUprava-portal/3.1")
         .json(&serde_json::json!({
             "username": c.account.username,

@@ -77,8 +77,7 @@ async fn phone_endpoints_are_limited_per_address() {
         .await
         .expect("the phone still approves");
     let r = srv
-        .http
-        .post(format!("{}/v1/logins", srv.url))
+        .portal(srv.http.post(format!("{}/v1/logins", srv.url)))
         .header("X-Forwarded-For", "198.51.100.9")
         .json(&serde_json::json!({"username": "nobody", "password": "x"}))
         .send()
@@ -94,8 +93,7 @@ async fn attempt(
     from: Option<&str>,
 ) -> reqwest::Response {
     let mut r = srv
-        .http
-        .post(format!("{}/v1/logins", srv.url))
+        .portal(srv.http.post(format!("{}/v1/logins", srv.url)))
         .json(&serde_json::json!({"username": user, "password": password}));
     if let Some(ip) = from {
         r = r.header("X-Forwarded-For", ip);

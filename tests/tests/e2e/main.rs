@@ -7,6 +7,8 @@
 mod attacks;
 mod audit;
 mod browser;
+mod ciba;
+mod clients;
 mod counter;
 mod deploy;
 mod fatigue;

@@ -51,6 +51,9 @@ async fn python_bindings_enroll_and_approve_a_login() {
         )
         .env("POTVRDA_USERNAME", &account.username)
         .env("POTVRDA_PASSWORD", account.initial_password.expose())
+        .env("POTVRDA_PORTAL_CLIENT", potvrda_e2e::PORTAL_CLIENT)
+        .env("POTVRDA_PORTAL_SECRET", potvrda_e2e::PORTAL_SECRET)
+        .env("POTVRDA_PORTAL_NAME", potvrda_e2e::PORTAL_NAME)
         .output()
         .await
         .expect("python3 runs");

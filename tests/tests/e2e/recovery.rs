@@ -209,9 +209,11 @@ async fn use_code(
     code: &str,
 ) -> (u16, serde_json::Value) {
     let r = srv
-        .http
-        .post(format!("{}/v1/logins/{}/code", srv.url, l.login_id))
-        .bearer_auth(secret)
+        .for_login(
+            srv.http
+                .post(format!("{}/v1/logins/{}/code", srv.url, l.login_id)),
+            secret,
+        )
         .json(&json!({ "code": code }))
         .send()
         .await

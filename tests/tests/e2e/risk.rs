@@ -34,8 +34,7 @@ async fn server(backend: Backend, weights: &str) -> TestServer {
 /// A login of `c` from `ip`, for a portal service.
 async fn login_from(srv: &TestServer, c: &Citizen, ip: &str) -> LoginResponse {
     let r = srv
-        .http
-        .post(format!("{}/v1/logins", srv.url))
+        .portal(srv.http.post(format!("{}/v1/logins", srv.url)))
         .header("X-Forwarded-For", ip)
         .json(
             &json!({"username": c.account.username, "password": c.account.initial_password,

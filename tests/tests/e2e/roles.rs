@@ -372,14 +372,13 @@ async fn a_staff_members_portal_token_is_no_admin_credential(backend: Backend) {
         .await
         .expect("enrolls");
     let victim = srv.create_citizen(&potvrda_e2e::unique("v")).await;
-    // The official logs in to "Parking Novi Sad", and the phone says so.
+    // The official logs in through the portal (whose registered name the
+    // phone shows, whatever the request says), and the phone says so.
     let start =
         |audience: LoginAudience| {
             let (srv, official) = (&srv, &official);
             async move {
-                let r = srv
-                .http
-                .post(format!("{}/v1/logins", srv.url))
+                let r = srv.portal(srv.http.post(format!("{}/v1/logins", srv.url)))
                 .json(&json!({"username": official.username, "password": official.initial_password,
                               "context": {"service": "Parking Novi Sad"}, "audience": audience}))
                 .send()
@@ -407,7 +406,7 @@ async fn a_staff_members_portal_token_is_no_admin_credential(backend: Backend) {
         }
     };
     let (shown, parking) = approve(start(LoginAudience::Portal).await).await;
-    assert_eq!(shown.as_deref(), Some("Parking Novi Sad"));
+    assert_eq!(shown.as_deref(), Some(potvrda_e2e::PORTAL_NAME));
     assert_eq!(claims(&parking)["aud"], "potvrda");
     // The attack: search, reset (to receive the new password and code), create, read the trail.
     let get = |path: String, token: String| {

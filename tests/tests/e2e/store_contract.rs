@@ -109,6 +109,7 @@ fn login(id: &str, user_id: &str, expires_at: i64) -> LoginRecord {
         audience: Default::default(),
         client_ip: None,
         code: None,
+        portal_client: Some("portal-api".into()),
     }
 }
 

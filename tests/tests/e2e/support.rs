@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use potvrda_e2e::TestServer;
+use potvrda_e2e::{PORTAL_CLIENT, PORTAL_SECRET, TestServer};
 use potvrda_mobile_core::Challenge;
 use potvrda_mobile_core::phone::{PushEndpoint, VirtualPhone};
 use potvrda_proto::api::{CreateCitizenResponse, LoginAudience, LoginResponse};
@@ -88,7 +88,8 @@ pub fn long_poll(
     let (id, secret) = (login.login_id.clone(), login.login_secret.clone());
     tokio::spawn(async move {
         http.get(format!("{url}/v1/logins/{id}?wait={wait}"))
-            .bearer_auth(secret.expose())
+            .basic_auth(PORTAL_CLIENT, Some(PORTAL_SECRET))
+            .header("Login-Secret", secret.expose())
             .send()
             .await
     })
@@ -197,5 +198,142 @@ pub async fn approve_wrongly(
             let other = if number == 99 { 10 } else { number + 1 };
             phone.answer(ch, Decision::Approve, Some(other)).await
         }
+    }
+}
+
+/// A relying party's P-256 key: its private key for signing, its public JWK.
+pub struct ClientKey {
+    /// The key id.
+    pub kid: String,
+    /// PKCS#8 DER of the private key.
+    pub der: Vec<u8>,
+    /// The public JWK (`kty` EC, `crv` P-256), for the registration's `jwks`.
+    pub jwk: serde_json::Value,
+}
+
+/// A fresh client key named `kid`.
+pub fn client_key(kid: &str) -> ClientKey {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let raw = pair.public_key_raw();
+    assert_eq!((raw.len(), raw[0]), (65, 4), "an uncompressed P-256 point");
+    ClientKey {
+        kid: kid.into(),
+        der: pair.serialize_der(),
+        jwk: json!({
+            "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
+            "x": URL_SAFE_NO_PAD.encode(&raw[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&raw[33..]),
+        }),
+    }
+}
+
+/// An RFC 7523 client assertion signed with `key`: `claims` over the
+/// defaults (`iss` = `sub` = `client_id`, `aud` the issuer, `exp` in 60 s,
+/// a fresh `jti`).
+pub fn assertion(
+    srv: &TestServer,
+    key: &ClientKey,
+    client_id: &str,
+    claims: serde_json::Value,
+) -> String {
+    use potvrda_server::clock::Clock;
+    let now = srv.clock.now();
+    let mut body = json!({
+        "iss": client_id, "sub": client_id, "aud": srv.url,
+        "iat": now, "exp": now + 60, "jti": potvrda_e2e::unique("jti"),
+    });
+    if let (Some(b), Some(extra)) = (body.as_object_mut(), claims.as_object()) {
+        for (k, v) in extra {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(key.kid.clone());
+    let signer = jsonwebtoken::EncodingKey::from_ec_der(&key.der);
+    jsonwebtoken::encode(&header, &body, &signer).expect("signs")
+}
+
+/// One HTTP request a [`NotificationSink`] received.
+#[derive(Debug)]
+pub struct Received {
+    /// `Authorization`.
+    pub authorization: Option<String>,
+    /// The body, as JSON.
+    pub body: serde_json::Value,
+}
+
+/// A client's CIBA notification endpoint: accepts POSTs, answers 204, and
+/// hands each request over.
+pub struct NotificationSink {
+    /// Its URL.
+    pub url: String,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Received>,
+}
+
+impl NotificationSink {
+    /// Listen on a free port of 127.0.0.1.
+    pub async fn start() -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://{}/ciba/notify",
+            listener.local_addr().expect("addr")
+        );
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Read the head, then the body its Content-Length names.
+                let (head, body) = loop {
+                    let Ok(n) = sock.read(&mut buf).await else {
+                        break (String::new(), Vec::new());
+                    };
+                    if n == 0 {
+                        break (String::new(), Vec::new());
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if raw.len() >= end + 4 + len {
+                        break (head, raw[end + 4..end + 4 + len].to_vec());
+                    }
+                };
+                let authorization = head.lines().find_map(|l| {
+                    l.split_once(':')
+                        .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                        .map(|(_, v)| v.trim().to_owned())
+                });
+                let _ = sock
+                    .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                    .await;
+                let _ = tx.send(Received {
+                    authorization,
+                    body: serde_json::from_slice(&body).unwrap_or_default(),
+                });
+            }
+        });
+        Self { url, rx }
+    }
+
+    /// The next notification (within 10 s).
+    pub async fn next(&mut self) -> Received {
+        tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
+            .await
+            .expect("a notification within 10 s")
+            .expect("the sink is open")
     }
 }

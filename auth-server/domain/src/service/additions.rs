@@ -52,10 +52,17 @@ impl Additions<'_> {
             ip: caller.ip.map(|ip| ip.to_string()),
             user_agent: caller.user_agent.clone(),
             service: Some(NEW_DEVICE_SERVICE.to_owned()),
+            binding_message: None,
         };
         let started = self
             .challenges()
-            .challenge(&me, context, LoginAudience::Portal, caller)
+            .challenge(
+                &me,
+                context,
+                LoginAudience::Portal,
+                caller,
+                &Default::default(),
+            )
             .await?;
         let request_id: String = new_id(self.rng.as_ref())?;
         let record = Addition {

@@ -27,6 +27,17 @@ capability! {
     pub(crate) Challenges
 }
 
+/// Who asked for a login through an API, and for how long.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Origin {
+    /// The authenticated client of the portal API or of CIBA (none for the
+    /// server's own pages).
+    pub(crate) client: Option<crate::store::ClientId>,
+    /// A lifetime other than the configured challenge lifetime (CIBA's
+    /// `requested_expiry`).
+    pub(crate) ttl: Option<std::time::Duration>,
+}
+
 impl Challenges<'_> {
     /// Send a challenge for `user` with `context` to every device of theirs:
     /// the login's id, secret and number (or a risky login's code).
@@ -36,6 +47,7 @@ impl Challenges<'_> {
         context: LoginContext,
         audience: LoginAudience,
         caller: &Caller,
+        origin: &Origin,
     ) -> Result<LoginResponse> {
         let now = self.clock.now();
         let devices = self.store.devices_of(&user.id).await?;
@@ -61,11 +73,12 @@ impl Challenges<'_> {
             secret_hash: sha256_b64(secret.as_bytes()),
             created_at: now,
             created_at_ms: self.clock.now_ms(),
-            expires_at: now + secs(self.settings.login.challenge_ttl),
+            expires_at: now + secs(origin.ttl.unwrap_or(self.settings.login.challenge_ttl)),
             context,
             challenges: Vec::with_capacity(devices.len()),
             audience,
             client_ip: caller.ip.map(|ip| ip.to_string()),
+            portal_client: origin.client.clone(),
             code: (assessment.level >= RiskLevel::Elevated)
                 .then(|| clock::string(rng, b"0123456789", usize::from(VERIFIED_CODE_DIGITS)))
                 .transpose()?,
@@ -265,7 +278,7 @@ impl Challenges<'_> {
             record.user_id.clone(),
             record.created_at_ms,
         );
-        let ttl = self.settings.login.challenge_ttl;
+        let ttl_ms = (record.expires_at - record.created_at) * 1000;
         let expires_at = record.expires_at;
         let mut changes = store.subscribe(&id);
         metrics.challenge_opened();
@@ -280,7 +293,7 @@ impl Challenges<'_> {
                 match store.login(&id).await {
                     Ok(Some(l)) if l.state != LoginState::Pending => break,
                     Ok(_) if !woken => {
-                        let expired_ms = created_ms + ttl.as_millis() as i64;
+                        let expired_ms = created_ms + ttl_ms;
                         metrics.challenge_decided("expired", &user_id, created_ms, expired_ms);
                         let now = clock.now();
                         audit

@@ -2,6 +2,8 @@
 //! challenge.
 
 use super::*;
+use crate::service::challenge::Origin;
+use crate::service::oidc::ClientCredentials;
 
 capability! {
     /// Starting a login: the password, the limits, the challenges.
@@ -9,14 +11,35 @@ capability! {
 }
 
 impl Logins<'_> {
-    /// `POST /v1/logins`: check the password and send a challenge to every
-    /// device of the user, for a portal service or (staff only) the admin API.
-    pub async fn start_login(&self, req: LoginRequest, caller: &Caller) -> Result<LoginResponse> {
+    /// `POST /v1/logins`, by an authenticated client registered for the
+    /// portal API: check the password and send a challenge to every device
+    /// of the user, for a portal service or (staff only) the admin API. The
+    /// phone shows the client's registered name, and the citizen's address
+    /// and browser only from a client registered to report them.
+    pub async fn start_login(
+        &self,
+        creds: ClientCredentials,
+        mut req: LoginRequest,
+        caller: &Caller,
+    ) -> Result<LoginResponse> {
+        let client = self.client_auth().portal(creds).await?;
         let purpose = match req.audience {
             LoginAudience::Portal => Purpose::Portal,
             LoginAudience::Admin => Purpose::AdminApi,
         };
-        self.start_login_for(req, purpose, caller).await
+        let reported = req.context.take().unwrap_or_default();
+        let trusted = client.reports_user_context;
+        req.context = Some(LoginContext {
+            ip: reported.ip.filter(|_| trusted),
+            user_agent: reported.user_agent.filter(|_| trusted),
+            service: Some(client.name.clone()),
+            binding_message: None,
+        });
+        let origin = Origin {
+            client: Some(client.client_id.clone()),
+            ttl: None,
+        };
+        self.start_login_for(req, purpose, caller, &origin).await
     }
 
     pub(super) async fn start_login_inner(
@@ -24,6 +47,7 @@ impl Logins<'_> {
         req: LoginRequest,
         purpose: Purpose,
         caller: &Caller,
+        origin: &Origin,
     ) -> Result<LoginResponse> {
         let (username, context) = checked_login(&req, purpose)?;
         let now = self.clock.now();
@@ -66,7 +90,7 @@ impl Logins<'_> {
                 .await);
         }
         self.challenges()
-            .challenge(&user, context, purpose.audience(), caller)
+            .challenge(&user, context, purpose.audience(), caller, origin)
             .await
     }
 
@@ -173,7 +197,7 @@ pub const ADMIN_SERVICE: &str = "Administracija · Admin API";
 /// token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    /// A portal service (the caller names it; the token is never staff authority).
+    /// A portal service (the authenticated client names it; the token is never staff authority).
     Portal,
     /// The admin API: staff only, the phone shows [`ADMIN_SERVICE`].
     AdminApi,
@@ -219,10 +243,12 @@ impl Logins<'_> {
                 ip: caller.ip.map(|ip| ip.to_string()),
                 user_agent: caller.user_agent.clone(),
                 service: Some(service.to_owned()),
+                binding_message: None,
             }),
             audience: purpose.audience(),
         };
-        self.start_login_for(login, purpose, caller).await
+        self.start_login_for(login, purpose, caller, &Origin::default())
+            .await
     }
 }
 

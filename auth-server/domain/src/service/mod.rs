@@ -54,7 +54,7 @@ pub use accounts::Accounts;
 pub use additions::Additions;
 pub use additions::NEW_DEVICE_SERVICE;
 pub(crate) use challenge::Challenges;
-pub use client::OidcClient;
+pub use client::{AuthMethod, DeliveryMode, OidcClient};
 pub use counter::CitizenRecord;
 pub use counter::Counter;
 pub(crate) use decide::Decisions;
@@ -79,6 +79,8 @@ pub use oidc::{
     AuthorizeOutcome, AuthorizeParams, Confirmation, LoginPage, LogoutOutcome, LogoutParams,
     SCOPES, StepOutcome, TokenForm,
 };
+pub use oidc::{Backchannel, BackchannelForm, ClientCredentials, CredentialParts, Endpoint};
+pub(crate) use oidc::{CibaRequests, ClientAuth};
 pub(crate) use profile::Profiles;
 pub use recovery::RecoveryCodes;
 pub use resets::{ResetOutcome, Resets};
@@ -120,7 +122,7 @@ use crate::error::{Error, Result};
 use crate::keyring::Keyring;
 use crate::keys::ServerKeys;
 use crate::password::PasswordHasher;
-use crate::ports::{LongPoll, Meter, PushGateway};
+use crate::ports::{ClientNotifier, LongPoll, Meter, PushGateway};
 use crate::settings::{Settings, secs};
 use crate::store::RateKey;
 use crate::store::records::{Record, Records};
@@ -144,6 +146,7 @@ pub struct Potvrda {
     keys: Arc<ServerKeys>,
     hasher: PasswordHasher,
     push: Arc<dyn PushGateway>,
+    notifier: Arc<dyn ClientNotifier>,
     metrics: Arc<dyn Meter>,
     audit: Arc<Audit>,
     keyring: Arc<Keyring>,
@@ -280,6 +283,19 @@ impl Potvrda {
     pub fn logouts(&self) -> Logouts<'_> {
         Logouts(self)
     }
+
+    /// CIBA's backchannel authentication endpoint.
+    pub fn backchannel(&self) -> Backchannel<'_> {
+        Backchannel(self)
+    }
+
+    pub(crate) fn ciba_requests(&self) -> CibaRequests<'_> {
+        CibaRequests(self)
+    }
+
+    pub(crate) fn client_auth(&self) -> ClientAuth<'_> {
+        ClientAuth(self)
+    }
 }
 
 impl std::fmt::Debug for Potvrda {
@@ -308,6 +324,8 @@ pub struct Parts {
     pub hasher: PasswordHasher,
     /// Push delivery.
     pub push: Arc<dyn PushGateway>,
+    /// CIBA ping notifications.
+    pub notifier: Arc<dyn ClientNotifier>,
     /// Metrics.
     pub metrics: Arc<dyn Meter>,
     /// The audit trail.
@@ -337,6 +355,7 @@ impl Potvrda {
             keys: p.keys,
             hasher: p.hasher,
             push: p.push,
+            notifier: p.notifier,
             metrics: p.metrics,
             audit: p.audit,
             keyring: p.keyring,
@@ -432,11 +451,16 @@ impl Potvrda {
         req: LoginRequest,
         purpose: Purpose,
         caller: &Caller,
+        origin: &challenge::Origin,
     ) -> Result<LoginResponse> {
-        let result = self.logins().start_login_inner(req, purpose, caller).await;
+        let result = self
+            .logins()
+            .start_login_inner(req, purpose, caller, origin)
+            .await;
         self.metrics.login(match &result {
             Ok(_) => "challenged",
             Err(Error::InvalidCredentials) => "invalid_credentials",
+            Err(Error::InvalidClient(_)) => "invalid_client",
             Err(Error::NoDevice) => "no_device",
             Err(Error::RateLimited { .. }) => "rate_limited",
             Err(Error::InvalidRequest(_)) => "invalid_request",

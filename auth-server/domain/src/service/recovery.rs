@@ -12,6 +12,7 @@ use super::factors::Answer;
 use crate::audit::{Caller, Event};
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::service::oidc::ClientCredentials;
 use crate::store::records::{JsonRecord, Kind};
 
 /// Wrong offline codes per citizen in a day before offline codes stop
@@ -89,6 +90,23 @@ impl RecoveryCodes<'_> {
     /// `factors/codes.rs`). The login secret authorises; the code is spent
     /// once.
     pub async fn login_with_code(
+        &self,
+        creds: ClientCredentials,
+        login_id: &LoginId,
+        secret: Option<&str>,
+        code: &str,
+        caller: &Caller,
+    ) -> Result<LoginStatus> {
+        let client = self.client_auth().portal(creds).await?;
+        let login = self.store.login(login_id).await?.ok_or(Error::NotFound)?;
+        if login.record.portal_client.as_ref() != Some(&client.client_id) {
+            return Err(Error::NotFound);
+        }
+        self.redeem_login_code(login_id, secret, code, caller).await
+    }
+
+    /// A code for a login the server's own pages started.
+    pub(super) async fn redeem_login_code(
         &self,
         login_id: &LoginId,
         secret: Option<&str>,

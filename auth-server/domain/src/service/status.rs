@@ -2,6 +2,8 @@
 //! minted and handed over once.
 
 use super::*;
+use crate::service::oidc::ClientCredentials;
+use crate::store::ClientId;
 
 capability! {
     /// A login's outcome for the relying party.
@@ -9,25 +11,41 @@ capability! {
 }
 
 impl Outcomes<'_> {
-    /// The status of a login, waiting up to `wait_secs` for a decision. The
-    /// access token comes exactly once, with the first answer after approval.
+    /// The status of a login, for the authenticated client that started it,
+    /// waiting up to `wait_secs` for a decision. The access token comes
+    /// exactly once, with the first answer after approval.
     pub async fn login_status(
         &self,
+        creds: ClientCredentials,
         login_id: &LoginId,
         secret: Option<&str>,
         wait_secs: u64,
     ) -> Result<LoginStatusResponse> {
-        self.wait_for_decision(login_id, secret, wait_secs, true)
+        let client = self.client_auth().portal(creds).await?;
+        self.wait_for(login_id, Some(&client.client_id), secret, wait_secs, true)
             .await
             .map(|(answer, _)| answer)
+    }
+
+    /// [`Self::wait_for`] of a login the server's own pages started.
+    pub(super) async fn wait_for_decision(
+        &self,
+        login_id: &LoginId,
+        secret: Option<&str>,
+        wait_secs: u64,
+        take: bool,
+    ) -> Result<(LoginStatusResponse, Login)> {
+        self.wait_for(login_id, None, secret, wait_secs, take).await
     }
 
     /// Wait up to `wait_secs` for the login to be decided. With `take`, an
     /// approval is consumed and the access token issued; without, the status
     /// is only reported (the OpenID Connect pages consume it themselves).
-    pub(super) async fn wait_for_decision(
+    /// With `client`, only a login that client started is found.
+    pub(super) async fn wait_for(
         &self,
         login_id: &LoginId,
+        client: Option<&ClientId>,
         secret: Option<&str>,
         wait_secs: u64,
         take: bool,
@@ -43,6 +61,9 @@ impl Outcomes<'_> {
         // Subscribe before reading, so a decision in between is not missed.
         let mut changes = self.store.subscribe(login_id);
         let mut login = self.load_until(login_id, deadline, &mut changes).await?;
+        if client.is_some_and(|c| login.record.portal_client.as_ref() != Some(c)) {
+            return Err(Error::NotFound);
+        }
         if !ct_eq_str(&sha256_b64(secret.as_bytes()), &login.record.secret_hash) {
             return Err(Error::Unauthorized);
         }

@@ -142,6 +142,7 @@ pub(super) fn clean_context(ctx: LoginContext) -> Result<LoginContext> {
         ip: f("context.ip", ctx.ip)?,
         user_agent: f("context.user_agent", ctx.user_agent)?,
         service: f("context.service", ctx.service)?,
+        binding_message: f("binding_message", ctx.binding_message)?,
     })
 }
 

@@ -196,6 +196,10 @@ pub struct LoginRecord {
     /// A risky login's longer code, typed on the phone instead of the number.
     #[serde(default)]
     pub code: Option<String>,
+    /// Protocol 3: the client that started it through the portal API or
+    /// CIBA; only that client sees its status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portal_client: Option<ClientId>,
 }
 
 /// A login as read from the store.

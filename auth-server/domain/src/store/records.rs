@@ -46,6 +46,10 @@ pub enum Kind {
     FirstSuperadmin,
     /// The token signing keys (`token-keyring`).
     TokenKeyring,
+    /// A spent `private_key_jwt` assertion (`client-jti:{client id}:{SHA-256 of its jti}`).
+    ClientAssertionJti,
+    /// A CIBA request (`ciba:{SHA-256 of the auth_req_id}`).
+    CibaRequest,
 }
 
 impl Kind {
@@ -66,6 +70,8 @@ impl Kind {
             Self::Municipality => "municipality:",
             Self::FirstSuperadmin => "first-superadmin",
             Self::TokenKeyring => "token-keyring",
+            Self::ClientAssertionJti => "client-jti:",
+            Self::CibaRequest => "ciba:",
         }
     }
 }
@@ -278,12 +284,16 @@ pub mod marker {
     pub const OFFLINE_STEP: u8 = 0;
     /// `first-superadmin`.
     pub const FIRST_SUPERADMIN: u8 = 1;
+    /// `client-jti:{client}:{jti hash}`.
+    pub const CLIENT_JTI: u8 = 2;
 }
 
 /// An offline code step that was used.
 pub type OfflineStepUsed = Marker<{ marker::OFFLINE_STEP }>;
 /// The bootstrap made its superadmin.
 pub type FirstSuperadmin = Marker<{ marker::FIRST_SUPERADMIN }>;
+/// A client assertion's `jti` that was spent.
+pub type ClientJtiSpent = Marker<{ marker::CLIENT_JTI }>;
 
 macro_rules! marker_record {
     ($t:ty, $kind:expr, $id:ty) => {
@@ -301,3 +311,4 @@ macro_rules! marker_record {
 }
 marker_record!(OfflineStepUsed, Kind::OfflineStepUsed, DeviceStep);
 marker_record!(FirstSuperadmin, Kind::FirstSuperadmin, ());
+marker_record!(ClientJtiSpent, Kind::ClientAssertionJti, str);

@@ -400,7 +400,7 @@ impl<'a> Authorization<'a> {
         };
         match self
             .recovery_codes()
-            .login_with_code(
+            .redeem_login_code(
                 &pending.login_id,
                 Some(pending.login_secret.expose()),
                 code,
@@ -471,6 +471,7 @@ impl<'a> Authorization<'a> {
                 sid: session.sid.clone(),
                 generation: session.generation,
                 gid: new_id(self.rng.as_ref())?,
+                method: Some(Method::PasswordPush),
             },
             used: false,
         };

@@ -12,15 +12,16 @@
 use crate::store::ClientId;
 use crate::store::{LoginId, UserId};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::DecodingKey;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use potvrda_proto::Secret;
 use potvrda_proto::api::{AuditKind, LoginStatus};
 use potvrda_proto::jose::AMR_PWD_MFA;
 use potvrda_proto::oidc::{
-    ACR_PWD_PUSH, IdTokenClaims, OidcAccessClaims, ProviderMetadata, TYP_ACCESS_TOKEN,
+    ACR_PUSH, ACR_PWD_PUSH, IdTokenClaims, OidcAccessClaims, ProviderMetadata, TYP_ACCESS_TOKEN,
     TokenResponse, UserInfo,
 };
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::OidcClient;
@@ -120,6 +121,42 @@ struct GrantBase {
     generation: u64,
     /// The grant (refresh family) the code's tokens belong to.
     gid: String,
+    /// How the citizen was authenticated (grants before protocol 3: the
+    /// password and the push).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    method: Option<Method>,
+}
+
+/// How a grant's citizen was authenticated: what its tokens' `amr` and
+/// `acr` say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Method {
+    /// The password, then the push approval with number matching.
+    PasswordPush,
+    /// CIBA: the push approval with number matching, asked for by the client.
+    Ciba,
+}
+
+impl Method {
+    fn of(method: Option<Self>) -> Self {
+        method.unwrap_or(Self::PasswordPush)
+    }
+
+    fn amr(self) -> Vec<String> {
+        let amr: &[&str] = match self {
+            Self::PasswordPush => &AMR_PWD_MFA,
+            Self::Ciba => ciba::AMR_CIBA,
+        };
+        amr.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn acr(self) -> &'static str {
+        match self {
+            Self::PasswordPush => ACR_PWD_PUSH,
+            Self::Ciba => ACR_PUSH,
+        }
+    }
 }
 
 /// A refresh-token family.
@@ -215,6 +252,25 @@ pub struct TokenForm {
     pub client_secret: Option<String>,
     /// Ignored on refresh (the grant's scope stays).
     pub scope: Option<String>,
+    /// RFC 7523: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    pub client_assertion_type: Option<String>,
+    /// RFC 7523: the `private_key_jwt` assertion.
+    pub client_assertion: Option<String>,
+    /// CIBA: the backchannel request being redeemed.
+    pub auth_req_id: Option<String>,
+}
+
+impl TokenForm {
+    /// The client credentials this form (and its HTTP Basic) presents.
+    pub fn credentials(&self, basic: Option<(String, String)>) -> Result<ClientCredentials> {
+        ClientCredentials::from_parts(CredentialParts {
+            basic,
+            client_id: self.client_id.as_deref(),
+            client_secret: self.client_secret.as_deref(),
+            assertion_type: self.client_assertion_type.as_deref(),
+            assertion: self.client_assertion.as_deref(),
+        })
+    }
 }
 
 /// RP-initiated logout parameters.
@@ -288,12 +344,18 @@ impl JsonRecord for StoredGrant {
 
 mod authorization_code;
 mod authorize;
+mod ciba;
+mod client_auth;
 mod logout;
 mod refresh_token;
 mod token;
 
 pub(crate) use authorization_code::AuthorizationCodes;
 pub use authorize::Authorization;
+pub(crate) use ciba::CibaRequests;
+pub use ciba::{Backchannel, BackchannelForm};
+pub(crate) use client_auth::ClientAuth;
+pub use client_auth::{ClientCredentials, CredentialParts, Endpoint};
 pub use logout::{Confirmation, LogoutOutcome, Logouts};
 pub(crate) use refresh_token::RefreshTokens;
 pub use token::TokenEndpoint;
@@ -308,7 +370,7 @@ capability! {
 
 impl<'a> Provider<'a> {
     /// The registered client with this id.
-    fn client(&self, id: &str) -> Option<&'a OidcClient> {
+    pub(crate) fn client(&self, id: &str) -> Option<&'a OidcClient> {
         self.0
             .settings
             .oidc
@@ -339,8 +401,13 @@ impl<'a> Provider<'a> {
             token_endpoint_auth_methods_supported: v(&[
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
                 "none",
             ]),
+            token_endpoint_auth_signing_alg_values_supported: v(&["ES256", "RS256", "PS256"]),
+            backchannel_authentication_endpoint: u("/oauth2/bc-authorize"),
+            backchannel_token_delivery_modes_supported: v(&["poll", "ping"]),
+            backchannel_user_code_parameter_supported: false,
             code_challenge_methods_supported: v(&["S256"]),
             scopes_supported: v(SCOPES),
             claims_supported: v(&[
@@ -361,7 +428,7 @@ impl<'a> Provider<'a> {
                 "phone_number",
             ]),
             prompt_values_supported: v(&["login", "none"]),
-            acr_values_supported: v(&[ACR_PWD_PUSH]),
+            acr_values_supported: v(&[ACR_PWD_PUSH, ACR_PUSH]),
             authorization_response_iss_parameter_supported: true,
         }
     }

@@ -24,7 +24,8 @@ pub(super) trait TokenGrant: Send + Sync {
 }
 
 /// Every grant the token endpoint serves, in discovery's order.
-pub(super) const GRANTS: &[&dyn TokenGrant] = &[&AuthorizationCode, &RefreshToken];
+pub(super) const GRANTS: &[&dyn TokenGrant] =
+    &[&AuthorizationCode, &RefreshToken, &super::ciba::Ciba];
 
 capability! {
     /// The token and userinfo endpoints.
@@ -32,57 +33,16 @@ capability! {
 }
 
 impl TokenEndpoint<'_> {
-    /// Authenticate the client at the token endpoint.
-    pub(super) fn authenticate_client(
-        &self,
-        form: &TokenForm,
-        basic: Option<(String, String)>,
-    ) -> Result<&OidcClient> {
-        let (id, secret) = match (basic, &form.client_id) {
-            (Some((id, secret)), form_id) => {
-                if form_id.as_ref().is_some_and(|f| *f != id) || form.client_secret.is_some() {
-                    return Err(oauth(
-                        OAuthError::InvalidRequest,
-                        "use one client authentication method",
-                    ));
-                }
-                (id, Some(secret))
-            }
-            (None, Some(id)) => (id.clone(), form.client_secret.clone()),
-            (None, None) => {
-                return Err(oauth(
-                    OAuthError::InvalidClient,
-                    "client authentication is required",
-                ));
-            }
-        };
-        let client = self
-            .provider()
-            .client(&id)
-            .ok_or_else(|| oauth(OAuthError::InvalidClient, "unknown client"))?;
-        match (&client.client_secret, secret) {
-            (None, None) => Ok(client),
-            (Some(expected), Some(given)) if ct_eq_str(expected.expose_secret(), &given) => {
-                Ok(client)
-            }
-            (None, Some(_)) => Err(oauth(
-                OAuthError::InvalidClient,
-                "a public client has no secret",
-            )),
-            _ => Err(oauth(
-                OAuthError::InvalidClient,
-                "client authentication failed",
-            )),
-        }
-    }
-
     /// `POST /oauth2/token`.
     pub async fn oidc_token(
         &self,
         form: TokenForm,
         basic: Option<(String, String)>,
     ) -> Result<TokenResponse> {
-        let client = self.authenticate_client(&form, basic)?;
+        let client = self
+            .client_auth()
+            .authenticate(form.credentials(basic)?, Endpoint::Token)
+            .await?;
         let Some(asked) = form.grant_type.as_deref() else {
             return Err(oauth(OAuthError::InvalidRequest, "grant_type is required"));
         };
@@ -91,9 +51,15 @@ impl TokenEndpoint<'_> {
             .ok_or_else(|| {
                 oauth(
                     OAuthError::UnsupportedGrantType,
-                    "grant_type must be authorization_code or refresh_token",
+                    "grant_type must be authorization_code, refresh_token or urn:openid:params:grant-type:ciba",
                 )
             })?;
+        if !client.uses(grant.grant_type()) {
+            return Err(oauth(
+                OAuthError::UnauthorizedClient,
+                "the client is not registered for this grant_type",
+            ));
+        }
         grant.exchange(self, client, &form).await
     }
 
@@ -118,6 +84,7 @@ impl TokenEndpoint<'_> {
                     sid: String::new(),
                     generation: 0,
                     gid: gid.to_owned(),
+                    method: None,
                 },
                 current: String::new(),
                 revoked: true,
@@ -153,7 +120,7 @@ impl TokenEndpoint<'_> {
     ) -> Result<TokenResponse> {
         let keys = self.keyring.current();
         let ttl = self.settings.tokens.token_ttl;
-        let amr: Vec<String> = AMR_PWD_MFA.iter().map(|s| (*s).to_owned()).collect();
+        let amr = Method::of(grant.base.method).amr();
         let id_token = self.id_token(client, grant, nonce, &amr, now)?;
         let jti: String = new_id(self.rng.as_ref())?;
         let access_claims = OidcAccessClaims {
@@ -212,7 +179,7 @@ impl TokenEndpoint<'_> {
             auth_time: grant.base.auth_time,
             nonce: nonce.map(str::to_owned),
             amr: amr.to_vec(),
-            acr: ACR_PWD_PUSH.into(),
+            acr: Method::of(grant.base.method).acr().into(),
             sid: grant.base.sid.clone(),
         };
         let alg = if client.id_token_signed_response_alg == "ES256" {

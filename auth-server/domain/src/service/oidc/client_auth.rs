@@ -1,0 +1,318 @@
+//! Client authentication, the one rule for every endpoint a relying party
+//! calls (the token and backchannel endpoints, the portal API):
+//! `client_secret_basic`, `client_secret_post`, `private_key_jwt`
+//! (RFC 7523: `iss` = `sub` = the client, `aud` this provider, short-lived,
+//! each `jti` once), or `none` for a public client at the token endpoint.
+
+use super::*;
+use crate::service::client::{ASSERTION_ALGS, AuthMethod, assertion_alg};
+use crate::store::records::ClientJtiSpent;
+use potvrda_proto::oidc::CLIENT_ASSERTION_TYPE_JWT;
+
+/// The longest an assertion may live (its `exp` from now).
+const MAX_ASSERTION_LIFETIME: i64 = 300;
+/// Clock skew allowed for `iat` and `nbf`.
+const ASSERTION_LEEWAY: i64 = 60;
+
+/// What a request presented to authenticate its client.
+#[derive(Debug, Default)]
+pub enum ClientCredentials {
+    /// Nothing.
+    #[default]
+    Absent,
+    /// HTTP Basic (RFC 6749 §2.3.1).
+    Basic {
+        /// The client id.
+        id: String,
+        /// The secret.
+        secret: SecretString,
+    },
+    /// `client_id` and `client_secret` in the form.
+    Post {
+        /// The client id.
+        id: String,
+        /// The secret.
+        secret: SecretString,
+    },
+    /// Only a `client_id` (a public client).
+    Id(String),
+    /// An RFC 7523 assertion, with the form's `client_id` if it gave one.
+    Assertion {
+        /// The JWT.
+        jwt: String,
+        /// The form's `client_id`, which must be the assertion's `iss`.
+        id: Option<String>,
+    },
+}
+
+/// The parts of a form that can authenticate a client.
+#[derive(Debug, Default)]
+pub struct CredentialParts<'a> {
+    /// HTTP Basic, decoded.
+    pub basic: Option<(String, String)>,
+    /// The form's `client_id`.
+    pub client_id: Option<&'a str>,
+    /// The form's `client_secret`.
+    pub client_secret: Option<&'a str>,
+    /// The form's `client_assertion_type`.
+    pub assertion_type: Option<&'a str>,
+    /// The form's `client_assertion`.
+    pub assertion: Option<&'a str>,
+}
+
+impl ClientCredentials {
+    /// The credentials of a form (and its HTTP Basic): exactly one method.
+    pub fn from_parts(p: CredentialParts<'_>) -> Result<Self> {
+        let one = |d: &str| oauth(OAuthError::InvalidRequest, d);
+        match (p.basic, p.client_secret, p.assertion_type, p.assertion) {
+            (Some((id, secret)), None, None, None) => {
+                if p.client_id.is_some_and(|f| f != id) {
+                    return Err(one("client_id differs from the HTTP Basic one"));
+                }
+                Ok(Self::Basic {
+                    id,
+                    secret: secret.into(),
+                })
+            }
+            (None, Some(secret), None, None) => Ok(Self::Post {
+                id: p
+                    .client_id
+                    .ok_or_else(|| one("client_secret needs client_id"))?
+                    .to_owned(),
+                secret: secret.to_owned().into(),
+            }),
+            (None, None, Some(CLIENT_ASSERTION_TYPE_JWT), Some(jwt)) => Ok(Self::Assertion {
+                jwt: jwt.to_owned(),
+                id: p.client_id.map(str::to_owned),
+            }),
+            (None, None, Some(_), Some(_)) => Err(one(
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            )),
+            (None, None, None, None) => Ok(p
+                .client_id
+                .map_or(Self::Absent, |id| Self::Id(id.to_owned()))),
+            _ => Err(one("use one client authentication method")),
+        }
+    }
+
+    fn method(&self) -> Option<AuthMethod> {
+        match self {
+            Self::Absent => None,
+            Self::Basic { .. } => Some(AuthMethod::ClientSecretBasic),
+            Self::Post { .. } => Some(AuthMethod::ClientSecretPost),
+            Self::Id(_) => Some(AuthMethod::None),
+            Self::Assertion { .. } => Some(AuthMethod::PrivateKeyJwt),
+        }
+    }
+}
+
+/// Where a client authenticates: what an assertion's `aud` may name
+/// besides the issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/oauth2/token`.
+    Token,
+    /// `/oauth2/bc-authorize`.
+    Backchannel,
+    /// `/v1/logins` and its status and code endpoints.
+    Portal,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Token => "/oauth2/token",
+            Self::Backchannel => "/oauth2/bc-authorize",
+            Self::Portal => "/v1/logins",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    sub: String,
+    exp: i64,
+    #[serde(default)]
+    iat: Option<i64>,
+    #[serde(default)]
+    nbf: Option<i64>,
+    #[serde(default)]
+    jti: Option<String>,
+}
+
+capability! {
+    /// Client authentication.
+    pub(crate) ClientAuth
+}
+
+impl<'a> ClientAuth<'a> {
+    /// The registered client these credentials prove, by the method it is
+    /// registered for; `invalid_client` else.
+    pub(crate) async fn authenticate(
+        &self,
+        creds: ClientCredentials,
+        at: Endpoint,
+    ) -> Result<&'a OidcClient> {
+        let fail = |d: &str| oauth(OAuthError::InvalidClient, d);
+        let Some(method) = creds.method() else {
+            return Err(fail("client authentication is required"));
+        };
+        let client = match creds {
+            ClientCredentials::Absent => return Err(fail("client authentication is required")),
+            ClientCredentials::Basic { id, secret } | ClientCredentials::Post { id, secret } => {
+                let client = self.registered(&id)?;
+                let ok = client
+                    .client_secret
+                    .as_ref()
+                    .is_some_and(|s| ct_eq_str(s.expose_secret(), secret.expose_secret()));
+                if !ok {
+                    return Err(fail("client authentication failed"));
+                }
+                client
+            }
+            ClientCredentials::Id(id) => self.registered(&id)?,
+            ClientCredentials::Assertion { jwt, id } => {
+                self.verify_assertion(&jwt, id.as_deref(), at).await?
+            }
+        };
+        if !accepts(client, method) {
+            return Err(fail(
+                "the client is registered for another authentication method",
+            ));
+        }
+        Ok(client)
+    }
+
+    /// The portal API's caller: a client registered for it (errors in the
+    /// portal API's own form).
+    pub(crate) async fn portal(&self, creds: ClientCredentials) -> Result<&'a OidcClient> {
+        let client = self
+            .authenticate(creds, Endpoint::Portal)
+            .await
+            .map_err(|e| match e {
+                Error::OAuth {
+                    error: OAuthError::InvalidClient,
+                    description,
+                } => Error::InvalidClient(description),
+                Error::OAuth { description, .. } => Error::InvalidRequest(description),
+                other => other,
+            })?;
+        if !client.portal_api {
+            return Err(Error::InvalidClient(
+                "the client is not registered for the portal API".into(),
+            ));
+        }
+        Ok(client)
+    }
+
+    fn registered(&self, id: &str) -> Result<&'a OidcClient> {
+        Provider(self.0)
+            .client(id)
+            .ok_or_else(|| oauth(OAuthError::InvalidClient, "unknown client"))
+    }
+
+    /// RFC 7523 §3, with OIDC Core §9's `iss` = `sub` = the client.
+    async fn verify_assertion(
+        &self,
+        jwt: &str,
+        form_id: Option<&str>,
+        at: Endpoint,
+    ) -> Result<&'a OidcClient> {
+        let fail = |d: &str| oauth(OAuthError::InvalidClient, d);
+        let header = jsonwebtoken::decode_header(jwt)
+            .map_err(|_| fail("the client assertion is not a JWT"))?;
+        let unverified = jsonwebtoken::dangerous::insecure_decode::<AssertionClaims>(jwt)
+            .map_err(|_| fail("the client assertion's claims are malformed"))?
+            .claims;
+        if form_id.is_some_and(|f| f != unverified.iss) {
+            return Err(fail("client_id differs from the assertion's issuer"));
+        }
+        let client = self.registered(&unverified.iss)?;
+        let key = client
+            .jwks
+            .as_ref()
+            .and_then(|set| match &header.kid {
+                Some(kid) => set.find(kid),
+                None => (set.keys.len() == 1).then(|| &set.keys[0]),
+            })
+            .ok_or_else(|| fail("no registered key of the client matches the assertion"))?;
+        if !ASSERTION_ALGS.contains(&header.alg)
+            || !assertion_alg(key).is_some_and(|algs| algs.contains(&header.alg))
+        {
+            return Err(fail(
+                "the assertion's algorithm does not fit the client's key",
+            ));
+        }
+        let decoding =
+            DecodingKey::from_jwk(key).map_err(|_| fail("the client's key does not parse"))?;
+        let mut v = Validation::new(header.alg);
+        v.validate_exp = false;
+        v.validate_nbf = false;
+        v.set_issuer(&[client.client_id.as_str()]);
+        let endpoint = format!("{}{}", self.public_url, at.path());
+        v.set_audience(&[self.public_url.as_str(), endpoint.as_str()]);
+        let claims = jsonwebtoken::decode::<AssertionClaims>(jwt, &decoding, &v)
+            .map_err(|_| fail("the client assertion does not verify (signature, iss or aud)"))?
+            .claims;
+        self.assertion_fresh(client, &claims).await?;
+        Ok(client)
+    }
+
+    /// `sub`, the times, and the `jti` spent once until the assertion expires.
+    async fn assertion_fresh(&self, client: &OidcClient, c: &AssertionClaims) -> Result<()> {
+        let fail = |d: &str| oauth(OAuthError::InvalidClient, d);
+        let now = self.clock.now();
+        if c.sub != client.client_id.as_str() {
+            return Err(fail("the assertion's sub must be the client id"));
+        }
+        if c.exp <= now {
+            return Err(fail("the client assertion has expired"));
+        }
+        if c.exp > now + MAX_ASSERTION_LIFETIME + ASSERTION_LEEWAY {
+            return Err(fail("the client assertion lives longer than 5 minutes"));
+        }
+        if c.iat
+            .into_iter()
+            .chain(c.nbf)
+            .any(|t| t > now + ASSERTION_LEEWAY)
+        {
+            return Err(fail("the client assertion is not valid yet"));
+        }
+        let jti = c
+            .jti
+            .as_deref()
+            .filter(|j| !j.is_empty() && j.len() <= 256)
+            .ok_or_else(|| fail("the client assertion needs a jti"))?;
+        let key = format!("{}:{}", client.client_id, sha256_b64(jti.as_bytes()));
+        let first = self
+            .records::<ClientJtiSpent>()
+            .put_new(
+                &key,
+                &crate::store::records::Marker,
+                c.exp + ASSERTION_LEEWAY,
+                now,
+            )
+            .await?;
+        if !first {
+            tracing::warn!(client_id = %client.client_id, "a client assertion was replayed");
+            return Err(fail("the client assertion was already used"));
+        }
+        Ok(())
+    }
+}
+
+/// Whether a client registered as it is accepts `method`: clients
+/// registered without a method take either secret method, as before.
+fn accepts(client: &OidcClient, method: AuthMethod) -> bool {
+    match (client.token_endpoint_auth_method, client.auth_method()) {
+        (Some(registered), _) => registered == method,
+        (None, AuthMethod::ClientSecretBasic) => {
+            matches!(
+                method,
+                AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+            )
+        }
+        (None, implied) => implied == method,
+    }
+}
