@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine with Rust: installs what it
 # needs (redis-server; promtool, systemd-analyze and PyYAML to check deploy/;
-# Chromium and chromedriver for the browser tests; the wasm32 target and
+# Chromium and chromedriver for the browser tests; Node.js and npm for the
+# certified relying-party library (openid-client, installed by `npm ci`); the wasm32 target and
 # wasm-bindgen-cli for the browser companion (scripts/web-app.sh);
 # cargo-deny; schemathesis), then licence/ban checks, format check, clippy,
 # an API fuzz run from the OpenAPI description, short cargo-fuzz runs, and
@@ -19,6 +20,9 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# Node.js runs the certified relying-party library (openid-client, tests/node).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]} from Debian"
   as_root apt-get update -qq

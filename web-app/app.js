@@ -112,6 +112,11 @@ function card(login) {
   li.querySelector('.username').textContent = login.username;
   li.querySelector('.ip').textContent = login.ip ?? '—';
   li.querySelector('.agent').textContent = login.user_agent ?? '—';
+  // A CIBA request's message, which the screen asking shows too.
+  const binding = li.querySelector('.binding');
+  binding.textContent = login.binding_message ?? '';
+  binding.hidden = !login.binding_message;
+  li.querySelector('.binding-label').hidden = !login.binding_message;
   li.querySelector('.expires').textContent = new Date(login.expires_at * 1000).toLocaleTimeString();
   // A risky login: why (from the signed challenge), and the longer code instead of the number.
   li.querySelector('.notices').replaceChildren(

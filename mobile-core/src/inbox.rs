@@ -21,6 +21,9 @@ pub struct Shown {
     pub ip: Option<String>,
     /// The browser's user agent.
     pub user_agent: Option<String>,
+    /// What the consumption device shows too (a CIBA request's
+    /// `binding_message`, protocol 3): the citizen checks the two match.
+    pub binding_message: Option<String>,
     /// Unix seconds after which it can no longer be answered.
     pub expires_at: i64,
     /// A risky login asks for the login screen's code of this many digits
@@ -39,6 +42,7 @@ impl Shown {
             service: c.claims.ctx.service.clone(),
             ip: c.claims.ctx.ip.clone(),
             user_agent: c.claims.ctx.user_agent.clone(),
+            binding_message: c.claims.ctx.binding_message.clone(),
             expires_at: c.claims.exp,
             code_digits: protocol::code_digits(c),
             notices: protocol::notices(c),

@@ -140,6 +140,9 @@ pub struct PendingLogin {
     pub ip: Option<String>,
     /// The browser's user agent.
     pub user_agent: Option<String>,
+    /// What the consumption device shows too (a CIBA request's
+    /// `binding_message`): show it beside the service, for the citizen to compare.
+    pub binding_message: Option<String>,
     /// Unix seconds after which it can no longer be answered.
     pub expires_at: i64,
     /// A risky login asks for the login screen's code of this many digits
@@ -482,6 +485,7 @@ fn view(s: Shown) -> PendingLogin {
         service: s.service,
         ip: s.ip,
         user_agent: s.user_agent,
+        binding_message: s.binding_message,
         expires_at: s.expires_at,
         code_digits: s.code_digits,
         notices: s.notices,

@@ -316,6 +316,8 @@ pub struct Options {
     pub risk_weights: String,
     /// Serve the browser companion from this directory.
     pub app_dir: Option<PathBuf>,
+    /// CIBA's poll interval, in seconds.
+    pub ciba_interval: u64,
 }
 
 impl Options {
@@ -342,6 +344,7 @@ impl Options {
             audit_reader_token: None,
             risk_weights: String::new(),
             app_dir: None,
+            ciba_interval: 5,
         }
     }
 }
@@ -478,6 +481,7 @@ impl TestServer {
                 clients: Some(SecretString::from(with_portal_client(
                     opts.oidc_clients.as_deref(),
                 ))),
+                ciba_interval: std::time::Duration::from_secs(opts.ciba_interval),
                 ..Default::default()
             },
             log: potvrda_server::config::sections::Log {

@@ -98,8 +98,13 @@ fn main() -> std::process::ExitCode {
 
 fn describe(c: &Challenge) -> String {
     let ctx = &c.claims.ctx;
+    let binding = ctx
+        .binding_message
+        .as_deref()
+        .map(|m| format!("\n  message:   {m} (the screen asking shows it too)"))
+        .unwrap_or_default();
     format!(
-        "challenge {}\n  login as:  {}\n  service:   {}\n  from:      {} ({})\n  expires:   in {} s",
+        "challenge {}\n  login as:  {}\n  service:   {}{binding}\n  from:      {} ({})\n  expires:   in {} s",
         c.claims.cid,
         c.claims.sub,
         ctx.service.as_deref().unwrap_or("-"),

@@ -2340,6 +2340,11 @@ public struct PendingLogin: Equatable, Hashable {
      */
     public var userAgent: String?
     /**
+     * What the consumption device shows too (a CIBA request's
+     * `binding_message`): show it beside the service, for the citizen to compare.
+     */
+    public var bindingMessage: String?
+    /**
      * Unix seconds after which it can no longer be answered.
      */
     public var expiresAt: Int64
@@ -2373,6 +2378,10 @@ public struct PendingLogin: Equatable, Hashable {
          * The browser's user agent.
          */userAgent: String?, 
         /**
+         * What the consumption device shows too (a CIBA request's
+         * `binding_message`): show it beside the service, for the citizen to compare.
+         */bindingMessage: String?, 
+        /**
          * Unix seconds after which it can no longer be answered.
          */expiresAt: Int64, 
         /**
@@ -2388,6 +2397,7 @@ public struct PendingLogin: Equatable, Hashable {
         self.service = service
         self.ip = ip
         self.userAgent = userAgent
+        self.bindingMessage = bindingMessage
         self.expiresAt = expiresAt
         self.codeDigits = codeDigits
         self.notices = notices
@@ -2414,6 +2424,7 @@ public struct FfiConverterTypePendingLogin: FfiConverterRustBuffer {
                 service: FfiConverterOptionString.read(from: &buf), 
                 ip: FfiConverterOptionString.read(from: &buf), 
                 userAgent: FfiConverterOptionString.read(from: &buf), 
+                bindingMessage: FfiConverterOptionString.read(from: &buf), 
                 expiresAt: FfiConverterInt64.read(from: &buf), 
                 codeDigits: FfiConverterOptionUInt8.read(from: &buf), 
                 notices: FfiConverterSequenceString.read(from: &buf)
@@ -2426,6 +2437,7 @@ public struct FfiConverterTypePendingLogin: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.service, into: &buf)
         FfiConverterOptionString.write(value.ip, into: &buf)
         FfiConverterOptionString.write(value.userAgent, into: &buf)
+        FfiConverterOptionString.write(value.bindingMessage, into: &buf)
         FfiConverterInt64.write(value.expiresAt, into: &buf)
         FfiConverterOptionUInt8.write(value.codeDigits, into: &buf)
         FfiConverterSequenceString.write(value.notices, into: &buf)

@@ -26,6 +26,7 @@ const WEB: (&str, &str) = ("web", "web-client-secret-0123456789");
 fn clients(notify: &str) -> String {
     json!([
         {"client_id": KIOSK.0, "client_secret": KIOSK.1, "name": "Šalter: upis u vrtić",
+         "token_endpoint_auth_method": "client_secret_basic",
          "grant_types": ["urn:openid:params:grant-type:ciba", "refresh_token"],
          "backchannel_token_delivery_mode": "poll"},
         {"client_id": DESK.0, "client_secret": DESK.1, "name": "Pozivni centar",
@@ -351,6 +352,24 @@ async fn malformed_requests_are_refused_before_any_push(backend: Backend) {
         .await
         .expect("sent");
     assert_eq!(error_of(anonymous).await, (401, "invalid_client".into()));
+    // The right secret by a method the client is not registered for.
+    let posted = srv
+        .http
+        .post(format!("{}/oauth2/bc-authorize", srv.url))
+        .form(&[
+            ("scope", "openid"),
+            ("login_hint", user),
+            ("client_id", KIOSK.0),
+            ("client_secret", KIOSK.1),
+        ])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        error_of(posted).await,
+        (401, "invalid_client".into()),
+        "client_secret_post for a client_secret_basic client"
+    );
     assert!(
         c.phone.pending().await.expect("pull").is_empty(),
         "nothing reached the phone"

@@ -24,6 +24,7 @@ mod outage;
 mod recovery;
 mod risk;
 mod roles;
+mod rp_library;
 mod scale_out;
 mod store_contract;
 mod support;

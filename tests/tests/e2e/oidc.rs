@@ -258,7 +258,7 @@ fn authorize(rp: &Rp, extra: &[(&str, &str)]) -> Authz {
 }
 
 /// A browser: a cookie jar, no automatic redirects.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -272,19 +272,19 @@ fn between<'a>(html: &'a str, start: &str, end: &str) -> Option<&'a str> {
     Some(&html[from..from + html[from..].find(end)?])
 }
 
-fn location(r: &reqwest::Response) -> url::Url {
+pub(crate) fn location(r: &reqwest::Response) -> url::Url {
     assert_eq!(r.status(), 303, "a redirect");
     url::Url::parse(r.headers()["location"].to_str().expect("ascii")).expect("absolute")
 }
 
-fn param(u: &url::Url, name: &str) -> Option<String> {
+pub(crate) fn param(u: &url::Url, name: &str) -> Option<String> {
     u.query_pairs()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
 /// Open the authorization URL; the login page's request id.
-async fn open_login(b: &reqwest::Client, url: &str) -> String {
+pub(crate) async fn open_login(b: &reqwest::Client, url: &str) -> String {
     let r = b.get(url).send().await.expect("authorize");
     assert_eq!(r.status(), 200, "the login page");
     let csp = r.headers()["content-security-policy"]
@@ -300,7 +300,12 @@ async fn open_login(b: &reqwest::Client, url: &str) -> String {
 }
 
 /// Post the password; the number the waiting page shows.
-async fn post_password(srv: &TestServer, b: &reqwest::Client, request: &str, c: &Citizen) -> u8 {
+pub(crate) async fn post_password(
+    srv: &TestServer,
+    b: &reqwest::Client,
+    request: &str,
+    c: &Citizen,
+) -> u8 {
     let r = b
         .post(format!("{}/oauth2/authorize", srv.url))
         .form(&[
@@ -322,7 +327,7 @@ async fn post_password(srv: &TestServer, b: &reqwest::Client, request: &str, c: 
 }
 
 /// The page's long-poll, then "continue": where the browser is sent.
-async fn finish(srv: &TestServer, b: &reqwest::Client, request: &str) -> url::Url {
+pub(crate) async fn finish(srv: &TestServer, b: &reqwest::Client, request: &str) -> url::Url {
     let s: serde_json::Value = b
         .get(format!(
             "{}/oauth2/authorize/wait?wait=10&request={request}",

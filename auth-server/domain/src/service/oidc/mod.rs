@@ -65,6 +65,8 @@ pub struct AuthorizeParams {
     pub prompt: Option<String>,
     /// Maximum age of the approval, in seconds.
     pub max_age: Option<String>,
+    /// Space-separated `acr` values the client accepts, in order of preference.
+    pub acr_values: Option<String>,
 }
 
 /// A pending authorization request, kept while the citizen logs in.

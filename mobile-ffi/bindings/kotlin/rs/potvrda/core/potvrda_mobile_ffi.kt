@@ -3836,6 +3836,12 @@ data class PendingLogin (
     var `userAgent`: kotlin.String?
     , 
     /**
+     * What the consumption device shows too (a CIBA request's
+     * `binding_message`): show it beside the service, for the citizen to compare.
+     */
+    var `bindingMessage`: kotlin.String?
+    , 
+    /**
      * Unix seconds after which it can no longer be answered.
      */
     var `expiresAt`: kotlin.Long
@@ -3872,6 +3878,7 @@ public object FfiConverterTypePendingLogin: FfiConverterRustBuffer<PendingLogin>
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterOptionalUByte.read(buf),
             FfiConverterSequenceString.read(buf),
@@ -3884,6 +3891,7 @@ public object FfiConverterTypePendingLogin: FfiConverterRustBuffer<PendingLogin>
             FfiConverterOptionalString.allocationSize(value.`service`) +
             FfiConverterOptionalString.allocationSize(value.`ip`) +
             FfiConverterOptionalString.allocationSize(value.`userAgent`) +
+            FfiConverterOptionalString.allocationSize(value.`bindingMessage`) +
             FfiConverterLong.allocationSize(value.`expiresAt`) +
             FfiConverterOptionalUByte.allocationSize(value.`codeDigits`) +
             FfiConverterSequenceString.allocationSize(value.`notices`)
@@ -3895,6 +3903,7 @@ public object FfiConverterTypePendingLogin: FfiConverterRustBuffer<PendingLogin>
             FfiConverterOptionalString.write(value.`service`, buf)
             FfiConverterOptionalString.write(value.`ip`, buf)
             FfiConverterOptionalString.write(value.`userAgent`, buf)
+            FfiConverterOptionalString.write(value.`bindingMessage`, buf)
             FfiConverterLong.write(value.`expiresAt`, buf)
             FfiConverterOptionalUByte.write(value.`codeDigits`, buf)
             FfiConverterSequenceString.write(value.`notices`, buf)
