@@ -60,6 +60,8 @@ fn bench(c: &mut Criterion) {
             ctx_hash: Some(URL_SAFE_NO_PAD.encode([5u8; 32])),
             jti: Some("bench".into()),
             code: None,
+            uv: None,
+            key: None,
         },
         &device.encoding,
     )

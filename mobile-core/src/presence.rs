@@ -31,6 +31,11 @@ pub trait UserVerifier: Send + Sync {
     /// Ask the citizen to confirm, showing `reason`; `Ok(true)` only when
     /// they just did. A cancelled prompt is `Ok(false)`.
     fn verify(&self, reason: &str) -> Result<bool>;
+    /// How it confirms, reported in the approval (protocol 3); `None` for
+    /// a verifier that cannot say (the virtual phone).
+    fn method(&self) -> Option<potvrda_proto::jose::Verification> {
+        None
+    }
 }
 
 /// Asks the citizen for their PIN (the app's PIN pad).
@@ -118,6 +123,10 @@ impl PinVerifier {
 }
 
 impl UserVerifier for PinVerifier {
+    fn method(&self) -> Option<potvrda_proto::jose::Verification> {
+        Some(potvrda_proto::jose::Verification::CorePin)
+    }
+
     fn verify(&self, reason: &str) -> Result<bool> {
         let mut state = self.store.load()?.ok_or(Error::PinNotSet)?;
         if state.failures >= PIN_ATTEMPTS {

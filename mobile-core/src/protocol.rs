@@ -4,7 +4,7 @@
 use potvrda_proto::api::{EnrollmentRequest, PushSubscription};
 use potvrda_proto::jose::{
     AUD_PULL, ApprovalClaims, ChallengeClaims, Decision, EnrollmentProofClaims, Jwks, PullClaims,
-    TYP_APPROVAL, TYP_CHALLENGE, TYP_ENROLLMENT, TYP_PULL,
+    TYP_APPROVAL, TYP_CHALLENGE, TYP_ENROLLMENT, TYP_PULL, Verification,
 };
 use potvrda_proto::limits::{MAX_CLOCK_SKEW_SECS, NUMBER_MAX, NUMBER_MIN};
 
@@ -113,17 +113,28 @@ pub fn approval(
     if decision != Decision::Deny && !verifier.verify(&reason)? {
         return Err(Error::UserNotVerified);
     }
-    sign_approval(signer, device_id, challenge, decision, (number, None), now)
+    let uv = (decision != Decision::Deny)
+        .then(|| verifier.method())
+        .flatten();
+    sign_approval(
+        signer,
+        device_id,
+        challenge,
+        decision,
+        (number, None, uv),
+        now,
+    )
 }
 
 /// Sign the answer to `challenge`: what the phone saw (`ctx_hash`), a fresh
-/// `jti`, and what the citizen typed — the number, or a risky login's code.
+/// `jti`, what the citizen typed — the number, or a risky login's code —,
+/// how they confirmed, and where the key lives (protocol 3).
 fn sign_approval(
     signer: &dyn Signer,
     device_id: &str,
     challenge: &Challenge,
     decision: Decision,
-    (number, code): (Option<u8>, Option<String>),
+    (number, code, uv): (Option<u8>, Option<String>, Option<Verification>),
     now: i64,
 ) -> Result<String> {
     jws::sign(
@@ -139,6 +150,8 @@ fn sign_approval(
             ctx_hash: Some(ctx_hash(&challenge.jws)?),
             jti: Some(random_id()),
             code,
+            uv,
+            key: Some(signer.protection()),
         },
     )
 }
@@ -185,7 +198,7 @@ pub fn approval_with_code(
         device_id,
         challenge,
         Decision::Approve,
-        (None, Some(code)),
+        (None, Some(code), verifier.method()),
         now,
     )
 }

@@ -17,6 +17,12 @@ pub trait Signer: Send + Sync {
     fn public_jwk(&self) -> EcJwk;
     /// An ES256 signature over `message` (SHA-256, then ECDSA), as the 64-byte `r || s`.
     fn sign(&self, message: &[u8]) -> Result<[u8; 64]>;
+    /// Where the key lives, reported in every approval (protocol 3). A key
+    /// in process memory is software; a keystore says otherwise only for a
+    /// key its secure hardware holds.
+    fn protection(&self) -> potvrda_proto::jose::KeyProtection {
+        potvrda_proto::jose::KeyProtection::Software
+    }
 }
 
 /// A P-256 key held in process memory.

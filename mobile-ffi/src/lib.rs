@@ -43,6 +43,35 @@ pub trait Keystore: Send + Sync {
     /// ECDSA P-256 with SHA-256 over `message` (Android `SHA256withECDSA`,
     /// iOS `.ecdsaSignatureMessageX962SHA256`): DER or the 64-byte `r || s`.
     fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>>;
+    /// Where the key lives, reported in every approval (protocol 3):
+    /// `Hardware` only when the platform says its secure hardware holds it
+    /// (Android `KeyInfo.getSecurityLevel()` TEE or StrongBox; iOS a Secure
+    /// Enclave key).
+    fn protection(&self) -> KeyProtection;
+}
+
+/// Where the device key lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum KeyProtection {
+    /// In the app's storage.
+    Software,
+    /// In the phone's secure hardware, not exportable.
+    Hardware,
+}
+
+/// How the citizen confirmed before an approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Verification {
+    /// A biometric prompt that does not say which biometric.
+    Biometric,
+    /// A fingerprint.
+    Fingerprint,
+    /// A face.
+    Face,
+    /// The app's own PIN, or the phone's screen lock.
+    AppPin,
+    /// The core's six-digit PIN: what [`pin_verification`] reports.
+    CorePin,
 }
 
 /// The citizen's confirmation before every approval and fraud report.
@@ -53,6 +82,9 @@ pub trait UserVerification: Send + Sync {
     /// that called [`Device::approve`] or [`Device::report_fraud`]: call
     /// those off the UI thread and block here until the prompt answers.
     fn confirm(&self, reason: String) -> bool;
+    /// How [`confirm`](UserVerification::confirm) asks, reported in the
+    /// approval (protocol 3; the core's [`pin_verification`] reports its own PIN).
+    fn method(&self) -> Verification;
 }
 
 /// The app's PIN pad, for [`pin_verification`].
@@ -571,6 +603,13 @@ impl Signer for KeystoreSigner {
         })?;
         Ok(sig.to_bytes().into())
     }
+
+    fn protection(&self) -> potvrda_proto::jose::KeyProtection {
+        match self.keystore.protection() {
+            KeyProtection::Hardware => potvrda_proto::jose::KeyProtection::Hardware,
+            KeyProtection::Software => potvrda_proto::jose::KeyProtection::Software,
+        }
+    }
 }
 
 /// [`SoftwareSigner`] offered as a [`Keystore`].
@@ -591,6 +630,10 @@ impl Keystore for SoftwareKeystore {
     fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>> {
         Ok(self.0.sign(&message)?.to_vec())
     }
+
+    fn protection(&self) -> KeyProtection {
+        KeyProtection::Software
+    }
 }
 
 struct Confirm(Arc<dyn UserVerification>);
@@ -599,6 +642,17 @@ impl UserVerifier for Confirm {
     fn verify(&self, reason: &str) -> potvrda_mobile_core::Result<bool> {
         Ok(self.0.confirm(reason.to_owned()))
     }
+
+    fn method(&self) -> Option<potvrda_proto::jose::Verification> {
+        use potvrda_proto::jose::Verification as V;
+        Some(match self.0.method() {
+            Verification::Biometric => V::Biometric,
+            Verification::Fingerprint => V::Fingerprint,
+            Verification::Face => V::Face,
+            Verification::AppPin => V::AppPin,
+            Verification::CorePin => V::CorePin,
+        })
+    }
 }
 
 struct PinGate(potvrda_mobile_core::PinVerifier);
@@ -606,6 +660,10 @@ struct PinGate(potvrda_mobile_core::PinVerifier);
 impl UserVerification for PinGate {
     fn confirm(&self, reason: String) -> bool {
         matches!(self.0.verify(&reason), Ok(true))
+    }
+
+    fn method(&self) -> Verification {
+        Verification::CorePin
     }
 }
 
@@ -662,6 +720,9 @@ mod tests {
             let sig: p256::ecdsa::Signature = self.signs_with.sign(&message);
             Ok(sig.to_der().as_bytes().to_vec())
         }
+        fn protection(&self) -> KeyProtection {
+            KeyProtection::Hardware
+        }
     }
 
     #[test]
@@ -672,6 +733,11 @@ mod tests {
             signs_with: key.clone(),
         }))
         .expect("SPKI DER public key");
+        assert_eq!(
+            honest.protection(),
+            potvrda_proto::jose::KeyProtection::Hardware,
+            "the approval says where the keystore keeps the key"
+        );
         let raw = honest.sign(b"message").expect("signs");
         let sig = p256::ecdsa::Signature::from_slice(&raw).expect("r || s");
         key.verifying_key()
@@ -703,6 +769,9 @@ mod tests {
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             self.key.sign(message)
         }
+        fn protection(&self) -> KeyProtection {
+            KeyProtection::Software
+        }
     }
 
     /// The citizen cancels every prompt; meanwhile it checks whether the
@@ -722,6 +791,9 @@ mod tests {
                     .store(true, std::sync::atomic::Ordering::SeqCst);
             }
             false
+        }
+        fn method(&self) -> Verification {
+            Verification::Biometric
         }
     }
 

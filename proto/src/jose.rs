@@ -331,6 +331,67 @@ pub struct ApprovalClaims {
     /// challenge asked for one (`ChallengeRisk::code_digits`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// Protocol 3: how the citizen confirmed before the phone signed (an
+    /// approval or a fraud report; a denial asks nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uv: Option<Verification>,
+    /// Protocol 3: where the key that signed lives, as the phone reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyProtection>,
+}
+
+/// How the citizen confirmed on the phone (protocol 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    /// A biometric prompt that does not say which biometric (Android's
+    /// `BiometricPrompt`, iOS's `LAContext`).
+    Biometric,
+    /// A fingerprint.
+    Fingerprint,
+    /// A face.
+    Face,
+    /// The app's own PIN, or the phone's screen lock.
+    AppPin,
+    /// The core's six-digit PIN (`pin_verification`).
+    CorePin,
+}
+
+impl Verification {
+    /// Its RFC 8176 `amr` value: `fpt`, `face`, `pin`, or `user` for a
+    /// biometric of unknown kind (the citizen was there; which trait
+    /// proved it is not known).
+    pub fn amr(self) -> &'static str {
+        match self {
+            Self::Fingerprint => "fpt",
+            Self::Face => "face",
+            Self::AppPin | Self::CorePin => "pin",
+            Self::Biometric => "user",
+        }
+    }
+}
+
+/// Where the device key lives (protocol 3), as the phone reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum KeyProtection {
+    /// In the app's storage (the browser companion, `new_software_keystore`).
+    Software,
+    /// In the phone's secure hardware (Android Keystore in a TEE or
+    /// StrongBox, the iOS Secure Enclave), not exportable.
+    Hardware,
+}
+
+impl KeyProtection {
+    /// Its RFC 8176 `amr` value: `hwk` or `swk`.
+    pub fn amr(self) -> &'static str {
+        match self {
+            Self::Hardware => "hwk",
+            Self::Software => "swk",
+        }
+    }
 }
 
 /// Claims of the enrollment proof (`typ` [`TYP_ENROLLMENT`]), signed by the new device key.
@@ -377,6 +438,9 @@ pub struct AccessTokenClaims {
     pub auth_time: i64,
     /// `["pwd", "mfa"]`.
     pub amr: Vec<String>,
+    /// The login's level of assurance (protocol 3; tokens before it have none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub acr: String,
     /// The `jti` of the approval that authorised this login, when it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_jti: Option<String>,

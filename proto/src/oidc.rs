@@ -3,12 +3,15 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The `acr` of every login: password, then the push approval with number
-/// matching on an enrolled device.
+/// Level of assurance "basic" (Serbian *osnovni*, eIDAS *low*).
+pub const LOA_BASIC: &str = "urn:potvrda:loa:basic";
+/// Level of assurance "substantial" (Serbian *srednji*, eIDAS *substantial*).
+pub const LOA_SUBSTANTIAL: &str = "urn:potvrda:loa:substantial";
+/// Level of assurance "high" (Serbian *visoki*, eIDAS *high*).
+pub const LOA_HIGH: &str = "urn:potvrda:loa:high";
+/// The one `acr` of protocol 2 (the password, then the push): accepted in
+/// `acr_values` as [`LOA_SUBSTANTIAL`], which such a login proves.
 pub const ACR_PWD_PUSH: &str = "urn:potvrda:acr:pwd-push";
-/// The `acr` of a CIBA login: the push approval with number matching on an
-/// enrolled device, no password (the relying party asked for the citizen).
-pub const ACR_PUSH: &str = "urn:potvrda:acr:push";
 /// `client_assertion_type` of RFC 7523 `private_key_jwt`.
 pub const CLIENT_ASSERTION_TYPE_JWT: &str =
     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -63,6 +66,8 @@ pub struct ProviderMetadata {
     pub backchannel_token_delivery_modes_supported: Vec<String>,
     /// CIBA Core §4: `false` (the phone's number matching replaces a user code).
     pub backchannel_user_code_parameter_supported: bool,
+    /// OpenID Connect Core §5.5: the `claims` parameter (for an essential `acr`).
+    pub claims_parameter_supported: bool,
 }
 
 /// The answer of the backchannel authentication endpoint (CIBA Core §7.3),
@@ -260,6 +265,9 @@ pub struct OidcAccessClaims {
     pub auth_time: i64,
     /// `["pwd", "mfa"]`.
     pub amr: Vec<String>,
+    /// The login's level of assurance (protocol 3; tokens before it have none).
+    #[serde(default)]
+    pub acr: String,
     /// The grant (refresh family) it belongs to; revoked with it.
     pub gid: String,
 }

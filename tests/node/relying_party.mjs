@@ -35,7 +35,7 @@ const signed = await client.discovery(issuer, env('JWT_CLIENT'), undefined,
 // 1. CIBA poll.
 {
   const started = await client.initiateBackchannelAuthentication(signed, {
-    scope: 'openid profile', login_hint: username, binding_message: 'Šalter 3', acr_values: 'urn:potvrda:acr:push',
+    scope: 'openid profile', login_hint: username, binding_message: 'Šalter 3', acr_values: 'urn:potvrda:loa:basic',
   });
   out({ step: 'ciba-poll', number: started.number, code: started.code ?? null });
   const tokens = await client.pollBackchannelAuthenticationGrant(signed, started);
@@ -81,7 +81,7 @@ const signed = await client.discovery(issuer, env('JWT_CLIENT'), undefined,
   const url = client.buildAuthorizationUrl(web, {
     redirect_uri: env('CODE_REDIRECT'), scope: 'openid profile', state, nonce,
     code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-    acr_values: 'urn:potvrda:acr:pwd-push',
+    acr_values: 'urn:potvrda:loa:substantial',
   });
   out({ step: 'authorize', url: url.href });
   const back = await answer();

@@ -59,6 +59,9 @@ class Citizen(core.UserVerification):
         self.answer = True
         self.shown = []
 
+    def method(self):
+        return core.Verification.FINGERPRINT
+
     def confirm(self, reason):
         self.shown.append(reason)
         return self.answer
@@ -159,6 +162,11 @@ def main():
         "GET", f"/v1/logins/{login['login_id']}?wait=0", token=login["login_secret"]
     )
     assert status["status"] == "approved" and status.get("access_token"), status
+    # The token says what the phone proved (protocol 3): its key in software
+    # (this keystore), the citizen present, confirmed by fingerprint.
+    payload = status["access_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["amr"] == ["pwd", "swk", "user", "fpt", "mfa"], claims["amr"]
 
     # The same approval again is refused by the server (replay).
     replay = send(answer)

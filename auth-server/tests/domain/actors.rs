@@ -158,6 +158,7 @@ fn phone() -> Device {
         push: None,
         push_gone: false,
         created_at: 0,
+        enrolled_via: None,
     }
 }
 

@@ -18,6 +18,7 @@ async fn with_device() -> Domain {
         push: None,
         push_gone: false,
         created_at: d.clock.now(),
+        enrolled_via: None,
     };
     d.store
         .enroll_device("unused-ana", device, d.clock.now())

@@ -381,6 +381,7 @@ mod approval_rules {
             push: None,
             push_gone: false,
             created_at: d.clock.now(),
+            enrolled_via: None,
         };
         let id = device.id.clone();
         d.store
@@ -439,6 +440,8 @@ mod approval_rules {
                 ),
                 jti: Some(uuid_like(&self.login_id)),
                 code: None,
+                uv: Some(potvrda_proto::jose::Verification::Fingerprint),
+                key: Some(potvrda_proto::jose::KeyProtection::Hardware),
             }
         }
 
@@ -566,6 +569,16 @@ mod approval_rules {
             LoginStatus::Approved
         );
         assert_eq!(p.state().await, LoginState::Approved);
+        // What it proved is kept with the decision, as RFC 8176 values
+        // (protocol 3): the hardware key instead of `pop`, the typed number,
+        // the fingerprint.
+        let decided =
+            p.d.store
+                .login(&p.login_id)
+                .await
+                .expect("read")
+                .expect("there");
+        assert_eq!(decided.amr, ["hwk", "user", "fpt"]);
         refused_with(
             svc.devices()
                 .respond(&p.cid, &p.signed(&good), &caller)

@@ -1088,6 +1088,14 @@ public protocol Keystore: AnyObject, Sendable {
      */
     func sign(message: Data) throws  -> Data
     
+    /**
+     * Where the key lives, reported in every approval (protocol 3):
+     * `Hardware` only when the platform says its secure hardware holds it
+     * (Android `KeyInfo.getSecurityLevel()` TEE or StrongBox; iOS a Secure
+     * Enclave key).
+     */
+    func protection()  -> KeyProtection
+    
 }
 /**
  * The device key, held by the platform (P-256, not exportable).
@@ -1173,6 +1181,21 @@ open func sign(message: Data)throws  -> Data  {
 })
 }
     
+    /**
+     * Where the key lives, reported in every approval (protocol 3):
+     * `Hardware` only when the platform says its secure hardware holds it
+     * (Android `KeyInfo.getSecurityLevel()` TEE or StrongBox; iOS a Secure
+     * Enclave key).
+     */
+open func protection() -> KeyProtection  {
+    return try!  FfiConverterTypeKeyProtection_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_potvrda_mobile_ffi_fn_method_keystore_protection(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
 
     
 }
@@ -1247,6 +1270,28 @@ fileprivate struct UniffiCallbackInterfaceKeystore {
                 makeCall: makeCall,
                 writeReturn: writeReturn,
                 lowerError: FfiConverterTypeApiError_lower
+            )
+        },
+        protection: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> KeyProtection in
+                guard let uniffiObj = try? FfiConverterTypeKeystore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.protection(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterTypeKeyProtection_lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
             )
         }
     )
@@ -1807,6 +1852,12 @@ public protocol UserVerification: AnyObject, Sendable {
      */
     func confirm(reason: String)  -> Bool
     
+    /**
+     * How [`confirm`](UserVerification::confirm) asks, reported in the
+     * approval (protocol 3; the core's [`pin_verification`] reports its own PIN).
+     */
+    func method()  -> Verification
+    
 }
 /**
  * The citizen's confirmation before every approval and fraud report.
@@ -1880,6 +1931,19 @@ open func confirm(reason: String) -> Bool  {
 })
 }
     
+    /**
+     * How [`confirm`](UserVerification::confirm) asks, reported in the
+     * approval (protocol 3; the core's [`pin_verification`] reports its own PIN).
+     */
+open func method() -> Verification  {
+    return try!  FfiConverterTypeVerification_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_potvrda_mobile_ffi_fn_method_userverification_method(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
 
     
 }
@@ -1926,6 +1990,28 @@ fileprivate struct UniffiCallbackInterfaceUserVerification {
 
             
             let writeReturn = { uniffiOutReturn.pointee = FfiConverterBool.lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        method: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Verification in
+                guard let uniffiObj = try? FfiConverterTypeUserVerification.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.method(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterTypeVerification_lower($0) }
             uniffiTraitInterfaceCall(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
@@ -2739,6 +2825,81 @@ public func FfiConverterTypeApiError_lower(_ value: ApiError) -> RustBuffer {
 
 
 /**
+ * Where the device key lives.
+ */
+
+public enum KeyProtection: Equatable, Hashable {
+    
+    /**
+     * In the app's storage.
+     */
+    case software
+    /**
+     * In the phone's secure hardware, not exportable.
+     */
+    case hardware
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension KeyProtection: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyProtection: FfiConverterRustBuffer {
+    typealias SwiftType = KeyProtection
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyProtection {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .software
+        
+        case 2: return .hardware
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: KeyProtection, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .software:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .hardware:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyProtection_lift(_ buf: RustBuffer) throws -> KeyProtection {
+    return try FfiConverterTypeKeyProtection.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyProtection_lower(_ value: KeyProtection) -> RustBuffer {
+    return FfiConverterTypeKeyProtection.lower(value)
+}
+
+
+
+/**
  * What the server made of an answer.
  */
 
@@ -2917,6 +3078,111 @@ public func FfiConverterTypePushMode_lift(_ buf: RustBuffer) throws -> PushMode 
 #endif
 public func FfiConverterTypePushMode_lower(_ value: PushMode) -> RustBuffer {
     return FfiConverterTypePushMode.lower(value)
+}
+
+
+
+/**
+ * How the citizen confirmed before an approval.
+ */
+
+public enum Verification: Equatable, Hashable {
+    
+    /**
+     * A biometric prompt that does not say which biometric.
+     */
+    case biometric
+    /**
+     * A fingerprint.
+     */
+    case fingerprint
+    /**
+     * A face.
+     */
+    case face
+    /**
+     * The app's own PIN, or the phone's screen lock.
+     */
+    case appPin
+    /**
+     * The core's six-digit PIN: what [`pin_verification`] reports.
+     */
+    case corePin
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Verification: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVerification: FfiConverterRustBuffer {
+    typealias SwiftType = Verification
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Verification {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .biometric
+        
+        case 2: return .fingerprint
+        
+        case 3: return .face
+        
+        case 4: return .appPin
+        
+        case 5: return .corePin
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Verification, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .biometric:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .fingerprint:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .face:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .appPin:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .corePin:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerification_lift(_ buf: RustBuffer) throws -> Verification {
+    return try FfiConverterTypeVerification.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerification_lower(_ value: Verification) -> RustBuffer {
+    return FfiConverterTypeVerification.lower(value)
 }
 
 
@@ -3190,6 +3456,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_potvrda_mobile_ffi_checksum_method_keystore_sign() != 51849) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_potvrda_mobile_ffi_checksum_method_keystore_protection() != 51912) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_potvrda_mobile_ffi_checksum_method_pinpad_ask() != 51958) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3200,6 +3469,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_potvrda_mobile_ffi_checksum_method_userverification_confirm() != 56701) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_potvrda_mobile_ffi_checksum_method_userverification_method() != 58621) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_potvrda_mobile_ffi_checksum_constructor_device_new() != 45588) {

@@ -257,6 +257,13 @@ typedef void (*UniffiCallbackInterfaceKeystoreMethod1)(uint64_t, RustBuffer, Rus
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEYSTORE_METHOD2
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEYSTORE_METHOD2
+typedef void (*UniffiCallbackInterfaceKeystoreMethod2)(uint64_t, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PIN_PAD_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PIN_PAD_METHOD0
 typedef void (*UniffiCallbackInterfacePinPadMethod0)(uint64_t, RustBuffer, uint32_t, RustBuffer* _Nonnull, 
@@ -285,6 +292,13 @@ typedef void (*UniffiCallbackInterfaceUserVerificationMethod0)(uint64_t, RustBuf
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_USER_VERIFICATION_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_USER_VERIFICATION_METHOD1
+typedef void (*UniffiCallbackInterfaceUserVerificationMethod1)(uint64_t, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEYSTORE
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEYSTORE
 typedef struct UniffiVTableCallbackInterfaceKeystore {
@@ -292,6 +306,7 @@ typedef struct UniffiVTableCallbackInterfaceKeystore {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceKeystoreMethod0 _Nonnull publicKey;
     UniffiCallbackInterfaceKeystoreMethod1 _Nonnull sign;
+    UniffiCallbackInterfaceKeystoreMethod2 _Nonnull protection;
 } UniffiVTableCallbackInterfaceKeystore;
 
 #endif
@@ -320,6 +335,7 @@ typedef struct UniffiVTableCallbackInterfaceUserVerification {
     UniffiCallbackInterfaceFree _Nonnull uniffiFree;
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceUserVerificationMethod0 _Nonnull confirm;
+    UniffiCallbackInterfaceUserVerificationMethod1 _Nonnull method;
 } UniffiVTableCallbackInterfaceUserVerification;
 
 #endif
@@ -448,6 +464,11 @@ RustBuffer uniffi_potvrda_mobile_ffi_fn_method_keystore_public_key(uint64_t ptr,
 RustBuffer uniffi_potvrda_mobile_ffi_fn_method_keystore_sign(uint64_t ptr, RustBuffer message, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_METHOD_KEYSTORE_PROTECTION
+#define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_METHOD_KEYSTORE_PROTECTION
+RustBuffer uniffi_potvrda_mobile_ffi_fn_method_keystore_protection(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_CLONE_PINPAD
 #define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_CLONE_PINPAD
 uint64_t uniffi_potvrda_mobile_ffi_fn_clone_pinpad(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -511,6 +532,11 @@ void uniffi_potvrda_mobile_ffi_fn_init_callback_vtable_userverification(const Un
 #ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_METHOD_USERVERIFICATION_CONFIRM
 #define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_METHOD_USERVERIFICATION_CONFIRM
 int8_t uniffi_potvrda_mobile_ffi_fn_method_userverification_confirm(uint64_t ptr, RustBuffer reason, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_METHOD_USERVERIFICATION_METHOD
+#define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_METHOD_USERVERIFICATION_METHOD
+RustBuffer uniffi_potvrda_mobile_ffi_fn_method_userverification_method(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_FUNC_DECRYPT_WEB_PUSH
@@ -936,6 +962,12 @@ uint16_t uniffi_potvrda_mobile_ffi_checksum_method_keystore_sign(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_KEYSTORE_PROTECTION
+#define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_KEYSTORE_PROTECTION
+uint16_t uniffi_potvrda_mobile_ffi_checksum_method_keystore_protection(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_PINPAD_ASK
 #define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_PINPAD_ASK
 uint16_t uniffi_potvrda_mobile_ffi_checksum_method_pinpad_ask(void
@@ -957,6 +989,12 @@ uint16_t uniffi_potvrda_mobile_ffi_checksum_method_pinstorage_save(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_USERVERIFICATION_CONFIRM
 #define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_USERVERIFICATION_CONFIRM
 uint16_t uniffi_potvrda_mobile_ffi_checksum_method_userverification_confirm(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_USERVERIFICATION_METHOD
+#define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_USERVERIFICATION_METHOD
+uint16_t uniffi_potvrda_mobile_ffi_checksum_method_userverification_method(void
     
 );
 #endif

@@ -68,6 +68,8 @@ fn claims_for(ch: &potvrda_mobile_core::Challenge, number: u8) -> ApprovalClaims
         ctx_hash: Some(potvrda_mobile_core::protocol::ctx_hash(&ch.jws).expect("hash")),
         jti: Some(uuid::Uuid::new_v4().to_string()),
         code: None,
+        uv: None,
+        key: None,
     }
 }
 

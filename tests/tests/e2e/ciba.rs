@@ -5,13 +5,14 @@
 
 use potvrda_e2e::{Backend, Options, TestServer};
 use potvrda_proto::jose::Decision;
-use potvrda_proto::oidc::{ACR_PUSH, BackchannelResponse, TokenResponse};
+use potvrda_proto::oidc::{BackchannelResponse, LOA_BASIC, TokenResponse};
 use serde_json::json;
 
 use crate::support::*;
 
 crate::on_both_stores!(
     poll_delivers_tokens_after_the_number_on_the_phone,
+    a_phone_that_proves_less_than_asked_gets_no_token,
     malformed_requests_are_refused_before_any_push,
     an_unanswered_request_expires,
     denial_and_fraud_report_end_the_request,
@@ -166,9 +167,14 @@ async fn poll_delivers_tokens_after_the_number_on_the_phone(backend: Backend) {
     let id = claims(&tokens.id_token);
     assert_eq!(id["aud"], KIOSK.0);
     assert_eq!(id["sub"], c.account.user_id.as_str());
-    assert_eq!(id["acr"], ACR_PUSH, "no password was proven");
-    assert_eq!(id["amr"], json!(["pop", "user"]));
-    assert_eq!(claims(&tokens.access_token)["amr"], json!(["pop", "user"]));
+    assert_eq!(
+        id["acr"], LOA_BASIC,
+        "no password, and no confirmation the phone names"
+    );
+    assert_eq!(claims(&tokens.access_token)["acr"], LOA_BASIC);
+    // The virtual phone keeps its key in software and names no verification.
+    assert_eq!(id["amr"], json!(["swk", "user"]));
+    assert_eq!(claims(&tokens.access_token)["amr"], json!(["swk", "user"]));
     let me: serde_json::Value = srv
         .http
         .get(format!("{}/oauth2/userinfo", srv.url))
@@ -221,6 +227,36 @@ type Case<'a> = (
     Vec<(&'a str, &'a str)>,
     (u16, &'a str),
 );
+
+/// The client asks for `substantial`; the virtual phone confirms with
+/// nothing it can name (one factor: `basic`): the approval issues no token,
+/// and nothing lower is issued instead.
+async fn a_phone_that_proves_less_than_asked_gets_no_token(backend: Backend) {
+    let srv = server(backend, "https://unused.example/", None).await;
+    let c = citizen(&srv, None).await;
+    let req = asked(
+        &srv,
+        KIOSK,
+        &[
+            ("scope", "openid"),
+            ("login_hint", &c.account.username),
+            ("acr_values", "urn:potvrda:loa:substantial"),
+        ],
+    )
+    .await;
+    approve_as_shown(
+        &c.phone,
+        &pulled(&c.phone).await,
+        req.number,
+        req.code.as_deref(),
+    )
+    .await
+    .expect("approved on the phone");
+    assert_eq!(
+        error_of(collect(&srv, KIOSK, &req.auth_req_id).await).await,
+        (400, "unmet_authentication_requirements".into())
+    );
+}
 
 async fn malformed_requests_are_refused_before_any_push(backend: Backend) {
     let srv = server(backend, "https://unused.example/", None).await;
@@ -294,7 +330,30 @@ async fn malformed_requests_are_refused_before_any_push(backend: Backend) {
             vec![
                 ("scope", "openid"),
                 ("login_hint", user),
-                ("acr_values", "urn:potvrda:acr:pwd-push"),
+                ("acr_values", "urn:potvrda:loa:high"),
+            ],
+            (400, "unmet_authentication_requirements"),
+        ),
+        (
+            "an essential acr it cannot meet",
+            KIOSK,
+            vec![
+                ("scope", "openid"),
+                ("login_hint", user),
+                (
+                    "claims",
+                    r#"{"id_token":{"acr":{"essential":true,"value":"urn:potvrda:loa:high"}}}"#,
+                ),
+            ],
+            (400, "unmet_authentication_requirements"),
+        ),
+        (
+            "only acr values it does not know",
+            KIOSK,
+            vec![
+                ("scope", "openid"),
+                ("login_hint", user),
+                ("acr_values", "urn:example:loa:3"),
             ],
             (400, "unmet_authentication_requirements"),
         ),

@@ -104,7 +104,7 @@ async fn push_approval_issues_a_verifiable_token_once(backend: Backend) {
     .claims;
     assert_eq!(claims.sub, c.account.user_id);
     assert_eq!(claims.preferred_username, c.account.username);
-    assert_eq!(claims.amr, vec!["pwd", "mfa"]);
+    assert_eq!(claims.amr, vec!["pwd", "swk", "user", "mfa"]);
     assert_eq!(claims.exp - claims.iat, 600);
     assert!(claims.auth_time <= claims.iat);
 

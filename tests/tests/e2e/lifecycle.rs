@@ -177,6 +177,19 @@ async fn a_second_device_is_approved_from_the_first(backend: Backend) {
             .iter()
             .any(|e| e.kind == AuditKind::DeviceAddApproved)
     );
+    // Each enrollment records how the device was bound (protocol 3): the
+    // sheet's code from the counter, then the code the addition released.
+    let channels: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == AuditKind::DeviceEnrolled)
+        .map(|e| {
+            e.detail["enrolled_via"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(channels, ["counter", "addition"]);
     assert!(
         !serde_json::to_string(&events)
             .expect("json")

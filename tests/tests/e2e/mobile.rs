@@ -271,7 +271,16 @@ async fn the_browser_companion_approves_a_login_in_chromium() {
         .status(&login.login_id, login.login_secret.expose(), 0)
         .await;
     assert_eq!(status.status, LoginStatus::Approved);
-    assert!(status.access_token.is_some());
+    // The token says what the companion proved: its key in software, the
+    // citizen present, confirmed with the core's PIN (protocol 3).
+    let token = status.access_token.expect("token");
+    let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&token)
+        .expect("a JWT")
+        .claims;
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["pwd", "swk", "user", "pin", "mfa"])
+    );
 
     // Reloaded, the page opens the stored device again.
     browser.refresh().await.expect("reloads");

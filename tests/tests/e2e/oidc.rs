@@ -34,7 +34,135 @@ crate::on_both_stores!(
     another_client_cannot_revoke_a_grant_with_a_used_code,
     a_cross_site_logout_only_asks,
     the_offline_code_on_the_waiting_page_stands_in_for_the_phone,
+    a_resource_server_steps_the_login_up_and_no_level_is_downgraded,
 );
+
+/// A resource server (RFC 9470) in a few lines: it verifies the access
+/// token against the provider's keys, then asks for `need` (an `acr`) and
+/// a login no older than `max_age`; what it answers when the token does
+/// not do: its `WWW-Authenticate` challenge. (docs/OIDC.md §7 shows this.)
+fn resource(
+    token: &str,
+    keys: &jsonwebtoken::jwk::JwkSet,
+    (issuer, audience): (&str, &str),
+    (need, max_age): (&str, i64),
+    now: i64,
+) -> Result<serde_json::Value, String> {
+    const LEVELS: [&str; 3] = [
+        "urn:potvrda:loa:basic",
+        "urn:potvrda:loa:substantial",
+        "urn:potvrda:loa:high",
+    ];
+    let invalid = || r#"Bearer error="invalid_token""#.to_owned();
+    let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+    let jwk = header
+        .kid
+        .as_deref()
+        .and_then(|k| keys.find(k))
+        .ok_or_else(invalid)?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|_| invalid())?;
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    v.validate_exp = false; // the test's clock is the provider's
+    let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key, &v)
+        .map_err(|_| invalid())?
+        .claims;
+    let rank = |acr: &str| LEVELS.iter().position(|l| *l == acr);
+    let level_ok = claims["acr"].as_str().and_then(rank) >= rank(need);
+    let fresh = claims["auth_time"]
+        .as_i64()
+        .is_some_and(|t| now - t <= max_age);
+    if level_ok && fresh {
+        Ok(claims)
+    } else {
+        Err(format!(
+            r#"Bearer error="insufficient_user_authentication", error_description="a {need} login in the last {max_age} s is required", acr_values="{need}", max_age={max_age}"#
+        ))
+    }
+}
+
+async fn a_resource_server_steps_the_login_up_and_no_level_is_downgraded(backend: Backend) {
+    use potvrda_proto::oidc::{LOA_HIGH, LOA_SUBSTANTIAL};
+    use potvrda_server::clock::Clock;
+    let srv = provider(backend).await;
+    let c = citizen(&srv, None).await;
+    let portal = relying_party(&srv, false).await;
+    let b = browser();
+    let keys: jsonwebtoken::jwk::JwkSet =
+        reqwest::get(format!("{}/.well-known/jwks.json", srv.url))
+            .await
+            .expect("jwks")
+            .json()
+            .await
+            .expect("a JWK set");
+    let redeem = |a: Authz, back: url::Url| {
+        let (portal, srv) = (&portal, &srv);
+        async move {
+            portal
+                .exchange_code(code_of(&back, &a, srv))
+                .expect("token endpoint")
+                .set_pkce_verifier(a.verifier)
+                .request_async(&http)
+                .await
+                .expect("tokens")
+                .access_token()
+                .secret()
+                .clone()
+        }
+    };
+    let a = authorize(&portal, &[("acr_values", LOA_SUBSTANTIAL)]);
+    let back = log_in(&srv, &b, &a, &c).await;
+    let token = redeem(a, back).await;
+    let at = (srv.url.as_str(), CONFIDENTIAL);
+    let claims =
+        resource(&token, &keys, at, (LOA_SUBSTANTIAL, 300), srv.clock.now()).expect("served");
+    assert_eq!(claims["acr"], LOA_SUBSTANTIAL);
+
+    // The resource wants a login of the last 10 s: the token is older.
+    srv.clock.advance(11);
+    let challenge =
+        resource(&token, &keys, at, (LOA_SUBSTANTIAL, 10), srv.clock.now()).expect_err("too old");
+    assert!(
+        challenge.contains(r#"error="insufficient_user_authentication""#)
+            && challenge.contains("max_age=10"),
+        "{challenge}"
+    );
+    // The client asks again with max_age: the session is not reused; a new push.
+    let a = authorize(
+        &portal,
+        &[("acr_values", LOA_SUBSTANTIAL), ("max_age", "10")],
+    );
+    let back = log_in(&srv, &b, &a, &c).await;
+    let fresh = redeem(a, back).await;
+    resource(&fresh, &keys, at, (LOA_SUBSTANTIAL, 10), srv.clock.now())
+        .expect("a fresh login serves");
+
+    // A resource that wants `high` says so; the provider refuses to
+    // pretend: unmet, by acr_values and by an essential claim alike.
+    let challenge =
+        resource(&fresh, &keys, at, (LOA_HIGH, 300), srv.clock.now()).expect_err("not high");
+    assert!(
+        challenge.contains(&format!(r#"acr_values="{LOA_HIGH}""#)),
+        "{challenge}"
+    );
+    let essential =
+        format!(r#"{{"id_token":{{"acr":{{"essential":true,"value":"{LOA_HIGH}"}}}}}}"#);
+    for extra in [[("acr_values", LOA_HIGH)], [("claims", essential.as_str())]] {
+        let a = authorize(&portal, &extra);
+        let back = location(&b.get(&a.url).send().await.expect("authorize"));
+        assert_eq!(
+            param(&back, "error").as_deref(),
+            Some("unmet_authentication_requirements"),
+            "{extra:?}"
+        );
+        assert!(param(&back, "code").is_none());
+    }
+    assert!(
+        c.phone.pending().await.expect("pull").is_empty(),
+        "no push for an unmet level"
+    );
+}
 
 async fn the_offline_code_on_the_waiting_page_stands_in_for_the_phone(backend: Backend) {
     let srv = provider(backend).await;
@@ -399,10 +527,11 @@ async fn code_flow_with_pkce_refresh_rotation_and_reuse_detection(backend: Backe
         .iter()
         .map(|m| m.as_str().to_owned())
         .collect();
-    assert_eq!(amr, ["pwd", "mfa"]);
+    assert_eq!(amr, ["pwd", "swk", "user", "mfa"]);
     assert_eq!(
         claims.auth_context_ref().map(|a| a.as_str()),
-        Some("urn:potvrda:acr:pwd-push")
+        Some(potvrda_proto::oidc::LOA_SUBSTANTIAL),
+        "the password and the phone: two factors"
     );
     assert!(claims.auth_time().is_some());
     let header = jsonwebtoken::decode_header(id_token.to_string()).expect("header");

@@ -176,6 +176,8 @@ async fn a_risky_login_asks_for_the_code_not_the_number(backend: Backend) {
             ctx_hash: Some(potvrda_mobile_core::protocol::ctx_hash(&ch.jws).expect("hash")),
             jti: Some(uuid::Uuid::new_v4().to_string()),
             code: None,
+            uv: None,
+            key: None,
         },
     )
     .expect("signs");

@@ -10,7 +10,7 @@ use std::process::Stdio;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use potvrda_e2e::{Backend, Options, TestServer};
-use potvrda_proto::oidc::{ACR_PUSH, ACR_PWD_PUSH};
+use potvrda_proto::oidc::{LOA_BASIC, LOA_SUBSTANTIAL};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -124,8 +124,15 @@ async fn openid_client_drives_ciba_and_the_code_flow() {
                 "ciba-poll-tokens" | "ciba-ping-tokens" => {
                     let claims = &msg["claims"];
                     assert_eq!(claims["sub"], c.account.user_id.as_str());
-                    assert_eq!(claims["acr"], ACR_PUSH);
-                    assert_eq!(claims["amr"], json!(["pop", "user"]));
+                    assert_eq!(
+                        claims["acr"], LOA_BASIC,
+                        "one factor: the key, and no confirmation the phone names"
+                    );
+                    assert_eq!(
+                        claims["amr"],
+                        json!(["swk", "user"]),
+                        "the virtual phone: a software key, no verification it can name"
+                    );
                     let aud = if step == "ciba-poll-tokens" {
                         "rp-jwt"
                     } else {
@@ -145,8 +152,8 @@ async fn openid_client_drives_ciba_and_the_code_flow() {
                     send(&mut stdin, json!({"url": back.as_str()})).await;
                 }
                 "code-tokens" => {
-                    assert_eq!(msg["claims"]["acr"], ACR_PWD_PUSH);
-                    assert_eq!(msg["claims"]["amr"], json!(["pwd", "mfa"]));
+                    assert_eq!(msg["claims"]["acr"], LOA_SUBSTANTIAL);
+                    assert_eq!(msg["claims"]["amr"], json!(["pwd", "swk", "user", "mfa"]));
                 }
                 "unmet" => {
                     let r = b

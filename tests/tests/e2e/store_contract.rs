@@ -89,6 +89,7 @@ fn device(id: &str) -> Device {
         push: None,
         push_gone: false,
         created_at: NOW,
+        enrolled_via: Some(potvrda_server::store::Channel::Addition),
     }
 }
 
@@ -267,9 +268,10 @@ async fn of_racing_decisions_exactly_one_wins(backend: Backend) {
                 LoginState::Denied
             };
             let jti = format!("jti-{i}");
+            let amr = vec![format!("proof-{i}"), "user".to_owned()];
             tokio::spawn(async move {
                 store
-                    .decide(&"l1".into(), to, NOW, NOW * 1000, Some(&jti))
+                    .decide(&"l1".into(), to, NOW, NOW * 1000, Some(&jti), &amr)
                     .await
             })
         })
@@ -293,9 +295,16 @@ async fn of_racing_decisions_exactly_one_wins(backend: Backend) {
         .expect("there");
     assert_ne!(l.state, LoginState::Pending);
     assert!(l.approval_jti.is_some() && l.decided_at == Some(NOW));
+    // What the winning answer proved is kept with its decision, whole.
+    let winner = l
+        .approval_jti
+        .as_deref()
+        .and_then(|j| j.strip_prefix("jti-"))
+        .expect("a racer's jti");
+    assert_eq!(l.amr, [format!("proof-{winner}"), "user".to_owned()]);
     assert_eq!(
         store
-            .decide(&"missing".into(), LoginState::Approved, NOW, 0, None)
+            .decide(&"missing".into(), LoginState::Approved, NOW, 0, None, &[])
             .await
             .expect("decide"),
         DecideOutcome::NotFound
@@ -330,7 +339,7 @@ async fn an_expired_login_cannot_be_decided(backend: Backend) {
     assert_eq!(pending, ["l2"], "the expired one is not pending");
     assert_eq!(
         store
-            .decide(&"l1".into(), LoginState::Approved, NOW + 60, 0, None)
+            .decide(&"l1".into(), LoginState::Approved, NOW + 60, 0, None, &[])
             .await
             .expect("decide"),
         DecideOutcome::Expired
@@ -357,7 +366,7 @@ async fn the_token_is_handed_out_once(backend: Backend) {
         "pending: no token"
     );
     store
-        .decide(&"l1".into(), LoginState::Approved, NOW, 0, Some("j"))
+        .decide(&"l1".into(), LoginState::Approved, NOW, 0, Some("j"), &[])
         .await
         .expect("decide");
     let racers: Vec<_> = (0..6u8)

@@ -2,6 +2,8 @@
 //! device enrolling with its activation code.
 
 use super::*;
+use crate::store::Channel;
+use crate::store::records::AdditionActivation;
 
 capability! {
     /// Creating citizens and enrolling their phones.
@@ -146,20 +148,22 @@ impl Accounts<'_> {
             )
             .await?;
         }
-        let mut result = self.enroll_inner(req).await;
+        let result = self.enroll_inner(req).await;
         let now = self.clock.now();
         let event = match &result {
-            Ok(done) => Event::new(AuditKind::DeviceEnrolled, now)
+            Ok((done, via)) => Event::new(AuditKind::DeviceEnrolled, now)
                 .user(&done.user_id)
-                .with("device_id", done.device_id.as_str()),
+                .with("device_id", done.device_id.as_str())
+                .with("enrolled_via", via.as_str()),
             Err(e @ (Error::InvalidActivationCode | Error::InvalidSignature(_))) => {
                 Event::new(AuditKind::EnrollmentFailed, now).with("reason", e.code().as_str())
             }
-            Err(_) => return result,
+            Err(_) => return result.map(|(done, _)| done),
         };
         self.audit.record(event.caller(caller)).await;
         // The account's first device also brings its recovery codes (after
         // the enrollment's own event, so the trail reads in order).
+        let mut result = result.map(|(done, _)| done);
         if let Ok(done) = &mut result {
             done.recovery_codes = self
                 .recovery_codes()
@@ -174,7 +178,24 @@ impl Accounts<'_> {
         result
     }
 
-    pub(super) async fn enroll_inner(&self, req: EnrollmentRequest) -> Result<EnrollmentResponse> {
+    /// How an activation code binds its device: released by an addition,
+    /// or printed at the counter.
+    async fn channel_of(&self, code_hash: &str, now: i64) -> Result<Channel> {
+        let addition = self
+            .records::<AdditionActivation>()
+            .get(code_hash, now)
+            .await?;
+        Ok(if addition.is_some() {
+            Channel::Addition
+        } else {
+            Channel::Counter
+        })
+    }
+
+    pub(super) async fn enroll_inner(
+        &self,
+        req: EnrollmentRequest,
+    ) -> Result<(EnrollmentResponse, Channel)> {
         let name = clean_text("name", &req.name, MAX_NAME_LEN)?;
         let platform = clean_text("platform", &req.platform, MAX_NAME_LEN)?;
         let device_key = decoding_key(&req.public_key)?;
@@ -200,6 +221,7 @@ impl Accounts<'_> {
             .as_ref()
             .map(|p| self.push.validate(p))
             .transpose()?;
+        let via = self.channel_of(&hash, now).await?;
         let device = Device {
             id: new_id(self.rng.as_ref())?,
             user_id: UserId::default(),
@@ -209,21 +231,25 @@ impl Accounts<'_> {
             push,
             push_gone: false,
             created_at: now,
+            enrolled_via: Some(via),
         };
         let device_id = device.id.clone();
         match self.store.enroll_device(&hash, device, now).await? {
             EnrollOutcome::InvalidCode => Err(Error::InvalidActivationCode),
             EnrollOutcome::Enrolled(user) => {
                 tracing::info!(user_id = %user.id, device_id = %device_id, "device enrolled");
-                Ok(EnrollmentResponse {
-                    device_id,
-                    user_id: user.id,
-                    username: user.username,
-                    server_jwks: self.keys.jwks(),
-                    vapid_public_key: self.keys.vapid_public_b64(),
-                    recovery_codes: None,
-                    offline_secret: None,
-                })
+                Ok((
+                    EnrollmentResponse {
+                        device_id,
+                        user_id: user.id,
+                        username: user.username,
+                        server_jwks: self.keys.jwks(),
+                        vapid_public_key: self.keys.vapid_public_b64(),
+                        recovery_codes: None,
+                        offline_secret: None,
+                    },
+                    via,
+                ))
             }
         }
     }

@@ -155,6 +155,14 @@ impl Additions<'_> {
             return Err(Error::NotFound);
         }
         let (code, activation) = self.resets().new_activation_code(&record.user_id).await?;
+        // The device it enrolls is bound by this addition, not at the counter.
+        self.records::<crate::store::records::AdditionActivation>()
+            .put(
+                activation.code_hash.as_str(),
+                &crate::store::records::Marker,
+                activation.expires_at,
+            )
+            .await?;
         self.audit
             .record(
                 Event::new(AuditKind::DeviceAddApproved, now)

@@ -224,7 +224,14 @@ impl Challenges<'_> {
     async fn withdraw(&self, previous: &LoginId, record: &LoginRecord, now: i64) -> Result<()> {
         let outcome = self
             .store
-            .decide(previous, LoginState::Denied, now, self.clock.now_ms(), None)
+            .decide(
+                previous,
+                LoginState::Denied,
+                now,
+                self.clock.now_ms(),
+                None,
+                &[],
+            )
             .await?;
         tracing::info!(
             login_id = %previous,

@@ -27,6 +27,7 @@ macro_rules! capability {
 
 mod accounts;
 mod additions;
+mod assurance;
 mod challenge;
 mod client;
 mod counter;
@@ -105,8 +106,8 @@ use potvrda_proto::api::{
     LoginStatusResponse, PushStatus, Role,
 };
 use potvrda_proto::jose::{
-    AMR_PWD_MFA, AUD_PULL, AccessTokenClaims, EcJwk, EnrollmentProofClaims, LoginContext,
-    PullClaims, TOKEN_TYPE_BEARER, TYP_ENROLLMENT, TYP_PULL,
+    AUD_PULL, AccessTokenClaims, EcJwk, EnrollmentProofClaims, LoginContext, PullClaims,
+    TOKEN_TYPE_BEARER, TYP_ENROLLMENT, TYP_PULL,
 };
 use potvrda_proto::limits::{
     ENROLLMENT_PROOF_MAX_AGE_SECS, MAX_CLOCK_SKEW_SECS, MAX_CONTEXT_FIELD_LEN, MAX_NAME_LEN,

@@ -2,6 +2,7 @@
 //! minted and handed over once.
 
 use super::*;
+use crate::service::assurance::Method;
 use crate::service::oidc::ClientCredentials;
 use crate::store::ClientId;
 
@@ -140,7 +141,8 @@ impl Outcomes<'_> {
             exp: now + secs(self.settings.tokens.token_ttl),
             jti: new_id(self.rng.as_ref())?,
             auth_time: login.decided_at.unwrap_or(now),
-            amr: AMR_PWD_MFA.iter().map(|s| (*s).to_owned()).collect(),
+            amr: Method::PasswordPush.amr(&login.amr),
+            acr: Method::PasswordPush.level(&login.amr).acr().to_owned(),
             approval_jti: login.approval_jti.clone(),
             roles: vec![
                 user.as_ref()
@@ -205,7 +207,9 @@ impl Outcomes<'_> {
                         .user(&claims.sub)
                         .with("login_id", login.record.id.as_str())
                         .with("jti", claims.jti.as_str())
-                        .with("approval_jti", claims.approval_jti.clone()),
+                        .with("approval_jti", claims.approval_jti.clone())
+                        .with("acr", claims.acr.as_str())
+                        .with("amr", claims.amr.join(" ")),
                 )
                 .await;
         } else {

@@ -111,6 +111,35 @@ pub struct Device {
     pub push_gone: bool,
     /// Enrolled at.
     pub created_at: i64,
+    /// How it was bound to the account (protocol 3; `None`: before it, by
+    /// an activation code from the counter or from an addition — both
+    /// rooted at the counter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolled_via: Option<Channel>,
+}
+
+/// How a device was bound to its account: the input of the level of
+/// assurance that identity proofing gives (docs/OIDC.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// With an activation code an official printed at the counter, after
+    /// checking the citizen's identity document in person (a new account,
+    /// or a reset).
+    Counter,
+    /// With an activation code released by an approval, with number
+    /// matching, on a device the account already had.
+    Addition,
+}
+
+impl Channel {
+    /// Its wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Counter => "counter",
+            Self::Addition => "addition",
+        }
+    }
 }
 
 /// The stored state of a login (expiry is derived from the clock).
@@ -215,6 +244,10 @@ pub struct Login {
     pub decided_at_ms: Option<i64>,
     /// The `jti` of the approval that decided it.
     pub approval_jti: Option<String>,
+    /// What the answer proved (RFC 8176 `amr` values, protocol 3: `pop` or
+    /// `hwk`/`swk`, `user`, `pin`/`fpt`/`face`, `otp`); empty for a login
+    /// decided before protocol 3, or denied without an answer.
+    pub amr: Vec<String>,
 }
 
 impl Login {
@@ -318,6 +351,7 @@ pub trait LoginStore {
         now: i64,
         now_ms: i64,
         approval_jti: Option<&str>,
+        amr: &[String],
     ) -> Result<DecideOutcome>;
     /// Mark the challenge as seen by a phone; `true` the first time only.
     async fn mark_seen(&self, login_id: &LoginId) -> Result<bool>;

@@ -50,6 +50,8 @@ pub enum Kind {
     ClientAssertionJti,
     /// A CIBA request (`ciba:{SHA-256 of the auth_req_id}`).
     CibaRequest,
+    /// An activation code an addition released (`activation-addition:{code hash}`).
+    AdditionActivation,
 }
 
 impl Kind {
@@ -72,6 +74,7 @@ impl Kind {
             Self::TokenKeyring => "token-keyring",
             Self::ClientAssertionJti => "client-jti:",
             Self::CibaRequest => "ciba:",
+            Self::AdditionActivation => "activation-addition:",
         }
     }
 }
@@ -286,6 +289,8 @@ pub mod marker {
     pub const FIRST_SUPERADMIN: u8 = 1;
     /// `client-jti:{client}:{jti hash}`.
     pub const CLIENT_JTI: u8 = 2;
+    /// `activation-addition:{code hash}`.
+    pub const ADDITION_ACTIVATION: u8 = 3;
 }
 
 /// An offline code step that was used.
@@ -294,6 +299,8 @@ pub type OfflineStepUsed = Marker<{ marker::OFFLINE_STEP }>;
 pub type FirstSuperadmin = Marker<{ marker::FIRST_SUPERADMIN }>;
 /// A client assertion's `jti` that was spent.
 pub type ClientJtiSpent = Marker<{ marker::CLIENT_JTI }>;
+/// An activation code that an addition released (not the counter).
+pub type AdditionActivation = Marker<{ marker::ADDITION_ACTIVATION }>;
 
 macro_rules! marker_record {
     ($t:ty, $kind:expr, $id:ty) => {
@@ -312,3 +319,4 @@ macro_rules! marker_record {
 marker_record!(OfflineStepUsed, Kind::OfflineStepUsed, DeviceStep);
 marker_record!(FirstSuperadmin, Kind::FirstSuperadmin, ());
 marker_record!(ClientJtiSpent, Kind::ClientAssertionJti, str);
+marker_record!(AdditionActivation, Kind::AdditionActivation, str);

@@ -26,6 +26,7 @@ impl LoginStore for EmbeddedStore {
                 decided_at: None,
                 decided_at_ms: None,
                 approval_jti: None,
+                amr: Vec::new(),
             },
         );
         Ok(())
@@ -64,6 +65,7 @@ impl LoginStore for EmbeddedStore {
         now: i64,
         now_ms: i64,
         approval_jti: Option<&str>,
+        amr: &[String],
     ) -> Result<DecideOutcome> {
         let outcome = {
             let mut mem = self.mem();
@@ -76,6 +78,7 @@ impl LoginStore for EmbeddedStore {
                     l.decided_at = Some(now);
                     l.decided_at_ms = Some(now_ms);
                     l.approval_jti = approval_jti.map(str::to_owned);
+                    l.amr = amr.to_vec();
                     DecideOutcome::Decided
                 }
             }

@@ -94,6 +94,7 @@ impl LoginStore for RedisStore {
         now: i64,
         now_ms: i64,
         approval_jti: Option<&str>,
+        amr: &[String],
     ) -> Result<DecideOutcome> {
         let outcome: String = self
             .decide
@@ -104,6 +105,7 @@ impl LoginStore for RedisStore {
             .arg(login_id.as_str())
             .arg(now_ms)
             .arg(approval_jti.unwrap_or(""))
+            .arg(amr.join(" "))
             .invoke_async(&mut self.conn())
             .await
             .map_err(redis_error)?;

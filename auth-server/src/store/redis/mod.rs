@@ -50,6 +50,7 @@ local rec = cjson.decode(redis.call('HGET', KEYS[1], 'data'))
 if tonumber(rec['expires_at']) <= tonumber(ARGV[2]) then return 'expired' end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'decided_at', ARGV[2], 'decided_at_ms', ARGV[5])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'approval_jti', ARGV[6]) end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'amr', ARGV[7]) end
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 'ok'
 ";
@@ -451,6 +452,10 @@ fn parse_login(map: std::collections::HashMap<String, String>) -> Result<Option<
         decided_at: map.get("decided_at").and_then(|v| v.parse().ok()),
         decided_at_ms: map.get("decided_at_ms").and_then(|v| v.parse().ok()),
         approval_jti: map.get("approval_jti").cloned(),
+        amr: map
+            .get("amr")
+            .map(|a| a.split_ascii_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default(),
     }))
 }
 

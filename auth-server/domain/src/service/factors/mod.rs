@@ -111,9 +111,8 @@ pub(super) enum Evidence {
 pub(super) trait SecondFactor: Send + Sync {
     /// Which factor this is.
     fn kind(&self) -> FactorKind;
-    /// The `amr` values (RFC 8176) it contributes. Tokens carry `pwd` and
-    /// `mfa` for every factor in this protocol version; the audit trail
-    /// records the factor's own.
+    /// The `amr` values (RFC 8176) it contributes; what an answer proved
+    /// goes with the decision (`proven`) into the login's tokens.
     fn amr(&self) -> &'static [&'static str];
     /// Whether this factor takes `answer`.
     fn takes(&self, answer: &Answer<'_>) -> bool;
@@ -151,7 +150,14 @@ impl Factors<'_> {
         let id = &v.login.record.id;
         match self
             .store
-            .decide(id, v.to, now, now_ms, v.jti.as_deref())
+            .decide(
+                id,
+                v.to,
+                now,
+                now_ms,
+                v.jti.as_deref(),
+                &proven(*factor, &v),
+            )
             .await?
         {
             DecideOutcome::Decided => {}
@@ -168,6 +174,32 @@ impl Factors<'_> {
         );
         Ok(v)
     }
+}
+
+/// What an answer proved, as RFC 8176 `amr` values: the factor's own
+/// (without `mfa`, which the token adds for the whole login), and for the
+/// phone's approval where its key lives (`hwk`/`swk` instead of `pop`, when
+/// the phone says) and how the citizen confirmed (protocol 3).
+fn proven(factor: &dyn SecondFactor, v: &Verified) -> Vec<String> {
+    let key = match &v.evidence {
+        Evidence::Approval { claims, .. } => claims.key.map(|k| k.amr()),
+        _ => None,
+    };
+    let uv = match &v.evidence {
+        Evidence::Approval { claims, .. } => claims.uv.map(|u| u.amr()),
+        _ => None,
+    };
+    let mut amr: Vec<String> = Vec::new();
+    let own = factor.amr().iter().filter(|a| **a != "mfa");
+    for a in own
+        .map(|a| if *a == "pop" { key.unwrap_or(a) } else { a })
+        .chain(uv)
+    {
+        if !amr.iter().any(|x| x == a) {
+            amr.push(a.to_owned());
+        }
+    }
+    amr
 }
 
 #[cfg(test)]

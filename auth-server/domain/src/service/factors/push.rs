@@ -28,11 +28,11 @@ impl SecondFactor for PushApproval {
         FactorKind::PushApproval
     }
 
-    /// Proof of possession of the device's key (RFC 8176 `hwk`/`swk` depend
-    /// on the keystore, which the server cannot see) after the citizen's
-    /// confirmation on it.
+    /// Proof of possession of the device's key (`hwk`/`swk` when the phone
+    /// says where it lives) and the citizen's presence, typing the number;
+    /// how they confirmed comes with each approval (`proven`).
     fn amr(&self) -> &'static [&'static str] {
-        &["mfa", "pop"]
+        &["mfa", "pop", "user"]
     }
 
     fn takes(&self, answer: &Answer<'_>) -> bool {

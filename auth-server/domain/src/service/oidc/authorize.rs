@@ -2,7 +2,9 @@
 //! password page, waiting for the phone, the single sign-on session and the
 //! code it ends with.
 
+use super::request::{Checked, checked_request};
 use super::*;
+use crate::service::assurance::Method;
 use crate::store::UserId;
 
 capability! {
@@ -42,6 +44,7 @@ impl<'a> Authorization<'a> {
             max_age,
             prompt_login,
             prompt_none,
+            level,
         } = checked;
         let now = self.clock.now();
         let request = AuthzRequest {
@@ -54,10 +57,12 @@ impl<'a> Authorization<'a> {
             binding: String::new(),
             login: None,
         };
-        // Single sign-on: a live session, fresh enough, and no forced login.
+        // Single sign-on: a live session, fresh enough, of the level asked
+        // for (else a step-up: a new login), and no forced login.
         if !prompt_login
             && let Some(session) = self.session(session_cookie, now).await?
             && max_age.is_none_or(|a| now - session.auth_time <= a)
+            && level.is_none_or(|l| Method::PasswordPush.level(&session.proven) >= l)
         {
             let url = self.issue_code(&request, &session).await?;
             tracing::info!(
@@ -353,6 +358,7 @@ impl<'a> Authorization<'a> {
             user_id: login.record.user_id.clone(),
             auth_time: login.decided_at.unwrap_or(now),
             generation,
+            proven: login.amr.clone(),
         };
         let cookie = clock::token::<32>(self.rng.as_ref())?;
         self.records()
@@ -472,6 +478,7 @@ impl<'a> Authorization<'a> {
                 generation: session.generation,
                 gid: new_id(self.rng.as_ref())?,
                 method: Some(Method::PasswordPush),
+                proven: session.proven.clone(),
             },
             used: false,
         };
@@ -488,111 +495,4 @@ impl<'a> Authorization<'a> {
         }
         Ok(redirect_with(&req.redirect_uri, &params))
     }
-}
-
-/// What an authorization request asks for, once it is checked.
-struct Checked {
-    scopes: Vec<String>,
-    max_age: Option<i64>,
-    prompt_login: bool,
-    prompt_none: bool,
-}
-
-/// Check the request's parameters (RFC 6749 §4.1.1, RFC 7636, OpenID Core
-/// §3.1.2.1); an error to redirect with, else what it asks for.
-fn checked_request(
-    p: &AuthorizeParams,
-    client: &OidcClient,
-) -> std::result::Result<Checked, Refusal> {
-    if p.response_type.as_deref() != Some("code") {
-        return Err((
-            "unsupported_response_type",
-            "response_type must be code".into(),
-        ));
-    }
-    let scopes: Vec<&str> = p
-        .scope
-        .as_deref()
-        .unwrap_or_default()
-        .split_ascii_whitespace()
-        .collect();
-    if !scopes.contains(&"openid") {
-        return Err(("invalid_scope", "scope must include openid".into()));
-    }
-    if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(s)) {
-        return Err(("invalid_scope", format!("unknown scope {unknown}")));
-    }
-    pkce(p, client)?;
-    if p.nonce.as_ref().is_some_and(|n| n.len() > 255)
-        || p.state.as_ref().is_some_and(|s| s.len() > 1024)
-    {
-        return Err(("invalid_request", "nonce or state too long".into()));
-    }
-    let max_age = match p.max_age.as_deref().map(str::parse::<u64>) {
-        None => None,
-        Some(Ok(a)) => Some(i64::try_from(a).unwrap_or(i64::MAX)),
-        Some(Err(_)) => {
-            return Err((
-                "invalid_request",
-                "max_age must be a number of seconds".into(),
-            ));
-        }
-    };
-    let (prompt_login, prompt_none) = prompts(p)?;
-    Ok(Checked {
-        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-        max_age,
-        prompt_login,
-        prompt_none,
-    })
-}
-
-type Refusal = (&'static str, String);
-
-/// PKCE (RFC 7636): S256 only, required of public clients.
-fn pkce(p: &AuthorizeParams, client: &OidcClient) -> std::result::Result<(), Refusal> {
-    match (&p.code_challenge, p.code_challenge_method.as_deref()) {
-        (None, _) if client.is_public() => Err((
-            "invalid_request",
-            "public clients must use PKCE (S256)".into(),
-        )),
-        (Some(_), m) if m != Some("S256") => Err((
-            "invalid_request",
-            "code_challenge_method must be S256".into(),
-        )),
-        (Some(c), _) if c.len() != 43 || URL_SAFE_NO_PAD.decode(c).is_err() => Err((
-            "invalid_request",
-            "code_challenge must be a base64url SHA-256".into(),
-        )),
-        (None, Some(_)) => Err((
-            "invalid_request",
-            "code_challenge_method without code_challenge".into(),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// `prompt`: `login` and `none` (not both); `consent` and `select_account`
-/// are accepted and mean nothing here.
-fn prompts(p: &AuthorizeParams) -> std::result::Result<(bool, bool), Refusal> {
-    let prompts: Vec<&str> = p
-        .prompt
-        .as_deref()
-        .unwrap_or("")
-        .split_ascii_whitespace()
-        .collect();
-    if prompts
-        .iter()
-        .any(|x| !matches!(*x, "login" | "none" | "consent" | "select_account"))
-    {
-        return Err(("invalid_request", "unknown prompt value".into()));
-    }
-    let (login, none) = (prompts.contains(&"login"), prompts.contains(&"none"));
-    if login && none {
-        return Err((
-            "invalid_request",
-            "prompt=none cannot be combined with login".into(),
-        ));
-    }
-    Ok((login, none))
 }

@@ -12,10 +12,10 @@
 //! push never carries it (DECISIONS.md).
 
 use super::*;
+use crate::service::assurance::{Level, requested};
 use crate::service::challenge::Origin;
 use crate::service::client::DeliveryMode;
 use crate::store::User;
-use crate::store::records::Stored;
 use potvrda_proto::api::LoginAudience;
 use potvrda_proto::jose::LoginContext;
 use potvrda_proto::oidc::{BackchannelResponse, GrantType};
@@ -27,12 +27,9 @@ const MAX_EXPIRY: u64 = 300;
 /// The longest `binding_message`, in characters.
 const MAX_BINDING_MESSAGE: usize = 64;
 /// What `slow_down` adds to the interval (CIBA Core §11).
-const SLOW_DOWN_SECS: u64 = 5;
+pub(super) const SLOW_DOWN_SECS: u64 = 5;
 /// How long a request is remembered after it expired, to answer `expired_token`.
-const KEEP_AFTER_EXPIRY: i64 = 600;
-/// What a CIBA login proves: possession of the enrolled device key, and the
-/// citizen typing the consumption device's number (RFC 8176 `pop`, `user`).
-pub(super) const AMR_CIBA: &[&str] = &["pop", "user"];
+pub(super) const KEEP_AFTER_EXPIRY: i64 = 600;
 
 /// The backchannel authentication request (CIBA Core §7.1), as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -55,6 +52,8 @@ pub struct BackchannelForm {
     pub user_code: Option<String>,
     /// Seconds the client wants the request to live.
     pub requested_expiry: Option<String>,
+    /// OIDC Core §5.5: the claims asked for, as JSON (an essential `acr`).
+    pub claims: Option<String>,
     /// Signed requests are not supported.
     pub request: Option<String>,
     /// Client authentication (`client_secret_post`, `private_key_jwt`).
@@ -81,16 +80,19 @@ impl BackchannelForm {
 
 /// A backchannel request, under the SHA-256 of its `auth_req_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CibaRequest {
-    client_id: ClientId,
-    login_id: LoginId,
-    login_secret: Secret,
-    scope: String,
-    expires_at: i64,
+pub(super) struct CibaRequest {
+    pub(super) client_id: ClientId,
+    pub(super) login_id: LoginId,
+    pub(super) login_secret: Secret,
+    pub(super) scope: String,
+    pub(super) expires_at: i64,
     /// Seconds between polls, grown by `slow_down`.
-    interval: u64,
+    pub(super) interval: u64,
     /// The earliest next poll, clock milliseconds.
-    next_poll_ms: i64,
+    pub(super) next_poll_ms: i64,
+    /// The lowest level the client accepts.
+    #[serde(default)]
+    pub(super) level: Option<Level>,
 }
 
 impl JsonRecord for CibaRequest {
@@ -107,6 +109,7 @@ enum Hint<'f> {
 /// A request's checked parameters.
 struct Asked<'f> {
     hint: Hint<'f>,
+    level: Option<Level>,
     scope: String,
     binding_message: Option<String>,
     expiry: u64,
@@ -175,6 +178,7 @@ impl Backchannel<'_> {
             expires_at: started.expires_at,
             interval,
             next_poll_ms: 0,
+            level: asked.level,
         };
         self.records()
             .put(
@@ -307,6 +311,27 @@ fn checked<'f>(form: &'f BackchannelForm, client: &OidcClient) -> Result<Asked<'
             ));
         }
     };
+    let expiry = match form.requested_expiry.as_deref() {
+        None => MAX_EXPIRY,
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (1..=86_400).contains(s))
+            .ok_or_else(|| invalid("requested_expiry must be a positive number of seconds"))?
+            .min(MAX_EXPIRY),
+    };
+    Ok(Asked {
+        level: level_asked(form)?,
+        hint,
+        scope: scope(form)?,
+        binding_message: binding_message(form)?,
+        expiry,
+        notification_token: notification_token(form, client)?,
+    })
+}
+
+/// The scopes: `openid` and only ones this provider knows.
+fn scope(form: &BackchannelForm) -> Result<String> {
     let scopes: Vec<&str> = form
         .scope
         .as_deref()
@@ -322,8 +347,12 @@ fn checked<'f>(form: &'f BackchannelForm, client: &OidcClient) -> Result<Asked<'
             format!("unknown scope {unknown}"),
         ));
     }
-    let binding_message = form
-        .binding_message
+    Ok(scopes.join(" "))
+}
+
+/// 1 to 64 printable characters, if any.
+fn binding_message(form: &BackchannelForm) -> Result<Option<String>> {
+    form.binding_message
         .as_deref()
         .map(|m| {
             let m = m.trim();
@@ -337,50 +366,39 @@ fn checked<'f>(form: &'f BackchannelForm, client: &OidcClient) -> Result<Asked<'
                 )
             })
         })
-        .transpose()?;
-    let expiry = match form.requested_expiry.as_deref() {
-        None => None,
-        Some(v) => Some(
-            v.parse::<u64>()
-                .ok()
-                .filter(|s| (1..=86_400).contains(s))
-                .ok_or_else(|| invalid("requested_expiry must be a positive number of seconds"))?,
-        ),
-    };
-    let notification_token = match (
+        .transpose()
+}
+
+/// A `ping` client's bearer token for its notification endpoint.
+fn notification_token(form: &BackchannelForm, client: &OidcClient) -> Result<Option<Secret>> {
+    match (
         client.backchannel_token_delivery_mode,
         &form.client_notification_token,
     ) {
         (Some(DeliveryMode::Ping), Some(t)) if !t.is_empty() && t.len() <= 1024 => {
-            Some(Secret::from(t.clone()))
+            Ok(Some(Secret::from(t.clone())))
         }
-        (Some(DeliveryMode::Ping), _) => {
-            return Err(invalid(
-                "a ping client sends a client_notification_token of 1-1024 characters",
-            ));
-        }
-        _ => None,
-    };
-    acr_met(form.acr_values.as_deref())?;
-    Ok(Asked {
-        hint,
-        scope: scopes.join(" "),
-        binding_message,
-        expiry: expiry.unwrap_or(MAX_EXPIRY).min(MAX_EXPIRY),
-        notification_token,
-    })
+        (Some(DeliveryMode::Ping), _) => Err(oauth(
+            OAuthError::InvalidRequest,
+            "a ping client sends a client_notification_token of 1-1024 characters",
+        )),
+        _ => Ok(None),
+    }
 }
 
-/// A CIBA login proves [`ACR_PUSH`]: asking for anything else (without
-/// offering it too) cannot be met, and is refused rather than downgraded.
-fn acr_met(acr_values: Option<&str>) -> Result<()> {
-    match acr_values {
-        Some(values) if !values.split_ascii_whitespace().any(|v| v == ACR_PUSH) => Err(oauth(
-            OAuthError::UnmetAuthenticationRequirements,
-            format!("a backchannel login proves {ACR_PUSH}"),
-        )),
-        _ => Ok(()),
+/// The lowest level the client accepts; one a CIBA login cannot reach is
+/// refused now, never silently downgraded.
+fn level_asked(form: &BackchannelForm) -> Result<Option<Level>> {
+    let unmet = |d: String| oauth(OAuthError::UnmetAuthenticationRequirements, d);
+    let level = requested(form.acr_values.as_deref(), form.claims.as_deref())
+        .map_err(|e| unmet(e.to_owned()))?;
+    if level.is_some_and(|l| l > Method::Ciba.best()) {
+        return Err(unmet(format!(
+            "a backchannel login proves at most {}",
+            Method::Ciba.best().acr()
+        )));
     }
+    Ok(level)
 }
 
 /// A refusal of the login, in CIBA's terms where it has one.
@@ -392,171 +410,5 @@ fn refusal(e: Error) -> Error {
         ),
         Error::AccountLocked => oauth(OAuthError::AccessDenied, "the account is locked"),
         other => other,
-    }
-}
-
-/// `grant_type=urn:openid:params:grant-type:ciba`.
-pub(super) struct Ciba;
-
-#[async_trait]
-impl TokenGrant for Ciba {
-    fn grant_type(&self) -> GrantType {
-        GrantType::Ciba
-    }
-
-    async fn exchange(
-        &self,
-        svc: &Potvrda,
-        client: &OidcClient,
-        form: &TokenForm,
-    ) -> Result<TokenResponse> {
-        svc.ciba_requests().redeem(client, form).await
-    }
-}
-
-capability! {
-    /// CIBA requests at the token endpoint: paced, redeemed once.
-    pub(crate) CibaRequests
-}
-
-impl CibaRequests<'_> {
-    /// The token endpoint's answer for a backchannel request (CIBA Core §11).
-    async fn redeem(&self, client: &OidcClient, form: &TokenForm) -> Result<TokenResponse> {
-        let id = form
-            .auth_req_id
-            .as_deref()
-            .filter(|v| !v.is_empty() && v.len() <= 128)
-            .ok_or_else(|| oauth(OAuthError::InvalidRequest, "auth_req_id is required"))?;
-        let now = self.clock.now();
-        let key = sha256_b64(id.as_bytes());
-        let stored = self
-            .records::<CibaRequest>()
-            .read(&key, now)
-            .await?
-            .ok_or_else(|| oauth(OAuthError::InvalidGrant, "the auth_req_id is unknown"))?;
-        let request = &stored.value;
-        if request.client_id != client.client_id {
-            return Err(oauth(
-                OAuthError::InvalidGrant,
-                "the auth_req_id was issued to another client",
-            ));
-        }
-        if now >= request.expires_at {
-            return Err(oauth(
-                OAuthError::ExpiredToken,
-                "the request expired unanswered",
-            ));
-        }
-        self.paced(&key, &stored, now).await?;
-        let (answer, login) = self
-            .outcomes()
-            .wait_for_decision(
-                &request.login_id,
-                Some(request.login_secret.expose()),
-                0,
-                false,
-            )
-            .await?;
-        match answer.status {
-            LoginStatus::Pending => Err(oauth(
-                OAuthError::AuthorizationPending,
-                "the citizen has not answered yet",
-            )),
-            LoginStatus::Approved => self.issue(client, request, &login, now).await,
-            LoginStatus::Expired => Err(oauth(
-                OAuthError::ExpiredToken,
-                "the request expired unanswered",
-            )),
-            LoginStatus::Denied => Err(oauth(
-                OAuthError::AccessDenied,
-                "the citizen did not confirm",
-            )),
-            LoginStatus::Consumed => Err(oauth(
-                OAuthError::InvalidGrant,
-                "the request was already redeemed",
-            )),
-        }
-    }
-
-    /// Enforce the interval: a poll sooner than it gets `slow_down`, and
-    /// every later poll waits 5 s longer (CIBA Core §11).
-    async fn paced(&self, key: &str, stored: &Stored<CibaRequest>, now: i64) -> Result<()> {
-        let now_ms = self.clock.now_ms();
-        let early = now_ms < stored.value.next_poll_ms;
-        let mut next = stored.value.clone();
-        if early {
-            next.interval += SLOW_DOWN_SECS;
-        }
-        next.next_poll_ms = now_ms + i64::try_from(next.interval).unwrap_or(60) * 1000;
-        let swapped = self
-            .records()
-            .swap(key, stored, &next, next.expires_at + KEEP_AFTER_EXPIRY, now)
-            .await?;
-        if early || !swapped {
-            return Err(oauth(
-                OAuthError::SlowDown,
-                format!("poll at most every {} s", next.interval),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The approval, consumed exactly once, becomes a grant and its tokens.
-    async fn issue(
-        &self,
-        client: &OidcClient,
-        request: &CibaRequest,
-        login: &crate::store::Login,
-        now: i64,
-    ) -> Result<TokenResponse> {
-        // The one redemption (an empty escrow: no portal token is handed over).
-        let first = self
-            .store
-            .take_token(&request.login_id, b"", now, 0)
-            .await?
-            .is_some_and(|e| e.is_empty());
-        if !first {
-            return Err(oauth(
-                OAuthError::InvalidGrant,
-                "the request was already redeemed",
-            ));
-        }
-        let user = self
-            .store
-            .user(&login.record.user_id)
-            .await?
-            .filter(|u| !u.locked && !u.deactivated)
-            .ok_or_else(|| {
-                oauth(
-                    OAuthError::AccessDenied,
-                    "the account is locked or deactivated",
-                )
-            })?;
-        let secret = clock::token::<32>(self.rng.as_ref())?;
-        let rng = self.rng.as_ref();
-        let grant = StoredGrant {
-            client_id: client.client_id.clone(),
-            scope: request.scope.clone(),
-            base: GrantBase {
-                user_id: user.id.clone(),
-                auth_time: login.decided_at.unwrap_or(now),
-                sid: new_id(rng)?,
-                generation: user.generation,
-                gid: new_id(rng)?,
-                method: Some(Method::Ciba),
-            },
-            current: sha256_b64(secret.as_bytes()),
-            revoked: false,
-        };
-        self.records()
-            .put(
-                grant.base.gid.as_str(),
-                &grant,
-                now + secs(self.settings.oidc.refresh_ttl),
-            )
-            .await?;
-        self.token_endpoint()
-            .tokens(client, &grant, None, &secret, now)
-            .await
     }
 }

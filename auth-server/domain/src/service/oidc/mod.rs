@@ -16,15 +16,14 @@ use jsonwebtoken::DecodingKey;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use potvrda_proto::Secret;
 use potvrda_proto::api::{AuditKind, LoginStatus};
-use potvrda_proto::jose::AMR_PWD_MFA;
 use potvrda_proto::oidc::{
-    ACR_PUSH, ACR_PWD_PUSH, IdTokenClaims, OidcAccessClaims, ProviderMetadata, TYP_ACCESS_TOKEN,
-    TokenResponse, UserInfo,
+    IdTokenClaims, OidcAccessClaims, ProviderMetadata, TYP_ACCESS_TOKEN, TokenResponse, UserInfo,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::OidcClient;
+use super::assurance::{Level, Method};
 use super::{Potvrda, Purpose, ct_eq_str, new_id, sha256_b64};
 use crate::audit::{Caller, Event};
 use crate::clock;
@@ -67,6 +66,8 @@ pub struct AuthorizeParams {
     pub max_age: Option<String>,
     /// Space-separated `acr` values the client accepts, in order of preference.
     pub acr_values: Option<String>,
+    /// OIDC Core §5.5: the claims asked for, as JSON (an essential `acr`).
+    pub claims: Option<String>,
 }
 
 /// A pending authorization request, kept while the citizen logs in.
@@ -127,38 +128,9 @@ struct GrantBase {
     /// password and the push).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     method: Option<Method>,
-}
-
-/// How a grant's citizen was authenticated: what its tokens' `amr` and
-/// `acr` say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Method {
-    /// The password, then the push approval with number matching.
-    PasswordPush,
-    /// CIBA: the push approval with number matching, asked for by the client.
-    Ciba,
-}
-
-impl Method {
-    fn of(method: Option<Self>) -> Self {
-        method.unwrap_or(Self::PasswordPush)
-    }
-
-    fn amr(self) -> Vec<String> {
-        let amr: &[&str] = match self {
-            Self::PasswordPush => &AMR_PWD_MFA,
-            Self::Ciba => ciba::AMR_CIBA,
-        };
-        amr.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    fn acr(self) -> &'static str {
-        match self {
-            Self::PasswordPush => ACR_PWD_PUSH,
-            Self::Ciba => ACR_PUSH,
-        }
-    }
+    /// What the login's answer proved (RFC 8176 values; protocol 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    proven: Vec<String>,
 }
 
 /// A refresh-token family.
@@ -181,6 +153,9 @@ struct Session {
     /// The account's security generation when the session began.
     #[serde(default)]
     generation: u64,
+    /// What the login's answer proved (RFC 8176 values; protocol 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    proven: Vec<String>,
 }
 
 /// Where `/oauth2/authorize` leads.
@@ -347,15 +322,17 @@ impl JsonRecord for StoredGrant {
 mod authorization_code;
 mod authorize;
 mod ciba;
+mod ciba_token;
 mod client_auth;
 mod logout;
 mod refresh_token;
+mod request;
 mod token;
 
 pub(crate) use authorization_code::AuthorizationCodes;
 pub use authorize::Authorization;
-pub(crate) use ciba::CibaRequests;
 pub use ciba::{Backchannel, BackchannelForm};
+pub(crate) use ciba_token::CibaRequests;
 pub(crate) use client_auth::ClientAuth;
 pub use client_auth::{ClientCredentials, CredentialParts, Endpoint};
 pub use logout::{Confirmation, LogoutOutcome, Logouts};
@@ -410,6 +387,7 @@ impl<'a> Provider<'a> {
             backchannel_authentication_endpoint: u("/oauth2/bc-authorize"),
             backchannel_token_delivery_modes_supported: v(&["poll", "ping"]),
             backchannel_user_code_parameter_supported: false,
+            claims_parameter_supported: true,
             code_challenge_methods_supported: v(&["S256"]),
             scopes_supported: v(SCOPES),
             claims_supported: v(&[
@@ -430,7 +408,7 @@ impl<'a> Provider<'a> {
                 "phone_number",
             ]),
             prompt_values_supported: v(&["login", "none"]),
-            acr_values_supported: v(&[ACR_PWD_PUSH, ACR_PUSH]),
+            acr_values_supported: Level::ALL.iter().map(|l| l.acr().to_owned()).collect(),
             authorization_response_iss_parameter_supported: true,
         }
     }

@@ -25,7 +25,7 @@ pub(super) trait TokenGrant: Send + Sync {
 
 /// Every grant the token endpoint serves, in discovery's order.
 pub(super) const GRANTS: &[&dyn TokenGrant] =
-    &[&AuthorizationCode, &RefreshToken, &super::ciba::Ciba];
+    &[&AuthorizationCode, &RefreshToken, &super::ciba_token::Ciba];
 
 capability! {
     /// The token and userinfo endpoints.
@@ -85,6 +85,7 @@ impl TokenEndpoint<'_> {
                     generation: 0,
                     gid: gid.to_owned(),
                     method: None,
+                    proven: Vec::new(),
                 },
                 current: String::new(),
                 revoked: true,
@@ -120,7 +121,9 @@ impl TokenEndpoint<'_> {
     ) -> Result<TokenResponse> {
         let keys = self.keyring.current();
         let ttl = self.settings.tokens.token_ttl;
-        let amr = Method::of(grant.base.method).amr();
+        let method = Method::of(grant.base.method);
+        let amr = method.amr(&grant.base.proven);
+        let acr = method.level(&grant.base.proven).acr();
         let id_token = self.id_token(client, grant, nonce, &amr, now)?;
         let jti: String = new_id(self.rng.as_ref())?;
         let access_claims = OidcAccessClaims {
@@ -134,6 +137,7 @@ impl TokenEndpoint<'_> {
             jti: jti.clone(),
             auth_time: grant.base.auth_time,
             amr,
+            acr: acr.to_owned(),
             gid: grant.base.gid.clone(),
         };
         let (signer, kid) = keys.current.signer(Algorithm::ES256);
@@ -147,7 +151,9 @@ impl TokenEndpoint<'_> {
                     .user(&grant.base.user_id)
                     .with("client_id", client.client_id.as_str())
                     .with("jti", jti.as_str())
-                    .with("gid", grant.base.gid.as_str()),
+                    .with("gid", grant.base.gid.as_str())
+                    .with("acr", acr)
+                    .with("amr", access_claims.amr.join(" ")),
             )
             .await;
         Ok(TokenResponse {
@@ -179,7 +185,10 @@ impl TokenEndpoint<'_> {
             auth_time: grant.base.auth_time,
             nonce: nonce.map(str::to_owned),
             amr: amr.to_vec(),
-            acr: Method::of(grant.base.method).acr().into(),
+            acr: Method::of(grant.base.method)
+                .level(&grant.base.proven)
+                .acr()
+                .into(),
             sid: grant.base.sid.clone(),
         };
         let alg = if client.id_token_signed_response_alg == "ES256" {

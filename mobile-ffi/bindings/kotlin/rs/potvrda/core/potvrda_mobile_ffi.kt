@@ -656,6 +656,9 @@ internal interface UniffiCallbackInterfaceKeystoreMethod0 : com.sun.jna.Callback
 internal interface UniffiCallbackInterfaceKeystoreMethod1 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`message`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceKeystoreMethod2 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfacePinPadMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`reason`: RustBuffer.ByValue,`attemptsLeft`: Int,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -668,25 +671,31 @@ internal interface UniffiCallbackInterfacePinStorageMethod1 : com.sun.jna.Callba
 internal interface UniffiCallbackInterfaceUserVerificationMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`reason`: RustBuffer.ByValue,`uniffiOutReturn`: ByteByReference,uniffiCallStatus: UniffiRustCallStatus,)
 }
-@Structure.FieldOrder("uniffiFree", "uniffiClone", "publicKey", "sign")
+internal interface UniffiCallbackInterfaceUserVerificationMethod1 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "publicKey", "sign", "protection")
 internal open class UniffiVTableCallbackInterfaceKeystore(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
     @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
     @JvmField internal var `publicKey`: UniffiCallbackInterfaceKeystoreMethod0? = null,
     @JvmField internal var `sign`: UniffiCallbackInterfaceKeystoreMethod1? = null,
+    @JvmField internal var `protection`: UniffiCallbackInterfaceKeystoreMethod2? = null,
 ) : Structure() {
     class UniffiByValue(
         `uniffiFree`: UniffiCallbackInterfaceFree? = null,
         `uniffiClone`: UniffiCallbackInterfaceClone? = null,
         `publicKey`: UniffiCallbackInterfaceKeystoreMethod0? = null,
         `sign`: UniffiCallbackInterfaceKeystoreMethod1? = null,
-    ): UniffiVTableCallbackInterfaceKeystore(`uniffiFree`,`uniffiClone`,`publicKey`,`sign`,), Structure.ByValue
+        `protection`: UniffiCallbackInterfaceKeystoreMethod2? = null,
+    ): UniffiVTableCallbackInterfaceKeystore(`uniffiFree`,`uniffiClone`,`publicKey`,`sign`,`protection`,), Structure.ByValue
 
    internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceKeystore) {
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `publicKey` = other.`publicKey`
         `sign` = other.`sign`
+        `protection` = other.`protection`
     }
 
 }
@@ -731,22 +740,25 @@ internal open class UniffiVTableCallbackInterfacePinStorage(
     }
 
 }
-@Structure.FieldOrder("uniffiFree", "uniffiClone", "confirm")
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "confirm", "method")
 internal open class UniffiVTableCallbackInterfaceUserVerification(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
     @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
     @JvmField internal var `confirm`: UniffiCallbackInterfaceUserVerificationMethod0? = null,
+    @JvmField internal var `method`: UniffiCallbackInterfaceUserVerificationMethod1? = null,
 ) : Structure() {
     class UniffiByValue(
         `uniffiFree`: UniffiCallbackInterfaceFree? = null,
         `uniffiClone`: UniffiCallbackInterfaceClone? = null,
         `confirm`: UniffiCallbackInterfaceUserVerificationMethod0? = null,
-    ): UniffiVTableCallbackInterfaceUserVerification(`uniffiFree`,`uniffiClone`,`confirm`,), Structure.ByValue
+        `method`: UniffiCallbackInterfaceUserVerificationMethod1? = null,
+    ): UniffiVTableCallbackInterfaceUserVerification(`uniffiFree`,`uniffiClone`,`confirm`,`method`,), Structure.ByValue
 
    internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceUserVerification) {
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `confirm` = other.`confirm`
+        `method` = other.`method`
     }
 
 }
@@ -821,6 +833,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_keystore_sign(
     ): Int
+    external fun uniffi_potvrda_mobile_ffi_checksum_method_keystore_protection(
+    ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_pinpad_ask(
     ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_pinstorage_load(
@@ -828,6 +842,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_potvrda_mobile_ffi_checksum_method_pinstorage_save(
     ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_userverification_confirm(
+    ): Int
+    external fun uniffi_potvrda_mobile_ffi_checksum_method_userverification_method(
     ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_constructor_device_new(
     ): Int
@@ -907,6 +923,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_potvrda_mobile_ffi_fn_method_keystore_sign(`ptr`: Long,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_potvrda_mobile_ffi_fn_method_keystore_protection(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_potvrda_mobile_ffi_fn_clone_pinpad(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_potvrda_mobile_ffi_fn_free_pinpad(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -933,6 +951,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_potvrda_mobile_ffi_fn_method_userverification_confirm(`ptr`: Long,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
+    external fun uniffi_potvrda_mobile_ffi_fn_method_userverification_method(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_potvrda_mobile_ffi_fn_func_decrypt_web_push(`privateKey`: RustBuffer.ByValue,`authSecret`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_potvrda_mobile_ffi_fn_func_new_software_keystore(`wrappingKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1131,6 +1151,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_keystore_sign() and 0xFFFF) != 51849) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_keystore_protection() and 0xFFFF) != 51912) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_pinpad_ask() and 0xFFFF) != 51958) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1141,6 +1164,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_userverification_confirm() and 0xFFFF) != 56701) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_userverification_method() and 0xFFFF) != 58621) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_constructor_device_new() and 0xFFFF) != 45588) {
@@ -2311,6 +2337,14 @@ public interface Keystore {
      */
     fun `sign`(`message`: kotlin.ByteArray): kotlin.ByteArray
     
+    /**
+     * Where the key lives, reported in every approval (protocol 3):
+     * `Hardware` only when the platform says its secure hardware holds it
+     * (Android `KeyInfo.getSecurityLevel()` TEE or StrongBox; iOS a Secure
+     * Enclave key).
+     */
+    fun `protection`(): KeyProtection
+    
     companion object
 }
 
@@ -2457,6 +2491,25 @@ open class KeystoreImpl: Disposable, AutoCloseable, Keystore
     
 
     
+    /**
+     * Where the key lives, reported in every approval (protocol 3):
+     * `Hardware` only when the platform says its secure hardware holds it
+     * (Android `KeyInfo.getSecurityLevel()` TEE or StrongBox; iOS a Secure
+     * Enclave key).
+     */override fun `protection`(): KeyProtection {
+            return FfiConverterTypeKeyProtection.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_potvrda_mobile_ffi_fn_method_keystore_protection(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
 
     
 
@@ -2507,6 +2560,17 @@ internal object uniffiCallbackInterfaceKeystore {
             )
         }
     }
+    internal object `protection`: UniffiCallbackInterfaceKeystoreMethod2 {
+        override fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeKeystore.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`protection`(
+                )
+            }
+            val writeReturn = { value: KeyProtection -> uniffiOutReturn.setValue(FfiConverterTypeKeyProtection.lower(value)) }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
 
     internal object uniffiFree: UniffiCallbackInterfaceFree {
         override fun callback(handle: Long) {
@@ -2525,6 +2589,7 @@ internal object uniffiCallbackInterfaceKeystore {
         uniffiClone,
         `publicKey`,
         `sign`,
+        `protection`,
     )
 
     // Registers the foreign callback with the Rust side.
@@ -3371,6 +3436,12 @@ public interface UserVerification {
      */
     fun `confirm`(`reason`: kotlin.String): kotlin.Boolean
     
+    /**
+     * How [`confirm`](UserVerification::confirm) asks, reported in the
+     * approval (protocol 3; the core's [`pin_verification`] reports its own PIN).
+     */
+    fun `method`(): Verification
+    
     companion object
 }
 
@@ -3499,6 +3570,23 @@ open class UserVerificationImpl: Disposable, AutoCloseable, UserVerification
     
 
     
+    /**
+     * How [`confirm`](UserVerification::confirm) asks, reported in the
+     * approval (protocol 3; the core's [`pin_verification`] reports its own PIN).
+     */override fun `method`(): Verification {
+            return FfiConverterTypeVerification.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_potvrda_mobile_ffi_fn_method_userverification_method(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
 
     
 
@@ -3528,6 +3616,17 @@ internal object uniffiCallbackInterfaceUserVerification {
             uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
         }
     }
+    internal object `method`: UniffiCallbackInterfaceUserVerificationMethod1 {
+        override fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeUserVerification.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`method`(
+                )
+            }
+            val writeReturn = { value: Verification -> uniffiOutReturn.setValue(FfiConverterTypeVerification.lower(value)) }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
 
     internal object uniffiFree: UniffiCallbackInterfaceFree {
         override fun callback(handle: Long) {
@@ -3545,6 +3644,7 @@ internal object uniffiCallbackInterfaceUserVerification {
         uniffiFree,
         uniffiClone,
         `confirm`,
+        `method`,
     )
 
     // Registers the foreign callback with the Rust side.
@@ -4259,6 +4359,49 @@ public object FfiConverterTypeApiError : FfiConverterRustBuffer<ApiException> {
 
 
 /**
+ * Where the device key lives.
+ */
+
+enum class KeyProtection {
+    
+    /**
+     * In the app's storage.
+     */
+    SOFTWARE,
+    /**
+     * In the phone's secure hardware, not exportable.
+     */
+    HARDWARE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeKeyProtection: FfiConverterRustBuffer<KeyProtection> {
+    override fun read(buf: ByteBuffer) = try {
+        KeyProtection.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: KeyProtection) = 4UL
+
+    override fun write(value: KeyProtection, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * What the server made of an answer.
  */
 
@@ -4426,6 +4569,61 @@ public object FfiConverterTypePushMode : FfiConverterRustBuffer<PushMode>{
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * How the citizen confirmed before an approval.
+ */
+
+enum class Verification {
+    
+    /**
+     * A biometric prompt that does not say which biometric.
+     */
+    BIOMETRIC,
+    /**
+     * A fingerprint.
+     */
+    FINGERPRINT,
+    /**
+     * A face.
+     */
+    FACE,
+    /**
+     * The app's own PIN, or the phone's screen lock.
+     */
+    APP_PIN,
+    /**
+     * The core's six-digit PIN: what [`pin_verification`] reports.
+     */
+    CORE_PIN;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVerification: FfiConverterRustBuffer<Verification> {
+    override fun read(buf: ByteBuffer) = try {
+        Verification.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Verification) = 4UL
+
+    override fun write(value: Verification, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
     }
 }
 
