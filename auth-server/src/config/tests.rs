@@ -301,6 +301,48 @@ fn oidc_clients_come_as_json_from_the_environment_and_are_checked() {
         r#"[{"client_id":"potvrda","redirect_uris":["https://a.example/cb"],"name":"Same as token_audience"}]"#,
         r#"[{"client_id":"potvrda-admin","redirect_uris":["https://a.example/cb"],"name":"Same as admin_audience"}]"#,
     ];
+    // Protocol 3's registration: each mistake names its field.
+    let key = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+    let client = |extra: &str| {
+        format!(
+            r#"[{{"client_id":"c","client_secret":"a-long-client-secret","name":"C","grant_types":[]{extra}}}]"#
+        )
+    };
+    let good = format!(
+        r#"[{{"client_id":"k","token_endpoint_auth_method":"private_key_jwt","jwks":{{"keys":[{key}]}},"name":"K","grant_types":["urn:openid:params:grant-type:ciba"],"backchannel_token_delivery_mode":"ping","backchannel_client_notification_endpoint":"https://k.example/ciba","portal_api":true,"reports_user_context":true,"default_acr_values":["urn:potvrda:loa:substantial"]}}]"#
+    );
+    Config::load(
+        None,
+        env(&[("POTVRDA_OIDC_CLIENTS", &good)]),
+        &Overrides::default(),
+    )
+    .expect("every protocol 3 field at once");
+    let bad_v3 = [
+        (client(r#","token_endpoint_auth_method":"private_key_jwt""#), "private_key_jwt"),
+        (client(&format!(r#","jwks":{{"keys":[{key}]}}"#)), "client_secret_basic"),
+        (r#"[{"client_id":"c","token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[]},"name":"C","grant_types":[]}]"#.to_owned(), "jwks"),
+        (r#"[{"client_id":"c","token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"oct","k":"c2VjcmV0"}]},"name":"C","grant_types":[]}]"#.to_owned(), "jwks"),
+        (client(r#","token_endpoint_auth_method":"tls_client_auth""#), "unknown variant"),
+        (client(r#","grant_types":["urn:openid:params:grant-type:ciba"]"#).replace(r#""grant_types":[],"#, ""), "backchannel_token_delivery_mode"),
+        (client(r#","grant_types":["urn:openid:params:grant-type:ciba"],"backchannel_token_delivery_mode":"ping""#).replace(r#""grant_types":[],"#, ""), "backchannel_client_notification_endpoint"),
+        (client(r#","backchannel_client_notification_endpoint":"https://c.example/""#), "backchannel_"),
+        (client(r#","grant_types":["urn:openid:params:grant-type:ciba"],"backchannel_token_delivery_mode":"poll","backchannel_user_code_parameter":true"#).replace(r#""grant_types":[],"#, ""), "backchannel_user_code_parameter"),
+        (r#"[{"client_id":"c","name":"C","grant_types":[],"portal_api":true}]"#.to_owned(), "confidential"),
+        (client(r#","reports_user_context":true"#), "reports_user_context"),
+        (client(r#","default_acr_values":["urn:example:loa"]"#), "default_acr_values"),
+        (client(r#","default_acr_values":["urn:potvrda:loa:high"]"#), "default_acr_values"),
+        (client(r#","grant_types":["authorization_code"]"#).replace(r#""grant_types":[],"#, ""), "redirect_uri"),
+    ];
+    for (b, field) in &bad_v3 {
+        let err = Config::load(
+            None,
+            env(&[("POTVRDA_OIDC_CLIENTS", b)]),
+            &Overrides::default(),
+        )
+        .expect_err(b);
+        assert!(err.to_string().contains(field), "{b}: {err}");
+        assert!(!err.to_string().contains("a-long-client-secret"), "{err}");
+    }
     for b in bad {
         assert!(
             Config::load(

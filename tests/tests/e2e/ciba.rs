@@ -23,6 +23,7 @@ crate::on_both_stores!(
 const KIOSK: (&str, &str) = ("kiosk", "kiosk-client-secret-0123456789");
 const DESK: (&str, &str) = ("desk", "desk-client-secret-0123456789");
 const WEB: (&str, &str) = ("web", "web-client-secret-0123456789");
+const STRICT: (&str, &str) = ("strict", "strict-client-secret-0123456789");
 
 fn clients(notify: &str) -> String {
     json!([
@@ -36,6 +37,10 @@ fn clients(notify: &str) -> String {
          "backchannel_client_notification_endpoint": notify},
         {"client_id": WEB.0, "client_secret": WEB.1, "name": "Web",
          "redirect_uris": ["https://web.example/cb"]},
+        {"client_id": STRICT.0, "client_secret": STRICT.1, "name": "Poreska uprava",
+         "grant_types": ["urn:openid:params:grant-type:ciba"],
+         "backchannel_token_delivery_mode": "poll",
+         "default_acr_values": ["urn:potvrda:loa:substantial"]},
     ])
     .to_string()
 }
@@ -255,6 +260,26 @@ async fn a_phone_that_proves_less_than_asked_gets_no_token(backend: Backend) {
     assert_eq!(
         error_of(collect(&srv, KIOSK, &req.auth_req_id).await).await,
         (400, "unmet_authentication_requirements".into())
+    );
+    // The same for a client whose registration asks for it by default.
+    let req = asked(
+        &srv,
+        STRICT,
+        &[("scope", "openid"), ("login_hint", &c.account.username)],
+    )
+    .await;
+    approve_as_shown(
+        &c.phone,
+        &pulled(&c.phone).await,
+        req.number,
+        req.code.as_deref(),
+    )
+    .await
+    .expect("approved on the phone");
+    assert_eq!(
+        error_of(collect(&srv, STRICT, &req.auth_req_id).await).await,
+        (400, "unmet_authentication_requirements".into()),
+        "default_acr_values"
     );
 }
 

@@ -181,6 +181,19 @@ pub(crate) fn requested(
         .ok_or("no acr asked for is one this provider knows")
 }
 
+/// [`requested`], or the client's `default_acr_values` when the request
+/// names no level.
+pub(crate) fn asked_or_default(
+    acr_values: Option<&str>,
+    claims: Option<&str>,
+    client: &crate::service::OidcClient,
+) -> Result<Option<Level>, &'static str> {
+    match requested(acr_values, claims)? {
+        None => client.default_level(),
+        asked => Ok(asked),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

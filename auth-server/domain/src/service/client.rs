@@ -59,6 +59,10 @@ pub struct OidcClient {
     /// CIBA Core §4: must be `false` (number matching replaces user codes).
     #[serde(default)]
     pub backchannel_user_code_parameter: bool,
+    /// OpenID Connect Registration: the levels asked for when a request
+    /// names none (`urn:potvrda:loa:basic`, `:substantial`).
+    #[serde(default)]
+    pub default_acr_values: Vec<String>,
 }
 
 /// RFC 7591 `token_endpoint_auth_method`.
@@ -126,6 +130,7 @@ impl OidcClient {
             ));
         }
         self.validate_authentication()
+            .and_then(|()| self.validate_acr())
             .and_then(|()| self.validate_grants())
             .and_then(|()| self.validate_uris())
             .map_err(|e| format!("oidc client {id}: {e}"))
@@ -155,6 +160,32 @@ impl OidcClient {
                     .into(),
             ),
         }
+    }
+
+    fn validate_acr(&self) -> std::result::Result<(), String> {
+        match self.default_level() {
+            Ok(None) if !self.default_acr_values.is_empty() => {
+                Err("default_acr_values must name a level (urn:potvrda:loa:…)".into())
+            }
+            Ok(Some(level)) if level > crate::service::assurance::Method::PasswordPush.best() => {
+                Err(format!(
+                    "default_acr_values asks for {}, which no login reaches yet",
+                    level.acr()
+                ))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("default_acr_values: {e}")),
+        }
+    }
+
+    /// The lowest level of `default_acr_values`, if it names any.
+    pub(crate) fn default_level(
+        &self,
+    ) -> std::result::Result<Option<crate::service::assurance::Level>, &'static str> {
+        if self.default_acr_values.is_empty() {
+            return Ok(None);
+        }
+        crate::service::assurance::requested(Some(&self.default_acr_values.join(" ")), None)
     }
 
     fn validate_grants(&self) -> std::result::Result<(), String> {

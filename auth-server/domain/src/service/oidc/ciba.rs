@@ -12,7 +12,7 @@
 //! push never carries it (DECISIONS.md).
 
 use super::*;
-use crate::service::assurance::{Level, requested};
+use crate::service::assurance::{Level, asked_or_default};
 use crate::service::challenge::Origin;
 use crate::service::client::DeliveryMode;
 use crate::store::User;
@@ -321,7 +321,7 @@ fn checked<'f>(form: &'f BackchannelForm, client: &OidcClient) -> Result<Asked<'
             .min(MAX_EXPIRY),
     };
     Ok(Asked {
-        level: level_asked(form)?,
+        level: level_asked(form, client)?,
         hint,
         scope: scope(form)?,
         binding_message: binding_message(form)?,
@@ -388,9 +388,9 @@ fn notification_token(form: &BackchannelForm, client: &OidcClient) -> Result<Opt
 
 /// The lowest level the client accepts; one a CIBA login cannot reach is
 /// refused now, never silently downgraded.
-fn level_asked(form: &BackchannelForm) -> Result<Option<Level>> {
+fn level_asked(form: &BackchannelForm, client: &OidcClient) -> Result<Option<Level>> {
     let unmet = |d: String| oauth(OAuthError::UnmetAuthenticationRequirements, d);
-    let level = requested(form.acr_values.as_deref(), form.claims.as_deref())
+    let level = asked_or_default(form.acr_values.as_deref(), form.claims.as_deref(), client)
         .map_err(|e| unmet(e.to_owned()))?;
     if level.is_some_and(|l| l > Method::Ciba.best()) {
         return Err(unmet(format!(

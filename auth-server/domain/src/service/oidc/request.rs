@@ -3,7 +3,7 @@
 //! to redirect with.
 
 use super::*;
-use crate::service::assurance::{Level, Method, requested};
+use crate::service::assurance::{Level, Method, asked_or_default};
 
 /// What an authorization request asks for, once it is checked.
 pub(super) struct Checked {
@@ -57,7 +57,7 @@ pub(super) fn checked_request(
     };
     let (prompt_login, prompt_none) = prompts(p)?;
     // A level no login here can reach is refused, never silently downgraded.
-    let level = requested(p.acr_values.as_deref(), p.claims.as_deref())
+    let level = asked_or_default(p.acr_values.as_deref(), p.claims.as_deref(), client)
         .map_err(|e| ("unmet_authentication_requirements", e.to_owned()))?;
     if level.is_some_and(|l| l > Method::PasswordPush.best()) {
         return Err((
