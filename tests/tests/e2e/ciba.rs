@@ -17,6 +17,7 @@ crate::on_both_stores!(
     an_unanswered_request_expires,
     denial_and_fraud_report_end_the_request,
     push_bombing_through_ciba_is_capped_and_superseded,
+    denials_through_ciba_pause_the_pushes_as_for_logins,
     ping_tells_the_client_then_it_collects_once,
 );
 
@@ -568,6 +569,36 @@ async fn push_bombing_through_ciba_is_capped_and_superseded(backend: Backend) {
     assert_eq!(r.status(), 429, "the fourth push in the window");
     assert!(r.headers().contains_key("retry-after"));
     let _ = second;
+}
+
+/// Fatigue: after two denials in a row (`FATIGUE_LIMIT` 2) pushes pause,
+/// for CIBA and for the password login alike: it is one account's phone.
+async fn denials_through_ciba_pause_the_pushes_as_for_logins(backend: Backend) {
+    let srv = server(backend, "https://unused.example/", Some((100, 900, 2, 900))).await;
+    let c = citizen(&srv, None).await;
+    let form = [
+        ("scope", "openid"),
+        ("login_hint", c.account.username.as_str()),
+    ];
+    for _ in 0..2 {
+        let req = asked(&srv, KIOSK, &form).await;
+        c.phone
+            .answer(&pulled(&c.phone).await, Decision::Deny, None)
+            .await
+            .expect("denied");
+        assert_eq!(
+            error_of(collect(&srv, KIOSK, &req.auth_req_id).await).await,
+            (400, "access_denied".into())
+        );
+    }
+    let paused = ask(&srv, KIOSK, &form).await;
+    assert_eq!(paused.status(), 429, "pushes pause after the denials");
+    assert!(paused.headers().contains_key("retry-after"));
+    let r = srv
+        .login_raw(&c.account.username, c.account.initial_password.expose())
+        .await;
+    assert_eq!(r.status(), 429, "the password login meets the same pause");
+    assert!(c.phone.pending().await.expect("pull").is_empty());
 }
 
 async fn ping_tells_the_client_then_it_collects_once(backend: Backend) {
