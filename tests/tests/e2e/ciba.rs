@@ -136,6 +136,15 @@ async fn poll_delivers_tokens_after_the_number_on_the_phone(backend: Backend) {
         shown.claims.ctx.binding_message.as_deref(),
         Some("Šalter 3")
     );
+    let audit = srv.audit(&format!("user_id={}", c.account.user_id)).await;
+    assert!(
+        audit
+            .events
+            .iter()
+            .any(|e| e.kind == potvrda_proto::api::AuditKind::LoginStarted
+                && e.detail["client_id"] == KIOSK.0),
+        "the trail names the CIBA client"
+    );
     assert_eq!(
         (
             shown.claims.ctx.ip.as_ref(),

@@ -180,6 +180,15 @@ async fn the_phone_shows_the_registered_name_never_the_callers(backend: Backend)
     assert_eq!(shown.claims.ctx.service.as_deref(), Some(PORTAL_NAME));
     // The portal client may report the citizen's address and browser.
     assert_eq!(shown.claims.ctx.ip.as_deref(), Some("203.0.113.66"));
+    // The trail names the client that asked, and the name the phone showed.
+    let audit = srv.audit(&format!("user_id={}", c.account.user_id)).await;
+    let started = audit
+        .events
+        .iter()
+        .find(|e| e.kind == AuditKind::LoginStarted)
+        .expect("login_started");
+    assert_eq!(started.detail["client_id"], PORTAL_CLIENT);
+    assert_eq!(started.detail["service"], PORTAL_NAME);
     approve_as_shown(&c.phone, &shown, login.number, login.code.as_deref())
         .await
         .expect("approved");

@@ -340,12 +340,17 @@ fn started_event(
     now: i64,
 ) -> Event {
     let reasons: Vec<&str> = assessment.reasons.iter().map(|r| r.as_str()).collect();
-    Event::new(AuditKind::LoginStarted, now)
+    let mut event = Event::new(AuditKind::LoginStarted, now)
         .user(&record.user_id)
         .caller(caller)
         .with("login_id", record.id.as_str())
         .with("devices", devices)
-        .with("service", record.context.service.clone())
+        .with("service", record.context.service.clone());
+    // The relying party that asked, through the portal API or CIBA.
+    if let Some(client) = &record.portal_client {
+        event = event.with("client_id", client.as_str());
+    }
+    event
         .with("audience", audience_name(record.audience))
         .with("risk_score", assessment.score)
         .with("risk_level", assessment.level.as_str())
