@@ -35,7 +35,7 @@ fn asking(token: Option<&str>) -> BackchannelForm {
     BackchannelForm {
         scope: Some("openid".into()),
         login_hint: Some("ana".into()),
-        client_notification_token: token.map(str::to_owned),
+        client_notification_token: token.map(Into::into),
         ..BackchannelForm::default()
     }
 }

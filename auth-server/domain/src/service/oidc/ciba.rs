@@ -37,7 +37,7 @@ pub struct BackchannelForm {
     /// Must include `openid`.
     pub scope: Option<String>,
     /// `ping`: the bearer token of the client's notification endpoint.
-    pub client_notification_token: Option<String>,
+    pub client_notification_token: Option<Secret>,
     /// Space-separated `acr` values, in order of preference.
     pub acr_values: Option<String>,
     /// Not supported.
@@ -59,11 +59,11 @@ pub struct BackchannelForm {
     /// Client authentication (`client_secret_post`, `private_key_jwt`).
     pub client_id: Option<String>,
     /// `client_secret_post`.
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     /// RFC 7523.
     pub client_assertion_type: Option<String>,
     /// RFC 7523.
-    pub client_assertion: Option<String>,
+    pub client_assertion: Option<Secret>,
 }
 
 impl BackchannelForm {
@@ -71,9 +71,9 @@ impl BackchannelForm {
         ClientCredentials::from_parts(CredentialParts {
             basic,
             client_id: self.client_id.as_deref(),
-            client_secret: self.client_secret.as_deref(),
+            client_secret: self.client_secret.as_ref().map(Secret::expose),
             assertion_type: self.client_assertion_type.as_deref(),
-            assertion: self.client_assertion.as_deref(),
+            assertion: self.client_assertion.as_ref().map(Secret::expose),
         })
     }
 }
@@ -375,8 +375,10 @@ fn notification_token(form: &BackchannelForm, client: &OidcClient) -> Result<Opt
         client.backchannel_token_delivery_mode,
         &form.client_notification_token,
     ) {
-        (Some(DeliveryMode::Ping), Some(t)) if !t.is_empty() && t.len() <= 1024 => {
-            Ok(Some(Secret::from(t.clone())))
+        (Some(DeliveryMode::Ping), Some(t))
+            if !t.expose().is_empty() && t.expose().len() <= 1024 =>
+        {
+            Ok(Some(t.clone()))
         }
         (Some(DeliveryMode::Ping), _) => Err(oauth(
             OAuthError::InvalidRequest,

@@ -226,13 +226,13 @@ pub struct TokenForm {
     /// `client_secret_post` / public clients.
     pub client_id: Option<String>,
     /// `client_secret_post`.
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     /// Ignored on refresh (the grant's scope stays).
     pub scope: Option<String>,
     /// RFC 7523: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
     pub client_assertion_type: Option<String>,
     /// RFC 7523: the `private_key_jwt` assertion.
-    pub client_assertion: Option<String>,
+    pub client_assertion: Option<Secret>,
     /// CIBA: the backchannel request being redeemed.
     pub auth_req_id: Option<String>,
 }
@@ -243,9 +243,9 @@ impl TokenForm {
         ClientCredentials::from_parts(CredentialParts {
             basic,
             client_id: self.client_id.as_deref(),
-            client_secret: self.client_secret.as_deref(),
+            client_secret: self.client_secret.as_ref().map(Secret::expose),
             assertion_type: self.client_assertion_type.as_deref(),
-            assertion: self.client_assertion.as_deref(),
+            assertion: self.client_assertion.as_ref().map(Secret::expose),
         })
     }
 }
@@ -427,6 +427,24 @@ mod tests {
         }
         assert_eq!(token::GRANTS.len(), GrantType::ALL.len());
         assert_eq!(GrantType::parse("password"), None);
+    }
+
+    #[test]
+    fn client_credentials_in_forms_never_print() {
+        let token = TokenForm {
+            client_secret: Some("s3cret-of-the-client".into()),
+            client_assertion: Some("a.s3cret.jwt".into()),
+            ..TokenForm::default()
+        };
+        let bc = BackchannelForm {
+            client_secret: Some("s3cret-of-the-client".into()),
+            client_assertion: Some("a.s3cret.jwt".into()),
+            client_notification_token: Some("s3cret-bearer".into()),
+            ..BackchannelForm::default()
+        };
+        for printed in [format!("{token:?}"), format!("{bc:?}")] {
+            assert!(!printed.contains("s3cret"), "{printed}");
+        }
     }
 
     #[test]
