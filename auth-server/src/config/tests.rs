@@ -301,6 +301,33 @@ fn oidc_clients_come_as_json_from_the_environment_and_are_checked() {
         r#"[{"client_id":"potvrda","redirect_uris":["https://a.example/cb"],"name":"Same as token_audience"}]"#,
         r#"[{"client_id":"potvrda-admin","redirect_uris":["https://a.example/cb"],"name":"Same as admin_audience"}]"#,
     ];
+    for b in bad {
+        assert!(
+            Config::load(
+                None,
+                env(&[("POTVRDA_OIDC_CLIENTS", b)]),
+                &Overrides::default()
+            )
+            .is_err(),
+            "{b}"
+        );
+    }
+    // A JSON error names the position, not the text around it (it may hold a secret).
+    let err = Config::load(
+        None,
+        env(&[(
+            "POTVRDA_OIDC_CLIENTS",
+            r#"[{"client_secret":"s3cret-in-broken-json" "#,
+        )]),
+        &Overrides::default(),
+    )
+    .expect_err("broken JSON");
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+}
+
+/// Protocol 3's registration: each mistake names its field, never a secret.
+#[test]
+fn protocol_3_registrations_are_checked_field_by_field() {
     // Protocol 3's registration: each mistake names its field.
     let key = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
     let client = |extra: &str| {
@@ -343,28 +370,6 @@ fn oidc_clients_come_as_json_from_the_environment_and_are_checked() {
         assert!(err.to_string().contains(field), "{b}: {err}");
         assert!(!err.to_string().contains("a-long-client-secret"), "{err}");
     }
-    for b in bad {
-        assert!(
-            Config::load(
-                None,
-                env(&[("POTVRDA_OIDC_CLIENTS", b)]),
-                &Overrides::default()
-            )
-            .is_err(),
-            "{b}"
-        );
-    }
-    // A JSON error names the position, not the text around it (it may hold a secret).
-    let err = Config::load(
-        None,
-        env(&[(
-            "POTVRDA_OIDC_CLIENTS",
-            r#"[{"client_secret":"s3cret-in-broken-json" "#,
-        )]),
-        &Overrides::default(),
-    )
-    .expect_err("broken JSON");
-    assert!(!err.to_string().contains("s3cret"), "{err}");
 }
 
 #[test]
