@@ -635,6 +635,26 @@ pub enum AuditKind {
     /// (`detail.reason`: `confirmer_created_after_request`,
     /// `confirmer_created_by_requester`, `same_official`).
     FourEyesRefused,
+    /// A superadmin registered an OpenID client (`detail.client_id`,
+    /// `detail.token_endpoint_auth_method`, `detail.fapi2`).
+    ClientRegistered,
+    /// A superadmin changed a client's registration (`detail.client_id`,
+    /// `detail.changed`: the metadata names that changed).
+    ClientUpdated,
+    /// A client's secret was rotated (`detail.client_id`,
+    /// `detail.previous_valid_until`).
+    ClientSecretRotated,
+    /// A client was retired: it authenticates no more (`detail.client_id`).
+    ClientRetired,
+    /// A client revoked a token (RFC 7009; `detail.client_id`, `detail.gid`,
+    /// `detail.what`: `refresh_token` or `access_token`).
+    TokenRevoked,
+    /// A back-channel logout token could not be delivered after every retry
+    /// (`detail.client_id`, `detail.sid`).
+    LogoutUndelivered,
+    /// The service desk translated a pairwise subject to the account
+    /// (`detail.client_id`, `detail.sub`).
+    SubjectResolved,
 }
 
 /// How urgently someone should look at an audit event.

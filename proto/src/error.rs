@@ -61,6 +61,12 @@ pub enum ErrorCode {
     UnknownMunicipality,
     /// Four eyes: a second official must confirm what the first one asked.
     SecondOfficialRequired,
+    /// A client of this id is registered (or was, and is retired).
+    ClientExists,
+    /// No such client in the registry.
+    UnknownClient,
+    /// The client comes from the configuration's seed: change it there.
+    ClientReadOnly,
 }
 
 impl ErrorCode {
@@ -92,6 +98,9 @@ impl ErrorCode {
             Self::MunicipalityExists => "municipality_exists",
             Self::UnknownMunicipality => "unknown_municipality",
             Self::SecondOfficialRequired => "second_official_required",
+            Self::ClientExists => "client_exists",
+            Self::UnknownClient => "unknown_client",
+            Self::ClientReadOnly => "client_read_only",
         }
     }
 }
@@ -124,6 +133,9 @@ mod tests {
             ErrorCode::InvalidActivationCode,
             ErrorCode::StoreUnavailable,
             ErrorCode::SecondOfficialRequired,
+            ErrorCode::ClientExists,
+            ErrorCode::UnknownClient,
+            ErrorCode::ClientReadOnly,
         ] {
             let json = serde_json::to_value(code).expect("serializable enum");
             assert_eq!(json, serde_json::Value::String(code.as_str().into()));

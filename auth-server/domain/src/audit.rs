@@ -120,7 +120,11 @@ pub fn severity_of(kind: AuditKind) -> Severity {
         | AuditKind::StaffDeactivated
         | AuditKind::RecoveryCodeUsed
         | AuditKind::OfflineCodeUsed
-        | AuditKind::DeviceAddApproved => Severity::Warning,
+        | AuditKind::DeviceAddApproved
+        | AuditKind::ClientSecretRotated
+        | AuditKind::ClientRetired
+        | AuditKind::LogoutUndelivered
+        | AuditKind::SubjectResolved => Severity::Warning,
         AuditKind::GrantRevoked | AuditKind::FraudReported | AuditKind::FourEyesRefused => {
             Severity::High
         }
@@ -221,6 +225,13 @@ pub fn kind_name(kind: AuditKind) -> &'static str {
         AuditKind::CitizensSearched => "citizens_searched",
         AuditKind::CitizenViewed => "citizen_viewed",
         AuditKind::FourEyesRefused => "four_eyes_refused",
+        AuditKind::ClientRegistered => "client_registered",
+        AuditKind::ClientUpdated => "client_updated",
+        AuditKind::ClientSecretRotated => "client_secret_rotated",
+        AuditKind::ClientRetired => "client_retired",
+        AuditKind::TokenRevoked => "token_revoked",
+        AuditKind::LogoutUndelivered => "logout_undelivered",
+        AuditKind::SubjectResolved => "subject_resolved",
         _ => "other",
     }
 }
@@ -271,6 +282,13 @@ mod tests {
             AuditKind::CitizensSearched,
             AuditKind::CitizenViewed,
             AuditKind::FourEyesRefused,
+            AuditKind::ClientRegistered,
+            AuditKind::ClientUpdated,
+            AuditKind::ClientSecretRotated,
+            AuditKind::ClientRetired,
+            AuditKind::TokenRevoked,
+            AuditKind::LogoutUndelivered,
+            AuditKind::SubjectResolved,
         ] {
             let wire = serde_json::to_value(kind).expect("serialises");
             assert_eq!(wire, Value::from(kind_name(kind)));

@@ -89,6 +89,15 @@ pub enum Error {
     /// Four eyes: the confirmation must come from another official.
     #[error("second official required")]
     SecondOfficialRequired,
+    /// A client of this id is registered (or retired).
+    #[error("client exists")]
+    ClientExists,
+    /// No such client in the registry.
+    #[error("unknown client")]
+    UnknownClient,
+    /// A seed client is changed only in the configuration.
+    #[error("client read-only")]
+    ClientReadOnly,
     /// An OAuth 2.0 error (RFC 6749 §5.2), answered in that format; the
     /// description is safe to show.
     #[error("oauth: {}: {description}", .error.as_str())]
@@ -126,6 +135,9 @@ impl Error {
             Self::MunicipalityExists => ErrorCode::MunicipalityExists,
             Self::UnknownMunicipality => ErrorCode::UnknownMunicipality,
             Self::SecondOfficialRequired => ErrorCode::SecondOfficialRequired,
+            Self::ClientExists => ErrorCode::ClientExists,
+            Self::UnknownClient => ErrorCode::UnknownClient,
+            Self::ClientReadOnly => ErrorCode::ClientReadOnly,
             Self::Config(_)
             | Self::Store(_)
             | Self::Crypto(_)
@@ -162,6 +174,11 @@ impl Error {
             Self::UnknownMunicipality => "no such municipality".into(),
             Self::SecondOfficialRequired => {
                 "another official of the same municipality must confirm this".into()
+            }
+            Self::ClientExists => "a client of this id is registered, or was and is retired".into(),
+            Self::UnknownClient => "no such client".into(),
+            Self::ClientReadOnly => {
+                "this client comes from the configuration; change it there".into()
             }
             _ => "internal error".into(),
         }

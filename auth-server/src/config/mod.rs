@@ -181,15 +181,9 @@ impl Config {
             ));
         }
         let mut ids = std::collections::HashSet::new();
+        let tokens = self.token_settings();
         for c in &self.oidc.registered {
-            c.validate().map_err(Error::Config)?;
-            // Its tokens' `aud` would otherwise be the portal's own audience.
-            if c.client_id == self.tokens.audience || c.client_id == self.tokens.admin_audience {
-                return Err(Error::Config(format!(
-                    "oidc client id {} must differ from token_audience and admin_audience",
-                    c.client_id
-                )));
-            }
+            c.check_registration(&tokens).map_err(Error::Config)?;
             if !ids.insert(c.client_id.as_str()) {
                 return Err(Error::Config(format!(
                     "oidc client {} is registered twice",
@@ -249,11 +243,7 @@ impl Config {
                 ip_enroll_limit: limits.ip_enroll_limit,
                 ip_device_limit: limits.ip_device_limit,
             },
-            tokens: TokenSettings {
-                token_ttl: self.tokens.ttl,
-                token_audience: self.tokens.audience.clone(),
-                admin_audience: self.tokens.admin_audience.clone(),
-            },
+            tokens: self.token_settings(),
             oidc: OidcSettings {
                 clients: self.oidc.registered.clone(),
                 session_ttl: self.oidc.session_ttl,
@@ -265,6 +255,14 @@ impl Config {
                 bootstrap_token: self.staff.bootstrap_token.clone(),
                 audit_reader_token: self.staff.audit_reader_token.clone(),
             },
+        }
+    }
+
+    fn token_settings(&self) -> TokenSettings {
+        TokenSettings {
+            token_ttl: self.tokens.ttl,
+            token_audience: self.tokens.audience.clone(),
+            admin_audience: self.tokens.admin_audience.clone(),
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod admin;
 mod app;
+mod clients;
 mod counter;
 mod device;
 mod login;
@@ -47,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
         .service(
             web::scope("/v1")
                 .configure(admin::configure)
+                .configure(clients::configure)
                 .configure(device::configure)
                 .configure(login::configure)
                 .configure(me::configure),
@@ -379,12 +381,16 @@ impl ResponseError for ApiError {
             | ErrorCode::InvalidCredentials
             | ErrorCode::InvalidSignature
             | ErrorCode::UnknownDevice => StatusCode::UNAUTHORIZED,
-            ErrorCode::NotFound | ErrorCode::NoSuchEndpoint => StatusCode::NOT_FOUND,
+            ErrorCode::NotFound | ErrorCode::NoSuchEndpoint | ErrorCode::UnknownClient => {
+                StatusCode::NOT_FOUND
+            }
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::UsernameTaken
             | ErrorCode::NoDevice
             | ErrorCode::AlreadyDecided
-            | ErrorCode::MunicipalityExists => StatusCode::CONFLICT,
+            | ErrorCode::MunicipalityExists
+            | ErrorCode::ClientExists
+            | ErrorCode::ClientReadOnly => StatusCode::CONFLICT,
             ErrorCode::Forbidden | ErrorCode::AccountLocked | ErrorCode::SecondOfficialRequired => {
                 StatusCode::FORBIDDEN
             }

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, counter, device, login, me, meta, oidc, sheet};
+use super::{admin, clients, counter, device, login, me, meta, oidc, sheet};
 
 /// The document.
 #[derive(OpenApi)]
@@ -33,6 +33,12 @@ use super::{admin, counter, device, login, me, meta, oidc, sheet};
         admin::unlock,
         admin::audit,
         admin::audit_export,
+        clients::register,
+        clients::list,
+        clients::read,
+        clients::update,
+        clients::rotate,
+        clients::retire,
         device::enroll,
         device::info,
         device::pending,

@@ -22,6 +22,7 @@ mod oidc;
 mod openapi;
 mod outage;
 mod recovery;
+mod registry;
 mod risk;
 mod roles;
 mod rp_library;

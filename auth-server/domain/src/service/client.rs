@@ -7,18 +7,27 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use potvrda_proto::oidc::GrantType;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// A relying party of the OpenID Provider and the portal API.
-#[derive(Debug, Clone, Deserialize)]
+/// A relying party of the OpenID Provider and the portal API: its
+/// registration metadata, as the configuration's seed and the admin API
+/// write it (and the registry keeps it, without the secret).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcClient {
     /// Its id.
     pub client_id: ClientId,
-    /// Its secret; absent for a public client (which must use PKCE) and for
-    /// a `private_key_jwt` client.
-    #[serde(default)]
+    /// Its secret, in the configuration's seed only (the registry generates
+    /// secrets and keeps their hashes); absent for a public client (which
+    /// must use PKCE) and for a `private_key_jwt` client. Never serialized.
+    #[serde(default, skip_serializing)]
     pub client_secret: Option<SecretString>,
+    /// The peppered hashes of the secrets that authenticate it now (the
+    /// seed's, or the registry's current and, while a rotation overlaps,
+    /// previous one). Filled by the provider, never read from or written to
+    /// the metadata.
+    #[serde(skip)]
+    pub(crate) secrets: Vec<SecretHash>,
     /// Exact redirect URIs (no wildcards); required for the code flow.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
@@ -61,12 +70,78 @@ pub struct OidcClient {
     pub backchannel_user_code_parameter: bool,
     /// OpenID Connect Registration: the levels asked for when a request
     /// names none (`urn:potvrda:loa:basic`, `:substantial`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub default_acr_values: Vec<String>,
+    /// RFC 7591: the scopes it may ask for, space-separated (absent: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// OpenID Connect Registration: `public` (default) or `pairwise`.
+    #[serde(default)]
+    pub subject_type: SubjectType,
+    /// OpenID Connect Registration: the sector whose services share one
+    /// pairwise `sub` (its host names the sector; absent: the host of the
+    /// one redirect URI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector_identifier_uri: Option<String>,
+    /// Back-Channel Logout 1.0: where the provider POSTs a logout token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Back-Channel Logout 1.0: the logout token must carry `sid`
+    /// (it always does here).
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
+    /// Front-Channel Logout 1.0: the page the logout page loads in a frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    /// Front-Channel Logout 1.0: add `iss` and `sid` to that page's query.
+    #[serde(default)]
+    pub frontchannel_logout_session_required: bool,
+    /// RFC 9126: authorization requests only through PAR.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449: access tokens always DPoP-bound.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
+    /// Potvrda: held to the FAPI 2.0 Security Profile (PAR, DPoP,
+    /// `private_key_jwt`, ES256/PS256 only).
+    #[serde(default)]
+    pub fapi2: bool,
+    /// Potvrda: the citizen is asked to consent before the first login to
+    /// this service (off for the portal's first-party services).
+    #[serde(default)]
+    pub require_consent: bool,
+}
+
+/// OpenID Connect Core §8: how `sub` is chosen for a client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectType {
+    /// The citizen's account id, the same for every client.
+    #[default]
+    Public,
+    /// One per citizen and sector (§8.1), unlinkable across sectors.
+    Pairwise,
+}
+
+/// A client secret's peppered hash, and until when it authenticates
+/// (0: until replaced).
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct SecretHash {
+    /// HMAC-SHA-256 of the secret under the server's pepper, base64url.
+    pub hash: String,
+    /// Unix time after which it no longer authenticates (0: never).
+    #[serde(default)]
+    pub until: i64,
+}
+
+impl std::fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretHash(***, until {})", self.until)
+    }
 }
 
 /// RFC 7591 `token_endpoint_auth_method`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     /// HTTP Basic with the secret (RFC 6749 §2.3.1).
@@ -80,7 +155,7 @@ pub enum AuthMethod {
 }
 
 /// CIBA Core §5 token delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryMode {
     /// The client polls the token endpoint.
@@ -91,6 +166,20 @@ pub enum DeliveryMode {
 
 /// What a client may sign a `private_key_jwt` assertion with.
 pub const ASSERTION_ALGS: &[Algorithm] = &[Algorithm::ES256, Algorithm::RS256, Algorithm::PS256];
+/// What a `fapi2` client may sign with (FAPI 2.0 Security Profile §5.4.1).
+pub const FAPI2_ALGS: &[Algorithm] = &[Algorithm::ES256, Algorithm::PS256];
+
+impl OidcClient {
+    /// The algorithms its signatures (assertions, request objects, DPoP
+    /// proofs) may use.
+    pub fn signing_algs(&self) -> &'static [Algorithm] {
+        if self.fapi2 {
+            FAPI2_ALGS
+        } else {
+            ASSERTION_ALGS
+        }
+    }
+}
 
 fn default_id_token_alg() -> String {
     "RS256".into()
@@ -101,6 +190,23 @@ fn default_grant_types() -> Vec<GrantType> {
 }
 
 impl OidcClient {
+    /// Check a registration (the seed's or the admin API's): its metadata,
+    /// and an id that is not one of the server's own token audiences (its
+    /// tokens' `aud` would be the portal's).
+    pub fn check_registration(
+        &self,
+        tokens: &crate::settings::TokenSettings,
+    ) -> std::result::Result<(), String> {
+        self.validate()?;
+        if self.client_id == tokens.token_audience || self.client_id == tokens.admin_audience {
+            return Err(format!(
+                "oidc client id {} must differ from token_audience and admin_audience",
+                self.client_id
+            ));
+        }
+        Ok(())
+    }
+
     /// Check the registration; the message names the client and the field.
     pub fn validate(&self) -> std::result::Result<(), String> {
         let id = &self.client_id;
@@ -130,7 +236,10 @@ impl OidcClient {
             ));
         }
         self.validate_authentication()
+            .and_then(|()| self.validate_fapi2())
             .and_then(|()| self.validate_acr())
+            .and_then(|()| self.validate_scope())
+            .and_then(|()| self.validate_subject())
             .and_then(|()| self.validate_grants())
             .and_then(|()| self.validate_uris())
             .map_err(|e| format!("oidc client {id}: {e}"))
@@ -138,10 +247,10 @@ impl OidcClient {
 
     fn validate_authentication(&self) -> std::result::Result<(), String> {
         let method = self.auth_method();
-        match (method, &self.client_secret, &self.jwks) {
-            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, Some(_), None)
-            | (AuthMethod::None, None, None) => Ok(()),
-            (AuthMethod::PrivateKeyJwt, None, Some(set)) => {
+        match (method, self.has_secret(), &self.jwks) {
+            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, true, None)
+            | (AuthMethod::None, false, None) => Ok(()),
+            (AuthMethod::PrivateKeyJwt, false, Some(set)) => {
                 if set.keys.is_empty() {
                     return Err("jwks must hold at least one key".into());
                 }
@@ -160,6 +269,70 @@ impl OidcClient {
                     .into(),
             ),
         }
+    }
+
+    /// FAPI 2.0 Security Profile §5.3.2 for a `fapi2` client: a
+    /// confidential client with `private_key_jwt` (§5.3.2.1: no shared
+    /// secret), ES256 or PS256 keys only (§5.4.1), an ES256 ID token, and
+    /// only the code flow with its refresh tokens.
+    fn validate_fapi2(&self) -> std::result::Result<(), String> {
+        if !self.fapi2 {
+            return Ok(());
+        }
+        if self.auth_method() != AuthMethod::PrivateKeyJwt {
+            return Err("a fapi2 client authenticates with private_key_jwt".into());
+        }
+        if self.id_token_signed_response_alg != "ES256" {
+            return Err("a fapi2 client takes ES256 ID tokens".into());
+        }
+        let rs256_only = self.jwks.iter().flat_map(|s| &s.keys).any(|k| {
+            assertion_alg(k).is_some_and(|algs| !algs.iter().any(|a| FAPI2_ALGS.contains(a)))
+        });
+        if rs256_only {
+            return Err("a fapi2 client's keys sign with ES256 or PS256".into());
+        }
+        if self
+            .grant_types
+            .iter()
+            .any(|g| !matches!(g, GrantType::AuthorizationCode | GrantType::RefreshToken))
+            || self.portal_api
+        {
+            return Err(
+                "a fapi2 client uses the authorization_code and refresh_token grants only".into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_scope(&self) -> std::result::Result<(), String> {
+        let Some(scope) = &self.scope else {
+            return Ok(());
+        };
+        match scope
+            .split_ascii_whitespace()
+            .find(|s| !crate::service::oidc::SCOPES.contains(s))
+        {
+            Some(unknown) => Err(format!("scope names {unknown:?}, which is not served")),
+            None if !scope.split_ascii_whitespace().any(|s| s == "openid") => {
+                Err("scope must include openid".into())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn validate_subject(&self) -> std::result::Result<(), String> {
+        if let Some(uri) = &self.sector_identifier_uri {
+            if !url::Url::parse(uri).is_ok_and(|u| u.scheme() == "https" && u.host().is_some()) {
+                return Err("sector_identifier_uri must be an https URI".into());
+            }
+        }
+        if self.subject_type == SubjectType::Pairwise && self.sector().is_none() {
+            return Err(
+                "a pairwise client needs a sector_identifier_uri, or redirect_uris on one host"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 
     fn validate_acr(&self) -> std::result::Result<(), String> {
@@ -226,6 +399,8 @@ impl OidcClient {
             .iter()
             .chain(&self.post_logout_redirect_uris)
             .chain(&self.backchannel_client_notification_endpoint)
+            .chain(&self.backchannel_logout_uri)
+            .chain(&self.frontchannel_logout_uri)
         {
             let ok = url::Url::parse(uri)
                 .is_ok_and(|u| u.fragment().is_none() && matches!(u.scheme(), "https" | "http"));
@@ -238,6 +413,33 @@ impl OidcClient {
         Ok(())
     }
 
+    /// The sector of its pairwise subjects: the host of
+    /// `sector_identifier_uri`, else of its redirect URIs when they share one.
+    pub fn sector(&self) -> Option<String> {
+        let host = |u: &str| url::Url::parse(u).ok()?.host_str().map(str::to_owned);
+        if let Some(uri) = &self.sector_identifier_uri {
+            return host(uri);
+        }
+        let mut hosts = self.redirect_uris.iter().map(|u| host(u));
+        let first = hosts.next()??;
+        hosts.all(|h| h.as_ref() == Some(&first)).then_some(first)
+    }
+
+    /// Whether its authorization requests must come through PAR.
+    pub fn requires_par(&self) -> bool {
+        self.fapi2 || self.require_pushed_authorization_requests
+    }
+
+    /// Whether its access tokens must be DPoP-bound.
+    pub fn requires_dpop(&self) -> bool {
+        self.fapi2 || self.dpop_bound_access_tokens
+    }
+
+    /// Whether it holds a secret (the seed's, or a hash of the registry's).
+    pub fn has_secret(&self) -> bool {
+        self.client_secret.is_some() || !self.secrets.is_empty()
+    }
+
     /// Whether this is a public client (no credential).
     pub fn is_public(&self) -> bool {
         self.auth_method() == AuthMethod::None
@@ -247,10 +449,10 @@ impl OidcClient {
     /// credentials imply).
     pub fn auth_method(&self) -> AuthMethod {
         self.token_endpoint_auth_method
-            .unwrap_or(match (&self.client_secret, &self.jwks) {
-                (Some(_), _) => AuthMethod::ClientSecretBasic,
-                (None, Some(_)) => AuthMethod::PrivateKeyJwt,
-                (None, None) => AuthMethod::None,
+            .unwrap_or(match (self.has_secret(), &self.jwks) {
+                (true, _) => AuthMethod::ClientSecretBasic,
+                (false, Some(_)) => AuthMethod::PrivateKeyJwt,
+                (false, None) => AuthMethod::None,
             })
     }
 

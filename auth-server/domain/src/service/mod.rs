@@ -82,6 +82,7 @@ pub use oidc::{
 };
 pub use oidc::{Backchannel, BackchannelForm, ClientCredentials, CredentialParts, Endpoint};
 pub(crate) use oidc::{CibaRequests, ClientAuth};
+pub use oidc::{ClientInformation, ClientSource, Registry};
 pub(crate) use profile::Profiles;
 pub use recovery::RecoveryCodes;
 pub use resets::{ResetOutcome, Resets};
@@ -153,6 +154,8 @@ pub struct Potvrda {
     keyring: Arc<Keyring>,
     risk: RiskPolicy,
     device_limiter: Option<DeviceLimiter>,
+    /// The configuration's clients, their secrets hashed.
+    seed: Vec<OidcClient>,
 }
 
 /// Per-address limit of the phone's endpoints, kept in this instance's memory:
@@ -345,7 +348,15 @@ impl Potvrda {
                 limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(n)),
                 checks: std::sync::atomic::AtomicU64::new(0),
             });
+        let seed = p
+            .settings
+            .oidc
+            .clients
+            .iter()
+            .map(|c| oidc::seeded_client(c, &p.keys.pepper))
+            .collect();
         Self {
+            seed,
             device_limiter,
             risk: p.risk,
             settings: p.settings,
@@ -403,6 +414,11 @@ impl Potvrda {
 
     fn limits(&self) -> Limits {
         limits_of(&self.settings)
+    }
+
+    /// The client registry.
+    pub fn registry(&self) -> Registry<'_> {
+        Registry(self)
     }
 
     /// Password hashes waiting for a hashing slot right now.

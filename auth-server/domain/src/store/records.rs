@@ -52,6 +52,18 @@ pub enum Kind {
     CibaRequest,
     /// An activation code an addition released (`activation-addition:{code hash}`).
     AdditionActivation,
+    /// A client in the registry (`oidc:client:{client id}`).
+    OidcClient,
+    /// The ids of the registry's clients (`oidc:clients`).
+    OidcClientIndex,
+    /// A pushed authorization request (`oidc:par:{SHA-256 of the request_uri}`).
+    OidcPushedRequest,
+    /// A spent DPoP proof (`dpop-jti:{SHA-256 of key thumbprint and jti}`).
+    DpopJti,
+    /// The citizen's consent to a client (`oidc:consent:{user id}:{client id}`).
+    OidcConsent,
+    /// The clients a provider session has signed in to (`oidc:sid-clients:{sid}`).
+    OidcSessionClients,
 }
 
 impl Kind {
@@ -75,6 +87,12 @@ impl Kind {
             Self::ClientAssertionJti => "client-jti:",
             Self::CibaRequest => "ciba:",
             Self::AdditionActivation => "activation-addition:",
+            Self::OidcClient => "oidc:client:",
+            Self::OidcClientIndex => "oidc:clients",
+            Self::OidcPushedRequest => "oidc:par:",
+            Self::DpopJti => "dpop-jti:",
+            Self::OidcConsent => "oidc:consent:",
+            Self::OidcSessionClients => "oidc:sid-clients:",
         }
     }
 }
@@ -291,6 +309,8 @@ pub mod marker {
     pub const CLIENT_JTI: u8 = 2;
     /// `activation-addition:{code hash}`.
     pub const ADDITION_ACTIVATION: u8 = 3;
+    /// `dpop-jti:{hash}`.
+    pub const DPOP_JTI: u8 = 4;
 }
 
 /// An offline code step that was used.
@@ -301,6 +321,8 @@ pub type FirstSuperadmin = Marker<{ marker::FIRST_SUPERADMIN }>;
 pub type ClientJtiSpent = Marker<{ marker::CLIENT_JTI }>;
 /// An activation code that an addition released (not the counter).
 pub type AdditionActivation = Marker<{ marker::ADDITION_ACTIVATION }>;
+/// A DPoP proof's `jti` that was spent.
+pub type DpopJtiSpent = Marker<{ marker::DPOP_JTI }>;
 
 macro_rules! marker_record {
     ($t:ty, $kind:expr, $id:ty) => {
@@ -320,3 +342,4 @@ marker_record!(OfflineStepUsed, Kind::OfflineStepUsed, DeviceStep);
 marker_record!(FirstSuperadmin, Kind::FirstSuperadmin, ());
 marker_record!(ClientJtiSpent, Kind::ClientAssertionJti, str);
 marker_record!(AdditionActivation, Kind::AdditionActivation, str);
+marker_record!(DpopJtiSpent, Kind::DpopJti, str);

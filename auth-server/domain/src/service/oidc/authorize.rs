@@ -22,10 +22,11 @@ impl<'a> Authorization<'a> {
         binding_cookie: Option<&str>,
         _caller: &Caller,
     ) -> Result<AuthorizeOutcome> {
-        let (client, redirect_uri) = match self.registered(&p) {
+        let (client, redirect_uri) = match self.registered(&p).await? {
             Ok(known) => known,
             Err(page) => return Ok(page),
         };
+        let client = &client;
         let state = p.state.clone();
         let fail = |error: &str, description: &str| {
             Ok(AuthorizeOutcome::Redirect(self.error_redirect(
@@ -80,29 +81,29 @@ impl<'a> Authorization<'a> {
 
     /// The request's client and its registered redirect URI; until both are
     /// known nothing is redirected, and the browser gets an error page.
-    fn registered<'p>(
+    async fn registered<'p>(
         &self,
         p: &'p AuthorizeParams,
-    ) -> std::result::Result<(&'a OidcClient, &'p str), AuthorizeOutcome> {
-        let Some(client) = p
-            .client_id
-            .as_deref()
-            .and_then(|id| Provider(self.0).client(id))
-        else {
-            return Err(AuthorizeOutcome::ErrorPage(
+    ) -> Result<std::result::Result<(OidcClient, &'p str), AuthorizeOutcome>> {
+        let client = match p.client_id.as_deref() {
+            Some(id) => Provider(self.0).client(id).await?,
+            None => None,
+        };
+        let Some(client) = client else {
+            return Ok(Err(AuthorizeOutcome::ErrorPage(
                 "Unknown client: the service that sent you here is not registered.".into(),
-            ));
+            )));
         };
         let Some(redirect_uri) = p
             .redirect_uri
             .as_deref()
             .filter(|r| client.redirect_uris.iter().any(|u| u == r))
         else {
-            return Err(AuthorizeOutcome::ErrorPage(
+            return Ok(Err(AuthorizeOutcome::ErrorPage(
                 "The return address is not registered for this service.".into(),
-            ));
+            )));
         };
-        Ok((client, redirect_uri))
+        Ok(Ok((client, redirect_uri)))
     }
 
     /// No usable session: the request is kept (bound to this browser) and
@@ -173,6 +174,16 @@ impl<'a> Authorization<'a> {
         Ok(bound.then_some(req))
     }
 
+    /// The name the pages show for a request's client.
+    async fn client_name(&self, id: &ClientId) -> Result<String> {
+        Ok(self
+            .provider()
+            .client(id)
+            .await?
+            .map(|c| c.name)
+            .unwrap_or_default())
+    }
+
     pub(super) fn expired_page() -> StepOutcome {
         StepOutcome::ErrorPage(
             "This login has expired or was opened in another browser. Go back to the service and start again."
@@ -192,11 +203,7 @@ impl<'a> Authorization<'a> {
         let Some(mut req) = self.load_request(request_id, binding).await? else {
             return Ok(Self::expired_page());
         };
-        let client_name = self
-            .provider()
-            .client(&req.client_id)
-            .map(|c| c.name.clone())
-            .unwrap_or_default();
+        let client_name = self.client_name(&req.client_id).await?;
         let again = |message: &str| {
             Ok(StepOutcome::Login(LoginPage {
                 request: request_id.to_owned(),
@@ -278,11 +285,7 @@ impl<'a> Authorization<'a> {
         let Some(req) = self.load_request(request_id, binding).await? else {
             return Ok(Self::expired_page());
         };
-        let client_name = self
-            .provider()
-            .client(&req.client_id)
-            .map(|c| c.name.clone())
-            .unwrap_or_default();
+        let client_name = self.client_name(&req.client_id).await?;
         let Some(pending) = req.login.clone() else {
             return Ok(StepOutcome::Login(LoginPage {
                 request: request_id.to_owned(),
@@ -420,11 +423,7 @@ impl<'a> Authorization<'a> {
             Err(Error::InvalidCredentials) => Ok(StepOutcome::Waiting {
                 request: request_id.to_owned(),
                 number: pending.shown(),
-                client_name: self
-                    .provider()
-                    .client(&req.client_id)
-                    .map(|c| c.name.clone())
-                    .unwrap_or_default(),
+                client_name: self.client_name(&req.client_id).await?,
                 error: Some("Pogrešan kod. · Wrong code.".into()),
             }),
             Err(e) => Err(e),

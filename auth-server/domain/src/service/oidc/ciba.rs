@@ -141,6 +141,7 @@ impl Backchannel<'_> {
                 "the client is not registered for CIBA",
             ));
         }
+        let client = &client;
         let asked = checked(&form, client)?;
         let user = self.hinted_user(client, &asked.hint).await?;
         let context = LoginContext {

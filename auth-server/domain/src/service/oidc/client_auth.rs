@@ -5,7 +5,7 @@
 //! each `jti` once), or `none` for a public client at the token endpoint.
 
 use super::*;
-use crate::service::client::{ASSERTION_ALGS, AuthMethod, assertion_alg};
+use crate::service::client::{AuthMethod, assertion_alg};
 use crate::store::records::ClientJtiSpent;
 use potvrda_proto::oidc::CLIENT_ASSERTION_TYPE_JWT;
 
@@ -153,7 +153,7 @@ impl<'a> ClientAuth<'a> {
         &self,
         creds: ClientCredentials,
         at: Endpoint,
-    ) -> Result<&'a OidcClient> {
+    ) -> Result<OidcClient> {
         let fail = |d: &str| oauth(OAuthError::InvalidClient, d);
         let Some(method) = creds.method() else {
             return Err(fail("client authentication is required"));
@@ -161,22 +161,18 @@ impl<'a> ClientAuth<'a> {
         let client = match creds {
             ClientCredentials::Absent => return Err(fail("client authentication is required")),
             ClientCredentials::Basic { id, secret } | ClientCredentials::Post { id, secret } => {
-                let client = self.registered(&id)?;
-                let ok = client
-                    .client_secret
-                    .as_ref()
-                    .is_some_and(|s| ct_eq_str(s.expose_secret(), secret.expose_secret()));
-                if !ok {
+                let client = self.registered(&id).await?;
+                if !self.secret_matches(&client, secret.expose_secret()) {
                     return Err(fail("client authentication failed"));
                 }
                 client
             }
-            ClientCredentials::Id(id) => self.registered(&id)?,
+            ClientCredentials::Id(id) => self.registered(&id).await?,
             ClientCredentials::Assertion { jwt, id } => {
                 self.verify_assertion(&jwt, id.as_deref(), at).await?
             }
         };
-        if !accepts(client, method) {
+        if !accepts(&client, method) {
             return Err(fail(
                 "the client is registered for another authentication method",
             ));
@@ -186,7 +182,7 @@ impl<'a> ClientAuth<'a> {
 
     /// The portal API's caller: a client registered for it (errors in the
     /// portal API's own form).
-    pub(crate) async fn portal(&self, creds: ClientCredentials) -> Result<&'a OidcClient> {
+    pub(crate) async fn portal(&self, creds: ClientCredentials) -> Result<OidcClient> {
         let client = self
             .authenticate(creds, Endpoint::Portal)
             .await
@@ -206,10 +202,23 @@ impl<'a> ClientAuth<'a> {
         Ok(client)
     }
 
-    fn registered(&self, id: &str) -> Result<&'a OidcClient> {
+    async fn registered(&self, id: &str) -> Result<OidcClient> {
         Provider(self.0)
             .client(id)
+            .await?
             .ok_or_else(|| oauth(OAuthError::InvalidClient, "unknown client"))
+    }
+
+    /// Whether `secret` is one of the client's live secrets (compared as
+    /// peppered hashes, in constant time).
+    fn secret_matches(&self, client: &OidcClient, secret: &str) -> bool {
+        let now = self.clock.now();
+        let presented = super::registry::client_secret_hash(&self.keys.pepper, secret);
+        client
+            .secrets
+            .iter()
+            .filter(|s| s.until == 0 || now < s.until)
+            .fold(false, |hit, s| ct_eq_str(&s.hash, &presented) | hit)
     }
 
     /// RFC 7523 §3, with OIDC Core §9's `iss` = `sub` = the client.
@@ -218,7 +227,7 @@ impl<'a> ClientAuth<'a> {
         jwt: &str,
         form_id: Option<&str>,
         at: Endpoint,
-    ) -> Result<&'a OidcClient> {
+    ) -> Result<OidcClient> {
         let fail = |d: &str| oauth(OAuthError::InvalidClient, d);
         let header = jsonwebtoken::decode_header(jwt)
             .map_err(|_| fail("the client assertion is not a JWT"))?;
@@ -228,7 +237,7 @@ impl<'a> ClientAuth<'a> {
         if form_id.is_some_and(|f| f != unverified.iss) {
             return Err(fail("client_id differs from the assertion's issuer"));
         }
-        let client = self.registered(&unverified.iss)?;
+        let client = self.registered(&unverified.iss).await?;
         let key = client
             .jwks
             .as_ref()
@@ -237,7 +246,7 @@ impl<'a> ClientAuth<'a> {
                 None => (set.keys.len() == 1).then(|| &set.keys[0]),
             })
             .ok_or_else(|| fail("no registered key of the client matches the assertion"))?;
-        if !ASSERTION_ALGS.contains(&header.alg)
+        if !client.signing_algs().contains(&header.alg)
             || !assertion_alg(key).is_some_and(|algs| algs.contains(&header.alg))
         {
             return Err(fail(
@@ -255,7 +264,7 @@ impl<'a> ClientAuth<'a> {
         let claims = jsonwebtoken::decode::<AssertionClaims>(jwt, &decoding, &v)
             .map_err(|_| fail("the client assertion does not verify (signature, iss or aud)"))?
             .claims;
-        self.assertion_fresh(client, &claims).await?;
+        self.assertion_fresh(&client, &claims).await?;
         Ok(client)
     }
 

@@ -26,9 +26,11 @@ impl Logouts<'_> {
             (Some((h, _)), _) => Some(h.clone()),
             (None, c) => c,
         };
-        let target = client_id
-            .as_deref()
-            .and_then(|id| self.provider().client(id))
+        let client = match client_id.as_deref() {
+            Some(id) => self.provider().client(id).await?,
+            None => None,
+        };
+        let target = client
             .zip(p.post_logout_redirect_uri.as_deref())
             .filter(|(c, uri)| c.post_logout_redirect_uris.iter().any(|u| u == uri))
             .map(|(_, uri)| match &p.state {

@@ -326,8 +326,11 @@ mod ciba_token;
 mod client_auth;
 mod logout;
 mod refresh_token;
+mod registry;
 mod request;
 mod token;
+
+pub use registry::{ClientInformation, ClientSource, Registry};
 
 pub(crate) use authorization_code::AuthorizationCodes;
 pub use authorize::Authorization;
@@ -347,15 +350,26 @@ capability! {
     pub Provider
 }
 
-impl<'a> Provider<'a> {
-    /// The registered client with this id.
-    pub(crate) fn client(&self, id: &str) -> Option<&'a OidcClient> {
-        self.0
-            .settings
-            .oidc
-            .clients
-            .iter()
-            .find(|c| c.client_id == id)
+/// A configuration client as the provider holds it: its secret hashed.
+pub(crate) fn seeded_client(c: &OidcClient, pepper: &crate::keys::Pepper) -> OidcClient {
+    let mut client = c.clone();
+    client.secrets = client
+        .client_secret
+        .take()
+        .map(|s| crate::service::client::SecretHash {
+            hash: registry::client_secret_hash(pepper, s.expose_secret()),
+            until: 0,
+        })
+        .into_iter()
+        .collect();
+    client
+}
+
+impl Provider<'_> {
+    /// The registered client with this id that may act now (the seed's or
+    /// the registry's, read from the store at every use).
+    pub(crate) async fn client(&self, id: &str) -> Result<Option<OidcClient>> {
+        Registry(self.0).active(id).await
     }
 
     /// OpenID Connect Discovery.

@@ -60,7 +60,7 @@ impl TokenEndpoint<'_> {
                 "the client is not registered for this grant_type",
             ));
         }
-        grant.exchange(self, client, &form).await
+        grant.exchange(self, &client, &form).await
     }
 
     /// Mark a grant revoked: its refresh tokens fail, its access tokens fail at UserInfo.
@@ -232,6 +232,9 @@ impl TokenEndpoint<'_> {
         let Some(grant) = grant.filter(|g| !g.revoked) else {
             return Err(invalid("the grant was revoked"));
         };
+        if self.provider().client(&grant.client_id).await?.is_none() {
+            return Err(invalid("the client was retired"));
+        }
         let user = self
             .store
             .user(&UserId::new(&claims.sub))
