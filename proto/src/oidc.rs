@@ -68,6 +68,26 @@ pub struct ProviderMetadata {
     pub backchannel_user_code_parameter_supported: bool,
     /// OpenID Connect Core §5.5: the `claims` parameter (for an essential `acr`).
     pub claims_parameter_supported: bool,
+    /// RFC 9126: `/oauth2/par`.
+    pub pushed_authorization_request_endpoint: String,
+    /// RFC 9126: `false` — only clients registered for it must use PAR.
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9101: signed request objects are taken (`request`).
+    pub request_parameter_supported: bool,
+    /// RFC 9101: `request_uri` is only PAR's.
+    pub request_uri_parameter_supported: bool,
+    /// RFC 9101: `ES256`, `PS256`, `RS256`.
+    pub request_object_signing_alg_values_supported: Vec<String>,
+    /// RFC 9449: `ES256`, `PS256`, `RS256`.
+    pub dpop_signing_alg_values_supported: Vec<String>,
+    /// RFC 7662: `/oauth2/introspect`.
+    pub introspection_endpoint: String,
+    /// RFC 7009: `/oauth2/revoke`.
+    pub revocation_endpoint: String,
+    /// RFC 8414: how clients authenticate at introspection.
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414: how clients authenticate at revocation.
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
 }
 
 /// The answer of the backchannel authentication endpoint (CIBA Core §7.3),
@@ -100,7 +120,7 @@ pub struct BackchannelResponse {
 pub struct TokenResponse {
     /// A JWT (RFC 9068) for the client's own API calls and UserInfo.
     pub access_token: String,
-    /// `Bearer`.
+    /// `Bearer`, or `DPoP` for a token bound to the client's key (RFC 9449).
     pub token_type: String,
     /// Seconds the access token lives.
     pub expires_in: u64,
@@ -178,6 +198,22 @@ pub enum OAuthError {
     /// OpenID Connect Unmet Authentication Requirements 1.0: the `acr`
     /// asked for cannot be met (never silently downgraded).
     UnmetAuthenticationRequirements,
+    /// RFC 9449 §12.2: the DPoP proof is missing, malformed, replayed, for
+    /// another URL or method, or from another key.
+    InvalidDpopProof,
+    /// RFC 9449 §8: send the proof again with the `DPoP-Nonce` this answer
+    /// carries.
+    UseDpopNonce,
+    /// RFC 9126 / RFC 9101: the `request_uri` is unknown, used or expired.
+    InvalidRequestUri,
+    /// RFC 9101: the request object does not verify or is malformed.
+    InvalidRequestObject,
+    /// RFC 6749 §4.1.2.1: only `response_type=code` is served.
+    UnsupportedResponseType,
+    /// OIDC Core §3.1.2.6: `prompt=none` and no usable session.
+    LoginRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none` and the citizen has not consented.
+    ConsentRequired,
 }
 
 impl OAuthError {
@@ -198,6 +234,13 @@ impl OAuthError {
             Self::UnknownUserId => "unknown_user_id",
             Self::InvalidBindingMessage => "invalid_binding_message",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidRequestObject => "invalid_request_object",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
         }
     }
 }
@@ -240,6 +283,9 @@ pub struct IdTokenClaims {
     pub acr: String,
     /// The provider session.
     pub sid: String,
+    /// OIDC Core §3.1.3.6: the left half of the access token's SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_hash: Option<String>,
 }
 
 /// The claims of an access token issued to an OpenID Connect client.
@@ -270,6 +316,17 @@ pub struct OidcAccessClaims {
     pub acr: String,
     /// The grant (refresh family) it belongs to; revoked with it.
     pub gid: String,
+    /// RFC 9449 §6: the thumbprint of the key it is bound to (DPoP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Cnf>,
+}
+
+/// RFC 7800 / RFC 9449 §6.1: the confirmation of a bound token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Cnf {
+    /// The RFC 7638 SHA-256 thumbprint of the client's DPoP key.
+    pub jkt: String,
 }
 
 /// `GET /oauth2/userinfo`.
@@ -290,4 +347,58 @@ pub struct UserInfo {
     /// Phone (scope `phone`), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
+}
+
+/// RFC 9126 §2.2: a pushed authorization request's handle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ParResponse {
+    /// `urn:ietf:params:oauth:request_uri:…`, for one authorization request.
+    pub request_uri: String,
+    /// Seconds it can be used.
+    pub expires_in: u64,
+}
+
+/// RFC 7662 §2.2: what introspection tells a client about its token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IntrospectionResponse {
+    /// Whether the token is live (when false, nothing else is said).
+    pub active: bool,
+    /// Granted scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The client it was issued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The subject, as the client knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// `Bearer` or `DPoP` for an access token, `refresh_token` else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    /// Expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// The issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// The audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// The access token's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// When the citizen approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// The level of assurance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Cnf>,
 }

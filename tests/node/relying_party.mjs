@@ -10,6 +10,9 @@
 //      authorization URL, read back the callback URL the browser reached,
 //      redeem the code, print the claims.
 //   4. acr_values it cannot meet: the error the library reports.
+//   5. FAPI 2.0: a signed request object pushed (JAR + PAR), private_key_jwt,
+//      every token DPoP-bound (with the server's nonces), UserInfo with the
+//      proof, a refresh, introspection, revocation.
 import * as client from 'openid-client';
 import http from 'node:http';
 import readline from 'node:readline';
@@ -104,6 +107,35 @@ const signed = await client.discovery(issuer, env('JWT_CLIENT'), undefined,
   } catch (e) {
     out({ step: 'unmet-error', error: e.error ?? String(e) });
   }
+}
+// 5. FAPI 2.0.
+{
+  const signer = { key, kid: env('RP_KEY_KID') };
+  const fapi = await client.discovery(issuer, env('FAPI_CLIENT'), undefined, client.PrivateKeyJwt(signer), insecure);
+  const dpop = client.getDPoPHandle(fapi, await client.randomDPoPKeyPair('ES256'));
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const { searchParams } = await client.buildAuthorizationUrlWithJAR(fapi, {
+    redirect_uri: env('FAPI_REDIRECT'), scope: 'openid profile', state, nonce,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+  }, signer);
+  const url = await client.buildAuthorizationUrlWithPAR(fapi, searchParams, { DPoP: dpop });
+  out({ step: 'fapi-authorize', url: url.href });
+  const back = await answer();
+  const tokens = await client.authorizationCodeGrant(fapi, new URL(back.url), {
+    pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
+  }, undefined, { DPoP: dpop });
+  const claims = tokens.claims();
+  const userinfo = await client.fetchUserInfo(fapi, tokens.access_token, claims.sub, { DPoP: dpop });
+  const refreshed = await client.refreshTokenGrant(fapi, tokens.refresh_token, undefined, { DPoP: dpop });
+  const introspected = await client.tokenIntrospection(fapi, refreshed.access_token);
+  await client.tokenRevocation(fapi, refreshed.refresh_token);
+  const revoked = await client.tokenIntrospection(fapi, refreshed.access_token);
+  out({
+    step: 'fapi-tokens', token_type: tokens.token_type, claims, userinfo, introspected, revoked,
+    refresh_kept: refreshed.refresh_token === tokens.refresh_token,
+  });
 }
 out({ step: 'done' });
 process.exit(0);

@@ -21,7 +21,10 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(update))
             .route(web::delete().to(retire)),
     )
-    .service(web::resource("/admin/clients/{client_id}/secret").route(web::post().to(rotate)));
+    .service(web::resource("/admin/clients/{client_id}/secret").route(web::post().to(rotate)))
+    .service(
+        web::resource("/admin/clients/{client_id}/subjects/{sub}").route(web::get().to(subject)),
+    );
 }
 
 /// Register a client (RFC 7591 metadata). A secret, when its method takes
@@ -118,4 +121,23 @@ pub(crate) async fn retire(
     let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
     svc.registry().retire(&path, &by).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The service desk: the account behind a client's (pairwise) `sub`.
+/// Audited as `subject_resolved`.
+#[utoipa::path(get, path = "/v1/admin/clients/{client_id}/subjects/{sub}", tag = "clients",
+    params(("client_id" = String, Path), ("sub" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, description = "{\"user_id\": …}", body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "unknown_client, or no such subject", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn subject(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<(ClientId, String)>,
+) -> Result<HttpResponse> {
+    let by = svc.staff_admin().authenticate_admin(bearer(&req)).await?;
+    let (client_id, sub) = path.into_inner();
+    let user_id = svc.subjects().resolve(&client_id, &sub, &by).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({ "user_id": user_id })))
 }

@@ -11,6 +11,7 @@ mod device;
 mod login;
 mod me;
 mod meta;
+mod oauth;
 mod oidc;
 pub mod openapi;
 mod page;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
         .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(e.to_string())))
         .configure(meta::configure)
         .configure(oidc::configure)
+        .configure(oauth::configure)
         .configure(sheet::configure)
         .configure(counter::configure)
         .configure(app::configure)

@@ -9,18 +9,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use potvrda_proto::api::LoginStatusResponse;
-use potvrda_proto::oidc::{
-    BackchannelResponse, OAuthError, OAuthErrorBody, ProviderMetadata, TokenResponse, UserInfo,
-};
+use potvrda_proto::oidc::{OAuthError, ProviderMetadata};
 use serde::Deserialize;
 
 use super::Result;
-use super::bearer;
 use super::page::{self, Form, cookie_value, html, see_other};
 use crate::error::Error;
 use crate::service::{
-    AuthorizeOutcome, AuthorizeParams, BackchannelForm, Confirmation, LoginPage, LogoutOutcome,
-    LogoutParams, Potvrda, StepOutcome, TokenForm,
+    AuthorizeOutcome, AuthorizeParams, Confirmation, LoginPage, LogoutOutcome, LogoutParams,
+    Potvrda, StepOutcome,
 };
 
 /// The provider's single sign-on session.
@@ -50,13 +47,6 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/oauth2/authorize/wait").route(web::get().to(wait)))
     .service(web::resource("/oauth2/authorize/continue").route(web::get().to(proceed)))
     .service(web::resource("/oauth2/authorize/code").route(web::post().to(code)))
-    .service(web::resource("/oauth2/token").route(web::post().to(token)))
-    .service(web::resource("/oauth2/bc-authorize").route(web::post().to(backchannel)))
-    .service(
-        web::resource("/oauth2/userinfo")
-            .route(web::get().to(userinfo))
-            .route(web::post().to(userinfo)),
-    )
     .service(
         web::resource("/oauth2/logout")
             .route(web::get().to(logout))
@@ -362,53 +352,6 @@ pub(super) fn basic(req: &HttpRequest) -> crate::error::Result<Option<(String, S
             .ok_or_else(bad)
     };
     Ok(Some((dec(id)?, dec(secret)?)))
-}
-
-/// The token endpoint: codes and refresh tokens for tokens.
-#[utoipa::path(post, path = "/oauth2/token", tag = "oidc",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type, code, redirect_uri, code_verifier, refresh_token, auth_req_id; client_id, client_secret, client_assertion_type, client_assertion"),
-    responses((status = 200, body = TokenResponse), (status = 400, body = OAuthErrorBody), (status = 401, body = OAuthErrorBody)))]
-pub(crate) async fn token(
-    svc: web::Data<Potvrda>,
-    req: HttpRequest,
-    form: web::Form<TokenForm>,
-) -> Result<HttpResponse> {
-    let tokens = svc
-        .token_endpoint()
-        .oidc_token(form.into_inner(), basic(&req)?)
-        .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(tokens))
-}
-
-/// CIBA's backchannel authentication endpoint: an authenticated client asks
-/// for a known citizen; the phone gets the challenge.
-#[utoipa::path(post, path = "/oauth2/bc-authorize", tag = "oidc",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "scope, login_hint or id_token_hint, binding_message, requested_expiry, acr_values, client_notification_token; client authentication"),
-    responses((status = 200, body = BackchannelResponse), (status = 400, body = OAuthErrorBody), (status = 401, body = OAuthErrorBody), (status = 429, description = "Rate limited", body = potvrda_proto::ErrorBody)))]
-pub(crate) async fn backchannel(
-    svc: web::Data<Potvrda>,
-    req: HttpRequest,
-    form: web::Form<BackchannelForm>,
-) -> Result<HttpResponse> {
-    let answer = svc
-        .backchannel()
-        .backchannel_authorize(form.into_inner(), basic(&req)?, &super::caller(&req))
-        .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(answer))
-}
-
-/// Claims about the user of an access token.
-#[utoipa::path(method(get, post), path = "/oauth2/userinfo", tag = "oidc", security(("bearer" = [])),
-    responses((status = 200, body = UserInfo), (status = 401, body = OAuthErrorBody)))]
-pub(crate) async fn userinfo(svc: web::Data<Potvrda>, req: HttpRequest) -> Result<HttpResponse> {
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(svc.token_endpoint().oidc_userinfo(bearer(&req)).await?))
 }
 
 /// RP-initiated logout: ends the provider session when an ID token of this

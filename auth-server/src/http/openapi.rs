@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, clients, counter, device, login, me, meta, oidc, sheet};
+use super::{admin, clients, counter, device, login, me, meta, oauth, oidc, sheet};
 
 /// The document.
 #[derive(OpenApi)]
@@ -39,6 +39,7 @@ use super::{admin, clients, counter, device, login, me, meta, oidc, sheet};
         clients::update,
         clients::rotate,
         clients::retire,
+        clients::subject,
         device::enroll,
         device::info,
         device::pending,
@@ -57,9 +58,12 @@ use super::{admin, clients, counter, device, login, me, meta, oidc, sheet};
         oidc::wait,
         oidc::proceed,
         oidc::code,
-        oidc::token,
-        oidc::backchannel,
-        oidc::userinfo,
+        oauth::token,
+        oauth::par,
+        oauth::backchannel,
+        oauth::userinfo,
+        oauth::introspect,
+        oauth::revoke,
         oidc::logout,
         oidc::logout_form,
         oidc::script,

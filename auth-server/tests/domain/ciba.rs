@@ -40,6 +40,14 @@ fn asking(token: Option<&str>) -> BackchannelForm {
     }
 }
 
+/// A token request without a DPoP proof.
+const NO_PROOF: potvrda_server::service::DpopRequest<'static> =
+    potvrda_server::service::DpopRequest {
+        proof: None,
+        method: "POST",
+        path: "/oauth2/token",
+    };
+
 async fn poll(d: &Domain, auth_req_id: &str) -> String {
     let form = TokenForm {
         grant_type: Some("urn:openid:params:grant-type:ciba".into()),
@@ -49,7 +57,7 @@ async fn poll(d: &Domain, auth_req_id: &str) -> String {
     match d
         .svc
         .token_endpoint()
-        .oidc_token(form, basic("kiosk"))
+        .oidc_token(form, basic("kiosk"), NO_PROOF)
         .await
     {
         Err(Error::OAuth { error, .. }) => error.as_str().to_owned(),
@@ -127,7 +135,11 @@ async fn a_ping_client_is_told_of_the_expiry() {
         auth_req_id: Some(req.auth_req_id),
         ..TokenForm::default()
     };
-    let r = d.svc.token_endpoint().oidc_token(form, basic("desk")).await;
+    let r = d
+        .svc
+        .token_endpoint()
+        .oidc_token(form, basic("desk"), NO_PROOF)
+        .await;
     assert!(
         matches!(&r, Err(Error::OAuth { error, .. }) if error.as_str() == "expired_token"),
         "{r:?}"

@@ -59,6 +59,9 @@ async fn openid_client_drives_ciba_and_the_code_flow() {
          "backchannel_client_notification_endpoint": format!("http://127.0.0.1:{ping_port}/ping")},
         {"client_id": "rp-web", "client_secret": "rp-web-secret-0123456789", "name": "eUprava portal",
          "redirect_uris": [RP]},
+        {"client_id": "rp-fapi", "fapi2": true, "token_endpoint_auth_method": "private_key_jwt",
+         "jwks": {"keys": [key.jwk]}, "id_token_signed_response_alg": "ES256",
+         "name": "eZdravlje: karton", "redirect_uris": [RP]},
     ]);
     let srv = TestServer::start_with(Options {
         oidc_clients: Some(clients.to_string()),
@@ -90,6 +93,8 @@ async fn openid_client_drives_ciba_and_the_code_flow() {
         .env("CODE_CLIENT", "rp-web")
         .env("CODE_SECRET", "rp-web-secret-0123456789")
         .env("CODE_REDIRECT", RP)
+        .env("FAPI_CLIENT", "rp-fapi")
+        .env("FAPI_REDIRECT", RP)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -140,7 +145,14 @@ async fn openid_client_drives_ciba_and_the_code_flow() {
                     };
                     assert_eq!(claims["aud"], aud);
                 }
-                "authorize" => {
+                "authorize" | "fapi-authorize" => {
+                    // The FAPI service logs in in a browser of its own (no
+                    // single sign-on from the portal's login).
+                    let b = if step == "authorize" {
+                        b.clone()
+                    } else {
+                        browser()
+                    };
                     let request = open_login(&b, msg["url"].as_str().expect("url")).await;
                     let number = post_password(&srv, &b, &request, &c).await;
                     let ch = pulled(&c.phone).await;
@@ -169,6 +181,7 @@ async fn openid_client_drives_ciba_and_the_code_flow() {
                     send(&mut stdin, json!({"url": back.as_str()})).await;
                 }
                 "unmet-error" => assert_eq!(msg["error"], "unmet_authentication_requirements"),
+                "fapi-tokens" => fapi_answers(&msg, &c),
                 "done" => {}
                 other => panic!("unknown step {other}"),
             }
@@ -195,6 +208,8 @@ async fn openid_client_drives_ciba_and_the_code_flow() {
             "code-tokens",
             "unmet",
             "unmet-error",
+            "fapi-authorize",
+            "fapi-tokens",
             "done"
         ]
     );
@@ -205,4 +220,30 @@ async fn send(stdin: &mut tokio::process::ChildStdin, msg: Value) {
         .write_all(format!("{msg}\n").as_bytes())
         .await
         .expect("writes to node");
+}
+
+/// What openid-client saw of the FAPI 2.0 flow: DPoP-bound tokens, a
+/// UserInfo answer under the proof, a refresh that keeps its token (no
+/// rotation under FAPI 2.0), introspection of the bound token, and the
+/// family gone after revocation.
+fn fapi_answers(msg: &Value, c: &Citizen) {
+    assert_eq!(
+        msg["token_type"]
+            .as_str()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("dpop")
+    );
+    assert_eq!(msg["claims"]["aud"], "rp-fapi");
+    assert_eq!(msg["claims"]["acr"], LOA_SUBSTANTIAL);
+    assert_eq!(msg["userinfo"]["sub"], c.account.user_id.as_str());
+    assert_eq!(msg["refresh_kept"], true);
+    assert_eq!(msg["introspected"]["active"], true);
+    assert_eq!(msg["introspected"]["token_type"], "DPoP");
+    assert!(
+        msg["introspected"]["cnf"]["jkt"]
+            .as_str()
+            .is_some_and(|j| j.len() == 43)
+    );
+    assert_eq!(msg["revoked"]["active"], false);
 }

@@ -337,3 +337,45 @@ impl NotificationSink {
             .expect("the sink is open")
     }
 }
+
+/// An RFC 9449 DPoP proof by `key` for `method` and `url`, with the server's
+/// `nonce` and the hash of `access_token` (`ath`) when given; `claims`
+/// override the defaults (a fresh `jti`, `iat` now).
+pub fn dpop_proof(
+    srv: &TestServer,
+    key: &ClientKey,
+    method: &str,
+    url: &str,
+    nonce: Option<&str>,
+    access_token: Option<&str>,
+) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use potvrda_server::clock::Clock;
+    let mut body = json!({
+        "jti": potvrda_e2e::unique("dpop"), "htm": method, "htu": url, "iat": srv.clock.now(),
+    });
+    if let Some(n) = nonce {
+        body["nonce"] = json!(n);
+    }
+    if let Some(t) = access_token {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, t.as_bytes());
+        body["ath"] = json!(URL_SAFE_NO_PAD.encode(digest));
+    }
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.typ = Some("dpop+jwt".into());
+    let mut public = key.jwk.clone();
+    if let Some(o) = public.as_object_mut() {
+        o.remove("kid");
+        o.remove("use");
+    }
+    header.jwk = Some(serde_json::from_value(public).expect("a JWK"));
+    let signer = jsonwebtoken::EncodingKey::from_ec_der(&key.der);
+    jsonwebtoken::encode(&header, &body, &signer).expect("signs")
+}
+
+/// The RFC 7638 thumbprint of `key` (what `cnf.jkt` and `dpop_jkt` carry).
+pub fn thumbprint(key: &ClientKey) -> String {
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.jwk.clone()).expect("a JWK");
+    jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+        .expect("thumbprint")
+}

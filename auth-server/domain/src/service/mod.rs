@@ -82,7 +82,8 @@ pub use oidc::{
 };
 pub use oidc::{Backchannel, BackchannelForm, ClientCredentials, CredentialParts, Endpoint};
 pub(crate) use oidc::{CibaRequests, ClientAuth};
-pub use oidc::{ClientInformation, ClientSource, Registry};
+pub use oidc::{ClientInformation, ClientSource, Dpop, DpopRequest, Presented, Registry};
+pub use oidc::{Introspection, ParForm, PushedRequests, Subjects, TokenQuery};
 pub(crate) use profile::Profiles;
 pub use recovery::RecoveryCodes;
 pub use resets::{ResetOutcome, Resets};
@@ -414,6 +415,26 @@ impl Potvrda {
 
     fn limits(&self) -> Limits {
         limits_of(&self.settings)
+    }
+
+    /// Subject identifiers, public and pairwise.
+    pub fn subjects(&self) -> Subjects<'_> {
+        Subjects(self)
+    }
+
+    /// Pushed authorization requests.
+    pub fn pushed_requests(&self) -> PushedRequests<'_> {
+        PushedRequests(self)
+    }
+
+    /// Token introspection and revocation.
+    pub fn introspection(&self) -> Introspection<'_> {
+        Introspection(self)
+    }
+
+    /// DPoP proofs and nonces.
+    pub fn dpop(&self) -> Dpop<'_> {
+        Dpop(self)
     }
 
     /// The client registry.

@@ -64,6 +64,8 @@ pub enum Kind {
     OidcConsent,
     /// The clients a provider session has signed in to (`oidc:sid-clients:{sid}`).
     OidcSessionClients,
+    /// A pairwise subject handed out (`oidc:pairwise:{sector}:{sub}`).
+    PairwiseSubject,
 }
 
 impl Kind {
@@ -93,6 +95,7 @@ impl Kind {
             Self::DpopJti => "dpop-jti:",
             Self::OidcConsent => "oidc:consent:",
             Self::OidcSessionClients => "oidc:sid-clients:",
+            Self::PairwiseSubject => "oidc:pairwise:",
         }
     }
 }

@@ -18,8 +18,11 @@ impl TokenGrant for AuthorizationCode {
         svc: &Potvrda,
         client: &OidcClient,
         form: &TokenForm,
+        jkt: Option<&str>,
     ) -> Result<TokenResponse> {
-        svc.authorization_codes().redeem_code(client, form).await
+        svc.authorization_codes()
+            .redeem_code(client, form, jkt)
+            .await
     }
 }
 
@@ -29,35 +32,14 @@ capability! {
 }
 
 impl AuthorizationCodes<'_> {
-    /// The grant a redeemed code makes, stored, with its first refresh
-    /// token's secret.
-    async fn new_grant(
-        &self,
-        client: &OidcClient,
-        record: &CodeRecord,
-        now: i64,
-    ) -> Result<(StoredGrant, String)> {
-        let secret = clock::token::<32>(self.rng.as_ref())?;
-        let grant = StoredGrant {
-            client_id: client.client_id.clone(),
-            scope: record.scope.clone(),
-            base: record.grant.clone(),
-            current: sha256_b64(secret.as_bytes()),
-            revoked: false,
-        };
-        self.records()
-            .put(
-                grant.base.gid.as_str(),
-                &grant,
-                now + secs(self.settings.oidc.refresh_ttl),
-            )
-            .await?;
-        Ok((grant, secret))
-    }
-
     /// Redeem an authorization code: its client, redirect URI and PKCE
     /// verifier, once.
-    async fn redeem_code(&self, client: &OidcClient, form: &TokenForm) -> Result<TokenResponse> {
+    async fn redeem_code(
+        &self,
+        client: &OidcClient,
+        form: &TokenForm,
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse> {
         let code = form
             .code
             .as_deref()
@@ -90,6 +72,14 @@ impl AuthorizationCodes<'_> {
             ));
         }
         pkce_verified(record, form)?;
+        if let Some(bound) = &record.dpop_jkt
+            && !jkt.is_some_and(|j| ct_eq_str(j, bound))
+        {
+            return Err(oauth(
+                OAuthError::InvalidDpopProof,
+                "the code is bound to another DPoP key (dpop_jkt)",
+            ));
+        }
         if !self
             .authorization()
             .account_usable(&record.grant.user_id, record.grant.generation)
@@ -112,9 +102,12 @@ impl AuthorizationCodes<'_> {
         {
             return self.reused(&record.grant.gid).await;
         }
-        let (grant, secret) = self.new_grant(client, record, now).await?;
-        self.token_endpoint()
-            .tokens(client, &grant, record.nonce.as_deref(), &secret, now)
+        let endpoint = self.token_endpoint();
+        let (grant, secret) = endpoint
+            .new_grant(client, &record.scope, record.grant.clone(), jkt, now)
+            .await?;
+        endpoint
+            .tokens(client, &grant, record.nonce.as_deref(), &secret, now, jkt)
             .await
     }
 

@@ -22,13 +22,17 @@ impl<'a> Authorization<'a> {
         binding_cookie: Option<&str>,
         _caller: &Caller,
     ) -> Result<AuthorizeOutcome> {
+        let (p, pushed) = match self.resolved(p).await? {
+            Ok(resolved) => resolved,
+            Err(page) => return Ok(page),
+        };
         let (client, redirect_uri) = match self.registered(&p).await? {
             Ok(known) => known,
             Err(page) => return Ok(page),
         };
         let client = &client;
         let state = p.state.clone();
-        let fail = |error: &str, description: &str| {
+        let fail = |error: OAuthError, description: &str| {
             Ok(AuthorizeOutcome::Redirect(self.error_redirect(
                 redirect_uri,
                 state.as_deref(),
@@ -36,6 +40,12 @@ impl<'a> Authorization<'a> {
                 description,
             )))
         };
+        if client.requires_par() && !pushed {
+            return fail(
+                OAuthError::InvalidRequest,
+                "this client sends its authorization requests through PAR (RFC 9126)",
+            );
+        }
         let checked = match checked_request(&p, client) {
             Ok(c) => c,
             Err((error, description)) => return fail(error, &description),
@@ -57,6 +67,7 @@ impl<'a> Authorization<'a> {
             code_challenge: p.code_challenge.clone(),
             binding: String::new(),
             login: None,
+            dpop_jkt: p.dpop_jkt.clone(),
         };
         // Single sign-on: a live session, fresh enough, of the level asked
         // for (else a step-up: a new login), and no forced login.
@@ -74,9 +85,47 @@ impl<'a> Authorization<'a> {
             return Ok(AuthorizeOutcome::Redirect(url));
         }
         if prompt_none {
-            return fail("login_required", "no session, or it is too old");
+            return fail(OAuthError::LoginRequired, "no session, or it is too old");
         }
         self.login_page(client, request, binding_cookie, now).await
+    }
+
+    /// The request's parameters: a pushed request's (RFC 9126, taken once),
+    /// a signed request object's (RFC 9101), or the query's; and whether
+    /// they were pushed. A handle or object that does not hold is an error
+    /// page: its redirect URI cannot be trusted.
+    async fn resolved(
+        &self,
+        p: AuthorizeParams,
+    ) -> Result<std::result::Result<(AuthorizeParams, bool), AuthorizeOutcome>> {
+        let page = |m: &str| Ok(Err(AuthorizeOutcome::ErrorPage(m.into())));
+        let Some(client_id) = p.client_id.as_deref() else {
+            return Ok(Ok((p, false)));
+        };
+        if let Some(uri) = &p.request_uri {
+            return match self.pushed_requests().take(client_id, uri).await? {
+                Some(pushed) => Ok(Ok((pushed, true))),
+                None => page(
+                    "This login link has expired or was already used. Go back to the service and start again.",
+                ),
+            };
+        }
+        let Some(jwt) = &p.request else {
+            return Ok(Ok((p, false)));
+        };
+        let Some(client) = self.provider().client(client_id).await? else {
+            return page("Unknown client: the service that sent you here is not registered.");
+        };
+        match super::jar::request_object(self, &client, jwt) {
+            Ok(signed) => Ok(Ok((signed, false))),
+            Err(Error::OAuth { description, .. }) => {
+                tracing::warn!(client_id, description, "a request object was refused");
+                page(
+                    "The service's signed request does not verify. Go back to the service and start again.",
+                )
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The request's client and its registered redirect URI; until both are
@@ -144,11 +193,11 @@ impl<'a> Authorization<'a> {
         &self,
         redirect_uri: &str,
         state: Option<&str>,
-        error: &str,
+        error: OAuthError,
         description: &str,
     ) -> String {
         let mut params = vec![
-            ("error", error),
+            ("error", error.as_str()),
             ("error_description", description),
             ("iss", self.public_url.as_str()),
         ];
@@ -380,15 +429,12 @@ impl<'a> Authorization<'a> {
 
     /// The client's redirect with `access_denied` (RFC 6749 §4.1.2.1, with `iss`).
     fn denied(&self, req: &AuthzRequest, description: &str) -> String {
-        let mut params = vec![
-            ("error", "access_denied"),
-            ("error_description", description),
-            ("iss", self.public_url.as_str()),
-        ];
-        if let Some(s) = &req.state {
-            params.push(("state", s));
-        }
-        redirect_with(&req.redirect_uri, &params)
+        self.error_redirect(
+            &req.redirect_uri,
+            req.state.as_deref(),
+            OAuthError::AccessDenied,
+            description,
+        )
     }
 
     /// The phone has no network: its offline code (or a recovery code)
@@ -480,6 +526,7 @@ impl<'a> Authorization<'a> {
                 proven: session.proven.clone(),
             },
             used: false,
+            dpop_jkt: req.dpop_jkt.clone(),
         };
         self.records()
             .put(

@@ -215,7 +215,10 @@ impl Backchannel<'_> {
             }
             Hint::IdToken(jwt) => {
                 let sub = self.id_token_subject(client, jwt)?;
-                self.store.user(&UserId::new(&sub)).await?
+                match self.subjects().account(client, &sub).await? {
+                    Some(id) => self.store.user(&id).await?,
+                    None => None,
+                }
             }
         };
         let user = user

@@ -23,8 +23,9 @@ impl TokenGrant for Ciba {
         svc: &Potvrda,
         client: &OidcClient,
         form: &TokenForm,
+        jkt: Option<&str>,
     ) -> Result<TokenResponse> {
-        svc.ciba_requests().redeem(client, form).await
+        svc.ciba_requests().redeem(client, form, jkt).await
     }
 }
 
@@ -35,7 +36,12 @@ capability! {
 
 impl CibaRequests<'_> {
     /// The token endpoint's answer for a backchannel request (CIBA Core §11).
-    async fn redeem(&self, client: &OidcClient, form: &TokenForm) -> Result<TokenResponse> {
+    async fn redeem(
+        &self,
+        client: &OidcClient,
+        form: &TokenForm,
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse> {
         let id = form
             .auth_req_id
             .as_deref()
@@ -76,7 +82,7 @@ impl CibaRequests<'_> {
                 OAuthError::AuthorizationPending,
                 "the citizen has not answered yet",
             )),
-            LoginStatus::Approved => self.issue(client, request, &login, now).await,
+            LoginStatus::Approved => self.issue(client, request, &login, jkt, now).await,
             LoginStatus::Expired => Err(oauth(
                 OAuthError::ExpiredToken,
                 "the request expired unanswered",
@@ -121,6 +127,7 @@ impl CibaRequests<'_> {
         client: &OidcClient,
         request: &CibaRequest,
         login: &crate::store::Login,
+        jkt: Option<&str>,
         now: i64,
     ) -> Result<TokenResponse> {
         // What the phone proved must meet what the client asked for, before
@@ -144,9 +151,9 @@ impl CibaRequests<'_> {
                 "the request was already redeemed",
             ));
         }
-        let (grant, secret) = self.grant(client, request, login, now).await?;
+        let (grant, secret) = self.grant(client, request, login, jkt, now).await?;
         self.token_endpoint()
-            .tokens(client, &grant, None, &secret, now)
+            .tokens(client, &grant, None, &secret, now, jkt)
             .await
     }
 
@@ -157,6 +164,7 @@ impl CibaRequests<'_> {
         client: &OidcClient,
         request: &CibaRequest,
         login: &crate::store::Login,
+        jkt: Option<&str>,
         now: i64,
     ) -> Result<(StoredGrant, String)> {
         let user = self
@@ -170,30 +178,18 @@ impl CibaRequests<'_> {
                     "the account is locked or deactivated",
                 )
             })?;
-        let secret = clock::token::<32>(self.rng.as_ref())?;
         let rng = self.rng.as_ref();
-        let grant = StoredGrant {
-            client_id: client.client_id.clone(),
-            scope: request.scope.clone(),
-            base: GrantBase {
-                user_id: user.id.clone(),
-                auth_time: login.decided_at.unwrap_or(now),
-                sid: new_id(rng)?,
-                generation: user.generation,
-                gid: new_id(rng)?,
-                method: Some(Method::Ciba),
-                proven: login.amr.clone(),
-            },
-            current: sha256_b64(secret.as_bytes()),
-            revoked: false,
+        let base = GrantBase {
+            user_id: user.id.clone(),
+            auth_time: login.decided_at.unwrap_or(now),
+            sid: new_id(rng)?,
+            generation: user.generation,
+            gid: new_id(rng)?,
+            method: Some(Method::Ciba),
+            proven: login.amr.clone(),
         };
-        self.records()
-            .put(
-                grant.base.gid.as_str(),
-                &grant,
-                now + secs(self.settings.oidc.refresh_ttl),
-            )
-            .await?;
-        Ok((grant, secret))
+        self.token_endpoint()
+            .new_grant(client, &request.scope, base, jkt, now)
+            .await
     }
 }

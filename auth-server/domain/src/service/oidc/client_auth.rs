@@ -116,6 +116,12 @@ pub enum Endpoint {
     Backchannel,
     /// `/v1/logins` and its status and code endpoints.
     Portal,
+    /// `/oauth2/par`.
+    Par,
+    /// `/oauth2/introspect`.
+    Introspection,
+    /// `/oauth2/revoke`.
+    Revocation,
 }
 
 impl Endpoint {
@@ -124,6 +130,9 @@ impl Endpoint {
             Self::Token => "/oauth2/token",
             Self::Backchannel => "/oauth2/bc-authorize",
             Self::Portal => "/v1/logins",
+            Self::Par => "/oauth2/par",
+            Self::Introspection => "/oauth2/introspect",
+            Self::Revocation => "/oauth2/revoke",
         }
     }
 }
@@ -238,23 +247,7 @@ impl<'a> ClientAuth<'a> {
             return Err(fail("client_id differs from the assertion's issuer"));
         }
         let client = self.registered(&unverified.iss).await?;
-        let key = client
-            .jwks
-            .as_ref()
-            .and_then(|set| match &header.kid {
-                Some(kid) => set.find(kid),
-                None => (set.keys.len() == 1).then(|| &set.keys[0]),
-            })
-            .ok_or_else(|| fail("no registered key of the client matches the assertion"))?;
-        if !client.signing_algs().contains(&header.alg)
-            || !assertion_alg(key).is_some_and(|algs| algs.contains(&header.alg))
-        {
-            return Err(fail(
-                "the assertion's algorithm does not fit the client's key",
-            ));
-        }
-        let decoding =
-            DecodingKey::from_jwk(key).map_err(|_| fail("the client's key does not parse"))?;
+        let decoding = verifying_key(&client, &header).map_err(fail)?;
         let mut v = Validation::new(header.alg);
         v.validate_exp = false;
         v.validate_nbf = false;
@@ -324,4 +317,27 @@ fn accepts(client: &OidcClient, method: AuthMethod) -> bool {
         }
         (None, implied) => implied == method,
     }
+}
+
+/// The client's registered key that verifies a JWT with this header (by
+/// `kid`, or its only key): one the client may sign with, with the
+/// header's algorithm fitting it (assertions and request objects alike).
+pub(super) fn verifying_key(
+    client: &OidcClient,
+    header: &jsonwebtoken::Header,
+) -> std::result::Result<DecodingKey, &'static str> {
+    let key = client
+        .jwks
+        .as_ref()
+        .and_then(|set| match &header.kid {
+            Some(kid) => set.find(kid),
+            None => (set.keys.len() == 1).then(|| &set.keys[0]),
+        })
+        .ok_or("no registered key of the client matches the JWT")?;
+    if !client.signing_algs().contains(&header.alg)
+        || !assertion_alg(key).is_some_and(|algs| algs.contains(&header.alg))
+    {
+        return Err("the JWT's algorithm does not fit the client's key");
+    }
+    DecodingKey::from_jwk(key).map_err(|_| "the client's key does not parse")
 }

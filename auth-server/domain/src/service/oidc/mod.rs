@@ -38,11 +38,18 @@ const REQUEST_TTL: i64 = 600;
 const CODE_TTL: i64 = 60;
 /// How long a redeemed code is remembered, to catch a second use.
 const USED_CODE_TTL: i64 = 600;
+/// How clients authenticate, at every endpoint that authenticates them.
+const AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 /// The scopes this provider knows.
 pub const SCOPES: &[&str] = &["openid", "profile", "email", "phone", "offline_access"];
 
 /// The query of `/oauth2/authorize`, as sent (everything optional until checked).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct AuthorizeParams {
     /// Client.
     pub client_id: Option<String>,
@@ -68,6 +75,12 @@ pub struct AuthorizeParams {
     pub acr_values: Option<String>,
     /// OIDC Core §5.5: the claims asked for, as JSON (an essential `acr`).
     pub claims: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the tokens will be bound to.
+    pub dpop_jkt: Option<String>,
+    /// RFC 9101: a request object signed by the client.
+    pub request: Option<String>,
+    /// RFC 9126: a pushed request's handle.
+    pub request_uri: Option<String>,
 }
 
 /// A pending authorization request, kept while the citizen logs in.
@@ -82,6 +95,9 @@ struct AuthzRequest {
     /// SHA-256 of the browser's binding cookie: only that browser continues.
     binding: String,
     login: Option<PendingLogin>,
+    /// RFC 9449 §10: the key the code's tokens will be bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +127,9 @@ struct CodeRecord {
     scope: String,
     grant: GrantBase,
     used: bool,
+    /// RFC 9449 §10: only a proof by this key redeems the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dpop_jkt: Option<String>,
 }
 
 /// Who was authenticated, when, in which session.
@@ -142,6 +161,10 @@ struct StoredGrant {
     /// SHA-256 of the one refresh token that may be used next.
     current: String,
     revoked: bool,
+    /// RFC 9449 §5: the DPoP key a public client's refresh tokens are
+    /// bound to (the one that redeemed the code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jkt: Option<String>,
 }
 
 /// A single sign-on session at the provider.
@@ -324,10 +347,15 @@ mod authorize;
 mod ciba;
 mod ciba_token;
 mod client_auth;
+mod dpop;
+mod introspection;
+mod jar;
 mod logout;
+mod par;
 mod refresh_token;
 mod registry;
 mod request;
+mod subjects;
 mod token;
 
 pub use registry::{ClientInformation, ClientSource, Registry};
@@ -338,10 +366,14 @@ pub use ciba::{Backchannel, BackchannelForm};
 pub(crate) use ciba_token::CibaRequests;
 pub(crate) use client_auth::ClientAuth;
 pub use client_auth::{ClientCredentials, CredentialParts, Endpoint};
+pub use dpop::{Dpop, DpopRequest};
+pub use introspection::{Introspection, TokenQuery};
 pub use logout::{Confirmation, LogoutOutcome, Logouts};
+pub use par::{ParForm, PushedRequests};
 pub(crate) use refresh_token::RefreshTokens;
-pub use token::TokenEndpoint;
+pub use subjects::Subjects;
 use token::TokenGrant;
+pub use token::{Presented, TokenEndpoint};
 
 use async_trait::async_trait;
 
@@ -389,19 +421,24 @@ impl Provider<'_> {
                 .iter()
                 .map(|g| g.grant_type().as_str().to_owned())
                 .collect(),
-            subject_types_supported: v(&["public"]),
+            subject_types_supported: v(&["public", "pairwise"]),
             id_token_signing_alg_values_supported: v(&["RS256", "ES256"]),
-            token_endpoint_auth_methods_supported: v(&[
-                "client_secret_basic",
-                "client_secret_post",
-                "private_key_jwt",
-                "none",
-            ]),
+            token_endpoint_auth_methods_supported: v(AUTH_METHODS),
             token_endpoint_auth_signing_alg_values_supported: v(&["ES256", "RS256", "PS256"]),
             backchannel_authentication_endpoint: u("/oauth2/bc-authorize"),
             backchannel_token_delivery_modes_supported: v(&["poll", "ping"]),
             backchannel_user_code_parameter_supported: false,
             claims_parameter_supported: true,
+            pushed_authorization_request_endpoint: u("/oauth2/par"),
+            require_pushed_authorization_requests: false,
+            request_parameter_supported: true,
+            request_uri_parameter_supported: false,
+            request_object_signing_alg_values_supported: v(&["ES256", "PS256", "RS256"]),
+            dpop_signing_alg_values_supported: v(&["ES256", "PS256", "RS256"]),
+            introspection_endpoint: u("/oauth2/introspect"),
+            revocation_endpoint: u("/oauth2/revoke"),
+            introspection_endpoint_auth_methods_supported: v(AUTH_METHODS),
+            revocation_endpoint_auth_methods_supported: v(AUTH_METHODS),
             code_challenge_methods_supported: v(&["S256"]),
             scopes_supported: v(SCOPES),
             claims_supported: v(&[

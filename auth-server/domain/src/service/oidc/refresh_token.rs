@@ -17,8 +17,9 @@ impl TokenGrant for RefreshToken {
         svc: &Potvrda,
         client: &OidcClient,
         form: &TokenForm,
+        jkt: Option<&str>,
     ) -> Result<TokenResponse> {
-        svc.refresh_tokens().refresh(client, form).await
+        svc.refresh_tokens().refresh(client, form, jkt).await
     }
 }
 
@@ -29,7 +30,12 @@ capability! {
 
 impl RefreshTokens<'_> {
     /// Rotate a refresh token: the grant's family, its client, its account.
-    async fn refresh(&self, client: &OidcClient, form: &TokenForm) -> Result<TokenResponse> {
+    async fn refresh(
+        &self,
+        client: &OidcClient,
+        form: &TokenForm,
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse> {
         let presented = form
             .refresh_token
             .as_deref()
@@ -57,6 +63,17 @@ impl RefreshTokens<'_> {
         {
             return Err(invalid());
         }
+        // RFC 9449 §5: a public client's refresh tokens are bound to its key
+        // (a confidential client's, to its authentication).
+        if client.is_public()
+            && let Some(bound) = &grant.jkt
+            && !jkt.is_some_and(|j| ct_eq_str(j, bound))
+        {
+            return Err(oauth(
+                OAuthError::InvalidDpopProof,
+                "the refresh token is bound to another DPoP key",
+            ));
+        }
         if !ct_eq_str(&sha256_b64(secret.as_bytes()), &grant.current) {
             // An old token of the family: someone holds a copy. Revoke it all.
             self.token_endpoint()
@@ -66,6 +83,14 @@ impl RefreshTokens<'_> {
                 OAuthError::InvalidGrant,
                 "the refresh token was already used; the grant is revoked",
             ));
+        }
+        // FAPI 2.0 §5.3.2.1: no rotation for its clients, whose refresh
+        // tokens are bound to their private_key_jwt authentication.
+        if client.fapi2 {
+            return self
+                .token_endpoint()
+                .tokens(client, grant, None, secret, now, jkt)
+                .await;
         }
         let next = clock::token::<32>(self.rng.as_ref())?;
         let rotated = StoredGrant {
@@ -92,7 +117,7 @@ impl RefreshTokens<'_> {
             ));
         }
         self.token_endpoint()
-            .tokens(client, &rotated, None, &next, now)
+            .tokens(client, &rotated, None, &next, now, jkt)
             .await
     }
 }

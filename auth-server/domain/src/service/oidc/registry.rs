@@ -209,18 +209,15 @@ impl Registry<'_> {
         }
         let secret = Secret::from(clock::token::<32>(self.rng.as_ref())?);
         let until = now + SECRET_OVERLAP;
+        // The current secret overlaps its successor; an older one still
+        // overlapping is dropped (two rotations within a day leave one).
         let previous = stored
             .secrets
             .iter()
-            .filter(|s| s.until == 0 || s.until > now)
-            .last()
+            .find(|s| s.until == 0)
             .map(|s| SecretHash {
                 hash: s.hash.clone(),
-                until: if s.until == 0 {
-                    until
-                } else {
-                    s.until.min(until)
-                },
+                until,
             });
         stored.secrets = std::iter::once(self.hash_of(&secret, 0))
             .chain(previous)

@@ -23,7 +23,7 @@ pub(super) fn checked_request(
 ) -> std::result::Result<Checked, Refusal> {
     if p.response_type.as_deref() != Some("code") {
         return Err((
-            "unsupported_response_type",
+            OAuthError::UnsupportedResponseType,
             "response_type must be code".into(),
         ));
     }
@@ -34,23 +34,33 @@ pub(super) fn checked_request(
         .split_ascii_whitespace()
         .collect();
     if !scopes.contains(&"openid") {
-        return Err(("invalid_scope", "scope must include openid".into()));
+        return Err((OAuthError::InvalidScope, "scope must include openid".into()));
     }
     if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(s)) {
-        return Err(("invalid_scope", format!("unknown scope {unknown}")));
+        return Err((OAuthError::InvalidScope, format!("unknown scope {unknown}")));
+    }
+    if let Some(allowed) = &client.scope
+        && let Some(refused) = scopes
+            .iter()
+            .find(|s| !allowed.split_ascii_whitespace().any(|a| a == **s))
+    {
+        return Err((
+            OAuthError::InvalidScope,
+            format!("the client is not registered for scope {refused}"),
+        ));
     }
     pkce(p, client)?;
     if p.nonce.as_ref().is_some_and(|n| n.len() > 255)
         || p.state.as_ref().is_some_and(|s| s.len() > 1024)
     {
-        return Err(("invalid_request", "nonce or state too long".into()));
+        return Err((OAuthError::InvalidRequest, "nonce or state too long".into()));
     }
     let max_age = match p.max_age.as_deref().map(str::parse::<u64>) {
         None => None,
         Some(Ok(a)) => Some(i64::try_from(a).unwrap_or(i64::MAX)),
         Some(Err(_)) => {
             return Err((
-                "invalid_request",
+                OAuthError::InvalidRequest,
                 "max_age must be a number of seconds".into(),
             ));
         }
@@ -58,10 +68,10 @@ pub(super) fn checked_request(
     let (prompt_login, prompt_none) = prompts(p)?;
     // A level no login here can reach is refused, never silently downgraded.
     let level = asked_or_default(p.acr_values.as_deref(), p.claims.as_deref(), client)
-        .map_err(|e| ("unmet_authentication_requirements", e.to_owned()))?;
+        .map_err(|e| (OAuthError::UnmetAuthenticationRequirements, e.to_owned()))?;
     if level.is_some_and(|l| l > Method::PasswordPush.best()) {
         return Err((
-            "unmet_authentication_requirements",
+            OAuthError::UnmetAuthenticationRequirements,
             format!(
                 "a login here proves at most {}",
                 Method::PasswordPush.best().acr()
@@ -77,25 +87,26 @@ pub(super) fn checked_request(
     })
 }
 
-type Refusal = (&'static str, String);
+/// An OAuth error and its description.
+pub(super) type Refusal = (OAuthError, String);
 
 /// PKCE (RFC 7636): S256 only, required of public clients.
 fn pkce(p: &AuthorizeParams, client: &OidcClient) -> std::result::Result<(), Refusal> {
     match (&p.code_challenge, p.code_challenge_method.as_deref()) {
-        (None, _) if client.is_public() => Err((
-            "invalid_request",
-            "public clients must use PKCE (S256)".into(),
+        (None, _) if client.is_public() || client.fapi2 => Err((
+            OAuthError::InvalidRequest,
+            "public and FAPI 2.0 clients must use PKCE (S256)".into(),
         )),
         (Some(_), m) if m != Some("S256") => Err((
-            "invalid_request",
+            OAuthError::InvalidRequest,
             "code_challenge_method must be S256".into(),
         )),
         (Some(c), _) if c.len() != 43 || URL_SAFE_NO_PAD.decode(c).is_err() => Err((
-            "invalid_request",
+            OAuthError::InvalidRequest,
             "code_challenge must be a base64url SHA-256".into(),
         )),
         (None, Some(_)) => Err((
-            "invalid_request",
+            OAuthError::InvalidRequest,
             "code_challenge_method without code_challenge".into(),
         )),
         _ => Ok(()),
@@ -115,12 +126,12 @@ fn prompts(p: &AuthorizeParams) -> std::result::Result<(bool, bool), Refusal> {
         .iter()
         .any(|x| !matches!(*x, "login" | "none" | "consent" | "select_account"))
     {
-        return Err(("invalid_request", "unknown prompt value".into()));
+        return Err((OAuthError::InvalidRequest, "unknown prompt value".into()));
     }
     let (login, none) = (prompts.contains(&"login"), prompts.contains(&"none"));
     if login && none {
         return Err((
-            "invalid_request",
+            OAuthError::InvalidRequest,
             "prompt=none cannot be combined with login".into(),
         ));
     }
