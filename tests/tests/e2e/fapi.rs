@@ -266,6 +266,12 @@ async fn the_fapi2_flow_binds_every_token_to_the_clients_key(backend: Backend) {
         401,
         "as a bearer token"
     );
+    let under_bearer = dpop_proof(&srv, &dpop, "GET", &info, None, Some(&access));
+    assert_eq!(
+        userinfo(&srv, "Bearer", &access, Some(under_bearer)).await,
+        401,
+        "under the Bearer scheme, even with its proof"
+    );
     assert_eq!(
         userinfo(&srv, "DPoP", &access, None).await,
         401,
