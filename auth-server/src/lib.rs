@@ -9,6 +9,7 @@
 pub mod ciba_ping;
 pub mod config;
 pub mod http;
+pub mod logout_delivery;
 pub mod metrics;
 pub mod proxies;
 pub mod push;
@@ -211,6 +212,11 @@ async fn assemble(
         Arc::clone(&clock),
         Arc::clone(&audit),
     )?;
+    let logouts = Arc::new(logout_delivery::HttpLogouts::new(
+        Arc::clone(metrics),
+        Arc::clone(&audit),
+        Arc::clone(&clock),
+    )?);
     Ok(Potvrda::new(Parts {
         settings: Arc::new(config.settings()),
         risk: config.risk_policy()?,
@@ -222,6 +228,7 @@ async fn assemble(
         hasher: password_hasher(config).await?,
         push,
         notifier: Arc::new(ciba_ping::HttpNotifier::new()?),
+        logouts,
         metrics: meter,
         audit,
         keyring,

@@ -129,6 +129,7 @@ impl Meter for Metrics {
 
 const STAGE: &str = "potvrda_challenge_stage_seconds";
 const HTTP: &str = "potvrda_http_request_duration_seconds";
+const LOGOUT: &str = "potvrda_logout_delivery_seconds";
 
 fn secs_between(from_ms: i64, to_ms: i64) -> f64 {
     (to_ms - from_ms).max(0) as f64 / 1000.0
@@ -200,6 +201,11 @@ impl Metrics {
             )
             .map_err(b)?
             .set_buckets_for_metric(
+                Matcher::Full(LOGOUT.into()),
+                &[0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+            )
+            .map_err(b)?
+            .set_buckets_for_metric(
                 Matcher::Full(HTTP.into()),
                 &[
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -225,6 +231,8 @@ impl Metrics {
             describe_histogram!(STAGE, metrics::Unit::Seconds, "The login path split by stage: push_accepted, seen (phone acknowledged), fetched (pulled) and decided are measured from the login; token from the decision.");
             describe_histogram!(HTTP, metrics::Unit::Seconds, "HTTP request duration by route template, method and status class.");
             describe_counter!("potvrda_logins_total", "Login requests by result.");
+            describe_counter!("potvrda_logout_delivery_total", "Back-channel logout tokens by outcome (delivered; retried: an attempt failed and another follows; failed: every attempt failed).");
+            describe_histogram!(LOGOUT, metrics::Unit::Seconds, "Back-channel logout: from the first attempt to its outcome.");
             describe_counter!("potvrda_tokens_issued_total", "Access tokens handed out.");
             describe_counter!("potvrda_push_ignored_total", "Challenges that expired unanswered, by user bucket.");
             describe_counter!("potvrda_push_denied_total", "Challenges denied on the phone, by user bucket.");
@@ -249,6 +257,9 @@ impl Metrics {
                 counter!("potvrda_logins_total", "result" => result).increment(0);
             }
             counter!("potvrda_tokens_issued_total").increment(0);
+            for outcome in ["delivered", "retried", "failed"] {
+                counter!("potvrda_logout_delivery_total", "outcome" => outcome).increment(0);
+            }
             counter!("potvrda_fatigue_pauses_total").increment(0);
             counter!("potvrda_audit_write_errors_total").increment(0);
             for level in ["low", "elevated", "high"] {
@@ -289,6 +300,16 @@ impl Metrics {
             if result == "accepted" {
                 histogram!(STAGE, "stage" => "push_accepted")
                     .record(secs_between(created_ms, at_ms));
+            }
+        });
+    }
+
+    /// A back-channel logout attempt ended with `outcome`, `d` after the first.
+    pub fn logout_delivered(&self, outcome: &'static str, d: Duration) {
+        self.with(|| {
+            counter!("potvrda_logout_delivery_total", "outcome" => outcome).increment(1);
+            if outcome != "retried" {
+                histogram!(LOGOUT, "outcome" => outcome).record(d.as_secs_f64());
             }
         });
     }

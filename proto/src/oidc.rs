@@ -66,6 +66,10 @@ pub struct ProviderMetadata {
     pub backchannel_token_delivery_modes_supported: Vec<String>,
     /// CIBA Core §4: `false` (the phone's number matching replaces a user code).
     pub backchannel_user_code_parameter_supported: bool,
+    /// Back-Channel Logout 1.0 §2.1: logout tokens are sent.
+    pub backchannel_logout_supported: bool,
+    /// Back-Channel Logout 1.0 §2.1: they carry `sid`.
+    pub backchannel_logout_session_supported: bool,
     /// OpenID Connect Core §5.5: the `claims` parameter (for an essential `acr`).
     pub claims_parameter_supported: bool,
     /// RFC 9126: `/oauth2/par`.
@@ -286,6 +290,18 @@ pub struct IdTokenClaims {
     /// OIDC Core §3.1.3.6: the left half of the access token's SHA-256.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
+    /// Asked for by name in the `claims` parameter (OIDC Core §5.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    /// Asked for by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Asked for by name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Asked for by name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
 }
 
 /// The claims of an access token issued to an OpenID Connect client.

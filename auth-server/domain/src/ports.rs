@@ -118,6 +118,53 @@ pub trait ClientNotifier: Send + Sync {
     fn ping(&self, endpoint: String, token: potvrda_proto::Secret, auth_req_id: String);
 }
 
+/// A back-channel logout token for one client (OpenID Connect Back-Channel
+/// Logout 1.0 §2.5).
+#[derive(Debug, Clone)]
+pub struct LogoutJob {
+    /// The client told.
+    pub client_id: crate::store::ClientId,
+    /// Its `backchannel_logout_uri`.
+    pub uri: String,
+    /// The signed `logout+jwt`.
+    pub logout_token: String,
+    /// Whose session ended.
+    pub user_id: crate::store::UserId,
+    /// The provider session that ended.
+    pub sid: String,
+}
+
+/// Delivers back-channel logout tokens: in the background, retried with
+/// back-off, so an unreachable client never holds up a logout.
+pub trait LogoutSender: Send + Sync {
+    /// Deliver `job`.
+    fn send(&self, job: LogoutJob);
+}
+
+/// A logout sender that keeps what it was asked to deliver (domain tests).
+#[derive(Debug, Default)]
+pub struct MemoryLogouts {
+    sent: std::sync::Mutex<Vec<LogoutJob>>,
+}
+
+impl MemoryLogouts {
+    /// Every job so far, oldest first, and forget them.
+    pub fn take(&self) -> Vec<LogoutJob> {
+        self.sent
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
+    }
+}
+
+impl LogoutSender for MemoryLogouts {
+    fn send(&self, job: LogoutJob) {
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.push(job);
+        }
+    }
+}
+
 /// A notifier that keeps what it was asked to send (domain tests).
 #[derive(Debug, Default)]
 pub struct MemoryNotifier {

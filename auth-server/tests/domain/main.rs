@@ -84,6 +84,7 @@ impl Domain {
             hasher: hasher.clone(),
             push: Arc::new(MemoryPush::default()),
             notifier: notifier.clone(),
+            logouts: Arc::new(potvrda_server::ports::MemoryLogouts::default()),
             metrics: Arc::new(NoMeter),
             audit,
             keyring,

@@ -261,10 +261,13 @@ pub struct Received {
     pub authorization: Option<String>,
     /// The body, as JSON.
     pub body: serde_json::Value,
+    /// The body, as sent.
+    pub raw: String,
 }
 
-/// A client's CIBA notification endpoint: accepts POSTs, answers 204, and
-/// hands each request over.
+/// A client's notification endpoint (CIBA pings, back-channel logout):
+/// accepts POSTs, answers 204, and hands each request over — after
+/// refusing the first `fail_first` with a 503.
 pub struct NotificationSink {
     /// Its URL.
     pub url: String,
@@ -274,6 +277,11 @@ pub struct NotificationSink {
 impl NotificationSink {
     /// Listen on a free port of 127.0.0.1.
     pub async fn start() -> Self {
+        Self::start_failing(0).await
+    }
+
+    /// Listen, and refuse the first `fail_first` requests with a 503.
+    pub async fn start_failing(mut fail_first: usize) -> Self {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -317,12 +325,20 @@ impl NotificationSink {
                         .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
                         .map(|(_, v)| v.trim().to_owned())
                 });
+                if fail_first > 0 {
+                    fail_first -= 1;
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .await;
+                    continue;
+                }
                 let _ = sock
                     .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
                     .await;
                 let _ = tx.send(Received {
                     authorization,
                     body: serde_json::from_slice(&body).unwrap_or_default(),
+                    raw: String::from_utf8_lossy(&body).into_owned(),
                 });
             }
         });

@@ -72,6 +72,7 @@ pub use login::{ADMIN_SERVICE, Purpose};
 pub(crate) use offline::OfflineCodes;
 pub use oidc::Authorization;
 pub(crate) use oidc::AuthorizationCodes;
+pub(crate) use oidc::LogoutNotices;
 pub use oidc::Logouts;
 pub use oidc::Provider;
 pub(crate) use oidc::RefreshTokens;
@@ -150,6 +151,7 @@ pub struct Potvrda {
     hasher: PasswordHasher,
     push: Arc<dyn PushGateway>,
     notifier: Arc<dyn ClientNotifier>,
+    logout_sender: Arc<dyn crate::ports::LogoutSender>,
     metrics: Arc<dyn Meter>,
     audit: Arc<Audit>,
     keyring: Arc<Keyring>,
@@ -331,6 +333,8 @@ pub struct Parts {
     pub push: Arc<dyn PushGateway>,
     /// CIBA ping notifications.
     pub notifier: Arc<dyn ClientNotifier>,
+    /// Back-channel logout delivery.
+    pub logouts: Arc<dyn crate::ports::LogoutSender>,
     /// Metrics.
     pub metrics: Arc<dyn Meter>,
     /// The audit trail.
@@ -369,6 +373,7 @@ impl Potvrda {
             hasher: p.hasher,
             push: p.push,
             notifier: p.notifier,
+            logout_sender: p.logouts,
             metrics: p.metrics,
             audit: p.audit,
             keyring: p.keyring,
@@ -415,6 +420,11 @@ impl Potvrda {
 
     fn limits(&self) -> Limits {
         limits_of(&self.settings)
+    }
+
+    /// Back-channel logout notices.
+    pub(crate) fn logout_notices(&self) -> LogoutNotices<'_> {
+        LogoutNotices(self)
     }
 
     /// Subject identifiers, public and pairwise.

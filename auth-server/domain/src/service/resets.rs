@@ -171,6 +171,7 @@ impl Resets<'_> {
         // session and grant ends, every device is revoked.
         user.generation += 1;
         self.store.update_user(&user).await?;
+        self.logout_notices().all_ended(&user.id).await?;
         let mut revoked = 0;
         for device in self.store.devices_of(&user.id).await? {
             if self.store.revoke_device(&user.id, &device.id).await? {
@@ -229,6 +230,7 @@ impl Resets<'_> {
         if let Some(mut user) = self.store.user(user_id).await? {
             user.generation += 1;
             self.store.update_user(&user).await?;
+            self.logout_notices().all_ended(user_id).await?;
         }
         Ok(())
     }

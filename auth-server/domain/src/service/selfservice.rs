@@ -88,6 +88,7 @@ impl SelfService<'_> {
         // Sessions and grants made with the old password end.
         me.generation += 1;
         self.store.update_user(&me).await?;
+        self.logout_notices().all_ended(&me.id).await?;
         self.audit
             .record(
                 Event::new(AuditKind::PasswordChanged, self.clock.now())

@@ -307,6 +307,9 @@ impl StaffAdmin<'_> {
             user.fraud_reported_at = None;
         }
         self.store.update_user(&user).await?;
+        if locked {
+            self.logout_notices().all_ended(&user.id).await?;
+        }
         let kind = if locked {
             AuditKind::AccountLocked
         } else {
@@ -329,6 +332,7 @@ impl StaffAdmin<'_> {
             user.generation += 1;
             user.fraud_reported_at = Some(self.clock.now());
             self.store.update_user(&user).await?;
+            self.logout_notices().all_ended(user_id).await?;
         }
         Ok(())
     }

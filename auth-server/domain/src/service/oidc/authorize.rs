@@ -56,6 +56,7 @@ impl<'a> Authorization<'a> {
             prompt_login,
             prompt_none,
             level,
+            claims,
         } = checked;
         let now = self.clock.now();
         let request = AuthzRequest {
@@ -68,6 +69,7 @@ impl<'a> Authorization<'a> {
             binding: String::new(),
             login: None,
             dpop_jkt: p.dpop_jkt.clone(),
+            claims,
         };
         // Single sign-on: a live session, fresh enough, of the level asked
         // for (else a step-up: a new login), and no forced login.
@@ -524,10 +526,14 @@ impl<'a> Authorization<'a> {
                 gid: new_id(self.rng.as_ref())?,
                 method: Some(Method::PasswordPush),
                 proven: session.proven.clone(),
+                claims: req.claims.clone(),
             },
             used: false,
             dpop_jkt: req.dpop_jkt.clone(),
         };
+        self.logout_notices()
+            .remember(&session.user_id, &session.sid, &req.client_id)
+            .await?;
         self.records()
             .put(
                 sha256_b64(code.as_bytes()).as_str(),

@@ -187,7 +187,11 @@ impl CibaRequests<'_> {
             gid: new_id(rng)?,
             method: Some(Method::Ciba),
             proven: login.amr.clone(),
+            claims: RequestedClaims::default(),
         };
+        self.logout_notices()
+            .remember(&base.user_id, &base.sid, &client.client_id)
+            .await?;
         self.token_endpoint()
             .new_grant(client, &request.scope, base, jkt, now)
             .await

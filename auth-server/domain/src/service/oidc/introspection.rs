@@ -141,7 +141,7 @@ impl Introspection<'_> {
     async fn find(&self, token: &str) -> Result<Option<Found>> {
         if token.matches('.').count() == 2 {
             return match self.token_endpoint().live_access(token).await {
-                Ok((claims, _)) => Ok(Some(Found::Access(claims))),
+                Ok((claims, _, _)) => Ok(Some(Found::Access(claims))),
                 Err(Error::OAuth { .. }) => Ok(None),
                 Err(e) => Err(e),
             };

@@ -56,6 +56,9 @@ impl Logouts<'_> {
             return Ok(LogoutOutcome::Confirm);
         }
         if sessions.take(&k, now).await?.is_some() {
+            self.logout_notices()
+                .session_ended(&session.user_id, &session.sid)
+                .await?;
             tracing::info!(
                 user_id = %session.user_id,
                 "provider session ended by logout"

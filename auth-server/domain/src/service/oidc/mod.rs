@@ -98,6 +98,9 @@ struct AuthzRequest {
     /// RFC 9449 §10: the key the code's tokens will be bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dpop_jkt: Option<String>,
+    /// The claims asked for by name.
+    #[serde(default, skip_serializing_if = "RequestedClaims::is_empty")]
+    claims: RequestedClaims,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +135,26 @@ struct CodeRecord {
     dpop_jkt: Option<String>,
 }
 
+/// The claims about the citizen a client can be given, by scope or by name.
+pub(super) const RELEASABLE: &[&str] = &["preferred_username", "name", "email", "phone_number"];
+
+/// The claims the `claims` parameter asked for by name (OIDC Core §5.5).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct RequestedClaims {
+    /// At UserInfo.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) userinfo: Vec<String>,
+    /// In the ID token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) id_token: Vec<String>,
+}
+
+impl RequestedClaims {
+    fn is_empty(&self) -> bool {
+        self.userinfo.is_empty() && self.id_token.is_empty()
+    }
+}
+
 /// Who was authenticated, when, in which session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct GrantBase {
@@ -150,6 +173,9 @@ struct GrantBase {
     /// What the login's answer proved (RFC 8176 values; protocol 3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     proven: Vec<String>,
+    /// The claims asked for by name.
+    #[serde(default, skip_serializing_if = "RequestedClaims::is_empty")]
+    claims: RequestedClaims,
 }
 
 /// A refresh-token family.
@@ -344,6 +370,7 @@ impl JsonRecord for StoredGrant {
 
 mod authorization_code;
 mod authorize;
+mod backchannel_logout;
 mod ciba;
 mod ciba_token;
 mod client_auth;
@@ -362,6 +389,7 @@ pub use registry::{ClientInformation, ClientSource, Registry};
 
 pub(crate) use authorization_code::AuthorizationCodes;
 pub use authorize::Authorization;
+pub(crate) use backchannel_logout::LogoutNotices;
 pub use ciba::{Backchannel, BackchannelForm};
 pub(crate) use ciba_token::CibaRequests;
 pub(crate) use client_auth::ClientAuth;
@@ -428,6 +456,8 @@ impl Provider<'_> {
             backchannel_authentication_endpoint: u("/oauth2/bc-authorize"),
             backchannel_token_delivery_modes_supported: v(&["poll", "ping"]),
             backchannel_user_code_parameter_supported: false,
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
             claims_parameter_supported: true,
             pushed_authorization_request_endpoint: u("/oauth2/par"),
             require_pushed_authorization_requests: false,

@@ -13,6 +13,8 @@ pub(super) struct Checked {
     pub(super) level: Option<Level>,
     pub(super) prompt_login: bool,
     pub(super) prompt_none: bool,
+    /// OIDC Core §5.5: the individual claims asked for.
+    pub(super) claims: RequestedClaims,
 }
 
 /// Check the request's parameters (RFC 6749 §4.1.1, RFC 7636, OpenID Core
@@ -84,7 +86,32 @@ pub(super) fn checked_request(
         max_age,
         prompt_login,
         prompt_none,
+        claims: requested_claims(p.claims.as_deref()),
     })
+}
+
+/// OIDC Core §5.5: the claims of [`RELEASABLE`] the `claims` parameter
+/// asks for, in UserInfo and in the ID token (others are ignored, as the
+/// specification says; a malformed parameter was refused with `acr`).
+fn requested_claims(claims: Option<&str>) -> RequestedClaims {
+    let parsed: serde_json::Value = claims
+        .and_then(|c| serde_json::from_str(c).ok())
+        .unwrap_or_default();
+    let names = |target: &str| -> Vec<String> {
+        parsed[target]
+            .as_object()
+            .map(|o| {
+                o.keys()
+                    .filter(|k| RELEASABLE.contains(&k.as_str()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    RequestedClaims {
+        userinfo: names("userinfo"),
+        id_token: names("id_token"),
+    }
 }
 
 /// An OAuth error and its description.

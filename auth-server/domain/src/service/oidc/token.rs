@@ -152,6 +152,7 @@ impl TokenEndpoint<'_> {
                     gid: gid.to_owned(),
                     method: None,
                     proven: Vec::new(),
+                    claims: RequestedClaims::default(),
                 },
                 current: String::new(),
                 revoked: true,
@@ -201,7 +202,23 @@ impl TokenEndpoint<'_> {
         header.kid = Some(kid.to_owned());
         header.typ = Some(TYP_ACCESS_TOKEN.into());
         let access_token = jsonwebtoken::encode(&header, &access_claims, signer)?;
-        let id_token = self.id_token(client, grant, (&sub, nonce), &amr, &access_token, now)?;
+        let named = match &grant.base.claims.id_token {
+            asked if asked.is_empty() => Released::default(),
+            asked => self
+                .store
+                .user(&grant.base.user_id)
+                .await?
+                .map(|u| Released::of(&u, "", asked))
+                .unwrap_or_default(),
+        };
+        let id_token = self.id_token(
+            client,
+            grant,
+            (&sub, nonce),
+            &amr,
+            (&access_token, named),
+            now,
+        )?;
         self.audit
             .record(
                 Event::new(AuditKind::TokenIssued, now)
@@ -231,7 +248,7 @@ impl TokenEndpoint<'_> {
         grant: &StoredGrant,
         (sub, nonce): (&str, Option<&str>),
         amr: &[String],
-        access_token: &str,
+        (access_token, named): (&str, Released),
         now: i64,
     ) -> Result<String> {
         let claims = IdTokenClaims {
@@ -250,7 +267,22 @@ impl TokenEndpoint<'_> {
                 .into(),
             sid: grant.base.sid.clone(),
             at_hash: Some(at_hash(access_token)),
+            preferred_username: named.preferred_username,
+            name: named.name,
+            email: named.email,
+            phone_number: named.phone_number,
         };
+        self.signed_for(client, &claims, None)
+    }
+
+    /// `claims` signed for `client` with its ID token algorithm (ID tokens,
+    /// logout tokens), under the current key.
+    pub(super) fn signed_for(
+        &self,
+        client: &OidcClient,
+        claims: &impl Serialize,
+        typ: Option<&str>,
+    ) -> Result<String> {
         let alg = if client.id_token_signed_response_alg == "ES256" {
             Algorithm::ES256
         } else {
@@ -260,7 +292,8 @@ impl TokenEndpoint<'_> {
         let (signer, kid) = keys.current.signer(alg);
         let mut header = Header::new(alg);
         header.kid = Some(kid.to_owned());
-        Ok(jsonwebtoken::encode(&header, &claims, signer)?)
+        header.typ = typ.map(str::to_owned);
+        Ok(jsonwebtoken::encode(&header, claims, signer)?)
     }
 
     /// `GET /oauth2/userinfo` for an access token this provider issued.
@@ -273,17 +306,45 @@ impl TokenEndpoint<'_> {
     ) -> Result<UserInfo> {
         let invalid = |d: &str| oauth(OAuthError::InvalidToken, d);
         let presented = presented.ok_or_else(|| invalid("an access token is required"))?;
-        let (claims, user) = self.live_access(presented.token).await?;
+        let (claims, user, grant) = self.live_access(presented.token).await?;
         self.sender_checked(&claims, presented, &dpop).await?;
-        let scopes: Vec<&str> = claims.scope.split_ascii_whitespace().collect();
-        let profile = scopes.contains(&"profile");
+        let r = Released::of(&user, &claims.scope, &grant.base.claims.userinfo);
         Ok(UserInfo {
             sub: claims.sub.clone(),
-            preferred_username: profile.then(|| user.username.clone()),
-            name: profile.then(|| user.display_name.clone()),
-            email: user.email.clone().filter(|_| scopes.contains(&"email")),
-            phone_number: user.phone.clone().filter(|_| scopes.contains(&"phone")),
+            preferred_username: r.preferred_username,
+            name: r.name,
+            email: r.email,
+            phone_number: r.phone_number,
         })
+    }
+}
+
+/// The claims about a citizen a token's scopes grant, or the `claims`
+/// parameter asked for by name (docs/OIDC.md §3: `profile` →
+/// `preferred_username`, `name`; `email`; `phone` → `phone_number`).
+#[derive(Debug, Default)]
+pub(super) struct Released {
+    pub(super) preferred_username: Option<String>,
+    pub(super) name: Option<String>,
+    pub(super) email: Option<String>,
+    pub(super) phone_number: Option<String>,
+}
+
+impl Released {
+    pub(super) fn of(user: &crate::store::User, scope: &str, asked: &[String]) -> Self {
+        let scopes: Vec<&str> = scope.split_ascii_whitespace().collect();
+        let wants =
+            |claim: &str, scope: &str| scopes.contains(&scope) || asked.iter().any(|a| a == claim);
+        Self {
+            preferred_username: wants("preferred_username", "profile")
+                .then(|| user.username.clone()),
+            name: wants("name", "profile").then(|| user.display_name.clone()),
+            email: user.email.clone().filter(|_| wants("email", "email")),
+            phone_number: user
+                .phone
+                .clone()
+                .filter(|_| wants("phone_number", "phone")),
+        }
     }
 }
 
@@ -294,7 +355,7 @@ impl TokenEndpoint<'_> {
     pub(super) async fn live_access(
         &self,
         token: &str,
-    ) -> Result<(OidcAccessClaims, crate::store::User)> {
+    ) -> Result<(OidcAccessClaims, crate::store::User, StoredGrant)> {
         let invalid = |d: &str| oauth(OAuthError::InvalidToken, d);
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("not a JWT"))?;
         if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(TYP_ACCESS_TOKEN) {
@@ -330,7 +391,7 @@ impl TokenEndpoint<'_> {
             .await?
             .filter(|u| !u.locked && !u.deactivated && u.generation == grant.base.generation)
             .ok_or_else(|| invalid("no such user, or the account is locked"))?;
-        Ok((claims, user))
+        Ok((claims, user, grant))
     }
 }
 

@@ -1,0 +1,159 @@
+//! OpenID Connect Back-Channel Logout 1.0: which clients each of a
+//! citizen's provider sessions signed in to, and, when a session ends (an
+//! RP-initiated logout) or all of them do (a lock, a fraud report, a reset,
+//! a new password, a revoked device), a signed `logout+jwt` for each client
+//! registered with a `backchannel_logout_uri`. Delivery is the
+//! [`LogoutSender`](crate::ports::LogoutSender)'s: in the background, with
+//! retries, never in the citizen's way.
+
+use super::*;
+use crate::ports::LogoutJob;
+use std::collections::{BTreeMap, BTreeSet};
+
+capability! {
+    /// Back-channel logout: the sessions' clients and their logout tokens.
+    pub LogoutNotices
+}
+
+/// A citizen's provider sessions and the clients each signed in to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SessionClients {
+    sessions: BTreeMap<String, BTreeSet<ClientId>>,
+}
+
+/// Under the citizen's id.
+impl JsonRecord for SessionClients {
+    const KIND: Kind = Kind::OidcSessionClients;
+    type Id = UserId;
+}
+
+/// Back-Channel Logout 1.0 §2.6: the event a logout token carries.
+const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// How long a logout token is valid (§2.4: short).
+const LOGOUT_TOKEN_TTL: i64 = 120;
+
+#[derive(Debug, Serialize)]
+struct LogoutClaims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: String,
+    sub: String,
+    sid: &'a str,
+    events: serde_json::Value,
+}
+
+impl LogoutNotices<'_> {
+    /// `client` signed in to the session `sid` of `user`.
+    pub(crate) async fn remember(&self, user: &UserId, sid: &str, client: &ClientId) -> Result<()> {
+        let now = self.clock.now();
+        let ttl = secs(
+            self.settings
+                .oidc
+                .refresh_ttl
+                .max(self.settings.oidc.session_ttl),
+        );
+        let records = self.records::<SessionClients>();
+        for _ in 0..16 {
+            let old = records.read(user, now).await?;
+            let mut value = old.as_ref().map(|s| s.value.clone()).unwrap_or_default();
+            if !value
+                .sessions
+                .entry(sid.to_owned())
+                .or_default()
+                .insert(client.clone())
+                && old.is_some()
+            {
+                return Ok(());
+            }
+            let stored = match &old {
+                Some(old) => records.swap(user, old, &value, now + ttl, now).await?,
+                None => records.put_new(user, &value, now + ttl, now).await?,
+            };
+            if stored {
+                return Ok(());
+            }
+        }
+        Err(Error::StoreUnavailable(
+            "the session's clients are contended".into(),
+        ))
+    }
+
+    /// The session `sid` ended: tell its clients.
+    pub(crate) async fn session_ended(&self, user: &UserId, sid: &str) -> Result<()> {
+        let now = self.clock.now();
+        let records = self.records::<SessionClients>();
+        for _ in 0..16 {
+            let Some(old) = records.read(user, now).await? else {
+                return Ok(());
+            };
+            let mut value = old.value.clone();
+            let Some(clients) = value.sessions.remove(sid) else {
+                return Ok(());
+            };
+            let ttl = secs(
+                self.settings
+                    .oidc
+                    .refresh_ttl
+                    .max(self.settings.oidc.session_ttl),
+            );
+            if records.swap(user, &old, &value, now + ttl, now).await? {
+                for client in clients {
+                    self.notify(&client, user, sid).await?;
+                }
+                return Ok(());
+            }
+        }
+        Err(Error::StoreUnavailable(
+            "the session's clients are contended".into(),
+        ))
+    }
+
+    /// Every session of `user` ended (a lock, a fraud report, a reset, a new
+    /// password, a revoked device): tell every client of each.
+    pub(crate) async fn all_ended(&self, user: &UserId) -> Result<()> {
+        let now = self.clock.now();
+        let Some(all) = self.records::<SessionClients>().take(user, now).await? else {
+            return Ok(());
+        };
+        for (sid, clients) in &all.sessions {
+            for client in clients {
+                self.notify(client, user, sid).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A logout token to `client`, if it registered for them.
+    async fn notify(&self, client_id: &ClientId, user: &UserId, sid: &str) -> Result<()> {
+        let Some(client) = self.provider().client(client_id).await? else {
+            return Ok(());
+        };
+        let Some(uri) = client.backchannel_logout_uri.clone() else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let claims = LogoutClaims {
+            iss: &self.public_url,
+            aud: client.client_id.as_str(),
+            iat: now,
+            exp: now + LOGOUT_TOKEN_TTL,
+            jti: new_id(self.rng.as_ref())?,
+            sub: self.subjects().of(&client, user),
+            sid,
+            events: serde_json::json!({ LOGOUT_EVENT: {} }),
+        };
+        let logout_token =
+            self.token_endpoint()
+                .signed_for(&client, &claims, Some("logout+jwt"))?;
+        self.logout_sender.send(LogoutJob {
+            client_id: client.client_id.clone(),
+            uri,
+            logout_token,
+            user_id: user.clone(),
+            sid: sid.to_owned(),
+        });
+        Ok(())
+    }
+}
