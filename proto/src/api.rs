@@ -655,6 +655,8 @@ pub enum AuditKind {
     /// The service desk translated a pairwise subject to the account
     /// (`detail.client_id`, `detail.sub`).
     SubjectResolved,
+    /// The citizen consented to a service (`detail.client_id`, `detail.scope`).
+    ConsentGiven,
 }
 
 /// How urgently someone should look at an audit event.

@@ -232,6 +232,7 @@ pub fn kind_name(kind: AuditKind) -> &'static str {
         AuditKind::TokenRevoked => "token_revoked",
         AuditKind::LogoutUndelivered => "logout_undelivered",
         AuditKind::SubjectResolved => "subject_resolved",
+        AuditKind::ConsentGiven => "consent_given",
         _ => "other",
     }
 }
@@ -289,6 +290,7 @@ mod tests {
             AuditKind::TokenRevoked,
             AuditKind::LogoutUndelivered,
             AuditKind::SubjectResolved,
+            AuditKind::ConsentGiven,
         ] {
             let wire = serde_json::to_value(kind).expect("serialises");
             assert_eq!(wire, Value::from(kind_name(kind)));

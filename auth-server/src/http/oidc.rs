@@ -16,8 +16,8 @@ use super::Result;
 use super::page::{self, Form, cookie_value, html, see_other};
 use crate::error::Error;
 use crate::service::{
-    AuthorizeOutcome, AuthorizeParams, Confirmation, LoginPage, LogoutOutcome, LogoutParams,
-    Potvrda, StepOutcome,
+    AuthorizeOutcome, AuthorizeParams, Confirmation, ConsentPage, LoginPage, LogoutOutcome,
+    LogoutParams, Potvrda, StepOutcome,
 };
 
 /// The provider's single sign-on session.
@@ -47,6 +47,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/oauth2/authorize/wait").route(web::get().to(wait)))
     .service(web::resource("/oauth2/authorize/continue").route(web::get().to(proceed)))
     .service(web::resource("/oauth2/authorize/code").route(web::post().to(code)))
+    .service(web::resource("/oauth2/authorize/consent").route(web::post().to(consent)))
     .service(
         web::resource("/oauth2/logout")
             .route(web::get().to(logout))
@@ -80,6 +81,47 @@ struct LogoutTpl<'a> {
     client_id: &'a str,
     post_logout_redirect_uri: &'a str,
     state: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentTpl<'a> {
+    request: &'a str,
+    client_name: &'a str,
+    scopes: Vec<&'static str>,
+    csrf: &'a str,
+}
+
+/// What a scope tells a service, in the page's words.
+fn scope_words(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "ko ste (vaš identifikator) · who you are (your identifier)",
+        "profile" => "korisničko ime i ime · your username and name",
+        "email" => "adresu e-pošte · your e-mail address",
+        "phone" => "broj telefona · your phone number",
+        "offline_access" => "pristup i kada niste prijavljeni · access while you are away",
+        _ => "",
+    }
+}
+
+/// The consent page, for the session whose cookie is `session`.
+fn consent_page(svc: &Potvrda, page: &ConsentPage, session: &str) -> Result<HttpResponse> {
+    let csrf = page::csrf_token(svc, Form::Consent, session);
+    html(
+        actix_web::http::StatusCode::OK,
+        ConsentTpl {
+            request: &page.request,
+            client_name: &page.client_name,
+            scopes: page
+                .scopes
+                .iter()
+                .map(|s| scope_words(s))
+                .filter(|w| !w.is_empty())
+                .collect(),
+            csrf: &csrf,
+        }
+        .render(),
+    )
 }
 
 #[derive(Template)]
@@ -156,6 +198,19 @@ fn step(svc: &Potvrda, outcome: StepOutcome) -> Result<HttpResponse> {
             }
             Ok(res)
         }
+        StepOutcome::Consent { page, session } => {
+            let Some(s) = session else {
+                return message(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "Prijava nije moguća · Cannot log in",
+                    "No session.",
+                );
+            };
+            let mut res = consent_page(svc, &page, &s)?;
+            let age = crate::settings::secs(svc.settings().oidc.session_ttl);
+            page::add_cookie(&mut res, &cookie(svc, SESSION_COOKIE, s, age))?;
+            Ok(res)
+        }
         StepOutcome::ErrorPage(text) => message(
             actix_web::http::StatusCode::BAD_REQUEST,
             "Prijava nije moguća · Cannot log in",
@@ -205,7 +260,51 @@ pub(crate) async fn authorize(
         ),
         AuthorizeOutcome::Redirect(url) => Ok(see_other(&url)),
         AuthorizeOutcome::Login(page) => login_page(&svc, &page),
+        AuthorizeOutcome::Consent(page) => consent_page(
+            &svc,
+            &page,
+            &cookie_value(&req, SESSION_COOKIE).unwrap_or_default(),
+        ),
     }
+}
+
+/// The consent form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConsentForm {
+    request: String,
+    csrf: String,
+    decision: String,
+}
+
+/// The citizen's answer on the consent page: back to the service with a
+/// code, or with `access_denied`.
+#[utoipa::path(post, path = "/oauth2/authorize/consent", tag = "oidc",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "request, csrf, decision (allow or deny)"),
+    responses((status = 303, description = "Back to the client with a code, or access_denied"),
+              (status = 400, description = "Unknown or expired request", content_type = "text/html"),
+              (status = 403, description = "A wrong CSRF token")))]
+pub(crate) async fn consent(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    form: web::Form<ConsentForm>,
+) -> Result<HttpResponse> {
+    let session = cookie_value(&req, SESSION_COOKIE);
+    if !session
+        .as_deref()
+        .is_some_and(|s| page::csrf_ok(&svc, Form::Consent, s, &form.csrf))
+    {
+        return Err(Error::Forbidden.into());
+    }
+    let allow = match form.decision.as_str() {
+        "allow" => true,
+        "deny" => false,
+        _ => return Err(Error::InvalidRequest("decision must be allow or deny".into()).into()),
+    };
+    let outcome = svc
+        .consents()
+        .oidc_consent(&form.request, session.as_deref(), allow)
+        .await?;
+    step(&svc, outcome)
 }
 
 /// The login form.

@@ -58,6 +58,7 @@ use super::{admin, clients, counter, device, login, me, meta, oauth, oidc, sheet
         oidc::wait,
         oidc::proceed,
         oidc::code,
+        oidc::consent,
         oauth::token,
         oauth::par,
         oauth::backchannel,

@@ -61,6 +61,8 @@ pub(super) enum Form {
     Counter,
     /// The OpenID logout confirmation.
     Logout,
+    /// The OpenID consent page.
+    Consent,
 }
 
 impl Form {
@@ -68,6 +70,7 @@ impl Form {
         match self {
             Self::Counter => "desk",
             Self::Logout => "logout",
+            Self::Consent => "consent",
         }
     }
 }

@@ -10,6 +10,7 @@ mod browser;
 mod ciba;
 mod claims;
 mod clients;
+mod consent;
 mod counter;
 mod deploy;
 mod fapi;

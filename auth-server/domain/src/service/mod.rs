@@ -84,6 +84,7 @@ pub use oidc::{
 pub use oidc::{Backchannel, BackchannelForm, ClientCredentials, CredentialParts, Endpoint};
 pub(crate) use oidc::{CibaRequests, ClientAuth};
 pub use oidc::{ClientInformation, ClientSource, Dpop, DpopRequest, Presented, Registry};
+pub use oidc::{ConsentPage, Consents};
 pub use oidc::{Introspection, ParForm, PushedRequests, Subjects, TokenQuery};
 pub(crate) use profile::Profiles;
 pub use recovery::RecoveryCodes;
@@ -420,6 +421,11 @@ impl Potvrda {
 
     fn limits(&self) -> Limits {
         limits_of(&self.settings)
+    }
+
+    /// The citizen's consent to services.
+    pub fn consents(&self) -> Consents<'_> {
+        Consents(self)
     }
 
     /// Back-channel logout notices.

@@ -66,6 +66,8 @@ pub enum Kind {
     OidcSessionClients,
     /// A pairwise subject handed out (`oidc:pairwise:{sector}:{sub}`).
     PairwiseSubject,
+    /// A request waiting for the citizen's consent (`oidc:consent-req:{id}`).
+    OidcConsentRequest,
 }
 
 impl Kind {
@@ -96,6 +98,7 @@ impl Kind {
             Self::OidcConsent => "oidc:consent:",
             Self::OidcSessionClients => "oidc:sid-clients:",
             Self::PairwiseSubject => "oidc:pairwise:",
+            Self::OidcConsentRequest => "oidc:consent-req:",
         }
     }
 }

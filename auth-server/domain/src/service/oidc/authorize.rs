@@ -2,6 +2,7 @@
 //! password page, waiting for the phone, the single sign-on session and the
 //! code it ends with.
 
+use super::consent::Finished;
 use super::request::{Checked, checked_request};
 use super::*;
 use crate::service::assurance::Method;
@@ -55,6 +56,7 @@ impl<'a> Authorization<'a> {
             max_age,
             prompt_login,
             prompt_none,
+            prompt_consent,
             level,
             claims,
         } = checked;
@@ -70,6 +72,7 @@ impl<'a> Authorization<'a> {
             login: None,
             dpop_jkt: p.dpop_jkt.clone(),
             claims,
+            prompt_consent,
         };
         // Single sign-on: a live session, fresh enough, of the level asked
         // for (else a step-up: a new login), and no forced login.
@@ -78,13 +81,18 @@ impl<'a> Authorization<'a> {
             && max_age.is_none_or(|a| now - session.auth_time <= a)
             && level.is_none_or(|l| Method::PasswordPush.level(&session.proven) >= l)
         {
-            let url = self.issue_code(&request, &session).await?;
+            if prompt_none && self.consents().needed(&request, &session.user_id).await? {
+                return fail(OAuthError::ConsentRequired, "the citizen has not consented");
+            }
             tracing::info!(
                 client_id = %client.client_id,
                 user_id = %session.user_id,
-                "single sign-on: code issued from the session"
+                "single sign-on from the session"
             );
-            return Ok(AuthorizeOutcome::Redirect(url));
+            return Ok(match self.consents().finish(&request, &session).await? {
+                Finished::Code(url) => AuthorizeOutcome::Redirect(url),
+                Finished::Consent(page) => AuthorizeOutcome::Consent(page),
+            });
         }
         if prompt_none {
             return fail(OAuthError::LoginRequired, "no session, or it is too old");
@@ -422,15 +430,20 @@ impl<'a> Authorization<'a> {
                 now + secs(self.settings.oidc.session_ttl),
             )
             .await?;
-        let url = self.issue_code(req, &session).await?;
-        Ok(StepOutcome::Redirect {
-            url,
-            session: Some(cookie),
+        Ok(match self.consents().finish(req, &session).await? {
+            Finished::Code(url) => StepOutcome::Redirect {
+                url,
+                session: Some(cookie),
+            },
+            Finished::Consent(page) => StepOutcome::Consent {
+                page,
+                session: Some(cookie),
+            },
         })
     }
 
     /// The client's redirect with `access_denied` (RFC 6749 §4.1.2.1, with `iss`).
-    fn denied(&self, req: &AuthzRequest, description: &str) -> String {
+    pub(super) fn denied(&self, req: &AuthzRequest, description: &str) -> String {
         self.error_redirect(
             &req.redirect_uri,
             req.state.as_deref(),

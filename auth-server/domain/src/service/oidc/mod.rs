@@ -101,6 +101,9 @@ struct AuthzRequest {
     /// The claims asked for by name.
     #[serde(default, skip_serializing_if = "RequestedClaims::is_empty")]
     claims: RequestedClaims,
+    /// `prompt=consent`: ask the citizen, whatever they allowed before.
+    #[serde(default)]
+    prompt_consent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,6 +219,8 @@ pub enum AuthorizeOutcome {
     Redirect(String),
     /// Show the login form for this request.
     Login(LoginPage),
+    /// Ask the citizen's consent first.
+    Consent(ConsentPage),
 }
 
 /// The login form.
@@ -252,6 +257,13 @@ pub enum StepOutcome {
     Redirect {
         /// The client's redirect URI with the answer.
         url: String,
+        /// A new session cookie value.
+        session: Option<String>,
+    },
+    /// Ask the citizen's consent first; set this session cookie, if any.
+    Consent {
+        /// The page.
+        page: ConsentPage,
         /// A new session cookie value.
         session: Option<String>,
     },
@@ -374,6 +386,7 @@ mod backchannel_logout;
 mod ciba;
 mod ciba_token;
 mod client_auth;
+mod consent;
 mod dpop;
 mod introspection;
 mod jar;
@@ -394,6 +407,7 @@ pub use ciba::{Backchannel, BackchannelForm};
 pub(crate) use ciba_token::CibaRequests;
 pub(crate) use client_auth::ClientAuth;
 pub use client_auth::{ClientCredentials, CredentialParts, Endpoint};
+pub use consent::{ConsentPage, Consents};
 pub use dpop::{Dpop, DpopRequest};
 pub use introspection::{Introspection, TokenQuery};
 pub use logout::{Confirmation, LogoutOutcome, Logouts};

@@ -13,6 +13,7 @@ pub(super) struct Checked {
     pub(super) level: Option<Level>,
     pub(super) prompt_login: bool,
     pub(super) prompt_none: bool,
+    pub(super) prompt_consent: bool,
     /// OIDC Core §5.5: the individual claims asked for.
     pub(super) claims: RequestedClaims,
 }
@@ -67,7 +68,7 @@ pub(super) fn checked_request(
             ));
         }
     };
-    let (prompt_login, prompt_none) = prompts(p)?;
+    let (prompt_login, prompt_none, prompt_consent) = prompts(p)?;
     // A level no login here can reach is refused, never silently downgraded.
     let level = asked_or_default(p.acr_values.as_deref(), p.claims.as_deref(), client)
         .map_err(|e| (OAuthError::UnmetAuthenticationRequirements, e.to_owned()))?;
@@ -86,6 +87,7 @@ pub(super) fn checked_request(
         max_age,
         prompt_login,
         prompt_none,
+        prompt_consent,
         claims: requested_claims(p.claims.as_deref()),
     })
 }
@@ -140,9 +142,9 @@ fn pkce(p: &AuthorizeParams, client: &OidcClient) -> std::result::Result<(), Ref
     }
 }
 
-/// `prompt`: `login` and `none` (not both); `consent` and `select_account`
-/// are accepted and mean nothing here.
-fn prompts(p: &AuthorizeParams) -> std::result::Result<(bool, bool), Refusal> {
+/// `prompt`: `login` and `none` (not both), `consent` (ask the citizen);
+/// `select_account` is accepted and means nothing here (one account).
+fn prompts(p: &AuthorizeParams) -> std::result::Result<(bool, bool, bool), Refusal> {
     let prompts: Vec<&str> = p
         .prompt
         .as_deref()
@@ -162,5 +164,5 @@ fn prompts(p: &AuthorizeParams) -> std::result::Result<(bool, bool), Refusal> {
             "prompt=none cannot be combined with login".into(),
         ));
     }
-    Ok((login, none))
+    Ok((login, none, prompts.contains(&"consent")))
 }
