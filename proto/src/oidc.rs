@@ -70,6 +70,10 @@ pub struct ProviderMetadata {
     pub backchannel_logout_supported: bool,
     /// Back-Channel Logout 1.0 §2.1: they carry `sid`.
     pub backchannel_logout_session_supported: bool,
+    /// Front-Channel Logout 1.0 §3: logout pages are framed.
+    pub frontchannel_logout_supported: bool,
+    /// Front-Channel Logout 1.0 §3: with `iss` and `sid`.
+    pub frontchannel_logout_session_supported: bool,
     /// OpenID Connect Core §5.5: the `claims` parameter (for an essential `acr`).
     pub claims_parameter_supported: bool,
     /// RFC 9126: `/oauth2/par`.

@@ -54,6 +54,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(logout_form)),
     )
     .service(web::resource("/oauth2/static/wait.js").route(web::get().to(script)))
+    .service(web::resource("/oauth2/static/logout.js").route(web::get().to(logout_script)))
     .service(web::resource("/oauth2/static/style.css").route(web::get().to(style)));
 }
 
@@ -508,11 +509,12 @@ async fn end_session(svc: &Potvrda, req: &HttpRequest, p: LogoutParams) -> Resul
                 .render(),
             );
         }
-        LogoutOutcome::Done(target) => target,
+        LogoutOutcome::Done(target, frames) => (target, frames),
     };
     let mut res = match target {
-        Some(url) => see_other(&url),
-        None => message(
+        (target, frames) if !frames.is_empty() => front_channel(&frames, target.as_deref())?,
+        (Some(url), _) => see_other(&url),
+        (None, _) => message(
             actix_web::http::StatusCode::OK,
             "Odjavljeni ste · Logged out",
             "Vaša sesija je završena. Your session has ended.",
@@ -523,6 +525,38 @@ async fn end_session(svc: &Potvrda, req: &HttpRequest, p: LogoutParams) -> Resul
     res.add_cookie(&gone)
         .map_err(|e| Error::Internal(format!("cookie: {e}")))?;
     Ok(res)
+}
+
+#[derive(Template)]
+#[template(path = "logged_out.html")]
+struct LoggedOutTpl<'a> {
+    frames: &'a [String],
+    target: Option<&'a str>,
+}
+
+/// Front-Channel Logout 1.0: the logged-out page loads each service's
+/// logout page in a hidden frame (its origin alone allowed to be framed),
+/// then goes on to `target`.
+fn front_channel(frames: &[String], target: Option<&str>) -> Result<HttpResponse> {
+    let origins: Vec<String> = frames
+        .iter()
+        .filter_map(|f| url::Url::parse(f).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+    page::html_framing(
+        actix_web::http::StatusCode::OK,
+        LoggedOutTpl { frames, target }.render(),
+        &origins,
+    )
+}
+
+/// The logged-out page's script (Front-Channel Logout).
+#[utoipa::path(get, path = "/oauth2/static/logout.js", tag = "oidc", responses((status = 200, content_type = "text/javascript")))]
+pub(crate) async fn logout_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(include_str!("../../static/logout.js"))
 }
 
 /// The waiting page's script.

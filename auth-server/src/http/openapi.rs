@@ -68,6 +68,7 @@ use super::{admin, clients, counter, device, login, me, meta, oauth, oidc, sheet
         oidc::logout,
         oidc::logout_form,
         oidc::script,
+        oidc::logout_script,
         oidc::style,
         sheet::style,
         counter::home,

@@ -30,6 +30,22 @@ pub(super) fn html(
         .body(body))
 }
 
+/// A rendered page that frames `origins` (Front-Channel Logout's pages):
+/// the policy, with a `frame-src` of exactly those.
+pub(super) fn html_framing(
+    status: StatusCode,
+    body: std::result::Result<String, askama::Error>,
+    origins: &[String],
+) -> Result<HttpResponse> {
+    let mut res = html(status, body)?;
+    let csp = format!("{CSP}; frame-src {}", origins.join(" "));
+    let value =
+        header::HeaderValue::from_str(&csp).map_err(|e| Error::Internal(format!("csp: {e}")))?;
+    res.headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, value);
+    Ok(res)
+}
+
 /// `303 See Other` to `url` (after a form), not cached.
 pub(super) fn see_other(url: &str) -> HttpResponse {
     HttpResponse::SeeOther()

@@ -1,5 +1,7 @@
 //! Logging a citizen out of every service at once (OpenID Connect
-//! Back-Channel Logout 1.0), on every store: an RP-initiated logout sends a
+//! Back-Channel and Front-Channel Logout 1.0), on every store: an
+//! RP-initiated logout loads a front-channel client's logout page in a
+//! frame (with `iss` and `sid`) and sends a
 //! signed `logout+jwt` with `sid` and `sub` to every client of the session
 //! that registered a `backchannel_logout_uri`; a client that refuses once
 //! gets it on the retry; an unreachable one never holds up the logout and
@@ -31,7 +33,16 @@ fn clients(a: &str, b: &str) -> String {
     if let Some(o) = none.as_object_mut() {
         o.remove("backchannel_logout_uri");
     }
+    let mut front = client("rp-front", None);
+    if let Some(o) = front.as_object_mut() {
+        o.remove("backchannel_logout_uri");
+        o.insert(
+            "frontchannel_logout_uri".into(),
+            json!("https://rp-front.example/fc?tenant=1"),
+        );
+    }
     json!([
+        front,
         client("rp-a", Some(a)),
         client("rp-b", Some(b)),
         client("rp-down", Some("http://127.0.0.1:1/logout")),
@@ -158,7 +169,7 @@ async fn back_channel_logout_reaches_every_client_of_the_session(backend: Backen
     let account = c.account.user_id.to_string();
     let browser_1 = browser();
     let tokens = sign_in(&srv, &browser_1, "rp-a", Some(&c)).await;
-    for client in ["rp-b", "rp-down", "rp-none"] {
+    for client in ["rp-b", "rp-down", "rp-none", "rp-front"] {
         sign_in(&srv, &browser_1, client, None).await;
     }
     let id_token = tokens["id_token"].as_str().expect("id token");
@@ -172,10 +183,40 @@ async fn back_channel_logout_reaches_every_client_of_the_session(backend: Backen
         .send()
         .await
         .expect("logout");
+    // Done at once: the logged-out page loads the front-channel client's
+    // page (only its origin may be framed), then goes on.
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        csp.ends_with("; frame-src https://rp-front.example"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let page = r.text().await.expect("html");
+    let src = r#"class="frontchannel" src=""#;
+    let frame = url::Url::parse(
+        &page[page.find(src).expect("an iframe") + src.len()..]
+            .split('"')
+            .next()
+            .expect("src")
+            .replace("&#38;", "&")
+            .replace("&amp;", "&"),
+    )
+    .expect("a URL");
+    assert_eq!(frame.host_str(), Some("rp-front.example"));
     assert_eq!(
-        location(&r).as_str(),
-        "https://rp-a.example/bye",
-        "the logout is done at once"
+        param(&frame, "tenant").as_deref(),
+        Some("1"),
+        "the registered query kept"
+    );
+    assert_eq!(param(&frame, "iss").as_deref(), Some(srv.url.as_str()));
+    assert_eq!(param(&frame, "sid").as_deref(), Some(sid.as_str()));
+    assert!(
+        page.contains(r#"id="continue" href="https://rp-a.example/bye""#),
+        "{page}"
     );
     let undelivered = |events: &[potvrda_proto::api::AuditEvent]| {
         events

@@ -321,9 +321,6 @@ impl OidcClient {
     }
 
     fn validate_subject(&self) -> std::result::Result<(), String> {
-        if self.frontchannel_logout_uri.is_some() {
-            return Err("frontchannel_logout_uri is not served yet".into());
-        }
         if let Some(uri) = &self.sector_identifier_uri
             && !url::Url::parse(uri).is_ok_and(|u| u.scheme() == "https" && u.host().is_some())
         {

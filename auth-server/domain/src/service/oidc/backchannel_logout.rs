@@ -80,17 +80,18 @@ impl LogoutNotices<'_> {
         ))
     }
 
-    /// The session `sid` ended: tell its clients.
-    pub(crate) async fn session_ended(&self, user: &UserId, sid: &str) -> Result<()> {
+    /// The session `sid` ended: tell its clients over the back channel; the
+    /// Front-Channel Logout pages the browser loads (with `iss` and `sid`).
+    pub(crate) async fn session_ended(&self, user: &UserId, sid: &str) -> Result<Vec<String>> {
         let now = self.clock.now();
         let records = self.records::<SessionClients>();
         for _ in 0..16 {
             let Some(old) = records.read(user, now).await? else {
-                return Ok(());
+                return Ok(Vec::new());
             };
             let mut value = old.value.clone();
             let Some(clients) = value.sessions.remove(sid) else {
-                return Ok(());
+                return Ok(Vec::new());
             };
             let ttl = secs(
                 self.settings
@@ -99,10 +100,11 @@ impl LogoutNotices<'_> {
                     .max(self.settings.oidc.session_ttl),
             );
             if records.swap(user, &old, &value, now + ttl, now).await? {
+                let mut frames = Vec::new();
                 for client in clients {
-                    self.notify(&client, user, sid).await?;
+                    frames.extend(self.notify(&client, user, sid).await?);
                 }
-                return Ok(());
+                return Ok(frames);
             }
         }
         Err(Error::StoreUnavailable(
@@ -117,6 +119,7 @@ impl LogoutNotices<'_> {
         let Some(all) = self.records::<SessionClients>().take(user, now).await? else {
             return Ok(());
         };
+        // No browser is there to load front-channel pages.
         for (sid, clients) in &all.sessions {
             for client in clients {
                 self.notify(client, user, sid).await?;
@@ -125,13 +128,23 @@ impl LogoutNotices<'_> {
         Ok(())
     }
 
-    /// A logout token to `client`, if it registered for them.
-    async fn notify(&self, client_id: &ClientId, user: &UserId, sid: &str) -> Result<()> {
+    /// A logout token to `client`, if it registered for them; its
+    /// Front-Channel Logout page, if it registered one.
+    async fn notify(
+        &self,
+        client_id: &ClientId,
+        user: &UserId,
+        sid: &str,
+    ) -> Result<Option<String>> {
         let Some(client) = self.provider().client(client_id).await? else {
-            return Ok(());
+            return Ok(None);
         };
+        let frame = client
+            .frontchannel_logout_uri
+            .as_deref()
+            .map(|uri| redirect_with(uri, &[("iss", self.public_url.as_str()), ("sid", sid)]));
         let Some(uri) = client.backchannel_logout_uri.clone() else {
-            return Ok(());
+            return Ok(frame);
         };
         let now = self.clock.now();
         let claims = LogoutClaims {
@@ -154,6 +167,6 @@ impl LogoutNotices<'_> {
             user_id: user.clone(),
             sid: sid.to_owned(),
         });
-        Ok(())
+        Ok(frame)
     }
 }

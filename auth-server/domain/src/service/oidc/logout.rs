@@ -38,12 +38,12 @@ impl Logouts<'_> {
                 None => uri.to_owned(),
             });
         let Some(cookie) = session_cookie.filter(|c| !c.is_empty() && c.len() <= 64) else {
-            return Ok(LogoutOutcome::Done(target));
+            return Ok(LogoutOutcome::Done(target, Vec::new()));
         };
         let k = sha256_b64(cookie.as_bytes());
         let sessions = self.records::<Session>();
         let Some(session) = sessions.get(&k, now).await? else {
-            return Ok(LogoutOutcome::Done(target));
+            return Ok(LogoutOutcome::Done(target, Vec::new()));
         };
         let proven = hinted
             .as_ref()
@@ -55,8 +55,10 @@ impl Logouts<'_> {
             }
             return Ok(LogoutOutcome::Confirm);
         }
+        let mut frames = Vec::new();
         if sessions.take(&k, now).await?.is_some() {
-            self.logout_notices()
+            frames = self
+                .logout_notices()
                 .session_ended(&session.user_id, &session.sid)
                 .await?;
             tracing::info!(
@@ -71,7 +73,7 @@ impl Logouts<'_> {
                 )
                 .await;
         }
-        Ok(LogoutOutcome::Done(target))
+        Ok(LogoutOutcome::Done(target, frames))
     }
 
     /// The client (`aud`) and session (`sid`) of an ID token this provider
@@ -97,8 +99,8 @@ impl Logouts<'_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogoutOutcome {
     /// Done (or nothing to end): where to send the browser, when the client
-    /// registered it.
-    Done(Option<String>),
+    /// registered it, and the Front-Channel Logout pages to load first.
+    Done(Option<String>, Vec<String>),
     /// Ask the citizen first: a form that posts back (with its CSRF token).
     Confirm,
 }

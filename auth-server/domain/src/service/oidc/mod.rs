@@ -472,6 +472,8 @@ impl Provider<'_> {
             backchannel_user_code_parameter_supported: false,
             backchannel_logout_supported: true,
             backchannel_logout_session_supported: true,
+            frontchannel_logout_supported: true,
+            frontchannel_logout_session_supported: true,
             claims_parameter_supported: true,
             pushed_authorization_request_endpoint: u("/oauth2/par"),
             require_pushed_authorization_requests: false,
