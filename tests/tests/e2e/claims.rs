@@ -4,10 +4,9 @@
 //! UserInfo) and nowhere else.
 
 use potvrda_e2e::{Backend, Options, TestServer};
-use potvrda_proto::jose::Decision;
 use serde_json::{Value, json};
 
-use crate::oidc::{browser, finish, location, open_login, param, post_password};
+use crate::oidc::{browser, code_from, redeemed};
 use crate::support::*;
 
 crate::on_both_stores!(claims_asked_by_name_are_released_where_asked);
@@ -26,35 +25,8 @@ async fn signed_in(
         "{}/oauth2/authorize?client_id=rp&redirect_uri={RP}&response_type=code&state=s{extra}",
         srv.url
     );
-    let back = match c {
-        Some(c) => {
-            let request = open_login(b, &url).await;
-            let number = post_password(srv, b, &request, c).await;
-            let ch = pulled(&c.phone).await;
-            c.phone
-                .answer(&ch, Decision::Approve, Some(number))
-                .await
-                .expect("approved");
-            finish(srv, b, &request).await
-        }
-        None => location(&b.get(&url).send().await.expect("single sign-on")),
-    };
-    let code = param(&back, "code").expect("a code");
-    let tokens: Value = srv
-        .http
-        .post(format!("{}/oauth2/token", srv.url))
-        .basic_auth("rp", Some(SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", RP),
-        ])
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let code = code_from(srv, b, &url, c).await;
+    let tokens = redeemed(srv, ("rp", SECRET), &code, RP).await;
     let info: Value = srv
         .http
         .get(format!("{}/oauth2/userinfo", srv.url))

@@ -10,10 +10,9 @@
 
 use potvrda_e2e::{Backend, Options, TestServer};
 use potvrda_proto::api::AuditKind;
-use potvrda_proto::jose::Decision;
 use serde_json::{Value, json};
 
-use crate::oidc::{browser, finish, location, open_login, param, post_password};
+use crate::oidc::{browser, code_from, param, redeemed};
 use crate::support::*;
 
 crate::on_both_stores!(back_channel_logout_reaches_every_client_of_the_session);
@@ -63,34 +62,8 @@ async fn sign_in(
         "{}/oauth2/authorize?client_id={client}&redirect_uri={redirect}&response_type=code&scope=openid&state=s",
         srv.url
     );
-    let back = match first {
-        Some(c) => {
-            let request = open_login(b, &url).await;
-            let number = post_password(srv, b, &request, c).await;
-            let ch = pulled(&c.phone).await;
-            c.phone
-                .answer(&ch, Decision::Approve, Some(number))
-                .await
-                .expect("approved");
-            finish(srv, b, &request).await
-        }
-        None => location(&b.get(&url).send().await.expect("single sign-on")),
-    };
-    let code = param(&back, "code").expect("a code");
-    srv.http
-        .post(format!("{}/oauth2/token", srv.url))
-        .basic_auth(client, Some(SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &redirect),
-        ])
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json")
+    let code = code_from(srv, b, &url, first).await;
+    redeemed(srv, (client, SECRET), &code, &redirect).await
 }
 
 fn claims(jwt: &str) -> Value {

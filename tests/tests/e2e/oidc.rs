@@ -479,6 +479,53 @@ pub(crate) async fn finish(srv: &TestServer, b: &reqwest::Client, request: &str)
     location(&r)
 }
 
+/// The code a browser brings back from `url`: logging `first` in (the
+/// password, the phone's approval), or straight from the session.
+pub(crate) async fn code_from(
+    srv: &TestServer,
+    b: &reqwest::Client,
+    url: &str,
+    first: Option<&Citizen>,
+) -> String {
+    let back = match first {
+        Some(c) => {
+            let request = open_login(b, url).await;
+            let number = post_password(srv, b, &request, c).await;
+            let ch = pulled(&c.phone).await;
+            c.phone
+                .answer(&ch, Decision::Approve, Some(number))
+                .await
+                .expect("approved");
+            finish(srv, b, &request).await
+        }
+        None => location(&b.get(url).send().await.expect("single sign-on")),
+    };
+    param(&back, "code").expect("a code")
+}
+
+/// Redeem `code` for `client` (`client_secret_basic`): the token answer.
+pub(crate) async fn redeemed(
+    srv: &TestServer,
+    (client, secret): (&str, &str),
+    code: &str,
+    redirect: &str,
+) -> serde_json::Value {
+    srv.http
+        .post(format!("{}/oauth2/token", srv.url))
+        .basic_auth(client, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+        ])
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json")
+}
+
 /// The whole login in the browser with the phone approving; the redirect back.
 async fn log_in(srv: &TestServer, b: &reqwest::Client, a: &Authz, c: &Citizen) -> url::Url {
     let request = open_login(b, &a.url).await;

@@ -81,7 +81,9 @@ pub use oidc::{
     AuthorizeOutcome, AuthorizeParams, Confirmation, LoginPage, LogoutOutcome, LogoutParams,
     SCOPES, StepOutcome, TokenForm,
 };
-pub use oidc::{Backchannel, BackchannelForm, ClientCredentials, CredentialParts, Endpoint};
+pub use oidc::{
+    Backchannel, BackchannelForm, ClientCredentials, ClientFields, CredentialParts, Endpoint,
+};
 pub(crate) use oidc::{CibaRequests, ClientAuth};
 pub use oidc::{ClientInformation, ClientSource, Dpop, DpopRequest, Presented, Registry};
 pub use oidc::{ConsentPage, Consents};

@@ -57,25 +57,8 @@ pub struct BackchannelForm {
     /// Signed requests are not supported.
     pub request: Option<String>,
     /// Client authentication (`client_secret_post`, `private_key_jwt`).
-    pub client_id: Option<String>,
-    /// `client_secret_post`.
-    pub client_secret: Option<Secret>,
-    /// RFC 7523.
-    pub client_assertion_type: Option<String>,
-    /// RFC 7523.
-    pub client_assertion: Option<Secret>,
-}
-
-impl BackchannelForm {
-    fn credentials(&self, basic: Option<(String, String)>) -> Result<ClientCredentials> {
-        ClientCredentials::from_parts(CredentialParts {
-            basic,
-            client_id: self.client_id.as_deref(),
-            client_secret: self.client_secret.as_ref().map(Secret::expose),
-            assertion_type: self.client_assertion_type.as_deref(),
-            assertion: self.client_assertion.as_ref().map(Secret::expose),
-        })
-    }
+    #[serde(flatten)]
+    pub client: ClientFields,
 }
 
 /// A backchannel request, under the SHA-256 of its `auth_req_id`.
@@ -133,7 +116,7 @@ impl Backchannel<'_> {
     ) -> Result<BackchannelResponse> {
         let client = self
             .client_auth()
-            .authenticate(form.credentials(basic)?, Endpoint::Backchannel)
+            .authenticate(form.client.credentials(basic)?, Endpoint::Backchannel)
             .await?;
         if !client.uses(GrantType::Ciba) {
             return Err(oauth(

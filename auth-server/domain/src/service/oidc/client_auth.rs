@@ -45,6 +45,33 @@ pub enum ClientCredentials {
     },
 }
 
+/// The client credentials a form may carry (RFC 6749 §2.3.1, RFC 7523),
+/// flattened into every form of an endpoint that authenticates clients.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ClientFields {
+    /// `client_secret_post`, `private_key_jwt` and public clients.
+    pub client_id: Option<String>,
+    /// `client_secret_post`.
+    pub client_secret: Option<Secret>,
+    /// RFC 7523: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    pub client_assertion_type: Option<String>,
+    /// RFC 7523: the `private_key_jwt` assertion.
+    pub client_assertion: Option<Secret>,
+}
+
+impl ClientFields {
+    /// The credentials these fields (and the request's HTTP Basic) present.
+    pub fn credentials(&self, basic: Option<(String, String)>) -> Result<ClientCredentials> {
+        ClientCredentials::from_parts(CredentialParts {
+            basic,
+            client_id: self.client_id.as_deref(),
+            client_secret: self.client_secret.as_ref().map(Secret::expose),
+            assertion_type: self.client_assertion_type.as_deref(),
+            assertion: self.client_assertion.as_ref().map(Secret::expose),
+        })
+    }
+}
+
 /// The parts of a form that can authenticate a client.
 #[derive(Debug, Default)]
 pub struct CredentialParts<'a> {

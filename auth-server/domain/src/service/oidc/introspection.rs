@@ -19,27 +19,12 @@ pub struct TokenQuery {
     pub token: Option<Secret>,
     /// `access_token` or `refresh_token` (a hint: both are tried).
     pub token_type_hint: Option<String>,
-    /// `client_secret_post` / public clients.
-    pub client_id: Option<String>,
-    /// `client_secret_post`.
-    pub client_secret: Option<Secret>,
-    /// RFC 7523.
-    pub client_assertion_type: Option<String>,
-    /// RFC 7523.
-    pub client_assertion: Option<Secret>,
+    /// The client's credentials.
+    #[serde(flatten)]
+    pub client: ClientFields,
 }
 
 impl TokenQuery {
-    fn credentials(&self, basic: Option<(String, String)>) -> Result<ClientCredentials> {
-        ClientCredentials::from_parts(CredentialParts {
-            basic,
-            client_id: self.client_id.as_deref(),
-            client_secret: self.client_secret.as_ref().map(Secret::expose),
-            assertion_type: self.client_assertion_type.as_deref(),
-            assertion: self.client_assertion.as_ref().map(Secret::expose),
-        })
-    }
-
     fn token(&self) -> Result<&str> {
         self.token
             .as_ref()
@@ -64,7 +49,7 @@ impl Introspection<'_> {
     ) -> Result<IntrospectionResponse> {
         let client = self
             .client_auth()
-            .authenticate(q.credentials(basic)?, Endpoint::Introspection)
+            .authenticate(q.client.credentials(basic)?, Endpoint::Introspection)
             .await?;
         if client.is_public() {
             return Err(oauth(
@@ -111,7 +96,7 @@ impl Introspection<'_> {
     pub async fn revoke(&self, q: TokenQuery, basic: Option<(String, String)>) -> Result<()> {
         let client = self
             .client_auth()
-            .authenticate(q.credentials(basic)?, Endpoint::Revocation)
+            .authenticate(q.client.credentials(basic)?, Endpoint::Revocation)
             .await?;
         let (gid, what) = match self.find(q.token()?).await? {
             Some(Found::Access(c)) if c.client_id == client.client_id.as_str() => {

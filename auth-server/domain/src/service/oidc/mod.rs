@@ -284,30 +284,19 @@ pub struct TokenForm {
     pub code_verifier: Option<String>,
     /// The refresh token.
     pub refresh_token: Option<String>,
-    /// `client_secret_post` / public clients.
-    pub client_id: Option<String>,
-    /// `client_secret_post`.
-    pub client_secret: Option<Secret>,
     /// Ignored on refresh (the grant's scope stays).
     pub scope: Option<String>,
-    /// RFC 7523: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
-    pub client_assertion_type: Option<String>,
-    /// RFC 7523: the `private_key_jwt` assertion.
-    pub client_assertion: Option<Secret>,
     /// CIBA: the backchannel request being redeemed.
     pub auth_req_id: Option<String>,
+    /// The client's credentials.
+    #[serde(flatten)]
+    pub client: ClientFields,
 }
 
 impl TokenForm {
     /// The client credentials this form (and its HTTP Basic) presents.
     pub fn credentials(&self, basic: Option<(String, String)>) -> Result<ClientCredentials> {
-        ClientCredentials::from_parts(CredentialParts {
-            basic,
-            client_id: self.client_id.as_deref(),
-            client_secret: self.client_secret.as_ref().map(Secret::expose),
-            assertion_type: self.client_assertion_type.as_deref(),
-            assertion: self.client_assertion.as_ref().map(Secret::expose),
-        })
+        self.client.credentials(basic)
     }
 }
 
@@ -406,7 +395,7 @@ pub(crate) use backchannel_logout::LogoutNotices;
 pub use ciba::{Backchannel, BackchannelForm};
 pub(crate) use ciba_token::CibaRequests;
 pub(crate) use client_auth::ClientAuth;
-pub use client_auth::{ClientCredentials, CredentialParts, Endpoint};
+pub use client_auth::{ClientCredentials, ClientFields, CredentialParts, Endpoint};
 pub use consent::{ConsentPage, Consents};
 pub use dpop::{Dpop, DpopRequest};
 pub use introspection::{Introspection, TokenQuery};
@@ -528,14 +517,17 @@ mod tests {
 
     #[test]
     fn client_credentials_in_forms_never_print() {
-        let token = TokenForm {
+        let client = ClientFields {
             client_secret: Some("s3cret-of-the-client".into()),
             client_assertion: Some("a.s3cret.jwt".into()),
+            ..ClientFields::default()
+        };
+        let token = TokenForm {
+            client: client.clone(),
             ..TokenForm::default()
         };
         let bc = BackchannelForm {
-            client_secret: Some("s3cret-of-the-client".into()),
-            client_assertion: Some("a.s3cret.jwt".into()),
+            client,
             client_notification_token: Some("s3cret-bearer".into()),
             ..BackchannelForm::default()
         };

@@ -19,12 +19,9 @@ pub struct ParForm {
     /// The authorization request (or `request`, a signed request object).
     #[serde(flatten)]
     pub params: AuthorizeParams,
-    /// `client_secret_post`.
-    pub client_secret: Option<Secret>,
-    /// RFC 7523: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
-    pub client_assertion_type: Option<String>,
-    /// RFC 7523: the `private_key_jwt` assertion.
-    pub client_assertion: Option<Secret>,
+    /// The client's credentials (its `client_id` is the request's).
+    #[serde(flatten)]
+    pub client: ClientFields,
 }
 
 /// A pushed request, kept until its one use.
@@ -56,13 +53,11 @@ impl PushedRequests<'_> {
             .dpop()
             .verify(&dpop, None, ASSERTION_ALGS, true)
             .await?;
-        let creds = ClientCredentials::from_parts(CredentialParts {
-            basic,
-            client_id: form.params.client_id.as_deref(),
-            client_secret: form.client_secret.as_ref().map(Secret::expose),
-            assertion_type: form.client_assertion_type.as_deref(),
-            assertion: form.client_assertion.as_ref().map(Secret::expose),
-        })?;
+        let creds = ClientFields {
+            client_id: form.params.client_id.clone(),
+            ..form.client.clone()
+        }
+        .credentials(basic)?;
         let client = self
             .client_auth()
             .authenticate(creds, Endpoint::Par)
