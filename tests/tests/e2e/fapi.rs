@@ -20,12 +20,15 @@ use crate::support::*;
 crate::on_both_stores!(
     the_fapi2_flow_binds_every_token_to_the_clients_key,
     fapi2_clients_are_held_to_the_profile,
+    a_public_clients_refresh_tokens_are_bound_to_its_key,
 );
 
 const FAPI: &str = "ezdravlje";
 const OTHER: &str = "biblioteka";
 const OTHER_SECRET: &str = "biblioteka-secret-0123456789";
 const RP: &str = "https://ezdravlje.example/cb";
+const APP: &str = "euprava-app";
+const APP_RP: &str = "http://127.0.0.1:1/app";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 fn clients(key: &ClientKey) -> String {
@@ -35,6 +38,8 @@ fn clients(key: &ClientKey) -> String {
          "id_token_signed_response_alg": "ES256"},
         {"client_id": OTHER, "client_secret": OTHER_SECRET, "name": "Biblioteka",
          "redirect_uris": ["https://biblioteka.example/cb"]},
+        {"client_id": APP, "name": "eUprava app", "redirect_uris": [APP_RP],
+         "token_endpoint_auth_method": "none"},
     ])
     .to_string()
 }
@@ -500,5 +505,92 @@ async fn fapi2_clients_are_held_to_the_profile(backend: Backend) {
         oauth_error(stale).await,
         "use_dpop_nonce",
         "a nonce lives one to two minutes"
+    );
+}
+
+/// RFC 9449 §5: a public client's refresh token works only with a proof by
+/// the key its code was redeemed with; a confidential client's is bound to
+/// its authentication instead.
+async fn a_public_clients_refresh_tokens_are_bound_to_its_key(backend: Backend) {
+    let (key, dpop, thief) = (
+        client_key("fapi-1"),
+        client_key("app-dpop"),
+        client_key("thief"),
+    );
+    let srv = server(backend, &key).await;
+    let c = citizen(&srv, None).await;
+    let (verifier, challenge) = pkce();
+    let b = browser();
+    let url = format!(
+        "{}/oauth2/authorize?client_id={APP}&redirect_uri={APP_RP}&response_type=code&scope=openid&state=s&code_challenge={challenge}&code_challenge_method=S256",
+        srv.url
+    );
+    let code = crate::oidc::code_from(&srv, &b, &url, Some(&c)).await;
+    let token_url = format!("{}/oauth2/token", srv.url);
+    let token = |form: Vec<(&'static str, String)>, k: &ClientKey, nonce: Option<String>| {
+        let proof = dpop_proof(&srv, k, "POST", &token_url, nonce.as_deref(), None);
+        srv.http
+            .post(&token_url)
+            .header("DPoP", proof)
+            .form(&form)
+            .send()
+    };
+    let first = token(vec![("grant_type", "x".into())], &dpop, None)
+        .await
+        .expect("sent");
+    let nonce = first.headers()["dpop-nonce"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let redeem = vec![
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", code),
+        ("redirect_uri", APP_RP.to_owned()),
+        ("code_verifier", verifier),
+        ("client_id", APP.to_owned()),
+    ];
+    let tokens: Value = token(redeem, &dpop, Some(nonce.clone()))
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(tokens["token_type"], "DPoP", "{tokens}");
+    let refresh = |t: &Value| {
+        vec![
+            ("grant_type", "refresh_token".to_owned()),
+            (
+                "refresh_token",
+                t["refresh_token"].as_str().expect("refresh").to_owned(),
+            ),
+            ("client_id", APP.to_owned()),
+        ]
+    };
+    let stolen = token(refresh(&tokens), &thief, Some(nonce.clone()))
+        .await
+        .expect("sent");
+    assert_eq!(
+        oauth_error(stolen).await,
+        "invalid_dpop_proof",
+        "another key"
+    );
+    let without = srv
+        .http
+        .post(&token_url)
+        .form(&refresh(&tokens))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(oauth_error(without).await, "invalid_dpop_proof", "no proof");
+    let renewed: Value = token(refresh(&tokens), &dpop, Some(nonce))
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(renewed["token_type"], "DPoP", "its own key: {renewed}");
+    assert_eq!(
+        claims_of(renewed["access_token"].as_str().expect("access"))["cnf"]["jkt"],
+        thumbprint(&dpop)
     );
 }
