@@ -9,6 +9,7 @@
 pub mod ciba_ping;
 pub mod config;
 pub mod http;
+pub mod key_sets;
 pub mod logout_delivery;
 pub mod metrics;
 pub mod proxies;
@@ -217,6 +218,7 @@ async fn assemble(
         Arc::clone(&audit),
         Arc::clone(&clock),
     )?);
+    let key_sets = Arc::new(key_sets::HttpKeySets::new(Arc::clone(&clock))?);
     Ok(Potvrda::new(Parts {
         settings: Arc::new(config.settings()),
         risk: config.risk_policy()?,
@@ -229,6 +231,7 @@ async fn assemble(
         push,
         notifier: Arc::new(ciba_ping::HttpNotifier::new()?),
         logouts,
+        key_sets,
         metrics: meter,
         audit,
         keyring,

@@ -118,6 +118,31 @@ pub trait ClientNotifier: Send + Sync {
     fn ping(&self, endpoint: String, token: potvrda_proto::Secret, auth_req_id: String);
 }
 
+/// Fetches the key sets clients publish at their `jwks_uri` (RFC 7591).
+#[async_trait::async_trait]
+pub trait KeySets: Send + Sync {
+    /// The key set at `uri`, as cached; `fresh`: fetched again (for a key id
+    /// the cached set lacks), unless that was just done.
+    async fn key_set(
+        &self,
+        uri: &str,
+        fresh: bool,
+    ) -> crate::error::Result<jsonwebtoken::jwk::JwkSet>;
+}
+
+/// Fetches nothing (domain tests): a `jwks_uri` never yields a key.
+#[derive(Debug, Default)]
+pub struct NoKeySets;
+
+#[async_trait::async_trait]
+impl KeySets for NoKeySets {
+    async fn key_set(&self, _: &str, _: bool) -> crate::error::Result<jsonwebtoken::jwk::JwkSet> {
+        Err(crate::error::Error::InvalidRequest(
+            "no key set source".into(),
+        ))
+    }
+}
+
 /// A back-channel logout token for one client (OpenID Connect Back-Channel
 /// Logout 1.0 §2.5).
 #[derive(Debug, Clone)]

@@ -85,6 +85,7 @@ impl Domain {
             push: Arc::new(MemoryPush::default()),
             notifier: notifier.clone(),
             logouts: Arc::new(potvrda_server::ports::MemoryLogouts::default()),
+            key_sets: Arc::new(potvrda_server::ports::NoKeySets),
             metrics: Arc::new(NoMeter),
             audit,
             keyring,

@@ -325,3 +325,92 @@ async fn a_client_registered_on_one_instance_is_used_by_another() {
     assert_eq!(r.status(), 204);
     assert_eq!(portal_says(&b, "porez", secret).await, "invalid_client");
 }
+
+/// A client's published key set: serves what `keys` holds now at its URL.
+async fn key_server(keys: std::sync::Arc<std::sync::Mutex<Value>>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/jwks.json", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let body = keys.lock().map(|k| k.to_string()).unwrap_or_default();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = sock.write_all(format!("{head}{body}").as_bytes()).await;
+        }
+    });
+    url
+}
+
+/// What the portal API says to an assertion signed by `key` for `client`.
+async fn portal_says_to(srv: &TestServer, key: &ClientKey, client: &str) -> String {
+    let r = srv
+        .http
+        .post(format!("{}/v1/logins", srv.url))
+        .header("Client-Assertion", assertion(srv, key, client, json!({})))
+        .json(&json!({"username": "nobody-here", "password": "not-the-password"}))
+        .send()
+        .await
+        .expect("sent");
+    let e: Value = r.json().await.expect("json");
+    e["error"].as_str().expect("code").to_owned()
+}
+
+/// A client that publishes its keys at a `jwks_uri` rolls them over by
+/// publishing: a new key id is fetched for, a withdrawn key stops working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_publishing_its_keys_rolls_them_over() {
+    let srv = TestServer::start(Backend::Embedded).await;
+    let (k1, k2) = (client_key("k1"), client_key("k2"));
+    let published = std::sync::Arc::new(std::sync::Mutex::new(json!({"keys": [k1.jwk]})));
+    let url = key_server(published.clone()).await;
+    let r = admin(
+        &srv,
+        reqwest::Method::POST,
+        "",
+        &srv.token,
+        Some(
+            json!({"client_id": "objavljeni", "name": "Objavljeni ključevi", "grant_types": [],
+                    "portal_api": true, "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks_uri": url}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        portal_says_to(&srv, &k1, "objavljeni").await,
+        "invalid_credentials"
+    );
+    assert_eq!(
+        portal_says_to(&srv, &k2, "objavljeni").await,
+        "invalid_client",
+        "not published yet"
+    );
+    // The rollover: k2 published, k1 withdrawn. A key id the cached set
+    // lacks is fetched for at most every ten seconds.
+    if let Ok(mut p) = published.lock() {
+        *p = json!({"keys": [k2.jwk]});
+    }
+    assert_eq!(
+        portal_says_to(&srv, &k2, "objavljeni").await,
+        "invalid_client",
+        "within ten seconds of the last fetch"
+    );
+    srv.clock.advance(11);
+    assert_eq!(
+        portal_says_to(&srv, &k2, "objavljeni").await,
+        "invalid_credentials",
+        "fetched for"
+    );
+    assert_eq!(
+        portal_says_to(&srv, &k1, "objavljeni").await,
+        "invalid_client",
+        "withdrawn"
+    );
+}

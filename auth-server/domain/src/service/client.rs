@@ -47,6 +47,10 @@ pub struct OidcClient {
     /// RFC 7591: its public keys, for `private_key_jwt`.
     #[serde(default)]
     pub jwks: Option<JwkSet>,
+    /// RFC 7591: where it publishes them instead (fetched, cached for five
+    /// minutes, fetched again for a key id it does not know).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     /// RFC 7591: the grants it uses at the token endpoint
     /// (default: `authorization_code`, `refresh_token`).
     #[serde(default = "default_grant_types")]
@@ -250,7 +254,8 @@ impl OidcClient {
         match (method, self.has_secret(), &self.jwks) {
             (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, true, None)
             | (AuthMethod::None, false, None) => Ok(()),
-            (AuthMethod::PrivateKeyJwt, false, Some(set)) => {
+            (AuthMethod::PrivateKeyJwt, false, None) if self.jwks_uri.is_some() => Ok(()),
+            (AuthMethod::PrivateKeyJwt, false, Some(set)) if self.jwks_uri.is_none() => {
                 if set.keys.is_empty() {
                     return Err("jwks must hold at least one key".into());
                 }
@@ -261,7 +266,7 @@ impl OidcClient {
                 Ok(())
             }
             (AuthMethod::PrivateKeyJwt, _, _) => {
-                Err("private_key_jwt takes jwks and no client_secret".into())
+                Err("private_key_jwt takes jwks or jwks_uri (not both) and no client_secret".into())
             }
             (AuthMethod::None, _, _) => Err("a public client has no client_secret or jwks".into()),
             _ => Err(
@@ -401,6 +406,7 @@ impl OidcClient {
             .chain(&self.backchannel_client_notification_endpoint)
             .chain(&self.backchannel_logout_uri)
             .chain(&self.frontchannel_logout_uri)
+            .chain(&self.jwks_uri)
         {
             let ok = url::Url::parse(uri)
                 .is_ok_and(|u| u.fragment().is_none() && matches!(u.scheme(), "https" | "http"));
@@ -448,12 +454,16 @@ impl OidcClient {
     /// How it authenticates (the registered method, or the one its
     /// credentials imply).
     pub fn auth_method(&self) -> AuthMethod {
-        self.token_endpoint_auth_method
-            .unwrap_or(match (self.has_secret(), &self.jwks) {
+        self.token_endpoint_auth_method.unwrap_or(
+            match (
+                self.has_secret(),
+                self.jwks.is_some() || self.jwks_uri.is_some(),
+            ) {
                 (true, _) => AuthMethod::ClientSecretBasic,
-                (false, Some(_)) => AuthMethod::PrivateKeyJwt,
-                (false, None) => AuthMethod::None,
-            })
+                (false, true) => AuthMethod::PrivateKeyJwt,
+                (false, false) => AuthMethod::None,
+            },
+        )
     }
 
     /// Whether it is registered for `grant`.

@@ -155,6 +155,7 @@ pub struct Potvrda {
     push: Arc<dyn PushGateway>,
     notifier: Arc<dyn ClientNotifier>,
     logout_sender: Arc<dyn crate::ports::LogoutSender>,
+    key_sets: Arc<dyn crate::ports::KeySets>,
     metrics: Arc<dyn Meter>,
     audit: Arc<Audit>,
     keyring: Arc<Keyring>,
@@ -338,6 +339,8 @@ pub struct Parts {
     pub notifier: Arc<dyn ClientNotifier>,
     /// Back-channel logout delivery.
     pub logouts: Arc<dyn crate::ports::LogoutSender>,
+    /// Clients' published key sets.
+    pub key_sets: Arc<dyn crate::ports::KeySets>,
     /// Metrics.
     pub metrics: Arc<dyn Meter>,
     /// The audit trail.
@@ -377,6 +380,7 @@ impl Potvrda {
             push: p.push,
             notifier: p.notifier,
             logout_sender: p.logouts,
+            key_sets: p.key_sets,
             metrics: p.metrics,
             audit: p.audit,
             keyring: p.keyring,

@@ -126,7 +126,7 @@ impl<'a> Authorization<'a> {
         let Some(client) = self.provider().client(client_id).await? else {
             return page("Unknown client: the service that sent you here is not registered.");
         };
-        match super::jar::request_object(self, &client, jwt) {
+        match super::jar::request_object(self, &client, jwt).await {
             Ok(signed) => Ok(Ok((signed, false))),
             Err(Error::OAuth { description, .. }) => {
                 tracing::warn!(client_id, description, "a request object was refused");

@@ -274,7 +274,7 @@ impl<'a> ClientAuth<'a> {
             return Err(fail("client_id differs from the assertion's issuer"));
         }
         let client = self.registered(&unverified.iss).await?;
-        let decoding = verifying_key(&client, &header).map_err(fail)?;
+        let decoding = verifying_key(self, &client, &header).await.map_err(fail)?;
         let mut v = Validation::new(header.alg);
         v.validate_exp = false;
         v.validate_nbf = false;
@@ -346,21 +346,45 @@ fn accepts(client: &OidcClient, method: AuthMethod) -> bool {
     }
 }
 
-/// The client's registered key that verifies a JWT with this header (by
-/// `kid`, or its only key): one the client may sign with, with the
-/// header's algorithm fitting it (assertions and request objects alike).
-pub(super) fn verifying_key(
+/// The client's key that verifies a JWT with this header (by `kid`, or its
+/// only key): from its registered `jwks`, or the set at its `jwks_uri`
+/// (fetched again once for a `kid` the cached set lacks); one it may sign
+/// with, the header's algorithm fitting it (assertions and request objects
+/// alike).
+pub(super) async fn verifying_key(
+    svc: &Potvrda,
     client: &OidcClient,
     header: &jsonwebtoken::Header,
 ) -> std::result::Result<DecodingKey, &'static str> {
-    let key = client
-        .jwks
-        .as_ref()
-        .and_then(|set| match &header.kid {
-            Some(kid) => set.find(kid),
-            None => (set.keys.len() == 1).then(|| &set.keys[0]),
-        })
-        .ok_or("no registered key of the client matches the JWT")?;
+    if let Some(set) = &client.jwks {
+        return key_in(set, client, header);
+    }
+    let uri = client.jwks_uri.as_deref().ok_or("the client has no keys")?;
+    let unavailable = "the client's published keys cannot be fetched";
+    let set = svc
+        .key_sets
+        .key_set(uri, false)
+        .await
+        .map_err(|_| unavailable)?;
+    match key_in(&set, client, header) {
+        Err(e) if header.kid.as_deref().is_some_and(|k| set.find(k).is_none()) => {
+            let fresh = svc.key_sets.key_set(uri, true).await.map_err(|_| e)?;
+            key_in(&fresh, client, header)
+        }
+        other => other,
+    }
+}
+
+fn key_in(
+    set: &jsonwebtoken::jwk::JwkSet,
+    client: &OidcClient,
+    header: &jsonwebtoken::Header,
+) -> std::result::Result<DecodingKey, &'static str> {
+    let key = match &header.kid {
+        Some(kid) => set.find(kid),
+        None => (set.keys.len() == 1).then(|| &set.keys[0]),
+    }
+    .ok_or("no registered key of the client matches the JWT")?;
     if !client.signing_algs().contains(&header.alg)
         || !assertion_alg(key).is_some_and(|algs| algs.contains(&header.alg))
     {

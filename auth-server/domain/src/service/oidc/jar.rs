@@ -17,7 +17,7 @@ fn bad(d: &str) -> Error {
 /// The parameters of `client`'s request object `jwt`, verified: the
 /// signature by its key and an algorithm it may use, `iss` the client,
 /// `aud` this issuer, `exp` within the hour, `client_id` the client.
-pub(super) fn request_object(
+pub(super) async fn request_object(
     svc: &Potvrda,
     client: &OidcClient,
     jwt: &str,
@@ -28,7 +28,7 @@ pub(super) fn request_object(
     }) {
         return Err(bad("typ must be oauth-authz-req+jwt"));
     }
-    let key = verifying_key(client, &header).map_err(bad)?;
+    let key = verifying_key(svc, client, &header).await.map_err(bad)?;
     let mut v = Validation::new(header.alg);
     v.validate_exp = false;
     v.validate_nbf = false;

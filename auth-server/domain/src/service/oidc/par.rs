@@ -66,7 +66,7 @@ impl PushedRequests<'_> {
             p.allowed_for(&client)?;
         }
         let mut params = match &form.params.request {
-            Some(jwt) => super::jar::request_object(self, &client, jwt)?,
+            Some(jwt) => super::jar::request_object(self, &client, jwt).await?,
             None => form.params,
         };
         if params.request_uri.is_some() {
