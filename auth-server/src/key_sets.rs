@@ -70,9 +70,17 @@ impl HttpKeySets {
         if !r.status().is_success() {
             return Err(unavailable("refused"));
         }
-        let body = r.bytes().await.map_err(|_| unavailable("broke off"))?;
-        if body.len() > MAX_BYTES {
+        if r.content_length().is_some_and(|n| n > MAX_BYTES as u64) {
             return Err(unavailable("is too large"));
+        }
+        // Read chunk by chunk, so a body without a length cannot grow past the limit.
+        let mut r = r;
+        let mut body = Vec::new();
+        while let Some(chunk) = r.chunk().await.map_err(|_| unavailable("broke off"))? {
+            if body.len() + chunk.len() > MAX_BYTES {
+                return Err(unavailable("is too large"));
+            }
+            body.extend_from_slice(&chunk);
         }
         serde_json::from_slice(&body).map_err(|_| unavailable("is not a JWK set"))
     }
