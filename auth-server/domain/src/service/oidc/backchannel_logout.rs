@@ -18,7 +18,16 @@ capability! {
 /// A citizen's provider sessions and the clients each signed in to.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct SessionClients {
-    sessions: BTreeMap<String, BTreeSet<ClientId>>,
+    sessions: BTreeMap<String, SessionEntry>,
+}
+
+/// One session's clients, and when one last signed in (a session older than
+/// a session or a grant can live is dropped at the next write, so the record
+/// of a citizen who logs in daily for years stays small).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SessionEntry {
+    clients: BTreeSet<ClientId>,
+    at: i64,
 }
 
 /// Under the citizen's id.
@@ -58,12 +67,15 @@ impl LogoutNotices<'_> {
         for _ in 0..16 {
             let old = records.read(user, now).await?;
             let mut value = old.as_ref().map(|s| s.value.clone()).unwrap_or_default();
-            if !value
-                .sessions
-                .entry(sid.to_owned())
-                .or_default()
-                .insert(client.clone())
+            let before = value.sessions.len();
+            value.sessions.retain(|_, e| e.at + ttl > now);
+            let entry = value.sessions.entry(sid.to_owned()).or_default();
+            let fresh = entry.at + ttl / 2 > now;
+            entry.at = now;
+            if !entry.clients.insert(client.clone())
+                && fresh
                 && old.is_some()
+                && value.sessions.len() == before
             {
                 return Ok(());
             }
@@ -90,7 +102,7 @@ impl LogoutNotices<'_> {
                 return Ok(Vec::new());
             };
             let mut value = old.value.clone();
-            let Some(clients) = value.sessions.remove(sid) else {
+            let Some(SessionEntry { clients, .. }) = value.sessions.remove(sid) else {
                 return Ok(Vec::new());
             };
             let ttl = secs(
@@ -120,8 +132,8 @@ impl LogoutNotices<'_> {
             return Ok(());
         };
         // No browser is there to load front-channel pages.
-        for (sid, clients) in &all.sessions {
-            for client in clients {
+        for (sid, entry) in &all.sessions {
+            for client in &entry.clients {
                 self.notify(client, user, sid).await?;
             }
         }
