@@ -63,17 +63,7 @@ impl RefreshTokens<'_> {
         {
             return Err(invalid());
         }
-        // RFC 9449 §5: a public client's refresh tokens are bound to its key
-        // (a confidential client's, to its authentication).
-        if client.is_public()
-            && let Some(bound) = &grant.jkt
-            && !jkt.is_some_and(|j| ct_eq_str(j, bound))
-        {
-            return Err(oauth(
-                OAuthError::InvalidDpopProof,
-                "the refresh token is bound to another DPoP key",
-            ));
-        }
+        key_bound(client, grant, jkt)?;
         if !ct_eq_str(&sha256_b64(secret.as_bytes()), &grant.current) {
             // An old token of the family: someone holds a copy. Revoke it all.
             self.token_endpoint()
@@ -119,5 +109,19 @@ impl RefreshTokens<'_> {
         self.token_endpoint()
             .tokens(client, &rotated, None, &next, now, jkt)
             .await
+    }
+}
+
+/// RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key
+/// (a confidential client's, to its authentication).
+fn key_bound(client: &OidcClient, grant: &StoredGrant, jkt: Option<&str>) -> Result<()> {
+    match &grant.jkt {
+        Some(bound) if client.is_public() && !jkt.is_some_and(|j| ct_eq_str(j, bound)) => {
+            Err(oauth(
+                OAuthError::InvalidDpopProof,
+                "the refresh token is bound to another DPoP key",
+            ))
+        }
+        _ => Ok(()),
     }
 }
