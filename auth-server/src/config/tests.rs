@@ -358,6 +358,9 @@ fn protocol_3_registrations_are_checked_field_by_field() {
         (client(r#","reports_user_context":true"#), "reports_user_context"),
         (client(r#","default_acr_values":["urn:example:loa"]"#), "default_acr_values"),
         (client(r#","default_acr_values":["urn:potvrda:loa:high"]"#), "default_acr_values"),
+        (client(r#","allowed_acr_values":["urn:example:loa"]"#), "allowed_acr_values"),
+        (client(r#","allowed_acr_values":["urn:potvrda:loa:high"]"#), "allowed_acr_values"),
+        (client(r#","allowed_acr_values":["urn:potvrda:loa:substantial"],"default_acr_values":["urn:potvrda:loa:basic"]"#), "allowed_acr_values"),
         (client(r#","grant_types":["authorization_code"]"#).replace(r#""grant_types":[],"#, ""), "redirect_uri"),
     ];
     for (b, field) in &bad_v3 {

@@ -25,6 +25,7 @@ const KIOSK: (&str, &str) = ("kiosk", "kiosk-client-secret-0123456789");
 const DESK: (&str, &str) = ("desk", "desk-client-secret-0123456789");
 const WEB: (&str, &str) = ("web", "web-client-secret-0123456789");
 const STRICT: (&str, &str) = ("strict", "strict-client-secret-0123456789");
+const FLOOR: (&str, &str) = ("floor", "floor-client-secret-0123456789");
 
 fn clients(notify: &str) -> String {
     json!([
@@ -42,6 +43,10 @@ fn clients(notify: &str) -> String {
          "grant_types": ["urn:openid:params:grant-type:ciba"],
          "backchannel_token_delivery_mode": "poll",
          "default_acr_values": ["urn:potvrda:loa:substantial"]},
+        {"client_id": FLOOR.0, "client_secret": FLOOR.1, "name": "Katastar",
+         "grant_types": ["urn:openid:params:grant-type:ciba"],
+         "backchannel_token_delivery_mode": "poll",
+         "allowed_acr_values": ["urn:potvrda:loa:substantial"]},
     ])
     .to_string()
 }
@@ -291,6 +296,52 @@ async fn a_phone_that_proves_less_than_asked_gets_no_token(backend: Backend) {
         (400, "unmet_authentication_requirements".into()),
         "default_acr_values"
     );
+    // A client registered for `substantial` alone: asking for `basic` is
+    // refused before any push, and a request that names no level, or one
+    // that also accepts `basic`, still needs `substantial`.
+    let r = ask(
+        &srv,
+        FLOOR,
+        &[
+            ("scope", "openid"),
+            ("login_hint", &c.account.username),
+            ("acr_values", LOA_BASIC),
+        ],
+    )
+    .await;
+    assert_eq!(
+        error_of(r).await,
+        (400, "unmet_authentication_requirements".into()),
+        "allowed_acr_values"
+    );
+    assert!(
+        c.phone.pending().await.expect("pull works").is_empty(),
+        "no push was sent"
+    );
+    for acr in [
+        None,
+        Some("urn:potvrda:loa:basic urn:potvrda:loa:substantial"),
+    ] {
+        let mut form = vec![
+            ("scope", "openid"),
+            ("login_hint", c.account.username.as_str()),
+        ];
+        form.extend(acr.map(|a| ("acr_values", a)));
+        let req = asked(&srv, FLOOR, &form).await;
+        approve_as_shown(
+            &c.phone,
+            &pulled(&c.phone).await,
+            req.number,
+            req.code.as_deref(),
+        )
+        .await
+        .expect("approved on the phone");
+        assert_eq!(
+            error_of(collect(&srv, FLOOR, &req.auth_req_id).await).await,
+            (400, "unmet_authentication_requirements".into()),
+            "the floor of allowed_acr_values, asked {acr:?}"
+        );
+    }
 }
 
 async fn malformed_requests_are_refused_before_any_push(backend: Backend) {

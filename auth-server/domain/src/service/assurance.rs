@@ -136,6 +136,11 @@ pub(crate) fn requested(
     acr_values: Option<&str>,
     claims: Option<&str>,
 ) -> Result<Option<Level>, &'static str> {
+    Ok(acceptable(acr_values, claims)?.into_iter().min())
+}
+
+/// Every known level a request accepts (empty: it names none).
+fn acceptable(acr_values: Option<&str>, claims: Option<&str>) -> Result<Vec<Level>, &'static str> {
     let mut asked: Vec<&str> = acr_values
         .unwrap_or_default()
         .split_ascii_whitespace()
@@ -171,26 +176,39 @@ pub(crate) fn requested(
         asked = from_claims;
     }
     if asked.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    asked
-        .iter()
-        .filter_map(|v| Level::parse(v))
-        .min()
-        .map(Some)
-        .ok_or("no acr asked for is one this provider knows")
+    let known: Vec<Level> = asked.iter().filter_map(|v| Level::parse(v)).collect();
+    if known.is_empty() {
+        return Err("no acr asked for is one this provider knows");
+    }
+    Ok(known)
 }
 
-/// [`requested`], or the client's `default_acr_values` when the request
-/// names no level.
+/// The lowest level a login for this client must reach: what the request
+/// accepts among the levels the client is registered for
+/// (`allowed_acr_values`; none registered: every level), else its
+/// `default_acr_values`, else the lowest level it is registered for.
+/// A request that accepts only levels the client may not ask for cannot
+/// be met.
 pub(crate) fn asked_or_default(
     acr_values: Option<&str>,
     claims: Option<&str>,
     client: &crate::service::OidcClient,
 ) -> Result<Option<Level>, &'static str> {
-    match requested(acr_values, claims)? {
-        None => client.default_level(),
-        asked => Ok(asked),
+    let allowed = client.allowed_levels();
+    let asked = acceptable(acr_values, claims)?;
+    let within = asked
+        .iter()
+        .copied()
+        .filter(|l| allowed.is_empty() || allowed.contains(l))
+        .min();
+    match within {
+        Some(level) => Ok(Some(level)),
+        None if !asked.is_empty() => Err("no acr asked for is one this client is registered for"),
+        None => Ok(client
+            .default_level()?
+            .or_else(|| allowed.iter().min().copied())),
     }
 }
 
@@ -294,6 +312,46 @@ mod tests {
         for (values, claims, want) in cases {
             let got = requested(*values, *claims).map_err(|_| ());
             assert_eq!(&got, want, "{values:?} {claims:?}");
+        }
+    }
+
+    /// A client's registered levels bound what it may ask for and are the
+    /// floor of its logins; its default applies within them.
+    #[test]
+    fn a_client_is_held_to_the_levels_it_is_registered_for() {
+        let client = |extra: serde_json::Value| {
+            let mut c = serde_json::json!({"client_id": "c", "name": "C", "redirect_uris": []});
+            c.as_object_mut()
+                .expect("object")
+                .extend(extra.as_object().expect("object").clone());
+            serde_json::from_value::<crate::service::OidcClient>(c).expect("a client")
+        };
+        let open = client(serde_json::json!({}));
+        let floor = client(serde_json::json!({"allowed_acr_values": [LOA_SUBSTANTIAL]}));
+        let both = client(serde_json::json!({
+            "allowed_acr_values": [LOA_BASIC, LOA_SUBSTANTIAL],
+            "default_acr_values": [LOA_SUBSTANTIAL],
+        }));
+        let both_asked = format!("{LOA_BASIC} {LOA_SUBSTANTIAL}");
+        /// The client, what it asks for, the floor (`Err`: refused).
+        type Case<'a> = (
+            &'a crate::service::OidcClient,
+            Option<&'a str>,
+            Result<Option<Level>, ()>,
+        );
+        let cases: &[Case<'_>] = &[
+            (&open, None, Ok(None)),
+            (&open, Some(LOA_BASIC), Ok(Some(Level::Basic))),
+            (&floor, None, Ok(Some(Level::Substantial))),
+            (&floor, Some(LOA_BASIC), Err(())),
+            (&floor, Some(&both_asked), Ok(Some(Level::Substantial))),
+            (&floor, Some(LOA_HIGH), Err(())),
+            (&both, None, Ok(Some(Level::Substantial))),
+            (&both, Some(LOA_BASIC), Ok(Some(Level::Basic))),
+        ];
+        for (c, asked, want) in cases {
+            let got = asked_or_default(*asked, None, c).map_err(|_| ());
+            assert_eq!(&got, want, "{:?} asked {asked:?}", c.allowed_acr_values);
         }
     }
 }

@@ -76,6 +76,12 @@ pub struct OidcClient {
     /// names none (`urn:potvrda:loa:basic`, `:substantial`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub default_acr_values: Vec<String>,
+    /// Potvrda (no registration standard names it): the only levels this
+    /// client may ask for, and the floor of every login for it — a service
+    /// registered for `substantial` never receives a `basic` login, whatever
+    /// its request says. Empty: every level.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_acr_values: Vec<String>,
     /// RFC 7591: the scopes it may ask for, space-separated (absent: all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
@@ -351,9 +357,42 @@ impl OidcClient {
                     level.acr()
                 ))
             }
-            Ok(_) => Ok(()),
+            Ok(_) => self.validate_allowed_acr(),
             Err(e) => Err(format!("default_acr_values: {e}")),
         }
+    }
+
+    fn validate_allowed_acr(&self) -> std::result::Result<(), String> {
+        use crate::service::assurance::Level;
+        let parse = |v: &String| Level::ALL.into_iter().find(|l| l.acr() == v);
+        if let Some(v) = self.allowed_acr_values.iter().find(|v| parse(v).is_none()) {
+            return Err(format!(
+                "allowed_acr_values names {v}, which is not a level"
+            ));
+        }
+        let allowed = self.allowed_levels();
+        if allowed
+            .iter()
+            .all(|l| *l > crate::service::assurance::Method::PasswordPush.best())
+            && !allowed.is_empty()
+        {
+            return Err("allowed_acr_values names only levels no login reaches yet".into());
+        }
+        match self.default_level() {
+            Ok(Some(level)) if !allowed.is_empty() && !allowed.contains(&level) => Err(format!(
+                "default_acr_values asks for {}, which allowed_acr_values does not allow",
+                level.acr()
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The levels of `allowed_acr_values` (empty: every level).
+    pub(crate) fn allowed_levels(&self) -> Vec<crate::service::assurance::Level> {
+        crate::service::assurance::Level::ALL
+            .into_iter()
+            .filter(|l| self.allowed_acr_values.iter().any(|v| v == l.acr()))
+            .collect()
     }
 
     /// The lowest level of `default_acr_values`, if it names any.

@@ -30,6 +30,22 @@ struct SessionEntry {
     at: i64,
 }
 
+impl SessionClients {
+    /// `client` signed in to `sid` at `now`; sessions last seen `ttl` ago
+    /// or longer are dropped. Whether the record must be written: something
+    /// changed, or this session's time is older than half of `ttl` (so a
+    /// session in daily use is not dropped, and not rewritten at every
+    /// sign-in either).
+    fn signed_in(&mut self, sid: &str, client: &ClientId, now: i64, ttl: i64) -> bool {
+        let before = self.sessions.len();
+        self.sessions.retain(|_, e| e.at + ttl > now);
+        let entry = self.sessions.entry(sid.to_owned()).or_default();
+        let fresh = entry.at + ttl / 2 > now;
+        entry.at = now;
+        entry.clients.insert(client.clone()) || !fresh || self.sessions.len() != before
+    }
+}
+
 /// Under the citizen's id.
 impl JsonRecord for SessionClients {
     const KIND: Kind = Kind::OidcSessionClients;
@@ -67,16 +83,7 @@ impl LogoutNotices<'_> {
         for _ in 0..16 {
             let old = records.read(user, now).await?;
             let mut value = old.as_ref().map(|s| s.value.clone()).unwrap_or_default();
-            let before = value.sessions.len();
-            value.sessions.retain(|_, e| e.at + ttl > now);
-            let entry = value.sessions.entry(sid.to_owned()).or_default();
-            let fresh = entry.at + ttl / 2 > now;
-            entry.at = now;
-            if !entry.clients.insert(client.clone())
-                && fresh
-                && old.is_some()
-                && value.sessions.len() == before
-            {
+            if !value.signed_in(sid, client, now, ttl) && old.is_some() {
                 return Ok(());
             }
             let stored = match &old {
@@ -180,5 +187,44 @@ impl LogoutNotices<'_> {
             sid: sid.to_owned(),
         });
         Ok(frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(id: &str) -> ClientId {
+        serde_json::from_value(serde_json::json!(id)).expect("a client id")
+    }
+
+    /// Known answers: what is kept, what is dropped, when it is written.
+    #[test]
+    fn old_sessions_are_dropped_and_unchanged_ones_not_rewritten() {
+        let (a, b) = (client("a"), client("b"));
+        let ttl = 100;
+        let mut s = SessionClients::default();
+        assert!(s.signed_in("s1", &a, 1_000, ttl), "a new session");
+        assert!(!s.signed_in("s1", &a, 1_040, ttl), "nothing changed");
+        assert!(s.signed_in("s1", &b, 1_041, ttl), "a new client");
+        assert!(
+            s.signed_in("s1", &b, 1_092, ttl),
+            "its time is older than ttl/2"
+        );
+        assert!(s.signed_in("s2", &a, 1_150, ttl), "a second session");
+        assert_eq!(s.sessions.len(), 2, "s1 was seen 58 s ago");
+        assert!(s.signed_in("s3", &a, 1_210, ttl), "a third session");
+        assert_eq!(
+            s.sessions.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["s2", "s3"],
+            "s1, last seen 100 s ago, is dropped"
+        );
+        assert!(
+            s.signed_in("s3", &a, 1_250, ttl),
+            "unchanged and fresh, but s2 (seen 100 s ago) is dropped"
+        );
+        assert_eq!(s.sessions.len(), 1);
+        assert_eq!(s.sessions["s3"].at, 1_250);
+        assert!(!s.signed_in("s3", &a, 1_251, ttl), "nothing changed");
     }
 }
