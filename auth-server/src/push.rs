@@ -371,7 +371,11 @@ impl PushSender {
                 }
                 Ok(Delivery::Gone) => {
                     tracing::info!(login_id = %login_id, device_id = %device.id, push_service = %origin, "push subscription gone; device falls back to pull");
-                    if let Err(e) = self.store.mark_push_gone(&device.id).await {
+                    if let Err(e) = self
+                        .store
+                        .mark_push_gone(&device.id, &target.endpoint)
+                        .await
+                    {
                         tracing::warn!(device_id = %device.id, error = %e, "could not mark push subscription gone");
                     }
                     return Some("subscription_gone");

@@ -5,8 +5,8 @@
 //! same code runs under uniffi, in `wasm32` and in the virtual phone.
 
 use potvrda_proto::api::{
-    ChallengeAnswer, ChallengeAnswerResult, EnrollmentResponse, LoginStatus, PendingChallenges,
-    PushSubscription,
+    ChallengeAnswer, ChallengeAnswerResult, DeviceInfo, EnrollmentResponse, LoginStatus,
+    PendingChallenges, PushSubscription,
 };
 use potvrda_proto::jose::{Decision, Jwks};
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,55 @@ pub enum PushSetup {
     /// A subscription whose keys the platform keeps and whose messages it
     /// decrypts (the browser's `PushManager`): [`Enrolled::open_push_text`].
     Decrypted(PushSubscription),
+}
+
+impl PushSetup {
+    /// The keys made for a raw endpoint, and the subscription to register.
+    fn prepare(
+        self,
+    ) -> (
+        Option<PushKeyPair>,
+        Option<String>,
+        Option<PushSubscription>,
+    ) {
+        match self {
+            Self::Pull => (None, None, None),
+            Self::Raw { endpoint } => {
+                let keys = PushKeyPair::generate();
+                let sub = keys.subscription(&endpoint);
+                (Some(keys), Some(endpoint), Some(sub))
+            }
+            Self::Decrypted(sub) => (None, None, Some(sub)),
+        }
+    }
+}
+
+fn raw_keys(keys: Option<PushKeyPair>, endpoint: Option<String>) -> Option<RawPushKeys> {
+    keys.zip(endpoint).map(|(keys, endpoint)| {
+        let (secret, auth) = keys.to_b64();
+        RawPushKeys {
+            endpoint,
+            secret: secret.to_string(),
+            auth: auth.to_string(),
+        }
+    })
+}
+
+/// A change of the push subscription sent and not yet answered.
+#[derive(Debug)]
+pub struct PendingPushChange {
+    push: Option<PushKeyPair>,
+    endpoint: Option<String>,
+}
+
+impl PendingPushChange {
+    /// Read the server's answer: the device keeps its new push keys (a raw
+    /// endpoint's) and learns the server's view of it.
+    pub fn finish(self, device: &mut Enrolled, response: &Response) -> Result<DeviceInfo> {
+        let info: DeviceInfo = response.json()?;
+        device.push = raw_keys(self.push, self.endpoint);
+        Ok(info)
+    }
 }
 
 /// The push keys of a [`PushSetup::Raw`] device (base64url; secret).
@@ -104,15 +153,7 @@ pub fn begin_enrollment(
     push: PushSetup,
     now: i64,
 ) -> Result<(PendingEnrollment, Request)> {
-    let (keys, endpoint, subscription) = match push {
-        PushSetup::Pull => (None, None, None),
-        PushSetup::Raw { endpoint } => {
-            let keys = PushKeyPair::generate();
-            let sub = keys.subscription(&endpoint);
-            (Some(keys), Some(endpoint), Some(sub))
-        }
-        PushSetup::Decrypted(sub) => (None, None, Some(sub)),
-    };
+    let (keys, endpoint, subscription) = push.prepare();
     let body =
         protocol::enrollment_request(signer, &activation.code, name, platform, subscription, now)?;
     let request = Request::post_json(format!("{}/v1/enrollments", activation.server), None, &body)?;
@@ -130,14 +171,7 @@ impl PendingEnrollment {
     /// Read the server's answer to the enrollment request.
     pub fn finish(self, response: &Response) -> Result<EnrollmentDone> {
         let answer: EnrollmentResponse = response.json()?;
-        let push = self.push.zip(self.endpoint).map(|(keys, endpoint)| {
-            let (secret, auth) = keys.to_b64();
-            RawPushKeys {
-                endpoint,
-                secret: secret.to_string(),
-                auth: auth.to_string(),
-            }
-        });
+        let push = raw_keys(self.push, self.endpoint);
         Ok(EnrollmentDone {
             device: Enrolled {
                 server: self.server,
@@ -164,6 +198,39 @@ impl Enrolled {
             format!("{}/v1/devices/{}/challenges", self.server, self.device_id),
             &token,
         ))
+    }
+
+    /// `GET /v1/devices/{id}`: the server's view of this device (whether
+    /// its push subscription is `gone`).
+    pub fn info_request(&self, signer: &dyn Signer, now: i64) -> Result<Request> {
+        let token = protocol::pull_token(signer, &self.device_id, now)?;
+        Ok(Request::get(
+            format!("{}/v1/devices/{}", self.server, self.device_id),
+            &token,
+        ))
+    }
+
+    /// `PUT /v1/devices/{id}/push` with a new subscription, or `DELETE` it
+    /// with [`PushSetup::Pull`] (protocol 3, issue 15): what a device does when the
+    /// server reports its subscription `gone`, or when its distributor or
+    /// the browser gives it a new one.
+    pub fn push_request(
+        &self,
+        signer: &dyn Signer,
+        setup: PushSetup,
+        now: i64,
+    ) -> Result<(PendingPushChange, Request)> {
+        let token = protocol::pull_token(signer, &self.device_id, now)?;
+        let url = format!("{}/v1/devices/{}/push", self.server, self.device_id);
+        let (push, endpoint, subscription) = setup.prepare();
+        let request = match subscription {
+            Some(sub) => Request::json("PUT", url, Some(&token), &sub)?,
+            None => Request {
+                method: "DELETE",
+                ..Request::get(url, &token)
+            },
+        };
+        Ok((PendingPushChange { push, endpoint }, request))
     }
 
     /// The verified challenges in the answer to [`pending_request`](Self::pending_request).

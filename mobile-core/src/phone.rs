@@ -215,16 +215,26 @@ impl VirtualPhone {
         send(&self.http, &request).await?.success()
     }
 
+    /// Register a new push subscription at `endpoint` (new keys), or none:
+    /// what a phone does when [`info`](Self::info) says `gone`.
+    pub async fn resubscribe(&mut self, endpoint: Option<&str>) -> Result<DeviceInfo> {
+        let setup = match endpoint {
+            Some(e) => PushSetup::Raw {
+                endpoint: e.to_owned(),
+            },
+            None => PushSetup::Pull,
+        };
+        let (pending, request) = self
+            .state
+            .device
+            .push_request(&self.signer, setup, self.now())?;
+        let answer = send(&self.http, &request).await?;
+        pending.finish(&mut self.state.device, &answer)
+    }
+
     /// The server's view of this device (push reachability).
     pub async fn info(&self) -> Result<DeviceInfo> {
-        let token = protocol::pull_token(&self.signer, &self.state.device.device_id, self.now())?;
-        let request = Request::get(
-            format!(
-                "{}/v1/devices/{}",
-                self.state.device.server, self.state.device.device_id
-            ),
-            &token,
-        );
+        let request = self.state.device.info_request(&self.signer, self.now())?;
         send(&self.http, &request).await?.json()
     }
 

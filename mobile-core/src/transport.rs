@@ -58,6 +58,16 @@ impl Request {
         bearer: Option<&str>,
         body: &T,
     ) -> Result<Self> {
+        Self::json("POST", url, bearer, body)
+    }
+
+    /// `method url` with a JSON body, and a bearer token when given.
+    pub fn json<T: serde::Serialize>(
+        method: &'static str,
+        url: String,
+        bearer: Option<&str>,
+        body: &T,
+    ) -> Result<Self> {
         let mut headers = vec![
             ("Accept".into(), "application/json".into()),
             ("Content-Type".into(), "application/json".into()),
@@ -66,7 +76,7 @@ impl Request {
             headers.push(("Authorization".into(), format!("Bearer {token}")));
         }
         Ok(Self {
-            method: "POST",
+            method,
             url,
             headers,
             body: serde_json::to_vec(body)?,

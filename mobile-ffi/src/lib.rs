@@ -24,7 +24,7 @@ use potvrda_mobile_core::transport::{Request, Response};
 use potvrda_mobile_core::{
     Challenge, Inbox, PushKeyPair, Shown, Signer, SoftwareSigner, UserVerifier,
 };
-use potvrda_proto::api::{LoginStatus, PushKeys, PushSubscription};
+use potvrda_proto::api::{LoginStatus, PushKeys, PushStatus, PushSubscription};
 use potvrda_proto::jose::{Decision, EcJwk};
 
 pub mod error;
@@ -159,6 +159,44 @@ pub enum PushMode {
     },
 }
 
+impl From<PushMode> for PushSetup {
+    fn from(push: PushMode) -> Self {
+        match push {
+            PushMode::Pull => Self::Pull,
+            PushMode::WebPush { endpoint } => Self::Raw { endpoint },
+            PushMode::PlatformDecrypted {
+                endpoint,
+                p256dh,
+                auth,
+            } => Self::Decrypted(PushSubscription {
+                endpoint,
+                keys: PushKeys { p256dh, auth },
+            }),
+        }
+    }
+}
+
+/// Whether pushes reach the device, as the server sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PushReachability {
+    /// Its subscription is in use.
+    Active,
+    /// The push service said the subscription is gone: subscribe again.
+    Gone,
+    /// No subscription: the app pulls.
+    PullOnly,
+}
+
+impl From<PushStatus> for PushReachability {
+    fn from(status: PushStatus) -> Self {
+        match status {
+            PushStatus::Active => Self::Active,
+            PushStatus::Gone => Self::Gone,
+            PushStatus::None => Self::PullOnly,
+        }
+    }
+}
+
 /// A login waiting for the citizen: what the approval screen shows.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PendingLogin {
@@ -280,6 +318,7 @@ pub struct Device {
 #[derive(Default)]
 struct Inner {
     enrolling: Option<PendingEnrollment>,
+    changing_push: Option<device::PendingPushChange>,
     enrolled: Option<Enrolled>,
     inbox: Inbox,
 }
@@ -336,20 +375,14 @@ impl Device {
                 potvrda_mobile_core::activation_from_code(&server, &activation, self.development)?
             }
         };
-        let push = match push {
-            PushMode::Pull => PushSetup::Pull,
-            PushMode::WebPush { endpoint } => PushSetup::Raw { endpoint },
-            PushMode::PlatformDecrypted {
-                endpoint,
-                p256dh,
-                auth,
-            } => PushSetup::Decrypted(PushSubscription {
-                endpoint,
-                keys: PushKeys { p256dh, auth },
-            }),
-        };
-        let (pending, request) =
-            device::begin_enrollment(&activation, &self.signer, &name, &platform, push, now())?;
+        let (pending, request) = device::begin_enrollment(
+            &activation,
+            &self.signer,
+            &name,
+            &platform,
+            push.into(),
+            now(),
+        )?;
         self.lock().enrolling = Some(pending);
         Ok(request.into())
     }
@@ -381,6 +414,44 @@ impl Device {
     /// The device id, once enrolled.
     pub fn device_id(&self) -> Option<String> {
         self.lock().enrolled.as_ref().map(|e| e.device_id.clone())
+    }
+
+    /// The request that asks the server whether pushes still reach this
+    /// device; read its answer with [`read_push_status`](Self::read_push_status).
+    pub fn push_status_request(&self) -> Result<HttpRequest> {
+        let inner = self.lock();
+        let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
+        Ok(enrolled.info_request(&self.signer, now())?.into())
+    }
+
+    /// The server's view of this device's push subscription. On `Gone`
+    /// (the push service answered 404/410), subscribe again with
+    /// [`push_request`](Self::push_request).
+    pub fn read_push_status(&self, response: HttpResponse) -> Result<PushReachability> {
+        let info: potvrda_proto::api::DeviceInfo = Response::from(response).json()?;
+        Ok(info.push.into())
+    }
+
+    /// Register a new push subscription (the distributor or the platform
+    /// gave a new endpoint), or none with `PushMode::Pull` (protocol 3, issue 15).
+    /// Send it, then give the answer to [`finish_push_change`](Self::finish_push_change)
+    /// and keep the new [`state`](Self::state).
+    pub fn push_request(&self, push: PushMode) -> Result<HttpRequest> {
+        let mut inner = self.lock();
+        let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
+        let (pending, request) = enrolled.push_request(&self.signer, push.into(), now())?;
+        inner.changing_push = Some(pending);
+        Ok(request.into())
+    }
+
+    /// Read the answer to [`push_request`](Self::push_request): the new push
+    /// keys are kept (save [`state`](Self::state)); what the server now says.
+    pub fn finish_push_change(&self, response: HttpResponse) -> Result<PushReachability> {
+        let mut inner = self.lock();
+        let pending = inner.changing_push.take().ok_or(ApiError::NotEnrolled)?;
+        let enrolled = inner.enrolled.as_mut().ok_or(ApiError::NotEnrolled)?;
+        let info = pending.finish(enrolled, &response.into())?;
+        Ok(info.push.into())
     }
 
     /// The request that pulls the pending logins.

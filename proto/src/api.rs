@@ -562,6 +562,9 @@ pub enum AuditKind {
     CitizenCreated,
     /// A device was enrolled with an activation code.
     DeviceEnrolled,
+    /// A device replaced or removed its push subscription (protocol 3, issue 15);
+    /// `detail.change`: `replaced` or `removed`, `detail.push_service`: its origin.
+    PushSubscriptionChanged,
     /// An enrollment was refused (bad code, bad proof); `detail.reason`.
     EnrollmentFailed,
     /// A login was refused before any push (`detail.reason`: `invalid_credentials`,

@@ -118,6 +118,24 @@ def main():
     )
     assert device.device_id() == enrolled.device_id
 
+    # The push subscription after enrollment (protocol 3, issue 15): none yet, then a
+    # Web Push endpoint (the core makes its keys), then none again.
+    assert device.read_push_status(send(device.push_status_request())) == core.PushReachability.PULL_ONLY
+    request = device.push_request(core.PushMode.WEB_PUSH("http://127.0.0.1:9/push/python"))
+    assert request.method == "PUT" and request.url.endswith("/push"), request
+    assert device.finish_push_change(send(request)) == core.PushReachability.ACTIVE
+    assert "python" in device.state(), "the new push keys are kept with the state"
+    assert device.read_push_status(send(device.push_status_request())) == core.PushReachability.ACTIVE
+    request = device.push_request(core.PushMode.WEB_PUSH("https://push.evil.example/x"))
+    try:
+        device.finish_push_change(send(request))
+        raise AssertionError("a push service off the allow-list was accepted")
+    except core.ApiError.Server as e:
+        assert "invalid_push_subscription" in str(e), e
+    request = device.push_request(core.PushMode.PULL())
+    assert request.method == "DELETE", request
+    assert device.finish_push_change(send(request)) == core.PushReachability.PULL_ONLY
+
     # The portal starts a login; the phone pulls it and shows its context.
     login = portal(
         "POST",

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use potvrda_proto::ErrorBody;
 use potvrda_proto::api::{
     ChallengeAnswer, ChallengeAnswerResult, DeviceInfo, EnrollmentRequest, EnrollmentResponse,
-    PendingChallenges,
+    PendingChallenges, PushSubscription,
 };
 
 use super::Result;
@@ -16,6 +16,11 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/enrollments").route(web::post().to(enroll)))
         .service(web::resource("/devices/{device_id}").route(web::get().to(info)))
         .service(web::resource("/devices/{device_id}/challenges").route(web::get().to(pending)))
+        .service(
+            web::resource("/devices/{device_id}/push")
+                .route(web::put().to(set_push))
+                .route(web::delete().to(remove_push)),
+        )
         .service(web::resource("/challenges/{cid}/response").route(web::post().to(respond)))
         .service(web::resource("/challenges/{cid}/seen").route(web::post().to(seen)));
 }
@@ -43,6 +48,43 @@ pub(crate) async fn info(
 ) -> Result<HttpResponse> {
     let by = device_actor(&svc, &req, &path).await?;
     Ok(HttpResponse::Ok().json(svc.devices().device_info(&by).await?))
+}
+
+/// Replace the device's push subscription (pull token; protocol 3, issue 15): the
+/// enrollment's allow-list and checks; a subscription found gone is active
+/// again.
+#[utoipa::path(put, path = "/v1/devices/{device_id}/push", tag = "phone", params(("device_id" = String, Path)),
+    request_body = PushSubscription, security(("bearer" = [])),
+    responses((status = 200, body = DeviceInfo), (status = 401, body = ErrorBody), (status = 400, description = "Malformed request or a subscription off the allow-list", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn set_push(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<DeviceId>,
+    body: web::Json<PushSubscription>,
+) -> Result<HttpResponse> {
+    let by = device_actor(&svc, &req, &path).await?;
+    let info = svc
+        .devices()
+        .set_push(&by, Some(&body), &super::caller(&req))
+        .await?;
+    Ok(HttpResponse::Ok().json(info))
+}
+
+/// Remove the device's push subscription: it pulls (pull token; protocol 3, issue 15).
+#[utoipa::path(delete, path = "/v1/devices/{device_id}/push", tag = "phone", params(("device_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = DeviceInfo), (status = 401, body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 503, description = "Store unavailable", body = ErrorBody)))]
+pub(crate) async fn remove_push(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    path: web::Path<DeviceId>,
+) -> Result<HttpResponse> {
+    let by = device_actor(&svc, &req, &path).await?;
+    let info = svc
+        .devices()
+        .set_push(&by, None, &super::caller(&req))
+        .await?;
+    Ok(HttpResponse::Ok().json(info))
 }
 
 /// The device's pending challenges (pull token).

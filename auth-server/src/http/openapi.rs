@@ -43,6 +43,8 @@ use super::{admin, clients, counter, device, login, me, meta, oauth, oidc, sheet
         device::enroll,
         device::info,
         device::pending,
+        device::set_push,
+        device::remove_push,
         device::seen,
         device::respond,
         login::start,

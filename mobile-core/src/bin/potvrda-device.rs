@@ -51,6 +51,19 @@ enum Cmd {
     },
     /// Receive pushes and answer them interactively.
     Listen,
+    /// Whether pushes reach this device (the server's view: active, gone
+    /// after the push service said 404/410, or none).
+    Status,
+    /// Replace the push subscription: receive pushes on this address with
+    /// new keys (after `gone`, or on moving), or pull only with `--off`.
+    Push {
+        /// The new address to receive pushes on.
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        listen: Option<SocketAddr>,
+        /// Remove the subscription: pull only.
+        #[arg(long)]
+        off: bool,
+    },
     /// List pending challenges (pull).
     Pending,
     /// Approve a challenge with the number shown on the login screen.
@@ -201,6 +214,18 @@ async fn run(cli: Cli) -> Result<()> {
                     Err(e) => println!("-> {e}"),
                 }
             }
+        }
+        Cmd::Status => {
+            let phone = VirtualPhone::load(&cli.state)?;
+            let info = phone.info().await?;
+            println!("push: {:?}", info.push);
+        }
+        Cmd::Push { listen, off: _ } => {
+            let mut phone = VirtualPhone::load(&cli.state)?;
+            let endpoint = listen.map(|a| format!("http://{a}/push/device"));
+            let info = phone.resubscribe(endpoint.as_deref()).await?;
+            phone.save(&cli.state)?;
+            println!("push: {:?}", info.push);
         }
         Cmd::Pending => {
             let phone = VirtualPhone::load(&cli.state)?;

@@ -669,6 +669,12 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func finishEnrollment(response: HttpResponse) throws  -> Enrollment
     
     /**
+     * Read the answer to [`push_request`](Self::push_request): the new push
+     * keys are kept (save [`state`](Self::state)); what the server now says.
+     */
+    func finishPushChange(response: HttpResponse) throws  -> PushReachability
+    
+    /**
      * The offline code now, when the server gave this device a secret.
      */
     func offlineCode() throws  -> String?
@@ -682,6 +688,27 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * The request that pulls the pending logins.
      */
     func pendingRequest() throws  -> HttpRequest
+    
+    /**
+     * Register a new push subscription (the distributor or the platform
+     * gave a new endpoint), or none with `PushMode::Pull` (protocol 4).
+     * Send it, then give the answer to [`finish_push_change`](Self::finish_push_change)
+     * and keep the new [`state`](Self::state).
+     */
+    func pushRequest(push: PushMode) throws  -> HttpRequest
+    
+    /**
+     * The request that asks the server whether pushes still reach this
+     * device; read its answer with [`read_push_status`](Self::read_push_status).
+     */
+    func pushStatusRequest() throws  -> HttpRequest
+    
+    /**
+     * The server's view of this device's push subscription. On `Gone`
+     * (the push service answered 404/410), subscribe again with
+     * [`push_request`](Self::push_request).
+     */
+    func readPushStatus(response: HttpResponse) throws  -> PushReachability
     
     /**
      * A push the platform already decrypted (its text): verified, held.
@@ -906,6 +933,20 @@ open func finishEnrollment(response: HttpResponse)throws  -> Enrollment  {
 }
     
     /**
+     * Read the answer to [`push_request`](Self::push_request): the new push
+     * keys are kept (save [`state`](Self::state)); what the server now says.
+     */
+open func finishPushChange(response: HttpResponse)throws  -> PushReachability  {
+    return try  FfiConverterTypePushReachability_lift(try rustCallWithError(FfiConverterTypeApiError_lift) {
+        uniffiCallStatus in
+    uniffi_potvrda_mobile_ffi_fn_method_device_finish_push_change(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeHttpResponse_lower(response),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * The offline code now, when the server gave this device a secret.
      */
 open func offlineCode()throws  -> String?  {
@@ -937,6 +978,50 @@ open func pendingRequest()throws  -> HttpRequest  {
         uniffiCallStatus in
     uniffi_potvrda_mobile_ffi_fn_method_device_pending_request(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Register a new push subscription (the distributor or the platform
+     * gave a new endpoint), or none with `PushMode::Pull` (protocol 4).
+     * Send it, then give the answer to [`finish_push_change`](Self::finish_push_change)
+     * and keep the new [`state`](Self::state).
+     */
+open func pushRequest(push: PushMode)throws  -> HttpRequest  {
+    return try  FfiConverterTypeHttpRequest_lift(try rustCallWithError(FfiConverterTypeApiError_lift) {
+        uniffiCallStatus in
+    uniffi_potvrda_mobile_ffi_fn_method_device_push_request(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePushMode_lower(push),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The request that asks the server whether pushes still reach this
+     * device; read its answer with [`read_push_status`](Self::read_push_status).
+     */
+open func pushStatusRequest()throws  -> HttpRequest  {
+    return try  FfiConverterTypeHttpRequest_lift(try rustCallWithError(FfiConverterTypeApiError_lift) {
+        uniffiCallStatus in
+    uniffi_potvrda_mobile_ffi_fn_method_device_push_status_request(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The server's view of this device's push subscription. On `Gone`
+     * (the push service answered 404/410), subscribe again with
+     * [`push_request`](Self::push_request).
+     */
+open func readPushStatus(response: HttpResponse)throws  -> PushReachability  {
+    return try  FfiConverterTypePushReachability_lift(try rustCallWithError(FfiConverterTypeApiError_lift) {
+        uniffiCallStatus in
+    uniffi_potvrda_mobile_ffi_fn_method_device_read_push_status(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeHttpResponse_lower(response),uniffiCallStatus
     )
 })
 }
@@ -3083,6 +3168,91 @@ public func FfiConverterTypePushMode_lower(_ value: PushMode) -> RustBuffer {
 
 
 /**
+ * Whether pushes reach the device, as the server sees it.
+ */
+
+public enum PushReachability: Equatable, Hashable {
+    
+    /**
+     * Its subscription is in use.
+     */
+    case active
+    /**
+     * The push service said the subscription is gone: subscribe again.
+     */
+    case gone
+    /**
+     * No subscription: the app pulls.
+     */
+    case pullOnly
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PushReachability: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePushReachability: FfiConverterRustBuffer {
+    typealias SwiftType = PushReachability
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PushReachability {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .active
+        
+        case 2: return .gone
+        
+        case 3: return .pullOnly
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PushReachability, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .active:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .gone:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .pullOnly:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushReachability_lift(_ buf: RustBuffer) throws -> PushReachability {
+    return try FfiConverterTypePushReachability.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushReachability_lower(_ value: PushReachability) -> RustBuffer {
+    return FfiConverterTypePushReachability.lower(value)
+}
+
+
+
+/**
  * How the citizen confirmed before an approval.
  */
 
@@ -3423,6 +3593,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_potvrda_mobile_ffi_checksum_method_device_finish_enrollment() != 60497) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_potvrda_mobile_ffi_checksum_method_device_finish_push_change() != 13175) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_potvrda_mobile_ffi_checksum_method_device_offline_code() != 50598) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3430,6 +3603,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_potvrda_mobile_ffi_checksum_method_device_pending_request() != 10745) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_potvrda_mobile_ffi_checksum_method_device_push_request() != 761) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_potvrda_mobile_ffi_checksum_method_device_push_status_request() != 61506) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_potvrda_mobile_ffi_checksum_method_device_read_push_status() != 55822) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_potvrda_mobile_ffi_checksum_method_device_receive_decrypted_push() != 47106) {

@@ -220,8 +220,8 @@ async fn pull_only_device_approves(backend: Backend) {
 
 async fn gone_push_subscription_falls_back_to_pull(backend: Backend) {
     let srv = TestServer::start(backend).await;
-    let endpoint = push_endpoint().await;
-    let c = citizen(&srv, Some(&endpoint)).await;
+    let mut endpoint = push_endpoint().await;
+    let mut c = citizen(&srv, Some(&endpoint)).await;
     assert_eq!(c.phone.info().await.expect("info").push, PushStatus::Active);
     endpoint.answer_with(410);
     let login = login(&srv, &c).await;
@@ -244,6 +244,64 @@ async fn gone_push_subscription_falls_back_to_pull(backend: Backend) {
         .status(&login.login_id, login.login_secret.expose(), 0)
         .await;
     assert!(s.access_token.is_some());
+
+    // The phone saw `gone` and subscribes again (protocol 3, issue 15): a subscription
+    // off the allow-list is refused and changes nothing; a new one on it is
+    // active at once and the next login is pushed there, with its new keys.
+    let refused = c
+        .phone
+        .resubscribe(Some("https://push.evil.example/x"))
+        .await;
+    assert_eq!(
+        server_error(refused),
+        (400, "invalid_push_subscription".into())
+    );
+    assert_eq!(c.phone.info().await.expect("info").push, PushStatus::Gone);
+    endpoint.answer_with(201);
+    let info = c
+        .phone
+        .resubscribe(Some(&endpoint.new_endpoint()))
+        .await
+        .expect("resubscribed");
+    assert_eq!(info.push, PushStatus::Active);
+    assert_eq!(c.phone.info().await.expect("info").push, PushStatus::Active);
+    let second = crate::support::login(&srv, &c).await;
+    let msg = tokio::time::timeout(Duration::from_secs(10), endpoint.recv())
+        .await
+        .expect("push within 10 s")
+        .expect("open");
+    let pushed = c
+        .phone
+        .open_push(&msg.body)
+        .expect("the new keys decrypt it");
+    c.phone
+        .answer(&pushed, Decision::Approve, Some(second.number))
+        .await
+        .expect("approved from the push");
+    // Removed: the device pulls; both changes are in the audit trail.
+    let info = c.phone.resubscribe(None).await.expect("removed");
+    assert_eq!(info.push, PushStatus::None);
+    let kind = potvrda_proto::api::AuditKind::PushSubscriptionChanged;
+    let changes: Vec<_> = srv
+        .audit_until(&c.phone.state.device.user_id, |events| {
+            events.iter().filter(|e| e.kind == kind).count() >= 2
+        })
+        .await
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .collect();
+    let mut seen: Vec<_> = changes
+        .iter()
+        .map(|e| e.detail["change"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, ["removed", "replaced"]);
+    assert!(
+        changes
+            .iter()
+            .all(|e| !serde_json::to_string(&e.detail).is_ok_and(|d| d.contains("/push/"))),
+        "the endpoint (a bearer capability) is never in the trail"
+    );
 }
 
 async fn wrong_password_and_unknown_user_are_indistinguishable(backend: Backend) {

@@ -164,7 +164,8 @@ async fn accounts_are_unique_by_username_and_found_by_prefix(backend: Backend) {
 }
 
 /// Devices: an activation code enrolls once, devices are listed, renamed,
-/// marked gone and revoked only by their own account.
+/// given a new push subscription, marked gone (that subscription only) and
+/// revoked only by their own account.
 async fn an_activation_code_enrolls_one_device_once(backend: Backend) {
     let (store, _keep) = open(backend).await;
     store
@@ -206,13 +207,64 @@ async fn an_activation_code_enrolls_one_device_once(backend: Backend) {
             .await
             .expect("rename")
     );
-    store.mark_push_gone(&"d1".into()).await.expect("gone");
-    let d = store
-        .device(&"d1".into())
+    let target = |endpoint: &str| potvrda_server::store::PushTarget {
+        endpoint: endpoint.into(),
+        p256dh: "p".into(),
+        auth: "a".into(),
+    };
+    let read = || async {
+        store
+            .device(&"d1".into())
+            .await
+            .expect("read")
+            .expect("there")
+    };
+    assert!(
+        !store
+            .set_push(&"u2".into(), &"d1".into(), Some(target("https://a/1")))
+            .await
+            .expect("set"),
+        "not theirs"
+    );
+    assert_eq!(read().await.push, None);
+    assert!(
+        store
+            .set_push(&"u1".into(), &"d1".into(), Some(target("https://a/1")))
+            .await
+            .expect("set")
+    );
+    store
+        .mark_push_gone(&"d1".into(), "https://a/0")
         .await
-        .expect("read")
-        .expect("there");
+        .expect("gone");
+    assert!(!read().await.push_gone, "another endpoint was gone");
+    store
+        .mark_push_gone(&"d1".into(), "https://a/1")
+        .await
+        .expect("gone");
+    let d = read().await;
     assert_eq!((d.name.as_str(), d.push_gone), ("Posao", true));
+    // A new subscription is not gone, even if the old one's gone report
+    // arrives after it (a delivery in flight).
+    assert!(
+        store
+            .set_push(&"u1".into(), &"d1".into(), Some(target("https://a/2")))
+            .await
+            .expect("set")
+    );
+    store
+        .mark_push_gone(&"d1".into(), "https://a/1")
+        .await
+        .expect("gone");
+    let d = read().await;
+    assert_eq!((d.push, d.push_gone), (Some(target("https://a/2")), false));
+    assert!(
+        store
+            .set_push(&"u1".into(), &"d1".into(), None)
+            .await
+            .expect("removed")
+    );
+    assert_eq!(read().await.push, None);
     assert!(
         !store
             .revoke_device(&"u2".into(), &"d1".into())

@@ -40,6 +40,54 @@ impl Devices<'_> {
         })
     }
 
+    /// Replace the device's push subscription, or remove it with `None`
+    /// (the device actor only): the enrollment's allow-list and checks, and
+    /// audited. A subscription found gone is no longer gone.
+    pub async fn set_push(
+        &self,
+        by: &Actor,
+        subscription: Option<&potvrda_proto::api::PushSubscription>,
+        caller: &Caller,
+    ) -> Result<DeviceInfo> {
+        let device = by.device()?;
+        let target = subscription.map(|s| self.push.validate(s)).transpose()?;
+        let origin = target.as_ref().and_then(|t| {
+            url::Url::parse(&t.endpoint)
+                .ok()
+                .map(|u| u.origin().ascii_serialization())
+        });
+        if !self
+            .store
+            .set_push(&device.user_id, &device.id, target.clone())
+            .await?
+        {
+            return Err(Error::InvalidCredentials);
+        }
+        let event = by
+            .event(AuditKind::PushSubscriptionChanged, self.clock.now())
+            .user(&device.user_id)
+            .caller(caller)
+            .with("device_id", device.id.as_str())
+            .with(
+                "change",
+                if target.is_some() {
+                    "replaced"
+                } else {
+                    "removed"
+                },
+            );
+        self.audit
+            .record(match origin {
+                Some(o) => event.with("push_service", o),
+                None => event,
+            })
+            .await;
+        let mut changed = device.clone();
+        changed.push = target;
+        changed.push_gone = false;
+        self.device_info(&Actor::Device(Box::new(changed))).await
+    }
+
     /// The pending challenges of a device (the device actor only).
     pub async fn pending_challenges(&self, by: &Actor) -> Result<Vec<String>> {
         let device = by.device()?;

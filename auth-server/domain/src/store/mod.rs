@@ -317,8 +317,17 @@ pub trait DeviceStore {
     async fn devices_of(&self, user_id: &UserId) -> Result<Vec<Device>>;
     /// An active device.
     async fn device(&self, device_id: &DeviceId) -> Result<Option<Device>>;
-    /// The push service said this subscription is gone.
-    async fn mark_push_gone(&self, device_id: &DeviceId) -> Result<()>;
+    /// The push service said the subscription at `endpoint` is gone (a
+    /// subscription replaced since is not).
+    async fn mark_push_gone(&self, device_id: &DeviceId, endpoint: &str) -> Result<()>;
+    /// Replace (or, with `None`, remove) the push subscription of the
+    /// user's active device; it is no longer gone. `true` if it is theirs.
+    async fn set_push(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        push: Option<PushTarget>,
+    ) -> Result<bool>;
     /// Unlink a device from its user: no more pushes, its signatures refused.
     /// `true` if it was the user's active device.
     async fn revoke_device(&self, user_id: &UserId, device_id: &DeviceId) -> Result<bool>;

@@ -3,7 +3,8 @@
 use super::*;
 use crate::error::{Error, Result};
 use crate::store::{
-    Activation, Device, DeviceId, DeviceStore, EnrollOutcome, User, UserId, UserStore, redb_error,
+    Activation, Device, DeviceId, DeviceStore, EnrollOutcome, PushTarget, User, UserId, UserStore,
+    redb_error,
 };
 use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable};
@@ -260,11 +261,60 @@ impl DeviceStore for EmbeddedStore {
         device_id: &DeviceId,
         name: &str,
     ) -> Result<bool> {
-        let link = format!("{user_id}/{device_id}");
-        let (device_id, name) = (device_id.to_owned(), name.to_owned());
+        let name = name.to_owned();
+        self.change_device(user_id, device_id, move |d| d.name = name)
+            .await
+    }
+
+    async fn mark_push_gone(&self, device_id: &DeviceId, endpoint: &str) -> Result<()> {
+        let (device_id, endpoint) = (device_id.to_owned(), endpoint.to_owned());
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(redb_error)?;
-            let renamed = {
+            {
+                let mut devices = txn.open_table(DEVICES).map_err(redb_error)?;
+                if let Some(mut d) = read_json::<Device>(&devices, &device_id)?
+                    && d.push.as_ref().is_some_and(|p| p.endpoint == endpoint)
+                {
+                    d.push_gone = true;
+                    devices
+                        .insert(device_id.as_str(), serde_json::to_vec(&d)?.as_slice())
+                        .map_err(redb_error)?;
+                }
+            }
+            txn.commit().map_err(redb_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_push(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        push: Option<PushTarget>,
+    ) -> Result<bool> {
+        self.change_device(user_id, device_id, move |d| {
+            d.push = push;
+            d.push_gone = false;
+        })
+        .await
+    }
+}
+
+impl EmbeddedStore {
+    /// Change the user's active device in one transaction; `true` if it is
+    /// theirs.
+    async fn change_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        change: impl FnOnce(&mut Device) + Send + 'static,
+    ) -> Result<bool> {
+        let link = format!("{user_id}/{device_id}");
+        let device_id = device_id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(redb_error)?;
+            let changed = {
                 let linked = txn
                     .open_table(USER_DEVICES)
                     .map_err(redb_error)?
@@ -274,7 +324,7 @@ impl DeviceStore for EmbeddedStore {
                 let mut devices = txn.open_table(DEVICES).map_err(redb_error)?;
                 match read_json::<Device>(&devices, &device_id)? {
                     Some(mut d) if linked => {
-                        d.name = name;
+                        change(&mut d);
                         devices
                             .insert(device_id.as_str(), serde_json::to_vec(&d)?.as_slice())
                             .map_err(redb_error)?;
@@ -284,26 +334,7 @@ impl DeviceStore for EmbeddedStore {
                 }
             };
             txn.commit().map_err(redb_error)?;
-            Ok(renamed)
-        })
-        .await
-    }
-
-    async fn mark_push_gone(&self, device_id: &DeviceId) -> Result<()> {
-        let device_id = device_id.to_owned();
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(redb_error)?;
-            {
-                let mut devices = txn.open_table(DEVICES).map_err(redb_error)?;
-                if let Some(mut d) = read_json::<Device>(&devices, &device_id)? {
-                    d.push_gone = true;
-                    devices
-                        .insert(device_id.as_str(), serde_json::to_vec(&d)?.as_slice())
-                        .map_err(redb_error)?;
-                }
-            }
-            txn.commit().map_err(redb_error)?;
-            Ok(())
+            Ok(changed)
         })
         .await
     }

@@ -4,7 +4,7 @@ use super::*;
 use crate::clock::Clock as _;
 use crate::error::{Error, Result};
 use crate::store::{
-    Activation, Device, DeviceId, DeviceStore, EnrollOutcome, User, UserId, UserStore,
+    Activation, Device, DeviceId, DeviceStore, EnrollOutcome, PushTarget, User, UserId, UserStore,
 };
 use async_trait::async_trait;
 use redis::AsyncCommands;
@@ -205,7 +205,9 @@ impl DeviceStore for RedisStore {
             .map_err(redis_error)?;
         let Some(json) = json else { return Ok(None) };
         let mut d: Device = serde_json::from_str(&json)?;
-        d.push_gone |= gone.is_some();
+        // Before protocol 3 the flag held `1`: any value counted.
+        d.push_gone |=
+            gone.is_some_and(|g| g == "1" || d.push.as_ref().is_some_and(|p| p.endpoint == g));
         let linked: bool = c
             .sismember(
                 format!("{}:devices", self.key("user", &d.user_id)),
@@ -250,23 +252,56 @@ impl DeviceStore for RedisStore {
         }
         d.name = name.to_owned();
         d.push_gone = false; // kept in its own key
-        // XX: never brings back a device revoked in between.
-        let set: Option<String> = redis::cmd("SET")
-            .arg(self.key("dev", device_id))
-            .arg(serde_json::to_string(&d)?)
-            .arg("XX")
+        self.rewrite_device(&d, false).await
+    }
+
+    async fn mark_push_gone(&self, device_id: &DeviceId, endpoint: &str) -> Result<()> {
+        // The endpoint found gone: a subscription that replaced it since is
+        // not (see `device`).
+        let _: () = self
+            .conn()
+            .set(format!("{}:gone", self.key("dev", device_id)), endpoint)
+            .await
+            .map_err(redis_error)?;
+        Ok(())
+    }
+
+    async fn set_push(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        push: Option<PushTarget>,
+    ) -> Result<bool> {
+        let Some(mut d) = self.device(device_id).await? else {
+            return Ok(false);
+        };
+        if d.user_id != *user_id {
+            return Ok(false);
+        }
+        d.push = push;
+        d.push_gone = false;
+        self.rewrite_device(&d, true).await
+    }
+}
+
+impl RedisStore {
+    /// Write a device back (`SET XX`: never brings back one revoked in
+    /// between); with `clear_gone`, its gone flag goes too.
+    async fn rewrite_device(&self, d: &Device, clear_gone: bool) -> Result<bool> {
+        let key = self.key("dev", &d.id);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(&key)
+            .arg(serde_json::to_string(d)?)
+            .arg("XX");
+        if clear_gone {
+            pipe.del(format!("{key}:gone")).ignore();
+        }
+        let (set,): (Option<String>,) = pipe
             .query_async(&mut self.conn())
             .await
             .map_err(redis_error)?;
         Ok(set.is_some())
-    }
-
-    async fn mark_push_gone(&self, device_id: &DeviceId) -> Result<()> {
-        let _: () = self
-            .conn()
-            .set(format!("{}:gone", self.key("dev", device_id)), 1)
-            .await
-            .map_err(redis_error)?;
-        Ok(())
     }
 }

@@ -811,11 +811,19 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_device_finish_enrollment(
     ): Int
+    external fun uniffi_potvrda_mobile_ffi_checksum_method_device_finish_push_change(
+    ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_device_offline_code(
     ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_device_pending_logins(
     ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_device_pending_request(
+    ): Int
+    external fun uniffi_potvrda_mobile_ffi_checksum_method_device_push_request(
+    ): Int
+    external fun uniffi_potvrda_mobile_ffi_checksum_method_device_push_status_request(
+    ): Int
+    external fun uniffi_potvrda_mobile_ffi_checksum_method_device_read_push_status(
     ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_device_receive_decrypted_push(
     ): Int
@@ -895,11 +903,19 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_potvrda_mobile_ffi_fn_method_device_finish_enrollment(`ptr`: Long,`response`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_potvrda_mobile_ffi_fn_method_device_finish_push_change(`ptr`: Long,`response`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_potvrda_mobile_ffi_fn_method_device_offline_code(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_potvrda_mobile_ffi_fn_method_device_pending_logins(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_potvrda_mobile_ffi_fn_method_device_pending_request(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_potvrda_mobile_ffi_fn_method_device_push_request(`ptr`: Long,`push`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_potvrda_mobile_ffi_fn_method_device_push_status_request(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_potvrda_mobile_ffi_fn_method_device_read_push_status(`ptr`: Long,`response`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_potvrda_mobile_ffi_fn_method_device_receive_decrypted_push(`ptr`: Long,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1118,6 +1134,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_finish_enrollment() and 0xFFFF) != 60497) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_finish_push_change() and 0xFFFF) != 13175) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_offline_code() and 0xFFFF) != 50598) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1125,6 +1144,15 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_pending_request() and 0xFFFF) != 10745) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_push_request() and 0xFFFF) != 761) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_push_status_request() and 0xFFFF) != 61506) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_read_push_status() and 0xFFFF) != 55822) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_receive_decrypted_push() and 0xFFFF) != 47106) {
@@ -1704,6 +1732,12 @@ public interface DeviceInterface {
     fun `finishEnrollment`(`response`: HttpResponse): Enrollment
     
     /**
+     * Read the answer to [`push_request`](Self::push_request): the new push
+     * keys are kept (save [`state`](Self::state)); what the server now says.
+     */
+    fun `finishPushChange`(`response`: HttpResponse): PushReachability
+    
+    /**
      * The offline code now, when the server gave this device a secret.
      */
     fun `offlineCode`(): kotlin.String?
@@ -1717,6 +1751,27 @@ public interface DeviceInterface {
      * The request that pulls the pending logins.
      */
     fun `pendingRequest`(): HttpRequest
+    
+    /**
+     * Register a new push subscription (the distributor or the platform
+     * gave a new endpoint), or none with `PushMode::Pull` (protocol 4).
+     * Send it, then give the answer to [`finish_push_change`](Self::finish_push_change)
+     * and keep the new [`state`](Self::state).
+     */
+    fun `pushRequest`(`push`: PushMode): HttpRequest
+    
+    /**
+     * The request that asks the server whether pushes still reach this
+     * device; read its answer with [`read_push_status`](Self::read_push_status).
+     */
+    fun `pushStatusRequest`(): HttpRequest
+    
+    /**
+     * The server's view of this device's push subscription. On `Gone`
+     * (the push service answered 404/410), subscribe again with
+     * [`push_request`](Self::push_request).
+     */
+    fun `readPushStatus`(`response`: HttpResponse): PushReachability
     
     /**
      * A push the platform already decrypted (its text): verified, held.
@@ -2011,6 +2066,25 @@ open class Device: Disposable, AutoCloseable, DeviceInterface
 
     
     /**
+     * Read the answer to [`push_request`](Self::push_request): the new push
+     * keys are kept (save [`state`](Self::state)); what the server now says.
+     */
+    @Throws(ApiException::class)override fun `finishPushChange`(`response`: HttpResponse): PushReachability {
+            return FfiConverterTypePushReachability.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ApiException) { _status ->
+    UniffiLib.uniffi_potvrda_mobile_ffi_fn_method_device_finish_push_change(
+        it,
+        
+        FfiConverterTypeHttpResponse.lower(`response`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * The offline code now, when the server gave this device a secret.
      */
     @Throws(ApiException::class)override fun `offlineCode`(): kotlin.String? {
@@ -2053,6 +2127,65 @@ open class Device: Disposable, AutoCloseable, DeviceInterface
     UniffiLib.uniffi_potvrda_mobile_ffi_fn_method_device_pending_request(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Register a new push subscription (the distributor or the platform
+     * gave a new endpoint), or none with `PushMode::Pull` (protocol 4).
+     * Send it, then give the answer to [`finish_push_change`](Self::finish_push_change)
+     * and keep the new [`state`](Self::state).
+     */
+    @Throws(ApiException::class)override fun `pushRequest`(`push`: PushMode): HttpRequest {
+            return FfiConverterTypeHttpRequest.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ApiException) { _status ->
+    UniffiLib.uniffi_potvrda_mobile_ffi_fn_method_device_push_request(
+        it,
+        
+        FfiConverterTypePushMode.lower(`push`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The request that asks the server whether pushes still reach this
+     * device; read its answer with [`read_push_status`](Self::read_push_status).
+     */
+    @Throws(ApiException::class)override fun `pushStatusRequest`(): HttpRequest {
+            return FfiConverterTypeHttpRequest.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ApiException) { _status ->
+    UniffiLib.uniffi_potvrda_mobile_ffi_fn_method_device_push_status_request(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The server's view of this device's push subscription. On `Gone`
+     * (the push service answered 404/410), subscribe again with
+     * [`push_request`](Self::push_request).
+     */
+    @Throws(ApiException::class)override fun `readPushStatus`(`response`: HttpResponse): PushReachability {
+            return FfiConverterTypePushReachability.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ApiException) { _status ->
+    UniffiLib.uniffi_potvrda_mobile_ffi_fn_method_device_read_push_status(
+        it,
+        
+        FfiConverterTypeHttpResponse.lower(`response`),_status)
 }
     }
     )
@@ -4569,6 +4702,53 @@ public object FfiConverterTypePushMode : FfiConverterRustBuffer<PushMode>{
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * Whether pushes reach the device, as the server sees it.
+ */
+
+enum class PushReachability {
+    
+    /**
+     * Its subscription is in use.
+     */
+    ACTIVE,
+    /**
+     * The push service said the subscription is gone: subscribe again.
+     */
+    GONE,
+    /**
+     * No subscription: the app pulls.
+     */
+    PULL_ONLY;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePushReachability: FfiConverterRustBuffer<PushReachability> {
+    override fun read(buf: ByteBuffer) = try {
+        PushReachability.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: PushReachability) = 4UL
+
+    override fun write(value: PushReachability, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
     }
 }
 
