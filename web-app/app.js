@@ -180,7 +180,14 @@ function home() {
 navigator.serviceWorker?.addEventListener('message', (event) => {
   if (!device || typeof event.data?.push !== 'string') return;
   try {
-    const login = JSON.parse(device.receive_push(event.data.push, Date.now()));
+    const got = JSON.parse(device.receive_push(event.data.push, Date.now()));
+    if (got.withdrawn) {
+      // Over: answered on another device, superseded or expired.
+      document.querySelector(`[data-id="${CSS.escape(got.withdrawn)}"]`)?.remove();
+      $('none').hidden = $('logins').children.length > 0;
+      return;
+    }
+    const login = got.login;
     if (!document.querySelector(`[data-id="${CSS.escape(login.id)}"]`)) $('logins').append(card(login));
     $('none').hidden = true;
   } catch (err) {

@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::keys::ServerKeys;
 use crate::metrics::Metrics;
 use crate::ports::{PushGateway, PushJob};
-use crate::store::{Device, LoginId, LoginState, PushTarget, Store};
+use crate::store::{Device, LoginState, PushTarget, Store};
 
 /// Lifetime of a VAPID JWT (RFC 8292 allows at most 24 h).
 const VAPID_LIFETIME_SECS: i64 = 12 * 3600;
@@ -253,6 +253,7 @@ impl PushSender {
         target: &PushTarget,
         payload: &[u8],
         ttl: u64,
+        topic: &str,
         now: i64,
     ) -> Result<Delivery> {
         let url = url::Url::parse(&target.endpoint)
@@ -278,6 +279,7 @@ impl PushSender {
             )
             .header("TTL", ttl.to_string())
             .header("Urgency", "high")
+            .header("Topic", topic)
             .header(reqwest::header::CONTENT_ENCODING, "aes128gcm")
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(body)
@@ -298,27 +300,19 @@ impl PushSender {
         let (Some(target), Some(sender)) = (device.push.clone(), self.me.upgrade()) else {
             return;
         };
-        let PushJob {
-            login_id,
-            payload,
-            expires_at,
-            created_ms,
-        } = job;
+        let withdrawal = job.withdrawal;
+        let login_id = job.login_id.clone();
         tokio::spawn(async move {
-            let failure = sender
-                .deliver_with_retries(
-                    &device,
-                    &target,
-                    &login_id,
-                    payload.as_bytes(),
-                    expires_at,
-                    created_ms,
-                )
-                .await;
+            let failure = sender.deliver_with_retries(&device, &target, &job).await;
             let now = sender.clock.now();
             let event = match failure {
                 None => Event::new(AuditKind::PushSent, now),
                 Some(reason) => Event::new(AuditKind::PushFailed, now).with("reason", reason),
+            };
+            let event = if withdrawal {
+                event.with("withdrawal", true)
+            } else {
+                event
             };
             sender
                 .audit
@@ -339,11 +333,9 @@ impl PushSender {
         &self,
         device: &Device,
         target: &PushTarget,
-        login_id: &LoginId,
-        payload: &[u8],
-        expires_at: i64,
-        created_ms: i64,
+        job: &PushJob,
     ) -> Option<&'static str> {
+        let (login_id, expires_at) = (&job.login_id, job.expires_at);
         let origin = url::Url::parse(&target.endpoint)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default();
@@ -355,15 +347,23 @@ impl PushSender {
             }
             let ttl = (expires_at - now) as u64;
             let started = std::time::Instant::now();
-            let delivery = self.deliver(target, payload, ttl, now).await;
+            let delivery = self
+                .deliver(target, job.payload.as_bytes(), ttl, &job.topic, now)
+                .await;
             let result = match &delivery {
                 Ok(Delivery::Accepted) => "accepted",
                 Ok(Delivery::Gone) => "gone",
                 Ok(Delivery::RateLimited(_)) => "rate_limited",
                 _ => "error",
             };
-            self.metrics
-                .push_delivered(result, started.elapsed(), created_ms, self.clock.now_ms());
+            if !job.withdrawal {
+                self.metrics.push_delivered(
+                    result,
+                    started.elapsed(),
+                    job.created_ms,
+                    self.clock.now_ms(),
+                );
+            }
             match delivery {
                 Ok(Delivery::Accepted) => {
                     tracing::debug!(login_id = %login_id, device_id = %device.id, push_service = %origin, "push accepted");
@@ -397,9 +397,13 @@ impl PushSender {
                     return Some("not_built");
                 }
             }
-            match self.store.login(login_id).await {
-                Ok(Some(l)) if l.state == LoginState::Pending => {}
-                _ => return Some("login_ended"),
+            // A challenge is retried while its login waits; a withdrawal
+            // while it is valid.
+            if !job.withdrawal {
+                match self.store.login(login_id).await {
+                    Ok(Some(l)) if l.state == LoginState::Pending => {}
+                    _ => return Some("login_ended"),
+                }
             }
         }
         Some("retries_exhausted")

@@ -252,11 +252,28 @@ impl Enrolled {
     /// A raw RFC 8291 push message (`aes128gcm` body): decrypted with this
     /// device's push keys, then verified.
     pub fn open_push(&self, body: &[u8], now: i64) -> Result<Challenge> {
+        match self.open_pushed(body, now)? {
+            protocol::Pushed::Challenge(c) => Ok(*c),
+            protocol::Pushed::Withdrawn(_) => {
+                Err(Error::MalformedJws("a withdrawal, not a challenge"))
+            }
+        }
+    }
+
+    /// A raw RFC 8291 push message, decrypted and verified: a challenge or
+    /// the withdrawal of one.
+    pub fn open_pushed(&self, body: &[u8], now: i64) -> Result<protocol::Pushed> {
         let keys = self.push.as_ref().ok_or(Error::PushDecrypt)?;
         let plain = PushKeyPair::from_b64(&keys.secret, &keys.auth)?.decrypt(body)?;
         let text =
             std::str::from_utf8(&plain).map_err(|_| Error::MalformedJws("push is not UTF-8"))?;
-        self.verify(text, now)
+        self.open_pushed_text(text, now)
+    }
+
+    /// A push the platform already decrypted, verified: a challenge or the
+    /// withdrawal of one.
+    pub fn open_pushed_text(&self, text: &str, now: i64) -> Result<protocol::Pushed> {
+        protocol::verify_pushed(text.trim(), &self.server_jwks, &self.device_id, now)
     }
 
     /// A push message the platform already decrypted (the browser's push

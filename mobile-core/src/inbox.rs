@@ -93,6 +93,19 @@ impl Inbox {
     pub fn answered(&mut self, id: &str) {
         self.held.retain(|c| c.claims.cid != id);
     }
+
+    /// A verified push: a challenge is held (what the screen shows of it),
+    /// a withdrawal lets its login go (issue 15: answered elsewhere,
+    /// superseded or expired).
+    pub fn receive(&mut self, pushed: crate::protocol::Pushed) -> Option<Shown> {
+        match pushed {
+            crate::protocol::Pushed::Challenge(c) => Some(self.hold(*c)),
+            crate::protocol::Pushed::Withdrawn(w) => {
+                self.answered(&w.cid);
+                None
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -145,5 +158,22 @@ mod tests {
         let pulled = inbox.replace(vec![challenge("d", 100)]);
         assert_eq!(pulled.len(), 1);
         assert!(inbox.get("c").is_none() && inbox.get("d").is_some());
+    }
+
+    #[test]
+    fn a_withdrawal_lets_its_login_go() {
+        use crate::protocol::{Pushed, Withdrawal};
+        use potvrda_proto::jose::WithdrawalReason;
+        let mut inbox = Inbox::new();
+        let shown = inbox.receive(Pushed::Challenge(Box::new(challenge("a", 100))));
+        assert_eq!(shown.map(|s| s.id), Some("a".to_owned()));
+        inbox.hold(challenge("b", 100));
+        let gone = Withdrawal {
+            cid: "a".into(),
+            reason: WithdrawalReason::Answered,
+        };
+        assert_eq!(inbox.receive(Pushed::Withdrawn(gone)), None);
+        let left: Vec<String> = inbox.pending(10).into_iter().map(|s| s.id).collect();
+        assert_eq!(left, ["b"], "only the withdrawn login goes");
     }
 }

@@ -191,6 +191,12 @@ impl VirtualPhone {
         &self.signer
     }
 
+    /// Decrypt a push message and verify what it brings: a challenge, or
+    /// the withdrawal of one.
+    pub fn open_pushed(&self, body: &[u8]) -> Result<crate::protocol::Pushed> {
+        self.state.device.open_pushed(body, self.now())
+    }
+
     /// Decrypt a push message and verify the challenge inside.
     pub fn open_push(&self, body: &[u8]) -> Result<Challenge> {
         self.state.device.open_push(body, self.now())
@@ -314,6 +320,8 @@ pub struct PushMessage {
     pub ttl: Option<u64>,
     /// `Urgency` header.
     pub urgency: Option<String>,
+    /// `Topic` header (RFC 8030 §5.4).
+    pub topic: Option<String>,
     /// `Content-Encoding` header.
     pub content_encoding: Option<String>,
     /// The VAPID `k` the server presented.
@@ -513,6 +521,7 @@ async fn receive(
             body: body.to_vec(),
             ttl: header(&req, "ttl").and_then(|v| v.parse().ok()),
             urgency: header(&req, "urgency"),
+            topic: header(&req, "topic"),
             content_encoding: header(&req, "content-encoding"),
             vapid_key,
         });

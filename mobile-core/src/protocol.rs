@@ -4,7 +4,8 @@
 use potvrda_proto::api::{EnrollmentRequest, PushSubscription};
 use potvrda_proto::jose::{
     AUD_PULL, ApprovalClaims, ChallengeClaims, Decision, EnrollmentProofClaims, Jwks, PullClaims,
-    TYP_APPROVAL, TYP_CHALLENGE, TYP_ENROLLMENT, TYP_PULL, Verification,
+    TYP_APPROVAL, TYP_CHALLENGE, TYP_ENROLLMENT, TYP_PULL, TYP_WITHDRAWAL, Verification,
+    WithdrawalClaims, WithdrawalReason,
 };
 use potvrda_proto::limits::{MAX_CLOCK_SKEW_SECS, NUMBER_MAX, NUMBER_MIN};
 
@@ -78,6 +79,57 @@ pub fn verify_challenge(
         claims,
         jws: jws_text.to_owned(),
     })
+}
+
+/// A withdrawal the server pushed (issue 15): the login of challenge `cid`
+/// is over, its prompt goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawal {
+    /// The challenge whose prompt goes.
+    pub cid: String,
+    /// Why.
+    pub reason: WithdrawalReason,
+}
+
+/// What a push brought, verified.
+#[derive(Debug, Clone)]
+pub enum Pushed {
+    /// A login to confirm.
+    Challenge(Box<Challenge>),
+    /// A login that is over.
+    Withdrawn(Withdrawal),
+}
+
+/// A pushed JWS: a challenge, or a withdrawal (by its `typ`), verified with
+/// the server's keys, for this device, unexpired.
+pub fn verify_pushed(
+    jws_text: &str,
+    server_jwks: &Jwks,
+    device_id: &str,
+    now: i64,
+) -> Result<Pushed> {
+    let parsed = jws::parse(jws_text, None)?;
+    if parsed.header.typ.as_deref() != Some(TYP_WITHDRAWAL) {
+        return verify_challenge(jws_text, server_jwks, device_id, now)
+            .map(|c| Pushed::Challenge(Box::new(c)));
+    }
+    let kid = parsed
+        .header
+        .kid
+        .as_deref()
+        .ok_or(Error::UnknownServerKey)?;
+    let key = server_jwks.find(kid).ok_or(Error::UnknownServerKey)?;
+    let claims: WithdrawalClaims = parsed.verify(key)?;
+    if claims.aud != device_id {
+        return Err(Error::WrongAudience);
+    }
+    if claims.exp <= now {
+        return Err(Error::Expired);
+    }
+    Ok(Pushed::Withdrawn(Withdrawal {
+        cid: claims.cid.to_string(),
+        reason: claims.reason,
+    }))
 }
 
 /// The approval JWS answering `challenge`. Approving requires the number the
@@ -318,6 +370,60 @@ mod tests {
             exp,
             risk: None,
         }
+    }
+
+    /// A withdrawal is verified as strictly as a challenge: a forged one
+    /// could hide a live login from the citizen.
+    #[test]
+    fn withdrawal_verification_checks_key_audience_and_time() {
+        let (srv, jwks) = server();
+        let claims = |aud: &str| WithdrawalClaims {
+            cid: "c1".into(),
+            aud: aud.into(),
+            reason: WithdrawalReason::Answered,
+            iat: 1000,
+            exp: 1300,
+        };
+        let sign = |signer: &SoftwareSigner, kid: &str, aud: &str| {
+            jws::sign(signer, TYP_WITHDRAWAL, Some(kid), &claims(aud)).expect("signs")
+        };
+        let good = sign(&srv, "srv1", "dev1");
+        let Ok(Pushed::Withdrawn(w)) = verify_pushed(&good, &jwks, "dev1", 1100) else {
+            panic!("a valid withdrawal");
+        };
+        assert_eq!(
+            (w.cid.as_str(), w.reason),
+            ("c1", WithdrawalReason::Answered)
+        );
+        assert!(matches!(
+            verify_pushed(&good, &jwks, "dev2", 1100),
+            Err(Error::WrongAudience)
+        ));
+        assert!(matches!(
+            verify_pushed(&good, &jwks, "dev1", 1300),
+            Err(Error::Expired)
+        ));
+        let forged = sign(&SoftwareSigner::generate(), "srv1", "dev1");
+        assert!(matches!(
+            verify_pushed(&forged, &jwks, "dev1", 1100),
+            Err(Error::BadSignature)
+        ));
+        assert!(matches!(
+            verify_pushed(&sign(&srv, "srv2", "dev1"), &jwks, "dev1", 1100),
+            Err(Error::UnknownServerKey)
+        ));
+        // A challenge still verifies as a challenge through the same door.
+        let ch = jws::sign(
+            &srv,
+            TYP_CHALLENGE,
+            Some("srv1"),
+            &challenge("dev1", 1000, 1060),
+        )
+        .expect("signs");
+        assert!(matches!(
+            verify_pushed(&ch, &jwks, "dev1", 1030),
+            Ok(Pushed::Challenge(_))
+        ));
     }
 
     #[test]

@@ -20,12 +20,13 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use p256::ecdsa::signature::Verifier as _;
 use p256::pkcs8::DecodePublicKey as _;
 use potvrda_mobile_core::device::{self, Enrolled, PendingEnrollment, PushSetup};
+use potvrda_mobile_core::protocol::Pushed;
 use potvrda_mobile_core::transport::{Request, Response};
 use potvrda_mobile_core::{
     Challenge, Inbox, PushKeyPair, Shown, Signer, SoftwareSigner, UserVerifier,
 };
 use potvrda_proto::api::{LoginStatus, PushKeys, PushStatus, PushSubscription};
-use potvrda_proto::jose::{Decision, EcJwk};
+use potvrda_proto::jose::{Decision, EcJwk, WithdrawalReason};
 
 pub mod error;
 
@@ -174,6 +175,34 @@ impl From<PushMode> for PushSetup {
             }),
         }
     }
+}
+
+/// What a push brought.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum PushEvent {
+    /// A login to confirm: show it.
+    Login {
+        /// What the approval screen shows.
+        login: PendingLogin,
+    },
+    /// A login that is over: close its prompt (issue 15).
+    Withdrawn {
+        /// The login's id, as in [`PendingLogin::id`].
+        id: String,
+        /// Why.
+        reason: Withdrawn,
+    },
+}
+
+/// Why a prompt was withdrawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Withdrawn {
+    /// Answered on another device, or with a code.
+    Answered,
+    /// A newer login replaced it.
+    Superseded,
+    /// Nobody answered in time.
+    Expired,
 }
 
 /// Whether pushes reach the device, as the server sees it.
@@ -476,19 +505,19 @@ impl Device {
 
     /// A raw RFC 8291 push message (UnifiedPush and other Web Push
     /// distributors): decrypted, verified, held for answering.
-    pub fn receive_push(&self, body: Vec<u8>) -> Result<PendingLogin> {
+    pub fn receive_push(&self, body: Vec<u8>) -> Result<PushEvent> {
         let mut inner = self.lock();
         let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
-        let challenge = enrolled.open_push(&body, now())?;
-        Ok(view(inner.inbox.hold(challenge)))
+        let pushed = enrolled.open_pushed(&body, now())?;
+        Ok(event(&mut inner.inbox, pushed))
     }
 
     /// A push the platform already decrypted (its text): verified, held.
-    pub fn receive_decrypted_push(&self, text: String) -> Result<PendingLogin> {
+    pub fn receive_decrypted_push(&self, text: String) -> Result<PushEvent> {
         let mut inner = self.lock();
         let enrolled = inner.enrolled.as_ref().ok_or(ApiError::NotEnrolled)?;
-        let challenge = enrolled.open_push_text(&text, now())?;
-        Ok(view(inner.inbox.hold(challenge)))
+        let pushed = enrolled.open_pushed_text(&text, now())?;
+        Ok(event(&mut inner.inbox, pushed))
     }
 
     /// The logins held and not yet expired.
@@ -578,6 +607,26 @@ impl Device {
         Ok(enrolled
             .answer_request(&self.signer, &verifier, &challenge, decision, number, now())?
             .into())
+    }
+}
+
+/// What a push did to the held logins.
+fn event(inbox: &mut Inbox, pushed: Pushed) -> PushEvent {
+    match pushed {
+        Pushed::Challenge(c) => PushEvent::Login {
+            login: view(inbox.hold(*c)),
+        },
+        Pushed::Withdrawn(w) => {
+            inbox.answered(&w.cid);
+            PushEvent::Withdrawn {
+                id: w.cid,
+                reason: match w.reason {
+                    WithdrawalReason::Answered => Withdrawn::Answered,
+                    WithdrawalReason::Superseded => Withdrawn::Superseded,
+                    WithdrawalReason::Expired => Withdrawn::Expired,
+                },
+            }
+        }
     }
 }
 
@@ -925,7 +974,11 @@ mod tests {
             },
         )
         .expect("signs");
-        let login = device.receive_decrypted_push(challenge).expect("verified");
+        let PushEvent::Login { login } =
+            device.receive_decrypted_push(challenge).expect("verified")
+        else {
+            panic!("a challenge is a login to confirm")
+        };
         assert!(matches!(
             device.approve(login.id.clone(), 42),
             Err(ApiError::NotConfirmed)

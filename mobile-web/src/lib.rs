@@ -210,13 +210,22 @@ impl Companion {
         json(&self.inbox.replace(challenges))
     }
 
-    /// A push the browser decrypted (the service worker's push event text).
+    /// A push the browser decrypted (the service worker's push event
+    /// text): `{"login": {…}}` to show, or `{"withdrawn": id}` — the login
+    /// is over (answered elsewhere, superseded, expired): close its prompt.
     pub fn receive_push(&mut self, text: &str, now_ms: f64) -> Result<String, JsError> {
-        let challenge = self
+        let pushed = self
             .device()?
-            .open_push_text(text, secs(now_ms))
+            .open_pushed_text(text, secs(now_ms))
             .map_err(fail)?;
-        json(&self.inbox.hold(challenge))
+        let withdrawn = match &pushed {
+            potvrda_mobile_core::protocol::Pushed::Withdrawn(w) => Some(w.cid.clone()),
+            potvrda_mobile_core::protocol::Pushed::Challenge(_) => None,
+        };
+        match (self.inbox.receive(pushed), withdrawn) {
+            (Some(login), _) => json(&serde_json::json!({ "login": login })),
+            (None, id) => json(&serde_json::json!({ "withdrawn": id })),
+        }
     }
 
     /// Approve with the number from the login screen and the PIN.

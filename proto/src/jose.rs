@@ -27,6 +27,9 @@ pub fn refused_header_param(header_json: &[u8]) -> Option<&'static str> {
 }
 /// `typ` of the challenge JWS the server pushes to the phone.
 pub const TYP_CHALLENGE: &str = "potvrda-challenge+jwt";
+/// `typ` of the withdrawal JWS the server pushes when a login is over
+/// (issue 15): the prompt of its challenge goes.
+pub const TYP_WITHDRAWAL: &str = "potvrda-withdrawal+jwt";
 /// `typ` of the approval JWS the phone posts back.
 pub const TYP_APPROVAL: &str = "potvrda-approval+jwt";
 /// `typ` of the enrollment proof JWS.
@@ -189,6 +192,35 @@ pub struct ChallengeClaims {
     /// 2; absent for an ordinary login, which is then as in version 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk: Option<ChallengeRisk>,
+}
+
+/// Why a prompt is withdrawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawalReason {
+    /// Another device answered it, or a recovery or offline code did.
+    Answered,
+    /// A newer login of the same citizen replaced it.
+    Superseded,
+    /// Nobody answered in time.
+    Expired,
+}
+
+/// Claims of the withdrawal JWS (`typ` [`TYP_WITHDRAWAL`]), signed by the
+/// server like a challenge: the login of challenge `cid` is over, so the
+/// device drops its prompt (a forged one cannot hide a live login).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawalClaims {
+    /// The challenge whose prompt goes.
+    pub cid: ChallengeId,
+    /// The device id it is addressed to.
+    pub aud: String,
+    /// Why.
+    pub reason: WithdrawalReason,
+    /// Issued at.
+    pub iat: i64,
+    /// Expires at.
+    pub exp: i64,
 }
 
 /// The risk part of a challenge: signed, so the phone can tell the citizen

@@ -9,8 +9,11 @@ phone app's would be its own. Exits non-zero on the first failed check.
 """
 
 import base64
+import http.server
 import json
 import os
+import queue
+import threading
 import urllib.error
 import urllib.request
 
@@ -30,6 +33,25 @@ def send(request):
             return core.HttpResponse(status=resp.status, body=resp.read())
     except urllib.error.HTTPError as err:
         return core.HttpResponse(status=err.code, body=err.read())
+
+
+def push_service():
+    """A Web Push endpoint on this machine: the raw RFC 8291 bodies the
+    server POSTs, in the order they arrive."""
+    bodies = queue.Queue()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            bodies.put(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/push/python", bodies
 
 
 def portal(method, path, body=None, token=None):
@@ -194,6 +216,28 @@ def main():
         raise AssertionError("a replayed approval was read as a success")
     except core.ApiError.Server as err:
         assert err.status == replay.status
+
+    # Woken by Web Push (issue 15): the core made the subscription's keys and
+    # decrypts. A newer login supersedes the first: its prompt is withdrawn.
+    endpoint, bodies = push_service()
+    request = device.push_request(core.PushMode.WEB_PUSH(endpoint))
+    assert device.finish_push_change(send(request)) == core.PushReachability.ACTIVE
+    start = lambda: portal(
+        "POST",
+        "/v1/logins",
+        {"username": os.environ["POTVRDA_USERNAME"], "password": os.environ["POTVRDA_PASSWORD"]},
+    )
+    start()
+    first = device.receive_push(bodies.get(timeout=10))
+    assert isinstance(first, core.PushEvent.LOGIN), first
+    start()
+    events = [device.receive_push(bodies.get(timeout=10)) for _ in range(2)]
+    withdrawn = [e for e in events if isinstance(e, core.PushEvent.WITHDRAWN)]
+    assert len(withdrawn) == 1, events
+    assert withdrawn[0].id == first.login.id, (withdrawn, first)
+    assert withdrawn[0].reason == core.Withdrawn.SUPERSEDED, withdrawn
+    left = device.pending_logins()
+    assert len(left) == 1 and left[0].id != first.login.id, left
     print("python bindings: enrolled and approved", enrolled.device_id)
 
 

@@ -88,17 +88,23 @@ impl Meter for NoMeter {
     fn long_poll(&self, _: bool) {}
 }
 
-/// One challenge to deliver.
+/// One push to deliver: a challenge, or the withdrawal of one.
 #[derive(Debug, Clone)]
 pub struct PushJob {
     /// The login it belongs to.
     pub login_id: crate::store::LoginId,
-    /// The challenge JWS (the plaintext).
+    /// The JWS (the plaintext).
     pub payload: String,
-    /// When the challenge expires (clock seconds): no delivery after.
+    /// When it expires (clock seconds): no delivery after.
     pub expires_at: i64,
     /// When the login was created (wall-clock ms), for the stage metric.
     pub created_ms: i64,
+    /// RFC 8030 §5.4 `Topic`, one per login: a push service keeps only the
+    /// newest undelivered message of a topic, so a withdrawal replaces its
+    /// challenge on a phone that was offline.
+    pub topic: String,
+    /// A withdrawal: delivered while it is valid, whatever the login's state.
+    pub withdrawal: bool,
 }
 
 /// Delivers challenges to phones (RFC 8030/8291/8292 in the server).

@@ -691,7 +691,7 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     
     /**
      * Register a new push subscription (the distributor or the platform
-     * gave a new endpoint), or none with `PushMode::Pull` (protocol 4).
+     * gave a new endpoint), or none with `PushMode::Pull` (protocol 3, issue 15).
      * Send it, then give the answer to [`finish_push_change`](Self::finish_push_change)
      * and keep the new [`state`](Self::state).
      */
@@ -713,7 +713,7 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     /**
      * A push the platform already decrypted (its text): verified, held.
      */
-    func receiveDecryptedPush(text: String) throws  -> PendingLogin
+    func receiveDecryptedPush(text: String) throws  -> PushEvent
     
     /**
      * Read the pulled logins (each verified), and hold them for answering.
@@ -724,7 +724,7 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * A raw RFC 8291 push message (UnifiedPush and other Web Push
      * distributors): decrypted, verified, held for answering.
      */
-    func receivePush(body: Data) throws  -> PendingLogin
+    func receivePush(body: Data) throws  -> PushEvent
     
     /**
      * "This was not me": refuse and report (asks the citizen to confirm).
@@ -984,7 +984,7 @@ open func pendingRequest()throws  -> HttpRequest  {
     
     /**
      * Register a new push subscription (the distributor or the platform
-     * gave a new endpoint), or none with `PushMode::Pull` (protocol 4).
+     * gave a new endpoint), or none with `PushMode::Pull` (protocol 3, issue 15).
      * Send it, then give the answer to [`finish_push_change`](Self::finish_push_change)
      * and keep the new [`state`](Self::state).
      */
@@ -1029,8 +1029,8 @@ open func readPushStatus(response: HttpResponse)throws  -> PushReachability  {
     /**
      * A push the platform already decrypted (its text): verified, held.
      */
-open func receiveDecryptedPush(text: String)throws  -> PendingLogin  {
-    return try  FfiConverterTypePendingLogin_lift(try rustCallWithError(FfiConverterTypeApiError_lift) {
+open func receiveDecryptedPush(text: String)throws  -> PushEvent  {
+    return try  FfiConverterTypePushEvent_lift(try rustCallWithError(FfiConverterTypeApiError_lift) {
         uniffiCallStatus in
     uniffi_potvrda_mobile_ffi_fn_method_device_receive_decrypted_push(
             self.uniffiCloneHandle(),
@@ -1056,8 +1056,8 @@ open func receivePending(response: HttpResponse)throws  -> [PendingLogin]  {
      * A raw RFC 8291 push message (UnifiedPush and other Web Push
      * distributors): decrypted, verified, held for answering.
      */
-open func receivePush(body: Data)throws  -> PendingLogin  {
-    return try  FfiConverterTypePendingLogin_lift(try rustCallWithError(FfiConverterTypeApiError_lift) {
+open func receivePush(body: Data)throws  -> PushEvent  {
+    return try  FfiConverterTypePushEvent_lift(try rustCallWithError(FfiConverterTypeApiError_lift) {
         uniffiCallStatus in
     uniffi_potvrda_mobile_ffi_fn_method_device_receive_push(
             self.uniffiCloneHandle(),
@@ -3060,6 +3060,97 @@ public func FfiConverterTypeOutcome_lower(_ value: Outcome) -> RustBuffer {
 
 
 /**
+ * What a push brought.
+ */
+
+public enum PushEvent: Equatable, Hashable {
+    
+    /**
+     * A login to confirm: show it.
+     */
+    case login(
+        /**
+         * What the approval screen shows.
+         */login: PendingLogin
+    )
+    /**
+     * A login that is over: close its prompt (issue 15).
+     */
+    case withdrawn(
+        /**
+         * The login's id, as in [`PendingLogin::id`].
+         */id: String, 
+        /**
+         * Why.
+         */reason: Withdrawn
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PushEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePushEvent: FfiConverterRustBuffer {
+    typealias SwiftType = PushEvent
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PushEvent {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .login(login: try FfiConverterTypePendingLogin.read(from: &buf)
+        )
+        
+        case 2: return .withdrawn(id: try FfiConverterString.read(from: &buf), reason: try FfiConverterTypeWithdrawn.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PushEvent, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .login(login):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypePendingLogin.write(login, into: &buf)
+            
+        
+        case let .withdrawn(id,reason):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(id, into: &buf)
+            FfiConverterTypeWithdrawn.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushEvent_lift(_ buf: RustBuffer) throws -> PushEvent {
+    return try FfiConverterTypePushEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushEvent_lower(_ value: PushEvent) -> RustBuffer {
+    return FfiConverterTypePushEvent.lower(value)
+}
+
+
+
+/**
  * How challenges reach the device.
  */
 
@@ -3356,6 +3447,91 @@ public func FfiConverterTypeVerification_lower(_ value: Verification) -> RustBuf
 }
 
 
+
+/**
+ * Why a prompt was withdrawn.
+ */
+
+public enum Withdrawn: Equatable, Hashable {
+    
+    /**
+     * Answered on another device, or with a code.
+     */
+    case answered
+    /**
+     * A newer login replaced it.
+     */
+    case superseded
+    /**
+     * Nobody answered in time.
+     */
+    case expired
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Withdrawn: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWithdrawn: FfiConverterRustBuffer {
+    typealias SwiftType = Withdrawn
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Withdrawn {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .answered
+        
+        case 2: return .superseded
+        
+        case 3: return .expired
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Withdrawn, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .answered:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .superseded:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWithdrawn_lift(_ buf: RustBuffer) throws -> Withdrawn {
+    return try FfiConverterTypeWithdrawn.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWithdrawn_lower(_ value: Withdrawn) -> RustBuffer {
+    return FfiConverterTypeWithdrawn.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -3605,7 +3781,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_potvrda_mobile_ffi_checksum_method_device_pending_request() != 10745) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_potvrda_mobile_ffi_checksum_method_device_push_request() != 761) {
+    if (uniffi_potvrda_mobile_ffi_checksum_method_device_push_request() != 56699) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_potvrda_mobile_ffi_checksum_method_device_push_status_request() != 61506) {
@@ -3614,13 +3790,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_potvrda_mobile_ffi_checksum_method_device_read_push_status() != 55822) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_potvrda_mobile_ffi_checksum_method_device_receive_decrypted_push() != 47106) {
+    if (uniffi_potvrda_mobile_ffi_checksum_method_device_receive_decrypted_push() != 13455) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_potvrda_mobile_ffi_checksum_method_device_receive_pending() != 22786) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_potvrda_mobile_ffi_checksum_method_device_receive_push() != 53202) {
+    if (uniffi_potvrda_mobile_ffi_checksum_method_device_receive_push() != 55782) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_potvrda_mobile_ffi_checksum_method_device_report_fraud() != 36899) {

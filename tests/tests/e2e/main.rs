@@ -35,6 +35,7 @@ mod scale_out;
 mod store_contract;
 mod support;
 mod transport;
+mod withdrawal;
 
 /// Generate `embedded::<name>`, `redis::<name>` and `redis_cluster::<name>` tests from
 /// `async fn <name>(backend: Backend)`.

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, Header};
 use potvrda_proto::api::{AuditKind, LoginAudience, LoginResponse};
-use potvrda_proto::jose::{ChallengeClaims, ChallengeRisk, LoginContext, RiskLevel, TYP_CHALLENGE};
+use potvrda_proto::jose::{
+    ChallengeClaims, ChallengeRisk, LoginContext, RiskLevel, TYP_CHALLENGE, WithdrawalReason,
+};
 use potvrda_proto::limits::{NUMBER_MAX, NUMBER_MIN, VERIFIED_CODE_DIGITS};
 
 use super::risk::Assessment;
@@ -240,6 +242,16 @@ impl Challenges<'_> {
             "earlier login superseded"
         );
         if outcome == DecideOutcome::Decided {
+            if let Ok(Some(earlier)) = self.store.login(previous).await {
+                super::withdrawal::withdraw_prompts(
+                    (self.store.as_ref(), self.push.as_ref(), &self.keys),
+                    &earlier.record,
+                    None,
+                    WithdrawalReason::Superseded,
+                    now,
+                )
+                .await;
+            }
             self.audit
                 .record(
                     Event::new(AuditKind::LoginSuperseded, now)
@@ -263,6 +275,8 @@ impl Challenges<'_> {
                         payload: challenge.jws.clone(),
                         expires_at: record.expires_at,
                         created_ms: record.created_at_ms,
+                        topic: super::withdrawal::topic(&record.id),
+                        withdrawal: false,
                     },
                 );
             }
@@ -279,6 +293,7 @@ impl Challenges<'_> {
             Arc::clone(&self.clock),
             Arc::clone(&self.audit),
         );
+        let (push, keys) = (Arc::clone(&self.push), Arc::clone(&self.keys));
         let limits = self.limits();
         let (id, user_id, created_ms) = (
             record.id.clone(),
@@ -299,7 +314,17 @@ impl Challenges<'_> {
                 };
                 match store.login(&id).await {
                     Ok(Some(l)) if l.state != LoginState::Pending => break,
-                    Ok(_) if !woken => {
+                    Ok(l) if !woken => {
+                        if let Some(l) = l {
+                            super::withdrawal::withdraw_prompts(
+                                (store.as_ref(), push.as_ref(), &keys),
+                                &l.record,
+                                None,
+                                WithdrawalReason::Expired,
+                                clock.now(),
+                            )
+                            .await;
+                        }
                         let expired_ms = created_ms + ttl_ms;
                         metrics.challenge_decided("expired", &user_id, created_ms, expired_ms);
                         let now = clock.now();

@@ -49,6 +49,7 @@ mod selfservice;
 mod staff;
 mod status;
 mod text;
+mod withdrawal;
 
 pub use crate::actor::{Actor, ActorKind};
 pub use accounts::Accounts;

@@ -14,7 +14,7 @@ mod push;
 
 use crate::store::{ChallengeId, DeviceId, LoginId};
 use async_trait::async_trait;
-use potvrda_proto::jose::ApprovalClaims;
+use potvrda_proto::jose::{ApprovalClaims, WithdrawalReason};
 
 use super::Potvrda;
 use crate::audit::Caller;
@@ -165,6 +165,18 @@ impl Factors<'_> {
             DecideOutcome::Expired => return Err(Error::Expired),
             DecideOutcome::NotFound => return Err(Error::NotFound),
         }
+        let answered_on = match &v.evidence {
+            Evidence::Approval { device_id, .. } => Some(device_id),
+            _ => None,
+        };
+        super::withdrawal::withdraw_prompts(
+            (self.store.as_ref(), self.push.as_ref(), &self.keys),
+            &v.login.record,
+            answered_on,
+            WithdrawalReason::Answered,
+            now,
+        )
+        .await;
         factor.record(self, &v, caller, (now, now_ms)).await?;
         tracing::info!(
             login_id = %id,

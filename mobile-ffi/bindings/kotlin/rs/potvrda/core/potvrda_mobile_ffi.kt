@@ -1146,7 +1146,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_pending_request() and 0xFFFF) != 10745) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_push_request() and 0xFFFF) != 761) {
+    if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_push_request() and 0xFFFF) != 56699) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_push_status_request() and 0xFFFF) != 61506) {
@@ -1155,13 +1155,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_read_push_status() and 0xFFFF) != 55822) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_receive_decrypted_push() and 0xFFFF) != 47106) {
+    if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_receive_decrypted_push() and 0xFFFF) != 13455) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_receive_pending() and 0xFFFF) != 22786) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_receive_push() and 0xFFFF) != 53202) {
+    if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_receive_push() and 0xFFFF) != 55782) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_report_fraud() and 0xFFFF) != 36899) {
@@ -1754,7 +1754,7 @@ public interface DeviceInterface {
     
     /**
      * Register a new push subscription (the distributor or the platform
-     * gave a new endpoint), or none with `PushMode::Pull` (protocol 4).
+     * gave a new endpoint), or none with `PushMode::Pull` (protocol 3, issue 15).
      * Send it, then give the answer to [`finish_push_change`](Self::finish_push_change)
      * and keep the new [`state`](Self::state).
      */
@@ -1776,7 +1776,7 @@ public interface DeviceInterface {
     /**
      * A push the platform already decrypted (its text): verified, held.
      */
-    fun `receiveDecryptedPush`(`text`: kotlin.String): PendingLogin
+    fun `receiveDecryptedPush`(`text`: kotlin.String): PushEvent
     
     /**
      * Read the pulled logins (each verified), and hold them for answering.
@@ -1787,7 +1787,7 @@ public interface DeviceInterface {
      * A raw RFC 8291 push message (UnifiedPush and other Web Push
      * distributors): decrypted, verified, held for answering.
      */
-    fun `receivePush`(`body`: kotlin.ByteArray): PendingLogin
+    fun `receivePush`(`body`: kotlin.ByteArray): PushEvent
     
     /**
      * "This was not me": refuse and report (asks the citizen to confirm).
@@ -2136,7 +2136,7 @@ open class Device: Disposable, AutoCloseable, DeviceInterface
     
     /**
      * Register a new push subscription (the distributor or the platform
-     * gave a new endpoint), or none with `PushMode::Pull` (protocol 4).
+     * gave a new endpoint), or none with `PushMode::Pull` (protocol 3, issue 15).
      * Send it, then give the answer to [`finish_push_change`](Self::finish_push_change)
      * and keep the new [`state`](Self::state).
      */
@@ -2196,8 +2196,8 @@ open class Device: Disposable, AutoCloseable, DeviceInterface
     /**
      * A push the platform already decrypted (its text): verified, held.
      */
-    @Throws(ApiException::class)override fun `receiveDecryptedPush`(`text`: kotlin.String): PendingLogin {
-            return FfiConverterTypePendingLogin.lift(
+    @Throws(ApiException::class)override fun `receiveDecryptedPush`(`text`: kotlin.String): PushEvent {
+            return FfiConverterTypePushEvent.lift(
     callWithHandle {
     uniffiRustCallWithError(ApiException) { _status ->
     UniffiLib.uniffi_potvrda_mobile_ffi_fn_method_device_receive_decrypted_push(
@@ -2233,8 +2233,8 @@ open class Device: Disposable, AutoCloseable, DeviceInterface
      * A raw RFC 8291 push message (UnifiedPush and other Web Push
      * distributors): decrypted, verified, held for answering.
      */
-    @Throws(ApiException::class)override fun `receivePush`(`body`: kotlin.ByteArray): PendingLogin {
-            return FfiConverterTypePendingLogin.lift(
+    @Throws(ApiException::class)override fun `receivePush`(`body`: kotlin.ByteArray): PushEvent {
+            return FfiConverterTypePushEvent.lift(
     callWithHandle {
     uniffiRustCallWithError(ApiException) { _status ->
     UniffiLib.uniffi_potvrda_mobile_ffi_fn_method_device_receive_push(
@@ -4578,6 +4578,111 @@ public object FfiConverterTypeOutcome: FfiConverterRustBuffer<Outcome> {
 
 
 /**
+ * What a push brought.
+ */
+sealed class PushEvent {
+    
+    /**
+     * A login to confirm: show it.
+     */
+    data class Login(
+        /**
+         * What the approval screen shows.
+         */
+        val `login`: rs.potvrda.core.PendingLogin) : PushEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A login that is over: close its prompt (issue 15).
+     */
+    data class Withdrawn(
+        /**
+         * The login's id, as in [`PendingLogin::id`].
+         */
+        val `id`: kotlin.String, 
+        /**
+         * Why.
+         */
+        val `reason`: rs.potvrda.core.Withdrawn) : PushEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePushEvent : FfiConverterRustBuffer<PushEvent>{
+    override fun read(buf: ByteBuffer): PushEvent {
+        return when(buf.getInt()) {
+            1 -> PushEvent.Login(
+                FfiConverterTypePendingLogin.read(buf),
+                )
+            2 -> PushEvent.Withdrawn(
+                FfiConverterString.read(buf),
+                FfiConverterTypeWithdrawn.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: PushEvent): ULong = when(value) {
+        is PushEvent.Login -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypePendingLogin.allocationSize(value.`login`)
+            )
+        }
+        is PushEvent.Withdrawn -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`id`)
+                + FfiConverterTypeWithdrawn.allocationSize(value.`reason`)
+            )
+        }
+    }
+
+    override fun write(value: PushEvent, buf: ByteBuffer) {
+        when(value) {
+            is PushEvent.Login -> {
+                buf.putInt(1)
+                FfiConverterTypePendingLogin.write(value.`login`, buf)
+                Unit
+            }
+            is PushEvent.Withdrawn -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`id`, buf)
+                FfiConverterTypeWithdrawn.write(value.`reason`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * How challenges reach the device.
  */
 sealed class PushMode {
@@ -4803,6 +4908,53 @@ public object FfiConverterTypeVerification: FfiConverterRustBuffer<Verification>
     override fun allocationSize(value: Verification) = 4UL
 
     override fun write(value: Verification, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Why a prompt was withdrawn.
+ */
+
+enum class Withdrawn {
+    
+    /**
+     * Answered on another device, or with a code.
+     */
+    ANSWERED,
+    /**
+     * A newer login replaced it.
+     */
+    SUPERSEDED,
+    /**
+     * Nobody answered in time.
+     */
+    EXPIRED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWithdrawn: FfiConverterRustBuffer<Withdrawn> {
+    override fun read(buf: ByteBuffer) = try {
+        Withdrawn.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Withdrawn) = 4UL
+
+    override fun write(value: Withdrawn, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
