@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine with Rust: installs what it
 # needs (redis-server; promtool, systemd-analyze and PyYAML to check deploy/;
-# Chromium and chromedriver for the browser tests; Node.js and npm for the
+# Chromium and chromedriver for the browser tests; Firefox ESR and geckodriver
+# for the companion's Web Push test; Node.js and npm for the
 # certified relying-party library (openid-client, installed by `npm ci`); the wasm32 target and
 # wasm-bindgen-cli for the browser companion (scripts/web-app.sh);
 # cargo-deny; schemathesis), then licence/ban checks, format check, clippy,
@@ -20,6 +21,8 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# Firefox ESR receives real Web Push from the test's own push service.
+command -v firefox-esr >/dev/null 2>&1 || missing+=(firefox-esr)
 # Node.js runs the certified relying-party library (openid-client, tests/node).
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
@@ -35,6 +38,8 @@ for component in rustfmt clippy; do
 done
 
 command -v cargo-deny >/dev/null 2>&1 || cargo install --locked cargo-deny
+# WebDriver for Firefox (the companion's Web Push test), from crates.io.
+command -v geckodriver >/dev/null 2>&1 || cargo install --locked geckodriver
 
 echo "==> cargo deny (licences, bans, sources)"
 cargo deny check licenses bans sources

@@ -156,6 +156,9 @@ function draw(logins) {
   for (const li of [...list.children]) if (!now.has(li.dataset.id)) li.remove();
   for (const login of logins) if (!shown.has(login.id)) list.append(card(login));
   $('none').hidden = logins.length > 0;
+  // Opened from a notification: that login's number field first.
+  const wanted = decodeURIComponent(location.hash.slice(1));
+  if (wanted) list.querySelector(`[data-id="${CSS.escape(wanted)}"] .number`)?.focus();
 }
 
 async function pull() {
@@ -167,6 +170,51 @@ async function pull() {
   }
 }
 
+// --- Web Push (issue 15) -------------------------------------------------
+// The server's VAPID key (base64url) as PushManager wants it.
+function keyBytes(b64url) {
+  const b64 = b64url.replace(/-/g, '+').replace(/_/g, '/');
+  return Uint8Array.from(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)), (c) => c.charCodeAt(0));
+}
+
+// Subscribe through the browser's PushManager and register the subscription
+// with the server; again when the server says the old one is gone (the push
+// service answered 404/410). Whether pushes now reach this companion.
+async function subscribe() {
+  if (!navigator.serviceWorker || !('PushManager' in window) || !('Notification' in window)) return false;
+  const permission = Notification.permission === 'default'
+    ? await Notification.requestPermission()
+    : Notification.permission;
+  if (permission !== 'granted') return false;
+  const reg = await navigator.serviceWorker.ready;
+  const asked = await send(device.push_status_request(Date.now()));
+  const status = JSON.parse(device.push_status(asked.status, asked.body));
+  let sub = await reg.pushManager.getSubscription();
+  if (sub && status === 'active') return true;
+  if (sub) await sub.unsubscribe();
+  sub = await reg.pushManager.subscribe({
+    userVisibleOnly: true,
+    applicationServerKey: keyBytes(device.vapid_public_key()),
+  });
+  const { endpoint, keys } = sub.toJSON();
+  const resp = await send(device.push_request(JSON.stringify({ endpoint, keys }), Date.now()));
+  return JSON.parse(device.push_status(resp.status, resp.body)) === 'active';
+}
+
+// Pushes when the browser grants them; pulling every 2 s only as the
+// fallback (permission refused, no push service, the subscription gone).
+async function wake() {
+  let pushed = false;
+  try {
+    pushed = await subscribe();
+  } catch (err) {
+    console.warn('push subscription failed; pulling instead', err);
+  }
+  document.body.dataset.push = pushed ? 'on' : 'off';
+  clearInterval(polling);
+  if (!pushed) polling = setInterval(() => { if (!document.hidden) pull(); }, 2000);
+}
+
 function home() {
   show('home');
   $('who').textContent = device.username() ?? '';
@@ -174,7 +222,13 @@ function home() {
   pull();
   clearInterval(polling);
   polling = setInterval(() => { if (!document.hidden) pull(); }, 2000);
+  wake();
 }
+
+// Back on screen: pull what arrived meanwhile, and check the subscription.
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && device && !$('home').hidden) { pull(); wake(); }
+});
 
 // A push the service worker received (already decrypted by the browser).
 navigator.serviceWorker?.addEventListener('message', (event) => {

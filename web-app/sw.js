@@ -1,7 +1,7 @@
-// The companion's service worker: makes /app installable and hands a Web
-// Push message (the browser has already decrypted it, RFC 8291) to the open
-// page, which verifies it in the core like any pulled challenge; with no
-// page open it shows a notification that opens one.
+// The companion's service worker: makes /app installable, shows a Web Push
+// message (the browser has already decrypted it, RFC 8291) as a
+// notification, and hands it to the open page, which verifies it in the
+// core like any pulled challenge; a withdrawal closes the notification.
 self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
 self.addEventListener('fetch', () => {});
@@ -11,7 +11,8 @@ self.addEventListener('fetch', () => {});
 function peek(jws) {
   try {
     const part = (i) => JSON.parse(atob(jws.split('.')[i].replace(/-/g, '+').replace(/_/g, '/')));
-    return { typ: part(0).typ, cid: part(1).cid };
+    const claims = part(1);
+    return { typ: part(0).typ, cid: claims.cid, ctx: claims.ctx ?? {} };
   } catch {
     return {};
   }
@@ -19,7 +20,7 @@ function peek(jws) {
 
 self.addEventListener('push', (event) => {
   const text = event.data ? event.data.text().trim() : '';
-  const { typ, cid } = peek(text);
+  const { typ, cid, ctx } = peek(text);
   event.waitUntil((async () => {
     const pages = await self.clients.matchAll({ type: 'window' });
     pages.forEach((page) => page.postMessage({ push: text }));
@@ -27,15 +28,31 @@ self.addEventListener('push', (event) => {
       // The login is over (answered elsewhere, superseded, expired).
       const shown = await self.registration.getNotifications({ tag: `potvrda-${cid}` });
       shown.forEach((n) => n.close());
-    } else if (pages.length === 0) {
-      await self.registration.showNotification('Potvrda', {
-        body: 'Prijava čeka potvrdu · A login is waiting for you',
-        tag: `potvrda-${cid}`,
-      });
+      return;
     }
+    // A login waits: the service and where it comes from; the number and
+    // the PIN are asked on the page, after the core verified the challenge.
+    const from = [ctx.ip, ctx.user_agent].filter(Boolean).join(' · ');
+    await self.registration.showNotification(ctx.service ?? 'Potvrda', {
+      body: `Prijava čeka potvrdu · A login is waiting for you${from ? `\n${from}` : ''}`,
+      tag: `potvrda-${cid}`,
+      requireInteraction: true,
+      data: { cid, shown_at: Date.now() },
+    });
   })());
 });
+// Tapping it opens the companion on that login.
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
-  event.waitUntil(self.clients.openWindow('/app/'));
+  const cid = event.notification.data?.cid ?? '';
+  event.waitUntil((async () => {
+    const url = new URL(`./#${encodeURIComponent(cid)}`, self.registration.scope).href;
+    const pages = await self.clients.matchAll({ type: 'window' });
+    const open = pages.find((p) => p.url.startsWith(self.registration.scope));
+    if (open) {
+      await open.navigate(url).catch(() => {});
+      return open.focus();
+    }
+    return self.clients.openWindow(url);
+  })());
 });

@@ -181,6 +181,54 @@ impl Companion {
         self.enrolled.as_ref().map(|e| e.username.clone())
     }
 
+    /// The server's VAPID key: the `applicationServerKey` to subscribe with.
+    pub fn vapid_public_key(&self) -> Option<String> {
+        self.enrolled.as_ref().map(|e| e.vapid_public_key.clone())
+    }
+
+    /// The request asking whether pushes still reach this device; read the
+    /// answer with [`push_status`](Self::push_status).
+    pub fn push_status_request(&self, now_ms: f64) -> Result<String, JsError> {
+        request(
+            self.device()?
+                .info_request(&self.signer, secs(now_ms))
+                .map_err(fail)?,
+        )
+    }
+
+    /// `"active"`, `"gone"` (subscribe again) or `"none"`.
+    pub fn push_status(&self, status: u16, body: &[u8]) -> Result<String, JsError> {
+        let info: potvrda_proto::api::DeviceInfo = Response {
+            status,
+            body: body.to_vec(),
+        }
+        .json()
+        .map_err(fail)?;
+        json(&info.push)
+    }
+
+    /// The request registering the browser's push subscription (its
+    /// `toJSON()`), or removing it with `null` (issue 15). The answer is a
+    /// device view: read it with [`push_status`](Self::push_status).
+    pub fn push_request(
+        &self,
+        subscription_json: Option<String>,
+        now_ms: f64,
+    ) -> Result<String, JsError> {
+        let setup = match subscription_json {
+            Some(text) => PushSetup::Decrypted(
+                serde_json::from_str(&text)
+                    .map_err(|_| JsError::new("invalid: not a push subscription"))?,
+            ),
+            None => PushSetup::Pull,
+        };
+        let (_, req) = self
+            .device()?
+            .push_request(&self.signer, setup, secs(now_ms))
+            .map_err(fail)?;
+        request(req)
+    }
+
     /// The request that pulls pending logins.
     pub fn pending_request(&self, now_ms: f64) -> Result<String, JsError> {
         request(

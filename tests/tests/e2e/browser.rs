@@ -25,7 +25,11 @@ pub(crate) struct Driver {
 
 /// Headless Chromium of this size (`"900,1300"`), through its own chromedriver.
 pub(crate) async fn chromium(window: &str) -> (Driver, fantoccini::Client) {
-    let driver = Driver::start().await;
+    let driver = Driver::start(
+        "chromedriver",
+        "Debian `apt-get install -y chromium chromium-driver`",
+    )
+    .await;
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -40,6 +44,27 @@ pub(crate) async fn chromium(window: &str) -> (Driver, fantoccini::Client) {
     (driver, browser)
 }
 
+/// Headless Firefox ESR with these preferences, through geckodriver.
+pub(crate) async fn firefox(prefs: serde_json::Value) -> (Driver, fantoccini::Client) {
+    let driver = Driver::start(
+        "geckodriver",
+        "`cargo install geckodriver` and Debian `apt-get install -y firefox-esr`",
+    )
+    .await;
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), "firefox".into());
+    caps.insert(
+        "moz:firefoxOptions".into(),
+        serde_json::json!({"binary": "/usr/bin/firefox-esr", "args": ["-headless"], "prefs": prefs}),
+    );
+    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Firefox session");
+    (driver, browser)
+}
+
 /// Keep a screenshot for the documentation when `POTVRDA_TEST_SCREENSHOTS=<dir>` is set.
 pub(crate) fn keep_screenshot(name: &str, png: &[u8]) {
     if let Ok(dir) = std::env::var("POTVRDA_TEST_SCREENSHOTS") {
@@ -48,18 +73,18 @@ pub(crate) fn keep_screenshot(name: &str, png: &[u8]) {
 }
 
 impl Driver {
-    async fn start() -> Self {
+    async fn start(program: &str, install: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new("chromedriver")
+        let child = Command::new(program)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("chromedriver is needed ({e}): Debian `apt-get install -y chromium chromium-driver` (scripts/test.sh installs it)")
+                panic!("{program} is needed ({e}): {install} (scripts/test.sh installs it)")
             });
         let url = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
@@ -72,7 +97,7 @@ impl Driver {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "chromedriver ready within 20 s"
+                "{program} ready within 20 s"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

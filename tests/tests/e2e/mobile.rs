@@ -121,7 +121,7 @@ fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 /// `web-app/` with its wasm package built now (`scripts/web-app.sh`, once per run).
-async fn web_app() -> PathBuf {
+pub(crate) async fn web_app() -> PathBuf {
     static BUILT: OnceCell<()> = OnceCell::const_new();
     BUILT
         .get_or_init(|| async {
