@@ -197,7 +197,9 @@ async function subscribe() {
     applicationServerKey: keyBytes(device.vapid_public_key()),
   });
   const { endpoint, keys } = sub.toJSON();
-  const resp = await send(device.push_request(JSON.stringify({ endpoint, keys }), Date.now()));
+  // Declarative Web Push: iOS shows it even without this service worker.
+  const subscription = JSON.stringify({ endpoint, keys, payload: 'declarative' });
+  const resp = await send(device.push_request(subscription, Date.now()));
   return JSON.parse(device.push_status(resp.status, resp.body)) === 'active';
 }
 

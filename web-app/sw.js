@@ -18,8 +18,19 @@ function peek(jws) {
   }
 }
 
+// A challenge comes as Declarative Web Push JSON (the platform's title,
+// body and page, the JWS in data.jws); a withdrawal as a bare JWS.
+function unwrap(text) {
+  if (!text.startsWith('{')) return { jws: text, shown: null };
+  try {
+    const msg = JSON.parse(text);
+    if (msg.web_push === 8030) return { jws: msg.notification?.data?.jws ?? '', shown: msg.notification };
+  } catch { /* not JSON */ }
+  return { jws: '', shown: null };
+}
+
 self.addEventListener('push', (event) => {
-  const text = event.data ? event.data.text().trim() : '';
+  const { jws: text, shown: declared } = unwrap(event.data ? event.data.text().trim() : '');
   const { typ, cid, ctx } = peek(text);
   event.waitUntil((async () => {
     const pages = await self.clients.matchAll({ type: 'window' });
@@ -33,11 +44,11 @@ self.addEventListener('push', (event) => {
     // A login waits: the service and where it comes from; the number and
     // the PIN are asked on the page, after the core verified the challenge.
     const from = [ctx.ip, ctx.user_agent].filter(Boolean).join(' · ');
-    await self.registration.showNotification(ctx.service ?? 'Potvrda', {
-      body: `Prijava čeka potvrdu · A login is waiting for you${from ? `\n${from}` : ''}`,
+    await self.registration.showNotification(declared?.title ?? ctx.service ?? 'Potvrda', {
+      body: declared?.body ?? `Prijava čeka potvrdu · A login is waiting for you${from ? `\n${from}` : ''}`,
       tag: `potvrda-${cid}`,
       requireInteraction: true,
-      data: { cid, shown_at: Date.now() },
+      data: { cid, shown_at: Date.now(), navigate: declared?.navigate ?? null },
     });
   })());
 });

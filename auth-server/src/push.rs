@@ -221,6 +221,7 @@ impl PushSender {
             endpoint: sub.endpoint.clone(),
             p256dh: sub.keys.p256dh.clone(),
             auth: sub.keys.auth.clone(),
+            declarative: sub.payload == Some(potvrda_proto::api::PushPayload::Declarative),
         })
     }
 
@@ -496,6 +497,7 @@ mod tests {
     fn http_endpoints_need_explicit_permission() {
         let ua = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
         let sub = |endpoint: &str| PushSubscription {
+            payload: None,
             endpoint: endpoint.into(),
             keys: potvrda_proto::api::PushKeys {
                 p256dh: URL_SAFE_NO_PAD.encode(

@@ -100,6 +100,21 @@ pub enum Pushed {
     Withdrawn(Withdrawal),
 }
 
+/// The challenge JWS in a Declarative Web Push message (issue 15):
+/// `{"web_push": 8030, "notification": {…, "data": {"jws": …}}}`. Only the
+/// JWS counts: the title and body shown by the platform are not trusted.
+fn declarative_jws(text: &str) -> Result<String> {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|_| Error::MalformedJws("push is neither a JWS nor JSON"))?;
+    if value["web_push"] != 8030 {
+        return Err(Error::MalformedJws("not a Declarative Web Push message"));
+    }
+    value["notification"]["data"]["jws"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or(Error::MalformedJws("no JWS in the declarative push"))
+}
+
 /// A pushed JWS: a challenge, or a withdrawal (by its `typ`), verified with
 /// the server's keys, for this device, unexpired.
 pub fn verify_pushed(
@@ -108,6 +123,13 @@ pub fn verify_pushed(
     device_id: &str,
     now: i64,
 ) -> Result<Pushed> {
+    let unwrapped;
+    let jws_text = if jws_text.trim_start().starts_with('{') {
+        unwrapped = declarative_jws(jws_text)?;
+        unwrapped.as_str()
+    } else {
+        jws_text
+    };
     let parsed = jws::parse(jws_text, None)?;
     if parsed.header.typ.as_deref() != Some(TYP_WITHDRAWAL) {
         return verify_challenge(jws_text, server_jwks, device_id, now)
@@ -412,6 +434,30 @@ mod tests {
             verify_pushed(&sign(&srv, "srv2", "dev1"), &jwks, "dev1", 1100),
             Err(Error::UnknownServerKey)
         ));
+        // Declarative Web Push JSON: only the JWS inside counts.
+        let ch = jws::sign(
+            &srv,
+            TYP_CHALLENGE,
+            Some("srv1"),
+            &challenge("dev1", 1000, 1060),
+        )
+        .expect("signs");
+        let wrapped = serde_json::json!({"web_push": 8030, "notification": {
+            "title": "anything", "navigate": "https://evil.example/", "data": {"jws": ch}}});
+        assert!(matches!(
+            verify_pushed(&wrapped.to_string(), &jwks, "dev1", 1030),
+            Ok(Pushed::Challenge(c)) if c.jws == ch
+        ));
+        let forged_inside =
+            serde_json::json!({"web_push": 8030, "notification": {"data": {"jws": forged}}});
+        assert!(verify_pushed(&forged_inside.to_string(), &jwks, "dev1", 1100).is_err());
+        for bad in [
+            r#"{"notification": {"data": {"jws": "x"}}}"#,
+            r#"{"web_push": 8030}"#,
+            "{not json",
+        ] {
+            assert!(verify_pushed(bad, &jwks, "dev1", 1030).is_err(), "{bad}");
+        }
         // A challenge still verifies as a challenge through the same door.
         let ch = jws::sign(
             &srv,

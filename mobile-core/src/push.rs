@@ -70,6 +70,7 @@ impl PushKeyPair {
     /// The subscription to register with the server for `endpoint`.
     pub fn subscription(&self, endpoint: &str) -> PushSubscription {
         PushSubscription {
+            payload: None,
             endpoint: endpoint.to_owned(),
             keys: PushKeys {
                 p256dh: self.public_b64(),

@@ -170,6 +170,7 @@ impl From<PushMode> for PushSetup {
                 p256dh,
                 auth,
             } => Self::Decrypted(PushSubscription {
+                payload: None,
                 endpoint,
                 keys: PushKeys { p256dh, auth },
             }),

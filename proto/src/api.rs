@@ -281,6 +281,23 @@ pub struct PushSubscription {
     pub endpoint: String,
     /// Encryption keys.
     pub keys: PushKeys,
+    /// What the pushes' plaintext is (issue 15; absent: `jws`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<PushPayload>,
+}
+
+/// The plaintext of a challenge push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PushPayload {
+    /// The challenge JWS itself.
+    Jws,
+    /// Declarative Web Push JSON (`{"web_push": 8030, "notification": {…}}`)
+    /// with the JWS in `notification.data.jws`: a Home Screen web app on
+    /// iOS 18.4+ shows it without its service worker; other browsers hand
+    /// the same JSON to the service worker.
+    Declarative,
 }
 
 /// `POST /v1/enrollments` body.

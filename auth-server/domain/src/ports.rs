@@ -257,6 +257,7 @@ impl PushGateway for MemoryPush {
             endpoint: sub.endpoint.clone(),
             p256dh: sub.keys.p256dh.clone(),
             auth: sub.keys.auth.clone(),
+            declarative: sub.payload == Some(potvrda_proto::api::PushPayload::Declarative),
         })
     }
 

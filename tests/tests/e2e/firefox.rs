@@ -183,6 +183,8 @@ async fn firefox_receives_the_push_decrypts_it_and_the_citizen_approves() {
         assert_eq!(note["title"], "eUprava: porez na imovinu", "{note}");
         let cid = note["data"]["cid"].as_str().expect("cid").to_owned();
         assert_eq!(note["tag"], format!("potvrda-{cid}"));
+        // Declarative Web Push: the page to open came in the message.
+        assert_eq!(note["data"]["navigate"], format!("{}/app/#{cid}", srv.url));
         browser
             .wait()
             .for_element(Locator::Css(&format!(".login[data-id=\"{cid}\"]")))

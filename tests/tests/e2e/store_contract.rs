@@ -211,6 +211,7 @@ async fn an_activation_code_enrolls_one_device_once(backend: Backend) {
         endpoint: endpoint.into(),
         p256dh: "p".into(),
         auth: "a".into(),
+        declarative: false,
     };
     let read = || async {
         store

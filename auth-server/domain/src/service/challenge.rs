@@ -268,11 +268,16 @@ impl Challenges<'_> {
     fn dispatch_pushes(&self, devices: Vec<Device>, record: &LoginRecord) {
         for (device, challenge) in devices.into_iter().zip(&record.challenges) {
             if device.push.is_some() && !device.push_gone {
+                let payload = if device.push.as_ref().is_some_and(|p| p.declarative) {
+                    declarative(&challenge.jws, record, &self.public_url)
+                } else {
+                    challenge.jws.clone()
+                };
                 self.push.dispatch(
                     device,
                     PushJob {
                         login_id: record.id.clone(),
-                        payload: challenge.jws.clone(),
+                        payload,
                         expires_at: record.expires_at,
                         created_ms: record.created_at_ms,
                         topic: super::withdrawal::topic(&record.id),
@@ -354,6 +359,40 @@ impl Challenges<'_> {
             metrics.challenge_closed();
         });
     }
+}
+
+/// A challenge as Declarative Web Push (issue 15): what a Home Screen web
+/// app on iOS 18.4+ shows by itself — the service, where the login comes
+/// from, and the companion's page for that challenge — with the signed
+/// challenge in `data.jws`, which the core verifies before anything is
+/// answered. Browsers without declarative support hand the same JSON to the
+/// service worker.
+fn declarative(jws: &str, record: &LoginRecord, public_url: &str) -> String {
+    let from = [
+        record.context.ip.as_deref(),
+        record.context.user_agent.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ");
+    let body = if from.is_empty() {
+        "Prijava čeka potvrdu · A login is waiting for you".to_owned()
+    } else {
+        format!("Prijava čeka potvrdu · A login is waiting for you\n{from}")
+    };
+    serde_json::json!({
+        "web_push": 8030,
+        "notification": {
+            "title": record.context.service.as_deref().unwrap_or("Potvrda"),
+            "body": body,
+            "navigate": format!("{}/app/#{}", public_url.trim_end_matches('/'), record.cid),
+            "tag": format!("potvrda-{}", record.cid),
+            "require_interaction": true,
+            "data": {"jws": jws, "cid": record.cid.to_string()},
+        },
+    })
+    .to_string()
 }
 
 /// `login_started`, with the risk assessment and its reasons.

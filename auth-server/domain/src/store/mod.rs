@@ -89,6 +89,9 @@ pub struct PushTarget {
     pub p256dh: String,
     /// The 16-byte auth secret, base64url.
     pub auth: String,
+    /// Challenges go as Declarative Web Push JSON (issue 15).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub declarative: bool,
 }
 
 /// An enrolled device.
