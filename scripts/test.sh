@@ -21,6 +21,9 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# A JDK and JNA run the Kotlin bindings (scripts/kotlin.sh installs kotlinc from npm).
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+[ -f /usr/share/java/jna.jar ] || missing+=(libjna-java)
 # Firefox ESR receives real Web Push from the test's own push service.
 command -v firefox-esr >/dev/null 2>&1 || missing+=(firefox-esr)
 # Node.js runs the certified relying-party library (openid-client, tests/node).

@@ -76,6 +76,71 @@ async fn python_bindings_enroll_and_approve_a_login() {
     srv.stop().await;
 }
 
+/// The generated Kotlin, compiled with the npm registry's Kotlin compiler
+/// together with tests/kotlin/BindingsLogin.kt and every Kotlin listing of
+/// docs/MOBILE.md (scripts/kotlin.sh), run on the JVM with JNA through the
+/// built library against a live server (issue 15): enroll from the QR text,
+/// a raw RFC 8291 push to the program's own endpoint, an approval refused
+/// by the citizen's prompt and then given, a fraud report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kotlin_bindings_enroll_push_approve_and_report_fraud() {
+    let bindings = generated().await;
+    let status = tokio::process::Command::new("bash")
+        .arg(workspace().join("scripts/kotlin.sh"))
+        .arg(bindings)
+        .status()
+        .await
+        .expect("bash runs");
+    assert!(status.success(), "scripts/kotlin.sh failed");
+    let srv = TestServer::start(Backend::Embedded).await;
+    let account = srv.create_citizen(&potvrda_e2e::unique("kt")).await;
+    let classpath = format!(
+        "{}:/usr/share/java/jna.jar",
+        bindings.join("potvrda-kotlin.jar").display()
+    );
+    let out = tokio::process::Command::new("java")
+        .arg(format!(
+            "-Djna.library.path={}",
+            bindings.join("python").display()
+        ))
+        .args(["-cp", &classpath, "BindingsLoginKt"])
+        .env("POTVRDA_URL", &srv.url)
+        .env(
+            "POTVRDA_ACTIVATION",
+            activation_uri(&srv.url, account.activation_code.expose()),
+        )
+        .env("POTVRDA_USERNAME", &account.username)
+        .env("POTVRDA_PASSWORD", account.initial_password.expose())
+        .env("POTVRDA_PORTAL_CLIENT", potvrda_e2e::PORTAL_CLIENT)
+        .env("POTVRDA_PORTAL_SECRET", potvrda_e2e::PORTAL_SECRET)
+        .output()
+        .await
+        .expect("java runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("approved and reported fraud"), "{stdout}");
+    // The server saw what the program says: one approval, one fraud report.
+    let events = srv
+        .audit(&format!("user_id={}", account.user_id))
+        .await
+        .events;
+    let count = |kind| events.iter().filter(|e| e.kind == kind).count();
+    assert_eq!(
+        count(potvrda_proto::api::AuditKind::LoginApproved),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(
+        count(potvrda_proto::api::AuditKind::FraudReported),
+        1,
+        "{events:?}"
+    );
+    srv.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_committed_kotlin_and_swift_bindings_are_what_the_generator_makes() {
     let fresh = generated().await;

@@ -1,0 +1,7 @@
+@file:Suppress("unused")
+
+package android.os
+
+object Build {
+    const val MODEL = "Pixel"
+}
