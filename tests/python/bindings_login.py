@@ -54,6 +54,49 @@ def push_service():
     return f"http://127.0.0.1:{server.server_address[1]}/push/python", bodies
 
 
+def next_login(device, bodies):
+    """The next pushed login, past the withdrawals of superseded ones."""
+    while True:
+        event = device.receive_push(bodies.get(timeout=10))
+        if isinstance(event, core.PushEvent.LOGIN):
+            return event
+
+
+def add_second_device(device, bodies, access_token):
+    """A second phone through the bindings, approved from the first (the
+    citizen's own device addition); it is woken by Web Push at its own
+    endpoint. The first phone's pushes arrive in `bodies`."""
+    req = urllib.request.Request(
+        os.environ["POTVRDA_URL"] + "/v1/me/devices/additions",
+        data=b"{}",
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": "Bearer " + access_token},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        asked = json.loads(resp.read())
+    shown = next_login(device, bodies)
+    request = (
+        device.approve_code(shown.login.id, asked["code"])
+        if asked.get("code")
+        else device.approve(shown.login.id, asked["number"])
+    )
+    assert device.answer_outcome(shown.login.id, send(request)) == core.Outcome.APPROVED
+    req = urllib.request.Request(
+        os.environ["POTVRDA_URL"] + f"/v1/me/devices/additions/{asked['request_id']}?wait=0",
+        headers={"Authorization": "Bearer " + access_token},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        code = json.loads(resp.read())["activation_code"]
+    endpoint2, bodies2 = push_service()
+    tablet = core.new_software_keystore(os.urandom(32))
+    phone2 = core.Device(tablet.keystore, Citizen(), True)
+    request = phone2.enrollment_request(
+        code, os.environ["POTVRDA_URL"], "Python 2", "python", core.PushMode.WEB_PUSH(endpoint2)
+    )
+    phone2.finish_enrollment(send(request))
+    return phone2, bodies2
+
+
 def portal(method, path, body=None, token=None):
     """The portal's side of the login (not the app's): plain JSON over HTTP,
     authenticated as the registered portal client (protocol 3)."""
@@ -238,6 +281,22 @@ def main():
     assert withdrawn[0].reason == core.Withdrawn.SUPERSEDED, withdrawn
     left = device.pending_logins()
     assert len(left) == 1 and left[0].id != first.login.id, left
+
+    # A second phone, approved from the first: when the first answers a
+    # login, the second is told to drop its prompt (withdrawn, `answered`).
+    phone2, bodies2 = add_second_device(device, bodies, status["access_token"])
+    login = start()
+    on_first = next_login(device, bodies)
+    on_second = phone2.receive_push(bodies2.get(timeout=10))
+    assert isinstance(on_second, core.PushEvent.LOGIN), on_second
+    assert on_first.login.id == on_second.login.id
+    answer = device.approve(on_first.login.id, login["number"])
+    assert device.answer_outcome(on_first.login.id, send(answer)) == core.Outcome.APPROVED
+    gone = phone2.receive_push(bodies2.get(timeout=10))
+    assert isinstance(gone, core.PushEvent.WITHDRAWN), gone
+    assert (gone.id, gone.reason) == (on_second.login.id, core.Withdrawn.ANSWERED), gone
+    assert phone2.pending_logins() == [], "the second phone's prompt is gone"
+    assert bodies.empty(), "the phone that answered gets no withdrawal"
     print("python bindings: enrolled and approved", enrolled.device_id)
 
 

@@ -63,16 +63,27 @@ async fn python_bindings_enroll_and_approve_a_login() {
     );
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("enrolled and approved"), "{stdout}");
-    // The server saw a device of platform `python` approve the login.
+    // The server saw what the script says: three approvals (the first
+    // login, the second phone's addition, the login both phones were
+    // asked), and a withdrawal pushed to the phone that did not answer.
     let events = srv
-        .audit(&format!("user_id={}", account.user_id))
+        .audit(&format!("user_id={}&limit=1000", account.user_id))
         .await
         .events;
     let approved: Vec<_> = events
         .iter()
         .filter(|e| e.kind == potvrda_proto::api::AuditKind::LoginApproved)
         .collect();
-    assert_eq!(approved.len(), 1, "{events:?}");
+    assert_eq!(approved.len(), 3, "{events:?}");
+    let answered_by = approved[2].detail["device_id"].clone();
+    let withdrawn: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == potvrda_proto::api::AuditKind::PushSent)
+        .filter(|e| e.detail.get("withdrawal").is_some())
+        .filter(|e| e.detail["login_id"] == approved[2].detail["login_id"])
+        .collect();
+    assert_eq!(withdrawn.len(), 1, "{events:?}");
+    assert_ne!(withdrawn[0].detail["device_id"], answered_by);
     srv.stop().await;
 }
 
