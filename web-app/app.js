@@ -227,6 +227,10 @@ function home() {
   wake();
 }
 
+// A tapped notification navigates here to `#<challenge id>` (the service
+// worker): show that login with its number field ready.
+window.addEventListener('hashchange', () => { if (device && !$('home').hidden) pull(); });
+
 // Back on screen: pull what arrived meanwhile, and check the subscription.
 document.addEventListener('visibilitychange', () => {
   if (!document.hidden && device && !$('home').hidden) { pull(); wake(); }

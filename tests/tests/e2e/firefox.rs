@@ -222,8 +222,36 @@ async fn firefox_receives_the_push_decrypts_it_and_the_citizen_approves() {
     let ms = median(latencies.clone());
     eprintln!("firefox: login request → notification shown: median {ms} ms of {latencies:?}");
 
-    // The citizen approves on the page with the number and the PIN.
+    // Tapping the notification navigates the companion to `#<challenge>`
+    // (the service worker's notificationclick; WebDriver cannot tap a
+    // notification, so the test navigates as it does): that login's number
+    // field is ready to type into.
     let (login, cid) = last.expect("a login");
+    browser
+        .execute("location.hash = arguments[0];", vec![json!(cid)])
+        .await
+        .expect("navigates");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let active = browser
+            .execute(
+                "const a = document.activeElement; \
+                 return a && a.classList.contains('number') ? a.closest('.login').dataset.id : null;",
+                vec![],
+            )
+            .await
+            .expect("reads the focus");
+        if active == json!(cid) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the tapped login's number field has no focus: {active}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The citizen approves on the page with the number and the PIN.
     let card = format!(".login[data-id=\"{cid}\"]");
     type_into(
         &browser,
@@ -285,6 +313,7 @@ async fn firefox_receives_the_push_decrypts_it_and_the_citizen_approves() {
         matches!(&again, Seen::Pushed { channel, delivered: true, .. } if renewed.ends_with(channel.as_str())),
         "{again:?}"
     );
+    browser.close().await.expect("closes");
 }
 
 /// Notifications refused: no subscription, and the companion pulls.
@@ -311,4 +340,5 @@ async fn firefox_without_notification_permission_pulls() {
             .is_err(),
         "nothing was registered or pushed"
     );
+    browser.close().await.expect("closes");
 }
