@@ -3,9 +3,9 @@
 
 use potvrda_proto::api::{EnrollmentRequest, PushSubscription};
 use potvrda_proto::jose::{
-    AUD_PULL, ApprovalClaims, ChallengeClaims, Decision, EnrollmentProofClaims, Jwks, PullClaims,
-    TYP_APPROVAL, TYP_CHALLENGE, TYP_ENROLLMENT, TYP_PULL, TYP_WITHDRAWAL, Verification,
-    WithdrawalClaims, WithdrawalReason,
+    AUD_PULL, ApprovalClaims, ChallengeClaims, Decision, EcJwk, EnrollmentProofClaims, Jwks,
+    PullClaims, TYP_APPROVAL, TYP_CHALLENGE, TYP_ENROLLMENT, TYP_PULL, TYP_WITHDRAWAL,
+    Verification, WithdrawalClaims, WithdrawalReason,
 };
 use potvrda_proto::limits::{MAX_CLOCK_SKEW_SECS, NUMBER_MAX, NUMBER_MIN};
 
@@ -59,19 +59,8 @@ pub fn verify_challenge(
     now: i64,
 ) -> Result<Challenge> {
     let parsed = jws::parse(jws_text, Some(TYP_CHALLENGE))?;
-    let kid = parsed
-        .header
-        .kid
-        .as_deref()
-        .ok_or(Error::UnknownServerKey)?;
-    let key = server_jwks.find(kid).ok_or(Error::UnknownServerKey)?;
-    let claims: ChallengeClaims = parsed.verify(key)?;
-    if claims.aud != device_id {
-        return Err(Error::WrongAudience);
-    }
-    if claims.exp <= now {
-        return Err(Error::Expired);
-    }
+    let claims: ChallengeClaims = parsed.verify(server_key(&parsed, server_jwks)?)?;
+    for_this_device(&claims.aud, claims.exp, device_id, now)?;
     if claims.iat > now + MAX_CLOCK_SKEW_SECS {
         return Err(Error::MalformedJws("challenge issued in the future"));
     }
@@ -79,6 +68,27 @@ pub fn verify_challenge(
         claims,
         jws: jws_text.to_owned(),
     })
+}
+
+/// The server key a pushed JWS names (`kid`), from the enrollment's JWKS.
+fn server_key<'a>(parsed: &jws::Parsed<'_>, server_jwks: &'a Jwks) -> Result<&'a EcJwk> {
+    let kid = parsed
+        .header
+        .kid
+        .as_deref()
+        .ok_or(Error::UnknownServerKey)?;
+    server_jwks.find(kid).ok_or(Error::UnknownServerKey)
+}
+
+/// Addressed to this device and not expired.
+fn for_this_device(aud: &str, exp: i64, device_id: &str, now: i64) -> Result<()> {
+    if aud != device_id {
+        return Err(Error::WrongAudience);
+    }
+    if exp <= now {
+        return Err(Error::Expired);
+    }
+    Ok(())
 }
 
 /// A withdrawal the server pushed (issue 15): the login of challenge `cid`
@@ -135,19 +145,8 @@ pub fn verify_pushed(
         return verify_challenge(jws_text, server_jwks, device_id, now)
             .map(|c| Pushed::Challenge(Box::new(c)));
     }
-    let kid = parsed
-        .header
-        .kid
-        .as_deref()
-        .ok_or(Error::UnknownServerKey)?;
-    let key = server_jwks.find(kid).ok_or(Error::UnknownServerKey)?;
-    let claims: WithdrawalClaims = parsed.verify(key)?;
-    if claims.aud != device_id {
-        return Err(Error::WrongAudience);
-    }
-    if claims.exp <= now {
-        return Err(Error::Expired);
-    }
+    let claims: WithdrawalClaims = parsed.verify(server_key(&parsed, server_jwks)?)?;
+    for_this_device(&claims.aud, claims.exp, device_id, now)?;
     Ok(Pushed::Withdrawn(Withdrawal {
         cid: claims.cid.to_string(),
         reason: claims.reason,
