@@ -111,6 +111,11 @@ impl MozPush {
             .expect("open")
     }
 
+    /// Whether nothing has happened here yet (not waiting).
+    pub(crate) fn nothing_yet(&mut self) -> bool {
+        self.seen.try_recv().is_err()
+    }
+
     /// Answer 410 for `endpoint` from now on, as a push service does for an
     /// expired subscription.
     pub(crate) fn expire(&self, endpoint: &str) {
