@@ -25,17 +25,24 @@ pub(crate) enum Seen {
     Registered(String),
     /// The browser dropped a subscription.
     Unregistered(String),
-    /// The server pushed to a channel (its `Topic`); `false`: answered 410.
+    /// The server pushed to a channel (its `Topic`); `delivered` false:
+    /// answered 410; `version`: the message's id towards the browser.
     Pushed {
         channel: String,
         topic: Option<String>,
         delivered: bool,
+        version: Option<String>,
     },
     /// A push the server sent without valid VAPID, refused with 401/403.
     Refused(String),
     /// The browser acknowledged a message (`code` 100: delivered to the
-    /// service worker; 101 and up: it could not decrypt or deliver it).
-    Acked { channel: String, code: u64 },
+    /// service worker; 101 and up: it could not decrypt or deliver it) by
+    /// its `version`.
+    Acked {
+        channel: String,
+        version: String,
+        code: u64,
+    },
 }
 
 #[derive(Default)]
@@ -211,6 +218,7 @@ fn answer(state: &State, text: &str) -> Option<String> {
             for u in msg["updates"].as_array().into_iter().flatten() {
                 state.saw(Seen::Acked {
                     channel: u["channelID"].as_str().unwrap_or_default().to_owned(),
+                    version: u["version"].as_str().unwrap_or_default().to_owned(),
                     code: u["code"].as_u64().unwrap_or(0),
                 });
             }
@@ -264,6 +272,7 @@ fn deliver(state: &State, channel: &str, headers: &HashMap<String, String>, body
             channel: channel.into(),
             topic: headers.get("topic").cloned(),
             delivered: false,
+            version: None,
         });
         return 410;
     }
@@ -290,6 +299,7 @@ fn deliver(state: &State, channel: &str, headers: &HashMap<String, String>, body
         channel: channel.into(),
         topic: headers.get("topic").cloned(),
         delivered: sent,
+        version: Some(version),
     });
     201
 }
