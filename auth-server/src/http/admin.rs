@@ -65,7 +65,13 @@ pub(crate) async fn create_citizen(
     let name = body.display_name.clone();
     let created = svc.accounts().create_citizen(body, &by, &caller).await?;
     if super::sheet::wants_sheet(&req) {
-        return super::sheet::render(&svc, StatusCode::CREATED, &created, &name);
+        return super::sheet::render(
+            &svc,
+            StatusCode::CREATED,
+            &created,
+            &name,
+            super::lang::locale(&req, None),
+        );
     }
     Ok(HttpResponse::Created().json(created))
 }
@@ -205,7 +211,13 @@ fn secrets(
 ) -> Result<HttpResponse> {
     if super::sheet::wants_sheet(req) {
         let name = answer.username.clone();
-        return super::sheet::render(svc, StatusCode::OK, &answer, &name);
+        return super::sheet::render(
+            svc,
+            StatusCode::OK,
+            &answer,
+            &name,
+            super::lang::locale(req, None),
+        );
     }
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -268,7 +280,13 @@ pub(crate) async fn create_staff(
     let name = body.display_name.clone();
     let created = svc.staff_admin().create_staff(body, &by, &caller).await?;
     if super::sheet::wants_sheet(&req) {
-        return super::sheet::render(&svc, StatusCode::CREATED, &created, &name);
+        return super::sheet::render(
+            &svc,
+            StatusCode::CREATED,
+            &created,
+            &name,
+            super::lang::locale(&req, None),
+        );
     }
     Ok(HttpResponse::Created().json(created))
 }

@@ -8,6 +8,7 @@ mod app;
 mod clients;
 mod counter;
 mod device;
+mod lang;
 mod login;
 mod me;
 mod meta;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
         .configure(oidc::configure)
         .configure(oauth::configure)
         .configure(sheet::configure)
+        .configure(lang::configure)
         .configure(counter::configure)
         .configure(app::configure)
         .service(

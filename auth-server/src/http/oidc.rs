@@ -3,11 +3,13 @@
 //! endpoint, UserInfo and logout. Handlers parse, call
 //! [`Potvrda`](crate::service::Potvrda)'s `oidc_*` methods, and render.
 
+use super::lang::{self, Chrome};
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieAge};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use base64::{Engine, engine::general_purpose::STANDARD};
+use potvrda_i18n::Msg;
 use potvrda_proto::api::LoginStatusResponse;
 use potvrda_proto::oidc::{OAuthError, ProviderMetadata};
 use serde::Deserialize;
@@ -47,7 +49,11 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/oauth2/authorize/wait").route(web::get().to(wait)))
     .service(web::resource("/oauth2/authorize/continue").route(web::get().to(proceed)))
     .service(web::resource("/oauth2/authorize/code").route(web::post().to(code)))
-    .service(web::resource("/oauth2/authorize/consent").route(web::post().to(consent)))
+    .service(
+        web::resource("/oauth2/authorize/consent")
+            .route(web::get().to(consent_again))
+            .route(web::post().to(consent)),
+    )
     .service(
         web::resource("/oauth2/logout")
             .route(web::get().to(logout))
@@ -61,23 +67,26 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginTpl<'a> {
+    chrome: Chrome,
     request: &'a str,
     client_name: &'a str,
-    error: &'a Option<String>,
+    error: &'a Option<Msg>,
 }
 
 #[derive(Template)]
 #[template(path = "waiting.html")]
 struct WaitingTpl<'a> {
+    chrome: Chrome,
     request: &'a str,
     client_name: &'a str,
     number: String,
-    error: &'a Option<String>,
+    error: &'a Option<Msg>,
 }
 
 #[derive(Template)]
 #[template(path = "logout.html")]
 struct LogoutTpl<'a> {
+    chrome: Chrome,
     csrf: &'a str,
     client_id: &'a str,
     post_logout_redirect_uri: &'a str,
@@ -87,30 +96,38 @@ struct LogoutTpl<'a> {
 #[derive(Template)]
 #[template(path = "consent.html")]
 struct ConsentTpl<'a> {
+    chrome: Chrome,
     request: &'a str,
     client_name: &'a str,
     scopes: Vec<&'static str>,
     csrf: &'a str,
 }
 
-/// What a scope tells a service, in the page's words.
+/// What a scope tells the citizen: its message's id.
 fn scope_words(scope: &str) -> &'static str {
     match scope {
-        "openid" => "ko ste (vaš identifikator) · who you are (your identifier)",
-        "profile" => "korisničko ime i ime · your username and name",
-        "email" => "adresu e-pošte · your e-mail address",
-        "phone" => "broj telefona · your phone number",
-        "offline_access" => "pristup i kada niste prijavljeni · access while you are away",
+        "openid" => "scope-openid",
+        "profile" => "scope-profile",
+        "email" => "scope-email",
+        "phone" => "scope-phone",
+        "offline_access" => "scope-offline_access",
         _ => "",
     }
 }
 
 /// The consent page, for the session whose cookie is `session`.
-fn consent_page(svc: &Potvrda, page: &ConsentPage, session: &str) -> Result<HttpResponse> {
+fn consent_page(
+    svc: &Potvrda,
+    req: &HttpRequest,
+    page: &ConsentPage,
+    session: &str,
+) -> Result<HttpResponse> {
     let csrf = page::csrf_token(svc, Form::Consent, session);
+    let here = format!("/oauth2/authorize/consent?request={}", page.request);
     html(
         actix_web::http::StatusCode::OK,
         ConsentTpl {
+            chrome: lang::chrome(req, page.ui_locale, here),
             request: &page.request,
             client_name: &page.client_name,
             scopes: page
@@ -128,16 +145,25 @@ fn consent_page(svc: &Potvrda, page: &ConsentPage, session: &str) -> Result<Http
 #[derive(Template)]
 #[template(path = "message.html")]
 struct MessageTpl<'a> {
+    chrome: Chrome,
     title: &'a str,
     message: &'a str,
 }
 
-fn message(status: actix_web::http::StatusCode, title: &str, text: &str) -> Result<HttpResponse> {
+/// A page saying `text` under `title` (message ids); its language switch
+/// leads to the same words (a message page has nothing to lose).
+fn message(
+    req: &HttpRequest,
+    status: actix_web::http::StatusCode,
+    title: &str,
+    text: &Msg,
+) -> Result<HttpResponse> {
     html(
         status,
         MessageTpl {
+            chrome: lang::chrome(req, None, lang::this_page(req)),
             title,
-            message: text,
+            message: text.0,
         }
         .render(),
     )
@@ -153,10 +179,16 @@ fn cookie<'c>(svc: &Potvrda, name: &'c str, value: String, age: i64) -> Cookie<'
         .finish()
 }
 
-fn login_page(svc: &Potvrda, page: &LoginPage) -> Result<HttpResponse> {
+/// The way back to the login of `request` (its login or waiting page).
+fn resume(request: &str) -> String {
+    format!("/oauth2/authorize/continue?request={request}")
+}
+
+fn login_page(svc: &Potvrda, req: &HttpRequest, page: &LoginPage) -> Result<HttpResponse> {
     let mut res = html(
         actix_web::http::StatusCode::OK,
         LoginTpl {
+            chrome: lang::chrome(req, page.ui_locale, resume(&page.request)),
             request: &page.request,
             client_name: &page.client_name,
             error: &page.error,
@@ -169,14 +201,15 @@ fn login_page(svc: &Potvrda, page: &LoginPage) -> Result<HttpResponse> {
     Ok(res)
 }
 
-fn step(svc: &Potvrda, outcome: StepOutcome) -> Result<HttpResponse> {
+fn step(svc: &Potvrda, req: &HttpRequest, outcome: StepOutcome) -> Result<HttpResponse> {
     match outcome {
-        StepOutcome::Login(page) => login_page(svc, &page),
+        StepOutcome::Login(page) => login_page(svc, req, &page),
         StepOutcome::Waiting {
             request,
             number,
             client_name,
             error,
+            ui_locale,
         } => html(
             if error.is_some() {
                 actix_web::http::StatusCode::UNAUTHORIZED
@@ -184,6 +217,7 @@ fn step(svc: &Potvrda, outcome: StepOutcome) -> Result<HttpResponse> {
                 actix_web::http::StatusCode::OK
             },
             WaitingTpl {
+                chrome: lang::chrome(req, ui_locale, resume(&request)),
                 request: &request,
                 client_name: &client_name,
                 number,
@@ -202,19 +236,21 @@ fn step(svc: &Potvrda, outcome: StepOutcome) -> Result<HttpResponse> {
         StepOutcome::Consent { page, session } => {
             let Some(s) = session else {
                 return message(
+                    req,
                     actix_web::http::StatusCode::BAD_REQUEST,
-                    "Prijava nije moguća · Cannot log in",
-                    "No session.",
+                    "error-cannot-log-in",
+                    &Msg("error-no-session"),
                 );
             };
-            let mut res = consent_page(svc, &page, &s)?;
+            let mut res = consent_page(svc, req, &page, &s)?;
             let age = crate::settings::secs(svc.settings().oidc.session_ttl);
             page::add_cookie(&mut res, &cookie(svc, SESSION_COOKIE, s, age))?;
             Ok(res)
         }
         StepOutcome::ErrorPage(text) => message(
+            req,
             actix_web::http::StatusCode::BAD_REQUEST,
-            "Prijava nije moguća · Cannot log in",
+            "error-cannot-log-in",
             &text,
         ),
     }
@@ -255,14 +291,16 @@ pub(crate) async fn authorize(
         .await?;
     match outcome {
         AuthorizeOutcome::ErrorPage(text) => message(
+            &req,
             actix_web::http::StatusCode::BAD_REQUEST,
-            "Neispravan zahtev · Invalid request",
+            "error-invalid-request",
             &text,
         ),
         AuthorizeOutcome::Redirect(url) => Ok(see_other(&url)),
-        AuthorizeOutcome::Login(page) => login_page(&svc, &page),
+        AuthorizeOutcome::Login(page) => login_page(&svc, &req, &page),
         AuthorizeOutcome::Consent(page) => consent_page(
             &svc,
+            &req,
             &page,
             &cookie_value(&req, SESSION_COOKIE).unwrap_or_default(),
         ),
@@ -275,6 +313,39 @@ pub(crate) struct ConsentForm {
     request: String,
     csrf: String,
     decision: String,
+}
+
+/// The consent page's request.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConsentQuery {
+    request: String,
+}
+
+/// The consent page of a request still waiting, again (the language
+/// switch comes back here).
+#[utoipa::path(get, path = "/oauth2/authorize/consent", tag = "oidc",
+    params(("request" = String, Query)),
+    responses((status = 200, description = "The consent page", content_type = "text/html"),
+              (status = 400, description = "Unknown or expired request, or another browser", content_type = "text/html")))]
+pub(crate) async fn consent_again(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    query: web::Query<ConsentQuery>,
+) -> Result<HttpResponse> {
+    let session = cookie_value(&req, SESSION_COOKIE);
+    let page = match session {
+        Some(_) => svc.consents().pending_page(&query.request).await?,
+        None => None,
+    };
+    match (page, session) {
+        (Some(page), Some(s)) => consent_page(&svc, &req, &page, &s),
+        _ => message(
+            &req,
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "error-cannot-log-in",
+            &Msg("error-login-expired"),
+        ),
+    }
 }
 
 /// The citizen's answer on the consent page: back to the service with a
@@ -305,7 +376,7 @@ pub(crate) async fn consent(
         .consents()
         .oidc_consent(&form.request, session.as_deref(), allow)
         .await?;
-    step(&svc, outcome)
+    step(&svc, &req, outcome)
 }
 
 /// The login form.
@@ -342,7 +413,7 @@ pub(crate) async fn login(
             &caller,
         )
         .await?;
-    step(&svc, outcome)
+    step(&svc, &req, outcome)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -392,7 +463,7 @@ pub(crate) async fn proceed(
             cookie_value(&req, BINDING_COOKIE).as_deref(),
         )
         .await?;
-    step(&svc, outcome)
+    step(&svc, &req, outcome)
 }
 
 /// The code form of the waiting page.
@@ -423,7 +494,7 @@ pub(crate) async fn code(
             &caller,
         )
         .await?;
-    step(&svc, outcome)
+    step(&svc, &req, outcome)
 }
 
 /// `Authorization: Basic` credentials (RFC 6749 §2.3.1: form-urlencoded id and secret).
@@ -498,6 +569,7 @@ async fn end_session(svc: &Potvrda, req: &HttpRequest, p: LogoutParams) -> Resul
             return html(
                 actix_web::http::StatusCode::OK,
                 LogoutTpl {
+                    chrome: lang::chrome(req, None, lang::this_page(req)),
                     csrf: &csrf,
                     client_id: fields.client_id.as_deref().unwrap_or_default(),
                     post_logout_redirect_uri: fields
@@ -512,12 +584,13 @@ async fn end_session(svc: &Potvrda, req: &HttpRequest, p: LogoutParams) -> Resul
         LogoutOutcome::Done(target, frames) => (target, frames),
     };
     let mut res = match target {
-        (target, frames) if !frames.is_empty() => front_channel(&frames, target.as_deref())?,
+        (target, frames) if !frames.is_empty() => front_channel(req, &frames, target.as_deref())?,
         (Some(url), _) => see_other(&url),
         (None, _) => message(
+            req,
             actix_web::http::StatusCode::OK,
-            "Odjavljeni ste · Logged out",
-            "Vaša sesija je završena. Your session has ended.",
+            "logged-out-title",
+            &Msg("logged-out-done"),
         )?,
     };
     let mut gone = cookie(svc, SESSION_COOKIE, String::new(), 0);
@@ -530,6 +603,7 @@ async fn end_session(svc: &Potvrda, req: &HttpRequest, p: LogoutParams) -> Resul
 #[derive(Template)]
 #[template(path = "logged_out.html")]
 struct LoggedOutTpl<'a> {
+    chrome: Chrome,
     frames: &'a [String],
     target: Option<&'a str>,
 }
@@ -537,7 +611,11 @@ struct LoggedOutTpl<'a> {
 /// Front-Channel Logout 1.0: the logged-out page loads each service's
 /// logout page in a hidden frame (its origin alone allowed to be framed),
 /// then goes on to `target`.
-fn front_channel(frames: &[String], target: Option<&str>) -> Result<HttpResponse> {
+fn front_channel(
+    req: &HttpRequest,
+    frames: &[String],
+    target: Option<&str>,
+) -> Result<HttpResponse> {
     let origins: Vec<String> = frames
         .iter()
         .filter_map(|f| url::Url::parse(f).ok())
@@ -545,7 +623,12 @@ fn front_channel(frames: &[String], target: Option<&str>) -> Result<HttpResponse
         .collect();
     page::html_framing(
         actix_web::http::StatusCode::OK,
-        LoggedOutTpl { frames, target }.render(),
+        LoggedOutTpl {
+            chrome: lang::chrome(req, None, "/oauth2/logout".into()),
+            frames,
+            target,
+        }
+        .render(),
         &origins,
     )
 }

@@ -5,13 +5,15 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, clients, counter, device, login, me, meta, oauth, oidc, sheet};
+use super::{admin, clients, counter, device, lang, login, me, meta, oauth, oidc, sheet};
 
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Potvrda", description = "Password, then a push approval on the phone, then a JWT.", version = "1"),
     paths(
+        lang::switch,
+        oidc::consent_again,
         admin::create_citizen,
         admin::search,
         admin::citizen,

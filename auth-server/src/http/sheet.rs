@@ -1,13 +1,15 @@
 //! The printed activation sheet: a print-ready A4 page with the username,
 //! the initial password, the activation code and its expiry, and a QR code
 //! of `potvrda://activate?server=<PUBLIC_URL>&code=<code>`, with short
-//! instructions in Serbian (Latin script) and English. It is only ever the
+//! instructions, all in one locale: the one the official chose for the
+//! citizen (or the request's `Accept-Language` on the admin API). It is only ever the
 //! answer to the request that created the secrets (`Accept: text/html` on
 //! account creation or reset): reprinting means a reset.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use potvrda_i18n::{Locale, Tr};
 use potvrda_proto::api::CreateCitizenResponse;
 
 use super::Result;
@@ -25,6 +27,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Template)]
 #[template(path = "sheet.html")]
 struct SheetTpl<'a> {
+    tr: Tr,
     css: &'a str,
     display_name: &'a str,
     username: &'a str,
@@ -76,8 +79,9 @@ pub(super) fn render(
     status: StatusCode,
     answer: &CreateCitizenResponse,
     display_name: &str,
+    locale: Locale,
 ) -> Result<HttpResponse> {
-    render_page(svc, status, answer, display_name, None)
+    render_page(svc, status, answer, display_name, None, locale)
 }
 
 /// The sheet as a counter page: a print button and a way back (`back`).
@@ -87,6 +91,7 @@ pub(super) fn render_page(
     answer: &CreateCitizenResponse,
     display_name: &str,
     back: Option<&str>,
+    locale: Locale,
 ) -> Result<HttpResponse> {
     let uri = activation_uri(svc.public_url(), answer.activation_code.expose());
     let qr = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M)
@@ -98,6 +103,7 @@ pub(super) fn render_page(
     let svg = qr.find("<svg").map_or(qr.as_str(), |i| &qr[i..]);
     let css = format!("{}/static/sheet.css", svc.public_url());
     let page = SheetTpl {
+        tr: Tr(locale),
         css: &css,
         display_name,
         username: &answer.username,

@@ -79,7 +79,7 @@ async fn a_consent_client_asks_once_and_a_refusal_is_access_denied(backend: Back
     assert_eq!(r.status(), 200, "the consent page, not a code");
     let page = r.text().await.expect("html");
     assert!(
-        page.contains("Servis biblioteka") && page.contains("korisničko ime"),
+        page.contains("Servis biblioteka") && page.contains("ваше корисничко име и име"),
         "{page}"
     );
 

@@ -499,7 +499,7 @@ async fn the_counter_session_resists_forgery_and_ends_when_it_should(backend: Ba
     assert_eq!(r.status(), 200);
     let page = r.text().await.expect("body");
     assert!(
-        page.contains("not a counter staff account"),
+        page.contains("Ово није налог службеника."),
         "refused: {page}"
     );
     assert!(
@@ -535,7 +535,7 @@ async fn the_counter_session_resists_forgery_and_ends_when_it_should(backend: Ba
     assert!(r.status().is_success(), "deactivate: {}", r.status());
     let (_, page) = b.get("/counter").await;
     assert!(
-        page.contains("The session has ended") && !page.contains(r#"id="staff""#),
+        page.contains("Сесија је завршена.") && !page.contains(r#"id="staff""#),
         "{page}"
     );
 
@@ -1020,14 +1020,14 @@ async fn the_citizens_page_shows_its_security_events_to_its_municipality(backend
     let events = between(&page, r#"<table id="events">"#, "</table>").expect("the events table");
     let fraud = events
         .split("<tr")
-        .find(|row| row.contains("FRAUD REPORTED"))
+        .find(|row| row.contains("ПРИЈАВЉЕНА ЗЛОУПОТРЕБА"))
         .expect("the fraud report");
     assert!(
         fraud.contains("203.0.113.7") && fraud.contains("eUprava: porez na imovinu"),
         "{fraud}"
     );
     assert!(fraud.contains(r#"class="alert""#));
-    assert!(events.contains("prijava · login"));
+    assert!(events.contains("<td>пријава</td>"));
     // An official of another municipality serves the citizen, but sees no events.
     let r = post(
         &srv,

@@ -18,6 +18,7 @@ mod fatigue;
 mod firefox;
 mod flow;
 mod input;
+mod languages;
 mod lifecycle;
 mod limits;
 mod logout;

@@ -937,7 +937,12 @@ async fn codes_and_login_pages_expire(backend: Backend) {
         .await
         .expect("login");
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.expect("html").contains("expired"));
+    assert!(
+        r.text()
+            .await
+            .expect("html")
+            .contains("Ова пријава је истекла")
+    );
 }
 
 async fn single_sign_on_prompt_max_age_and_logout(backend: Backend) {

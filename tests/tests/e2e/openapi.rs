@@ -54,6 +54,7 @@ async fn the_openapi_description_matches_the_routes() {
         ("admin.rs", "/v1"),
         ("clients.rs", "/v1"),
         ("device.rs", "/v1"),
+        ("lang.rs", ""),
         ("login.rs", "/v1"),
         ("me.rs", "/v1"),
         ("meta.rs", ""),

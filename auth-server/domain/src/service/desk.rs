@@ -13,6 +13,7 @@
 //! types here: `http::counter` parses, calls these, and renders.
 
 use crate::store::{LoginId, UserId};
+use potvrda_i18n::Msg;
 use potvrda_proto::Secret;
 use potvrda_proto::api::{LoginStatus, Role};
 use serde::{Deserialize, Serialize};
@@ -61,7 +62,7 @@ pub enum DeskView {
     /// The login form, with a message after a failed attempt.
     Login {
         /// Why the last attempt failed.
-        error: Option<String>,
+        error: Option<Msg>,
     },
     /// Waiting for the phone: the number to type there.
     Waiting {
@@ -116,20 +117,16 @@ impl Desk {
 
 /// What the login form says after a refused attempt (`None`: not the
 /// form's to say, the error goes up).
-fn refusal(e: &Error) -> Option<&'static str> {
-    Some(match e {
-        Error::InvalidCredentials => "Pogrešno ime ili lozinka. · Wrong username or password.",
-        Error::Forbidden => "Ovo nije nalog službenika. · This is not a counter staff account.",
-        Error::AccountLocked => "Nalog je zaključan. · The account is locked.",
-        Error::NoDevice => {
-            "Nalog nema telefon za potvrdu. · The account has no phone to confirm with."
-        }
-        Error::RateLimited { .. } => {
-            "Previše pokušaja, sačekajte. · Too many attempts; wait a few minutes."
-        }
-        Error::InvalidRequest(_) => "Unesite ime i lozinku. · Enter username and password.",
+fn refusal(e: &Error) -> Option<Msg> {
+    Some(Msg(match e {
+        Error::InvalidCredentials => "error-wrong-credentials",
+        Error::Forbidden => "desk-not-staff",
+        Error::AccountLocked => "desk-account-locked",
+        Error::NoDevice => "desk-no-phone",
+        Error::RateLimited { .. } => "desk-too-many",
+        Error::InvalidRequest(_) => "error-enter-credentials",
         _ => return None,
-    })
+    }))
 }
 
 /// What the waiting page shows: a risky login's code, else the number.
@@ -155,14 +152,14 @@ capability! {
 impl Desks<'_> {
     /// A fresh anonymous session with a new cookie. Nothing is stored for
     /// it, so visits to the login page cannot fill the store.
-    fn desk_new(&self, error: Option<String>) -> Result<Desk> {
+    fn desk_new(&self, error: Option<Msg>) -> Result<Desk> {
         let cookie = clock::token::<32>(self.rng.as_ref())?;
         let mut desk = self.desk_anonymous(&cookie, error);
         desk.set_cookie = Some(cookie);
         Ok(desk)
     }
 
-    fn desk_anonymous(&self, cookie: &str, error: Option<String>) -> Desk {
+    fn desk_anonymous(&self, cookie: &str, error: Option<Msg>) -> Desk {
         Desk {
             cookie: cookie.to_owned(),
             stored: Stored {
@@ -209,8 +206,7 @@ impl Desks<'_> {
                         && now - started < MAX_AGE
                 }) else {
                     self.records::<Stored>().delete(&desk_id(cookie)).await?;
-                    return self
-                        .desk_new(Some("Sesija je završena. · The session has ended.".into()));
+                    return self.desk_new(Some(Msg("desk-session-ended")));
                 };
                 self.desk_save(cookie, &stored, (now + IDLE_TTL).min(started + MAX_AGE))
                     .await?;
@@ -241,9 +237,9 @@ impl Desks<'_> {
         if matches!(desk.stored.state, State::Active { .. }) {
             return Ok(desk);
         }
-        let again = |mut desk: Desk, message: &str| {
+        let again = |mut desk: Desk, message: Msg| {
             desk.view = DeskView::Login {
-                error: Some(message.to_owned()),
+                error: Some(message),
             };
             Ok(desk)
         };
@@ -319,7 +315,7 @@ impl Desks<'_> {
             .wait_for_decision(&login_id, Some(login_secret.expose()), 0, false)
             .await?;
         let now = self.clock.now();
-        let fail = |text: &str| Some(text.to_owned());
+        let fail = |id: &'static str| Some(Msg(id));
         let error = match answer.status {
             LoginStatus::Pending => {
                 return Ok(Desk {
@@ -337,14 +333,12 @@ impl Desks<'_> {
                     (Some(e), Some(user)) if e.is_empty() && user.role != Role::Citizen => {
                         return self.start_day(&desk, user, now).await;
                     }
-                    (Some(_), Some(_)) => {
-                        fail("Ovo nije nalog službenika. · This is not a counter staff account.")
-                    }
-                    _ => fail("Prijava je već iskorišćena. · This login was already used."),
+                    (Some(_), Some(_)) => fail("desk-not-staff"),
+                    _ => fail("desk-login-used"),
                 }
             }
-            LoginStatus::Expired => fail("Potvrda je istekla. · The confirmation expired."),
-            _ => fail("Prijava nije potvrđena na telefonu. · The login was not confirmed."),
+            LoginStatus::Expired => fail("desk-confirmation-expired"),
+            _ => fail("desk-not-confirmed"),
         };
         self.records::<Stored>()
             .delete(&desk_id(&desk.cookie))

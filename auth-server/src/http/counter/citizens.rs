@@ -41,7 +41,7 @@ pub(crate) async fn citizen(
         .await
     {
         Ok(found) => found,
-        Err(e) => return refused(&svc, &desk, e),
+        Err(e) => return refused(&svc, &req, &desk, e),
     };
     let (c, devices) = (record.summary, record.devices);
     let events = record
@@ -63,6 +63,7 @@ pub(crate) async fn citizen(
         &desk,
         StatusCode::OK,
         CitizenTpl {
+            chrome: chrome(&req, super::super::lang::this_page(&req)),
             csrf: &csrf(&svc, &desk),
             staff: staff_line(&desk),
             created: sheet::utc(c.created_at),
@@ -80,12 +81,10 @@ pub(crate) async fn citizen(
 /// What the page says after an action (`?done=`).
 fn notice(done: Option<&str>) -> Option<&'static str> {
     match done {
-        Some("locked") => Some("Nalog je zaključan. · The account is locked."),
-        Some("unlocked") => Some("Nalog je otključan. · The account is unlocked."),
-        Some("revoked") => Some("Uređaj je opozvan. · The device is revoked."),
-        Some("requested") => Some(
-            "Zatražen je reset; potvrđuje ga drugi službenik. · Reset requested; a second official confirms it.",
-        ),
+        Some("locked") => Some("notice-locked"),
+        Some("unlocked") => Some("notice-unlocked"),
+        Some("revoked") => Some("notice-revoked"),
+        Some("requested") => Some("notice-reset-requested"),
         _ => None,
     }
 }
@@ -97,9 +96,9 @@ fn device_row(d: potvrda_proto::api::DeviceSummary) -> DeviceRow {
         name: d.name,
         platform: d.platform,
         push: match d.push {
-            PushStatus::Active => "✓",
-            PushStatus::Gone => "nedostupan · gone",
-            PushStatus::None => "—",
+            PushStatus::Active => "push-on",
+            PushStatus::Gone => "push-gone",
+            PushStatus::None => "push-off",
         },
         since: sheet::utc(d.created_at),
     }
@@ -125,23 +124,23 @@ fn event_row(e: &potvrda_proto::api::AuditEvent) -> EventRow {
             .to_owned()
     };
     let what = match e.kind {
-        K::LoginStarted => "prijava · login",
-        K::LoginApproved => "potvrđeno · approved",
-        K::LoginDenied => "odbijeno · denied",
-        K::LoginExpired => "isteklo · expired",
-        K::LoginFailed => "neuspela prijava · failed login",
-        K::FraudReported => "PRIJAVLJENA ZLOUPOTREBA · FRAUD REPORTED",
-        K::PasswordLocked => "lozinka blokirana · password locked",
-        K::DeviceEnrolled => "uređaj aktiviran · device enrolled",
-        K::DeviceRevoked => "uređaj opozvan · device revoked",
-        K::AccountLocked => "nalog zaključan · account locked",
-        K::AccountUnlocked => "nalog otključan · account unlocked",
-        K::AccountReset => "reset",
-        K::PasswordChanged => "nova lozinka · password changed",
-        K::RecoveryCodeUsed => "rezervni kod · recovery code",
-        K::OfflineCodeUsed => "oflajn kod · offline code",
-        K::FatiguePaused => "obaveštenja pauzirana · pushes paused",
-        _ => "događaj · event",
+        K::LoginStarted => "event-login-started",
+        K::LoginApproved => "event-login-approved",
+        K::LoginDenied => "event-login-denied",
+        K::LoginExpired => "event-login-expired",
+        K::LoginFailed => "event-login-failed",
+        K::FraudReported => "event-fraud-reported",
+        K::PasswordLocked => "event-password-locked",
+        K::DeviceEnrolled => "event-device-enrolled",
+        K::DeviceRevoked => "event-device-revoked",
+        K::AccountLocked => "event-account-locked",
+        K::AccountUnlocked => "event-account-unlocked",
+        K::AccountReset => "event-account-reset",
+        K::PasswordChanged => "event-password-changed",
+        K::RecoveryCodeUsed => "event-recovery-code-used",
+        K::OfflineCodeUsed => "event-offline-code-used",
+        K::FatiguePaused => "event-fatigue-paused",
+        _ => "event-other",
     };
     // The fraud report carries the reported login's address and browser.
     let address = match e.kind {
@@ -170,12 +169,13 @@ pub(crate) async fn reset(
     svc: web::Data<Potvrda>,
     req: HttpRequest,
     path: web::Path<UserId>,
-    form: web::Form<CsrfForm>,
+    form: web::Form<SheetForm>,
 ) -> Result<HttpResponse> {
     let desk = match staff_post(&svc, &req, &form.csrf).await? {
         Ok(d) => d,
         Err(res) => return Ok(res),
     };
+    let locale = sheet_locale(&req, Some(&form.locale))?;
     let by = desk.principal()?;
     let caller = crate::http::caller(&req);
     let done = async {
@@ -184,13 +184,13 @@ pub(crate) async fn reset(
     }
     .await;
     match done {
-        Ok((ResetOutcome::Done(answer), name)) => print(&svc, &desk, &answer, &name),
+        Ok((ResetOutcome::Done(answer), name)) => print(&svc, &desk, &answer, &name, locale),
         Ok((ResetOutcome::Requested(_), _)) => see_other(
             &svc,
             &desk,
             &format!("/counter/citizens/{}?done=requested", path.as_str()),
         ),
-        Err(e) => refused(&svc, &desk, e),
+        Err(e) => refused(&svc, &req, &desk, e),
     }
 }
 
@@ -200,9 +200,10 @@ fn print(
     desk: &Desk,
     answer: &potvrda_proto::api::CreateCitizenResponse,
     name: &str,
+    locale: potvrda_i18n::Locale,
 ) -> Result<HttpResponse> {
     let back = format!("/counter/citizens/{}", answer.user_id);
-    let res = sheet::render_page(svc, StatusCode::OK, answer, name, Some(&back))?;
+    let res = sheet::render_page(svc, StatusCode::OK, answer, name, Some(&back), locale)?;
     finish(svc, desk, res)
 }
 
@@ -211,6 +212,18 @@ fn print(
 pub(crate) struct ConfirmForm {
     csrf: String,
     request_id: String,
+    /// The sheet's language (`sr-Cyrl`…; empty: the page's).
+    #[serde(default)]
+    locale: String,
+}
+
+/// A form that prints a sheet: its CSRF token and the sheet's language.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SheetForm {
+    csrf: String,
+    /// `sr-Cyrl`, `sr-Latn`, `en` or `hu`; empty: the page's language.
+    #[serde(default)]
+    locale: String,
 }
 
 /// Four eyes: the second official confirms the reset; the sheet to print.
@@ -230,6 +243,7 @@ pub(crate) async fn confirm_reset(
         Ok(d) => d,
         Err(res) => return Ok(res),
     };
+    let locale = sheet_locale(&req, Some(&form.locale))?;
     let by = desk.principal()?;
     let caller = crate::http::caller(&req);
     let done = async {
@@ -243,8 +257,8 @@ pub(crate) async fn confirm_reset(
     }
     .await;
     match done {
-        Ok((answer, name)) => print(&svc, &desk, &answer, &name),
-        Err(e) => refused(&svc, &desk, e),
+        Ok((answer, name)) => print(&svc, &desk, &answer, &name, locale),
+        Err(e) => refused(&svc, &req, &desk, e),
     }
 }
 
@@ -273,7 +287,7 @@ async fn set_locked(
                 &format!("/counter/citizens/{user_id}?done={done}"),
             )
         }
-        Err(e) => refused(svc, &desk, e),
+        Err(e) => refused(svc, req, &desk, e),
     }
 }
 
@@ -333,6 +347,6 @@ pub(crate) async fn revoke(
             &desk,
             &format!("/counter/citizens/{user_id}?done=revoked"),
         ),
-        Err(e) => refused(&svc, &desk, e),
+        Err(e) => refused(&svc, &req, &desk, e),
     }
 }

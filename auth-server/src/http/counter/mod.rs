@@ -20,6 +20,7 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
+use potvrda_i18n::Locale;
 use potvrda_proto::api::CreateCitizenRequest;
 use serde::Deserialize;
 
@@ -128,25 +129,25 @@ fn see_other(svc: &Potvrda, desk: &Desk, to: &str) -> Result<HttpResponse> {
 
 /// A refused action as a page with the API's status and public message;
 /// server errors stay the one JSON answer (and the log).
-fn refused(svc: &Potvrda, desk: &Desk, e: Error) -> Result<HttpResponse> {
+fn refused(svc: &Potvrda, req: &HttpRequest, desk: &Desk, e: Error) -> Result<HttpResponse> {
     let e = super::ApiError(e);
     let status = e.status_code();
     if status.is_server_error() {
         return Err(e);
     }
     let title = match status {
-        StatusCode::FORBIDDEN => "Nije dozvoljeno · Not allowed",
-        StatusCode::NOT_FOUND => "Nije pronađeno · Not found",
-        _ => "Nije moguće · Not possible",
+        StatusCode::FORBIDDEN => "error-forbidden",
+        StatusCode::NOT_FOUND => "error-not-found",
+        _ => "error-not-possible",
     };
-    let message = e.0.public_message();
     html(
         svc,
         desk,
         status,
         MessageTpl {
+            chrome: chrome(req, "/counter".into()),
             title,
-            message: &message,
+            message: refusal(&e.0),
         }
         .render(),
     )
@@ -163,20 +164,32 @@ fn csrf(svc: &Potvrda, desk: &Desk) -> String {
 }
 
 /// The page a session shows at `/counter`.
-fn page(svc: &Potvrda, desk: &Desk, results: Option<(&str, Vec<Row>)>) -> Result<HttpResponse> {
+fn page(
+    svc: &Potvrda,
+    req: &HttpRequest,
+    desk: &Desk,
+    results: Option<(&str, Vec<Row>)>,
+) -> Result<HttpResponse> {
     let csrf = csrf(svc, desk);
+    let chrome = || chrome(req, "/counter".into());
     match &desk.view {
         DeskView::Login { error } => html(
             svc,
             desk,
             StatusCode::OK,
-            LoginTpl { csrf: &csrf, error }.render(),
+            LoginTpl {
+                chrome: chrome(),
+                csrf: &csrf,
+                error,
+            }
+            .render(),
         ),
         DeskView::Waiting { number } => html(
             svc,
             desk,
             StatusCode::OK,
             WaitingTpl {
+                chrome: chrome(),
                 number: number.clone(),
             }
             .render(),
@@ -191,6 +204,7 @@ fn page(svc: &Potvrda, desk: &Desk, results: Option<(&str, Vec<Row>)>) -> Result
                 desk,
                 StatusCode::OK,
                 HomeTpl {
+                    chrome: chrome(),
                     csrf: &csrf,
                     staff: staff_line(desk),
                     query,
@@ -221,7 +235,7 @@ async fn staff_post(
         return Ok(Err(see_other(svc, &desk, "/counter")?));
     }
     if !page::csrf_ok(svc, Form::Counter, desk.cookie(), csrf) {
-        return Ok(Err(refused(svc, &desk, Error::Forbidden)?));
+        return Ok(Err(refused(svc, req, &desk, Error::Forbidden)?));
     }
     Ok(Ok(desk))
 }
@@ -231,7 +245,7 @@ async fn staff_post(
     responses((status = 200, description = "The counter page", content_type = "text/html")))]
 pub(crate) async fn home(svc: web::Data<Potvrda>, req: HttpRequest) -> Result<HttpResponse> {
     let desk = svc.desks().desk(cookie_of(&req).as_deref()).await?;
-    page(&svc, &desk, None)
+    page(&svc, &req, &desk, None)
 }
 
 /// The login form.
@@ -259,13 +273,13 @@ pub(crate) async fn login(
     } = form.into_inner();
     let desk = svc.desks().desk(cookie_of(&req).as_deref()).await?;
     if !page::csrf_ok(&svc, Form::Counter, desk.cookie(), &csrf) {
-        return refused(&svc, &desk, Error::Forbidden);
+        return refused(&svc, &req, &desk, Error::Forbidden);
     }
     let desk = svc
         .desks()
         .desk_login(desk, username, password, &super::caller(&req))
         .await?;
-    page(&svc, &desk, None)
+    page(&svc, &req, &desk, None)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -301,7 +315,7 @@ pub(crate) async fn proceed(svc: web::Data<Potvrda>, req: HttpRequest) -> Result
     let desk = svc.desks().desk_continue(desk).await?;
     match desk.view {
         DeskView::Staff { .. } => see_other(&svc, &desk, "/counter"),
-        _ => page(&svc, &desk, None),
+        _ => page(&svc, &req, &desk, None),
     }
 }
 
@@ -363,9 +377,9 @@ pub(crate) async fn search(
                     fraud: c.fraud_reported_at.is_some(),
                 })
                 .collect();
-            page(&svc, &desk, Some((&form.query, rows)))
+            page(&svc, &req, &desk, Some((&form.query, rows)))
         }
-        Err(e) => refused(&svc, &desk, e),
+        Err(e) => refused(&svc, &req, &desk, e),
     }
 }
 
@@ -379,6 +393,9 @@ pub(crate) struct CreateForm {
     email: String,
     #[serde(default)]
     phone: String,
+    /// The sheet's language (`sr-Cyrl`…; empty: the page's).
+    #[serde(default)]
+    locale: Option<String>,
 }
 
 fn optional(s: String) -> Option<String> {
@@ -408,8 +425,10 @@ pub(crate) async fn create(
         display_name,
         email,
         phone,
+        locale,
         ..
     } = form.into_inner();
+    let sheet_locale = sheet_locale(&req, locale.as_deref())?;
     let body = CreateCitizenRequest {
         username,
         display_name: display_name.clone(),
@@ -430,10 +449,11 @@ pub(crate) async fn create(
                 &created,
                 &display_name,
                 Some(&back),
+                sheet_locale,
             )?;
             finish(&svc, &desk, res)
         }
-        Err(e) => refused(&svc, &desk, e),
+        Err(e) => refused(&svc, &req, &desk, e),
     }
 }
 
@@ -453,4 +473,35 @@ pub(crate) async fn script() -> HttpResponse {
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .body(include_str!("../../../static/counter.js"))
+}
+
+/// The counter's pages' frame: the official's language, back to `here`.
+fn chrome(req: &HttpRequest, here: String) -> super::lang::Chrome {
+    super::lang::chrome(req, None, here)
+}
+
+/// The sheet's language: the one the official chose for the citizen, else
+/// the page's own.
+fn sheet_locale(req: &HttpRequest, chosen: Option<&str>) -> Result<Locale> {
+    match chosen.filter(|c| !c.is_empty()) {
+        Some(tag) => tag
+            .parse()
+            .map_err(|e| Error::InvalidRequest(format!("locale: {e}")).into()),
+        None => Ok(super::lang::locale(req, None)),
+    }
+}
+
+/// What a refused action says, by the error's stable code.
+fn refusal(e: &Error) -> &'static str {
+    use potvrda_proto::ErrorCode as C;
+    match e.code() {
+        C::UsernameTaken => "refused-username-taken",
+        C::InvalidRequest => "refused-invalid-request",
+        C::Forbidden => "refused-forbidden",
+        C::NotFound | C::UnknownDevice => "refused-not-found",
+        C::SecondOfficialRequired => "refused-second-official",
+        C::AccountLocked => "refused-account-locked",
+        C::RateLimited => "refused-rate-limited",
+        _ => "refused-other",
+    }
 }

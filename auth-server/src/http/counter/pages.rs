@@ -1,8 +1,10 @@
 //! The counter's page templates and what they show of the session.
 
 use super::*;
+use crate::http::lang::Chrome;
 use crate::service::{Desk, DeskView};
 use askama::Template;
+use potvrda_i18n::{Locale, Msg};
 use potvrda_proto::api::{CitizenSummary, Role};
 
 /// The staff member in the page header.
@@ -15,13 +17,15 @@ pub(super) struct StaffLine {
 #[derive(Template)]
 #[template(path = "counter/login.html")]
 pub(super) struct LoginTpl<'a> {
+    pub(super) chrome: Chrome,
     pub(super) csrf: &'a str,
-    pub(super) error: &'a Option<String>,
+    pub(super) error: &'a Option<Msg>,
 }
 
 #[derive(Template)]
 #[template(path = "counter/waiting.html")]
 pub(super) struct WaitingTpl {
+    pub(super) chrome: Chrome,
     pub(super) number: String,
 }
 
@@ -37,11 +41,12 @@ pub(super) struct Row {
 #[derive(Template)]
 #[template(path = "counter/home.html")]
 pub(super) struct HomeTpl<'a> {
+    pub(super) chrome: Chrome,
     pub(super) csrf: &'a str,
     pub(super) staff: StaffLine,
     pub(super) query: &'a str,
     pub(super) results: Option<Vec<Row>>,
-    pub(super) error: Option<String>,
+    pub(super) error: Option<Msg>,
 }
 
 /// A device on the citizen's page.
@@ -56,6 +61,7 @@ pub(super) struct DeviceRow {
 #[derive(Template)]
 #[template(path = "counter/citizen.html")]
 pub(super) struct CitizenTpl<'a> {
+    pub(super) chrome: Chrome,
     pub(super) csrf: &'a str,
     pub(super) staff: StaffLine,
     pub(super) c: CitizenSummary,
@@ -72,16 +78,17 @@ pub(super) struct CitizenTpl<'a> {
 #[derive(Template)]
 #[template(path = "counter/message.html")]
 pub(super) struct MessageTpl<'a> {
+    pub(super) chrome: Chrome,
     pub(super) title: &'a str,
     pub(super) message: &'a str,
 }
 
 pub(super) fn role_name(role: Role) -> &'static str {
     match role {
-        Role::Superadmin => "superadmin",
-        Role::Admin => "admin",
-        Role::Official => "službenik · official",
-        Role::Citizen => "citizen",
+        Role::Superadmin => "role-superadmin",
+        Role::Admin => "role-admin",
+        Role::Official => "role-official",
+        Role::Citizen => "role-citizen",
     }
 }
 
@@ -102,4 +109,25 @@ pub(super) fn staff_line(desk: &Desk) -> StaffLine {
             municipality: None,
         },
     }
+}
+
+impl HomeTpl<'_> {
+    /// The sheet's language choices, the page's own first selected.
+    pub(super) fn sheet_locales(&self) -> Vec<(&'static str, &'static str, bool)> {
+        sheet_locales(self.chrome.tr.0)
+    }
+}
+
+impl CitizenTpl<'_> {
+    /// The sheet's language choices, the page's own first selected.
+    pub(super) fn sheet_locales(&self) -> Vec<(&'static str, &'static str, bool)> {
+        sheet_locales(self.chrome.tr.0)
+    }
+}
+
+fn sheet_locales(page: Locale) -> Vec<(&'static str, &'static str, bool)> {
+    Locale::ALL
+        .into_iter()
+        .map(|l| (l.tag(), l.autonym(), l == page))
+        .collect()
 }

@@ -7,6 +7,7 @@ use super::request::{Checked, checked_request};
 use super::*;
 use crate::service::assurance::Method;
 use crate::store::UserId;
+use potvrda_i18n::{Locale, Msg};
 
 capability! {
     /// The authorization endpoint and its login pages.
@@ -73,6 +74,7 @@ impl<'a> Authorization<'a> {
             dpop_jkt: p.dpop_jkt.clone(),
             claims,
             prompt_consent,
+            ui_locale: p.ui_locales.as_deref().and_then(Locale::first_of),
         };
         // Single sign-on: a live session, fresh enough, of the level asked
         // for (else a step-up: a new login), and no forced login.
@@ -108,31 +110,27 @@ impl<'a> Authorization<'a> {
         &self,
         p: AuthorizeParams,
     ) -> Result<std::result::Result<(AuthorizeParams, bool), AuthorizeOutcome>> {
-        let page = |m: &str| Ok(Err(AuthorizeOutcome::ErrorPage(m.into())));
+        let page = |m: &'static str| Ok(Err(AuthorizeOutcome::ErrorPage(Msg(m))));
         let Some(client_id) = p.client_id.as_deref() else {
             return Ok(Ok((p, false)));
         };
         if let Some(uri) = &p.request_uri {
             return match self.pushed_requests().take(client_id, uri).await? {
                 Some(pushed) => Ok(Ok((pushed, true))),
-                None => page(
-                    "This login link has expired or was already used. Go back to the service and start again.",
-                ),
+                None => page("error-link-expired"),
             };
         }
         let Some(jwt) = &p.request else {
             return Ok(Ok((p, false)));
         };
         let Some(client) = self.provider().client(client_id).await? else {
-            return page("Unknown client: the service that sent you here is not registered.");
+            return page("error-unknown-client");
         };
         match super::jar::request_object(self, &client, jwt).await {
             Ok(signed) => Ok(Ok((signed, false))),
             Err(Error::OAuth { description, .. }) => {
                 tracing::warn!(client_id, description, "a request object was refused");
-                page(
-                    "The service's signed request does not verify. Go back to the service and start again.",
-                )
+                page("error-bad-request-object")
             }
             Err(e) => Err(e),
         }
@@ -149,18 +147,18 @@ impl<'a> Authorization<'a> {
             None => None,
         };
         let Some(client) = client else {
-            return Ok(Err(AuthorizeOutcome::ErrorPage(
-                "Unknown client: the service that sent you here is not registered.".into(),
-            )));
+            return Ok(Err(AuthorizeOutcome::ErrorPage(Msg(
+                "error-unknown-client",
+            ))));
         };
         let Some(redirect_uri) = p
             .redirect_uri
             .as_deref()
             .filter(|r| client.redirect_uris.iter().any(|u| u == r))
         else {
-            return Ok(Err(AuthorizeOutcome::ErrorPage(
-                "The return address is not registered for this service.".into(),
-            )));
+            return Ok(Err(AuthorizeOutcome::ErrorPage(Msg(
+                "error-redirect-not-registered",
+            ))));
         };
         Ok(Ok((client, redirect_uri)))
     }
@@ -195,6 +193,7 @@ impl<'a> Authorization<'a> {
             client_name: client.name.clone(),
             error: None,
             set_binding,
+            ui_locale: request.ui_locale,
         }))
     }
 
@@ -244,10 +243,7 @@ impl<'a> Authorization<'a> {
     }
 
     pub(super) fn expired_page() -> StepOutcome {
-        StepOutcome::ErrorPage(
-            "This login has expired or was opened in another browser. Go back to the service and start again."
-                .into(),
-        )
+        StepOutcome::ErrorPage(Msg("error-login-expired"))
     }
 
     /// The login form was posted: check the password and send the push.
@@ -263,12 +259,13 @@ impl<'a> Authorization<'a> {
             return Ok(Self::expired_page());
         };
         let client_name = self.client_name(&req.client_id).await?;
-        let again = |message: &str| {
+        let again = |message: &'static str| {
             Ok(StepOutcome::Login(LoginPage {
                 request: request_id.to_owned(),
                 client_name: client_name.clone(),
-                error: Some(message.to_owned()),
+                error: Some(Msg(message)),
                 set_binding: None,
+                ui_locale: req.ui_locale,
             }))
         };
         let started = match self
@@ -277,16 +274,14 @@ impl<'a> Authorization<'a> {
             .await
         {
             Ok(s) => s,
-            Err(Error::InvalidCredentials) => return again("Wrong username or password."),
+            Err(Error::InvalidCredentials) => return again("error-wrong-credentials"),
             Err(Error::NoDevice) => {
-                return again(
-                    "This account has no phone to confirm with. Visit your municipality's counter.",
-                );
+                return again("login-no-phone");
             }
             Err(Error::RateLimited { .. }) => {
-                return again("Too many attempts. Wait a few minutes and try again.");
+                return again("login-too-many");
             }
-            Err(Error::InvalidRequest(_)) => return again("Enter your username and password."),
+            Err(Error::InvalidRequest(_)) => return again("error-enter-credentials"),
             Err(e) => return Err(e),
         };
         let pending = PendingLogin {
@@ -306,6 +301,7 @@ impl<'a> Authorization<'a> {
             number: shown,
             client_name,
             error: None,
+            ui_locale: req.ui_locale,
         })
     }
 
@@ -351,6 +347,7 @@ impl<'a> Authorization<'a> {
                 client_name,
                 error: None,
                 set_binding: None,
+                ui_locale: req.ui_locale,
             }));
         };
         let (answer, login) = self
@@ -368,6 +365,7 @@ impl<'a> Authorization<'a> {
                 number: pending.shown(),
                 client_name,
                 error: None,
+                ui_locale: req.ui_locale,
             }),
             LoginStatus::Approved => self.approved(request_id, &req, &pending, &login).await,
             other => {
@@ -485,7 +483,8 @@ impl<'a> Authorization<'a> {
                 request: request_id.to_owned(),
                 number: pending.shown(),
                 client_name: self.client_name(&req.client_id).await?,
-                error: Some("Pogrešan kod. · Wrong code.".into()),
+                error: Some(Msg("error-wrong-code")),
+                ui_locale: req.ui_locale,
             }),
             Err(e) => Err(e),
         }

@@ -48,6 +48,8 @@ pub struct ConsentPage {
     pub client_name: String,
     /// The scopes it asks for (`openid` first).
     pub scopes: Vec<String>,
+    /// The language the client asked the pages to speak.
+    pub ui_locale: Option<potvrda_i18n::Locale>,
 }
 
 /// Where a logged-in request goes next.
@@ -113,6 +115,41 @@ impl Consents<'_> {
                 .split_ascii_whitespace()
                 .map(str::to_owned)
                 .collect(),
+            ui_locale: req.ui_locale,
+        }))
+    }
+
+    /// The consent page of a request still waiting for the citizen's
+    /// answer, shown again (after the language switch); `None`: no such
+    /// request, or it expired.
+    pub async fn pending_page(&self, request_id: &str) -> Result<Option<ConsentPage>> {
+        if request_id.is_empty() || request_id.len() > 64 {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let Some(pending) = self
+            .records::<PendingConsent>()
+            .get(request_id, now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let req = pending.request;
+        let client_name = self
+            .provider()
+            .client(&req.client_id)
+            .await?
+            .map(|c| c.name)
+            .unwrap_or_default();
+        Ok(Some(ConsentPage {
+            request: request_id.to_owned(),
+            client_name,
+            scopes: req
+                .scope
+                .split_ascii_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            ui_locale: req.ui_locale,
         }))
     }
 

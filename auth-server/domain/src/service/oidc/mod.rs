@@ -14,6 +14,7 @@ use crate::store::{LoginId, UserId};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::{Algorithm, Header, Validation};
+use potvrda_i18n::{Locale, Msg};
 use potvrda_proto::Secret;
 use potvrda_proto::api::{AuditKind, LoginStatus};
 use potvrda_proto::oidc::{
@@ -81,6 +82,9 @@ pub struct AuthorizeParams {
     pub request: Option<String>,
     /// RFC 9126: a pushed request's handle.
     pub request_uri: Option<String>,
+    /// OIDC Core §3.1.2.1: the citizen's preferred languages for the pages,
+    /// space-separated BCP 47 tags.
+    pub ui_locales: Option<String>,
 }
 
 /// A pending authorization request, kept while the citizen logs in.
@@ -104,6 +108,9 @@ struct AuthzRequest {
     /// `prompt=consent`: ask the citizen, whatever they allowed before.
     #[serde(default)]
     prompt_consent: bool,
+    /// The pages' language the client asked for (`ui_locales`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ui_locale: Option<Locale>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,7 +221,7 @@ struct Session {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorizeOutcome {
     /// The client or redirect URI cannot be trusted: show this, never redirect.
-    ErrorPage(String),
+    ErrorPage(Msg),
     /// Send the browser here (a code, or an error for the client).
     Redirect(String),
     /// Show the login form for this request.
@@ -231,9 +238,11 @@ pub struct LoginPage {
     /// The service asking.
     pub client_name: String,
     /// A message after a failed attempt.
-    pub error: Option<String>,
+    pub error: Option<Msg>,
     /// A new binding cookie value to set, if the browser had none.
     pub set_binding: Option<String>,
+    /// The language the client asked the pages to speak.
+    pub ui_locale: Option<Locale>,
 }
 
 /// Where the login form and the "continue" link lead.
@@ -251,7 +260,9 @@ pub enum StepOutcome {
         /// The service asking.
         client_name: String,
         /// Why a typed code was refused.
-        error: Option<String>,
+        error: Option<Msg>,
+        /// The language the client asked the pages to speak.
+        ui_locale: Option<Locale>,
     },
     /// Done: send the browser here; set this session cookie, if any.
     Redirect {
@@ -268,7 +279,7 @@ pub enum StepOutcome {
         session: Option<String>,
     },
     /// The request is unknown, expired, or belongs to another browser.
-    ErrorPage(String),
+    ErrorPage(Msg),
 }
 
 /// The token endpoint's form.
@@ -453,6 +464,7 @@ impl Provider<'_> {
                 .map(|g| g.grant_type().as_str().to_owned())
                 .collect(),
             subject_types_supported: v(&["public", "pairwise"]),
+            ui_locales_supported: Locale::ALL.iter().map(|l| l.tag().to_owned()).collect(),
             id_token_signing_alg_values_supported: v(&["RS256", "ES256"]),
             token_endpoint_auth_methods_supported: v(AUTH_METHODS),
             token_endpoint_auth_signing_alg_values_supported: v(&["ES256", "RS256", "PS256"]),
