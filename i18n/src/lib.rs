@@ -27,6 +27,18 @@ pub use catalog::{Arg, Catalog, catalog};
 pub use locale::Locale;
 pub use translit::transliterate;
 
+/// Messages that are names, the same in several locales (the brand); every
+/// other message of several words differs from the other locales'
+/// (`tests::nothing_is_left_untranslated`): one word may be the same
+/// ("administrator", "Platform"), a sentence is a translation.
+pub const NAMES: &[&str] = &["brand"];
+
+/// Whether `text` is words enough to tell its language: a dozen characters
+/// or more, with a space.
+pub fn sentence(text: &str) -> bool {
+    text.chars().count() >= 12 && text.trim().contains(' ')
+}
+
 /// A message's id, where the domain names what a person is told and the
 /// page says it in their language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -124,7 +124,7 @@ fn consent_page(
 ) -> Result<HttpResponse> {
     let csrf = page::csrf_token(svc, Form::Consent, session);
     let here = format!("/oauth2/authorize/consent?request={}", page.request);
-    html(
+    page::html_returning(
         actix_web::http::StatusCode::OK,
         ConsentTpl {
             chrome: lang::chrome(req, page.ui_locale, here),
@@ -139,6 +139,7 @@ fn consent_page(
             csrf: &csrf,
         }
         .render(),
+        &page.return_to,
     )
 }
 
@@ -185,7 +186,7 @@ fn resume(request: &str) -> String {
 }
 
 fn login_page(svc: &Potvrda, req: &HttpRequest, page: &LoginPage) -> Result<HttpResponse> {
-    let mut res = html(
+    let mut res = page::html_returning(
         actix_web::http::StatusCode::OK,
         LoginTpl {
             chrome: lang::chrome(req, page.ui_locale, resume(&page.request)),
@@ -194,6 +195,7 @@ fn login_page(svc: &Potvrda, req: &HttpRequest, page: &LoginPage) -> Result<Http
             error: &page.error,
         }
         .render(),
+        &page.return_to,
     )?;
     if let Some(b) = &page.set_binding {
         page::add_cookie(&mut res, &cookie(svc, BINDING_COOKIE, b.clone(), 3600))?;
@@ -210,7 +212,8 @@ fn step(svc: &Potvrda, req: &HttpRequest, outcome: StepOutcome) -> Result<HttpRe
             client_name,
             error,
             ui_locale,
-        } => html(
+            return_to,
+        } => page::html_returning(
             if error.is_some() {
                 actix_web::http::StatusCode::UNAUTHORIZED
             } else {
@@ -224,6 +227,7 @@ fn step(svc: &Potvrda, req: &HttpRequest, outcome: StepOutcome) -> Result<HttpRe
                 error: &error,
             }
             .render(),
+            &return_to,
         ),
         StepOutcome::Redirect { url, session } => {
             let mut res = see_other(&url);
@@ -566,7 +570,14 @@ async fn end_session(svc: &Potvrda, req: &HttpRequest, p: LogoutParams) -> Resul
     let target = match outcome {
         LogoutOutcome::Confirm => {
             let csrf = page::csrf_token(svc, Form::Logout, session.as_deref().unwrap_or_default());
-            return html(
+            // The confirmed form answers 303 to the post-logout URI (checked
+            // against the client's registration then), which `form-action`
+            // must allow.
+            let back = fields
+                .post_logout_redirect_uri
+                .as_deref()
+                .unwrap_or_default();
+            return page::html_returning(
                 actix_web::http::StatusCode::OK,
                 LogoutTpl {
                     chrome: lang::chrome(req, None, lang::this_page(req)),
@@ -579,6 +590,7 @@ async fn end_session(svc: &Potvrda, req: &HttpRequest, p: LogoutParams) -> Resul
                     state: fields.state.as_deref().unwrap_or_default(),
                 }
                 .render(),
+                back,
             );
         }
         LogoutOutcome::Done(target, frames) => (target, frames),

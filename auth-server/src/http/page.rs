@@ -46,6 +46,34 @@ pub(super) fn html_framing(
     Ok(res)
 }
 
+/// A rendered page whose forms end in a redirect to `return_to`'s origin
+/// (the OpenID pages: a form posted here answers `303` to the client, and
+/// CSP's `form-action` governs that redirect too, so `'self'` alone would
+/// stop the browser on its way back to the service).
+pub(super) fn html_returning(
+    status: StatusCode,
+    body: std::result::Result<String, askama::Error>,
+    return_to: &str,
+) -> Result<HttpResponse> {
+    let mut res = html(status, body)?;
+    let Some(origin) = url::Url::parse(return_to)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+        .map(|u| u.origin().ascii_serialization())
+    else {
+        return Ok(res);
+    };
+    let csp = CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    );
+    let value =
+        header::HeaderValue::from_str(&csp).map_err(|e| Error::Internal(format!("csp: {e}")))?;
+    res.headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, value);
+    Ok(res)
+}
+
 /// `303 See Other` to `url` (after a form), not cached.
 pub(super) fn see_other(url: &str) -> HttpResponse {
     HttpResponse::SeeOther()

@@ -102,3 +102,21 @@ fn arguments_are_placed_and_a_missing_message_shows() {
     );
     assert!(SR_CYRL.contains("sheet-title"));
 }
+
+#[test]
+fn nothing_is_left_untranslated() {
+    for id in ids(Locale::SrCyrl) {
+        if crate::NAMES.contains(&id.as_str()) {
+            continue;
+        }
+        for (i, a) in Locale::ALL.into_iter().enumerate() {
+            for b in Locale::ALL.into_iter().skip(i + 1) {
+                let text = catalog().text(a, &id);
+                assert!(
+                    !crate::sentence(&text) || text != catalog().text(b, &id),
+                    "{id}: the same in {a} and {b}: {text:?}"
+                );
+            }
+        }
+    }
+}

@@ -123,7 +123,7 @@ impl Drop for Driver {
 
 /// A relying party's two pages: `/` with a "log in" link, `/cb` that takes
 /// the browser back and reports the query it arrived with.
-async fn relying_party_pages(
+pub(crate) async fn relying_party_pages(
     listener: tokio::net::TcpListener,
     login_link: String,
 ) -> tokio::sync::mpsc::UnboundedReceiver<String> {

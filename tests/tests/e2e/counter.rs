@@ -175,7 +175,7 @@ async fn a_four_eyes_reset_needs_a_second_official(backend: Backend) {
 }
 
 /// A staff member of `role` created by `by`, with an enrolled phone.
-async fn staff_with_phone(
+pub(crate) async fn staff_with_phone(
     srv: &TestServer,
     by: &str,
     role: &str,
@@ -198,7 +198,9 @@ async fn staff_with_phone(
 }
 
 /// A superadmin's token and an official of municipality `bg` with a phone.
-async fn counter_setup(srv: &TestServer) -> (String, CreateCitizenResponse, VirtualPhone) {
+pub(crate) async fn counter_setup(
+    srv: &TestServer,
+) -> (String, CreateCitizenResponse, VirtualPhone) {
     let (_, sa) = staff(srv, &srv.token, "superadmin", None).await;
     let r = post(
         srv,

@@ -4,6 +4,7 @@
 //! [`input`] runs on every store: embedded, Redis, and a three-master Redis Cluster.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test harness: failing loudly is its job
 
+mod accessibility;
 mod attacks;
 mod audit;
 mod browser;

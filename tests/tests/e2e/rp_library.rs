@@ -23,10 +23,22 @@ fn node_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node")
 }
 
-/// `npm ci` from the lock file, once per checkout.
-async fn installed() -> PathBuf {
+/// `npm ci` from the lock file, once per checkout (and once at a time: the
+/// relying party and the accessibility tests share it).
+pub(crate) async fn installed() -> PathBuf {
+    static ONCE: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
+    ONCE.get_or_init(npm_ci).await.clone()
+}
+
+async fn npm_ci() -> PathBuf {
     let dir = node_dir();
-    if !dir.join("node_modules/openid-client/package.json").exists() {
+    let have = |p: &str| {
+        dir.join("node_modules")
+            .join(p)
+            .join("package.json")
+            .exists()
+    };
+    if !have("openid-client") || !have("axe-core") {
         let out = tokio::process::Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir)

@@ -194,6 +194,7 @@ impl<'a> Authorization<'a> {
             error: None,
             set_binding,
             ui_locale: request.ui_locale,
+            return_to: request.redirect_uri.clone(),
         }))
     }
 
@@ -266,6 +267,7 @@ impl<'a> Authorization<'a> {
                 error: Some(Msg(message)),
                 set_binding: None,
                 ui_locale: req.ui_locale,
+                return_to: req.redirect_uri.clone(),
             }))
         };
         let started = match self
@@ -302,6 +304,7 @@ impl<'a> Authorization<'a> {
             client_name,
             error: None,
             ui_locale: req.ui_locale,
+            return_to: req.redirect_uri.clone(),
         })
     }
 
@@ -348,6 +351,7 @@ impl<'a> Authorization<'a> {
                 error: None,
                 set_binding: None,
                 ui_locale: req.ui_locale,
+                return_to: req.redirect_uri.clone(),
             }));
         };
         let (answer, login) = self
@@ -366,6 +370,7 @@ impl<'a> Authorization<'a> {
                 client_name,
                 error: None,
                 ui_locale: req.ui_locale,
+                return_to: req.redirect_uri.clone(),
             }),
             LoginStatus::Approved => self.approved(request_id, &req, &pending, &login).await,
             other => {
@@ -485,6 +490,7 @@ impl<'a> Authorization<'a> {
                 client_name: self.client_name(&req.client_id).await?,
                 error: Some(Msg("error-wrong-code")),
                 ui_locale: req.ui_locale,
+                return_to: req.redirect_uri.clone(),
             }),
             Err(e) => Err(e),
         }

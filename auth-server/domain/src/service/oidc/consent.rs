@@ -50,6 +50,8 @@ pub struct ConsentPage {
     pub scopes: Vec<String>,
     /// The language the client asked the pages to speak.
     pub ui_locale: Option<potvrda_i18n::Locale>,
+    /// The client's redirect URI: where the page's form may lead.
+    pub return_to: String,
 }
 
 /// Where a logged-in request goes next.
@@ -116,6 +118,7 @@ impl Consents<'_> {
                 .map(str::to_owned)
                 .collect(),
             ui_locale: req.ui_locale,
+            return_to: req.redirect_uri.clone(),
         }))
     }
 
@@ -150,6 +153,7 @@ impl Consents<'_> {
                 .map(str::to_owned)
                 .collect(),
             ui_locale: req.ui_locale,
+            return_to: req.redirect_uri.clone(),
         }))
     }
 

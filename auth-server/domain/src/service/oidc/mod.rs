@@ -243,6 +243,8 @@ pub struct LoginPage {
     pub set_binding: Option<String>,
     /// The language the client asked the pages to speak.
     pub ui_locale: Option<Locale>,
+    /// The client's redirect URI: where the page's forms may lead.
+    pub return_to: String,
 }
 
 /// Where the login form and the "continue" link lead.
@@ -263,6 +265,8 @@ pub enum StepOutcome {
         error: Option<Msg>,
         /// The language the client asked the pages to speak.
         ui_locale: Option<Locale>,
+        /// The client's redirect URI: where the page's forms may lead.
+        return_to: String,
     },
     /// Done: send the browser here; set this session cookie, if any.
     Redirect {

@@ -1,0 +1,389 @@
+//! Every page in every language, checked in a real browser (issue 16):
+//! headless Chromium walks the OpenID login (its form, a refused password,
+//! the waiting page, a refused offline code, the consent, the logout
+//! confirmation, the logged-out and error pages) and the counter (its
+//! login, a refused password, the waiting page, the search, the sheet, a
+//! citizen, a refused action) in each locale, chosen with the pages' own
+//! language switch. On each page:
+//!
+//! - axe-core (npm, pinned) runs the WCAG 2.0, 2.1 and 2.2 A and AA rules:
+//!   no violation;
+//! - `<html lang>` is the locale, no message is missing (`⟦id⟧`), and no
+//!   text of another locale's catalogue is shown outside an element that
+//!   says its own `lang` (the switch's language names);
+//! - at 320 CSS px (WCAG 1.4.10) nothing scrolls sideways.
+
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use potvrda_e2e::{Backend, Options, TestServer};
+use potvrda_i18n::{Locale, catalog};
+use potvrda_proto::jose::Decision;
+use serde_json::json;
+
+use crate::browser::chromium;
+use crate::counter::{click, counter_setup, type_into};
+use crate::support::*;
+
+/// The WCAG levels checked: every A and AA rule of 2.0, 2.1 and 2.2.
+const TAGS: [&str; 5] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
+
+/// The rules axe ran, for the note (and a check that they are many).
+const RULES: &str = "const done = arguments[arguments.length - 1];
+    done(axe.getRules(arguments[0]).map((r) => r.ruleId));";
+
+const AUDIT: &str = "const done = arguments[arguments.length - 1];
+    axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}, resultTypes: ['violations']})
+      .then((r) => done(r.violations.map((v) => ({id: v.id, impact: v.impact,
+          nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary)}))))
+      .catch((e) => done([{id: 'axe-error', nodes: [String(e)]}]));";
+
+/// The page's text in its own language: everything but the elements that
+/// say they are in another.
+const OWN_TEXT: &str = "const lang = document.documentElement.lang;
+    const body = document.body.cloneNode(true);
+    body.querySelectorAll('[lang], script').forEach((e) => { if (e.tagName === 'SCRIPT' || e.lang !== lang) e.remove(); });
+    return {lang, text: document.title + '\\n' + body.textContent};";
+
+struct Checker {
+    axe: String,
+    pages: usize,
+}
+
+impl Checker {
+    async fn new() -> Self {
+        let dir = crate::rp_library::installed().await;
+        let axe = std::fs::read_to_string(dir.join("node_modules/axe-core/axe.min.js"))
+            .expect("axe-core from npm");
+        Self { axe, pages: 0 }
+    }
+
+    /// Check the page `browser` shows, named `name`, in `locale`.
+    async fn page(&mut self, browser: &Client, locale: Locale, name: &str) {
+        self.pages += 1;
+        browser.execute(&self.axe, vec![]).await.expect("axe loads");
+        let violations = browser
+            .execute_async(AUDIT, vec![json!(TAGS)])
+            .await
+            .expect("axe runs");
+        assert_eq!(
+            violations,
+            json!([]),
+            "{name} ({locale}): WCAG violations: {violations:#}"
+        );
+        let own = browser.execute(OWN_TEXT, vec![]).await.expect("text");
+        assert_eq!(own["lang"], locale.tag(), "{name}: <html lang>");
+        let text = own["text"].as_str().expect("text").to_owned();
+        assert!(
+            !text.contains('⟦'),
+            "{name} ({locale}): a missing message: {text}"
+        );
+        if let Some(foreign) = foreign_text(locale, &text) {
+            panic!("{name} ({locale}) shows {foreign:?}: {text}");
+        }
+        reflows(browser, name).await;
+    }
+}
+
+/// A message of another locale on a `locale` page (long enough to be
+/// unambiguous; messages with arguments by their longest fixed part).
+fn foreign_text(locale: Locale, text: &str) -> Option<String> {
+    let c = catalog();
+    for other in Locale::ALL.into_iter().filter(|l| *l != locale) {
+        for id in c.ids(other) {
+            let theirs = c.text(other, &id);
+            // The same words in two locales: only names (the brand) may be.
+            if theirs == c.text(locale, &id)
+                && (potvrda_i18n::NAMES.contains(&id.as_str()) || !potvrda_i18n::sentence(&theirs))
+            {
+                continue;
+            }
+            let fixed = theirs
+                .split(['{', '}'])
+                .max_by_key(|part| part.chars().count())
+                .unwrap_or_default()
+                .trim();
+            if potvrda_i18n::sentence(fixed) && text.contains(fixed) {
+                return Some(format!("{other} {id}: {fixed}"));
+            }
+        }
+    }
+    None
+}
+
+/// At 320 CSS px wide the page does not scroll sideways (WCAG 1.4.10).
+async fn reflows(browser: &Client, name: &str) {
+    browser.set_window_size(320, 900).await.expect("narrow");
+    let wide = browser
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth,
+                [...document.querySelectorAll('body *')]
+                  .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+                  .map((e) => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)];",
+            vec![],
+        )
+        .await
+        .expect("widths");
+    browser.set_window_size(1000, 1000).await.expect("back");
+    assert!(
+        wide[0].as_i64() <= wide[1].as_i64(),
+        "{name}: scrolls sideways at 320 px: {wide}"
+    );
+}
+
+/// Choose `locale` with the page's language switch.
+async fn switch_to(browser: &Client, locale: Locale) {
+    browser
+        .find(Locator::Id("lang-choice"))
+        .await
+        .expect("the switch")
+        .select_by_value(locale.tag())
+        .await
+        .expect("choose");
+    click(browser, "#lang-apply").await;
+    browser
+        .wait()
+        .for_element(Locator::Css(&format!("html[lang=\"{}\"]", locale.tag())))
+        .await
+        .expect("the page in the chosen language");
+}
+
+const RP_NAME: &str = "Упис у вртић";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_in_every_language_passes_axe() {
+    let rp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let callback = format!("http://{}/cb", rp.local_addr().expect("addr"));
+    let mut callbacks = crate::browser::relying_party_pages(rp, String::new()).await;
+    let srv = TestServer::start_with(Options {
+        oidc_clients: Some(
+            json!([{"client_id": "vrtic", "redirect_uris": [callback], "name": RP_NAME,
+                    "require_consent": true}])
+            .to_string(),
+        ),
+        ..Options::new(Backend::Embedded)
+    })
+    .await;
+    let (_, official, official_phone) = counter_setup(&srv).await;
+    let c = citizen(&srv, None).await;
+    let mut check = Checker::new().await;
+    let (_driver, browser) = chromium("1000,1000").await;
+    let rules = browser
+        .execute(&check.axe, vec![])
+        .await
+        .and(browser.execute_async(RULES, vec![json!(TAGS)]).await)
+        .expect("the rules");
+    let rules = rules.as_array().map_or(0, Vec::len);
+    eprintln!("accessibility: axe-core rules checked: {rules}");
+    assert!(rules > 50, "{rules} rules");
+
+    for locale in Locale::ALL {
+        browser
+            .goto(&format!("{}/counter", srv.url))
+            .await
+            .expect("the counter");
+        switch_to(&browser, locale).await;
+        counter_pages(
+            &mut check,
+            &browser,
+            &srv,
+            locale,
+            (&official, &official_phone),
+        )
+        .await;
+        oidc_pages(
+            &mut check,
+            &browser,
+            (&srv, &callback),
+            locale,
+            &c,
+            &mut callbacks,
+        )
+        .await;
+    }
+    eprintln!("accessibility: {} pages × locales checked", check.pages);
+    browser.close().await.expect("closed");
+}
+
+async fn counter_pages(
+    check: &mut Checker,
+    browser: &Client,
+    srv: &TestServer,
+    locale: Locale,
+    (official, phone): (
+        &potvrda_proto::api::CreateCitizenResponse,
+        &potvrda_mobile_core::phone::VirtualPhone,
+    ),
+) {
+    check.page(browser, locale, "counter login").await;
+    type_into(browser, "#username", &official.username).await;
+    type_into(browser, "#password", "not the password").await;
+    click(browser, "#submit").await;
+    browser
+        .wait()
+        .for_element(Locator::Id("error"))
+        .await
+        .expect("refused");
+    check.page(browser, locale, "counter login, refused").await;
+    type_into(browser, "#username", &official.username).await;
+    type_into(browser, "#password", official.initial_password.expose()).await;
+    click(browser, "#submit").await;
+    let number: u8 = crate::counter::text(browser, "number")
+        .await
+        .trim()
+        .parse()
+        .expect("two digits");
+    check.page(browser, locale, "counter waiting").await;
+    let ch = pulled(phone).await;
+    phone
+        .answer(&ch, Decision::Approve, Some(number))
+        .await
+        .expect("approved");
+    browser
+        .wait()
+        .for_element(Locator::Id("staff"))
+        .await
+        .expect("in");
+    check.page(browser, locale, "counter home").await;
+    type_into(browser, "#query", "a").await;
+    click(browser, "#search").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("#results, #no-results"))
+        .await
+        .expect("results");
+    check.page(browser, locale, "counter search").await;
+    type_into(browser, "#new-name", "Ана Николић").await;
+    click(browser, "#create-submit").await;
+    browser
+        .wait()
+        .for_element(Locator::Id("code"))
+        .await
+        .expect("the sheet");
+    check.page(browser, locale, "sheet").await;
+    click(browser, "#back").await;
+    browser
+        .wait()
+        .for_element(Locator::Id("name"))
+        .await
+        .expect("the citizen");
+    check.page(browser, locale, "counter citizen").await;
+    browser
+        .goto(&format!("{}/counter/citizens/u-no-such-citizen", srv.url))
+        .await
+        .expect("goto");
+    browser
+        .wait()
+        .for_element(Locator::Id("message"))
+        .await
+        .expect("refused");
+    check.page(browser, locale, "counter refused").await;
+    browser
+        .goto(&format!("{}/counter", srv.url))
+        .await
+        .expect("goto");
+    click(browser, "#logout").await;
+    browser
+        .wait()
+        .for_element(Locator::Id("password"))
+        .await
+        .expect("out");
+}
+
+/// The authorization request of `client` asking again for consent.
+fn authorize(srv: &TestServer, client: &str, callback: &str) -> String {
+    format!(
+        "{}/oauth2/authorize?client_id={client}&redirect_uri={}&response_type=code\
+         &scope=openid%20profile%20email&state=s&nonce=n&prompt=consent\
+         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        srv.url,
+        url::form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
+    )
+}
+
+async fn oidc_pages(
+    check: &mut Checker,
+    browser: &Client,
+    (srv, callback): (&TestServer, &str),
+    locale: Locale,
+    c: &Citizen,
+    callbacks: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    browser
+        .goto(&authorize(srv, "vrtic", callback))
+        .await
+        .expect("authorize");
+    check.page(browser, locale, "login").await;
+    type_into(browser, "#username", &c.account.username).await;
+    type_into(browser, "#password", "not the password").await;
+    click(browser, "#submit").await;
+    browser
+        .wait()
+        .for_element(Locator::Id("error"))
+        .await
+        .expect("refused");
+    check.page(browser, locale, "login, refused").await;
+    type_into(browser, "#username", &c.account.username).await;
+    type_into(browser, "#password", c.account.initial_password.expose()).await;
+    click(browser, "#submit").await;
+    let number: u8 = crate::counter::text(browser, "number")
+        .await
+        .trim()
+        .parse()
+        .expect("two digits");
+    check.page(browser, locale, "waiting").await;
+    click(browser, "#offline summary").await;
+    type_into(browser, "#code", "000000").await;
+    click(browser, "#code-submit").await;
+    browser
+        .wait()
+        .for_element(Locator::Id("code-error"))
+        .await
+        .expect("refused");
+    check.page(browser, locale, "waiting, code refused").await;
+    let ch = pulled(&c.phone).await;
+    c.phone
+        .answer(&ch, Decision::Approve, Some(number))
+        .await
+        .expect("approved");
+    browser
+        .wait()
+        .for_element(Locator::Id("allow"))
+        .await
+        .expect("consent");
+    check.page(browser, locale, "consent").await;
+    click(browser, "#allow").await;
+    tokio::time::timeout(Duration::from_secs(20), callbacks.recv())
+        .await
+        .expect("back at the service")
+        .expect("a callback");
+    browser
+        .goto(&format!("{}/oauth2/logout", srv.url))
+        .await
+        .expect("logout");
+    browser
+        .wait()
+        .for_element(Locator::Id("logout"))
+        .await
+        .expect("the question");
+    check.page(browser, locale, "logout").await;
+    click(browser, "#logout").await;
+    browser
+        .wait()
+        .for_element(Locator::Id("message"))
+        .await
+        .expect("out");
+    check.page(browser, locale, "logged out").await;
+    browser
+        .goto(&authorize(srv, "no-such-client", callback))
+        .await
+        .expect("authorize");
+    browser
+        .wait()
+        .for_element(Locator::Id("message"))
+        .await
+        .expect("error page");
+    check.page(browser, locale, "error").await;
+}
