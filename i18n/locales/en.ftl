@@ -26,6 +26,7 @@ waiting-time =
        *[other] The request is valid for { $seconds } more seconds.
     }
 waiting-time-warning = The time to confirm is running out. If you need more time, send a new request.
+waiting-expired = The time to confirm has run out. Send a new request to the phone.
 waiting-restart = Send a new request to the phone
 waiting-continue = Confirmed — continue
 waiting-offline = No network on the phone?

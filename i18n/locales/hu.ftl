@@ -26,6 +26,7 @@ waiting-time =
        *[other] A kérelem még { $seconds } másodpercig érvényes.
     }
 waiting-time-warning = Hamarosan lejár a megerősítés ideje. Ha több időre van szüksége, küldjön új kérelmet.
+waiting-expired = A megerősítés ideje lejárt. Küldjön új kérelmet a telefonra.
 waiting-restart = Új kérelem küldése a telefonra
 waiting-continue = Megerősítettem — tovább
 waiting-offline = Nincs internet a telefonon?

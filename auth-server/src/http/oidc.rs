@@ -49,6 +49,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/oauth2/authorize/wait").route(web::get().to(wait)))
     .service(web::resource("/oauth2/authorize/continue").route(web::get().to(proceed)))
     .service(web::resource("/oauth2/authorize/code").route(web::post().to(code)))
+    .service(web::resource("/oauth2/authorize/again").route(web::post().to(again)))
     .service(
         web::resource("/oauth2/authorize/consent")
             .route(web::get().to(consent_again))
@@ -81,6 +82,33 @@ struct WaitingTpl<'a> {
     client_name: &'a str,
     number: String,
     error: &'a Option<Msg>,
+    /// Seconds left, and the sentence saying so in each plural form.
+    expires_in: i64,
+    time_forms: TimeForms,
+    can_resend: bool,
+}
+
+/// `waiting-time` in each plural category of the locale, `#` for the
+/// number: the page's script counts down in the right grammar
+/// (`Intl.PluralRules` picks the category).
+struct TimeForms {
+    one: String,
+    few: String,
+    other: String,
+}
+
+impl TimeForms {
+    fn of(tr: &potvrda_i18n::Tr) -> Self {
+        let form = |n: i64| {
+            tr.n("waiting-time", "seconds", n)
+                .replace(&n.to_string(), "#")
+        };
+        Self {
+            one: form(1),
+            few: form(2),
+            other: form(5),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -213,18 +241,26 @@ fn step(svc: &Potvrda, req: &HttpRequest, outcome: StepOutcome) -> Result<HttpRe
             error,
             ui_locale,
             return_to,
+            expires_in,
+            can_resend,
         } => page::html_returning(
             if error.is_some() {
                 actix_web::http::StatusCode::UNAUTHORIZED
             } else {
                 actix_web::http::StatusCode::OK
             },
-            WaitingTpl {
-                chrome: lang::chrome(req, ui_locale, resume(&request)),
-                request: &request,
-                client_name: &client_name,
-                number,
-                error: &error,
+            {
+                let chrome = lang::chrome(req, ui_locale, resume(&request));
+                WaitingTpl {
+                    time_forms: TimeForms::of(&chrome.tr),
+                    chrome,
+                    request: &request,
+                    client_name: &client_name,
+                    number,
+                    error: &error,
+                    expires_in,
+                    can_resend,
+                }
             }
             .render(),
             &return_to,
@@ -495,6 +531,36 @@ pub(crate) async fn code(
             &form.request,
             cookie_value(&req, BINDING_COOKIE).as_deref(),
             &form.code,
+            &caller,
+        )
+        .await?;
+    step(&svc, &req, outcome)
+}
+
+/// The waiting page's "send a new request to the phone".
+#[derive(Debug, Deserialize)]
+pub(crate) struct AgainForm {
+    request: String,
+}
+
+/// A new challenge to the phone for a login whose password was checked in
+/// this browser (WCAG 2.2.1: the time limit renewed with one action).
+#[utoipa::path(post, path = "/oauth2/authorize/again", tag = "oidc",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "request"),
+    responses((status = 200, description = "The waiting page with the new number", content_type = "text/html"),
+              (status = 303, description = "Already decided: as continue"),
+              (status = 400, description = "Unknown or expired request, or another browser", content_type = "text/html")))]
+pub(crate) async fn again(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    form: web::Form<AgainForm>,
+) -> Result<HttpResponse> {
+    let caller = super::caller(&req);
+    let outcome = svc
+        .authorization()
+        .oidc_again(
+            &form.request,
+            cookie_value(&req, BINDING_COOKIE).as_deref(),
             &caller,
         )
         .await?;

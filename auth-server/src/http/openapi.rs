@@ -14,6 +14,7 @@ use super::{admin, clients, counter, device, lang, login, me, meta, oauth, oidc,
     paths(
         lang::switch,
         oidc::consent_again,
+        oidc::again,
         admin::create_citizen,
         admin::search,
         admin::citizen,

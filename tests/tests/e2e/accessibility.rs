@@ -387,3 +387,112 @@ async fn oidc_pages(
         .expect("error page");
     check.page(browser, locale, "error").await;
 }
+
+/// WCAG 2.2.1 on the waiting page: the time left is shown in the page's
+/// grammar, a warning is announced 20 s before the end, and one button
+/// sends a new request to the phone (superseding the first) without the
+/// password again; the new one logs the citizen in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_time_limit_is_shown_warned_and_renewed() {
+    let rp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let callback = format!("http://{}/cb", rp.local_addr().expect("addr"));
+    let mut callbacks = crate::browser::relying_party_pages(rp, String::new()).await;
+    let srv = TestServer::start_with(Options {
+        oidc_clients: Some(
+            json!([{"client_id": "vrtic", "redirect_uris": [callback], "name": RP_NAME}])
+                .to_string(),
+        ),
+        ..Options::new(Backend::Embedded)
+    })
+    .await;
+    let c = citizen(&srv, None).await;
+    let (_driver, browser) = chromium("1000,1000").await;
+    browser
+        .goto(&authorize(&srv, "vrtic", &callback))
+        .await
+        .expect("authorize");
+    switch_to(&browser, Locale::SrCyrl).await;
+    type_into(&browser, "#username", &c.account.username).await;
+    type_into(&browser, "#password", c.account.initial_password.expose()).await;
+    click(&browser, "#submit").await;
+    let first = crate::counter::text(&browser, "number").await;
+    let stale = pulled(&c.phone).await;
+
+    // 45 s later (the server's clock), the page says 15 s are left, in
+    // Serbian's plural, and warns.
+    srv.clock.advance(45);
+    let request = browser
+        .find(Locator::Css("#again-form input[name=request]"))
+        .await
+        .expect("the request")
+        .attr("value")
+        .await
+        .expect("value")
+        .expect("an id");
+    browser
+        .goto(&format!(
+            "{}/oauth2/authorize/continue?request={request}",
+            srv.url
+        ))
+        .await
+        .expect("the waiting page again");
+    let time = crate::counter::text(&browser, "time").await;
+    assert!(
+        ["Захтев важи још 15 секунди.", "Захтев важи још 14 секунди."].contains(&time.as_str()),
+        "{time}"
+    );
+    assert_eq!(
+        crate::counter::text(&browser, "time-warning").await,
+        catalog().text(Locale::SrCyrl, "waiting-time-warning")
+    );
+    check_again(&browser).await;
+    srv.clock.advance(-45);
+
+    // One action: a new request, a new number, the first one withdrawn.
+    click(&browser, "#again").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("#time-warning:empty"))
+        .await
+        .expect("a fresh time limit");
+    let number: u8 = crate::counter::text(&browser, "number")
+        .await
+        .trim()
+        .parse()
+        .expect("two digits");
+    let fresh = pulled(&c.phone).await;
+    assert_ne!(
+        fresh.claims.cid, stale.claims.cid,
+        "a new challenge, not {first}"
+    );
+    assert!(
+        c.phone
+            .answer(&stale, Decision::Approve, Some(number))
+            .await
+            .is_err(),
+        "the first request is superseded"
+    );
+    c.phone
+        .answer(&fresh, Decision::Approve, Some(number))
+        .await
+        .expect("approved");
+    click(&browser, "#allow").await;
+    let Ok(back) = tokio::time::timeout(Duration::from_secs(20), callbacks.recv()).await else {
+        panic!(
+            "not back at the service: {:?} {:?}",
+            browser.current_url().await,
+            browser.source().await
+        );
+    };
+    let back = back.expect("a callback");
+    assert!(back.starts_with("/cb?code="), "{back}");
+    browser.close().await.expect("closed");
+}
+
+/// The warned page still passes axe.
+async fn check_again(browser: &Client) {
+    let mut check = Checker::new().await;
+    check.page(browser, Locale::SrCyrl, "waiting, warned").await;
+}

@@ -75,6 +75,7 @@ impl<'a> Authorization<'a> {
             claims,
             prompt_consent,
             ui_locale: p.ui_locales.as_deref().and_then(Locale::first_of),
+            resent: 0,
         };
         // Single sign-on: a live session, fresh enough, of the level asked
         // for (else a step-up: a new login), and no forced login.
@@ -291,21 +292,106 @@ impl<'a> Authorization<'a> {
             login_secret: started.login_secret,
             number: started.number,
             code: started.code,
+            expires_at: started.expires_at,
         };
-        let shown = pending.shown();
-        req.login = Some(pending);
+        req.login = Some(pending.clone());
         let now = self.clock.now();
         self.records()
             .put(request_id, &req, now + REQUEST_TTL)
             .await?;
-        Ok(StepOutcome::Waiting {
+        Ok(self.waiting_page(request_id, &req, &pending, client_name, None))
+    }
+
+    /// The waiting page of `req`, whose phone was sent `pending`.
+    fn waiting_page(
+        &self,
+        request_id: &str,
+        req: &AuthzRequest,
+        pending: &PendingLogin,
+        client_name: String,
+        error: Option<Msg>,
+    ) -> StepOutcome {
+        StepOutcome::Waiting {
             request: request_id.to_owned(),
-            number: shown,
+            number: pending.shown(),
             client_name,
-            error: None,
+            error,
             ui_locale: req.ui_locale,
             return_to: req.redirect_uri.clone(),
-        })
+            expires_in: (pending.expires_at - self.clock.now()).max(0),
+            can_resend: req.resent < MAX_RESENDS,
+        }
+    }
+
+    /// "Send a new request to the phone" (WCAG 2.2.1: the time limit is
+    /// renewed with one action): the password was checked for this request
+    /// in this browser, so a new challenge goes to the phone without it,
+    /// superseding the one before; at most [`MAX_RESENDS`] times, and the
+    /// phone's push limits hold. A login already decided goes on as
+    /// "continue" does.
+    pub async fn oidc_again(
+        &self,
+        request_id: &str,
+        binding: Option<&str>,
+        caller: &Caller,
+    ) -> Result<StepOutcome> {
+        let Some(mut req) = self.load_request(request_id, binding).await? else {
+            return Ok(Self::expired_page());
+        };
+        let Some(pending) = req.login.clone() else {
+            return self.oidc_continue(request_id, binding).await;
+        };
+        let (answer, login) = self
+            .outcomes()
+            .wait_for_decision(
+                &pending.login_id,
+                Some(pending.login_secret.expose()),
+                0,
+                false,
+            )
+            .await?;
+        let still_open = matches!(answer.status, LoginStatus::Pending | LoginStatus::Expired);
+        if !still_open || req.resent >= MAX_RESENDS {
+            return self.oidc_continue(request_id, binding).await;
+        }
+        let user = self
+            .store
+            .user(&login.record.user_id)
+            .await?
+            .filter(|u| !u.locked && !u.deactivated);
+        let Some(user) = user else {
+            return Ok(Self::expired_page());
+        };
+        let client_name = self.client_name(&req.client_id).await?;
+        let context = potvrda_proto::jose::LoginContext {
+            ip: caller.ip.map(|ip| ip.to_string()),
+            user_agent: caller.user_agent.clone(),
+            service: Some(client_name.clone()),
+            binding_message: None,
+        };
+        let started = self
+            .challenges()
+            .challenge(
+                &user,
+                context,
+                potvrda_proto::api::LoginAudience::Portal,
+                caller,
+                &crate::service::challenge::Origin::default(),
+            )
+            .await?;
+        let pending = PendingLogin {
+            login_id: started.login_id,
+            login_secret: started.login_secret,
+            number: started.number,
+            code: started.code,
+            expires_at: started.expires_at,
+        };
+        req.login = Some(pending.clone());
+        req.resent += 1;
+        self.records()
+            .put(request_id, &req, self.clock.now() + REQUEST_TTL)
+            .await?;
+        Ok(self.waiting_page(request_id, &req, &pending, client_name, None))
     }
 
     /// The waiting page's long-poll: the login's status, without consuming it.
@@ -364,14 +450,9 @@ impl<'a> Authorization<'a> {
             )
             .await?;
         match answer.status {
-            LoginStatus::Pending => Ok(StepOutcome::Waiting {
-                request: request_id.to_owned(),
-                number: pending.shown(),
-                client_name,
-                error: None,
-                ui_locale: req.ui_locale,
-                return_to: req.redirect_uri.clone(),
-            }),
+            LoginStatus::Pending => {
+                Ok(self.waiting_page(request_id, &req, &pending, client_name, None))
+            }
             LoginStatus::Approved => self.approved(request_id, &req, &pending, &login).await,
             other => {
                 self.records::<AuthzRequest>().delete(request_id).await?;
@@ -468,7 +549,7 @@ impl<'a> Authorization<'a> {
         let Some(req) = self.load_request(request_id, binding).await? else {
             return Ok(Self::expired_page());
         };
-        let Some(pending) = req.login else {
+        let Some(pending) = req.login.clone() else {
             return Ok(Self::expired_page());
         };
         match self
@@ -484,14 +565,11 @@ impl<'a> Authorization<'a> {
             Ok(_) | Err(Error::Expired | Error::AlreadyDecided) => {
                 self.oidc_continue(request_id, binding).await
             }
-            Err(Error::InvalidCredentials) => Ok(StepOutcome::Waiting {
-                request: request_id.to_owned(),
-                number: pending.shown(),
-                client_name: self.client_name(&req.client_id).await?,
-                error: Some(Msg("error-wrong-code")),
-                ui_locale: req.ui_locale,
-                return_to: req.redirect_uri.clone(),
-            }),
+            Err(Error::InvalidCredentials) => {
+                let client_name = self.client_name(&req.client_id).await?;
+                let wrong = Some(Msg("error-wrong-code"));
+                Ok(self.waiting_page(request_id, &req, &pending, client_name, wrong))
+            }
             Err(e) => Err(e),
         }
     }

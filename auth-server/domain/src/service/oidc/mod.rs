@@ -87,6 +87,10 @@ pub struct AuthorizeParams {
     pub ui_locales: Option<String>,
 }
 
+/// How many times one authorization request may send a new challenge to
+/// the phone (WCAG 2.2.1 asks for at least ten extensions).
+const MAX_RESENDS: u8 = 10;
+
 /// A pending authorization request, kept while the citizen logs in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct AuthzRequest {
@@ -111,6 +115,9 @@ struct AuthzRequest {
     /// The pages' language the client asked for (`ui_locales`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ui_locale: Option<Locale>,
+    /// How many times the citizen asked for a new request to the phone.
+    #[serde(default)]
+    resent: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +128,10 @@ struct PendingLogin {
     /// A risky login's longer code, shown instead of the number.
     #[serde(default)]
     code: Option<String>,
+    /// When the phone's challenge expires (0: not known, a request stored
+    /// before this was kept).
+    #[serde(default)]
+    expires_at: i64,
 }
 
 impl PendingLogin {
@@ -267,6 +278,11 @@ pub enum StepOutcome {
         ui_locale: Option<Locale>,
         /// The client's redirect URI: where the page's forms may lead.
         return_to: String,
+        /// Seconds until the phone's challenge expires (WCAG 2.2.1: shown,
+        /// with a warning, and renewed with one action).
+        expires_in: i64,
+        /// Whether the citizen may still ask for a new request.
+        can_resend: bool,
     },
     /// Done: send the browser here; set this session cookie, if any.
     Redirect {
