@@ -3,12 +3,43 @@
 // every challenge, checks the PIN and signs. The device (its key included)
 // is stored in IndexedDB only encrypted, under an AES-GCM key WebCrypto
 // made non-extractable: script on this page can use it, never read it.
-import init, { Companion } from './pkg/potvrda_mobile_web.js';
+import init, { Companion, locale_for, locales, messages } from './pkg/potvrda_mobile_web.js';
 
 const $ = (id) => document.getElementById(id);
 const server = location.origin;
 let device = null;
 let polling = null;
+
+// --- language: the citizen's choice, else the browser's languages --------
+let texts = {};
+const t = (id) => texts[id] ?? id;
+
+function translate(root) {
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+}
+
+function useLanguage(tag) {
+  texts = JSON.parse(messages(tag));
+  document.documentElement.lang = tag;
+  translate(document);
+  translate($('login-card').content);
+  const name = $('name');
+  if (!name.dataset.edited) name.value = t('app-device-default');
+  $('lang-choice').value = tag;
+}
+
+function languages() {
+  const choice = $('lang-choice');
+  choice.replaceChildren(...JSON.parse(locales()).map((l) =>
+    Object.assign(document.createElement('option'), { value: l.tag, lang: l.tag, textContent: l.name })));
+  choice.addEventListener('change', () => {
+    localStorage.setItem('potvrda-lang', choice.value);
+    useLanguage(choice.value);
+  });
+  $('name').addEventListener('input', () => { $('name').dataset.edited = 'true'; });
+  const chosen = localStorage.getItem('potvrda-lang');
+  useLanguage(locale_for(chosen ?? (navigator.languages ?? [navigator.language]).join(' ')));
+}
 
 function say(text, error = false) {
   $('status').textContent = text;
@@ -77,18 +108,18 @@ async function send(requestJson) {
 
 function message(err) {
   const text = String(err && err.message ? err.message : err);
-  if (text.startsWith('not_confirmed')) return 'Pogrešan PIN · Wrong PIN';
-  if (text.startsWith('pin_locked')) return 'PIN je zaključan; aktivirajte uređaj ponovo · The PIN is locked; activate again';
-  if (text.startsWith('number_required')) return 'Upišite broj sa ekrana za prijavu · Type the number from the login screen';
-  if (text.startsWith('invalid_activation')) return 'Neispravan aktivacioni kod · Invalid activation code';
-  if (text.startsWith('server')) return 'Server je odbio zahtev · The server refused: ' + text.split(': ').pop();
-  return 'Greška · Error: ' + text;
+  if (text.startsWith('not_confirmed')) return t('app-wrong-pin');
+  if (text.startsWith('pin_locked')) return t('app-pin-locked');
+  if (text.startsWith('number_required')) return t('app-number-required');
+  if (text.startsWith('invalid_activation')) return t('app-invalid-activation');
+  if (text.startsWith('server')) return t('app-server-refused') + ' ' + text.split(': ').pop();
+  return t('app-error') + ' ' + text;
 }
 
 // --- enrollment -----------------------------------------------------------
 async function enroll(event) {
   event.preventDefault();
-  if ($('pin').value !== $('pin2').value) return say('PIN-ovi se razlikuju · The PINs differ', true);
+  if ($('pin').value !== $('pin2').value) return say(t('app-pins-differ'), true);
   try {
     const fresh = new Companion();
     const req = fresh.enrollment_request(server, $('code').value, $('pin').value, $('name').value, Date.now());
@@ -97,7 +128,7 @@ async function enroll(event) {
     device = fresh;
     await store();
     $('codes').replaceChildren(...done.recovery_codes.map((c) => Object.assign(document.createElement('li'), { textContent: c })));
-    say('Uređaj je aktiviran · The device is activated');
+    say(t('app-activated'));
     if (done.recovery_codes.length > 0) show('recovery'); else home();
   } catch (err) {
     say(message(err), true);
@@ -131,7 +162,7 @@ function card(login) {
       const outcome = device.answer_outcome(login.id, resp.status, resp.body);
       await store();
       li.remove();
-      say(outcome === 'approved' ? 'Prijava je potvrđena · Login approved' : 'Prijava je odbijena · Login refused');
+      say(outcome === 'approved' ? t('app-approved') : t('app-denied'));
     } catch (err) {
       await store(); // a wrong PIN counts, even across reloads
       say(message(err), true);
@@ -220,7 +251,7 @@ async function wake() {
 function home() {
   show('home');
   $('who').textContent = device.username() ?? '';
-  say('Spremno · Ready');
+  say(t('app-ready'));
   pull();
   clearInterval(polling);
   polling = setInterval(() => { if (!document.hidden) pull(); }, 2000);
@@ -257,6 +288,7 @@ navigator.serviceWorker?.addEventListener('message', (event) => {
 
 async function main() {
   await init();
+  languages();
   $('enroll-form').addEventListener('submit', enroll);
   $('codes-done').addEventListener('click', home);
   $('offline-button').addEventListener('click', () => { $('offline').textContent = device.offline_code(Date.now()) ?? '—'; });
@@ -267,7 +299,7 @@ async function main() {
     say(message(err), true);
     return;
   }
-  if (device) home(); else { show('enroll'); say('Aktivirajte uređaj · Activate this device'); }
+  if (device) home(); else { show('enroll'); say(t('app-activate-prompt')); }
   document.body.dataset.ready = 'true';
 }
 

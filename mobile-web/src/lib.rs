@@ -416,3 +416,50 @@ impl PinStore for Pins {
         Ok(())
     }
 }
+
+/// The companion's language for the browser's `navigator.languages`
+/// (space-separated tags, in order), or the citizen's stored choice: its
+/// tag (`sr-Cyrl` when none of them is spoken).
+#[wasm_bindgen]
+pub fn locale_for(languages: &str) -> String {
+    languages
+        .parse::<potvrda_i18n::Locale>()
+        .ok()
+        .or_else(|| potvrda_i18n::Locale::first_of(languages))
+        .unwrap_or_default()
+        .tag()
+        .to_owned()
+}
+
+/// The companion's messages in `locale` (a tag of [`locale_for`]), as a
+/// JSON object `{id: text}` of every `app-` message of the catalogue and
+/// the language switch's label.
+#[wasm_bindgen]
+pub fn messages(locale: &str) -> String {
+    let locale = locale.parse().unwrap_or_default();
+    let catalog = potvrda_i18n::catalog();
+    let mut map: serde_json::Map<String, serde_json::Value> = catalog
+        .messages(locale, "app-")
+        .into_iter()
+        .map(|(id, text)| (id, text.into()))
+        .collect();
+    map.insert("language".into(), catalog.text(locale, "language").into());
+    serde_json::Value::Object(map).to_string()
+}
+
+/// Message `id` in `locale` with one text argument `name` = `value`.
+#[wasm_bindgen]
+pub fn message(locale: &str, id: &str, name: &str, value: &str) -> String {
+    let locale = locale.parse().unwrap_or_default();
+    potvrda_i18n::catalog().text_with(locale, id, &[(name, potvrda_i18n::Arg::Text(value))])
+}
+
+/// The languages the companion speaks: `[{"tag", "name"}]`, each named in itself.
+#[wasm_bindgen]
+pub fn locales() -> String {
+    let all: Vec<serde_json::Value> = potvrda_i18n::Locale::ALL
+        .iter()
+        .map(|l| serde_json::json!({"tag": l.tag(), "name": l.autonym()}))
+        .collect();
+    serde_json::Value::Array(all).to_string()
+}

@@ -42,6 +42,7 @@ fn sample(locale: Locale, id: &str) -> String {
         ("when", Arg::Text("")),
         ("who", Arg::Text("")),
         ("seconds", Arg::Number(5)),
+        ("ip", Arg::Text("")),
     ];
     catalog().text_with(locale, id, &args)
 }

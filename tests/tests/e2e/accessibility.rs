@@ -163,10 +163,12 @@ async fn every_page_in_every_language_passes_axe() {
                     "require_consent": true}])
             .to_string(),
         ),
+        app_dir: Some(crate::mobile::web_app().await),
         ..Options::new(Backend::Embedded)
     })
     .await;
     let (_, official, official_phone) = counter_setup(&srv).await;
+    let companion_owner = srv.create_citizen(&potvrda_e2e::unique("app")).await;
     let c = citizen(&srv, None).await;
     let mut check = Checker::new().await;
     let (_driver, browser) = chromium("1000,1000").await;
@@ -202,6 +204,7 @@ async fn every_page_in_every_language_passes_axe() {
             &mut callbacks,
         )
         .await;
+        companion_pages(&mut check, &browser, &srv, locale, &companion_owner).await;
     }
     eprintln!("accessibility: {} pages × locales checked", check.pages);
     browser.close().await.expect("closed");
@@ -290,6 +293,57 @@ async fn counter_pages(
         .for_element(Locator::Id("password"))
         .await
         .expect("out");
+}
+
+/// The browser companion in `locale` (its own switch): the activation and
+/// the recovery codes the first time, then a pending login's card.
+async fn companion_pages(
+    check: &mut Checker,
+    browser: &Client,
+    srv: &TestServer,
+    locale: Locale,
+    owner: &potvrda_proto::api::CreateCitizenResponse,
+) {
+    browser
+        .goto(&format!("{}/app/", srv.url))
+        .await
+        .expect("the companion");
+    browser
+        .wait()
+        .for_element(Locator::Css("body[data-ready=true]"))
+        .await
+        .expect("loaded");
+    crate::mobile::speak(browser, locale.tag()).await;
+    if browser
+        .find(Locator::Css("#enroll:not([hidden])"))
+        .await
+        .is_ok()
+    {
+        check.page(browser, locale, "companion activation").await;
+        type_into(browser, "#code", owner.activation_code.expose()).await;
+        type_into(browser, "#pin", "482913").await;
+        type_into(browser, "#pin2", "482913").await;
+        click(browser, "#enroll-button").await;
+        browser
+            .wait()
+            .for_element(Locator::Css("#recovery:not([hidden])"))
+            .await
+            .expect("the recovery codes");
+        check
+            .page(browser, locale, "companion recovery codes")
+            .await;
+        click(browser, "#codes-done").await;
+    }
+    let r = srv
+        .login_raw(&owner.username, owner.initial_password.expose())
+        .await;
+    assert_eq!(r.status(), 201);
+    browser
+        .wait()
+        .for_element(Locator::Css(".login[data-id] .approve"))
+        .await
+        .expect("the login's card");
+    check.page(browser, locale, "companion login").await;
 }
 
 /// The authorization request of `client` asking again for consent.

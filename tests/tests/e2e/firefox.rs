@@ -57,6 +57,7 @@ async fn enrolled(srv: &TestServer, browser: &Client) -> CreateCitizenResponse {
         .for_element(Locator::Css("body[data-ready=true] #enroll:not([hidden])"))
         .await
         .expect("the app loads its wasm and asks for the code");
+    crate::mobile::speak(browser, "sr-Latn").await;
     type_into(browser, "#code", account.activation_code.expose()).await;
     type_into(browser, "#pin", PIN).await;
     type_into(browser, "#pin2", PIN).await;

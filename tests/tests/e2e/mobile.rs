@@ -251,6 +251,7 @@ async fn the_browser_companion_approves_a_login_in_chromium() {
         .for_element(Locator::Css("body[data-ready=true] #enroll:not([hidden])"))
         .await
         .expect("the app loads its wasm and asks for the code");
+    speak(&browser, "sr-Latn").await;
 
     // Enroll with the code from the sheet and a PIN.
     type_into(
@@ -584,4 +585,23 @@ async fn app_serves_its_own_files_only_and_nothing_when_not_installed() {
         assert_eq!(r.status(), 404, "{path}");
     }
     srv.stop().await;
+}
+
+/// Choose the companion's language `tag` with its own switch (kept for the
+/// next visits).
+pub(crate) async fn speak(browser: &fantoccini::Client, tag: &str) {
+    browser
+        .find(fantoccini::Locator::Id("lang-choice"))
+        .await
+        .expect("the language switch")
+        .select_by_value(tag)
+        .await
+        .expect("choose");
+    browser
+        .wait()
+        .for_element(fantoccini::Locator::Css(&format!(
+            "html[lang=\"{tag}\"] #status"
+        )))
+        .await
+        .expect("the companion in that language");
 }
