@@ -26,6 +26,8 @@ command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 [ -f /usr/share/java/jna.jar ] || missing+=(libjna-java)
 # Firefox ESR receives real Web Push from the test's own push service.
 command -v firefox-esr >/dev/null 2>&1 || missing+=(firefox-esr)
+# poppler-utils reads the printed sheet's PDF (its fonts, its text, its pages).
+command -v pdffonts >/dev/null 2>&1 || missing+=(poppler-utils)
 # Node.js runs the certified relying-party library (openid-client, tests/node).
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)

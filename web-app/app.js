@@ -35,6 +35,8 @@ function languages() {
   choice.addEventListener('change', () => {
     localStorage.setItem('potvrda-lang', choice.value);
     useLanguage(choice.value);
+    // The server writes the notifications: tell it the new language.
+    if (device && document.body.dataset.push === 'on') subscribe(true).catch(() => {});
   });
   $('name').addEventListener('input', () => { $('name').dataset.edited = 'true'; });
   const chosen = localStorage.getItem('potvrda-lang');
@@ -211,7 +213,7 @@ function keyBytes(b64url) {
 // Subscribe through the browser's PushManager and register the subscription
 // with the server; again when the server says the old one is gone (the push
 // service answered 404/410). Whether pushes now reach this companion.
-async function subscribe() {
+async function subscribe(again = false) {
   if (!navigator.serviceWorker || !('PushManager' in window) || !('Notification' in window)) return false;
   const permission = Notification.permission === 'default'
     ? await Notification.requestPermission()
@@ -221,15 +223,16 @@ async function subscribe() {
   const asked = await send(device.push_status_request(Date.now()));
   const status = JSON.parse(device.push_status(asked.status, asked.body));
   let sub = await reg.pushManager.getSubscription();
-  if (sub && status === 'active') return true;
-  if (sub) await sub.unsubscribe();
-  sub = await reg.pushManager.subscribe({
+  if (sub && status === 'active' && !again) return true;
+  if (sub && !again) { await sub.unsubscribe(); sub = null; }
+  sub ??= await reg.pushManager.subscribe({
     userVisibleOnly: true,
     applicationServerKey: keyBytes(device.vapid_public_key()),
   });
   const { endpoint, keys } = sub.toJSON();
-  // Declarative Web Push: iOS shows it even without this service worker.
-  const subscription = JSON.stringify({ endpoint, keys, payload: 'declarative' });
+  // Declarative Web Push: iOS shows it even without this service worker;
+  // its text in the companion's language.
+  const subscription = JSON.stringify({ endpoint, keys, payload: 'declarative', locale: document.documentElement.lang });
   const resp = await send(device.push_request(subscription, Date.now()));
   return JSON.parse(device.push_status(resp.status, resp.body)) === 'active';
 }

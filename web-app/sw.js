@@ -45,7 +45,7 @@ self.addEventListener('push', (event) => {
     // the PIN are asked on the page, after the core verified the challenge.
     const from = [ctx.ip, ctx.user_agent].filter(Boolean).join(' · ');
     await self.registration.showNotification(declared?.title ?? ctx.service ?? 'Potvrda', {
-      body: declared?.body ?? `Prijava čeka potvrdu · A login is waiting for you${from ? `\n${from}` : ''}`,
+      body: declared?.body ?? from ?? '',
       tag: `potvrda-${cid}`,
       requireInteraction: true,
       data: { cid, shown_at: Date.now(), navigate: declared?.navigate ?? null },

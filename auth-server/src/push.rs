@@ -222,6 +222,7 @@ impl PushSender {
             p256dh: sub.keys.p256dh.clone(),
             auth: sub.keys.auth.clone(),
             declarative: sub.payload == Some(potvrda_proto::api::PushPayload::Declarative),
+            locale: sub.locale,
         })
     }
 
@@ -498,6 +499,7 @@ mod tests {
         let ua = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
         let sub = |endpoint: &str| PushSubscription {
             payload: None,
+            locale: None,
             endpoint: endpoint.into(),
             keys: potvrda_proto::api::PushKeys {
                 p256dh: URL_SAFE_NO_PAD.encode(

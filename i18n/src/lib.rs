@@ -19,12 +19,14 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "catalog")]
 mod catalog;
 mod locale;
 mod translit;
 
+#[cfg(feature = "catalog")]
 pub use catalog::{Arg, Catalog, catalog};
-pub use locale::Locale;
+pub use locale::{Locale, UnknownLocale};
 pub use translit::transliterate;
 
 /// Messages that are names, the same in several locales (the brand); every
@@ -45,9 +47,11 @@ pub fn sentence(text: &str) -> bool {
 pub struct Msg(pub &'static str);
 
 /// A page's translator: what its templates call (`tr.t("login-title")`).
+#[cfg(feature = "catalog")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Tr(pub Locale);
 
+#[cfg(feature = "catalog")]
 impl Tr {
     /// Message `id`.
     pub fn t(&self, id: &str) -> String {

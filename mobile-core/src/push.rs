@@ -71,6 +71,7 @@ impl PushKeyPair {
     pub fn subscription(&self, endpoint: &str) -> PushSubscription {
         PushSubscription {
             payload: None,
+            locale: None,
             endpoint: endpoint.to_owned(),
             keys: PushKeys {
                 p256dh: self.public_b64(),

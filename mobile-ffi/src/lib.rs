@@ -171,6 +171,7 @@ impl From<PushMode> for PushSetup {
                 auth,
             } => Self::Decrypted(PushSubscription {
                 payload: None,
+                locale: None,
                 endpoint,
                 keys: PushKeys { p256dh, auth },
             }),

@@ -284,6 +284,11 @@ pub struct PushSubscription {
     /// What the pushes' plaintext is (issue 15; absent: `jws`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<PushPayload>,
+    /// The device's language for the notification's text (issue 16:
+    /// `sr-Cyrl`, `sr-Latn`, `en` or `hu`; absent: `sr-Cyrl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub locale: Option<potvrda_i18n::Locale>,
 }
 
 /// The plaintext of a challenge push.

@@ -258,6 +258,7 @@ impl PushGateway for MemoryPush {
             p256dh: sub.keys.p256dh.clone(),
             auth: sub.keys.auth.clone(),
             declarative: sub.payload == Some(potvrda_proto::api::PushPayload::Declarative),
+            locale: sub.locale,
         })
     }
 

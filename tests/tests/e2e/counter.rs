@@ -611,11 +611,13 @@ async fn a_day_at_the_counter_in_chromium() {
     let fraud = fraud_reported(&srv).await;
     let (_driver, browser) = chromium("1100,1000").await;
 
-    // Morning: the official logs in with the password and their own phone.
+    // Morning: the official logs in with the password and their own phone,
+    // in Serbian Cyrillic (the screenshots in docs/COUNTER.md).
     browser
         .goto(&format!("{}/counter", srv.url))
         .await
         .expect("open");
+    crate::accessibility::switch_to(&browser, potvrda_i18n::Locale::SrCyrl).await;
     type_into(&browser, "#username", &official.username).await;
     type_into(&browser, "#password", official.initial_password.expose()).await;
     shot(&browser, "counter-1-login.png").await;
@@ -647,7 +649,7 @@ async fn a_day_at_the_counter_in_chromium() {
     click(&browser, "#search").await;
     let results = text(&browser, "results").await;
     assert!(
-        results.contains(&fraud.account.username) && results.contains("Fraud reported"),
+        results.contains(&fraud.account.username) && results.contains("Пријављена злоупотреба"),
         "{results}"
     );
     shot(&browser, "counter-3-search.png").await;
@@ -661,12 +663,12 @@ async fn a_day_at_the_counter_in_chromium() {
     assert!(
         text(&browser, "fraud")
             .await
-            .contains("reported a login as fraud")
+            .contains("пријавио пријаву као злоупотребу")
     );
     shot(&browser, "counter-4-fraud.png").await;
     // Identity checked: unlock.
     click(&browser, "#unlock").await;
-    assert!(text(&browser, "notice").await.contains("unlocked"));
+    assert!(text(&browser, "notice").await.contains("откључан"));
     assert!(
         !citizen_summary(&srv, &sa, &fraud.account.user_id)
             .await
@@ -719,7 +721,7 @@ async fn a_day_at_the_counter_in_chromium() {
     assert!(devices.contains("Ana's phone"), "{devices}");
     shot(&browser, "counter-7-citizen.png").await;
     click(&browser, "#devices button.revoke").await;
-    assert!(text(&browser, "notice").await.contains("revoked"));
+    assert!(text(&browser, "notice").await.contains("опозван"));
     browser
         .find(Locator::Id("no-devices"))
         .await

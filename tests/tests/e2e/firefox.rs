@@ -206,6 +206,14 @@ async fn firefox_receives_the_push_decrypts_it_and_the_citizen_approves() {
         );
         let note = shown(&browser, &cids).await;
         assert_eq!(note["title"], "eUprava: porez na imovinu", "{note}");
+        // In the companion's language (it chose sr-Latn), one language only.
+        let waiting = potvrda_i18n::catalog().text(potvrda_i18n::Locale::SrLatn, "app-waiting");
+        assert!(
+            note["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with(&format!("{waiting}\n"))),
+            "{note}"
+        );
         let cid = note["data"]["cid"].as_str().expect("cid").to_owned();
         assert_eq!(note["tag"], format!("potvrda-{cid}"));
         // Declarative Web Push: the page to open came in the message.

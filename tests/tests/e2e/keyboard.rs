@@ -106,6 +106,7 @@ async fn the_login_and_the_counter_work_with_the_keyboard_alone() {
         .parse()
         .expect("two digits");
     tab_to(&browser, "continue").await;
+    catch_up(&srv);
     let ch = pulled(&c.phone).await;
     c.phone
         .answer(&ch, Decision::Approve, Some(number))
@@ -155,6 +156,7 @@ async fn the_login_and_the_counter_work_with_the_keyboard_alone() {
         .trim()
         .parse()
         .expect("two digits");
+    catch_up(&srv);
     let ch = pulled(&official_phone).await;
     official_phone
         .answer(&ch, Decision::Approve, Some(number))

@@ -211,7 +211,8 @@ async fn an_activation_code_enrolls_one_device_once(backend: Backend) {
         endpoint: endpoint.into(),
         p256dh: "p".into(),
         auth: "a".into(),
-        declarative: false,
+        declarative: true,
+        locale: Some(potvrda_i18n::Locale::Hu),
     };
     let read = || async {
         store
@@ -245,6 +246,11 @@ async fn an_activation_code_enrolls_one_device_once(backend: Backend) {
         .expect("gone");
     let d = read().await;
     assert_eq!((d.name.as_str(), d.push_gone), ("Posao", true));
+    assert_eq!(
+        d.push,
+        Some(target("https://a/1")),
+        "the subscription is kept whole: its payload and language too"
+    );
     // A new subscription is not gone, even if the old one's gone report
     // arrives after it (a delivery in flight).
     assert!(

@@ -395,3 +395,14 @@ pub fn thumbprint(key: &ClientKey) -> String {
     jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
         .expect("thumbprint")
 }
+
+/// Bring the server's manual clock up to the wall clock: a long browser
+/// test would otherwise fall behind the phone's, and the server refuse the
+/// phone's tokens as dated in the future.
+pub fn catch_up(srv: &TestServer) {
+    use potvrda_server::clock::Clock as _;
+    let behind = potvrda_e2e::now() - srv.clock.now();
+    if behind > 0 {
+        srv.clock.advance(behind);
+    }
+}

@@ -268,8 +268,10 @@ impl Challenges<'_> {
     fn dispatch_pushes(&self, devices: Vec<Device>, record: &LoginRecord) {
         for (device, challenge) in devices.into_iter().zip(&record.challenges) {
             if device.push.is_some() && !device.push_gone {
-                let payload = if device.push.as_ref().is_some_and(|p| p.declarative) {
-                    declarative(&challenge.jws, record, &self.public_url)
+                let declared = device.push.as_ref().filter(|p| p.declarative);
+                let payload = if let Some(target) = declared {
+                    let tr = potvrda_i18n::Tr(target.locale.unwrap_or_default());
+                    declarative(&challenge.jws, record, &self.public_url, tr)
                 } else {
                     challenge.jws.clone()
                 };
@@ -367,7 +369,8 @@ impl Challenges<'_> {
 /// challenge in `data.jws`, which the core verifies before anything is
 /// answered. Browsers without declarative support hand the same JSON to the
 /// service worker.
-fn declarative(jws: &str, record: &LoginRecord, public_url: &str) -> String {
+/// The text is in the device's language (`tr`).
+fn declarative(jws: &str, record: &LoginRecord, public_url: &str, tr: potvrda_i18n::Tr) -> String {
     let from = [
         record.context.ip.as_deref(),
         record.context.user_agent.as_deref(),
@@ -376,10 +379,11 @@ fn declarative(jws: &str, record: &LoginRecord, public_url: &str) -> String {
     .flatten()
     .collect::<Vec<_>>()
     .join(" · ");
+    let waiting = tr.t("app-waiting");
     let body = if from.is_empty() {
-        "Prijava čeka potvrdu · A login is waiting for you".to_owned()
+        waiting
     } else {
-        format!("Prijava čeka potvrdu · A login is waiting for you\n{from}")
+        format!("{waiting}\n{}", tr.t1("app-from", "ip", &from))
     };
     serde_json::json!({
         "web_push": 8030,

@@ -92,6 +92,9 @@ pub struct PushTarget {
     /// Challenges go as Declarative Web Push JSON (issue 15).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub declarative: bool,
+    /// The language of the notification's text (issue 16; absent: the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<potvrda_i18n::Locale>,
 }
 
 /// An enrolled device.
