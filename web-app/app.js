@@ -26,6 +26,7 @@ function useLanguage(tag) {
   const name = $('name');
   if (!name.dataset.edited) name.value = t('app-device-default');
   $('lang-choice').value = tag;
+  if (device) { device.set_locale(tag); store().catch(() => {}); }
 }
 
 function languages() {
@@ -124,6 +125,7 @@ async function enroll(event) {
   if ($('pin').value !== $('pin2').value) return say(t('app-pins-differ'), true);
   try {
     const fresh = new Companion();
+    fresh.set_locale(document.documentElement.lang);
     const req = fresh.enrollment_request(server, $('code').value, $('pin').value, $('name').value, Date.now());
     const resp = await send(req);
     const done = JSON.parse(fresh.finish_enrollment(resp.status, resp.body));
@@ -298,6 +300,7 @@ async function main() {
   navigator.serviceWorker?.register('sw.js', { scope: './' }).catch(() => {});
   try {
     device = await load();
+    device?.set_locale(document.documentElement.lang);
   } catch (err) {
     say(message(err), true);
     return;

@@ -225,3 +225,12 @@ app-waiting = A login is waiting for you
 app-from = From { $ip }
 app-confirm-login = Confirm the login: { $service }
 app-report-fraud = Report fraud
+
+## Why a login looks risky (the phone)
+
+risk-new_address = First login from this address
+risk-recent_denials = You recently denied a login
+risk-recent_fraud_report = You recently reported fraud
+risk-velocity = Several logins in a short time
+risk-dormant = First login in a long time
+risk-new_device = A device was added recently

@@ -225,3 +225,12 @@ app-waiting = Egy bejelentkezés megerősítésre vár
 app-from = Innen: { $ip }
 app-confirm-login = A bejelentkezés megerősítése: { $service }
 app-report-fraud = Visszaélés jelentése
+
+## Miért kockázatos a bejelentkezés (telefon)
+
+risk-new_address = Első bejelentkezés erről a címről
+risk-recent_denials = Nemrég elutasított egy bejelentkezést
+risk-recent_fraud_report = Nemrég visszaélést jelentett
+risk-velocity = Több bejelentkezés rövid idő alatt
+risk-dormant = Első bejelentkezés hosszú idő után
+risk-new_device = Nemrég új eszközt adtak hozzá

@@ -228,3 +228,12 @@ app-waiting = Пријава чека потврду
 app-from = Са адресе { $ip }
 app-confirm-login = Потврди пријаву: { $service }
 app-report-fraud = Пријави злоупотребу
+
+## Зашто је пријава ризична (телефон)
+
+risk-new_address = Прва пријава са ове адресе
+risk-recent_denials = Недавно сте одбили пријаву
+risk-recent_fraud_report = Недавно сте пријавили злоупотребу
+risk-velocity = Више пријава за кратко време
+risk-dormant = Прва пријава после дужег времена
+risk-new_device = Недавно је додат уређај

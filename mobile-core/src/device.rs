@@ -114,6 +114,10 @@ pub struct Enrolled {
     /// The offline-code secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offline_secret: Option<String>,
+    /// The language of what the device says (its confirmation prompt):
+    /// the phone's, or the citizen's choice (issue 16).
+    #[serde(default)]
+    pub locale: potvrda_i18n::Locale,
 }
 
 impl std::fmt::Debug for Enrolled {
@@ -182,6 +186,7 @@ impl PendingEnrollment {
                 vapid_public_key: answer.vapid_public_key,
                 push,
                 offline_secret: answer.offline_secret.map(|s| s.expose().to_owned()),
+                locale: potvrda_i18n::Locale::default(),
             },
             recovery_codes: answer
                 .recovery_codes
@@ -312,7 +317,7 @@ impl Enrolled {
             &self.device_id,
             challenge,
             decision,
-            number,
+            (number, self.locale),
             now,
         )?;
         self.post_answer(challenge, approval)
@@ -338,8 +343,14 @@ impl Enrolled {
         code: &str,
         now: i64,
     ) -> Result<Request> {
-        let approval =
-            protocol::approval_with_code(signer, verifier, &self.device_id, challenge, code, now)?;
+        let approval = protocol::approval_with_code(
+            signer,
+            verifier,
+            &self.device_id,
+            challenge,
+            (code, self.locale),
+            now,
+        )?;
         self.post_answer(challenge, approval)
     }
 

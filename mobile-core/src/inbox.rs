@@ -6,6 +6,8 @@
 
 use serde::Serialize;
 
+use potvrda_i18n::Locale;
+
 use crate::protocol::{self, Challenge};
 
 /// What the approval screen shows of a login.
@@ -34,8 +36,8 @@ pub struct Shown {
 }
 
 impl Shown {
-    /// What the screen shows of `c`.
-    pub fn of(c: &Challenge) -> Self {
+    /// What the screen shows of `c`, its notices in `locale`.
+    pub fn of(c: &Challenge, locale: Locale) -> Self {
         Self {
             id: c.claims.cid.to_string(),
             username: c.claims.sub.clone(),
@@ -45,7 +47,7 @@ impl Shown {
             binding_message: c.claims.ctx.binding_message.clone(),
             expires_at: c.claims.exp,
             code_digits: protocol::code_digits(c),
-            notices: protocol::notices(c),
+            notices: protocol::notices(c, locale),
         }
     }
 }
@@ -54,6 +56,7 @@ impl Shown {
 #[derive(Debug, Clone, Default)]
 pub struct Inbox {
     held: Vec<Challenge>,
+    locale: Locale,
 }
 
 impl Inbox {
@@ -62,10 +65,21 @@ impl Inbox {
         Self::default()
     }
 
+    /// Say what is shown in `locale` from now on (the phone's language, or
+    /// the citizen's choice).
+    pub fn set_locale(&mut self, locale: Locale) {
+        self.locale = locale;
+    }
+
+    /// The language what is shown is in.
+    pub fn locale(&self) -> Locale {
+        self.locale
+    }
+
     /// Hold a verified challenge (from a push), replacing an earlier copy
     /// of the same one; what the screen shows of it.
     pub fn hold(&mut self, challenge: Challenge) -> Shown {
-        let shown = Shown::of(&challenge);
+        let shown = Shown::of(&challenge, self.locale);
         self.held.retain(|c| c.claims.cid != challenge.claims.cid);
         self.held.push(challenge);
         shown
@@ -75,13 +89,19 @@ impl Inbox {
     /// complete); what the screen shows.
     pub fn replace(&mut self, challenges: Vec<Challenge>) -> Vec<Shown> {
         self.held = challenges;
-        self.held.iter().map(Shown::of).collect()
+        self.held
+            .iter()
+            .map(|c| Shown::of(c, self.locale))
+            .collect()
     }
 
     /// What is held and not expired at `now`; expired logins are let go.
     pub fn pending(&mut self, now: i64) -> Vec<Shown> {
         self.held.retain(|c| c.claims.exp > now);
-        self.held.iter().map(Shown::of).collect()
+        self.held
+            .iter()
+            .map(|c| Shown::of(c, self.locale))
+            .collect()
     }
 
     /// The held challenge `id`.

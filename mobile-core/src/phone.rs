@@ -257,7 +257,7 @@ impl VirtualPhone {
             &self.state.device.device_id,
             challenge,
             decision,
-            number,
+            (number, self.state.device.locale),
             self.now(),
         )
     }

@@ -1,6 +1,7 @@
 //! The phone's side of the protocol, as pure functions of their inputs (the
 //! current time is a parameter, so expiry is tested without sleeping).
 
+use potvrda_i18n::{Locale, Tr};
 use potvrda_proto::api::{EnrollmentRequest, PushSubscription};
 use potvrda_proto::jose::{
     AUD_PULL, ApprovalClaims, ChallengeClaims, Decision, EcJwk, EnrollmentProofClaims, Jwks,
@@ -164,23 +165,23 @@ pub fn approval(
     device_id: &str,
     challenge: &Challenge,
     decision: Decision,
-    number: Option<u8>,
+    (number, locale): (Option<u8>, Locale),
     now: i64,
 ) -> Result<String> {
     let service = challenge.claims.ctx.service.as_deref().unwrap_or("eUprava");
+    let tr = Tr(locale);
     let (number, reason) = match decision {
         // A risky login asks for the longer code (`approval_with_code`).
         Decision::Approve if code_digits(challenge).is_some() => {
             return Err(Error::NumberRequired);
         }
         Decision::Approve => match number {
-            Some(n) if (NUMBER_MIN..=NUMBER_MAX).contains(&n) => (
-                Some(n),
-                format!("Potvrdi prijavu · Confirm the login: {service}"),
-            ),
+            Some(n) if (NUMBER_MIN..=NUMBER_MAX).contains(&n) => {
+                (Some(n), tr.t1("app-confirm-login", "service", service))
+            }
             _ => return Err(Error::NumberRequired),
         },
-        Decision::Fraud => (None, "Prijavi zloupotrebu · Report fraud".to_owned()),
+        Decision::Fraud => (None, tr.t("app-report-fraud")),
         Decision::Deny => (None, String::new()),
     };
     if decision != Decision::Deny && !verifier.verify(&reason)? {
@@ -236,13 +237,18 @@ pub fn code_digits(challenge: &Challenge) -> Option<u8> {
 }
 
 /// What the phone should tell the citizen about a risky challenge ("first
-/// login from this address", …), from its signed claims.
-pub fn notices(challenge: &Challenge) -> Vec<String> {
+/// login from this address", …), from its signed claims, in `locale`.
+pub fn notices(challenge: &Challenge, locale: Locale) -> Vec<String> {
+    let tr = Tr(locale);
     challenge
         .claims
         .risk
         .iter()
-        .flat_map(|r| r.reasons.iter().map(|reason| reason.text().to_owned()))
+        .flat_map(|r| {
+            r.reasons
+                .iter()
+                .map(|reason| tr.t(&format!("risk-{}", reason.as_str())))
+        })
         .collect()
 }
 
@@ -254,7 +260,7 @@ pub fn approval_with_code(
     verifier: &dyn UserVerifier,
     device_id: &str,
     challenge: &Challenge,
-    code: &str,
+    (code, locale): (&str, Locale),
     now: i64,
 ) -> Result<String> {
     let digits = code_digits(challenge).ok_or(Error::NumberRequired)?;
@@ -263,7 +269,7 @@ pub fn approval_with_code(
         return Err(Error::NumberRequired);
     }
     let service = challenge.claims.ctx.service.as_deref().unwrap_or("eUprava");
-    if !verifier.verify(&format!("Potvrdi prijavu · Confirm the login: {service}"))? {
+    if !verifier.verify(&Tr(locale).t1("app-confirm-login", "service", service))? {
         return Err(Error::UserNotVerified);
     }
     sign_approval(
@@ -544,7 +550,15 @@ mod tests {
         };
         for bad in [None, Some(0), Some(9), Some(100)] {
             assert!(matches!(
-                approval(&dev, &Present, "dev1", &c, Decision::Approve, bad, 1001),
+                approval(
+                    &dev,
+                    &Present,
+                    "dev1",
+                    &c,
+                    Decision::Approve,
+                    (bad, Locale::En),
+                    1001
+                ),
                 Err(Error::NumberRequired)
             ));
         }
@@ -554,7 +568,7 @@ mod tests {
             "dev1",
             &c,
             Decision::Approve,
-            Some(42),
+            (Some(42), Locale::En),
             1001,
         )
         .expect("signs");
@@ -573,7 +587,7 @@ mod tests {
             "dev1",
             &c,
             Decision::Approve,
-            Some(42),
+            (Some(42), Locale::En),
             1001,
         )
         .expect("signs");
@@ -585,8 +599,16 @@ mod tests {
             "a jti per approval"
         );
         // Denying needs no number, and drops one if given.
-        let deny =
-            approval(&dev, &Present, "dev1", &c, Decision::Deny, Some(42), 1001).expect("signs");
+        let deny = approval(
+            &dev,
+            &Present,
+            "dev1",
+            &c,
+            Decision::Deny,
+            (Some(42), Locale::En),
+            1001,
+        )
+        .expect("signs");
         let claims: ApprovalClaims = jws::parse(&deny, None)
             .and_then(|p| p.verify(&dev.public_jwk()))
             .expect("verifies");
@@ -647,7 +669,15 @@ mod tests {
         };
         for decision in [Decision::Approve, Decision::Fraud] {
             assert!(matches!(
-                approval(&keystore, &no, "dev1", &c, decision, Some(42), 1001),
+                approval(
+                    &keystore,
+                    &no,
+                    "dev1",
+                    &c,
+                    decision,
+                    (Some(42), Locale::En),
+                    1001
+                ),
                 Err(Error::UserNotVerified)
             ));
         }
@@ -657,13 +687,33 @@ mod tests {
             "the key was never used"
         );
         // A wrong number is refused before the citizen is even asked.
-        assert!(approval(&keystore, &no, "dev1", &c, Decision::Approve, Some(5), 1001).is_err());
+        assert!(
+            approval(
+                &keystore,
+                &no,
+                "dev1",
+                &c,
+                Decision::Approve,
+                (Some(5), Locale::En),
+                1001
+            )
+            .is_err()
+        );
         let asked = no.asked.lock().expect("lock").clone();
         assert_eq!(asked.len(), 2);
-        assert!(asked[0].contains("Potvrdi prijavu"), "{asked:?}");
-        assert!(asked[1].contains("zloupotreb"), "{asked:?}");
+        assert!(asked[0].contains("Confirm the login"), "{asked:?}");
+        assert!(asked[1].contains("Report fraud"), "{asked:?}");
         // Denying needs no confirmation; confirmed answers sign once each.
-        approval(&keystore, &no, "dev1", &c, Decision::Deny, None, 1001).expect("deny");
+        approval(
+            &keystore,
+            &no,
+            "dev1",
+            &c,
+            Decision::Deny,
+            (None, Locale::En),
+            1001,
+        )
+        .expect("deny");
         let yes = Asked {
             answer: true,
             asked: std::sync::Mutex::new(Vec::new()),
@@ -674,11 +724,20 @@ mod tests {
             "dev1",
             &c,
             Decision::Approve,
-            Some(42),
+            (Some(42), Locale::En),
             1001,
         )
         .expect("ok");
-        approval(&keystore, &yes, "dev1", &c, Decision::Fraud, None, 1001).expect("ok");
+        approval(
+            &keystore,
+            &yes,
+            "dev1",
+            &c,
+            Decision::Fraud,
+            (None, Locale::En),
+            1001,
+        )
+        .expect("ok");
         assert_eq!(keystore.signed.load(Ordering::SeqCst), 3);
         assert_eq!(no.asked.lock().expect("lock").len(), 2, "deny asked nobody");
     }
@@ -699,10 +758,10 @@ mod tests {
         };
         assert_eq!(code_digits(&c), Some(6));
         assert_eq!(
-            notices(&c),
-            vec![
-                RiskReason::NewAddress.text().to_owned(),
-                RiskReason::NewDevice.text().to_owned()
+            notices(&c, Locale::En),
+            [
+                "First login from this address",
+                "A device was added recently"
             ]
         );
         let keystore = CountingKeystore {
@@ -727,7 +786,7 @@ mod tests {
                 "dev1",
                 &c,
                 Decision::Approve,
-                Some(42),
+                (Some(42), Locale::En),
                 1001
             ),
             Err(Error::NumberRequired)
@@ -735,7 +794,7 @@ mod tests {
         for bad in ["12345", "1234567", "12a456", ""] {
             assert!(
                 matches!(
-                    approval_with_code(&keystore, &yes, "dev1", &c, bad, 1001),
+                    approval_with_code(&keystore, &yes, "dev1", &c, (bad, Locale::En), 1001),
                     Err(Error::NumberRequired)
                 ),
                 "{bad}"
@@ -743,13 +802,14 @@ mod tests {
         }
         // The citizen says no: nothing is signed.
         assert!(matches!(
-            approval_with_code(&keystore, &no, "dev1", &c, "123456", 1001),
+            approval_with_code(&keystore, &no, "dev1", &c, ("123456", Locale::En), 1001),
             Err(Error::UserNotVerified)
         ));
         assert_eq!(keystore.signed.load(Ordering::SeqCst), 0);
         // Typed with a space, confirmed: the code is signed, the number is not.
         let jws_text =
-            approval_with_code(&keystore, &yes, "dev1", &c, "123 456", 1001).expect("signs");
+            approval_with_code(&keystore, &yes, "dev1", &c, ("123 456", Locale::En), 1001)
+                .expect("signs");
         let signed: ApprovalClaims = jws::parse(&jws_text, Some(TYP_APPROVAL))
             .expect("parses")
             .verify(&keystore.key.public_jwk())
@@ -760,13 +820,112 @@ mod tests {
         );
         assert_eq!(signed.ctx_hash, Some(ctx_hash(&c.jws).expect("hash")));
         // Denying and reporting need no code.
-        approval(&keystore, &yes, "dev1", &c, Decision::Deny, None, 1001).expect("deny");
-        approval(&keystore, &yes, "dev1", &c, Decision::Fraud, None, 1001).expect("fraud");
+        approval(
+            &keystore,
+            &yes,
+            "dev1",
+            &c,
+            Decision::Deny,
+            (None, Locale::En),
+            1001,
+        )
+        .expect("deny");
+        approval(
+            &keystore,
+            &yes,
+            "dev1",
+            &c,
+            Decision::Fraud,
+            (None, Locale::En),
+            1001,
+        )
+        .expect("fraud");
         // An ordinary challenge takes no code.
         let plain = Challenge {
             claims: challenge("dev1", 1000, 1060),
             jws: c.jws.clone(),
         };
-        assert!(approval_with_code(&keystore, &yes, "dev1", &plain, "123456", 1001).is_err());
+        assert!(
+            approval_with_code(
+                &keystore,
+                &yes,
+                "dev1",
+                &plain,
+                ("123456", Locale::En),
+                1001
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn every_risk_reason_has_its_words_in_every_locale() {
+        for locale in Locale::ALL {
+            for reason in potvrda_proto::jose::RiskReason::ALL {
+                let id = format!("risk-{}", reason.as_str());
+                assert!(potvrda_i18n::catalog().has(locale, &id), "{locale} {id}");
+            }
+        }
+    }
+
+    /// The phone's prompt (what a biometric or PIN dialog shows) is in the
+    /// device's language.
+    #[test]
+    fn the_prompt_is_in_the_devices_language() {
+        struct Records(std::sync::Mutex<Vec<String>>);
+        impl UserVerifier for Records {
+            fn verify(&self, reason: &str) -> Result<bool> {
+                self.0
+                    .lock()
+                    .map_err(|_| Error::UserNotVerified)?
+                    .push(reason.to_owned());
+                Ok(true)
+            }
+        }
+        let dev = SoftwareSigner::generate();
+        let (srv, _) = server();
+        let claims = challenge("dev1", 1000, 1060);
+        let c = Challenge {
+            jws: jws::sign(&srv, TYP_CHALLENGE, Some("srv1"), &claims).expect("signs"),
+            claims,
+        };
+        let seen = Records(std::sync::Mutex::new(Vec::new()));
+        for locale in [Locale::Hu, Locale::SrCyrl] {
+            approval(
+                &dev,
+                &seen,
+                "dev1",
+                &c,
+                Decision::Approve,
+                (Some(42), locale),
+                1001,
+            )
+            .expect("signs");
+        }
+        approval(
+            &dev,
+            &seen,
+            "dev1",
+            &c,
+            Decision::Fraud,
+            (None, Locale::SrLatn),
+            1001,
+        )
+        .expect("signs");
+        let seen = seen.0.into_inner().expect("lock");
+        let service = c
+            .claims
+            .ctx
+            .service
+            .clone()
+            .unwrap_or_else(|| "eUprava".into());
+        assert_eq!(
+            seen,
+            [
+                format!("A bejelentkezés megerősítése: {service}"),
+                format!("Потврди пријаву: {service}"),
+                "Prijavi zloupotrebu".to_owned(),
+            ]
+        );
     }
 }

@@ -55,6 +55,12 @@ pub enum ApiError {
     /// The call needs an enrolled device (or an enrollment in progress).
     #[error("not enrolled")]
     NotEnrolled,
+    /// A language the core does not speak (`set_locale`).
+    #[error("unknown locale {tag}: not one of sr-Cyrl, sr-Latn, en, hu")]
+    UnknownLocale {
+        /// The tag given.
+        tag: String,
+    },
     /// Anything else (a malformed answer, a state that does not load).
     #[error("internal: {reason}")]
     Internal {

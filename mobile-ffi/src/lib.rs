@@ -385,8 +385,28 @@ impl Device {
             reason: "the saved state does not load".into(),
         })?;
         let device = Self::new(keystore, verification, development)?;
-        device.lock().enrolled = Some(enrolled);
+        {
+            let mut inner = device.lock();
+            inner.inbox.set_locale(enrolled.locale);
+            inner.enrolled = Some(enrolled);
+        }
         Ok(device)
+    }
+
+    /// Speak `tag` from now on (`sr-Cyrl`, `sr-Latn`, `en` or `hu`; issue
+    /// 16): the confirmation prompt and a risky login's notices. The app
+    /// passes the phone's language, or the citizen's choice; it is kept in
+    /// [`state`](Self::state).
+    pub fn set_locale(&self, tag: String) -> Result<()> {
+        let locale = tag
+            .parse::<potvrda_i18n::Locale>()
+            .map_err(|_| ApiError::UnknownLocale { tag })?;
+        let mut inner = self.lock();
+        inner.inbox.set_locale(locale);
+        if let Some(enrolled) = inner.enrolled.as_mut() {
+            enrolled.locale = locale;
+        }
+        Ok(())
     }
 
     /// The enrollment request for a scanned sheet (`potvrda://activate?…`),
@@ -428,7 +448,9 @@ impl Device {
             username: done.device.username.clone(),
             recovery_codes: done.recovery_codes.unwrap_or_default(),
         };
-        inner.enrolled = Some(done.device);
+        let mut device = done.device;
+        device.locale = inner.inbox.locale();
+        inner.enrolled = Some(device);
         Ok(enrollment)
     }
 

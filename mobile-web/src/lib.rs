@@ -106,13 +106,28 @@ impl Companion {
     pub fn restore(saved: &str) -> Result<Companion, JsError> {
         let saved: Saved = serde_json::from_str(saved)
             .map_err(|_| JsError::new("invalid: the saved device does not load"))?;
+        let mut inbox = Inbox::new();
+        inbox.set_locale(saved.device.locale);
         Ok(Companion {
             signer: SoftwareSigner::from_secret_b64(&saved.key).map_err(fail)?,
             pin: Arc::new(Mutex::new(saved.pin)),
             enrolled: Some(saved.device),
             enrolling: None,
-            inbox: Inbox::new(),
+            inbox,
         })
+    }
+
+    /// Speak `tag` from now on (`sr-Cyrl`, `sr-Latn`, `en`, `hu`): a risky
+    /// login's notices and what the device says; kept by [`save`](Self::save).
+    pub fn set_locale(&mut self, tag: &str) -> Result<(), JsError> {
+        let locale: potvrda_i18n::Locale = tag
+            .parse()
+            .map_err(|_| JsError::new("invalid: an unknown language"))?;
+        self.inbox.set_locale(locale);
+        if let Some(enrolled) = self.enrolled.as_mut() {
+            enrolled.locale = locale;
+        }
+        Ok(())
     }
 
     /// Everything to keep, key included: encrypt before storing.
@@ -172,7 +187,9 @@ impl Companion {
             "username": done.device.username,
             "recovery_codes": done.recovery_codes.unwrap_or_default(),
         });
-        self.enrolled = Some(done.device);
+        let mut device = done.device;
+        device.locale = self.inbox.locale();
+        self.enrolled = Some(device);
         json(&answer)
     }
 

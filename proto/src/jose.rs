@@ -306,20 +306,6 @@ impl RiskReason {
             Self::NewDevice => "new_device",
         }
     }
-
-    /// What the phone tells the citizen (Serbian · English).
-    pub fn text(self) -> &'static str {
-        match self {
-            Self::NewAddress => "Prva prijava sa ove adrese · First login from this address",
-            Self::RecentDenials => "Nedavno ste odbili prijavu · You recently denied a login",
-            Self::RecentFraudReport => {
-                "Nedavno ste prijavili zloupotrebu · You recently reported fraud"
-            }
-            Self::Velocity => "Više prijava za kratko vreme · Several logins in a short time",
-            Self::Dormant => "Prva prijava posle dugo vremena · First login in a long time",
-            Self::NewDevice => "Nedavno je dodat uređaj · A device was added recently",
-        }
-    }
 }
 
 /// The citizen's decision.

@@ -221,6 +221,15 @@ def main():
     ), shown
     assert send(device.seen_request(shown.id)).status == 204
 
+    # The phone's language (issue 16): the prompt speaks it; an unknown
+    # one is refused and changes nothing.
+    try:
+        device.set_locale("xx")
+        raise AssertionError("an unknown language was accepted")
+    except core.ApiError.UnknownLocale:
+        pass
+    device.set_locale("hu")
+
     # Without the citizen's confirmation nothing is signed.
     citizen.answer = False
     try:
@@ -238,6 +247,9 @@ def main():
     outcome = device.answer_outcome(shown.id, send(answer))
     assert outcome == core.Outcome.APPROVED, outcome
     assert any(os.environ["POTVRDA_PORTAL_NAME"] in reason for reason in citizen.shown), citizen.shown
+    want = "A bejelentkezés megerősítése: " + os.environ["POTVRDA_PORTAL_NAME"]
+    assert citizen.shown[-1] == want, citizen.shown
+    assert '"locale":"hu"' in device.state(), "the language is kept with the state"
     assert device.pending_logins() == []
 
     # The portal's login is approved and carries a token.

@@ -737,6 +737,14 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func seenRequest(id: String) throws  -> HttpRequest
     
     /**
+     * Speak `tag` from now on (`sr-Cyrl`, `sr-Latn`, `en` or `hu`; issue
+     * 16): the confirmation prompt and a risky login's notices. The app
+     * passes the phone's language, or the citizen's choice; it is kept in
+     * [`state`](Self::state).
+     */
+    func setLocale(tag: String) throws 
+    
+    /**
      * What to keep between runs (JSON; it holds the push keys and the
      * offline secret: store it encrypted). The device key is not in it.
      */
@@ -1090,6 +1098,21 @@ open func seenRequest(id: String)throws  -> HttpRequest  {
         FfiConverterString.lower(id),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Speak `tag` from now on (`sr-Cyrl`, `sr-Latn`, `en` or `hu`; issue
+     * 16): the confirmation prompt and a risky login's notices. The app
+     * passes the phone's language, or the citizen's choice; it is kept in
+     * [`state`](Self::state).
+     */
+open func setLocale(tag: String)throws   {try rustCallWithError(FfiConverterTypeApiError_lift) {
+        uniffiCallStatus in
+    uniffi_potvrda_mobile_ffi_fn_method_device_set_locale(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(tag),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -2772,6 +2795,14 @@ enum ApiError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case NotEnrolled
     /**
+     * A language the core does not speak (`set_locale`).
+     */
+    case UnknownLocale(
+        /**
+         * The tag given.
+         */tag: String
+    )
+    /**
      * Anything else (a malformed answer, a state that does not load).
      */
     case Internal(
@@ -2828,7 +2859,10 @@ public struct FfiConverterTypeApiError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf)
             )
         case 9: return .NotEnrolled
-        case 10: return .Internal(
+        case 10: return .UnknownLocale(
+            tag: try FfiConverterString.read(from: &buf)
+            )
+        case 11: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -2885,8 +2919,13 @@ public struct FfiConverterTypeApiError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(9))
         
         
-        case let .Internal(reason):
+        case let .UnknownLocale(tag):
             writeInt(&buf, Int32(10))
+            FfiConverterString.write(tag, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -3803,6 +3842,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_potvrda_mobile_ffi_checksum_method_device_seen_request() != 18364) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_potvrda_mobile_ffi_checksum_method_device_set_locale() != 39750) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_potvrda_mobile_ffi_checksum_method_device_state() != 51117) {

@@ -454,6 +454,11 @@ RustBuffer uniffi_potvrda_mobile_ffi_fn_method_device_report_fraud(uint64_t ptr,
 RustBuffer uniffi_potvrda_mobile_ffi_fn_method_device_seen_request(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_METHOD_DEVICE_SET_LOCALE
+#define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_METHOD_DEVICE_SET_LOCALE
+void uniffi_potvrda_mobile_ffi_fn_method_device_set_locale(uint64_t ptr, RustBuffer tag, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_METHOD_DEVICE_STATE
 #define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_FN_METHOD_DEVICE_STATE
 RustBuffer uniffi_potvrda_mobile_ffi_fn_method_device_state(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -985,6 +990,12 @@ uint16_t uniffi_potvrda_mobile_ffi_checksum_method_device_report_fraud(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_DEVICE_SEEN_REQUEST
 #define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_DEVICE_SEEN_REQUEST
 uint16_t uniffi_potvrda_mobile_ffi_checksum_method_device_seen_request(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_DEVICE_SET_LOCALE
+#define UNIFFI_FFIDEF_UNIFFI_POTVRDA_MOBILE_FFI_CHECKSUM_METHOD_DEVICE_SET_LOCALE
+uint16_t uniffi_potvrda_mobile_ffi_checksum_method_device_set_locale(void
     
 );
 #endif

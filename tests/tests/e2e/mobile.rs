@@ -401,8 +401,8 @@ async fn the_browser_companion_approves_a_login_in_chromium() {
         card.text()
             .await
             .expect("text")
-            .contains("You recently denied a login"),
-        "the notice"
+            .contains("Nedavno ste odbili prijavu"),
+        "the notice, in the companion's language"
     );
     let typed = browser
         .find(Locator::Css(".login .number"))

@@ -111,8 +111,8 @@ async fn an_ordinary_login_is_as_before_and_a_new_address_is_said_on_the_phone(b
         (RiskLevel::Low, vec![RiskReason::NewAddress], None)
     );
     assert_eq!(
-        potvrda_mobile_core::protocol::notices(&ch),
-        vec!["Prva prijava sa ove adrese · First login from this address".to_owned()]
+        potvrda_mobile_core::protocol::notices(&ch, potvrda_i18n::Locale::Hu),
+        vec!["Első bejelentkezés erről a címről".to_owned()]
     );
     c.phone
         .answer(&ch, Decision::Approve, Some(l.number))
@@ -256,7 +256,14 @@ async fn a_high_risk_login_sends_no_notification(backend: Backend) {
             RiskReason::RecentFraudReport
         ]
     );
-    assert_eq!(potvrda_mobile_core::protocol::notices(&ch).len(), 3);
+    assert_eq!(
+        potvrda_mobile_core::protocol::notices(&ch, potvrda_i18n::Locale::SrCyrl),
+        [
+            "Прва пријава са ове адресе",
+            "Недавно сте одбили пријаву",
+            "Недавно сте пријавили злоупотребу"
+        ]
+    );
     c.phone
         .answer_code(&ch, &code)
         .await

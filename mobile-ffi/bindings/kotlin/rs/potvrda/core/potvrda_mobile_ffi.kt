@@ -835,6 +835,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_device_seen_request(
     ): Int
+    external fun uniffi_potvrda_mobile_ffi_checksum_method_device_set_locale(
+    ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_device_state(
     ): Int
     external fun uniffi_potvrda_mobile_ffi_checksum_method_keystore_public_key(
@@ -927,6 +929,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_potvrda_mobile_ffi_fn_method_device_seen_request(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_potvrda_mobile_ffi_fn_method_device_set_locale(`ptr`: Long,`tag`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_potvrda_mobile_ffi_fn_method_device_state(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_potvrda_mobile_ffi_fn_clone_keystore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1168,6 +1172,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_seen_request() and 0xFFFF) != 18364) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_set_locale() and 0xFFFF) != 39750) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_potvrda_mobile_ffi_checksum_method_device_state() and 0xFFFF) != 51117) {
@@ -1800,6 +1807,14 @@ public interface DeviceInterface {
     fun `seenRequest`(`id`: kotlin.String): HttpRequest
     
     /**
+     * Speak `tag` from now on (`sr-Cyrl`, `sr-Latn`, `en` or `hu`; issue
+     * 16): the confirmation prompt and a risky login's notices. The app
+     * passes the phone's language, or the citizen's choice; it is kept in
+     * [`state`](Self::state).
+     */
+    fun `setLocale`(`tag`: kotlin.String)
+    
+    /**
      * What to keep between runs (JSON; it holds the push keys and the
      * offline secret: store it encrypted). The device key is not in it.
      */
@@ -2281,6 +2296,26 @@ open class Device: Disposable, AutoCloseable, DeviceInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Speak `tag` from now on (`sr-Cyrl`, `sr-Latn`, `en` or `hu`; issue
+     * 16): the confirmation prompt and a risky login's notices. The app
+     * passes the phone's language, or the citizen's choice; it is kept in
+     * [`state`](Self::state).
+     */
+    @Throws(ApiException::class)override fun `setLocale`(`tag`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ApiException) { _status ->
+    UniffiLib.uniffi_potvrda_mobile_ffi_fn_method_device_set_locale(
+        it,
+        
+        FfiConverterString.lower(`tag`),_status)
+}
+    }
+    
     
 
     
@@ -4324,6 +4359,20 @@ sealed class ApiException: kotlin.Exception() {
     }
     
     /**
+     * A language the core does not speak (`set_locale`).
+     */
+    class UnknownLocale(
+        
+        /**
+         * The tag given.
+         */
+        val `tag`: kotlin.String
+        ) : ApiException() {
+        override val message
+            get() = "tag=${ `tag` }"
+    }
+    
+    /**
      * Anything else (a malformed answer, a state that does not load).
      */
     class Internal(
@@ -4376,7 +4425,10 @@ public object FfiConverterTypeApiError : FfiConverterRustBuffer<ApiException> {
                 FfiConverterString.read(buf),
                 )
             9 -> ApiException.NotEnrolled()
-            10 -> ApiException.Internal(
+            10 -> ApiException.UnknownLocale(
+                FfiConverterString.read(buf),
+                )
+            11 -> ApiException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -4426,6 +4478,11 @@ public object FfiConverterTypeApiError : FfiConverterRustBuffer<ApiException> {
             is ApiException.NotEnrolled -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
+            )
+            is ApiException.UnknownLocale -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`tag`)
             )
             is ApiException.Internal -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -4479,8 +4536,13 @@ public object FfiConverterTypeApiError : FfiConverterRustBuffer<ApiException> {
                 buf.putInt(9)
                 Unit
             }
-            is ApiException.Internal -> {
+            is ApiException.UnknownLocale -> {
                 buf.putInt(10)
+                FfiConverterString.write(value.`tag`, buf)
+                Unit
+            }
+            is ApiException.Internal -> {
+                buf.putInt(11)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
