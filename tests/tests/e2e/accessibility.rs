@@ -58,6 +58,16 @@ impl Checker {
         Self { axe, pages: 0 }
     }
 
+    /// Wait for `css` on the page, then check it.
+    async fn arrive(&mut self, browser: &Client, locale: Locale, css: &str, name: &str) {
+        browser
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{name} ({locale}): {css}: {e}"));
+        self.page(browser, locale, name).await;
+    }
+
     /// Check the page `browser` shows, named `name`, in `locale`.
     async fn page(&mut self, browser: &Client, locale: Locale, name: &str) {
         self.pages += 1;
@@ -225,12 +235,9 @@ async fn counter_pages(
     type_into(browser, "#username", &official.username).await;
     type_into(browser, "#password", "not the password").await;
     click(browser, "#submit").await;
-    browser
-        .wait()
-        .for_element(Locator::Id("error"))
-        .await
-        .expect("refused");
-    check.page(browser, locale, "counter login, refused").await;
+    check
+        .arrive(browser, locale, "#error", "counter login, refused")
+        .await;
     type_into(browser, "#username", &official.username).await;
     type_into(browser, "#password", official.initial_password.expose()).await;
     click(browser, "#submit").await;
@@ -246,45 +253,28 @@ async fn counter_pages(
         .answer(&ch, Decision::Approve, Some(number))
         .await
         .expect("approved");
-    browser
-        .wait()
-        .for_element(Locator::Id("staff"))
-        .await
-        .expect("in");
-    check.page(browser, locale, "counter home").await;
+    check
+        .arrive(browser, locale, "#staff", "counter home")
+        .await;
     type_into(browser, "#query", "a").await;
     click(browser, "#search").await;
-    browser
-        .wait()
-        .for_element(Locator::Css("#results, #no-results"))
-        .await
-        .expect("results");
-    check.page(browser, locale, "counter search").await;
+    check
+        .arrive(browser, locale, "#results, #no-results", "counter search")
+        .await;
     type_into(browser, "#new-name", "Ана Николић").await;
     click(browser, "#create-submit").await;
-    browser
-        .wait()
-        .for_element(Locator::Id("code"))
-        .await
-        .expect("the sheet");
-    check.page(browser, locale, "sheet").await;
+    check.arrive(browser, locale, "#code", "sheet").await;
     click(browser, "#back").await;
-    browser
-        .wait()
-        .for_element(Locator::Id("name"))
-        .await
-        .expect("the citizen");
-    check.page(browser, locale, "counter citizen").await;
+    check
+        .arrive(browser, locale, "#name", "counter citizen")
+        .await;
     browser
         .goto(&format!("{}/counter/citizens/u-no-such-citizen", srv.url))
         .await
         .expect("goto");
-    browser
-        .wait()
-        .for_element(Locator::Id("message"))
-        .await
-        .expect("refused");
-    check.page(browser, locale, "counter refused").await;
+    check
+        .arrive(browser, locale, "#message", "counter refused")
+        .await;
     browser
         .goto(&format!("{}/counter", srv.url))
         .await
@@ -341,12 +331,14 @@ async fn companion_pages(
         .login_raw(&owner.username, owner.initial_password.expose())
         .await;
     assert_eq!(r.status(), 201);
-    browser
-        .wait()
-        .for_element(Locator::Css(".login[data-id] .approve"))
-        .await
-        .expect("the login's card");
-    check.page(browser, locale, "companion login").await;
+    check
+        .arrive(
+            browser,
+            locale,
+            ".login[data-id] .approve",
+            "companion login",
+        )
+        .await;
 }
 
 /// The authorization request of `client` asking again for consent.
@@ -377,12 +369,9 @@ async fn oidc_pages(
     type_into(browser, "#username", &c.account.username).await;
     type_into(browser, "#password", "not the password").await;
     click(browser, "#submit").await;
-    browser
-        .wait()
-        .for_element(Locator::Id("error"))
-        .await
-        .expect("refused");
-    check.page(browser, locale, "login, refused").await;
+    check
+        .arrive(browser, locale, "#error", "login, refused")
+        .await;
     type_into(browser, "#username", &c.account.username).await;
     type_into(browser, "#password", c.account.initial_password.expose()).await;
     click(browser, "#submit").await;
@@ -395,24 +384,16 @@ async fn oidc_pages(
     click(browser, "#offline summary").await;
     type_into(browser, "#code", "000000").await;
     click(browser, "#code-submit").await;
-    browser
-        .wait()
-        .for_element(Locator::Id("code-error"))
-        .await
-        .expect("refused");
-    check.page(browser, locale, "waiting, code refused").await;
+    check
+        .arrive(browser, locale, "#code-error", "waiting, code refused")
+        .await;
     catch_up(srv);
     let ch = pulled(&c.phone).await;
     c.phone
         .answer(&ch, Decision::Approve, Some(number))
         .await
         .expect("approved");
-    browser
-        .wait()
-        .for_element(Locator::Id("allow"))
-        .await
-        .expect("consent");
-    check.page(browser, locale, "consent").await;
+    check.arrive(browser, locale, "#allow", "consent").await;
     click(browser, "#allow").await;
     tokio::time::timeout(Duration::from_secs(20), callbacks.recv())
         .await
@@ -422,29 +403,16 @@ async fn oidc_pages(
         .goto(&format!("{}/oauth2/logout", srv.url))
         .await
         .expect("logout");
-    browser
-        .wait()
-        .for_element(Locator::Id("logout"))
-        .await
-        .expect("the question");
-    check.page(browser, locale, "logout").await;
+    check.arrive(browser, locale, "#logout", "logout").await;
     click(browser, "#logout").await;
-    browser
-        .wait()
-        .for_element(Locator::Id("message"))
-        .await
-        .expect("out");
-    check.page(browser, locale, "logged out").await;
+    check
+        .arrive(browser, locale, "#message", "logged out")
+        .await;
     browser
         .goto(&authorize(srv, "no-such-client", callback))
         .await
         .expect("authorize");
-    browser
-        .wait()
-        .for_element(Locator::Id("message"))
-        .await
-        .expect("error page");
-    check.page(browser, locale, "error").await;
+    check.arrive(browser, locale, "#message", "error").await;
 }
 
 /// WCAG 2.2.1 on the waiting page: the time left is shown in the page's

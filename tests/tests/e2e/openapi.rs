@@ -58,7 +58,7 @@ async fn the_openapi_description_matches_the_routes() {
         ("login.rs", "/v1"),
         ("me.rs", "/v1"),
         ("meta.rs", ""),
-        ("oidc.rs", ""),
+        ("oidc/mod.rs", ""),
         ("oauth.rs", ""),
         ("sheet.rs", ""),
         ("counter/mod.rs", "/counter"),

@@ -103,13 +103,18 @@ impl Consents<'_> {
         self.records()
             .put(id.as_str(), &pending, self.clock.now() + REQUEST_TTL)
             .await?;
+        Ok(Finished::Consent(self.page(id, req).await?))
+    }
+
+    /// The consent page asking for `req`, answered under `id`.
+    async fn page(&self, id: String, req: &AuthzRequest) -> Result<ConsentPage> {
         let client_name = self
             .provider()
             .client(&req.client_id)
             .await?
             .map(|c| c.name)
             .unwrap_or_default();
-        Ok(Finished::Consent(ConsentPage {
+        Ok(ConsentPage {
             request: id,
             client_name,
             scopes: req
@@ -119,7 +124,7 @@ impl Consents<'_> {
                 .collect(),
             ui_locale: req.ui_locale,
             return_to: req.redirect_uri.clone(),
-        }))
+        })
     }
 
     /// The consent page of a request still waiting for the citizen's
@@ -137,24 +142,9 @@ impl Consents<'_> {
         else {
             return Ok(None);
         };
-        let req = pending.request;
-        let client_name = self
-            .provider()
-            .client(&req.client_id)
-            .await?
-            .map(|c| c.name)
-            .unwrap_or_default();
-        Ok(Some(ConsentPage {
-            request: request_id.to_owned(),
-            client_name,
-            scopes: req
-                .scope
-                .split_ascii_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            ui_locale: req.ui_locale,
-            return_to: req.redirect_uri.clone(),
-        }))
+        Ok(Some(
+            self.page(request_id.to_owned(), &pending.request).await?,
+        ))
     }
 
     /// The citizen's answer on the consent page (whose CSRF token the web

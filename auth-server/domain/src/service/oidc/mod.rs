@@ -134,6 +134,18 @@ struct PendingLogin {
     expires_at: i64,
 }
 
+impl From<potvrda_proto::api::LoginResponse> for PendingLogin {
+    fn from(started: potvrda_proto::api::LoginResponse) -> Self {
+        Self {
+            login_id: started.login_id,
+            login_secret: started.login_secret,
+            number: started.number,
+            code: started.code,
+            expires_at: started.expires_at,
+        }
+    }
+}
+
 impl PendingLogin {
     /// What the waiting page shows: the code, or the number.
     fn shown(&self) -> String {
@@ -415,6 +427,7 @@ mod par;
 mod refresh_token;
 mod registry;
 mod request;
+mod resend;
 mod subjects;
 mod token;
 

@@ -4,11 +4,14 @@
 //! [`Potvrda`](crate::service::Potvrda)'s `oidc_*` methods, and render.
 
 use super::lang::{self, Chrome};
+
+mod pages;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieAge};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use base64::{Engine, engine::general_purpose::STANDARD};
+use pages::*;
 use potvrda_i18n::Msg;
 use potvrda_proto::api::LoginStatusResponse;
 use potvrda_proto::oidc::{OAuthError, ProviderMetadata};
@@ -63,139 +66,6 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/oauth2/static/wait.js").route(web::get().to(script)))
     .service(web::resource("/oauth2/static/logout.js").route(web::get().to(logout_script)))
     .service(web::resource("/oauth2/static/style.css").route(web::get().to(style)));
-}
-
-#[derive(Template)]
-#[template(path = "login.html")]
-struct LoginTpl<'a> {
-    chrome: Chrome,
-    request: &'a str,
-    client_name: &'a str,
-    error: &'a Option<Msg>,
-}
-
-#[derive(Template)]
-#[template(path = "waiting.html")]
-struct WaitingTpl<'a> {
-    chrome: Chrome,
-    request: &'a str,
-    client_name: &'a str,
-    number: String,
-    error: &'a Option<Msg>,
-    /// Seconds left, and the sentence saying so in each plural form.
-    expires_in: i64,
-    time_forms: TimeForms,
-    can_resend: bool,
-}
-
-/// `waiting-time` in each plural category of the locale, `#` for the
-/// number: the page's script counts down in the right grammar
-/// (`Intl.PluralRules` picks the category).
-struct TimeForms {
-    one: String,
-    few: String,
-    other: String,
-}
-
-impl TimeForms {
-    fn of(tr: &potvrda_i18n::Tr) -> Self {
-        let form = |n: i64| {
-            tr.n("waiting-time", "seconds", n)
-                .replace(&n.to_string(), "#")
-        };
-        Self {
-            one: form(1),
-            few: form(2),
-            other: form(5),
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "logout.html")]
-struct LogoutTpl<'a> {
-    chrome: Chrome,
-    csrf: &'a str,
-    client_id: &'a str,
-    post_logout_redirect_uri: &'a str,
-    state: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "consent.html")]
-struct ConsentTpl<'a> {
-    chrome: Chrome,
-    request: &'a str,
-    client_name: &'a str,
-    scopes: Vec<&'static str>,
-    csrf: &'a str,
-}
-
-/// What a scope tells the citizen: its message's id.
-fn scope_words(scope: &str) -> &'static str {
-    match scope {
-        "openid" => "scope-openid",
-        "profile" => "scope-profile",
-        "email" => "scope-email",
-        "phone" => "scope-phone",
-        "offline_access" => "scope-offline_access",
-        _ => "",
-    }
-}
-
-/// The consent page, for the session whose cookie is `session`.
-fn consent_page(
-    svc: &Potvrda,
-    req: &HttpRequest,
-    page: &ConsentPage,
-    session: &str,
-) -> Result<HttpResponse> {
-    let csrf = page::csrf_token(svc, Form::Consent, session);
-    let here = format!("/oauth2/authorize/consent?request={}", page.request);
-    page::html_returning(
-        actix_web::http::StatusCode::OK,
-        ConsentTpl {
-            chrome: lang::chrome(req, page.ui_locale, here),
-            request: &page.request,
-            client_name: &page.client_name,
-            scopes: page
-                .scopes
-                .iter()
-                .map(|s| scope_words(s))
-                .filter(|w| !w.is_empty())
-                .collect(),
-            csrf: &csrf,
-        }
-        .render(),
-        &page.return_to,
-    )
-}
-
-#[derive(Template)]
-#[template(path = "message.html")]
-struct MessageTpl<'a> {
-    chrome: Chrome,
-    title: &'a str,
-    message: &'a str,
-}
-
-/// A page saying `text` under `title` (message ids); its language switch
-/// leads to the same words (a message page has nothing to lose).
-fn message(
-    req: &HttpRequest,
-    status: actix_web::http::StatusCode,
-    title: &str,
-    text: &Msg,
-) -> Result<HttpResponse> {
-    html(
-        status,
-        MessageTpl {
-            chrome: lang::chrome(req, None, lang::this_page(req)),
-            title,
-            message: text.0,
-        }
-        .render(),
-    )
 }
 
 fn cookie<'c>(svc: &Potvrda, name: &'c str, value: String, age: i64) -> Cookie<'c> {
@@ -678,14 +548,6 @@ async fn end_session(svc: &Potvrda, req: &HttpRequest, p: LogoutParams) -> Resul
     Ok(res)
 }
 
-#[derive(Template)]
-#[template(path = "logged_out.html")]
-struct LoggedOutTpl<'a> {
-    chrome: Chrome,
-    frames: &'a [String],
-    target: Option<&'a str>,
-}
-
 /// Front-Channel Logout 1.0: the logged-out page loads each service's
 /// logout page in a hidden frame (its origin alone allowed to be framed),
 /// then goes on to `target`.
@@ -717,7 +579,7 @@ pub(crate) async fn logout_script() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .body(include_str!("../../static/logout.js"))
+        .body(include_str!("../../../static/logout.js"))
 }
 
 /// The waiting page's script.
@@ -726,7 +588,7 @@ pub(crate) async fn script() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .body(include_str!("../../static/wait.js"))
+        .body(include_str!("../../../static/wait.js"))
 }
 
 /// The pages' style.
@@ -735,5 +597,5 @@ pub(crate) async fn style() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .body(include_str!("../../static/style.css"))
+        .body(include_str!("../../../static/style.css"))
 }
