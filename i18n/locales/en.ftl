@@ -234,3 +234,23 @@ risk-recent_fraud_report = You recently reported fraud
 risk-velocity = Several logins in a short time
 risk-dormant = First login in a long time
 risk-new_device = A device was added recently
+
+## potvrda-device (the virtual phone)
+
+dev-enrolled = Enrolled device { $device } for { $user } ({ $mode }); state in { $path }
+dev-mode-push = push
+dev-mode-pull = pull only
+dev-recovery = Recovery codes, each replaces the phone once. Write them down now, they are not shown again:
+dev-listening = Listening for pushes on { $endpoint }; { $stop } to stop
+dev-rejected = Rejected a push: { $error }
+dev-ack-failed = The acknowledgement failed: { $error }
+dev-answer = Type the number shown on the login screen to approve, { $enter } to deny, or “{ $fraud }” if this was not you:
+dev-none = No pending challenges.
+dev-challenge = Challenge { $cid }
+dev-login-as = login as: { $user }
+dev-service = service: { $service }
+dev-message = message: { $message } (the screen asking shows it too)
+dev-from = from: { $ip } ({ $agent })
+dev-expires = expires in { $seconds } s
+dev-unknown = unknown
+dev-no-offline = This device was enrolled without an offline secret.

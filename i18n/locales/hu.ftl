@@ -234,3 +234,23 @@ risk-recent_fraud_report = Nemrég visszaélést jelentett
 risk-velocity = Több bejelentkezés rövid idő alatt
 risk-dormant = Első bejelentkezés hosszú idő után
 risk-new_device = Nemrég új eszközt adtak hozzá
+
+## potvrda-device (a virtuális telefon)
+
+dev-enrolled = A(z) { $device } eszköz aktiválva { $user } számára ({ $mode }); az állapot helye: { $path }
+dev-mode-push = értesítések
+dev-mode-pull = csak lekérdezés
+dev-recovery = Helyreállító kódok: mindegyik egyszer helyettesíti a telefont. Írja fel őket most, többé nem jelennek meg:
+dev-listening = Értesítésekre várok itt: { $endpoint }; { $stop } a befejezéshez
+dev-rejected = Elutasított értesítés: { $error }
+dev-ack-failed = A fogadás visszaigazolása nem sikerült: { $error }
+dev-answer = Írja be a bejelentkezési képernyőn látható számot a megerősítéshez, { $enter } az elutasításhoz, vagy „{ $fraud }”, ha nem Ön volt:
+dev-none = Nincs várakozó bejelentkezés.
+dev-challenge = Kérelem: { $cid }
+dev-login-as = bejelentkezés mint: { $user }
+dev-service = szolgáltatás: { $service }
+dev-message = üzenet: { $message } (a kérő képernyő is mutatja)
+dev-from = honnan: { $ip } ({ $agent })
+dev-expires = lejár { $seconds } mp múlva
+dev-unknown = ismeretlen
+dev-no-offline = Ez az eszköz internet nélküli kód titka nélkül lett aktiválva.

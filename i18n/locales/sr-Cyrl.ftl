@@ -237,3 +237,23 @@ risk-recent_fraud_report = Недавно сте пријавили злоупо
 risk-velocity = Више пријава за кратко време
 risk-dormant = Прва пријава после дужег времена
 risk-new_device = Недавно је додат уређај
+
+## potvrda-device (виртуелни телефон)
+
+dev-enrolled = Уређај { $device } је активиран за { $user } ({ $mode }); стање је у { $path }
+dev-mode-push = обавештења
+dev-mode-pull = само преузимање
+dev-recovery = Резервни кодови: сваки једном замењује телефон. Запишите их сада, неће бити приказани поново:
+dev-listening = Чекам обавештења на { $endpoint }; { $stop } за крај
+dev-rejected = Одбијено обавештење: { $error }
+dev-ack-failed = Потврда пријема није успела: { $error }
+dev-answer = Упишите број са екрана за пријаву да потврдите, { $enter } да одбијете, или „{ $fraud }” ако то нисте ви:
+dev-none = Нема пријава на чекању.
+dev-challenge = Захтев { $cid }
+dev-login-as = пријава као: { $user }
+dev-service = услуга: { $service }
+dev-message = порука: { $message } (исту приказује и екран који тражи)
+dev-from = одакле: { $ip } ({ $agent })
+dev-expires = истиче за { $seconds } с
+dev-unknown = непознато
+dev-no-offline = Овај уређај је активиран без тајне за код без интернета.

@@ -75,6 +75,20 @@ impl Locale {
             .find_map(|t| Self::matching(&t))
     }
 
+    /// The locale of a POSIX locale name (`LANG`, `LC_ALL`, `LC_MESSAGES`:
+    /// `sr_RS.UTF-8`, `sr_RS@latin`, `hu_HU.UTF-8`, `en_GB`), or `None`
+    /// (`C`, `POSIX`, a language Potvrda does not speak).
+    pub fn from_posix(name: &str) -> Option<Self> {
+        let (base, modifier) = name.split_once('@').unwrap_or((name, ""));
+        let base = base.split('.').next().unwrap_or(base);
+        let tag = match modifier {
+            "latin" => format!("{}-Latn", base.split('_').next().unwrap_or(base)),
+            "cyrillic" => format!("{}-Cyrl", base.split('_').next().unwrap_or(base)),
+            _ => base.replace('_', "-"),
+        };
+        Self::first_of(&tag)
+    }
+
     /// The locale an `Accept-Language` header (RFC 9110 §12.5.4) asks for:
     /// by weight, then by order; `q=0` excluded; `None` when none matches.
     pub fn negotiate(accept_language: &str) -> Option<Self> {
@@ -156,6 +170,19 @@ mod tests {
         assert_eq!(Locale::first_of("de hu-HU en"), Some(Locale::Hu));
         assert_eq!(Locale::first_of("sr-Latn"), Some(Locale::SrLatn));
         assert_eq!(Locale::first_of("fr de"), None);
+    }
+
+    #[test]
+    fn posix_locale_names() {
+        use Locale::*;
+        assert_eq!(Locale::from_posix("sr_RS.UTF-8"), Some(SrCyrl));
+        assert_eq!(Locale::from_posix("sr_RS.UTF-8@latin"), Some(SrLatn));
+        assert_eq!(Locale::from_posix("sr_ME@latin"), Some(SrLatn));
+        assert_eq!(Locale::from_posix("hu_HU.UTF-8"), Some(Hu));
+        assert_eq!(Locale::from_posix("en_GB"), Some(En));
+        assert_eq!(Locale::from_posix("C.UTF-8"), None);
+        assert_eq!(Locale::from_posix("POSIX"), None);
+        assert_eq!(Locale::from_posix("de_DE.UTF-8"), None);
     }
 
     #[test]

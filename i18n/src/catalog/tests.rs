@@ -43,6 +43,18 @@ fn sample(locale: Locale, id: &str) -> String {
         ("who", Arg::Text("")),
         ("seconds", Arg::Number(5)),
         ("ip", Arg::Text("")),
+        ("device", Arg::Text("")),
+        ("user", Arg::Text("")),
+        ("mode", Arg::Text("")),
+        ("path", Arg::Text("")),
+        ("endpoint", Arg::Text("")),
+        ("error", Arg::Text("")),
+        ("fraud", Arg::Text("")),
+        ("enter", Arg::Text("")),
+        ("stop", Arg::Text("")),
+        ("cid", Arg::Text("")),
+        ("message", Arg::Text("")),
+        ("agent", Arg::Text("")),
     ];
     catalog().text_with(locale, id, &args)
 }

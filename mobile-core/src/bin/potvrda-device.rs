@@ -7,11 +7,16 @@
 //! potvrda-device approve --cid <cid> --number 42
 //! potvrda-device deny --cid <cid>
 //! ```
+//!
+//! It speaks the language of `--lang` (`sr-Cyrl`, `sr-Latn`, `en`, `hu`),
+//! else of the terminal (`LC_ALL`, `LC_MESSAGES`, `LANG`), else Serbian in
+//! Cyrillic, from the same catalogue as the server and the phones.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use potvrda_i18n::{Arg, Locale, catalog};
 use potvrda_mobile_core::phone::{PushEndpoint, VirtualPhone};
 use potvrda_mobile_core::{Challenge, Error, Result};
 use potvrda_proto::jose::Decision;
@@ -28,6 +33,10 @@ struct Cli {
         env = "POTVRDA_DEVICE_STATE"
     )]
     state: PathBuf,
+    /// The language to speak (`sr-Cyrl`, `sr-Latn`, `en`, `hu`); default:
+    /// the terminal's.
+    #[arg(long, global = true, env = "POTVRDA_LANG")]
+    lang: Option<Locale>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -109,22 +118,52 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn describe(c: &Challenge) -> String {
+/// Message `id` in `locale` with its text arguments.
+fn say(locale: Locale, id: &str, args: &[(&str, &str)]) -> String {
+    let args: Vec<(&str, Arg<'_>)> = args.iter().map(|(k, v)| (*k, Arg::Text(v))).collect();
+    catalog().text_with(locale, id, &args)
+}
+
+/// The language: `--lang`, else the terminal's, else the default.
+fn language(chosen: Option<Locale>) -> Locale {
+    let terminal = || {
+        ["LC_ALL", "LC_MESSAGES", "LANG"]
+            .into_iter()
+            .filter_map(|v| std::env::var(v).ok())
+            .find(|v| !v.is_empty())
+            .and_then(|v| Locale::from_posix(&v))
+    };
+    chosen.or_else(terminal).unwrap_or_default()
+}
+
+fn describe(c: &Challenge, locale: Locale) -> String {
     let ctx = &c.claims.ctx;
+    let unknown = say(locale, "dev-unknown", &[]);
+    let line = |id: &str, args: &[(&str, &str)]| format!("\n  {}", say(locale, id, args));
     let binding = ctx
         .binding_message
         .as_deref()
-        .map(|m| format!("\n  message:   {m} (the screen asking shows it too)"))
+        .map(|m| line("dev-message", &[("message", m)]))
         .unwrap_or_default();
-    format!(
-        "challenge {}\n  login as:  {}\n  service:   {}{binding}\n  from:      {} ({})\n  expires:   in {} s",
-        c.claims.cid,
-        c.claims.sub,
-        ctx.service.as_deref().unwrap_or("-"),
-        ctx.ip.as_deref().unwrap_or("unknown address"),
-        ctx.user_agent.as_deref().unwrap_or("unknown browser"),
-        c.claims.exp - potvrda_mobile_core::phone::unix_now(),
-    )
+    let seconds = (c.claims.exp - potvrda_mobile_core::phone::unix_now()).to_string();
+    [
+        say(locale, "dev-challenge", &[("cid", c.claims.cid.as_ref())]),
+        line("dev-login-as", &[("user", &c.claims.sub)]),
+        line(
+            "dev-service",
+            &[("service", ctx.service.as_deref().unwrap_or("-"))],
+        ),
+        binding,
+        line(
+            "dev-from",
+            &[
+                ("ip", ctx.ip.as_deref().unwrap_or(&unknown)),
+                ("agent", ctx.user_agent.as_deref().unwrap_or(&unknown)),
+            ],
+        ),
+        line("dev-expires", &[("seconds", &seconds)]),
+    ]
+    .concat()
 }
 
 async fn find(phone: &VirtualPhone, cid: &str) -> Result<Challenge> {
@@ -140,6 +179,7 @@ async fn find(phone: &VirtualPhone, cid: &str) -> Result<Challenge> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    let lang = language(cli.lang);
     match cli.cmd {
         Cmd::Enroll {
             server,
@@ -148,30 +188,43 @@ async fn run(cli: Cli) -> Result<()> {
             push_listen,
         } => {
             let endpoint = push_listen.map(|a| format!("http://{a}/push/device"));
-            let phone = VirtualPhone::enroll(&server, &code, &name, endpoint.as_deref()).await?;
+            let mut phone =
+                VirtualPhone::enroll(&server, &code, &name, endpoint.as_deref()).await?;
+            phone.state.device.locale = lang;
             phone.save(&cli.state)?;
-            println!(
-                "enrolled device {} for {} ({}); state in {}",
-                phone.state.device.device_id,
-                phone.state.device.username,
+            let mode = say(
+                lang,
                 if endpoint.is_some() {
-                    "push"
+                    "dev-mode-push"
                 } else {
-                    "pull only"
+                    "dev-mode-pull"
                 },
-                cli.state.display()
+                &[],
+            );
+            let path = cli.state.display().to_string();
+            println!(
+                "{}",
+                say(
+                    lang,
+                    "dev-enrolled",
+                    &[
+                        ("device", &phone.state.device.device_id),
+                        ("user", &phone.state.device.username),
+                        ("mode", &mode),
+                        ("path", &path),
+                    ],
+                )
             );
             if let Some(codes) = &phone.recovery_codes {
-                println!(
-                    "Recovery codes, each replaces the phone once. Write them down now, they are not shown again:"
-                );
+                println!("{}", say(lang, "dev-recovery", &[]));
                 for c in codes {
                     println!("  {c}");
                 }
             }
         }
         Cmd::Listen => {
-            let phone = VirtualPhone::load(&cli.state)?;
+            let mut phone = VirtualPhone::load(&cli.state)?;
+            phone.state.device.locale = lang;
             let push = phone
                 .state
                 .device
@@ -183,23 +236,41 @@ async fn run(cli: Cli) -> Result<()> {
                 .map_err(|_| Error::InvalidKey("stored endpoint has no host:port"))?;
             let mut endpoint = PushEndpoint::start(addr).await?;
             endpoint.expect_vapid_key(&phone.state.device.vapid_public_key);
-            println!("listening for pushes on {}; Ctrl-C to stop", push.endpoint);
+            println!(
+                "{}",
+                say(
+                    lang,
+                    "dev-listening",
+                    &[("endpoint", &push.endpoint), ("stop", "Ctrl-C")]
+                )
+            );
             let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
             while let Some(msg) = endpoint.recv().await {
                 let challenge = match phone.open_push(&msg.body) {
                     Ok(c) => c,
                     Err(e) => {
-                        eprintln!("rejected a push: {e}");
+                        eprintln!(
+                            "{}",
+                            say(lang, "dev-rejected", &[("error", &e.to_string())])
+                        );
                         continue;
                     }
                 };
                 // Tell the server it is on screen (its latency metrics); not essential.
                 if let Err(e) = phone.acknowledge(&challenge).await {
-                    eprintln!("acknowledgement failed: {e}");
+                    eprintln!(
+                        "{}",
+                        say(lang, "dev-ack-failed", &[("error", &e.to_string())])
+                    );
                 }
-                println!("{}", describe(&challenge));
+                println!("{}", describe(&challenge, lang));
                 println!(
-                    "Type the number shown on the login screen to approve, Enter to deny, or \"fraud\" if this was not you:"
+                    "{}",
+                    say(
+                        lang,
+                        "dev-answer",
+                        &[("enter", "Enter"), ("fraud", "fraud")]
+                    )
                 );
                 let line = lines.next_line().await?.unwrap_or_default();
                 let answer = match line.trim().parse::<u8>() {
@@ -231,10 +302,10 @@ async fn run(cli: Cli) -> Result<()> {
             let phone = VirtualPhone::load(&cli.state)?;
             let pending = phone.pending().await?;
             if pending.is_empty() {
-                println!("no pending challenges");
+                println!("{}", say(lang, "dev-none", &[]));
             }
             for c in pending {
-                println!("{}", describe(&c));
+                println!("{}", describe(&c, lang));
             }
         }
         Cmd::Approve { cid, number } => {
@@ -258,10 +329,7 @@ async fn run(cli: Cli) -> Result<()> {
             match phone.offline_code()? {
                 Some(code) => println!("{code}"),
                 None => {
-                    return Err(std::io::Error::other(
-                        "this device was enrolled without an offline secret",
-                    )
-                    .into());
+                    return Err(std::io::Error::other(say(lang, "dev-no-offline", &[])).into());
                 }
             }
         }
@@ -280,4 +348,26 @@ async fn run(cli: Cli) -> Result<()> {
 fn url_authority(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.split('/').next().unwrap_or(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn it_speaks_the_chosen_language_or_the_terminals() {
+        assert_eq!(language(Some(Locale::Hu)), Locale::Hu);
+        assert_eq!(
+            say(Locale::SrLatn, "dev-expires", &[("seconds", "42")]),
+            "ističe za 42 s"
+        );
+        assert_eq!(
+            say(
+                Locale::Hu,
+                "dev-answer",
+                &[("enter", "Enter"), ("fraud", "fraud")]
+            ),
+            "Írja be a bejelentkezési képernyőn látható számot a megerősítéshez, Enter az elutasításhoz, vagy „fraud”, ha nem Ön volt:"
+        );
+    }
 }
