@@ -22,7 +22,7 @@ pub(super) struct WaitingTpl<'a> {
     pub(super) number: String,
     pub(super) error: &'a Option<Msg>,
     /// Seconds left, and the sentence saying so in each plural form.
-    pub(super) expires_in: i64,
+    pub(super) expires_in: Option<i64>,
     pub(super) time_forms: TimeForms,
     pub(super) can_resend: bool,
 }

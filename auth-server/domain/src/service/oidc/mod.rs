@@ -291,8 +291,9 @@ pub enum StepOutcome {
         /// The client's redirect URI: where the page's forms may lead.
         return_to: String,
         /// Seconds until the phone's challenge expires (WCAG 2.2.1: shown,
-        /// with a warning, and renewed with one action).
-        expires_in: i64,
+        /// with a warning, and renewed with one action); `None` for a
+        /// request stored before the expiry was kept (no countdown shown).
+        expires_in: Option<i64>,
         /// Whether the citizen may still ask for a new request.
         can_resend: bool,
     },

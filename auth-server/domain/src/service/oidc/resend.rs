@@ -37,7 +37,8 @@ impl Authorization<'_> {
             error,
             ui_locale: req.ui_locale,
             return_to: req.redirect_uri.clone(),
-            expires_in: (pending.expires_at - self.clock.now()).max(0),
+            expires_in: (pending.expires_at > 0)
+                .then(|| (pending.expires_at - self.clock.now()).max(0)),
             can_resend: req.resent < MAX_RESENDS,
         }
     }
