@@ -464,13 +464,6 @@ pub fn messages(locale: &str) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
-/// Message `id` in `locale` with one text argument `name` = `value`.
-#[wasm_bindgen]
-pub fn message(locale: &str, id: &str, name: &str, value: &str) -> String {
-    let locale = locale.parse().unwrap_or_default();
-    potvrda_i18n::catalog().text_with(locale, id, &[(name, potvrda_i18n::Arg::Text(value))])
-}
-
 /// The languages the companion speaks: `[{"tag", "name"}]`, each named in itself.
 #[wasm_bindgen]
 pub fn locales() -> String {

@@ -548,31 +548,6 @@ async fn end_session(svc: &Potvrda, req: &HttpRequest, p: LogoutParams) -> Resul
     Ok(res)
 }
 
-/// Front-Channel Logout 1.0: the logged-out page loads each service's
-/// logout page in a hidden frame (its origin alone allowed to be framed),
-/// then goes on to `target`.
-fn front_channel(
-    req: &HttpRequest,
-    frames: &[String],
-    target: Option<&str>,
-) -> Result<HttpResponse> {
-    let origins: Vec<String> = frames
-        .iter()
-        .filter_map(|f| url::Url::parse(f).ok())
-        .map(|u| u.origin().ascii_serialization())
-        .collect();
-    page::html_framing(
-        actix_web::http::StatusCode::OK,
-        LoggedOutTpl {
-            chrome: lang::chrome(req, None, "/oauth2/logout".into()),
-            frames,
-            target,
-        }
-        .render(),
-        &origins,
-    )
-}
-
 /// The logged-out page's script (Front-Channel Logout).
 #[utoipa::path(get, path = "/oauth2/static/logout.js", tag = "oidc", responses((status = 200, content_type = "text/javascript")))]
 pub(crate) async fn logout_script() -> HttpResponse {

@@ -144,3 +144,28 @@ pub(super) struct LoggedOutTpl<'a> {
     pub(super) frames: &'a [String],
     pub(super) target: Option<&'a str>,
 }
+
+/// Front-Channel Logout 1.0: the logged-out page loads each service's
+/// logout page in a hidden frame (its origin alone allowed to be framed),
+/// then goes on to `target`.
+pub(super) fn front_channel(
+    req: &HttpRequest,
+    frames: &[String],
+    target: Option<&str>,
+) -> Result<HttpResponse> {
+    let origins: Vec<String> = frames
+        .iter()
+        .filter_map(|f| url::Url::parse(f).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+    page::html_framing(
+        actix_web::http::StatusCode::OK,
+        LoggedOutTpl {
+            chrome: lang::chrome(req, None, "/oauth2/logout".into()),
+            frames,
+            target,
+        }
+        .render(),
+        &origins,
+    )
+}
