@@ -143,7 +143,7 @@ async function enroll(event) {
 function card(login) {
   const li = $('login-card').content.firstElementChild.cloneNode(true);
   li.dataset.id = login.id;
-  li.querySelector('.service').textContent = login.service ?? 'eUprava';
+  li.querySelector('.service').textContent = login.service;
   li.querySelector('.username').textContent = login.username;
   li.querySelector('.ip').textContent = login.ip ?? '—';
   li.querySelector('.agent').textContent = login.user_agent ?? '—';

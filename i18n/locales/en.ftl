@@ -224,6 +224,13 @@ app-activate-prompt = Activate this device.
 app-waiting = A login is waiting for you
 app-from = From { $ip }
 app-confirm-login = Confirm the login: { $service }
+
+# Potvrda's own services, as the phone names them in a request to confirm.
+service-portal = eUprava
+service-counter = Counter
+service-new-device = New device
+service-admin-api = Administration
+
 app-report-fraud = Report fraud
 
 ## Why a login looks risky (the phone)

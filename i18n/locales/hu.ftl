@@ -224,6 +224,13 @@ app-activate-prompt = Aktiválja ezt az eszközt.
 app-waiting = Egy bejelentkezés megerősítésre vár
 app-from = Innen: { $ip }
 app-confirm-login = A bejelentkezés megerősítése: { $service }
+
+# A Potvrda saját szolgáltatásai, ahogy a telefon megnevezi őket egy megerősítési kérésben.
+service-portal = eUprava
+service-counter = Ügyfélszolgálati pult
+service-new-device = Új eszköz
+service-admin-api = Adminisztráció
+
 app-report-fraud = Visszaélés jelentése
 
 ## Miért kockázatos a bejelentkezés (telefon)

@@ -227,6 +227,13 @@ app-activate-prompt = Активирајте овај уређај.
 app-waiting = Пријава чека потврду
 app-from = Са адресе { $ip }
 app-confirm-login = Потврди пријаву: { $service }
+
+# Потврдине сопствене услуге, како их телефон именује у захтеву за потврду.
+service-portal = еУправа
+service-counter = Шалтер
+service-new-device = Нови уређај
+service-admin-api = Администрација
+
 app-report-fraud = Пријави злоупотребу
 
 ## Зашто је пријава ризична (телефон)

@@ -228,6 +228,11 @@ impl Enrolled {
         let token = protocol::pull_token(signer, &self.device_id, now)?;
         let url = format!("{}/v1/devices/{}/push", self.server, self.device_id);
         let (push, endpoint, subscription) = setup.prepare();
+        // The server names its own services in this language (issue 16).
+        let subscription = subscription.map(|sub| PushSubscription {
+            locale: sub.locale.or(Some(self.locale)),
+            ..sub
+        });
         let request = match subscription {
             Some(sub) => Request::json("PUT", url, Some(&token), &sub)?,
             None => Request {

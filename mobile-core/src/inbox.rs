@@ -17,8 +17,9 @@ pub struct Shown {
     pub id: String,
     /// The account logging in.
     pub username: String,
-    /// The service the citizen is logging into, when known.
-    pub service: Option<String>,
+    /// The service the citizen is logging into, in the inbox's language
+    /// (the portal's name when the challenge names none).
+    pub service: String,
     /// The browser's address, as the portal saw it.
     pub ip: Option<String>,
     /// The browser's user agent.
@@ -41,7 +42,7 @@ impl Shown {
         Self {
             id: c.claims.cid.to_string(),
             username: c.claims.sub.clone(),
-            service: c.claims.ctx.service.clone(),
+            service: protocol::service_name(c, locale),
             ip: c.claims.ctx.ip.clone(),
             user_agent: c.claims.ctx.user_agent.clone(),
             binding_message: c.claims.ctx.binding_message.clone(),
@@ -131,7 +132,7 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use potvrda_proto::jose::{ChallengeClaims, LoginContext};
+    use potvrda_proto::jose::{ChallengeClaims, LoginContext, OwnService};
 
     fn challenge(cid: &str, exp: i64) -> Challenge {
         Challenge {
@@ -153,12 +154,37 @@ mod tests {
     }
 
     #[test]
+    fn potvrdas_own_services_are_named_in_the_phones_language() {
+        let mut counter = challenge("c", 100);
+        counter.claims.ctx = LoginContext {
+            // What the server wrote for a device it knows in English.
+            service: Some("Counter".into()),
+            own_service: Some(OwnService::Counter),
+            ..LoginContext::default()
+        };
+        let mut nameless = challenge("n", 100);
+        nameless.claims.ctx = LoginContext::default();
+        let mut inbox = Inbox::new();
+        inbox.set_locale(Locale::SrCyrl);
+        assert_eq!(inbox.hold(counter.clone()).service, "Шалтер");
+        assert_eq!(inbox.hold(nameless.clone()).service, "еУправа");
+        inbox.set_locale(Locale::Hu);
+        assert_eq!(inbox.hold(counter).service, "Ügyfélszolgálati pult");
+        inbox.set_locale(Locale::SrLatn);
+        assert_eq!(inbox.hold(nameless).service, "eUprava");
+        // A relying party's registered name is shown as registered.
+        let mut rp = challenge("r", 100);
+        rp.claims.ctx.service = Some("Паркинг Нови Сад".into());
+        assert_eq!(inbox.hold(rp).service, "Паркинг Нови Сад");
+    }
+
+    #[test]
     fn a_login_is_held_once_until_answered_or_expired() {
         let mut inbox = Inbox::new();
         let shown = inbox.hold(challenge("a", 100));
         assert_eq!(
-            (shown.id.as_str(), shown.service.as_deref()),
-            ("a", Some("eUprava"))
+            (shown.id.as_str(), shown.service.as_str()),
+            ("a", "eUprava")
         );
         // Pushed twice (a retried delivery): held once, the newer copy.
         let mut again = challenge("a", 100);

@@ -182,6 +182,12 @@ impl VirtualPhone {
         self.clock_offset = secs;
     }
 
+    /// Speak `locale` (issue 16): the prompt, and the language the next
+    /// push subscription ([`resubscribe`](Self::resubscribe)) tells the server.
+    pub fn set_locale(&mut self, locale: potvrda_i18n::Locale) {
+        self.state.device.locale = locale;
+    }
+
     fn now(&self) -> i64 {
         unix_now() + self.clock_offset
     }

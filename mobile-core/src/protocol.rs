@@ -5,8 +5,8 @@ use potvrda_i18n::{Locale, Tr};
 use potvrda_proto::api::{EnrollmentRequest, PushSubscription};
 use potvrda_proto::jose::{
     AUD_PULL, ApprovalClaims, ChallengeClaims, Decision, EcJwk, EnrollmentProofClaims, Jwks,
-    PullClaims, TYP_APPROVAL, TYP_CHALLENGE, TYP_ENROLLMENT, TYP_PULL, TYP_WITHDRAWAL,
-    Verification, WithdrawalClaims, WithdrawalReason,
+    PORTAL_SERVICE_MESSAGE, PullClaims, TYP_APPROVAL, TYP_CHALLENGE, TYP_ENROLLMENT, TYP_PULL,
+    TYP_WITHDRAWAL, Verification, WithdrawalClaims, WithdrawalReason,
 };
 use potvrda_proto::limits::{MAX_CLOCK_SKEW_SECS, NUMBER_MAX, NUMBER_MIN};
 
@@ -154,6 +154,18 @@ pub fn verify_pushed(
     }))
 }
 
+/// What the phone calls the service a login is for, in `locale` (issue
+/// 16): one of Potvrda's own in the phone's language, else the relying
+/// party's registered name, else the portal.
+pub fn service_name(challenge: &Challenge, locale: Locale) -> String {
+    let ctx = &challenge.claims.ctx;
+    match (ctx.own_service, &ctx.service) {
+        (Some(own), _) => Tr(locale).t(own.message_id()),
+        (None, Some(name)) => name.clone(),
+        (None, None) => Tr(locale).t(PORTAL_SERVICE_MESSAGE),
+    }
+}
+
 /// The approval JWS answering `challenge`. Approving requires the number the
 /// citizen typed; the core never guesses or skips it. Approving and
 /// reporting fraud also require the citizen's confirmation through
@@ -168,7 +180,7 @@ pub fn approval(
     (number, locale): (Option<u8>, Locale),
     now: i64,
 ) -> Result<String> {
-    let service = challenge.claims.ctx.service.as_deref().unwrap_or("eUprava");
+    let service = service_name(challenge, locale);
     let tr = Tr(locale);
     let (number, reason) = match decision {
         // A risky login asks for the longer code (`approval_with_code`).
@@ -177,7 +189,7 @@ pub fn approval(
         }
         Decision::Approve => match number {
             Some(n) if (NUMBER_MIN..=NUMBER_MAX).contains(&n) => {
-                (Some(n), tr.t1("app-confirm-login", "service", service))
+                (Some(n), tr.t1("app-confirm-login", "service", &service))
             }
             _ => return Err(Error::NumberRequired),
         },
@@ -268,8 +280,8 @@ pub fn approval_with_code(
     if code.len() != usize::from(digits) || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::NumberRequired);
     }
-    let service = challenge.claims.ctx.service.as_deref().unwrap_or("eUprava");
-    if !verifier.verify(&Tr(locale).t1("app-confirm-login", "service", service))? {
+    let service = service_name(challenge, locale);
+    if !verifier.verify(&Tr(locale).t1("app-confirm-login", "service", &service))? {
         return Err(Error::UserNotVerified);
     }
     sign_approval(
@@ -884,7 +896,10 @@ mod tests {
         }
         let dev = SoftwareSigner::generate();
         let (srv, _) = server();
-        let claims = challenge("dev1", 1000, 1060);
+        let mut claims = challenge("dev1", 1000, 1060);
+        // A counter login, as the server writes it for a Cyrillic device.
+        claims.ctx.service = Some("Шалтер".into());
+        claims.ctx.own_service = Some(potvrda_proto::jose::OwnService::Counter);
         let c = Challenge {
             jws: jws::sign(&srv, TYP_CHALLENGE, Some("srv1"), &claims).expect("signs"),
             claims,
@@ -913,17 +928,11 @@ mod tests {
         )
         .expect("signs");
         let seen = seen.0.into_inner().expect("lock");
-        let service = c
-            .claims
-            .ctx
-            .service
-            .clone()
-            .unwrap_or_else(|| "eUprava".into());
         assert_eq!(
             seen,
             [
-                format!("A bejelentkezés megerősítése: {service}"),
-                format!("Потврди пријаву: {service}"),
+                "A bejelentkezés megerősítése: Ügyfélszolgálati pult".to_owned(),
+                "Потврди пријаву: Шалтер".to_owned(),
                 "Prijavi zloupotrebu".to_owned(),
             ]
         );

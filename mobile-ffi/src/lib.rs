@@ -235,8 +235,9 @@ pub struct PendingLogin {
     pub id: String,
     /// The account logging in.
     pub username: String,
-    /// The service the citizen is logging into, when known.
-    pub service: Option<String>,
+    /// The service the citizen is logging into, in the device's language
+    /// (the portal's name when the login names none).
+    pub service: String,
     /// The browser's address, as the portal saw it.
     pub ip: Option<String>,
     /// The browser's user agent.

@@ -166,7 +166,42 @@ pub struct LoginContext {
     /// device shows too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binding_message: Option<String>,
+    /// Protocol 3 (issue 16): the login is for one of Potvrda's own
+    /// services, which the phone names in its own language. `service` then
+    /// carries the name in the language of the device's push subscription
+    /// (Cyrillic Serbian when it has none), for phones that predate it.
+    /// Set only by the server, never taken from a caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_service: Option<OwnService>,
 }
+
+/// One of Potvrda's own services a login can be for (issue 16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OwnService {
+    /// The counter's web pages (an official logs in).
+    Counter,
+    /// A citizen adds a device from one they already hold.
+    NewDevice,
+    /// The admin API (a staff member's tool).
+    AdminApi,
+}
+
+impl OwnService {
+    /// The id of its name in the translation catalogue (`potvrda-i18n`).
+    pub fn message_id(self) -> &'static str {
+        match self {
+            Self::Counter => "service-counter",
+            Self::NewDevice => "service-new-device",
+            Self::AdminApi => "service-admin-api",
+        }
+    }
+}
+
+/// The id in the translation catalogue of what the phone shows when a
+/// login names no service: the portal itself.
+pub const PORTAL_SERVICE_MESSAGE: &str = "service-portal";
 
 /// Claims of the challenge JWS (`typ` [`TYP_CHALLENGE`]), signed by the server.
 /// It never contains the number: the citizen must read it off the login screen.

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use potvrda_i18n::{Arg, Locale, catalog};
 use potvrda_mobile_core::phone::{PushEndpoint, VirtualPhone};
-use potvrda_mobile_core::{Challenge, Error, Result};
+use potvrda_mobile_core::{Challenge, Error, Result, protocol};
 use potvrda_proto::jose::Decision;
 use tokio::io::AsyncBufReadExt;
 
@@ -151,7 +151,7 @@ fn describe(c: &Challenge, locale: Locale) -> String {
         line("dev-login-as", &[("user", &c.claims.sub)]),
         line(
             "dev-service",
-            &[("service", ctx.service.as_deref().unwrap_or("-"))],
+            &[("service", &protocol::service_name(c, locale))],
         ),
         binding,
         line(

@@ -2522,9 +2522,10 @@ public struct PendingLogin: Equatable, Hashable {
      */
     public var username: String
     /**
-     * The service the citizen is logging into, when known.
+     * The service the citizen is logging into, in the device's language
+     * (the portal's name when the login names none).
      */
-    public var service: String?
+    public var service: String
     /**
      * The browser's address, as the portal saw it.
      */
@@ -2563,8 +2564,9 @@ public struct PendingLogin: Equatable, Hashable {
          * The account logging in.
          */username: String, 
         /**
-         * The service the citizen is logging into, when known.
-         */service: String?, 
+         * The service the citizen is logging into, in the device's language
+         * (the portal's name when the login names none).
+         */service: String, 
         /**
          * The browser's address, as the portal saw it.
          */ip: String?, 
@@ -2615,7 +2617,7 @@ public struct FfiConverterTypePendingLogin: FfiConverterRustBuffer {
             try PendingLogin(
                 id: FfiConverterString.read(from: &buf), 
                 username: FfiConverterString.read(from: &buf), 
-                service: FfiConverterOptionString.read(from: &buf), 
+                service: FfiConverterString.read(from: &buf), 
                 ip: FfiConverterOptionString.read(from: &buf), 
                 userAgent: FfiConverterOptionString.read(from: &buf), 
                 bindingMessage: FfiConverterOptionString.read(from: &buf), 
@@ -2628,7 +2630,7 @@ public struct FfiConverterTypePendingLogin: FfiConverterRustBuffer {
     public static func write(_ value: PendingLogin, into buf: inout [UInt8]) {
         FfiConverterString.write(value.id, into: &buf)
         FfiConverterString.write(value.username, into: &buf)
-        FfiConverterOptionString.write(value.service, into: &buf)
+        FfiConverterString.write(value.service, into: &buf)
         FfiConverterOptionString.write(value.ip, into: &buf)
         FfiConverterOptionString.write(value.userAgent, into: &buf)
         FfiConverterOptionString.write(value.bindingMessage, into: &buf)

@@ -159,3 +159,66 @@ async fn ui_locales_holds_for_the_whole_login_and_is_in_discovery() {
         r#"name="back" value="/oauth2/authorize/continue?request={request}""#
     )));
 }
+
+/// Potvrda's own services are named in the phone's language (issue 16):
+/// the server signs the name in the language the device's push
+/// subscription carries, and the phone's core names them in its own
+/// whatever the server wrote. The audit keeps the default language's.
+#[tokio::test]
+async fn the_phone_names_potvrdas_own_services_in_its_language() {
+    use potvrda_i18n::Locale;
+    use potvrda_mobile_core::protocol::service_name;
+    use potvrda_proto::jose::{Decision, OwnService};
+
+    use crate::support::{login, next_push, post, pulled, push_endpoint};
+
+    let srv = server().await;
+    let mut endpoint = push_endpoint().await;
+    let mut c = citizen(&srv, Some(&endpoint)).await;
+    let l = login(&srv, &c).await;
+    let ch = next_push(&mut endpoint, &c.phone).await;
+    c.phone
+        .answer(&ch, Decision::Approve, Some(l.number))
+        .await
+        .expect("approved");
+    let token = srv
+        .status(&l.login_id, l.login_secret.expose(), 0)
+        .await
+        .access_token
+        .expect("a token");
+    // The citizen sets the phone to Hungarian; its subscription says so.
+    c.phone.set_locale(Locale::Hu);
+    c.phone
+        .resubscribe(Some(&endpoint.new_endpoint()))
+        .await
+        .expect("subscribed again");
+    let r = post(
+        &srv,
+        "/v1/me/devices/additions",
+        Some(&token),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let pushed = next_push(&mut endpoint, &c.phone).await;
+    let ch = pulled(&c.phone).await;
+    assert_eq!(
+        pushed.claims, ch.claims,
+        "push and pull carry one challenge"
+    );
+    assert_eq!(
+        (ch.claims.ctx.service.as_deref(), ch.claims.ctx.own_service),
+        (Some("Új eszköz"), Some(OwnService::NewDevice)),
+        "signed in the subscription's language"
+    );
+    // A phone set to another language since names it in that one.
+    assert_eq!(service_name(&ch, Locale::SrLatn), "Novi uređaj");
+    assert_eq!(service_name(&ch, Locale::En), "New device");
+    srv.audit_until(&c.account.user_id.to_string(), |events| {
+        events.iter().any(|e| {
+            e.kind == potvrda_proto::api::AuditKind::LoginStarted
+                && e.detail["service"] == "Нови уређај"
+        })
+    })
+    .await;
+}

@@ -114,8 +114,11 @@ async fn a_second_device_is_approved_from_the_first(backend: Backend) {
     let denied = start(token.clone()).await;
     let ch = pulled(&c.phone).await;
     assert_eq!(
-        ch.claims.ctx.service.as_deref(),
-        Some(potvrda_server::service::NEW_DEVICE_SERVICE)
+        (ch.claims.ctx.service.as_deref(), ch.claims.ctx.own_service),
+        (
+            Some("Нови уређај"),
+            Some(potvrda_proto::jose::OwnService::NewDevice)
+        )
     );
     c.phone
         .answer(&ch, Decision::Deny, None)

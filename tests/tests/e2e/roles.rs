@@ -6,7 +6,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use potvrda_e2e::{Backend, TestServer};
 use potvrda_proto::ErrorBody;
 use potvrda_proto::api::{AuditKind, Severity};
-use potvrda_proto::jose::Decision;
+use potvrda_proto::jose::{Decision, OwnService};
 use serde_json::json;
 
 use crate::support::*;
@@ -374,25 +374,24 @@ async fn a_staff_members_portal_token_is_no_admin_credential(backend: Backend) {
     let victim = srv.create_citizen(&potvrda_e2e::unique("v")).await;
     // The official logs in through the portal (whose registered name the
     // phone shows, whatever the request says), and the phone says so.
-    let start =
-        |audience: LoginAudience| {
-            let (srv, official) = (&srv, &official);
-            async move {
-                let r = srv.portal(srv.http.post(format!("{}/v1/logins", srv.url)))
+    let start = |audience: LoginAudience| {
+        let (srv, official) = (&srv, &official);
+        async move {
+            let r = srv.portal(srv.http.post(format!("{}/v1/logins", srv.url)))
                 .json(&json!({"username": official.username, "password": official.initial_password,
-                              "context": {"service": "Parking Novi Sad"}, "audience": audience}))
+                              "context": {"service": "Parking Novi Sad", "own_service": "counter"}, "audience": audience}))
                 .send()
                 .await
                 .expect("request");
-                assert_eq!(r.status(), 201);
-                r.json::<LoginResponse>().await.expect("json")
-            }
-        };
+            assert_eq!(r.status(), 201);
+            r.json::<LoginResponse>().await.expect("json")
+        }
+    };
     let approve = |l: LoginResponse| {
         let (srv, phone) = (&srv, &phone);
         async move {
             let c = phone.pending().await.expect("pull").remove(0);
-            let shown = c.claims.ctx.service.clone();
+            let shown = (c.claims.ctx.service.clone(), c.claims.ctx.own_service);
             phone
                 .answer(&c, Decision::Approve, Some(l.number))
                 .await
@@ -406,7 +405,9 @@ async fn a_staff_members_portal_token_is_no_admin_credential(backend: Backend) {
         }
     };
     let (shown, parking) = approve(start(LoginAudience::Portal).await).await;
-    assert_eq!(shown.as_deref(), Some(potvrda_e2e::PORTAL_NAME));
+    // Neither the service the caller named nor one of Potvrda's own it
+    // claimed (issue 16): the client's registered name.
+    assert_eq!(shown, (Some(potvrda_e2e::PORTAL_NAME.to_owned()), None));
     assert_eq!(claims(&parking)["aud"], "potvrda");
     // The attack: search, reset (to receive the new password and code), create, read the trail.
     let get = |path: String, token: String| {
@@ -461,8 +462,11 @@ async fn a_staff_members_portal_token_is_no_admin_credential(backend: Backend) {
     // admin API, not the service the caller named.
     let (shown, admin) = approve(start(LoginAudience::Admin).await).await;
     assert_eq!(
-        shown.as_deref(),
-        Some(potvrda_server::service::ADMIN_SERVICE)
+        shown,
+        (
+            Some("Администрација".to_owned()),
+            Some(OwnService::AdminApi)
+        )
     );
     assert_eq!(claims(&admin)["aud"], "potvrda-admin");
     let r = get(

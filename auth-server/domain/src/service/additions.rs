@@ -1,6 +1,7 @@
 //! A second device, added by the citizen: the request (with their access
 //! token) sends a challenge to the devices they already have, with the
-//! service "Novi uređaj · New device" and a number; once one of them
+//! service "new device" (`OwnService::NewDevice`, named in the phone's
+//! language) and a number; once one of them
 //! approves with that number, the request hands out an activation code for
 //! the new device, once. A stolen access token alone adds no device.
 
@@ -9,7 +10,7 @@ use potvrda_proto::Secret;
 use potvrda_proto::api::{
     AuditKind, DeviceAdditionStarted, DeviceAdditionStatus, LoginAudience, LoginStatus,
 };
-use potvrda_proto::jose::LoginContext;
+use potvrda_proto::jose::{LoginContext, OwnService};
 use serde::{Deserialize, Serialize};
 
 use super::{Actor, new_id};
@@ -17,8 +18,6 @@ use crate::audit::{Caller, Event};
 use crate::error::{Error, Result};
 use crate::store::records::{JsonRecord, Kind};
 
-/// What the existing device shows as the service.
-pub const NEW_DEVICE_SERVICE: &str = "Novi uređaj · New device";
 /// How long after the challenge's expiry the request is kept (to say "expired").
 const GRACE: i64 = 120;
 
@@ -48,12 +47,14 @@ impl Additions<'_> {
     ) -> Result<DeviceAdditionStarted> {
         let id = by.citizen()?;
         let me = self.store.user(id).await?.ok_or(Error::Unauthorized)?;
-        let context = LoginContext {
-            ip: caller.ip.map(|ip| ip.to_string()),
-            user_agent: caller.user_agent.clone(),
-            service: Some(NEW_DEVICE_SERVICE.to_owned()),
-            binding_message: None,
-        };
+        let context = super::login::own_context(
+            LoginContext {
+                ip: caller.ip.map(|ip| ip.to_string()),
+                user_agent: caller.user_agent.clone(),
+                ..LoginContext::default()
+            },
+            OwnService::NewDevice,
+        );
         let started = self
             .challenges()
             .challenge(

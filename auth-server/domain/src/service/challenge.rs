@@ -7,6 +7,7 @@ use crate::store::{LoginId, UserId};
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, Header};
+use potvrda_i18n::{Locale, Tr};
 use potvrda_proto::api::{AuditKind, LoginAudience, LoginResponse};
 use potvrda_proto::jose::{
     ChallengeClaims, ChallengeRisk, LoginContext, RiskLevel, TYP_CHALLENGE, WithdrawalReason,
@@ -209,7 +210,7 @@ impl Challenges<'_> {
                 nonce: record.nonce.clone(),
                 sub: record.username.clone(),
                 aud: device.id.to_string(),
-                ctx: record.context.clone(),
+                ctx: context_for(&record.context, device_locale(device)),
                 iat: now,
                 exp: record.expires_at,
                 risk: risk.clone(),
@@ -269,9 +270,9 @@ impl Challenges<'_> {
         for (device, challenge) in devices.into_iter().zip(&record.challenges) {
             if device.push.is_some() && !device.push_gone {
                 let declared = device.push.as_ref().filter(|p| p.declarative);
-                let payload = if let Some(target) = declared {
-                    let tr = potvrda_i18n::Tr(target.locale.unwrap_or_default());
-                    declarative(&challenge.jws, record, &self.public_url, tr)
+                let payload = if declared.is_some() {
+                    let locale = device_locale(&device);
+                    declarative(&challenge.jws, record, &self.public_url, locale)
                 } else {
                     challenge.jws.clone()
                 };
@@ -370,7 +371,8 @@ impl Challenges<'_> {
 /// answered. Browsers without declarative support hand the same JSON to the
 /// service worker.
 /// The text is in the device's language (`tr`).
-fn declarative(jws: &str, record: &LoginRecord, public_url: &str, tr: potvrda_i18n::Tr) -> String {
+fn declarative(jws: &str, record: &LoginRecord, public_url: &str, locale: Locale) -> String {
+    let tr = Tr(locale);
     let from = [
         record.context.ip.as_deref(),
         record.context.user_agent.as_deref(),
@@ -388,7 +390,7 @@ fn declarative(jws: &str, record: &LoginRecord, public_url: &str, tr: potvrda_i1
     serde_json::json!({
         "web_push": 8030,
         "notification": {
-            "title": record.context.service.as_deref().unwrap_or("Potvrda"),
+            "title": context_for(&record.context, locale).service.as_deref().unwrap_or("Potvrda"),
             "body": body,
             "navigate": format!("{}/app/#{}", public_url.trim_end_matches('/'), record.cid),
             "tag": format!("potvrda-{}", record.cid),
@@ -397,6 +399,26 @@ fn declarative(jws: &str, record: &LoginRecord, public_url: &str, tr: potvrda_i1
         },
     })
     .to_string()
+}
+
+/// The language a device is spoken to in: its push subscription's (issue
+/// 16), else the default.
+fn device_locale(device: &Device) -> Locale {
+    device
+        .push
+        .as_ref()
+        .and_then(|p| p.locale)
+        .unwrap_or_default()
+}
+
+/// The login's context as a device in `locale` is shown it: one of
+/// Potvrda's own services named in that language.
+fn context_for(context: &LoginContext, locale: Locale) -> LoginContext {
+    let mut ctx = context.clone();
+    if let Some(own) = ctx.own_service {
+        ctx.service = Some(super::login::own_service_name(own, locale));
+    }
+    ctx
 }
 
 /// `login_started`, with the risk assessment and its reasons.

@@ -1,6 +1,6 @@
 //! The counter's web sessions (`/counter`). An official logs in with the
 //! same password and phone approval as everyone (the phone shows the service
-//! "Šalter · Counter"); the browser then holds only a random cookie, and the
+//! "counter", `OwnService::Counter`, in its own language); the browser then holds only a random cookie, and the
 //! session lives in the store (a typed record) under the cookie's SHA-256:
 //! the state (anonymous, waiting for the phone, logged in) and the start of
 //! the working day. The forms' CSRF tokens are the web layer's (the page
@@ -24,8 +24,6 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::store::records::{JsonRecord, Kind};
 
-/// What the phone shows as the service of a counter login.
-pub const COUNTER_SERVICE: &str = "Šalter · Counter";
 /// An anonymous or waiting session lasts this long.
 const LOGIN_TTL: i64 = 15 * 60;
 /// A logged-in session ends after this long without a request.
@@ -245,13 +243,7 @@ impl Desks<'_> {
         };
         let started = match self
             .logins()
-            .browser_login(
-                username,
-                password,
-                COUNTER_SERVICE,
-                Purpose::Counter,
-                caller,
-            )
+            .browser_login(username, password, None, Purpose::Counter, caller)
             .await
         {
             Ok(s) => s,

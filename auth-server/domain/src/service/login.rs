@@ -4,6 +4,7 @@
 use super::*;
 use crate::service::challenge::Origin;
 use crate::service::oidc::ClientCredentials;
+use potvrda_i18n::{Locale, Tr};
 
 capability! {
     /// Starting a login: the password, the limits, the challenges.
@@ -34,6 +35,7 @@ impl Logins<'_> {
             user_agent: reported.user_agent.filter(|_| trusted),
             service: Some(client.name.clone()),
             binding_message: None,
+            own_service: None,
         });
         let origin = Origin {
             client: Some(client.client_id.clone()),
@@ -184,14 +186,28 @@ fn checked_login(req: &LoginRequest, purpose: Purpose) -> Result<(String, LoginC
         )));
     }
     let mut context = clean_context(req.context.clone().unwrap_or_default())?;
-    if let Some(service) = purpose.service() {
-        context.service = Some(service.to_owned());
+    if let Some(own) = purpose.service() {
+        context = own_context(context, own);
     }
     Ok((req.username.trim().to_ascii_lowercase(), context))
 }
 
-/// What the phone shows as the service of an admin API login.
-pub const ADMIN_SERVICE: &str = "Administracija · Admin API";
+/// The context of a login for one of Potvrda's own services: the phone
+/// names it in its own language; `service` is its name in the default
+/// language (the audit trail's, and what a phone that predates
+/// `own_service` shows unless the challenge names it in the device's).
+pub(super) fn own_context(context: LoginContext, own: OwnService) -> LoginContext {
+    LoginContext {
+        service: Some(own_service_name(own, Locale::default())),
+        own_service: Some(own),
+        ..context
+    }
+}
+
+/// The name of one of Potvrda's own services in `locale`.
+pub(super) fn own_service_name(own: OwnService, locale: Locale) -> String {
+    Tr(locale).t(own.message_id())
+}
 
 /// What a login is for: who may make it, what the phone shows, what its
 /// token is for.
@@ -199,19 +215,19 @@ pub const ADMIN_SERVICE: &str = "Administracija · Admin API";
 pub enum Purpose {
     /// A portal service (the authenticated client names it; the token is never staff authority).
     Portal,
-    /// The admin API: staff only, the phone shows [`ADMIN_SERVICE`].
+    /// The admin API: staff only, the phone shows [`OwnService::AdminApi`].
     AdminApi,
-    /// The counter's web pages: staff only, the phone shows [`COUNTER_SERVICE`].
+    /// The counter's web pages: staff only, the phone shows [`OwnService::Counter`].
     Counter,
 }
 
 impl Purpose {
     /// The service the phone shows, when the server names it.
-    fn service(self) -> Option<&'static str> {
+    fn service(self) -> Option<OwnService> {
         match self {
             Self::Portal => None,
-            Self::AdminApi => Some(ADMIN_SERVICE),
-            Self::Counter => Some(COUNTER_SERVICE),
+            Self::AdminApi => Some(OwnService::AdminApi),
+            Self::Counter => Some(OwnService::Counter),
         }
     }
 
@@ -227,12 +243,13 @@ impl Purpose {
 impl Logins<'_> {
     /// The browser's password step, shared by the OpenID pages and the
     /// counter: the login request the page's form makes, for `service`
-    /// (what the phone shows), from the caller's address and browser.
+    /// (what the phone shows; the counter's is named by its purpose), from
+    /// the caller's address and browser.
     pub(super) async fn browser_login(
         &self,
         username: String,
         password: String,
-        service: &str,
+        service: Option<&str>,
         purpose: Purpose,
         caller: &Caller,
     ) -> Result<LoginResponse> {
@@ -242,8 +259,9 @@ impl Logins<'_> {
             context: Some(LoginContext {
                 ip: caller.ip.map(|ip| ip.to_string()),
                 user_agent: caller.user_agent.clone(),
-                service: Some(service.to_owned()),
+                service: service.map(str::to_owned),
                 binding_message: None,
+                own_service: None,
             }),
             audience: purpose.audience(),
         };

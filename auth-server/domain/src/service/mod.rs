@@ -54,22 +54,21 @@ mod withdrawal;
 pub use crate::actor::{Actor, ActorKind};
 pub use accounts::Accounts;
 pub use additions::Additions;
-pub use additions::NEW_DEVICE_SERVICE;
 pub(crate) use challenge::Challenges;
 pub use client::{AuthMethod, DeliveryMode, OidcClient};
 pub use counter::CitizenRecord;
 pub use counter::Counter;
 pub(crate) use decide::Decisions;
 pub use desk::Desks;
-pub use desk::{COUNTER_SERVICE, Desk, DeskView};
+pub use desk::{Desk, DeskView};
 pub use device::Devices;
 pub(crate) use factors::Factors;
 pub(crate) use guard::Guards;
 pub use jose::verify_jws;
 use jose::{ct_eq_str, decoding_key, new_id, payload_hash, sha256_b64};
 pub use login::Logins;
+pub use login::Purpose;
 use login::audience_name;
-pub use login::{ADMIN_SERVICE, Purpose};
 pub(crate) use offline::OfflineCodes;
 pub use oidc::Authorization;
 pub(crate) use oidc::AuthorizationCodes;
@@ -113,8 +112,8 @@ use potvrda_proto::api::{
     LoginStatusResponse, PushStatus, Role,
 };
 use potvrda_proto::jose::{
-    AUD_PULL, AccessTokenClaims, EcJwk, EnrollmentProofClaims, LoginContext, PullClaims,
-    TOKEN_TYPE_BEARER, TYP_ENROLLMENT, TYP_PULL,
+    AUD_PULL, AccessTokenClaims, EcJwk, EnrollmentProofClaims, LoginContext, OwnService,
+    PullClaims, TOKEN_TYPE_BEARER, TYP_ENROLLMENT, TYP_PULL,
 };
 use potvrda_proto::limits::{
     ENROLLMENT_PROOF_MAX_AGE_SECS, MAX_CLOCK_SKEW_SECS, MAX_CONTEXT_FIELD_LEN, MAX_NAME_LEN,

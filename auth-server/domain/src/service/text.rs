@@ -143,6 +143,8 @@ pub(super) fn clean_context(ctx: LoginContext) -> Result<LoginContext> {
         user_agent: f("context.user_agent", ctx.user_agent)?,
         service: f("context.service", ctx.service)?,
         binding_message: f("binding_message", ctx.binding_message)?,
+        // Only the server names its own services (`Purpose`).
+        own_service: None,
     })
 }
 

@@ -273,7 +273,13 @@ impl<'a> Authorization<'a> {
         };
         let started = match self
             .logins()
-            .browser_login(username, password, &client_name, Purpose::Portal, caller)
+            .browser_login(
+                username,
+                password,
+                Some(&client_name),
+                Purpose::Portal,
+                caller,
+            )
             .await
         {
             Ok(s) => s,

@@ -79,7 +79,7 @@ impl Authorization<'_> {
             ip: caller.ip.map(|ip| ip.to_string()),
             user_agent: caller.user_agent.clone(),
             service: Some(client_name.clone()),
-            binding_message: None,
+            ..Default::default()
         };
         let started = self
             .challenges()

@@ -4089,9 +4089,10 @@ data class PendingLogin (
     var `username`: kotlin.String
     , 
     /**
-     * The service the citizen is logging into, when known.
+     * The service the citizen is logging into, in the device's language
+     * (the portal's name when the login names none).
      */
-    var `service`: kotlin.String?
+    var `service`: kotlin.String
     , 
     /**
      * The browser's address, as the portal saw it.
@@ -4143,7 +4144,7 @@ public object FfiConverterTypePendingLogin: FfiConverterRustBuffer<PendingLogin>
         return PendingLogin(
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
@@ -4156,7 +4157,7 @@ public object FfiConverterTypePendingLogin: FfiConverterRustBuffer<PendingLogin>
     override fun allocationSize(value: PendingLogin) = (
             FfiConverterString.allocationSize(value.`id`) +
             FfiConverterString.allocationSize(value.`username`) +
-            FfiConverterOptionalString.allocationSize(value.`service`) +
+            FfiConverterString.allocationSize(value.`service`) +
             FfiConverterOptionalString.allocationSize(value.`ip`) +
             FfiConverterOptionalString.allocationSize(value.`userAgent`) +
             FfiConverterOptionalString.allocationSize(value.`bindingMessage`) +
@@ -4168,7 +4169,7 @@ public object FfiConverterTypePendingLogin: FfiConverterRustBuffer<PendingLogin>
     override fun write(value: PendingLogin, buf: ByteBuffer) {
             FfiConverterString.write(value.`id`, buf)
             FfiConverterString.write(value.`username`, buf)
-            FfiConverterOptionalString.write(value.`service`, buf)
+            FfiConverterString.write(value.`service`, buf)
             FfiConverterOptionalString.write(value.`ip`, buf)
             FfiConverterOptionalString.write(value.`userAgent`, buf)
             FfiConverterOptionalString.write(value.`bindingMessage`, buf)
