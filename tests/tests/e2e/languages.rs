@@ -214,7 +214,7 @@ async fn the_phone_names_potvrdas_own_services_in_its_language() {
     // A phone set to another language since names it in that one.
     assert_eq!(service_name(&ch, Locale::SrLatn), "Novi uređaj");
     assert_eq!(service_name(&ch, Locale::En), "New device");
-    srv.audit_until(&c.account.user_id.to_string(), |events| {
+    srv.audit_until(c.account.user_id.as_ref(), |events| {
         events.iter().any(|e| {
             e.kind == potvrda_proto::api::AuditKind::LoginStarted
                 && e.detail["service"] == "Нови уређај"
