@@ -45,6 +45,10 @@ pub struct ProviderMetadata {
     /// OIDC Discovery: the languages of the pages (`ui_locales`): sr-Cyrl, sr-Latn, en, hu.
     #[serde(default)]
     pub ui_locales_supported: Vec<String>,
+    /// OIDC Discovery: the languages and scripts of the claims
+    /// (`claims_locales`): sr-Cyrl, sr-Latn.
+    #[serde(default)]
+    pub claims_locales_supported: Vec<String>,
     /// `RS256`, `ES256`.
     pub id_token_signing_alg_values_supported: Vec<String>,
     /// `client_secret_basic`, `client_secret_post`, `none`.

@@ -559,13 +559,23 @@ impl TestServer {
 
     /// POST /v1/admin/citizens as the bootstrap admin.
     pub async fn create_citizen(&self, username: &str) -> CreateCitizenResponse {
+        self.create_citizen_named(username, &format!("Citizen {username}"))
+            .await
+    }
+
+    /// POST /v1/admin/citizens as the bootstrap admin, with this name.
+    pub async fn create_citizen_named(
+        &self,
+        username: &str,
+        display_name: &str,
+    ) -> CreateCitizenResponse {
         let resp = self
             .http
             .post(format!("{}/v1/admin/citizens", self.url))
             .bearer_auth(&self.token)
             .json(&CreateCitizenRequest {
                 username: username.into(),
-                display_name: format!("Citizen {username}"),
+                display_name: display_name.into(),
                 email: Some(format!("{username}@example.rs")),
                 phone: Some("+381 64 123 4567".into()),
             })

@@ -143,3 +143,26 @@ mod tests {
         }
     }
 }
+
+/// `waiting-time` in each plural category of the locale, `#` for the
+/// number: the page's script counts down in the right grammar
+/// (`Intl.PluralRules` picks the category).
+pub(crate) struct TimeForms {
+    pub(crate) one: String,
+    pub(crate) few: String,
+    pub(crate) other: String,
+}
+
+impl TimeForms {
+    pub(crate) fn of(tr: &potvrda_i18n::Tr) -> Self {
+        let form = |n: i64| {
+            tr.n("waiting-time", "seconds", n)
+                .replace(&n.to_string(), "#")
+        };
+        Self {
+            one: form(1),
+            few: form(2),
+            other: form(5),
+        }
+    }
+}

@@ -178,7 +178,6 @@ async fn every_page_in_every_language_passes_axe() {
     })
     .await;
     let (_, official, official_phone) = counter_setup(&srv).await;
-    let companion_owner = srv.create_citizen(&potvrda_e2e::unique("app")).await;
     let c = citizen(&srv, None).await;
     let mut check = Checker::new().await;
     let (_driver, browser) = chromium("1000,1000").await;
@@ -214,7 +213,7 @@ async fn every_page_in_every_language_passes_axe() {
             &mut callbacks,
         )
         .await;
-        companion_pages(&mut check, &browser, &srv, locale, &companion_owner).await;
+        companion_pages(&mut check, &browser, &srv, locale).await;
     }
     eprintln!("accessibility: {} pages × locales checked", check.pages);
     browser.close().await.expect("closed");
@@ -289,44 +288,48 @@ async fn counter_pages(
 
 /// The browser companion in `locale` (its own switch): the activation and
 /// the recovery codes the first time, then a pending login's card.
-async fn companion_pages(
-    check: &mut Checker,
-    browser: &Client,
-    srv: &TestServer,
-    locale: Locale,
-    owner: &potvrda_proto::api::CreateCitizenResponse,
-) {
+async fn companion_pages(check: &mut Checker, browser: &Client, srv: &TestServer, locale: Locale) {
     catch_up(srv);
-    browser
-        .goto(&format!("{}/app/", srv.url))
-        .await
-        .expect("the companion");
-    browser
-        .wait()
-        .for_element(Locator::Css("body[data-ready=true]"))
-        .await
-        .expect("loaded");
-    crate::mobile::speak(browser, locale.tag()).await;
-    if browser
-        .find(Locator::Css("#enroll:not([hidden])"))
-        .await
-        .is_ok()
-    {
-        check.page(browser, locale, "companion activation").await;
-        type_into(browser, "#code", owner.activation_code.expose()).await;
-        type_into(browser, "#pin", "482913").await;
-        type_into(browser, "#pin2", "482913").await;
-        click(browser, "#enroll-button").await;
+    // A new citizen each time: the activation pages in every language.
+    let owner = &srv.create_citizen(&potvrda_e2e::unique("app")).await;
+    let app = format!("{}/app/", srv.url);
+    browser.goto(&app).await.expect("the companion");
+    let ready = || async {
         browser
             .wait()
-            .for_element(Locator::Css("#recovery:not([hidden])"))
+            .for_element(Locator::Css("body[data-ready=true]"))
             .await
-            .expect("the recovery codes");
-        check
-            .page(browser, locale, "companion recovery codes")
-            .await;
-        click(browser, "#codes-done").await;
-    }
+            .expect("loaded");
+    };
+    ready().await;
+    // The device activated in the language before is forgotten.
+    let forgotten = browser
+        .execute_async(FORGET_DEVICE, vec![])
+        .await
+        .expect("the script runs");
+    assert_eq!(forgotten, json!(true), "the saved device deleted");
+    browser.goto(&app).await.expect("the companion again");
+    ready().await;
+    crate::mobile::speak(browser, locale.tag()).await;
+    browser
+        .wait()
+        .for_element(Locator::Css("#enroll:not([hidden])"))
+        .await
+        .expect("the activation page");
+    check.page(browser, locale, "companion activation").await;
+    type_into(browser, "#code", owner.activation_code.expose()).await;
+    type_into(browser, "#pin", "482913").await;
+    type_into(browser, "#pin2", "482913").await;
+    click(browser, "#enroll-button").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("#recovery:not([hidden])"))
+        .await
+        .expect("the recovery codes");
+    check
+        .page(browser, locale, "companion recovery codes")
+        .await;
+    click(browser, "#codes-done").await;
     let r = srv
         .login_raw(&owner.username, owner.initial_password.expose())
         .await;
@@ -340,6 +343,21 @@ async fn companion_pages(
         )
         .await;
 }
+
+/// Deletes the companion's saved device (its IndexedDB record), so that
+/// the next load shows the activation page.
+const FORGET_DEVICE: &str = r#"
+const done = arguments[arguments.length - 1];
+const open = indexedDB.open('potvrda', 1);
+open.onupgradeneeded = () => open.result.createObjectStore('kv');
+open.onsuccess = () => {
+  const tx = open.result.transaction('kv', 'readwrite');
+  tx.objectStore('kv').delete('device');
+  tx.oncomplete = () => { open.result.close(); done(true); };
+  tx.onerror = () => done(String(tx.error));
+};
+open.onerror = () => done(String(open.error));
+"#;
 
 /// The authorization request of `client` asking again for consent.
 fn authorize(srv: &TestServer, client: &str, callback: &str) -> String {

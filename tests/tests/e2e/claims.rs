@@ -11,6 +11,65 @@ use crate::support::*;
 
 crate::on_both_stores!(claims_asked_by_name_are_released_where_asked);
 
+/// `claims_locales` (OIDC Core §5.2): a name registered in Cyrillic is
+/// released in Latin script to a service that asks for `sr-Latn` (or a
+/// language Potvrda serves in Latin), by the pages' exact
+/// transliteration; as registered otherwise; discovery says so.
+#[tokio::test]
+async fn claims_locales_gives_the_name_in_the_script_asked_for() {
+    let clients =
+        json!([{"client_id": "rp", "client_secret": SECRET, "name": "RP", "redirect_uris": [RP]}]);
+    let srv = TestServer::start_with(Options {
+        oidc_clients: Some(clients.to_string()),
+        ..Options::new(Backend::Embedded)
+    })
+    .await;
+    let account = srv
+        .create_citizen_named(&potvrda_e2e::unique("j"), "Љиљана Њежић-Џамић")
+        .await;
+    let phone = potvrda_mobile_core::phone::VirtualPhone::enroll(
+        &srv.url,
+        account.activation_code.expose(),
+        "phone",
+        None,
+    )
+    .await
+    .expect("enrolls");
+    let c = Citizen { account, phone };
+    let b = browser();
+    let by_name = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("claims", &json!({"id_token": {"name": null}}).to_string())
+        .finish();
+    let mut first = Some(&c);
+    for (locales, name) in [
+        ("sr-Latn", "Ljiljana Nježić-Džamić"),
+        ("de%20sr-Cyrl", "Љиљана Њежић-Џамић"),
+        ("hr", "Ljiljana Nježić-Džamić"),
+        ("en", "Љиљана Њежић-Џамић"),
+    ] {
+        let extra = format!("&scope=openid%20profile&{by_name}&claims_locales={locales}");
+        let (id, info) = signed_in(&srv, &b, &extra, first.take()).await;
+        assert_eq!(
+            (&id["name"], &info["name"]),
+            (&json!(name), &json!(name)),
+            "{locales}"
+        );
+    }
+    let discovery: Value = srv
+        .http
+        .get(format!("{}/.well-known/openid-configuration", srv.url))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        discovery["claims_locales_supported"],
+        json!(["sr-Cyrl", "sr-Latn"])
+    );
+}
+
 const SECRET: &str = "a-client-secret-0123456789";
 const RP: &str = "https://rp.example/cb";
 

@@ -23,6 +23,7 @@ crate::on_both_stores!(
     a_planted_cookie_does_not_follow_the_officials_login,
     an_admin_cannot_be_both_pairs_of_eyes,
     the_citizens_page_shows_its_security_events_to_its_municipality,
+    the_officials_waiting_page_renews_its_time_limit,
 );
 
 async fn a_four_eyes_reset_needs_a_second_official(backend: Backend) {
@@ -1056,4 +1057,127 @@ async fn the_citizens_page_shows_its_security_events_to_its_municipality(backend
 fn between<'a>(html: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let from = html.find(start)? + start.len();
     Some(&html[from..from + html[from..].find(end)?])
+}
+
+/// The official's waiting page (WCAG 2.2.1, issue 16): it shows the time
+/// left and "send a new request to the phone", which needs the page's
+/// CSRF token and session, supersedes the request before, stops after ten,
+/// and, once the phone approved, goes into the counter like "continue".
+async fn the_officials_waiting_page_renews_its_time_limit(backend: Backend) {
+    let srv = TestServer::start_with(potvrda_e2e::Options {
+        limits: (1000, 900, 50, 900),
+        ..potvrda_e2e::Options::new(backend)
+    })
+    .await;
+    let (_, official, phone) = counter_setup(&srv).await;
+    let b = Browser::new(&srv);
+    let (_, page) = b.get("/counter").await;
+    let r = b
+        .form(
+            "/counter/login",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("username", &official.username),
+                ("password", official.initial_password.expose()),
+            ],
+        )
+        .await;
+    let html = r.text().await.expect("body");
+    let seconds: i64 = between(&html, r#"id="time" class="hint" data-seconds=""#, "\"")
+        .and_then(|s| s.parse().ok())
+        .expect("the time left is shown");
+    assert!((1..=60).contains(&seconds), "{seconds}");
+    assert!(html.contains(r#"id="again""#), "{html}");
+    let csrf = csrf_of(&html);
+    let mut number = waiting_number(&html);
+    let mut previous = pulled(&phone).await;
+
+    // A forged token, or another browser with the page's token: nothing sent.
+    let r = b.form("/counter/login/again", &[("csrf", "forged")]).await;
+    assert_eq!(r.status(), 403);
+    let stranger = Browser::new(&srv);
+    let r = stranger
+        .form("/counter/login/again", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        phone.pending().await.expect("pull").len(),
+        1,
+        "no new challenge"
+    );
+
+    // Ten new requests, each superseding the one before.
+    for n in 1..=10 {
+        let r = b.form("/counter/login/again", &[("csrf", &csrf)]).await;
+        assert_eq!(r.status(), 200, "resend {n}");
+        let html = r.text().await.expect("html");
+        assert_eq!(html.contains(r#"id="again""#), n < 10, "resend {n}");
+        let fresh = pulled(&phone).await;
+        assert_ne!(fresh.claims.cid, previous.claims.cid, "resend {n}");
+        assert_eq!(fresh.claims.ctx.own_service, Some(OwnService::Counter));
+        assert!(
+            phone
+                .answer(&previous, Decision::Approve, Some(number))
+                .await
+                .is_err(),
+            "resend {n}: the one before is superseded"
+        );
+        previous = fresh;
+        number = waiting_number(&html);
+    }
+    // The eleventh is "continue": the phone is not asked again.
+    let r = b.form("/counter/login/again", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 200);
+    let pending = phone.pending().await.expect("pull");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].claims.cid, previous.claims.cid, "no eleventh");
+    // Approved: "again" goes into the counter.
+    phone
+        .answer(&previous, Decision::Approve, Some(number))
+        .await
+        .expect("approved");
+    let r = b.form("/counter/login/again", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 303);
+    let (_, home) = b.get("/counter").await;
+    assert!(home.contains(r#"id="staff""#), "logged in: {home}");
+
+    // Approved with resends left: "again" goes in, the phone is not asked again.
+    let b = Browser::new(&srv);
+    let (_, page) = b.get("/counter").await;
+    let html = b
+        .form(
+            "/counter/login",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("username", &official.username),
+                ("password", official.initial_password.expose()),
+            ],
+        )
+        .await
+        .text()
+        .await
+        .expect("body");
+    phone
+        .answer(
+            &pulled(&phone).await,
+            Decision::Approve,
+            Some(waiting_number(&html)),
+        )
+        .await
+        .expect("approved");
+    let r = b
+        .form("/counter/login/again", &[("csrf", &csrf_of(&html))])
+        .await;
+    assert_eq!(r.status(), 303);
+    assert!(
+        phone.pending().await.expect("pull").is_empty(),
+        "no new challenge"
+    );
+}
+
+/// The number on a waiting page.
+fn waiting_number(html: &str) -> u8 {
+    between(html, r#"id="number" aria-live="polite">"#, "<")
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the waiting page shows the number")
 }

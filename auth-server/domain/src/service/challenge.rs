@@ -401,6 +401,11 @@ fn declarative(jws: &str, record: &LoginRecord, public_url: &str, locale: Locale
     .to_string()
 }
 
+/// How many times one waiting page (an authorization request, a counter
+/// login) may send a new challenge to the phone (WCAG 2.2.1 asks for at
+/// least ten extensions).
+pub(super) const MAX_RESENDS: u8 = 10;
+
 /// The language a device is spoken to in: its push subscription's (issue
 /// 16), else the default.
 fn device_locale(device: &Device) -> Locale {

@@ -15,9 +15,12 @@
 use crate::store::{LoginId, UserId};
 use potvrda_i18n::Msg;
 use potvrda_proto::Secret;
-use potvrda_proto::api::{LoginStatus, Role};
+use potvrda_proto::api::{LoginAudience, LoginResponse, LoginStatus, Role};
+use potvrda_proto::jose::{LoginContext, OwnService};
 use serde::{Deserialize, Serialize};
 
+use super::challenge::{MAX_RESENDS, Origin};
+use super::login::own_context;
 use super::{Actor, Purpose, sha256_b64};
 use crate::audit::Caller;
 use crate::clock;
@@ -42,6 +45,12 @@ enum State {
         /// A risky login's code, shown instead of the number.
         #[serde(default)]
         code: Option<String>,
+        /// When the phone's challenge expires (0: stored before it was kept).
+        #[serde(default)]
+        expires_at: i64,
+        /// How many times the official asked for a new request to the phone.
+        #[serde(default)]
+        resent: u8,
     },
     Active {
         user_id: UserId,
@@ -66,6 +75,10 @@ pub enum DeskView {
     Waiting {
         /// The number (or a risky login's code).
         number: String,
+        /// Seconds left to answer on the phone (WCAG 2.2.1), when known.
+        expires_in: Option<i64>,
+        /// Whether "send a new request to the phone" is still offered.
+        can_resend: bool,
     },
     /// A logged-in staff member.
     Staff {
@@ -127,9 +140,36 @@ fn refusal(e: &Error) -> Option<Msg> {
     }))
 }
 
-/// What the waiting page shows: a risky login's code, else the number.
-fn shown(number: u8, code: Option<&str>) -> String {
-    code.map_or_else(|| number.to_string(), str::to_owned)
+/// What the waiting page shows: a risky login's code, else the number;
+/// the time left and whether it can be renewed. `None` when not waiting.
+fn waiting(state: &State, now: i64) -> Option<DeskView> {
+    let State::Pending {
+        number,
+        code,
+        expires_at,
+        resent,
+        ..
+    } = state
+    else {
+        return None;
+    };
+    Some(DeskView::Waiting {
+        number: code.clone().unwrap_or_else(|| number.to_string()),
+        expires_in: (*expires_at > 0).then(|| (expires_at - now).max(0)),
+        can_resend: *resent < MAX_RESENDS,
+    })
+}
+
+/// A pending state for a challenge just sent.
+fn pending(started: LoginResponse, resent: u8) -> State {
+    State::Pending {
+        login_id: started.login_id,
+        login_secret: started.login_secret,
+        number: started.number,
+        code: started.code,
+        expires_at: started.expires_at,
+        resent,
+    }
 }
 
 /// A counter session is stored under the hash of its cookie.
@@ -192,9 +232,9 @@ impl Desks<'_> {
         };
         let view = match &stored.state {
             State::Anonymous => DeskView::Login { error: None },
-            State::Pending { number, code, .. } => DeskView::Waiting {
-                number: shown(*number, code.as_deref()),
-            },
+            State::Pending { .. } => {
+                waiting(&stored.state, now).unwrap_or(DeskView::Login { error: None })
+            }
             State::Active { user_id, started } => {
                 let user = self.store.user(user_id).await?;
                 let Some(user) = user.filter(|u| {
@@ -257,18 +297,13 @@ impl Desks<'_> {
             .delete(&desk_id(&desk.cookie))
             .await?;
         let cookie = clock::token::<32>(self.rng.as_ref())?;
-        let number = shown(started.number, started.code.as_deref());
-        desk.stored.state = State::Pending {
-            login_id: started.login_id,
-            login_secret: started.login_secret,
-            number: started.number,
-            code: started.code,
-        };
-        self.desk_save(&cookie, &desk.stored, self.clock.now() + LOGIN_TTL)
+        desk.stored.state = pending(started, 0);
+        let now = self.clock.now();
+        self.desk_save(&cookie, &desk.stored, now + LOGIN_TTL)
             .await?;
         desk.cookie.clone_from(&cookie);
         desk.set_cookie = Some(cookie);
-        desk.view = DeskView::Waiting { number };
+        desk.view = waiting(&desk.stored.state, now).ok_or(Error::NotFound)?;
         Ok(desk)
     }
 
@@ -289,6 +324,74 @@ impl Desks<'_> {
         Ok(answer.status)
     }
 
+    /// "Send a new request to the phone" (WCAG 2.2.1), as on the citizens'
+    /// waiting page: this session typed the right password (its cookie was
+    /// issued after it), so a new challenge goes to the phone without it,
+    /// superseding the one before, at most [`MAX_RESENDS`] times, the
+    /// phone's push limits holding. A login already decided, or past the
+    /// limit, goes on as "continue" does; an account no longer staff (or
+    /// locked) ends the session.
+    pub async fn desk_again(&self, desk: Desk, caller: &Caller) -> Result<Desk> {
+        let State::Pending {
+            login_id,
+            login_secret,
+            resent,
+            ..
+        } = desk.stored.state.clone()
+        else {
+            return Ok(desk);
+        };
+        let (answer, login) = self
+            .outcomes()
+            .wait_for_decision(&login_id, Some(login_secret.expose()), 0, false)
+            .await?;
+        let still_open = matches!(answer.status, LoginStatus::Pending | LoginStatus::Expired);
+        if !still_open || resent >= MAX_RESENDS {
+            return self.desk_continue(desk).await;
+        }
+        let staff = self
+            .store
+            .user(&login.record.user_id)
+            .await?
+            .filter(|u| !u.locked && !u.deactivated && u.role != Role::Citizen);
+        let context = LoginContext {
+            ip: caller.ip.map(|ip| ip.to_string()),
+            user_agent: caller.user_agent.clone(),
+            ..LoginContext::default()
+        };
+        let started = match staff {
+            Some(user) => {
+                self.challenges()
+                    .challenge(
+                        &user,
+                        own_context(context, OwnService::Counter),
+                        LoginAudience::Admin,
+                        caller,
+                        &Origin::default(),
+                    )
+                    .await
+            }
+            None => Err(Error::Forbidden),
+        };
+        let started = match started {
+            Ok(s) => s,
+            Err(e) => {
+                let message = refusal(&e).ok_or(e)?;
+                self.records::<Stored>()
+                    .delete(&desk_id(&desk.cookie))
+                    .await?;
+                return Ok(self.desk_anonymous(&desk.cookie, Some(message)));
+            }
+        };
+        let mut desk = desk;
+        desk.stored.state = pending(started, resent + 1);
+        let now = self.clock.now();
+        self.desk_save(&desk.cookie, &desk.stored, now + LOGIN_TTL)
+            .await?;
+        desk.view = waiting(&desk.stored.state, now).ok_or(Error::NotFound)?;
+        Ok(desk)
+    }
+
     /// After the phone: once approved by a staff member, a logged-in
     /// session under a new cookie; while pending, the waiting page; else the
     /// login form with the reason.
@@ -296,8 +399,7 @@ impl Desks<'_> {
         let State::Pending {
             login_id,
             login_secret,
-            number,
-            code,
+            ..
         } = desk.stored.state.clone()
         else {
             return Ok(desk);
@@ -310,12 +412,8 @@ impl Desks<'_> {
         let fail = |id: &'static str| Some(Msg(id));
         let error = match answer.status {
             LoginStatus::Pending => {
-                return Ok(Desk {
-                    view: DeskView::Waiting {
-                        number: shown(number, code.as_deref()),
-                    },
-                    ..desk
-                });
+                let view = waiting(&desk.stored.state, now).ok_or(Error::NotFound)?;
+                return Ok(Desk { view, ..desk });
             }
             LoginStatus::Approved => {
                 // The approval is consumed once (an empty escrow: no token is handed out).

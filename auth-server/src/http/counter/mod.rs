@@ -47,6 +47,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/login").route(web::post().to(login)))
             .service(web::resource("/login/wait").route(web::get().to(wait)))
             .service(web::resource("/login/continue").route(web::get().to(proceed)))
+            .service(web::resource("/login/again").route(web::post().to(again)))
             .service(web::resource("/logout").route(web::post().to(logout)))
             .service(web::resource("/search").route(web::post().to(search)))
             .service(web::resource("/citizens").route(web::post().to(create)))
@@ -184,16 +185,27 @@ fn page(
             }
             .render(),
         ),
-        DeskView::Waiting { number } => html(
-            svc,
-            desk,
-            StatusCode::OK,
-            WaitingTpl {
-                chrome: chrome(),
-                number: number.clone(),
-            }
-            .render(),
-        ),
+        DeskView::Waiting {
+            number,
+            expires_in,
+            can_resend,
+        } => {
+            let chrome = chrome();
+            html(
+                svc,
+                desk,
+                StatusCode::OK,
+                WaitingTpl {
+                    time_forms: TimeForms::of(&chrome.tr),
+                    chrome,
+                    csrf: &csrf,
+                    number: number.clone(),
+                    expires_in: *expires_in,
+                    can_resend: *can_resend,
+                }
+                .render(),
+            )
+        }
         DeskView::Staff { .. } => {
             let (query, results) = match results {
                 Some((q, r)) => (q, Some(r)),
@@ -313,6 +325,29 @@ pub(crate) async fn wait(
 pub(crate) async fn proceed(svc: web::Data<Potvrda>, req: HttpRequest) -> Result<HttpResponse> {
     let desk = svc.desks().desk(cookie_of(&req).as_deref()).await?;
     let desk = svc.desks().desk_continue(desk).await?;
+    match desk.view {
+        DeskView::Staff { .. } => see_other(&svc, &desk, "/counter"),
+        _ => page(&svc, &req, &desk, None),
+    }
+}
+
+/// "Send a new request to the phone" (WCAG 2.2.1): a new challenge for
+/// the login this session is waiting for, without the password again.
+#[utoipa::path(post, path = "/counter/login/again", tag = "counter",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "csrf"),
+    responses((status = 200, description = "The waiting page with the new number, or the login form with the reason", content_type = "text/html"),
+              (status = 303, description = "Already approved: into the counter"),
+              (status = 403, description = "Wrong CSRF token", content_type = "text/html")))]
+pub(crate) async fn again(
+    svc: web::Data<Potvrda>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse> {
+    let desk = svc.desks().desk(cookie_of(&req).as_deref()).await?;
+    if !page::csrf_ok(&svc, Form::Counter, desk.cookie(), &form.csrf) {
+        return refused(&svc, &req, &desk, Error::Forbidden);
+    }
+    let desk = svc.desks().desk_again(desk, &super::caller(&req)).await?;
     match desk.view {
         DeskView::Staff { .. } => see_other(&svc, &desk, "/counter"),
         _ => page(&svc, &req, &desk, None),

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::http::lang::Chrome;
+pub(super) use crate::http::lang::TimeForms;
 use crate::service::{Desk, DeskView};
 use askama::Template;
 use potvrda_i18n::{Locale, Msg};
@@ -24,9 +25,13 @@ pub(super) struct LoginTpl<'a> {
 
 #[derive(Template)]
 #[template(path = "counter/waiting.html")]
-pub(super) struct WaitingTpl {
+pub(super) struct WaitingTpl<'a> {
     pub(super) chrome: Chrome,
+    pub(super) csrf: &'a str,
     pub(super) number: String,
+    pub(super) expires_in: Option<i64>,
+    pub(super) time_forms: TimeForms,
+    pub(super) can_resend: bool,
 }
 
 /// A search result.

@@ -3,7 +3,7 @@
 //! endpoint, UserInfo and logout. Handlers parse, call
 //! [`Potvrda`](crate::service::Potvrda)'s `oidc_*` methods, and render.
 
-use super::lang::{self, Chrome};
+use super::lang::{self, Chrome, TimeForms};
 
 mod pages;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieAge};

@@ -27,29 +27,6 @@ pub(super) struct WaitingTpl<'a> {
     pub(super) can_resend: bool,
 }
 
-/// `waiting-time` in each plural category of the locale, `#` for the
-/// number: the page's script counts down in the right grammar
-/// (`Intl.PluralRules` picks the category).
-pub(super) struct TimeForms {
-    pub(super) one: String,
-    pub(super) few: String,
-    pub(super) other: String,
-}
-
-impl TimeForms {
-    pub(super) fn of(tr: &potvrda_i18n::Tr) -> Self {
-        let form = |n: i64| {
-            tr.n("waiting-time", "seconds", n)
-                .replace(&n.to_string(), "#")
-        };
-        Self {
-            one: form(1),
-            few: form(2),
-            other: form(5),
-        }
-    }
-}
-
 #[derive(Template)]
 #[template(path = "logout.html")]
 pub(super) struct LogoutTpl<'a> {

@@ -85,11 +85,13 @@ pub struct AuthorizeParams {
     /// OIDC Core §3.1.2.1: the citizen's preferred languages for the pages,
     /// space-separated BCP 47 tags.
     pub ui_locales: Option<String>,
+    /// OIDC Core §5.2: the languages and scripts the client wants the
+    /// claims in, space-separated BCP 47 tags (`sr-Latn`: the names in
+    /// Latin script).
+    pub claims_locales: Option<String>,
 }
 
-/// How many times one authorization request may send a new challenge to
-/// the phone (WCAG 2.2.1 asks for at least ten extensions).
-const MAX_RESENDS: u8 = 10;
+use crate::service::challenge::MAX_RESENDS;
 
 /// A pending authorization request, kept while the citizen logs in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +170,11 @@ struct CodeRecord {
     dpop_jkt: Option<String>,
 }
 
+/// The scripts the claims can be released in (OIDC Core §5.2): a name
+/// registered in Cyrillic is released in Latin for `sr-Latn`, by the exact
+/// transliteration the pages use; otherwise as registered.
+const CLAIMS_LOCALES: [Locale; 2] = [Locale::SrCyrl, Locale::SrLatn];
+
 /// The claims about the citizen a client can be given, by scope or by name.
 pub(super) const RELEASABLE: &[&str] = &["preferred_username", "name", "email", "phone_number"];
 
@@ -180,11 +187,14 @@ pub(super) struct RequestedClaims {
     /// In the ID token.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) id_token: Vec<String>,
+    /// OIDC Core §5.2: the first of `claims_locales` Potvrda knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) locale: Option<Locale>,
 }
 
 impl RequestedClaims {
     fn is_empty(&self) -> bool {
-        self.userinfo.is_empty() && self.id_token.is_empty()
+        self.userinfo.is_empty() && self.id_token.is_empty() && self.locale.is_none()
     }
 }
 
@@ -499,6 +509,7 @@ impl Provider<'_> {
                 .collect(),
             subject_types_supported: v(&["public", "pairwise"]),
             ui_locales_supported: Locale::ALL.iter().map(|l| l.tag().to_owned()).collect(),
+            claims_locales_supported: CLAIMS_LOCALES.iter().map(|l| l.tag().to_owned()).collect(),
             id_token_signing_alg_values_supported: v(&["RS256", "ES256"]),
             token_endpoint_auth_methods_supported: v(AUTH_METHODS),
             token_endpoint_auth_signing_alg_values_supported: v(&["ES256", "RS256", "PS256"]),

@@ -88,8 +88,18 @@ pub(super) fn checked_request(
         prompt_login,
         prompt_none,
         prompt_consent,
-        claims: requested_claims(p.claims.as_deref()),
+        claims: RequestedClaims {
+            locale: p.claims_locales.as_deref().and_then(claims_locale),
+            ..requested_claims(p.claims.as_deref())
+        },
     })
+}
+
+/// The first of `claims_locales` the claims can be released in.
+fn claims_locale(tags: &str) -> Option<Locale> {
+    tags.split_ascii_whitespace()
+        .filter_map(Locale::first_of)
+        .find(|l| CLAIMS_LOCALES.contains(l))
 }
 
 /// OIDC Core §5.5: the claims of [`RELEASABLE`] the `claims` parameter
@@ -113,6 +123,7 @@ fn requested_claims(claims: Option<&str>) -> RequestedClaims {
     RequestedClaims {
         userinfo: names("userinfo"),
         id_token: names("id_token"),
+        locale: None,
     }
 }
 

@@ -208,7 +208,7 @@ impl TokenEndpoint<'_> {
                 .store
                 .user(&grant.base.user_id)
                 .await?
-                .map(|u| Released::of(&u, "", asked))
+                .map(|u| Released::of(&u, "", asked, grant.base.claims.locale))
                 .unwrap_or_default(),
         };
         let id_token = self.id_token(
@@ -308,7 +308,8 @@ impl TokenEndpoint<'_> {
         let presented = presented.ok_or_else(|| invalid("an access token is required"))?;
         let (claims, user, grant) = self.live_access(presented.token).await?;
         self.sender_checked(&claims, presented, &dpop).await?;
-        let r = Released::of(&user, &claims.scope, &grant.base.claims.userinfo);
+        let asked = &grant.base.claims;
+        let r = Released::of(&user, &claims.scope, &asked.userinfo, asked.locale);
         Ok(UserInfo {
             sub: claims.sub.clone(),
             preferred_username: r.preferred_username,
@@ -331,14 +332,25 @@ pub(super) struct Released {
 }
 
 impl Released {
-    pub(super) fn of(user: &crate::store::User, scope: &str, asked: &[String]) -> Self {
+    /// What `scope` and the claims `asked` for by name release of `user`,
+    /// the name in the script of `locale` (`claims_locales`) where it can be.
+    pub(super) fn of(
+        user: &crate::store::User,
+        scope: &str,
+        asked: &[String],
+        locale: Option<Locale>,
+    ) -> Self {
         let scopes: Vec<&str> = scope.split_ascii_whitespace().collect();
         let wants =
             |claim: &str, scope: &str| scopes.contains(&scope) || asked.iter().any(|a| a == claim);
+        let name = match locale {
+            Some(Locale::SrLatn) => potvrda_i18n::transliterate(&user.display_name),
+            _ => user.display_name.clone(),
+        };
         Self {
             preferred_username: wants("preferred_username", "profile")
                 .then(|| user.username.clone()),
-            name: wants("name", "profile").then(|| user.display_name.clone()),
+            name: wants("name", "profile").then_some(name),
             email: user.email.clone().filter(|_| wants("email", "email")),
             phone_number: user
                 .phone
