@@ -124,26 +124,6 @@ pub(crate) async fn switch(
     Ok(res)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::local;
-
-    #[test]
-    fn the_way_back_stays_here() {
-        assert!(local("/oauth2/authorize/continue?request=x"));
-        assert!(local("/counter"));
-        for off in [
-            "//evil.example/",
-            "/\\evil.example",
-            "https://evil.example/",
-            "",
-            "/a\nb",
-        ] {
-            assert!(!local(off), "{off:?}");
-        }
-    }
-}
-
 /// `waiting-time` in each plural category of the locale, `#` for the
 /// number: the page's script counts down in the right grammar
 /// (`Intl.PluralRules` picks the category).
@@ -163,6 +143,26 @@ impl TimeForms {
             one: form(1),
             few: form(2),
             other: form(5),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local;
+
+    #[test]
+    fn the_way_back_stays_here() {
+        assert!(local("/oauth2/authorize/continue?request=x"));
+        assert!(local("/counter"));
+        for off in [
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example/",
+            "",
+            "/a\nb",
+        ] {
+            assert!(!local(off), "{off:?}");
         }
     }
 }
