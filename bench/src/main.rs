@@ -90,7 +90,12 @@ impl Drop for Server {
 }
 
 impl Server {
-    async fn start(cli: &Cli, redis: Option<(&str, &str)>, token: &str) -> Server {
+    async fn start(
+        cli: &Cli,
+        redis: Option<(&str, &str)>,
+        token: &str,
+        extra: &[(&str, &str)],
+    ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -122,6 +127,9 @@ impl Server {
             .env("POTVRDA_LOG", "warn")
             .env("POTVRDA_OIDC_CLIENTS", PORTAL_CLIENTS)
             .stdout(Stdio::null());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
         // Pass allocator tuning through (e.g. MALLOC_ARENA_MAX), as an operator would set it.
         for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_")) {
             cmd.env(k, v);
@@ -239,9 +247,9 @@ async fn run(cli: &Cli, store: Store) -> (f64, f64) {
     let prefix = format!("bench{}", uuid::Uuid::new_v4().simple());
     let redis_url = matches!(store, Store::Redis | Store::RedisTwo).then(potvrda_e2e::redis_url);
     let redis = redis_url.as_deref().map(|u| (u, prefix.as_str()));
-    let a = Server::start(cli, redis, &token).await;
+    let a = Server::start(cli, redis, &token, &[]).await;
     let b = match store {
-        Store::RedisTwo => Some(Server::start(cli, redis, &token).await),
+        Store::RedisTwo => Some(Server::start(cli, redis, &token, &[]).await),
         _ => None,
     };
     let approver = b.as_ref().map_or(a.url.clone(), |b| b.url.clone());
@@ -384,15 +392,26 @@ async fn run(cli: &Cli, store: Store) -> (f64, f64) {
     (rate, cpu * 1e3 / n as f64)
 }
 
+/// The challenges' lifetime while holding (the configuration's maximum).
+const HOLD_CHALLENGE_TTL: u64 = 600;
+/// Seconds after the ramp for the gauges to reach `n`; the ramp must end
+/// this long before the first challenges expire.
+const HOLD_MARGIN_SECS: u64 = 60;
+
 /// Hold `n` pending logins with parked long-polls on one instance.
 async fn hold(cli: &Cli, store: Store, n: usize) {
     let token = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let prefix = format!("bench{}", uuid::Uuid::new_v4().simple());
     let redis_url = matches!(store, Store::Redis | Store::RedisTwo).then(potvrda_e2e::redis_url);
+    // The challenges must outlive the ramp: with the default 60 s, the
+    // first logins expired before the last were parked on a slow day, and
+    // the figures described fewer logins than they said.
+    let ttl = HOLD_CHALLENGE_TTL.to_string();
     let server = Server::start(
         cli,
         redis_url.as_deref().map(|u| (u, prefix.as_str())),
         &token,
+        &[("POTVRDA_CHALLENGE_TTL", &ttl)],
     )
     .await;
     let http = reqwest::Client::builder()
@@ -453,33 +472,60 @@ async fn hold(cli: &Cli, store: Store, n: usize) {
         }))
         .await;
         for login in logins {
-            // A client of its own per long-poll: one connection each, as browsers have.
+            // A client of its own per long-poll: one connection each, as
+            // browsers have; polled again while pending, as a portal does,
+            // so each login keeps a parked request however long the ramp.
             let (url, client) = (server.url.clone(), reqwest::Client::new());
             polls.push(tokio::spawn(async move {
-                client
-                    .get(format!("{url}/v1/logins/{}?wait=30", login.login_id))
-                    .basic_auth(PORTAL_CLIENT, Some(PORTAL_SECRET))
-                    .header("Login-Secret", login.login_secret.expose())
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16())
+                loop {
+                    let status: LoginStatusResponse = client
+                        .get(format!("{url}/v1/logins/{}?wait=30", login.login_id))
+                        .basic_auth(PORTAL_CLIENT, Some(PORTAL_SECRET))
+                        .header("Login-Secret", login.login_secret.expose())
+                        .send()
+                        .await
+                        .ok()?
+                        .json()
+                        .await
+                        .ok()?;
+                    if status.status != LoginStatus::Pending {
+                        return Some(status.status);
+                    }
+                }
             }));
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(25);
-    let mut parked = 0.0;
+    let ramp = started.elapsed();
+    if ramp.as_secs() + HOLD_MARGIN_SECS >= HOLD_CHALLENGE_TTL {
+        fail(&format!(
+            "the ramp took {:.1} s, too close to the challenges' {HOLD_CHALLENGE_TTL} s lifetime: \
+             the first logins would expire before the last are measured; hold fewer",
+            ramp.as_secs_f64()
+        ));
+    }
+    // Measure only once the server's own gauges say all n are held.
+    let deadline = Instant::now() + Duration::from_secs(HOLD_MARGIN_SECS);
+    let (mut parked, mut pending) = (0.0, 0.0);
     while Instant::now() < deadline {
         parked = server.gauge(&http, "potvrda_long_polls_waiting").await;
-        if parked >= n as f64 {
+        pending = server.gauge(&http, "potvrda_challenges_pending").await;
+        if parked >= n as f64 && pending >= n as f64 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    if parked < n as f64 || pending < n as f64 {
+        fail(&format!(
+            "{store:?}: the server holds {parked:.0} parked long-polls and {pending:.0} pending \
+             challenges, not {n}, {HOLD_MARGIN_SECS} s after the ramp: nothing measured"
+        ));
+    }
     let rss_held = server.rss_bytes();
-    let pending = server.gauge(&http, "potvrda_challenges_pending").await;
     println!("\n{store:?} store, holding {n} pending logins");
     println!(
-        "  parked long-polls  {parked:.0} (server gauge), pending challenges {pending:.0}, reached in {:.1} s",
+        "  held (server gauges) {parked:.0} parked long-polls, {pending:.0} pending challenges; \
+         ramp {:.1} s, reached in {:.1} s, challenge lifetime {HOLD_CHALLENGE_TTL} s",
+        ramp.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
     println!(
@@ -497,7 +543,59 @@ async fn hold(cli: &Cli, store: Store, n: usize) {
     }
 }
 
-/// Argon2id verifications per second on all cores with the server's defaults.
+/// Stop with `message`: a benchmark that cannot hold what it would report
+/// reports nothing.
+fn fail(message: &str) -> ! {
+    eprintln!("potvrda-bench: {message}");
+    std::process::exit(1)
+}
+
+/// How long each measurement of the Argon2id bound runs.
+const BOUND_SECS: f64 = 3.0;
+
+/// The Argon2id bound before and after a run, with their spread.
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    before: f64,
+    after: f64,
+}
+
+impl Bound {
+    fn mean(self) -> f64 {
+        (self.before + self.after) / 2.0
+    }
+
+    /// The difference as a share of the mean.
+    fn spread(self) -> f64 {
+        (self.before - self.after).abs() / self.mean()
+    }
+
+    fn report(self, rate: f64) {
+        let (low, high) = (self.before.min(self.after), self.before.max(self.after));
+        println!(
+            "  Argon2id bound     {:.1} before, {:.1} after ({:.0} % apart) verifications/s",
+            self.before,
+            self.after,
+            self.spread() * 100.0
+        );
+        println!(
+            "  ratio to bound     {:.0} % of the mean ({:.0}–{:.0} % of the two)",
+            rate / self.mean() * 100.0,
+            rate / high * 100.0,
+            rate / low * 100.0
+        );
+    }
+}
+
+async fn bound() -> f64 {
+    tokio::task::spawn_blocking(argon2_bound)
+        .await
+        .expect("bound")
+}
+
+/// Argon2id verifications per second on all cores with the server's
+/// defaults, counted for [`BOUND_SECS`] (one short sample at the start of
+/// a run was once 10 % off on a machine whose speed drifts).
 fn argon2_bound() -> f64 {
     let params = argon2::Params::new(19_456, 2, 1, None).expect("params");
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
@@ -507,43 +605,46 @@ fn argon2_bound() -> f64 {
         .expect("hash")
         .to_string();
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let per_thread = 20;
     let started = Instant::now();
+    let done = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..cores {
             s.spawn(|| {
                 let parsed = argon2::PasswordHash::new(&phc).expect("phc");
-                for _ in 0..per_thread {
+                while started.elapsed().as_secs_f64() < BOUND_SECS {
                     argon
                         .verify_password(b"bench password", &parsed)
                         .expect("verifies");
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             });
         }
     });
-    (cores * per_thread) as f64 / started.elapsed().as_secs_f64()
+    done.into_inner() as f64 / started.elapsed().as_secs_f64()
 }
 
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let bound = tokio::task::spawn_blocking(argon2_bound)
-        .await
-        .expect("bound");
-    println!(
-        "Argon2id bound (m=19456 KiB, t=2, p=1, {} cores): {bound:.1} verifications/s",
-        std::thread::available_parallelism().map_or(2, usize::from)
-    );
     if let Some(n) = cli.hold {
         for store in cli.store.iter().copied().filter(|s| *s != Store::RedisTwo) {
             hold(&cli, store, n).await;
         }
         return;
     }
+    let owasp = cli.hash == Hash::Owasp;
+    if owasp {
+        println!(
+            "Argon2id bound: m=19456 KiB, t=2, p=1, {} cores, {BOUND_SECS} s before and after each store's run",
+            std::thread::available_parallelism().map_or(2, usize::from)
+        );
+    }
     for store in cli.store.clone() {
+        let before = if owasp { bound().await } else { 0.0 };
         let (rate, _) = run(&cli, store).await;
-        if cli.hash == Hash::Owasp {
-            println!("  ratio to bound     {:.0} %", rate / bound * 100.0);
+        if owasp {
+            let after = bound().await;
+            Bound { before, after }.report(rate);
         }
     }
 }
