@@ -332,22 +332,15 @@ impl Desks<'_> {
     /// limit, goes on as "continue" does; an account no longer staff (or
     /// locked) ends the session.
     pub async fn desk_again(&self, desk: Desk, caller: &Caller) -> Result<Desk> {
-        let State::Pending {
-            login_id,
-            login_secret,
-            resent,
-            ..
-        } = desk.stored.state.clone()
-        else {
+        let State::Pending { resent, .. } = desk.stored.state else {
             return Ok(desk);
         };
-        let (answer, login) = self
-            .outcomes()
-            .wait_for_decision(&login_id, Some(login_secret.expose()), 0, false)
-            .await?;
-        let still_open = matches!(answer.status, LoginStatus::Pending | LoginStatus::Expired);
+        let Some((status, login)) = self.decision(&desk).await? else {
+            return Ok(desk);
+        };
+        let still_open = matches!(status, LoginStatus::Pending | LoginStatus::Expired);
         if !still_open || resent >= MAX_RESENDS {
-            return self.desk_continue(desk).await;
+            return self.decided(desk, status, login).await;
         }
         let staff = self
             .store
@@ -396,21 +389,42 @@ impl Desks<'_> {
     /// session under a new cookie; while pending, the waiting page; else the
     /// login form with the reason.
     pub async fn desk_continue(&self, desk: Desk) -> Result<Desk> {
+        match self.decision(&desk).await? {
+            Some((status, login)) => self.decided(desk, status, login).await,
+            None => Ok(desk),
+        }
+    }
+
+    /// The phone's decision, now, on the login a waiting session holds.
+    async fn decision(&self, desk: &Desk) -> Result<Option<(LoginStatus, crate::store::Login)>> {
         let State::Pending {
             login_id,
             login_secret,
             ..
-        } = desk.stored.state.clone()
+        } = &desk.stored.state
         else {
-            return Ok(desk);
+            return Ok(None);
         };
         let (answer, login) = self
             .outcomes()
-            .wait_for_decision(&login_id, Some(login_secret.expose()), 0, false)
+            .wait_for_decision(login_id, Some(login_secret.expose()), 0, false)
             .await?;
+        Ok(Some((answer.status, login)))
+    }
+
+    /// What a waiting session becomes once its decision is read.
+    async fn decided(
+        &self,
+        desk: Desk,
+        status: LoginStatus,
+        login: crate::store::Login,
+    ) -> Result<Desk> {
+        let State::Pending { login_id, .. } = desk.stored.state.clone() else {
+            return Ok(desk);
+        };
         let now = self.clock.now();
         let fail = |id: &'static str| Some(Msg(id));
-        let error = match answer.status {
+        let error = match status {
             LoginStatus::Pending => {
                 let view = waiting(&desk.stored.state, now).ok_or(Error::NotFound)?;
                 return Ok(Desk { view, ..desk });
