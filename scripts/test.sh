@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine with Rust: installs what it
-# needs (redis-server; promtool, systemd-analyze and PyYAML to check deploy/;
+# needs (redis-server; PostgreSQL; promtool, systemd-analyze and PyYAML to check deploy/;
 # Chromium and chromedriver for the browser tests; Firefox ESR and geckodriver
 # for the companion's Web Push test; Node.js and npm for the
 # certified relying-party library (openid-client, installed by `npm ci`); the wasm32 target and
@@ -8,7 +8,8 @@
 # cargo-deny; schemathesis), then licence/ban checks, format check, clippy,
 # an API fuzz run from the OpenAPI description, short cargo-fuzz runs, and
 # every test (unit, and
-# end-to-end over real HTTP against both stores, with the harness's own Redis).
+# end-to-end over real HTTP against every store shape, with the harness's own
+# Redis and PostgreSQL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,10 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# PostgreSQL's server programs (initdb, postgres): the harness makes its own
+# cluster on a private socket (tests/src/postgres.rs).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)

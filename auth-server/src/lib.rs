@@ -97,28 +97,53 @@ impl Running {
     }
 }
 
-/// Open the configured store: Redis when `redis_url` is set, else embedded.
-pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
-    Ok(match &config.store.redis_url {
-        Some(url) if !url.expose_secret().is_empty() => Arc::new(
-            store::redis::RedisStore::connect(
-                url,
-                config.store.redis_cluster,
-                &config.store.redis_key_prefix,
-            )
-            .await?,
-        ),
-        _ => Arc::new(store::embedded::EmbeddedStore::open(
+/// Open the configured store: PostgreSQL + Redis when both URLs are set,
+/// Redis when `redis_url` is, else embedded. `meter` times PostgreSQL's queries.
+pub async fn open_store(
+    config: &Config,
+    meter: Arc<dyn potvrda_domain::ports::Meter>,
+) -> Result<Arc<dyn Store>> {
+    let set = |u: &Option<secrecy::SecretString>| {
+        u.as_ref()
+            .filter(|u| !u.expose_secret().is_empty())
+            .cloned()
+    };
+    let Some(redis_url) = set(&config.store.redis_url) else {
+        return Ok(Arc::new(store::embedded::EmbeddedStore::open(
             &config.store.data_dir,
-        )?),
-    })
+        )?));
+    };
+    let redis = store::redis::RedisStore::connect(
+        &redis_url,
+        config.store.redis_cluster,
+        &config.store.redis_key_prefix,
+    )
+    .await?;
+    let Some(pg_url) = set(&config.store.postgres_url) else {
+        return Ok(Arc::new(redis));
+    };
+    let pool = store::postgres::PoolSettings {
+        max_connections: config.store.postgres_pool_size,
+        acquire_timeout: config.store.postgres_acquire_timeout,
+    };
+    let pg = store::postgres::PgStore::connect(&pg_url, pool, meter).await?;
+    Ok(Arc::new(store::split::SplitStore::new(pg, redis)))
+}
+
+/// The store's shape, for the log.
+fn store_shape(config: &Config) -> &'static str {
+    match (&config.store.postgres_url, &config.store.redis_url) {
+        (Some(_), Some(_)) => "postgres+redis",
+        (None, Some(_)) => "redis",
+        _ => "embedded",
+    }
 }
 
 /// Rotate the token keys in the configured store now (`auth-server keys
 /// rotate`); running instances on the same store pick the new keys up at
 /// once. Returns the new ES256 and RS256 key ids.
 pub async fn rotate_token_keys(config: &Config) -> Result<(String, String)> {
-    let store = open_store(config).await?;
+    let store = open_store(config, Arc::new(potvrda_domain::ports::NoMeter)).await?;
     keyring::rotate(store.as_ref(), &clock::SystemClock, None).await
 }
 
@@ -158,7 +183,7 @@ pub async fn start_with(
         }
         None => (None, None),
     };
-    tracing::info!(%addr, public_url, store = if config.store.redis_url.is_some() { "redis" } else { "embedded" }, "potvrda auth-server listening");
+    tracing::info!(%addr, public_url, store = store_shape(&config), "potvrda auth-server listening");
     Ok(Running {
         addr,
         public_url,
@@ -180,7 +205,8 @@ async fn assemble(
     rng: Arc<dyn Random>,
     metrics: &Arc<metrics::Metrics>,
 ) -> Result<Potvrda> {
-    let store = open_store(config).await?;
+    let meter: Arc<dyn potvrda_domain::ports::Meter> = metrics.clone();
+    let store = open_store(config, Arc::clone(&meter)).await?;
     let keys = Arc::new(
         ServerKeys::load(
             config.tokens.signing_key_file.as_deref(),
@@ -198,7 +224,6 @@ async fn assemble(
         .await?,
     );
     keyring.spawn_upkeep();
-    let meter: Arc<dyn potvrda_domain::ports::Meter> = metrics.clone();
     let audit = Arc::new(audit::Audit::new(
         Arc::clone(&store),
         Arc::clone(&clock),

@@ -19,6 +19,8 @@
 //! | `potvrda_challenges_pending` | gauge | challenges this instance created that are still open |
 //! | `potvrda_long_polls_waiting` | gauge | status requests parked on this instance |
 //! | `potvrda_hash_queue_depth` | gauge | password hashes waiting for the blocking pool |
+//! | `potvrda_postgres_query_seconds` | histogram | `op` = the store operation (PostgreSQL + Redis only) |
+//! | `potvrda_postgres_connections` | gauge | `state` = busy, idle, max |
 
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -125,11 +127,16 @@ impl Meter for Metrics {
             self.long_polls.fetch_sub(1, Ordering::Relaxed);
         }
     }
+
+    fn store_query(&self, op: &'static str, d: Duration) {
+        self.with(|| histogram!(QUERY, "op" => op).record(d.as_secs_f64()));
+    }
 }
 
 const STAGE: &str = "potvrda_challenge_stage_seconds";
 const HTTP: &str = "potvrda_http_request_duration_seconds";
 const LOGOUT: &str = "potvrda_logout_delivery_seconds";
+const QUERY: &str = "potvrda_postgres_query_seconds";
 
 fn secs_between(from_ms: i64, to_ms: i64) -> f64 {
     (to_ms - from_ms).max(0) as f64 / 1000.0
@@ -206,6 +213,14 @@ impl Metrics {
             )
             .map_err(b)?
             .set_buckets_for_metric(
+                Matcher::Full(QUERY.into()),
+                &[
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
+                    1.0, 5.0,
+                ],
+            )
+            .map_err(b)?
+            .set_buckets_for_metric(
                 Matcher::Full(HTTP.into()),
                 &[
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -245,6 +260,8 @@ impl Metrics {
             describe_gauge!("potvrda_challenges_pending", "Challenges this instance created that are still open.");
             describe_gauge!("potvrda_long_polls_waiting", "Status requests parked on this instance.");
             describe_gauge!("potvrda_hash_queue_depth", "Password hashes waiting for a blocking-pool slot.");
+            describe_histogram!(QUERY, metrics::Unit::Seconds, "PostgreSQL queries (and transactions) by operation, waiting for a connection included.");
+            describe_gauge!("potvrda_postgres_connections", "PostgreSQL connections of this instance's pool, by state (busy, idle, max).");
             for result in [
                 "challenged",
                 "invalid_credentials",
@@ -277,9 +294,20 @@ impl Metrics {
     }
 
     /// The text exposition (also drains histogram samples).
-    pub fn render(&self, hash_queue: usize, store_failures: u64) -> String {
+    pub fn render(
+        &self,
+        hash_queue: usize,
+        store_failures: u64,
+        pool: Option<crate::store::PoolUsage>,
+    ) -> String {
         self.with(|| {
             counter!("potvrda_redis_errors_total").absolute(store_failures);
+            if let Some(p) = pool {
+                let idle = p.open.saturating_sub(p.busy);
+                for (state, n) in [("busy", p.busy), ("idle", idle), ("max", p.max)] {
+                    gauge!("potvrda_postgres_connections", "state" => state).set(f64::from(n));
+                }
+            }
             gauge!("potvrda_challenges_pending").set(self.pending.load(Ordering::Relaxed) as f64);
             gauge!("potvrda_long_polls_waiting")
                 .set(self.long_polls.load(Ordering::Relaxed) as f64);
@@ -339,7 +367,7 @@ mod tests {
         m.password_verified(Duration::from_millis(40));
         m.token_issued(999, 1_000);
         m.challenge_decided("expired", "u1", 0, 60_000);
-        let text = m.render(3, 0);
+        let text = m.render(3, 0, None);
         assert!(
             text.contains(r#"potvrda_password_verify_seconds_bucket{le="0.05"} 1"#),
             "{text}"
@@ -372,11 +400,11 @@ mod tests {
         let (a, b) = (Metrics::new().expect("a"), Metrics::new().expect("b"));
         a.login("challenged");
         assert!(
-            a.render(0, 0)
+            a.render(0, 0, None)
                 .contains(r#"potvrda_logins_total{result="challenged"} 1"#)
         );
         assert!(
-            b.render(0, 0)
+            b.render(0, 0, None)
                 .contains(r#"potvrda_logins_total{result="challenged"} 0"#)
         );
         let g = crate::ports::LongPoll::park(&a);

@@ -682,6 +682,10 @@ pub enum AuditKind {
     SubjectResolved,
     /// The citizen consented to a service (`detail.client_id`, `detail.scope`).
     ConsentGiven,
+    /// A month of audit events past the retention was dropped from
+    /// PostgreSQL, the trail's only deletion (`detail.month`: `YYYY-MM`,
+    /// `detail.events`: how many it held).
+    AuditMonthDropped,
 }
 
 /// How urgently someone should look at an audit event.

@@ -21,6 +21,8 @@ use potvrda_server::clock::{Clock, ManualClock, SystemClock};
 use potvrda_server::config::Config;
 use secrecy::SecretString;
 
+pub mod postgres;
+
 /// Which store a server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -30,6 +32,8 @@ pub enum Backend {
     Redis,
     /// A local Redis Cluster of three masters.
     RedisCluster,
+    /// PostgreSQL (a database of the test's own) + the shared Redis.
+    Postgres,
 }
 
 struct OwnRedis {
@@ -283,6 +287,9 @@ pub struct Options {
     pub redis_prefix: Option<String>,
     /// Another Redis than the shared test one.
     pub redis_url: Option<String>,
+    /// A PostgreSQL database (two instances share one); `Backend::Postgres`
+    /// makes a fresh one when unset.
+    pub postgres_url: Option<String>,
     /// Clock; a manual clock set to now by default.
     pub clock: Option<Arc<ManualClock>>,
     /// Challenge TTL.
@@ -328,6 +335,7 @@ impl Options {
             data_dir: None,
             redis_prefix: None,
             redis_url: None,
+            postgres_url: None,
             clock: None,
             challenge_ttl: 60,
             metrics_listen: false,
@@ -363,6 +371,8 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     /// Redis prefix, if on Redis.
     pub redis_prefix: Option<String>,
+    /// The PostgreSQL database, if on PostgreSQL + Redis.
+    pub postgres_url: Option<String>,
     running: Option<potvrda_server::Running>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -414,13 +424,20 @@ impl TestServer {
                 (t.path().to_owned(), Some(t))
             }
         };
-        let on_redis = matches!(opts.backend, Backend::Redis | Backend::RedisCluster);
+        let on_redis = opts.backend != Backend::Embedded;
         let redis_prefix =
             on_redis.then(|| opts.redis_prefix.clone().unwrap_or_else(|| unique("t")));
         let redis_target = match opts.backend {
             Backend::Embedded => None,
-            Backend::Redis => Some(opts.redis_url.clone().unwrap_or_else(redis_url)),
+            Backend::Redis | Backend::Postgres => {
+                Some(opts.redis_url.clone().unwrap_or_else(redis_url))
+            }
             Backend::RedisCluster => Some(redis_cluster_nodes()),
+        };
+        let postgres_url = match (&opts.postgres_url, opts.backend) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Backend::Postgres) => Some(postgres::fresh_database()),
+            (None, _) => None,
         };
         let token = unique("bootstrap-");
         let config = Config {
@@ -442,6 +459,8 @@ impl TestServer {
                 redis_url: redis_target.map(SecretString::from),
                 redis_cluster: opts.backend == Backend::RedisCluster,
                 redis_key_prefix: redis_prefix.clone().unwrap_or_else(|| "potvrda".into()),
+                postgres_url: postgres_url.clone().map(SecretString::from),
+                postgres_pool_size: 4,
                 ..Default::default()
             },
             staff: potvrda_server::config::sections::Staff {
@@ -520,6 +539,7 @@ impl TestServer {
             token,
             data_dir,
             redis_prefix,
+            postgres_url,
             running: Some(running),
             _tmp: tmp,
         }

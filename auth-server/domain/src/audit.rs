@@ -233,6 +233,7 @@ pub fn kind_name(kind: AuditKind) -> &'static str {
         AuditKind::LogoutUndelivered => "logout_undelivered",
         AuditKind::SubjectResolved => "subject_resolved",
         AuditKind::ConsentGiven => "consent_given",
+        AuditKind::AuditMonthDropped => "audit_month_dropped",
         _ => "other",
     }
 }
@@ -291,6 +292,7 @@ mod tests {
             AuditKind::LogoutUndelivered,
             AuditKind::SubjectResolved,
             AuditKind::ConsentGiven,
+            AuditKind::AuditMonthDropped,
         ] {
             let wire = serde_json::to_value(kind).expect("serialises");
             assert_eq!(wire, Value::from(kind_name(kind)));

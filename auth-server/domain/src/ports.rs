@@ -42,6 +42,8 @@ pub trait Meter: Send + Sync {
     fn token_issued(&self, decided_ms: i64, at_ms: i64);
     /// A status request parks (`true`) or leaves (`false`).
     fn long_poll(&self, parked: bool);
+    /// The system of record answered a query `op` in `d`.
+    fn store_query(&self, op: &'static str, d: Duration);
 }
 
 /// Counts one parked long-poll while alive.
@@ -86,6 +88,7 @@ impl Meter for NoMeter {
     fn challenge_fetched(&self, _: i64, _: i64) {}
     fn token_issued(&self, _: i64, _: i64) {}
     fn long_poll(&self, _: bool) {}
+    fn store_query(&self, _: &'static str, _: Duration) {}
 }
 
 /// One push to deliver: a challenge, or the withdrawal of one.

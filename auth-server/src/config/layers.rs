@@ -40,6 +40,10 @@ pub const SECTIONS: &[(&str, &[(&str, &str)])] = &[
             ("redis_url_file", "redis_url_file"),
             ("redis_cluster", "redis_cluster"),
             ("redis_key_prefix", "redis_key_prefix"),
+            ("postgres_url", "postgres_url"),
+            ("postgres_url_file", "postgres_url_file"),
+            ("postgres_pool_size", "postgres_pool_size"),
+            ("postgres_acquire_timeout", "postgres_acquire_timeout"),
         ],
     ),
     (

@@ -3,7 +3,7 @@
 //! section ([`SECTIONS`]), each section a struct with its own defaults and
 //! checks ([`sections`]), durations as durations.
 //!
-//! Secrets (`bootstrap_token`, `redis_url`, `oidc_clients`) may instead be
+//! Secrets (`bootstrap_token`, `redis_url`, `postgres_url`, `oidc_clients`) may instead be
 //! read from a file named by `<key>_file`; they are held as
 //! [`SecretString`], whose `Debug` prints `[REDACTED]`, so a logged `Config`
 //! leaks nothing.
@@ -146,6 +146,9 @@ impl Config {
         if let Some(path) = &self.store.redis_url_file {
             self.store.redis_url = Some(read_secret(path)?);
         }
+        if let Some(path) = &self.store.postgres_url_file {
+            self.store.postgres_url = Some(read_secret(path)?);
+        }
         if let Some(path) = &self.oidc.clients_file {
             self.oidc.clients = Some(read_secret(path)?);
         }
@@ -197,6 +200,7 @@ impl Config {
     /// Each section's checks, in the order of [`SECTIONS`].
     fn validate(&self) -> Result<()> {
         self.listen.validate()?;
+        self.store.validate()?;
         self.push.validate()?;
         self.login.validate()?;
         self.risk_policy()?;

@@ -86,7 +86,8 @@ impl Listen {
     }
 }
 
-/// `[store]`: the embedded store's directory, or Redis.
+/// `[store]`: the embedded store's directory, or Redis, or PostgreSQL (the
+/// system of record) with Redis (what is fleeting).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Store {
@@ -101,6 +102,37 @@ pub struct Store {
     pub redis_cluster: bool,
     /// Prefix of every Redis key, so several deployments can share a Redis.
     pub redis_key_prefix: String,
+    /// PostgreSQL URL (`postgres://user@host/db`): accounts, devices,
+    /// lasting records and the audit trail go there, and `redis_url` keeps
+    /// what is fleeting. Unset: Redis (or the embedded store) keeps all.
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub postgres_url: Option<SecretString>,
+    /// File holding the PostgreSQL URL (it may contain a password).
+    pub postgres_url_file: Option<PathBuf>,
+    /// PostgreSQL connections each instance opens at most.
+    pub postgres_pool_size: u32,
+    /// How long a request waits for a free PostgreSQL connection before it
+    /// is refused with 503.
+    #[serde(with = "duration")]
+    pub postgres_acquire_timeout: Duration,
+}
+
+impl Store {
+    pub(super) fn validate(&self) -> Result<()> {
+        let set =
+            |s: &Option<SecretString>| s.as_ref().is_some_and(|u| !u.expose_secret().is_empty());
+        if set(&self.postgres_url) && !set(&self.redis_url) {
+            return Err(Error::Config(
+                "[store] postgres_url needs redis_url too: Redis keeps the logins, challenges and rate counters".into(),
+            ));
+        }
+        if self.postgres_pool_size == 0 {
+            return Err(Error::Config(
+                "[store] postgres_pool_size must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for Store {
@@ -111,6 +143,10 @@ impl Default for Store {
             redis_url_file: None,
             redis_cluster: false,
             redis_key_prefix: "potvrda".into(),
+            postgres_url: None,
+            postgres_url_file: None,
+            postgres_pool_size: 16,
+            postgres_acquire_timeout: secs(5),
         }
     }
 }

@@ -88,7 +88,10 @@ pub fn metrics_only(cfg: &mut web::ServiceConfig) {
 pub(crate) async fn metrics(svc: web::Data<Potvrda>, w: web::Data<Web>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(w.metrics.render(svc.hash_queue(), svc.store().failures()))
+        .body(
+            w.metrics
+                .render(svc.hash_queue(), svc.store().failures(), svc.store().pool()),
+        )
 }
 
 /// `GET /metrics` on the public listener (no `METRICS_LISTEN`): only for

@@ -1,11 +1,14 @@
 //! The store backends: [`embedded`] (a redb file for accounts, devices and
-//! activation codes; challenges in memory; key files in the data dir) and
-//! [`redis`] (everything, shared by every instance). Both implement the
-//! domain's repository traits ([`potvrda_domain::store`]) and pass the same
-//! contract suite.
+//! activation codes; challenges in memory; key files in the data dir),
+//! [`redis`] (everything, shared by every instance) and [`split`]
+//! ([`postgres`] as the system of record, Redis for what is fleeting). Each
+//! implements the domain's repository traits ([`potvrda_domain::store`]) and
+//! passes the same contract suite.
 
 pub mod embedded;
+pub mod postgres;
 pub mod redis;
+pub mod split;
 
 pub use potvrda_domain::store::*;
 

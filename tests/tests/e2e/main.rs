@@ -40,10 +40,12 @@ mod rp_library;
 mod scale_out;
 mod store_contract;
 mod support;
+mod system_of_record;
 mod transport;
 mod withdrawal;
 
-/// Generate `embedded::<name>`, `redis::<name>` and `redis_cluster::<name>` tests from
+/// Generate `embedded::<name>`, `redis::<name>`, `redis_cluster::<name>` and
+/// `postgres::<name>` (PostgreSQL + Redis) tests from
 /// `async fn <name>(backend: Backend)`.
 #[macro_export]
 macro_rules! on_both_stores {
@@ -69,6 +71,14 @@ macro_rules! on_both_stores {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name(potvrda_e2e::Backend::RedisCluster).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(potvrda_e2e::Backend::Postgres).await
                 }
             )*
         }

@@ -20,10 +20,17 @@ async fn two_instances_on_a_redis_cluster_share_keys_and_wake_each_other() {
     two_instances(Backend::RedisCluster).await;
 }
 
+/// Two instances on one PostgreSQL database and one Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgres_and_redis_share_keys_and_wake_each_other() {
+    two_instances(Backend::Postgres).await;
+}
+
 async fn two_instances(backend: Backend) {
     let a = TestServer::start(backend).await;
     let b = TestServer::start_with(Options {
         redis_prefix: a.redis_prefix.clone(),
+        postgres_url: a.postgres_url.clone(),
         ..Options::new(backend)
     })
     .await;

@@ -1,6 +1,6 @@
 //! The store contract: what every backend promises the domain, one async
 //! test per behaviour of each repository, run in-process (no HTTP) against
-//! every backend — embedded, Redis, Redis Cluster — by the same macro that
+//! every backend — embedded, Redis, Redis Cluster, PostgreSQL + Redis — by the same macro that
 //! runs the end-to-end scenarios. A new backend is done when this suite
 //! passes on it: add its `Backend` variant and its opener in [`open`].
 
@@ -10,9 +10,12 @@ use std::time::Duration;
 use potvrda_e2e::Backend;
 use potvrda_proto::api::{AuditEvent, AuditKind, Role, Severity};
 use potvrda_proto::jose::{EcJwk, LoginContext};
+use potvrda_server::ports::NoMeter;
 use potvrda_server::store::embedded::EmbeddedStore;
+use potvrda_server::store::postgres::{PgStore, PoolSettings};
 use potvrda_server::store::records::{JsonRecord, Kind, Records};
 use potvrda_server::store::redis::RedisStore;
+use potvrda_server::store::split::SplitStore;
 use potvrda_server::store::{
     Activation, Admission, AuditFilter, DecideOutcome, Device, EnrollOutcome, Limits, LoginId,
     LoginRecord, LoginState, RateKey, Store, User, UserId,
@@ -43,7 +46,25 @@ async fn open(backend: Backend) -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
                 .expect("cluster");
             (Arc::new(store), None)
         }
+        Backend::Postgres => (Arc::new(split(&prefix).await), None),
     }
+}
+
+/// PostgreSQL (a fresh database, migrated from empty) + Redis.
+async fn split(prefix: &str) -> SplitStore {
+    let pg_url = SecretString::from(potvrda_e2e::postgres::fresh_database());
+    let pool = PoolSettings {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(10),
+    };
+    let pg = PgStore::connect(&pg_url, pool, Arc::new(NoMeter))
+        .await
+        .expect("postgres");
+    let url = SecretString::from(potvrda_e2e::redis_url());
+    let redis = RedisStore::connect(&url, false, prefix)
+        .await
+        .expect("redis");
+    SplitStore::new(pg, redis)
 }
 
 const NOW: i64 = 1_000_000;

@@ -596,6 +596,21 @@ pub trait Health {
     fn failures(&self) -> u64 {
         0
     }
+    /// The connection pool's use, for a store that has one.
+    fn pool(&self) -> Option<PoolUsage> {
+        None
+    }
+}
+
+/// A connection pool's use at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Connections open.
+    pub open: u32,
+    /// Of those, in use.
+    pub busy: u32,
+    /// Connections at most.
+    pub max: u32,
 }
 
 /// Everything the server needs from a store.

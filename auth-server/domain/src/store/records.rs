@@ -103,6 +103,82 @@ impl Kind {
     }
 }
 
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 25] = [
+        Self::OidcRequest,
+        Self::OidcSession,
+        Self::OidcCode,
+        Self::OidcGrant,
+        Self::DeskSession,
+        Self::ResetRequest,
+        Self::DeviceAddition,
+        Self::LoginProfile,
+        Self::RecoveryCodes,
+        Self::OfflineSecret,
+        Self::OfflineStepUsed,
+        Self::Municipality,
+        Self::FirstSuperadmin,
+        Self::TokenKeyring,
+        Self::ClientAssertionJti,
+        Self::CibaRequest,
+        Self::AdditionActivation,
+        Self::OidcClient,
+        Self::OidcClientIndex,
+        Self::OidcPushedRequest,
+        Self::DpopJti,
+        Self::OidcConsent,
+        Self::OidcSessionClients,
+        Self::PairwiseSubject,
+        Self::OidcConsentRequest,
+    ];
+
+    /// Whether losing a record of this kind on a crash or a failover would
+    /// lose something acknowledged that outlives a login: such records go to
+    /// the system of record (PostgreSQL) where there is one. The others live
+    /// for a login's minutes, belong with its challenge (Redis), and a lost
+    /// one costs a citizen a new attempt, never a security property.
+    /// Spent nonces (`jti`s of client assertions and DPoP proofs, offline
+    /// code steps) are lasting: a lost one would let a replay through.
+    pub fn lasting(self) -> bool {
+        match self {
+            Self::OidcRequest
+            | Self::OidcCode
+            | Self::DeviceAddition
+            | Self::CibaRequest
+            | Self::OidcPushedRequest
+            | Self::OidcConsentRequest => false,
+            Self::OidcSession
+            | Self::OidcGrant
+            | Self::DeskSession
+            | Self::ResetRequest
+            | Self::LoginProfile
+            | Self::RecoveryCodes
+            | Self::OfflineSecret
+            | Self::OfflineStepUsed
+            | Self::Municipality
+            | Self::FirstSuperadmin
+            | Self::TokenKeyring
+            | Self::ClientAssertionJti
+            | Self::AdditionActivation
+            | Self::OidcClient
+            | Self::OidcClientIndex
+            | Self::DpopJti
+            | Self::OidcConsent
+            | Self::OidcSessionClients
+            | Self::PairwiseSubject => true,
+        }
+    }
+
+    /// The kind a stored key belongs to (the longest prefix it starts with).
+    pub fn of_key(key: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .filter(|k| key.starts_with(k.prefix()))
+            .max_by_key(|k| k.prefix().len())
+    }
+}
+
 /// What names one record of a kind.
 pub trait RecordId: Sync {
     /// The part of the key after the kind's prefix.
