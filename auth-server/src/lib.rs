@@ -6,6 +6,7 @@
 //! configured address; the binary and the end-to-end tests both use it.
 #![forbid(unsafe_code)]
 
+pub mod audit_check;
 pub mod ciba_ping;
 pub mod config;
 pub mod http;
@@ -211,6 +212,7 @@ async fn assemble(
         ServerKeys::load(
             config.tokens.signing_key_file.as_deref(),
             config.push.vapid_key_file.as_deref(),
+            config.audit.key_file.as_deref(),
             store.as_ref(),
         )
         .await?,
@@ -224,12 +226,20 @@ async fn assemble(
         .await?,
     );
     keyring.spawn_upkeep();
-    let audit = Arc::new(audit::Audit::new(
-        Arc::clone(&store),
-        Arc::clone(&clock),
-        Arc::clone(&meter),
-        config.audit.retention,
-    ));
+    let audit = Arc::new(
+        audit::Audit::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            Arc::clone(&meter),
+            config.audit.retention,
+        )
+        .with_checkpoints(
+            Arc::clone(&keys.audit),
+            public_url.to_owned(),
+            config.audit.checkpoint_interval,
+        ),
+    );
+    spawn_checkpoints(&audit, config.audit.checkpoint_interval);
     let push = PushSender::new(
         Arc::clone(&keys),
         config,
@@ -261,6 +271,24 @@ async fn assemble(
         audit,
         keyring,
     }))
+}
+
+/// Checkpoints for quiet hours: a chain that moved gets signed within an
+/// interval even if no further event comes to trigger it.
+/// Holds the trail weakly: a stopped server's store is closed, not kept by it.
+fn spawn_checkpoints(audit: &Arc<audit::Audit>, every: std::time::Duration) {
+    let audit = Arc::downgrade(audit);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every.max(std::time::Duration::from_secs(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(audit) = audit.upgrade() else {
+                return;
+            };
+            audit.checkpoint_if_due().await;
+        }
+    });
 }
 
 /// The Argon2id pool (its dummy hash is computed off the runtime).

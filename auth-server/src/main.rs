@@ -39,6 +39,31 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AuditAction {
+    /// Check the trail's hash chains and signed checkpoints, and name the
+    /// first broken link (exit 1). Without --export: the live store of the
+    /// configuration, up to the heads it keeps (the embedded store is
+    /// locked by a running server: stop it, or verify an export).
+    Verify {
+        /// An export (`GET /v1/admin/audit/export`, JSON Lines) instead of the store.
+        #[arg(long, requires = "jwks")]
+        export: Option<PathBuf>,
+        /// The audit key set (`/.well-known/audit-jwks.json`) for an export.
+        #[arg(long)]
+        jwks: Option<PathBuf>,
+        /// The chain an export must hold whole: `national` (an unfiltered
+        /// export) or `municipality:<code>` (an export of one municipality).
+        #[arg(long, default_value = "national")]
+        chain: String,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -72,6 +97,17 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Audit {
+        action:
+            AuditAction::Verify {
+                export,
+                jwks,
+                chain,
+            },
+    }) = cli.command
+    {
+        return runtime.block_on(audit_verify(&config, export, jwks, &chain));
+    }
     if let Some(Command::Keys {
         action: KeysAction::Rotate,
     }) = cli.command
@@ -93,6 +129,48 @@ fn main() -> std::process::ExitCode {
             tracing::error!(error = %e, "auth-server stopped");
             eprintln!("auth-server: {e}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn audit_verify(
+    config: &Config,
+    export: Option<PathBuf>,
+    jwks: Option<PathBuf>,
+    chain: &str,
+) -> std::process::ExitCode {
+    use potvrda_domain::audit::chain::ChainName;
+    use potvrda_domain::audit::verify::Scope;
+    use potvrda_server::audit_check;
+    let scope = match ChainName::parse(chain) {
+        Some(ChainName::National) => Scope::National,
+        Some(ChainName::Municipality(code)) => Scope::Municipality(code),
+        None => {
+            eprintln!("auth-server audit verify: --chain is `national` or `municipality:<code>`");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let checked = match (export, jwks) {
+        (Some(export), Some(jwks)) => {
+            audit_check::verify_export(&export, &jwks, scope).map(|r| (r, None))
+        }
+        _ => audit_check::verify_live(config)
+            .await
+            .map(|(r, head)| (r, Some(head))),
+    };
+    match checked {
+        Ok((report, head)) => {
+            let (text, ok) = audit_check::describe(&report, head);
+            print!("{text}");
+            if ok {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("auth-server audit verify: {e}");
+            std::process::ExitCode::from(2)
         }
     }
 }

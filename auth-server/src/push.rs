@@ -470,6 +470,7 @@ mod tests {
             signing: key(),
             vapid: key(),
             pepper: crate::keys::Pepper(zeroize::Zeroizing::new(vec![7; 32])),
+            audit: Arc::new(key()),
         });
         let config = Config {
             push: crate::config::sections::Push {

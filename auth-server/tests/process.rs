@@ -362,3 +362,91 @@ async fn keys_rotate_command_makes_a_new_current_generation() {
     assert_eq!(kids[1], second, "current RS256 first generation");
     assert_eq!(kids[3], first, "previous kept");
 }
+
+/// `auth-server audit verify`, as an auditor runs it: on an export with the
+/// published audit key set, and on the live (stopped) embedded store after
+/// a crash; an edited line is named and the exit status is 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_checks_an_export_and_the_store_after_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let token = "audit-verify-bootstrap-token-0123";
+    let mut server = spawn(&data, token).await;
+    let http = reqwest::Client::new();
+    for name in ["prvi", "drugi", "treci"] {
+        let r = http
+            .post(format!("{}/v1/admin/citizens", server.url))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"username": name, "display_name": name}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 201);
+    }
+    let get = |path: &str| {
+        let req = http.get(format!("{}{path}", server.url)).bearer_auth(token);
+        async move {
+            req.send()
+                .await
+                .expect("request")
+                .text()
+                .await
+                .expect("body")
+        }
+    };
+    let export = get("/v1/admin/audit/export").await;
+    let jwks = get("/.well-known/audit-jwks.json").await;
+    server.child.kill().expect("killed");
+    server.child.wait().expect("reaped");
+
+    let verify = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_auth-server"))
+            .env_clear()
+            .env("POTVRDA_DATA_DIR", &data)
+            .env("POTVRDA_LOG", "warn")
+            .arg("audit")
+            .arg("verify")
+            .args(args)
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, said) = verify(&[]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("OK") && said.contains("national chain up to n="),
+        "{said}"
+    );
+
+    let (file, keys) = (dir.path().join("audit.jsonl"), dir.path().join("jwks.json"));
+    std::fs::write(&keys, &jwks).expect("written");
+    std::fs::write(&file, &export).expect("written");
+    let args = [
+        "--export".as_ref(),
+        file.as_os_str(),
+        "--jwks".as_ref(),
+        keys.as_os_str(),
+    ];
+    let (code, said) = verify(&args);
+    assert_eq!(code, Some(0), "{said}");
+
+    let second = export.lines().nth(2).expect("a third event");
+    let id = serde_json::from_str::<serde_json::Value>(second).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    std::fs::write(
+        &file,
+        export.replace(second, &second.replace("\"at\":", "\"at\":1")),
+    )
+    .expect("written");
+    let (code, said) = verify(&args);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!("BROKEN at event {id} (national")),
+        "{said}"
+    );
+}

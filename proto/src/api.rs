@@ -684,8 +684,13 @@ pub enum AuditKind {
     ConsentGiven,
     /// A month of audit events past the retention was dropped from
     /// PostgreSQL, the trail's only deletion (`detail.month`: `YYYY-MM`,
-    /// `detail.events`: how many it held).
+    /// `detail.events`: how many it held; `detail.last_n`, `detail.last_hash`:
+    /// the national chain's link of its last event, the anchor of what is kept).
     AuditMonthDropped,
+    /// A signed checkpoint of one audit chain (`detail.chain`, `detail.n`,
+    /// `detail.hash`, `detail.jws`: the same, signed with the audit key; see
+    /// PROTOCOL.md, "The tamper-evident audit trail").
+    AuditCheckpoint,
 }
 
 /// How urgently someone should look at an audit event.
@@ -731,6 +736,53 @@ pub struct AuditEvent {
     /// Kind-specific facts (ids, reasons, counts).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub detail: serde_json::Map<String, serde_json::Value>,
+    /// The event's links in the hash chains (absent on events written before
+    /// the chain began). Not part of the hashed form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<AuditChain>,
+}
+
+/// Where an audit event sits in the hash chains: every event is in the
+/// national chain, an event with a municipality also in that municipality's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditChain {
+    /// The national chain's link.
+    pub national: ChainLink,
+    /// The municipality's chain's link (when the event has a municipality).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub municipal: Option<ChainLink>,
+}
+
+/// What an audit checkpoint signs (a JWS of `typ`
+/// [`TYP_AUDIT_CHECKPOINT`], ES256, under a key of `/.well-known/audit-jwks.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpointClaims {
+    /// The server's public URL.
+    pub iss: String,
+    /// `national` or `municipality:<code>`.
+    pub chain: String,
+    /// How many events the chain held.
+    pub n: u64,
+    /// The hash of its `n`-th link (64 hex digits).
+    pub hash: String,
+    /// When it was signed (Unix seconds, server clock).
+    pub iat: i64,
+}
+
+/// The `typ` of an audit checkpoint's JWS.
+pub const TYP_AUDIT_CHECKPOINT: &str = "potvrda-audit-checkpoint+jwt";
+
+/// One link: `hash = SHA-256(prev ‖ canonical event)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChainLink {
+    /// Position in the chain, from 1.
+    pub n: u64,
+    /// The previous link's hash (64 hex digits; zeros before the first).
+    pub prev: String,
+    /// This link's hash (64 hex digits).
+    pub hash: String,
 }
 
 /// `GET /v1/admin/audit` answer: events in time order.

@@ -313,6 +313,8 @@ pub struct Options {
     pub ip_device_limit: u32,
     /// Seconds audit events are kept.
     pub audit_retention: u64,
+    /// Seconds between the audit chains' checkpoints.
+    pub audit_checkpoint_interval: u64,
     /// OpenID Connect clients (the JSON of `POTVRDA_OIDC_CLIENTS`).
     pub oidc_clients: Option<String>,
     /// Counter resets need a second official.
@@ -347,6 +349,7 @@ impl Options {
             cors_allowed_origins: Vec::new(),
             ip_device_limit: 600,
             audit_retention: 400 * 86_400,
+            audit_checkpoint_interval: 300,
             oidc_clients: None,
             four_eyes_reset: false,
             audit_reader_token: None,
@@ -373,6 +376,8 @@ pub struct TestServer {
     pub redis_prefix: Option<String>,
     /// The PostgreSQL database, if on PostgreSQL + Redis.
     pub postgres_url: Option<String>,
+    /// The configuration it was started with.
+    pub config: Config,
     running: Option<potvrda_server::Running>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -495,6 +500,8 @@ impl TestServer {
             },
             audit: potvrda_server::config::sections::Audit {
                 retention: std::time::Duration::from_secs(opts.audit_retention),
+                checkpoint_interval: std::time::Duration::from_secs(opts.audit_checkpoint_interval),
+                ..Default::default()
             },
             oidc: potvrda_server::config::sections::Oidc {
                 clients: Some(SecretString::from(with_portal_client(
@@ -512,7 +519,7 @@ impl TestServer {
         let clock = opts
             .clock
             .unwrap_or_else(|| Arc::new(ManualClock::new(now())));
-        let running = potvrda_server::start(config, clock.clone())
+        let running = potvrda_server::start(config.clone(), clock.clone())
             .await
             .expect("server starts");
         let url = running.public_url.clone();
@@ -540,6 +547,7 @@ impl TestServer {
             data_dir,
             redis_prefix,
             postgres_url,
+            config,
             running: Some(running),
             _tmp: tmp,
         }

@@ -108,6 +108,9 @@ pub struct ServerKeys {
     /// Keys the hashes of recovery codes, so a copy of the store alone
     /// cannot be brute-forced offline.
     pub pepper: Pepper,
+    /// Signs the audit trail's checkpoints (published apart, in
+    /// `/.well-known/audit-jwks.json`).
+    pub audit: std::sync::Arc<EsKey>,
 }
 
 impl ServerKeys {
@@ -115,6 +118,7 @@ impl ServerKeys {
     pub async fn load(
         signing_file: Option<&std::path::Path>,
         vapid_file: Option<&std::path::Path>,
+        audit_file: Option<&std::path::Path>,
         store: &dyn KeyStore,
     ) -> Result<Self> {
         let mut candidate = Zeroizing::new(vec![0u8; 32]);
@@ -123,7 +127,17 @@ impl ServerKeys {
             signing: EsKey::from_pkcs8(&load_one("signing", signing_file, store).await?)?,
             vapid: EsKey::from_pkcs8(&load_one("vapid", vapid_file, store).await?)?,
             pepper: Pepper(store.get_or_insert_key("pepper", &candidate).await?),
+            audit: std::sync::Arc::new(EsKey::from_pkcs8(
+                &load_one("audit", audit_file, store).await?,
+            )?),
         })
+    }
+
+    /// The audit key set: what checkpoints are verified with.
+    pub fn audit_jwks(&self) -> Jwks {
+        Jwks {
+            keys: vec![self.audit.jwk.clone()],
+        }
     }
 
     /// The published key set.

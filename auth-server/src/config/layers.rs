@@ -121,7 +121,14 @@ pub const SECTIONS: &[(&str, &[(&str, &str)])] = &[
             ("four_eyes_reset", "four_eyes_reset"),
         ],
     ),
-    ("audit", &[("retention", "audit_retention")]),
+    (
+        "audit",
+        &[
+            ("retention", "audit_retention"),
+            ("checkpoint_interval", "audit_checkpoint_interval"),
+            ("key_file", "audit_key_file"),
+        ],
+    ),
     ("log", &[("filter", "log"), ("format", "log_format")]),
 ];
 

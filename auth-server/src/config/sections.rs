@@ -479,12 +479,21 @@ pub struct Audit {
     /// How long audit events are kept (flat: `audit_retention`).
     #[serde(with = "duration")]
     pub retention: Duration,
+    /// How often the chains that moved get a signed checkpoint (flat:
+    /// `audit_checkpoint_interval`).
+    #[serde(with = "duration")]
+    pub checkpoint_interval: Duration,
+    /// PKCS#8 DER P-256 key that signs the checkpoints; unset: made on first
+    /// start and kept by the store (flat: `audit_key_file`).
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for Audit {
     fn default() -> Self {
         Self {
             retention: secs(400 * 86_400),
+            checkpoint_interval: secs(300),
+            key_file: None,
         }
     }
 }

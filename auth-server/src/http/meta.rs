@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use potvrda_proto::api::Health;
-use potvrda_proto::jose::PublicJwks;
+use potvrda_proto::jose::{Jwks, PublicJwks};
 
 use crate::service::Potvrda;
 
@@ -10,6 +10,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(healthz)))
         .service(web::resource("/readyz").route(web::get().to(readyz)))
         .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)))
+        .service(web::resource("/.well-known/audit-jwks.json").route(web::get().to(audit_jwks)))
         .service(web::resource("/openapi.json").route(web::get().to(openapi)));
 }
 
@@ -43,6 +44,15 @@ pub(crate) async fn jwks(svc: web::Data<Potvrda>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
         .json(svc.keyring().current().jwks())
+}
+
+/// The key the audit trail's checkpoints are signed with (PROTOCOL.md, "The
+/// tamper-evident audit trail"): an auditor's trust anchor, apart from the token keys.
+#[utoipa::path(get, path = "/.well-known/audit-jwks.json", tag = "operations", responses((status = 200, body = Jwks)))]
+pub(crate) async fn audit_jwks(svc: web::Data<Potvrda>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .json(svc.keys().audit_jwks())
 }
 
 /// This API's OpenAPI 3.1 description.

@@ -218,6 +218,9 @@ impl AuditStore for SplitStore {
     async fn audit_events(&self, filter: &AuditFilter) -> Result<AuditPage> {
         self.lasting.audit_events(filter).await
     }
+    async fn audit_heads(&self) -> Result<potvrda_domain::audit::chain::Heads> {
+        self.lasting.audit_heads().await
+    }
 }
 
 #[async_trait]

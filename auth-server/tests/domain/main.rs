@@ -54,7 +54,7 @@ impl Domain {
         let clock = Arc::new(ManualClock::new(1_700_000_000));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         let keys = Arc::new(
-            keys::ServerKeys::load(None, None, store.as_ref())
+            keys::ServerKeys::load(None, None, None, store.as_ref())
                 .await
                 .expect("keys"),
         );
@@ -249,7 +249,7 @@ async fn configured_key_files_win_over_the_store() {
     let (sf, vf) = (dir.path().join("signing.p8"), dir.path().join("vapid.p8"));
     std::fs::write(&sf, signing.as_slice()).expect("write");
     std::fs::write(&vf, vapid.as_slice()).expect("write");
-    let keys = keys::ServerKeys::load(Some(&sf), Some(&vf), &store)
+    let keys = keys::ServerKeys::load(Some(&sf), Some(&vf), None, &store)
         .await
         .expect("loads");
     assert_eq!(
@@ -265,10 +265,10 @@ async fn configured_key_files_win_over_the_store() {
         "nothing generated"
     );
     // Without files, the store generates once and returns the same keys after.
-    let a = keys::ServerKeys::load(None, None, &store)
+    let a = keys::ServerKeys::load(None, None, None, &store)
         .await
         .expect("generates");
-    let b = keys::ServerKeys::load(None, None, &store)
+    let b = keys::ServerKeys::load(None, None, None, &store)
         .await
         .expect("reads");
     assert_eq!(
@@ -278,7 +278,7 @@ async fn configured_key_files_win_over_the_store() {
     assert_ne!(a.signing.kid, a.vapid.kid, "two different keys");
     // A missing configured file is an error, not a silent new key.
     assert!(
-        keys::ServerKeys::load(Some(&dir.path().join("nope")), None, &store)
+        keys::ServerKeys::load(Some(&dir.path().join("nope")), None, None, &store)
             .await
             .is_err()
     );

@@ -7,6 +7,7 @@
 mod accessibility;
 mod attacks;
 mod audit;
+mod audit_chain;
 mod browser;
 mod ciba;
 mod claims;

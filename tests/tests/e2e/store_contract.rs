@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use potvrda_e2e::Backend;
 use potvrda_proto::api::{AuditEvent, AuditKind, Role, Severity};
-use potvrda_proto::jose::{EcJwk, LoginContext};
+use potvrda_proto::jose::{EcJwk, Jwks, LoginContext};
+use potvrda_server::audit::verify::{Scope, Verifier};
 use potvrda_server::ports::NoMeter;
 use potvrda_server::store::embedded::EmbeddedStore;
 use potvrda_server::store::postgres::{PgStore, PoolSettings};
@@ -638,6 +639,7 @@ fn event(kind: AuditKind, at: i64, user: &str, actor: Option<&str>) -> AuditEven
         ip: None,
         user_agent: None,
         detail: Default::default(),
+        chain: None,
     }
 }
 
@@ -806,6 +808,58 @@ async fn an_announcement_wakes_subscribers(backend: Backend) {
     store.ping().await.expect("the store answers");
 }
 
+/// Appends racing from many tasks are linked in one order: the heads count
+/// every event, each municipality's too, and the chain read back verifies.
+async fn concurrent_appends_form_one_audit_chain(backend: Backend) {
+    let (store, _keep) = open(backend).await;
+    let appends = (0..48).map(|i| {
+        let store = Arc::clone(&store);
+        async move {
+            let mut e = event(
+                AuditKind::CitizenCreated,
+                NOW + i / 8,
+                &format!("u{i}"),
+                None,
+            );
+            e.municipality = match i % 3 {
+                0 => Some("bg".into()),
+                1 => Some("ns".into()),
+                _ => None,
+            };
+            store.append_audit(&e, 0).await.expect("appended")
+        }
+    });
+    let ids = futures_util::future::join_all(appends).await;
+    assert_eq!(
+        ids.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        48
+    );
+    let heads = store.audit_heads().await.expect("heads");
+    assert_eq!(
+        (
+            heads.national.n,
+            heads.municipal["bg"].n,
+            heads.municipal["ns"].n
+        ),
+        (48, 16, 16)
+    );
+    let page = store
+        .audit_events(&AuditFilter {
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("read");
+    let mut verifier = Verifier::new(Scope::National, &Jwks::default());
+    assert!(page.events.iter().all(|e| verifier.push(e)));
+    let report = verifier.finish();
+    assert_eq!(report.broken, None);
+    assert_eq!(
+        report.heads, heads,
+        "what was read ends at the stored heads"
+    );
+}
+
 crate::on_both_stores!(
     accounts_are_unique_by_username_and_found_by_prefix,
     an_activation_code_enrolls_one_device_once,
@@ -818,6 +872,7 @@ crate::on_both_stores!(
     rate_counters_slide_and_reset,
     the_first_key_wins,
     the_audit_trail_filters_and_pages,
+    concurrent_appends_form_one_audit_chain,
     records_expire_swap_and_are_taken_once,
     an_announcement_wakes_subscribers,
 );

@@ -33,6 +33,7 @@ fn event(at: i64, user: &str) -> AuditEvent {
         ip: None,
         user_agent: None,
         detail: serde_json::Map::new(),
+        chain: None,
     }
 }
 

@@ -38,7 +38,7 @@ pub fn verify_jws<T: DeserializeOwned>(jws: &str, typ: &str, key: &DecodingKey) 
 }
 
 /// A verifying key for a device JWK, after checking the point is on P-256.
-pub(super) fn decoding_key(jwk: &EcJwk) -> Result<DecodingKey> {
+pub(crate) fn decoding_key(jwk: &EcJwk) -> Result<DecodingKey> {
     let bad = || Error::InvalidRequest("public_key must be an EC P-256 JWK".into());
     if !jwk.is_p256() {
         return Err(bad());

@@ -37,7 +37,7 @@ mod device;
 mod escrow;
 mod factors;
 mod guard;
-mod jose;
+pub(crate) mod jose;
 mod login;
 mod offline;
 mod oidc;

@@ -547,8 +547,10 @@ pub struct AuditPage {
 /// The append-only audit trail.
 #[async_trait]
 pub trait AuditStore {
-    /// Append `event` durably (its `id` is assigned here and returned) and
-    /// let events older than `retain_from` (Unix seconds) go.
+    /// Append `event` durably, linked after the heads of its chains
+    /// ([`crate::audit::chain::link_event`], under the store's own
+    /// serialisation, so no two events share a link), its `id` assigned here
+    /// and returned; and let events older than `retain_from` (Unix seconds) go.
     async fn append_audit(
         &self,
         event: &potvrda_proto::api::AuditEvent,
@@ -556,6 +558,8 @@ pub trait AuditStore {
     ) -> Result<String>;
     /// Events matching `filter`, oldest first.
     async fn audit_events(&self, filter: &AuditFilter) -> Result<AuditPage>;
+    /// The heads of every chain, as last committed.
+    async fn audit_heads(&self) -> Result<crate::audit::chain::Heads>;
 }
 
 /// Small records with an expiry on the server's clock (OpenID Connect

@@ -26,6 +26,9 @@ const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 const USER_DEVICES: TableDefinition<&str, u8> = TableDefinition::new("user_devices");
 /// Audit events by `(milliseconds, sequence)`: time order is key order.
 const AUDIT: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("audit");
+/// The audit chains' heads by chain name (JSON [`Head`](potvrda_domain::audit::chain::Head)s),
+/// written in the same transaction as the events that move them.
+const AUDIT_HEADS: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_heads");
 /// Small records with an expiry (see [`KvStore`]).
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 /// Audit events committed in one write transaction, at most.
@@ -66,7 +69,7 @@ impl Drop for AuditWriter {
 /// An audit event waiting for the writer thread.
 struct AuditJob {
     key_ms: u64,
-    json: Vec<u8>,
+    event: potvrda_proto::api::AuditEvent,
     retain_from_ms: u64,
     done: tokio::sync::oneshot::Sender<std::result::Result<String, String>>,
 }
@@ -154,6 +157,7 @@ impl EmbeddedStore {
             txn.open_table(DEVICES).map_err(redb_error)?;
             txn.open_table(USER_DEVICES).map_err(redb_error)?;
             txn.open_table(AUDIT).map_err(redb_error)?;
+            txn.open_table(AUDIT_HEADS).map_err(redb_error)?;
             txn.open_table(KV).map_err(redb_error)?;
         }
         txn.commit().map_err(redb_error)?;

@@ -6,6 +6,7 @@ use crate::store::{
     AuditFilter, AuditPage, AuditStore, Health, KeyStore, KvStore, kv_decode, kv_encode, redb_error,
 };
 use async_trait::async_trait;
+use potvrda_domain::audit::chain::{ChainName, Head, Heads};
 use potvrda_proto::api::AuditEvent;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use std::os::unix::fs::OpenOptionsExt;
@@ -52,11 +53,24 @@ fn key_file(path: &Path, candidate: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     Ok(Zeroizing::new(std::fs::read(path)?))
 }
 
-/// The audit writer: takes every event waiting, commits them in one
-/// transaction (one fsync for the batch), then answers each waiter. Runs
-/// until the store is dropped.
+/// The audit writer: takes every event waiting, links each after the
+/// chains' heads (kept here: this thread is the only writer), commits them
+/// with the moved heads in one transaction (one fsync for the batch), then
+/// answers each waiter. Runs until the store is dropped.
 pub(super) fn audit_writer(db: &Database, jobs: &std::sync::mpsc::Receiver<AuditJob>) {
     let mut last_purge = 0u64;
+    let mut heads = match read_heads(db) {
+        Ok(h) => h,
+        Err(e) => {
+            // Refuse every event rather than start a second chain.
+            let e = format!("the audit chain's heads cannot be read: {e}");
+            tracing::error!(error = %e, "audit writer stopped");
+            while let Ok(job) = jobs.recv() {
+                let _ = job.done.send(Err(e.clone()));
+            }
+            return;
+        }
+    };
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < AUDIT_BATCH {
@@ -65,13 +79,16 @@ pub(super) fn audit_writer(db: &Database, jobs: &std::sync::mpsc::Receiver<Audit
                 Err(_) => break,
             }
         }
-        match write_audit(db, &batch, &mut last_purge) {
+        let before = heads.clone();
+        match write_audit(db, &mut batch, &mut heads, &mut last_purge) {
             Ok(ids) => {
                 for (job, id) in batch.into_iter().zip(ids) {
                     let _ = job.done.send(Ok(id));
                 }
             }
             Err(e) => {
+                // Nothing was committed: the heads are as before the batch.
+                heads = before;
                 let e = e.to_string();
                 for job in batch {
                     let _ = job.done.send(Err(e.clone()));
@@ -81,19 +98,50 @@ pub(super) fn audit_writer(db: &Database, jobs: &std::sync::mpsc::Receiver<Audit
     }
 }
 
-fn write_audit(db: &Database, batch: &[AuditJob], last_purge: &mut u64) -> Result<Vec<String>> {
+/// The committed heads.
+pub(super) fn read_heads(db: &Database) -> Result<Heads> {
+    let txn = db.begin_read().map_err(redb_error)?;
+    let table = txn.open_table(AUDIT_HEADS).map_err(redb_error)?;
+    let mut heads = Heads::default();
+    for row in table.iter().map_err(redb_error)? {
+        let (k, v) = row.map_err(redb_error)?;
+        let head: Head = serde_json::from_slice(v.value())?;
+        match ChainName::parse(k.value()) {
+            Some(ChainName::National) => heads.national = head,
+            Some(ChainName::Municipality(code)) => {
+                heads.municipal.insert(code, head);
+            }
+            None => {}
+        }
+    }
+    Ok(heads)
+}
+
+fn write_audit(
+    db: &Database,
+    batch: &mut [AuditJob],
+    heads: &mut Heads,
+    last_purge: &mut u64,
+) -> Result<Vec<String>> {
     let txn = db.begin_write().map_err(redb_error)?;
     let mut ids = Vec::with_capacity(batch.len());
     {
         let mut table = txn.open_table(AUDIT).map_err(redb_error)?;
         let mut last = table.last().map_err(redb_error)?.map(|(k, _)| k.value());
-        for job in batch {
+        let mut moved = std::collections::BTreeSet::new();
+        for job in batch.iter_mut() {
             // Keys never go backwards, even if the clock does.
             let key = match last {
                 Some((ms, seq)) if ms >= job.key_ms => (ms, seq + 1),
                 _ => (job.key_ms, 0),
             };
-            table.insert(key, job.json.as_slice()).map_err(redb_error)?;
+            heads.append(&mut job.event)?;
+            moved.insert(ChainName::National);
+            if let Some(code) = &job.event.municipality {
+                moved.insert(ChainName::Municipality(code.clone()));
+            }
+            let json = serde_json::to_vec(&job.event)?;
+            table.insert(key, json.as_slice()).map_err(redb_error)?;
             ids.push(format!("{}-{}", key.0, key.1));
             last = Some(key);
         }
@@ -104,6 +152,19 @@ fn write_audit(db: &Database, batch: &[AuditJob], last_purge: &mut u64) -> Resul
                 .retain_in(..(cutoff, 0), |_, _| false)
                 .map_err(redb_error)?;
             *last_purge = newest;
+        }
+        let mut stored = txn.open_table(AUDIT_HEADS).map_err(redb_error)?;
+        for name in moved {
+            let head = match &name {
+                ChainName::National => heads.national,
+                ChainName::Municipality(code) => {
+                    heads.municipal.get(code).copied().unwrap_or_default()
+                }
+            };
+            let json = serde_json::to_vec(&head)?;
+            stored
+                .insert(name.to_string().as_str(), json.as_slice())
+                .map_err(redb_error)?;
         }
     }
     txn.commit().map_err(redb_error)?;
@@ -117,7 +178,7 @@ impl AuditStore for EmbeddedStore {
         let ms = |secs: i64| u64::try_from(secs).unwrap_or(0).saturating_mul(1000);
         let job = AuditJob {
             key_ms: ms(event.at),
-            json: serde_json::to_vec(event)?,
+            event: event.clone(),
             retain_from_ms: ms(retain_from),
             done,
         };
@@ -131,6 +192,13 @@ impl AuditStore for EmbeddedStore {
             .await
             .map_err(|_| Error::Store("the audit writer has stopped".into()))?
             .map_err(Error::Store)
+    }
+
+    async fn audit_heads(&self) -> Result<Heads> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || read_heads(&db))
+            .await
+            .map_err(|e| Error::Internal(format!("audit task: {e}")))?
     }
 
     async fn audit_events(&self, filter: &AuditFilter) -> Result<AuditPage> {

@@ -23,11 +23,18 @@ use crate::store::{Health, PoolUsage};
 /// The schema's migrations, in order; each is applied once, in a
 /// transaction, and recorded in `_sqlx_migrations` with its checksum (an
 /// edited migration is refused at start).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "system of record",
-    include_str!("../../../migrations/0001_system_of_record.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "system of record",
+        include_str!("../../../migrations/0001_system_of_record.sql"),
+    ),
+    (
+        2,
+        "audit chain",
+        include_str!("../../../migrations/0002_audit_chain.sql"),
+    ),
+];
 
 /// The migrations as sqlx runs them.
 fn migrator() -> Migrator {
@@ -74,6 +81,8 @@ pub struct PgStore {
     last_sweep: Arc<AtomicI64>,
     /// Clock second of the last look for audit months past retention.
     last_purge: Arc<AtomicI64>,
+    /// The audit chains whose head row is known to exist.
+    known_chains: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -111,6 +120,7 @@ impl PgStore {
             meter,
             last_sweep: Arc::default(),
             last_purge: Arc::default(),
+            known_chains: Arc::default(),
         })
     }
 

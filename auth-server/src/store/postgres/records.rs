@@ -2,8 +2,10 @@
 //! in PostgreSQL.
 
 use async_trait::async_trait;
-use potvrda_proto::api::{AuditEvent, AuditKind, Severity};
+use potvrda_domain::audit::chain::{ChainName, Head, Heads, link_event};
+use potvrda_proto::api::{AuditEvent, AuditKind, ChainLink, Severity};
 use sqlx::types::Json;
+use sqlx::{Postgres, Transaction};
 use zeroize::Zeroizing;
 
 use super::PgStore;
@@ -42,6 +44,10 @@ impl AuditStore for PgStore {
             self.drop_months_before(retain_from, event.at).await?;
         }
         Ok(id)
+    }
+
+    async fn audit_heads(&self) -> Result<Heads> {
+        self.heads().await
     }
 
     async fn audit_events(&self, f: &AuditFilter) -> Result<AuditPage> {
@@ -86,16 +92,26 @@ impl AuditStore for PgStore {
 }
 
 impl PgStore {
-    /// Insert one event into the month it belongs to (made on first use).
+    /// Insert one event into the month it belongs to (made on first use),
+    /// linked after the heads of its chains, locked for the transaction.
     async fn insert_audit(&self, event: &AuditEvent) -> Result<String> {
         let at_ms = event.at.saturating_mul(1000);
+        let mut event = event.clone();
+        let names = chain_names(event.municipality.as_deref());
+        self.ensure_heads(&names).await?;
         let seq = self
             .timed("append_audit", async {
                 let mut tx = self.pool.begin().await?;
+                // The heads first: a month's partition is made (a lock on the
+                // whole trail) only by whoever holds the national head, so no
+                // append waits on it while holding what it waits for.
+                let (national, municipal) = lock_heads(&mut tx, &names).await?;
                 sqlx::query("SELECT potvrda_audit_month($1)")
                     .bind(event.at)
                     .execute(&mut *tx)
                     .await?;
+                let (national, municipal) = link_event(&mut event, &national, municipal.as_ref())
+                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
                 let seq: i64 = sqlx::query_scalar(
                     "INSERT INTO audit (at, at_ms, user_id, actor_id, municipality, event) \
                      VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
@@ -105,9 +121,14 @@ impl PgStore {
                 .bind(&event.user_id)
                 .bind(&event.actor_id)
                 .bind(&event.municipality)
-                .bind(Json(event))
+                .bind(Json(&event))
                 .fetch_one(&mut *tx)
                 .await?;
+                let mut moved = vec![(ChainName::National.to_string(), national)];
+                if let (Some(code), Some(head)) = (&event.municipality, municipal) {
+                    moved.push((ChainName::Municipality(code.clone()).to_string(), head));
+                }
+                save_heads(&mut tx, &moved).await?;
                 tx.commit().await?;
                 Ok(seq)
             })
@@ -119,19 +140,23 @@ impl PgStore {
     async fn drop_months_before(&self, retain_from: i64, now: i64) -> Result<()> {
         let dropped = self
             .timed("drop_audit_months", async {
-                sqlx::query_as::<_, (String, i64)>(
-                    "SELECT month, events FROM potvrda_audit_drop_before($1)",
+                sqlx::query_as::<_, (String, i64, Option<Json<ChainLink>>)>(
+                    "SELECT month, events, last_link FROM potvrda_audit_drop_before($1)",
                 )
                 .bind(retain_from)
                 .fetch_all(&self.pool)
                 .await
             })
             .await?;
-        for (month, events) in dropped {
+        for (month, events, last) in dropped {
             tracing::info!(month, events, "audit month past retention dropped");
             let mut detail = serde_json::Map::new();
             detail.insert("month".into(), month.into());
             detail.insert("events".into(), events.into());
+            if let Some(Json(last)) = last {
+                detail.insert("last_n".into(), last.n.into());
+                detail.insert("last_hash".into(), last.hash.into());
+            }
             let event = AuditEvent {
                 id: String::new(),
                 at: now,
@@ -143,6 +168,7 @@ impl PgStore {
                 ip: None,
                 user_agent: None,
                 detail,
+                chain: None,
             };
             self.insert_audit(&event).await?;
         }
@@ -272,5 +298,137 @@ impl PgStore {
                 .map(drop)
         })
         .await
+    }
+}
+
+/// The heads an event moves, locked until the transaction ends (in name
+/// order: `municipality:…` before `national`, the same order for every
+/// append, so two appends never wait on each other in a circle). Their rows
+/// exist: [`PgStore::ensure_heads`] made them before the transaction.
+async fn lock_heads(
+    tx: &mut Transaction<'_, Postgres>,
+    names: &[String],
+) -> std::result::Result<(Head, Option<Head>), sqlx::Error> {
+    let rows: Vec<(String, i64, Vec<u8>, bool)> = sqlx::query_as(
+        "SELECT chain, n, hash, anchored FROM audit_heads \
+         WHERE chain = ANY($1) ORDER BY chain FOR UPDATE",
+    )
+    .bind(names)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut found: std::collections::BTreeMap<String, Head> = rows
+        .into_iter()
+        .map(|(chain, n, hash, anchored)| (chain, head_of(n, &hash, anchored)))
+        .collect();
+    let national = found
+        .remove(&ChainName::National.to_string())
+        .unwrap_or_default();
+    let municipal = names.get(1).and_then(|m| found.remove(m));
+    Ok((national, municipal))
+}
+
+/// The chains an event is linked into, national first.
+fn chain_names(municipality: Option<&str>) -> Vec<String> {
+    let mut names = vec![ChainName::National.to_string()];
+    if let Some(code) = municipality {
+        names.push(ChainName::Municipality(code.to_owned()).to_string());
+    }
+    names
+}
+
+fn head_of(n: i64, hash: &[u8], anchored: bool) -> Head {
+    let mut digest = [0u8; 32];
+    if hash.len() == 32 {
+        digest.copy_from_slice(hash);
+    }
+    Head {
+        n: u64::try_from(n).unwrap_or(0),
+        hash: digest,
+        anchored,
+    }
+}
+
+/// Write the moved heads (still locked by this transaction).
+async fn save_heads(
+    tx: &mut Transaction<'_, Postgres>,
+    moved: &[(String, Head)],
+) -> std::result::Result<(), sqlx::Error> {
+    let chains: Vec<&str> = moved.iter().map(|(c, _)| c.as_str()).collect();
+    let ns: Vec<i64> = moved
+        .iter()
+        .map(|(_, h)| i64::try_from(h.n).unwrap_or(i64::MAX))
+        .collect();
+    let hashes: Vec<Vec<u8>> = moved.iter().map(|(_, h)| h.hash.to_vec()).collect();
+    let anchored: Vec<bool> = moved.iter().map(|(_, h)| h.anchored).collect();
+    sqlx::query(
+        "UPDATE audit_heads h SET n = v.n, hash = v.hash, anchored = v.anchored \
+         FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::boolean[]) AS v(chain, n, hash, anchored) \
+         WHERE h.chain = v.chain",
+    )
+    .bind(&chains)
+    .bind(&ns)
+    .bind(&hashes)
+    .bind(&anchored)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl PgStore {
+    /// Make the head rows of `names` that may be missing, each in a statement
+    /// of its own (committed at once, holding no lock an append waits on).
+    async fn ensure_heads(&self, names: &[String]) -> Result<()> {
+        let missing: Vec<String> = {
+            let known = self
+                .known_chains
+                .lock()
+                .map_err(|_| crate::error::Error::Internal("chain cache poisoned".into()))?;
+            names
+                .iter()
+                .filter(|n| !known.contains(*n))
+                .cloned()
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        self.timed("audit_heads_made", async {
+            sqlx::query(
+                "INSERT INTO audit_heads (chain, n, hash) \
+                 SELECT unnest($1::text[]), 0, $2 ON CONFLICT DO NOTHING",
+            )
+            .bind(&missing)
+            .bind(vec![0u8; 32])
+            .execute(&self.pool)
+            .await
+        })
+        .await?;
+        if let Ok(mut known) = self.known_chains.lock() {
+            known.extend(missing);
+        }
+        Ok(())
+    }
+
+    /// Every chain's head, as committed.
+    pub(crate) async fn heads(&self) -> Result<Heads> {
+        let rows: Vec<(String, i64, Vec<u8>, bool)> = self
+            .timed("audit_heads", async {
+                sqlx::query_as("SELECT chain, n, hash, anchored FROM audit_heads")
+                    .fetch_all(&self.pool)
+                    .await
+            })
+            .await?;
+        let mut heads = Heads::default();
+        for (chain, n, hash, anchored) in rows {
+            let head = head_of(n, &hash, anchored);
+            match ChainName::parse(&chain) {
+                Some(ChainName::National) => heads.national = head,
+                Some(ChainName::Municipality(code)) => {
+                    heads.municipal.insert(code, head);
+                }
+                None => {}
+            }
+        }
+        Ok(heads)
     }
 }

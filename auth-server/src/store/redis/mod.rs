@@ -137,6 +137,29 @@ end
 return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], string.format('%d-*', ms), 'e', ARGV[3])
 ";
 
+/// KEYS: the national audit stream, the chains' heads (one slot). ARGV:
+/// retain-from ms, event ms, event JSON, the national head expected (`''`:
+/// none yet), its new value, the municipal chain's field (`''`: none), its
+/// head expected, its new value. Appends only if the heads are still the
+/// expected ones (another instance may have moved them): `{1, id, ''}`;
+/// else `{0, national head, municipal head}` as they are, to link anew.
+const AUDIT_CHAIN_ADD: &str = r"
+local cur_n = redis.call('HGET', KEYS[2], 'national') or ''
+local cur_m = ''
+if ARGV[6] ~= '' then cur_m = redis.call('HGET', KEYS[2], ARGV[6]) or '' end
+if cur_n ~= ARGV[4] or cur_m ~= ARGV[7] then return {0, cur_n, cur_m} end
+local ms = tonumber(ARGV[2])
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if last[1] then
+  local lms = tonumber(string.match(last[1][1], '^(%d+)'))
+  if lms > ms then ms = lms end
+end
+local id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], string.format('%d-*', ms), 'e', ARGV[3])
+redis.call('HSET', KEYS[2], 'national', ARGV[5])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], ARGV[6], ARGV[8]) end
+return {1, id, ''}
+";
+
 /// KEYS: a record. ARGV: now, expected value (expiry stripped), new stored
 /// record, Redis TTL in seconds (0: none). Replaces a live record still equal
 /// to the expected value.
@@ -266,6 +289,10 @@ pub struct RedisStore {
     outcome: Arc<Script>,
     rate: Arc<Script>,
     audit_add: Arc<Script>,
+    audit_chain_add: Arc<Script>,
+    /// The chains' heads as this instance last saw them (a guess: the
+    /// script checks it, and a stale guess costs one more round trip).
+    audit_heads: Arc<tokio::sync::Mutex<potvrda_domain::audit::chain::Heads>>,
     kv_swap: Arc<Script>,
     kv_put_new: Arc<Script>,
 }
@@ -420,6 +447,8 @@ impl RedisStore {
             outcome: Arc::new(Script::new(OUTCOME)),
             rate: Arc::new(Script::new(RATE)),
             audit_add: Arc::new(Script::new(AUDIT_ADD)),
+            audit_chain_add: Arc::new(Script::new(AUDIT_CHAIN_ADD)),
+            audit_heads: Arc::default(),
             kv_swap: Arc::new(Script::new(KV_SWAP)),
             kv_put_new: Arc::new(Script::new(KV_PUT_NEW)),
         })

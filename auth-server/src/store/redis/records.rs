@@ -7,6 +7,7 @@ use crate::store::{
     AuditFilter, AuditPage, AuditStore, Health, KeyStore, KvStore, kv_decode, kv_encode,
 };
 use async_trait::async_trait;
+use potvrda_domain::audit::chain::{ChainName, Head, Heads, link_event};
 use potvrda_proto::api::AuditEvent;
 use redis::AsyncCommands;
 use std::sync::atomic::Ordering;
@@ -34,18 +35,19 @@ impl KeyStore for RedisStore {
 #[async_trait]
 impl AuditStore for RedisStore {
     async fn append_audit(&self, event: &AuditEvent, retain_from: i64) -> Result<String> {
-        let json = serde_json::to_string(event)?;
         let ms = |secs: i64| u64::try_from(secs).unwrap_or(0).saturating_mul(1000);
         let (at_ms, keep_ms) = (ms(event.at), ms(retain_from));
+        // The national stream carries the chain; linking is serialised here
+        // per instance, and across instances by the script's check.
+        let (id, json) = self.append_chained(event, keep_ms, at_ms).await?;
         let add = |key: String| {
             let mut conn = self.conn();
             let mut inv = self.audit_add.key(key);
             inv.arg(keep_ms).arg(at_ms).arg(&json);
             async move { inv.invoke_async::<String>(&mut conn).await }
         };
-        // Every event in the national stream; a citizen's and an actor's also
-        // in their own (bounded reads for the per-citizen and per-official views).
-        let all = add(self.audit_key("all"));
+        // A citizen's and an actor's events also in their own streams
+        // (bounded reads for the per-citizen and per-official views).
         let user = event
             .user_id
             .as_ref()
@@ -54,8 +56,7 @@ impl AuditStore for RedisStore {
             .actor_id
             .as_ref()
             .map(|a| add(self.audit_key(&format!("a:{a}"))));
-        let (id, user, actor) = tokio::join!(
-            all,
+        let (user, actor) = tokio::join!(
             async {
                 match user {
                     Some(f) => f.await.map(Some),
@@ -71,7 +72,27 @@ impl AuditStore for RedisStore {
         );
         user.map_err(redis_error)?;
         actor.map_err(redis_error)?;
-        Ok(id.map_err(redis_error)?)
+        Ok(id)
+    }
+
+    async fn audit_heads(&self) -> Result<Heads> {
+        let stored: std::collections::HashMap<String, String> = self
+            .conn()
+            .hgetall(self.key("audit-heads", "all"))
+            .await
+            .map_err(redis_error)?;
+        let mut heads = Heads::default();
+        for (chain, head) in stored {
+            let head: Head = serde_json::from_str(&head)?;
+            match ChainName::parse(&chain) {
+                Some(ChainName::National) => heads.national = head,
+                Some(ChainName::Municipality(code)) => {
+                    heads.municipal.insert(code, head);
+                }
+                None => {}
+            }
+        }
+        Ok(heads)
     }
 
     async fn audit_events(&self, f: &AuditFilter) -> Result<AuditPage> {
@@ -113,6 +134,92 @@ impl AuditStore for RedisStore {
             page.next_after = reply.ids.last().map(|e| e.id.clone());
         }
         Ok(page)
+    }
+}
+
+/// How often an append re-links after other instances moved the heads.
+const CHAIN_ATTEMPTS: usize = 32;
+
+/// A head as the heads hash keeps it (`''`: the chain has no event yet).
+fn stored_head(head: &Head) -> Result<String> {
+    if head.n == 0 {
+        return Ok(String::new());
+    }
+    Ok(serde_json::to_string(head)?)
+}
+
+fn parse_stored_head(stored: &str) -> Result<Head> {
+    if stored.is_empty() {
+        return Ok(Head::default());
+    }
+    Ok(serde_json::from_str(stored)?)
+}
+
+impl RedisStore {
+    /// Link `event` after the heads and append it to the national stream
+    /// if nobody moved them meanwhile, else re-link; its id and stored JSON.
+    async fn append_chained(
+        &self,
+        event: &AuditEvent,
+        keep_ms: u64,
+        at_ms: u64,
+    ) -> Result<(String, String)> {
+        let mut heads = self.audit_heads.lock().await;
+        let municipal_field = event
+            .municipality
+            .as_ref()
+            .map(|m| ChainName::Municipality(m.clone()).to_string());
+        for _ in 0..CHAIN_ATTEMPTS {
+            let national = heads.national;
+            let municipal = event
+                .municipality
+                .as_ref()
+                .map(|m| heads.municipal.get(m).copied().unwrap_or_default());
+            let mut linked = event.clone();
+            let (new_national, new_municipal) =
+                link_event(&mut linked, &national, municipal.as_ref())?;
+            let json = serde_json::to_string(&linked)?;
+            let mut inv = self.audit_chain_add.key(self.audit_key("all"));
+            inv.key(self.key("audit-heads", "all"))
+                .arg(keep_ms)
+                .arg(at_ms)
+                .arg(&json)
+                .arg(stored_head(&national)?)
+                .arg(stored_head(&new_national)?)
+                .arg(municipal_field.as_deref().unwrap_or(""))
+                .arg(
+                    municipal
+                        .as_ref()
+                        .map(stored_head)
+                        .transpose()?
+                        .unwrap_or_default(),
+                )
+                .arg(
+                    new_municipal
+                        .as_ref()
+                        .map(stored_head)
+                        .transpose()?
+                        .unwrap_or_default(),
+                );
+            let (done, a, b): (i64, String, String) = inv
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(redis_error)?;
+            if done == 1 {
+                heads.national = new_national;
+                if let (Some(code), Some(head)) = (&event.municipality, new_municipal) {
+                    heads.municipal.insert(code.clone(), head);
+                }
+                return Ok((a, json));
+            }
+            heads.national = parse_stored_head(&a)?;
+            if let Some(code) = &event.municipality {
+                heads.municipal.insert(code.clone(), parse_stored_head(&b)?);
+            }
+        }
+        Err(Error::Store(
+            "the audit chain's heads kept moving; event not appended".into(),
+        ))
     }
 }
 

@@ -8,16 +8,25 @@
 //! Redis) before the answer; a failed write is logged at error level and
 //! counted, and never undoes the act it describes.
 
+pub mod chain;
+pub mod verify;
+
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
-use potvrda_proto::api::{AuditEvent, AuditKind, Severity};
+use jsonwebtoken::{Algorithm, Header};
+use potvrda_proto::api::{
+    AuditCheckpointClaims, AuditEvent, AuditKind, Severity, TYP_AUDIT_CHECKPOINT,
+};
 use serde_json::{Map, Value};
 
 use crate::clock::Clock;
 use crate::error::Result;
+use crate::keys::EsKey;
 use crate::ports::Meter;
 use crate::store::{AuditFilter, AuditPage, Store};
+use chain::ChainName;
 
 /// Longest `User-Agent` kept, in bytes.
 const MAX_USER_AGENT: usize = 256;
@@ -66,6 +75,7 @@ impl Event {
             ip: None,
             user_agent: None,
             detail: Map::new(),
+            chain: None,
         })
     }
 
@@ -138,6 +148,16 @@ pub struct Audit {
     clock: Arc<dyn Clock>,
     metrics: Arc<dyn Meter>,
     retention: i64,
+    checkpoints: Option<Checkpoints>,
+}
+
+/// Who signs the checkpoints, how often.
+struct Checkpoints {
+    key: Arc<EsKey>,
+    issuer: String,
+    every: i64,
+    /// When this instance last signed (Unix seconds; 0: not yet).
+    last: AtomicI64,
 }
 
 impl std::fmt::Debug for Audit {
@@ -161,21 +181,93 @@ impl Audit {
             clock,
             metrics,
             retention: i64::try_from(retention.as_secs()).unwrap_or(i64::MAX),
+            checkpoints: None,
         }
+    }
+
+    /// Sign a checkpoint of every chain that moved, at most every `every`
+    /// (checked after each event and by [`Audit::checkpoint_if_due`]).
+    pub fn with_checkpoints(
+        mut self,
+        key: Arc<EsKey>,
+        issuer: String,
+        every: std::time::Duration,
+    ) -> Self {
+        self.checkpoints = Some(Checkpoints {
+            key,
+            issuer,
+            every: i64::try_from(every.as_secs()).unwrap_or(i64::MAX).max(1),
+            last: AtomicI64::new(0),
+        });
+        self
     }
 
     /// Append an event (durably, before returning). A failure is logged and
     /// counted: the act it describes has already happened.
     pub async fn record(&self, event: Event) {
-        let event = event.into_inner();
+        self.append(event.into_inner()).await;
+        self.checkpoint_if_due().await;
+    }
+
+    async fn append(&self, event: AuditEvent) -> bool {
         let retain_from = self.clock.now().saturating_sub(self.retention);
         match self.store.append_audit(&event, retain_from).await {
-            Ok(_) => self.metrics.audit_written(kind_name(event.kind)),
+            Ok(_) => {
+                self.metrics.audit_written(kind_name(event.kind));
+                true
+            }
             Err(e) => {
                 self.metrics.audit_failed();
                 tracing::error!(kind = kind_name(event.kind), user_id = event.user_id, error = %e, "audit event could not be written");
+                false
             }
         }
+    }
+
+    /// Sign the moved chains if the interval has passed since this
+    /// instance's last checkpoint; the number of checkpoints written.
+    pub async fn checkpoint_if_due(&self) -> usize {
+        let Some(cp) = &self.checkpoints else {
+            return 0;
+        };
+        let now = self.clock.now();
+        let last = cp.last.load(Ordering::Acquire);
+        if now < last.saturating_add(cp.every)
+            || cp
+                .last
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return 0;
+        }
+        match self.checkpoint(cp, now).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "audit checkpoint could not be signed");
+                0
+            }
+        }
+    }
+
+    /// One checkpoint event per chain with events since its last checkpoint:
+    /// the municipal ones first, then the national one over them.
+    async fn checkpoint(&self, cp: &Checkpoints, now: i64) -> Result<usize> {
+        let mut written = 0;
+        let municipal = self.store.audit_heads().await?.unanchored();
+        for (chain, head) in municipal
+            .into_iter()
+            .filter(|(c, _)| *c != ChainName::National)
+        {
+            let event = checkpoint_event(&cp.key, &cp.issuer, &chain, &head, now)?;
+            written += usize::from(self.append(event).await);
+        }
+        let national = self.store.audit_heads().await?.national;
+        if national.n > 0 && !national.anchored {
+            let event =
+                checkpoint_event(&cp.key, &cp.issuer, &ChainName::National, &national, now)?;
+            written += usize::from(self.append(event).await);
+        }
+        Ok(written)
     }
 
     /// Events matching `filter`, oldest first.
@@ -187,6 +279,36 @@ impl Audit {
         filter.since = Some(filter.since.map_or(oldest, |s| s.max(oldest)));
         self.store.audit_events(&filter).await
     }
+}
+
+/// The checkpoint event of `chain` at `head`: its claims signed with `key`.
+pub fn checkpoint_event(
+    key: &EsKey,
+    issuer: &str,
+    chain: &ChainName,
+    head: &chain::Head,
+    now: i64,
+) -> Result<AuditEvent> {
+    let claims = AuditCheckpointClaims {
+        iss: issuer.to_owned(),
+        chain: chain.to_string(),
+        n: head.n,
+        hash: hex::encode(head.hash),
+        iat: now,
+    };
+    let mut header = Header::new(Algorithm::ES256);
+    header.typ = Some(TYP_AUDIT_CHECKPOINT.into());
+    header.kid = Some(key.kid.clone());
+    let jws = jsonwebtoken::encode(&header, &claims, &key.encoding)?;
+    let mut event = Event::new(AuditKind::AuditCheckpoint, now)
+        .with("chain", claims.chain)
+        .with("n", claims.n)
+        .with("hash", claims.hash)
+        .with("jws", jws);
+    if let ChainName::Municipality(code) = chain {
+        event = event.municipality(code);
+    }
+    Ok(event.into_inner())
 }
 
 /// The snake_case name of a kind (for metrics labels and log fields).
@@ -234,6 +356,7 @@ pub fn kind_name(kind: AuditKind) -> &'static str {
         AuditKind::SubjectResolved => "subject_resolved",
         AuditKind::ConsentGiven => "consent_given",
         AuditKind::AuditMonthDropped => "audit_month_dropped",
+        AuditKind::AuditCheckpoint => "audit_checkpoint",
         _ => "other",
     }
 }
@@ -293,6 +416,7 @@ mod tests {
             AuditKind::SubjectResolved,
             AuditKind::ConsentGiven,
             AuditKind::AuditMonthDropped,
+            AuditKind::AuditCheckpoint,
         ] {
             let wire = serde_json::to_value(kind).expect("serialises");
             assert_eq!(wire, Value::from(kind_name(kind)));
