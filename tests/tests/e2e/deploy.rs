@@ -145,6 +145,8 @@ print(" ".join(kinds))
         "potvrda_audit_write_errors_total",
         "potvrda_password_locks_total",
         "potvrda_login_risk_total",
+        "potvrda_postgres_connections",
+        "potvrda_postgres_query_seconds",
     ];
     for word in all.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
         if let Some(base) = word.strip_prefix("potvrda_") {
@@ -277,4 +279,79 @@ print(json.dumps({
         facts["cron_secrets"],
         serde_json::json!(["audit-reader-token"])
     );
+}
+
+/// Issue 19: the shipped multi-instance deployments keep the system of
+/// record in PostgreSQL (beside Redis), start after it is healthy, may reach
+/// it through the network policy, and keep the audit trail for years there
+/// rather than two weeks in Redis memory.
+#[test]
+fn the_deployments_keep_the_system_of_record_in_postgresql() {
+    use potvrda_server::config::{Config, Overrides};
+    let d = deploy();
+    let script = r#"
+import json, sys, yaml
+compose = yaml.safe_load(open(sys.argv[1]))
+servers = {n: s for n, s in compose["services"].items() if n.startswith("auth-server")}
+docs = list(yaml.safe_load_all(open(sys.argv[2])))
+deployment = next(d for d in docs if d["kind"] == "Deployment")
+policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
+print(json.dumps({
+  "compose_env": {n: s["environment"] for n, s in servers.items()},
+  "compose_waits_for": {n: s["depends_on"] for n, s in servers.items()},
+  "postgres_healthcheck": compose["services"]["postgres"]["healthcheck"]["test"],
+  "k8s_env": [e["name"] for c in deployment["spec"]["template"]["spec"]["containers"] for e in c["env"]],
+  "k8s_toml": next(d for d in docs if d["kind"] == "ConfigMap")["data"]["potvrda.toml"],
+  "egress_ports": [p["port"] for rule in policy["spec"]["egress"] for p in rule.get("ports", [])],
+}))
+"#;
+    let out = run(
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(d.join("docker-compose.yml"))
+            .arg(d.join("kubernetes/potvrda.yaml")),
+        "read the deployment files (python3 with PyYAML)",
+    );
+    let facts: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    let five_years = std::time::Duration::from_secs(5 * 365 * 86_400);
+    for (name, env) in facts["compose_env"].as_object().expect("servers") {
+        let env: Vec<(String, String)> = env
+            .as_object()
+            .expect("environment")
+            .iter()
+            .map(|(k, v)| {
+                let v = v.as_str().unwrap_or_default().replace("${POSTGRES_PASSWORD}", "pw");
+                let v = v.replace("${POTVRDA_BOOTSTRAP_TOKEN:?set a bootstrap token of 16+ characters}", "a-bootstrap-token-of-24ch");
+                (k.clone(), v)
+            })
+            .filter(|(k, v)| !v.starts_with("${") && k != "POTVRDA_PUBLIC_URL" && k != "POTVRDA_VAPID_SUBJECT")
+            .collect();
+        let cfg = Config::load(None, env, &Overrides::default())
+            .unwrap_or_else(|e| panic!("{name}'s environment loads: {e}"));
+        assert!(cfg.store.postgres_url.is_some() && cfg.store.redis_url.is_some(), "{name}");
+        assert!(cfg.audit.retention >= five_years, "{name} keeps the trail for years");
+        assert_eq!(
+            facts["compose_waits_for"][name]["postgres"]["condition"],
+            "service_healthy",
+            "{name} starts after PostgreSQL is ready"
+        );
+    }
+    assert!(facts["postgres_healthcheck"].to_string().contains("pg_isready"));
+    let k8s_env: Vec<&str> = facts["k8s_env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(k8s_env.contains(&"POTVRDA_POSTGRES_URL") && k8s_env.contains(&"POTVRDA_REDIS_URL"));
+    assert!(facts["egress_ports"].as_array().expect("ports").contains(&5432.into()));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("potvrda.toml");
+    std::fs::write(&file, facts["k8s_toml"].as_str().expect("toml")).expect("write");
+    let cfg = Config::load(Some(&file), [], &Overrides::default()).expect("the ConfigMap loads");
+    assert!(cfg.audit.retention >= five_years);
+    assert_eq!(cfg.store.postgres_pool_size, 16);
+    let unit = std::fs::read_to_string(d.join("systemd/potvrda.service")).expect("unit");
+    assert!(unit.contains("POTVRDA_POSTGRES_URL_FILE=%d/postgres-url"));
 }

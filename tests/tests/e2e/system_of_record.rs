@@ -179,3 +179,63 @@ async fn lasting_records_go_to_postgres_and_fleeting_ones_to_redis() {
         assert!(!kind.lasting(), "{kind:?}");
     }
 }
+
+/// The restore drill of OPERATIONS.md ("Backups"): a logical dump of the
+/// live database, restored into a new one, a new server on it — the citizen
+/// logs in with the phone they already had, and the audit trail verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_restored_into_a_new_database_logs_the_citizen_in() {
+    use crate::support::{citizen, login, pulled};
+    use potvrda_proto::jose::Decision;
+    let srv = TestServer::start(Backend::Postgres).await;
+    let mut c = citizen(&srv, None).await;
+    let before = login(&srv, &c).await;
+    c.phone
+        .answer(&pulled(&c.phone).await, Decision::Approve, Some(before.number))
+        .await
+        .expect("approved before the dump");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dump = dir.path().join("potvrda.dump");
+    let source = srv.postgres_url.clone().expect("postgres");
+    pg(std::process::Command::new("pg_dump")
+        .args(["--format=custom", "--file"])
+        .arg(&dump)
+        .arg(&source));
+    let target = potvrda_e2e::postgres::fresh_database();
+    pg(std::process::Command::new("pg_restore")
+        .args(["--no-owner", "--exit-on-error", "--dbname", &target])
+        .arg(&dump));
+    let _old = srv.stop().await;
+
+    let restored = TestServer::start_with(potvrda_e2e::Options {
+        postgres_url: Some(target),
+        ..potvrda_e2e::Options::new(Backend::Postgres)
+    })
+    .await;
+    c.phone.state.device.server = restored.url.clone();
+    let l = login(&restored, &c).await;
+    c.phone
+        .answer(&pulled(&c.phone).await, Decision::Approve, Some(l.number))
+        .await
+        .expect("the restored server knows the phone and its key");
+    let status = restored
+        .status(&l.login_id, l.login_secret.expose(), 0)
+        .await;
+    assert!(status.access_token.is_some(), "{status:?}");
+    let (report, head) = potvrda_server::audit_check::verify_live(&restored.config)
+        .await
+        .expect("read");
+    let (said, ok) = potvrda_server::audit_check::describe(&report, Some(head));
+    assert!(ok, "{said}");
+}
+
+fn pg(cmd: &mut std::process::Command) {
+    let out = cmd
+        .output()
+        .expect("PostgreSQL's client programs (scripts/test.sh installs postgresql-client)");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
