@@ -321,23 +321,40 @@ print(json.dumps({
             .expect("environment")
             .iter()
             .map(|(k, v)| {
-                let v = v.as_str().unwrap_or_default().replace("${POSTGRES_PASSWORD}", "pw");
-                let v = v.replace("${POTVRDA_BOOTSTRAP_TOKEN:?set a bootstrap token of 16+ characters}", "a-bootstrap-token-of-24ch");
+                let v = v
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace("${POSTGRES_PASSWORD}", "pw");
+                let v = v.replace(
+                    "${POTVRDA_BOOTSTRAP_TOKEN:?set a bootstrap token of 16+ characters}",
+                    "a-bootstrap-token-of-24ch",
+                );
                 (k.clone(), v)
             })
-            .filter(|(k, v)| !v.starts_with("${") && k != "POTVRDA_PUBLIC_URL" && k != "POTVRDA_VAPID_SUBJECT")
+            .filter(|(k, v)| {
+                !v.starts_with("${") && k != "POTVRDA_PUBLIC_URL" && k != "POTVRDA_VAPID_SUBJECT"
+            })
             .collect();
         let cfg = Config::load(None, env, &Overrides::default())
             .unwrap_or_else(|e| panic!("{name}'s environment loads: {e}"));
-        assert!(cfg.store.postgres_url.is_some() && cfg.store.redis_url.is_some(), "{name}");
-        assert!(cfg.audit.retention >= five_years, "{name} keeps the trail for years");
+        assert!(
+            cfg.store.postgres_url.is_some() && cfg.store.redis_url.is_some(),
+            "{name}"
+        );
+        assert!(
+            cfg.audit.retention >= five_years,
+            "{name} keeps the trail for years"
+        );
         assert_eq!(
-            facts["compose_waits_for"][name]["postgres"]["condition"],
-            "service_healthy",
+            facts["compose_waits_for"][name]["postgres"]["condition"], "service_healthy",
             "{name} starts after PostgreSQL is ready"
         );
     }
-    assert!(facts["postgres_healthcheck"].to_string().contains("pg_isready"));
+    assert!(
+        facts["postgres_healthcheck"]
+            .to_string()
+            .contains("pg_isready")
+    );
     let k8s_env: Vec<&str> = facts["k8s_env"]
         .as_array()
         .expect("env")
@@ -345,7 +362,12 @@ print(json.dumps({
         .filter_map(|v| v.as_str())
         .collect();
     assert!(k8s_env.contains(&"POTVRDA_POSTGRES_URL") && k8s_env.contains(&"POTVRDA_REDIS_URL"));
-    assert!(facts["egress_ports"].as_array().expect("ports").contains(&5432.into()));
+    assert!(
+        facts["egress_ports"]
+            .as_array()
+            .expect("ports")
+            .contains(&5432.into())
+    );
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = tmp.path().join("potvrda.toml");
     std::fs::write(&file, facts["k8s_toml"].as_str().expect("toml")).expect("write");

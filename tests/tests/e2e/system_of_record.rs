@@ -191,7 +191,11 @@ async fn a_dump_restored_into_a_new_database_logs_the_citizen_in() {
     let mut c = citizen(&srv, None).await;
     let before = login(&srv, &c).await;
     c.phone
-        .answer(&pulled(&c.phone).await, Decision::Approve, Some(before.number))
+        .answer(
+            &pulled(&c.phone).await,
+            Decision::Approve,
+            Some(before.number),
+        )
         .await
         .expect("approved before the dump");
     let dir = tempfile::tempdir().expect("tempdir");
