@@ -57,7 +57,16 @@ pub async fn verify_live(config: &Config) -> Result<(Report, u64)> {
     )
     .await?;
     let heads = store.audit_heads().await?;
-    let mut verifier = Verifier::new(Scope::National, &keys.audit_jwks());
+    let report = verify_store(store.as_ref(), &keys.audit_jwks()).await?;
+    Ok((report, heads.national.n))
+}
+
+/// Check a store's whole trail against the audit key set.
+pub async fn verify_store(
+    store: &(dyn potvrda_domain::store::AuditStore + Sync),
+    jwks: &Jwks,
+) -> Result<Report> {
+    let mut verifier = Verifier::new(Scope::National, jwks);
     let mut filter = AuditFilter {
         limit: PAGE,
         ..AuditFilter::default()
@@ -78,7 +87,7 @@ pub async fn verify_live(config: &Config) -> Result<(Report, u64)> {
             None => break,
         }
     }
-    Ok((verifier.finish(), heads.national.n))
+    Ok(verifier.finish())
 }
 
 /// The report as `auth-server audit verify` prints it, and whether it passed.

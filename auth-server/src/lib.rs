@@ -13,6 +13,7 @@ pub mod http;
 pub mod key_sets;
 pub mod logout_delivery;
 pub mod metrics;
+pub mod migrate;
 pub mod proxies;
 pub mod push;
 pub mod store;

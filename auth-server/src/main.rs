@@ -39,6 +39,15 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Copy an embedded store or a Redis deployment into the configured
+    /// PostgreSQL ([store] postgres_url), then check counts, a sample and the
+    /// audit trail. Idempotent: a run stopped anywhere is run again. Stop
+    /// the servers first (docs/OPERATIONS.md, "Moving to PostgreSQL").
+    Migrate {
+        /// The store to copy: the data dir's redb file, or the configured Redis.
+        #[arg(long, value_enum)]
+        from: potvrda_server::migrate::Source,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -107,6 +116,24 @@ fn main() -> std::process::ExitCode {
     }) = cli.command
     {
         return runtime.block_on(audit_verify(&config, export, jwks, &chain));
+    }
+    if let Some(Command::Migrate { from }) = cli.command {
+        use potvrda_server::clock::Clock as _;
+        return match runtime.block_on(potvrda_server::migrate::migrate(
+            &config,
+            from,
+            SystemClock.now(),
+        )) {
+            Ok(summary) => {
+                print!("{summary}");
+                println!("OK: PostgreSQL holds everything the source did");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("auth-server migrate: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
     }
     if let Some(Command::Keys {
         action: KeysAction::Rotate,

@@ -5,6 +5,7 @@
 //! implements the domain's repository traits ([`potvrda_domain::store`]) and
 //! passes the same contract suite.
 
+pub mod dump;
 pub mod embedded;
 pub mod postgres;
 pub mod redis;

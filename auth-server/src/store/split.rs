@@ -1,7 +1,7 @@
 //! PostgreSQL + Redis, the production shape (issue 19): each repository goes
 //! to the store that suits it. PostgreSQL, the system of record, keeps
 //! accounts, devices, activation codes, keys, the audit trail and every
-//! lasting typed record ([`Kind::lasting`]); Redis keeps the logins and
+//! lasting typed record ([`super::dump::lasting`]); Redis keeps the logins and
 //! challenges with their atomic decisions, the push guard, rate counters,
 //! the token escrow, the fleeting records and the wake-ups between instances.
 
@@ -10,7 +10,6 @@ use potvrda_proto::api::AuditEvent;
 use zeroize::Zeroizing;
 
 use super::postgres::PgStore;
-use super::records::Kind;
 use super::redis::RedisStore;
 use crate::error::Result;
 use crate::store::{
@@ -38,10 +37,9 @@ impl SplitStore {
         &self.lasting
     }
 
-    /// Whether a typed record's key goes to PostgreSQL (an unknown key
-    /// does: when in doubt, keep it).
+    /// Whether a typed record's key goes to PostgreSQL.
     fn is_lasting(key: &str) -> bool {
-        Kind::of_key(key).is_none_or(Kind::lasting)
+        super::dump::lasting(key)
     }
 }
 

@@ -25,6 +25,7 @@ mod languages;
 mod lifecycle;
 mod limits;
 mod logout;
+mod migrate;
 mod mobile;
 mod mozpush;
 mod observability;

@@ -68,9 +68,9 @@ async fn split(prefix: &str) -> SplitStore {
     SplitStore::new(pg, redis)
 }
 
-const NOW: i64 = 1_000_000;
+pub(crate) const NOW: i64 = 1_000_000;
 
-fn user(id: &str, name: &str) -> User {
+pub(crate) fn user(id: &str, name: &str) -> User {
     User {
         id: id.into(),
         username: name.into(),
@@ -90,7 +90,7 @@ fn user(id: &str, name: &str) -> User {
     }
 }
 
-fn activation(user_id: &str, code_hash: &str) -> Activation {
+pub(crate) fn activation(user_id: &str, code_hash: &str) -> Activation {
     Activation {
         code_hash: code_hash.into(),
         user_id: user_id.into(),

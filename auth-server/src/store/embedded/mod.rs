@@ -3,6 +3,7 @@
 //! no half-written record), challenges in memory, keys in files of mode 0600.
 
 mod accounts;
+mod dump;
 mod logins;
 mod records;
 

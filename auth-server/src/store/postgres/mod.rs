@@ -5,6 +5,7 @@
 //! Redis, which keeps what is fleeting.
 
 mod accounts;
+pub mod import;
 mod records;
 
 use std::borrow::Cow;
@@ -33,6 +34,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "audit chain",
         include_str!("../../../migrations/0002_audit_chain.sql"),
+    ),
+    (
+        3,
+        "migration progress",
+        include_str!("../../../migrations/0003_migration_progress.sql"),
     ),
 ];
 

@@ -353,13 +353,7 @@ async fn save_heads(
     tx: &mut Transaction<'_, Postgres>,
     moved: &[(String, Head)],
 ) -> std::result::Result<(), sqlx::Error> {
-    let chains: Vec<&str> = moved.iter().map(|(c, _)| c.as_str()).collect();
-    let ns: Vec<i64> = moved
-        .iter()
-        .map(|(_, h)| i64::try_from(h.n).unwrap_or(i64::MAX))
-        .collect();
-    let hashes: Vec<Vec<u8>> = moved.iter().map(|(_, h)| h.hash.to_vec()).collect();
-    let anchored: Vec<bool> = moved.iter().map(|(_, h)| h.anchored).collect();
+    let (chains, ns, hashes, anchored) = head_columns(moved);
     sqlx::query(
         "UPDATE audit_heads h SET n = v.n, hash = v.hash, anchored = v.anchored \
          FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::boolean[]) AS v(chain, n, hash, anchored) \
@@ -373,6 +367,22 @@ async fn save_heads(
     .await?;
     Ok(())
 }
+
+/// Heads as the columns of an `unnest`: chain, n, hash, anchored.
+pub(super) fn head_columns(heads: &[(String, Head)]) -> HeadColumns<'_> {
+    (
+        heads.iter().map(|(c, _)| c.as_str()).collect(),
+        heads
+            .iter()
+            .map(|(_, h)| i64::try_from(h.n).unwrap_or(i64::MAX))
+            .collect(),
+        heads.iter().map(|(_, h)| h.hash.to_vec()).collect(),
+        heads.iter().map(|(_, h)| h.anchored).collect(),
+    )
+}
+
+/// What [`head_columns`] gives.
+pub(super) type HeadColumns<'a> = (Vec<&'a str>, Vec<i64>, Vec<Vec<u8>>, Vec<bool>);
 
 impl PgStore {
     /// Make the head rows of `names` that may be missing, each in a statement

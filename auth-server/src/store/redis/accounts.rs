@@ -99,24 +99,10 @@ impl UserStore for RedisStore {
     }
 
     async fn search_users(&self, prefix: &str, limit: usize) -> Result<Vec<User>> {
-        let names: Vec<String> = redis::cmd("ZRANGE")
-            .arg(format!("{}:unames", self.prefix))
-            .arg(format!("[{prefix}"))
-            .arg(format!("[{prefix}\u{ff}"))
-            .arg("BYLEX")
-            .arg("LIMIT")
-            .arg(0)
-            .arg(limit)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(redis_error)?;
-        let mut out = Vec::with_capacity(names.len());
-        for name in names {
-            if let Some(u) = self.user_by_name(&name).await? {
-                out.push(u);
-            }
-        }
-        Ok(out)
+        let names = self
+            .names_between(&format!("[{prefix}"), &format!("[{prefix}\u{ff}"), limit)
+            .await?;
+        self.users_named(&names).await
     }
 
     async fn update_user(&self, user: &User) -> Result<()> {
@@ -303,5 +289,39 @@ impl RedisStore {
             .await
             .map_err(redis_error)?;
         Ok(set.is_some())
+    }
+}
+
+impl RedisStore {
+    /// Up to `limit` usernames of the name index between `min` and `max`
+    /// (`ZRANGE … BYLEX` bounds), in bytewise order.
+    pub(super) async fn names_between(
+        &self,
+        min: &str,
+        max: &str,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        redis::cmd("ZRANGE")
+            .arg(format!("{}:unames", self.prefix))
+            .arg(min)
+            .arg(max)
+            .arg("BYLEX")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)
+    }
+
+    /// The accounts of `names` (a name whose account is gone is skipped).
+    pub(super) async fn users_named(&self, names: &[String]) -> Result<Vec<User>> {
+        let mut users = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(user) = self.user_by_name(name).await? {
+                users.push(user);
+            }
+        }
+        Ok(users)
     }
 }

@@ -27,6 +27,7 @@
 //! broadcast to every node.
 
 mod accounts;
+mod dump;
 mod logins;
 mod records;
 
