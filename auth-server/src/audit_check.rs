@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use potvrda_domain::audit::verify::{Report, Scope, Verifier};
-use potvrda_domain::keys::ServerKeys;
 use potvrda_domain::store::AuditFilter;
 use potvrda_proto::api::AuditEvent;
 use potvrda_proto::jose::Jwks;
@@ -49,16 +48,32 @@ pub fn verify_export(export: &Path, jwks: &Path, scope: Scope) -> Result<Report>
 /// first: events appended while checking are past them and not required).
 pub async fn verify_live(config: &Config) -> Result<(Report, u64)> {
     let store = open_store(config, Arc::new(potvrda_domain::ports::NoMeter)).await?;
-    let keys = ServerKeys::load(
-        config.tokens.signing_key_file.as_deref(),
-        config.push.vapid_key_file.as_deref(),
-        config.audit.key_file.as_deref(),
-        store.as_ref(),
-    )
-    .await?;
+    let jwks = audit_jwks(config.audit.key_file.as_deref(), store.as_ref()).await?;
     let heads = store.audit_heads().await?;
-    let report = verify_store(store.as_ref(), &keys.audit_jwks()).await?;
+    let report = verify_store(store.as_ref(), &jwks).await?;
     Ok((report, heads.national.n))
+}
+
+/// The audit key set: of the configured key file, else of the key the
+/// store holds. Read only: checking the wrong store must not make a key in it.
+pub async fn audit_jwks(
+    key_file: Option<&Path>,
+    store: &(dyn potvrda_domain::store::KeyStore + Sync),
+) -> Result<Jwks> {
+    let key = match key_file {
+        Some(path) => zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| {
+            Error::Config(format!("cannot read the audit key {}: {e}", path.display()))
+        })?),
+        None => store.stored_key("audit").await?.ok_or_else(|| {
+            Error::Config(
+                "this store holds no audit key: is it the configured one? (or set [audit] key_file)"
+                    .into(),
+            )
+        })?,
+    };
+    Ok(Jwks {
+        keys: vec![potvrda_domain::keys::EsKey::from_pkcs8(&key)?.jwk],
+    })
 }
 
 /// Check a store's whole trail against the audit key set.

@@ -16,9 +16,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use potvrda_domain::audit::verify::Report;
-use potvrda_domain::keys::EsKey;
 use potvrda_domain::store::{AuditFilter, DeviceStore as _, UserStore as _};
-use potvrda_proto::jose::Jwks;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -116,31 +114,25 @@ pub async fn migrate(config: &Config, from: Source, now: i64) -> Result<Summary>
             )
         }
     };
-    let audit_key = match &config.audit.key_file {
-        Some(path) => Some(zeroize::Zeroizing::new(std::fs::read(path).map_err(
-            |e| Error::Config(format!("cannot read the audit key {}: {e}", path.display())),
-        )?)),
-        None => None,
-    };
     run(
         source.as_ref(),
         &target,
         now,
-        audit_key.as_deref().map(Vec::as_slice),
+        config.audit.key_file.as_deref(),
     )
     .await
 }
 
-/// Copy `source` into `target` and check the copy. `audit_key` is the
+/// Copy `source` into `target` and check the copy. `audit_key_file`: the
 /// audit key when it is configured as a file rather than stored.
 pub async fn run(
     source: &dyn Dump,
     target: &PgStore,
     now: i64,
-    audit_key: Option<&[u8]>,
+    audit_key_file: Option<&std::path::Path>,
 ) -> Result<Summary> {
     let mut s = Summary::default();
-    let stored_audit_key = copy_keys(source, target, &mut s).await?;
+    copy_keys(source, target, &mut s).await?;
     let users = copy_users(source, target, &mut s).await?;
     copy_activations(source, target, now, &mut s).await?;
     let records = copy_records(source, target, now, &mut s).await?;
@@ -150,12 +142,7 @@ pub async fn run(
     s.target = target.totals().await?;
     check_counts(&s)?;
     s.sampled = check_sample(source, target, &users, &records, now).await?;
-    let key = audit_key
-        .or(stored_audit_key.as_deref().map(Vec::as_slice))
-        .ok_or_else(|| Error::Config("no audit key: neither stored nor [audit] key_file".into()))?;
-    let jwks = Jwks {
-        keys: vec![EsKey::from_pkcs8(key)?.jwk],
-    };
+    let jwks = crate::audit_check::audit_jwks(audit_key_file, target).await?;
     s.audit = crate::audit_check::verify_store(target, &jwks).await?;
     if let Some(broken) = &s.audit.broken {
         return Err(Error::Store(format!(
@@ -171,23 +158,15 @@ pub async fn run(
     Ok(s)
 }
 
-async fn copy_keys(
-    source: &dyn Dump,
-    target: &PgStore,
-    s: &mut Summary,
-) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
-    let mut audit = None;
+async fn copy_keys(source: &dyn Dump, target: &PgStore, s: &mut Summary) -> Result<()> {
     for name in KEY_NAMES {
         let Some(material) = source.stored_key(name).await? else {
             continue;
         };
         s.source.keys += 1;
         s.written.keys += u64::from(target.import_key(name, &material).await?);
-        if name == "audit" {
-            audit = Some(material);
-        }
     }
-    Ok(audit)
+    Ok(())
 }
 
 /// Accounts with their devices; returns the ids of the sample.

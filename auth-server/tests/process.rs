@@ -450,3 +450,22 @@ async fn audit_verify_checks_an_export_and_the_store_after_a_crash() {
         "{said}"
     );
 }
+
+/// `audit verify` only reads: pointed at a store that holds no trail (a
+/// mistyped data dir), it says so and makes no audit key there.
+#[test]
+fn audit_verify_of_a_store_without_a_key_makes_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_auth-server"))
+        .env_clear()
+        .env("POTVRDA_DATA_DIR", &data)
+        .env("POTVRDA_LOG", "warn")
+        .args(["audit", "verify"])
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("holds no audit key"), "{said}");
+    assert!(!data.join("audit-key.p8").exists(), "no key was made");
+}

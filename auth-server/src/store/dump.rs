@@ -6,11 +6,10 @@
 //! flight during the switch is simply tried again.
 
 use async_trait::async_trait;
-use zeroize::Zeroizing;
 
 use super::records::Kind;
 use crate::error::Result;
-use crate::store::{Activation, AuditStore, DeviceStore, User, UserStore};
+use crate::store::{Activation, AuditStore, DeviceStore, KeyStore, User, UserStore};
 
 /// The names of the keys a store keeps ([`crate::keys::ServerKeys`]).
 pub const KEY_NAMES: [&str; 4] = ["signing", "vapid", "pepper", "audit"];
@@ -53,10 +52,10 @@ pub fn lasting(key: &str) -> bool {
 }
 
 /// A store read whole, page by page. Accounts are read back by
-/// [`UserStore::user`], devices through [`DeviceStore::devices_of`] and the audit trail through
+/// [`UserStore::user`], keys by [`KeyStore::stored_key`], devices through [`DeviceStore::devices_of`] and the audit trail through
 /// [`AuditStore::audit_events`], as the server reads them.
 #[async_trait]
-pub trait Dump: UserStore + DeviceStore + AuditStore + Send + Sync {
+pub trait Dump: UserStore + DeviceStore + AuditStore + KeyStore + Send + Sync {
     /// Accounts after the cursor, at most `limit`.
     async fn users_page(&self, after: Option<&str>, limit: usize) -> Result<Page<User>>;
     /// Activation codes still valid at `now`, after the cursor.
@@ -74,8 +73,6 @@ pub trait Dump: UserStore + DeviceStore + AuditStore + Send + Sync {
         limit: usize,
         now: i64,
     ) -> Result<Page<StoredRecord>>;
-    /// A stored key, if the store holds it (never made here).
-    async fn stored_key(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>>;
 }
 
 /// A stored record in the backends' encoding ([`super::kv_encode`]) as a

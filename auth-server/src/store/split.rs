@@ -206,6 +206,9 @@ impl KeyStore for SplitStore {
     async fn get_or_insert_key(&self, name: &str, candidate: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         self.lasting.get_or_insert_key(name, candidate).await
     }
+    async fn stored_key(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        self.lasting.stored_key(name).await
+    }
 }
 
 #[async_trait]

@@ -514,6 +514,9 @@ pub trait KeyStore: Send + Sync {
     /// The stored key called `name`; if there is none yet, store `candidate`
     /// and return it. Racing instances all get the one that won.
     async fn get_or_insert_key(&self, name: &str, candidate: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+    /// The stored key called `name`, if there is one (never made here: for
+    /// the commands that only read, `audit verify` and `migrate`).
+    async fn stored_key(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>>;
 }
 
 /// Which audit events to read.

@@ -9,7 +9,6 @@ use crate::store::dump::{Dump, Page, StoredRecord, stored_record};
 use crate::store::{Activation, User, redb_error};
 use async_trait::async_trait;
 use redb::ReadableDatabase;
-use zeroize::Zeroizing;
 
 /// Up to `limit` rows of `table` after `after`, as `keep` maps them (a row
 /// it declines is skipped); the cursor is the last key looked at.
@@ -81,18 +80,5 @@ impl Dump for EmbeddedStore {
             })
         })
         .await
-    }
-
-    async fn stored_key(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
-        let path = self.dir.join(format!("{name}-key.p8"));
-        tokio::task::spawn_blocking(move || {
-            if !path.exists() {
-                return Ok(None);
-            }
-            check_private(&path)?;
-            Ok(Some(Zeroizing::new(std::fs::read(&path)?)))
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("key task: {e}")))?
     }
 }

@@ -22,6 +22,19 @@ impl KeyStore for EmbeddedStore {
             .await
             .map_err(|e| Error::Internal(format!("key task: {e}")))?
     }
+
+    async fn stored_key(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        let path = self.dir.join(format!("{name}-key.p8"));
+        tokio::task::spawn_blocking(move || {
+            if !path.exists() {
+                return Ok(None);
+            }
+            check_private(&path)?;
+            Ok(Some(Zeroizing::new(std::fs::read(&path)?)))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("key task: {e}")))?
+    }
 }
 
 /// Read the key file, or create it with `candidate`: written to a temporary

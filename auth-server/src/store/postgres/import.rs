@@ -153,24 +153,21 @@ impl PgStore {
     /// Store a key the target lacks; `Ok(false)` if it already held this
     /// one, an error if it holds another (it has served with keys of its own).
     pub async fn import_key(&self, name: &str, material: &[u8]) -> Result<bool> {
-        let (inserted, stored) = self
+        let inserted = self
             .timed("import_key", async {
-                let inserted = sqlx::query(
+                sqlx::query(
                     "INSERT INTO keys (name, material) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 )
                 .bind(name)
                 .bind(material)
                 .execute(&self.pool)
-                .await?
-                .rows_affected();
-                let stored: Vec<u8> =
-                    sqlx::query_scalar("SELECT material FROM keys WHERE name = $1")
-                        .bind(name)
-                        .fetch_one(&self.pool)
-                        .await?;
-                Ok((inserted, zeroize::Zeroizing::new(stored)))
+                .await
+                .map(|r| r.rows_affected())
             })
             .await?;
+        let stored = crate::store::KeyStore::stored_key(self, name)
+            .await?
+            .unwrap_or_default();
         if !bool::from(subtle::ConstantTimeEq::ct_eq(stored.as_slice(), material)) {
             return Err(Error::Store(format!(
                 "the target database already holds another {name} key: it has served on its own; migrate into an empty database"

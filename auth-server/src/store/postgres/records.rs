@@ -34,6 +34,17 @@ impl KeyStore for PgStore {
         .await
         .map(Zeroizing::new)
     }
+
+    async fn stored_key(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        self.timed("stored_key", async {
+            sqlx::query_scalar::<_, Vec<u8>>("SELECT material FROM keys WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+        })
+        .await
+        .map(|k| k.map(Zeroizing::new))
+    }
 }
 
 #[async_trait]

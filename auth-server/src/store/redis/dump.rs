@@ -7,7 +7,6 @@ use crate::store::dump::{Dump, Page, StoredRecord, stored_record};
 use crate::store::{Activation, User, UserId};
 use async_trait::async_trait;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use zeroize::Zeroizing;
 
 impl RedisStore {
     /// Up to `limit` usernames after `after`, in bytewise order.
@@ -153,15 +152,6 @@ impl Dump for RedisStore {
         }
         let next = (node < nodes.len()).then(|| format!("{node} {cursor}"));
         Ok(Page { items, next })
-    }
-
-    async fn stored_key(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
-        let stored: Option<Vec<u8>> = self
-            .conn()
-            .get(format!("{}:key:{name}", self.prefix))
-            .await
-            .map_err(redis_error)?;
-        Ok(stored.map(Zeroizing::new))
     }
 }
 

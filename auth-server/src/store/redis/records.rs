@@ -30,6 +30,15 @@ impl KeyStore for RedisStore {
             .map(Zeroizing::new)
             .ok_or_else(|| Error::Store(format!("key {name} vanished")))
     }
+
+    async fn stored_key(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        let stored: Option<Vec<u8>> = self
+            .conn()
+            .get(format!("{}:key:{name}", self.prefix))
+            .await
+            .map_err(redis_error)?;
+        Ok(stored.map(Zeroizing::new))
+    }
 }
 
 #[async_trait]
