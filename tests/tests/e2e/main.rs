@@ -15,6 +15,7 @@ mod clients;
 mod consent;
 mod counter;
 mod deploy;
+mod failover;
 mod fapi;
 mod fatigue;
 mod firefox;

@@ -172,7 +172,11 @@ impl PgStore {
 /// client) or otherwise failed. The text goes to the log only.
 fn pg_error(e: sqlx::Error) -> Error {
     let unavailable = match &e {
+        // A proxy or virtual address with no primary behind it (HAProxy,
+        // a service during a failover) accepts, then closes the connection
+        // in the handshake: sqlx reports that as a protocol error.
         sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
