@@ -172,10 +172,93 @@ impl Drop for RedisProcess {
     }
 }
 
-struct OwnCluster {
-    nodes: String,
+/// A Redis Cluster started here.
+pub struct OwnCluster {
+    /// Seed node URLs, comma-separated.
+    pub nodes: String,
+    ports: Vec<u16>,
     _children: Vec<Child>,
     _dir: tempfile::TempDir,
+}
+
+impl OwnCluster {
+    /// Three masters, each with one replica that takes over a second after
+    /// its master is gone (`cluster-node-timeout 1000`): Redis Cluster's own
+    /// failover, for a test of its own.
+    pub fn start_replicated() -> Self {
+        let cluster = start_cluster(6, 1, "--cluster-node-timeout 1000")
+            .unwrap_or_else(|e| panic!("replicated cluster: {e}"));
+        // A replica takes over only once it has its master's data.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !cluster.ports.iter().all(|p| {
+            let info = redis_cli(*p, &["info", "replication"]);
+            info.contains("role:master") || info.contains("master_link_status:up")
+        }) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the replicas did not sync within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        cluster
+    }
+
+    /// The ports of the nodes that are masters now, as the node on `asked` sees it.
+    pub fn masters(&self, asked: u16) -> Vec<u16> {
+        let out = redis_cli(asked, &["cluster", "nodes"]);
+        out.lines()
+            .filter(|l| l.contains("master") && !l.contains("fail"))
+            .filter_map(|l| {
+                l.split(' ')
+                    .nth(1)?
+                    .split('@')
+                    .next()?
+                    .rsplit(':')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// Kill the node on `port` without warning (SIGKILL).
+    pub fn kill(&self, port: u16) {
+        let info = redis_cli(port, &["info", "server"]);
+        let pid = info
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .expect("the node's process id")
+            .trim()
+            .to_owned();
+        let killed = Command::new("kill").args(["-KILL", &pid]).status();
+        assert!(killed.is_ok_and(|s| s.success()), "kill {pid}");
+    }
+
+    /// Whether the cluster has taken over from the dead node: every other
+    /// node sees three masters, the dead one not among them, and says the
+    /// cluster is ok.
+    pub fn took_over_from(&self, dead: u16) -> bool {
+        self.ports.iter().filter(|p| **p != dead).all(|p| {
+            let masters = self.masters(*p);
+            masters.len() == 3
+                && !masters.contains(&dead)
+                && redis_cli(*p, &["cluster", "info"]).contains("cluster_state:ok")
+        })
+    }
+
+    /// Every node's port.
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 static CLUSTER: OnceLock<Result<OwnCluster, String>> = OnceLock::new();
@@ -186,36 +269,43 @@ pub fn redis_cluster_nodes() -> String {
     if let Ok(nodes) = std::env::var("POTVRDA_TEST_REDIS_CLUSTER") {
         return nodes;
     }
-    match CLUSTER.get_or_init(start_cluster) {
+    match CLUSTER.get_or_init(|| start_cluster(3, 0, "")) {
         Ok(c) => c.nodes.clone(),
         Err(e) => panic!("{e}"),
     }
 }
 
 /// A TCP port that is free, and whose cluster bus port (+10000) is free too.
-fn cluster_port() -> Result<u16, String> {
+fn cluster_port(taken: &[u16]) -> Result<u16, String> {
     for _ in 0..200 {
         let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let port = l.local_addr().map_err(|e| e.to_string())?.port();
-        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+        let clash = taken.iter().any(|t| {
+            [*t, t + 10_000].contains(&port) || [*t, t + 10_000].contains(&(port + 10_000))
+        });
+        if port < 55_000
+            && !clash
+            && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok()
+        {
             return Ok(port);
         }
     }
     Err("no free port pair for a cluster node".into())
 }
 
-fn start_cluster() -> Result<OwnCluster, String> {
+/// `nodes` nodes, `replicas` per master, `extra` more redis-server options.
+fn start_cluster(nodes: usize, replicas: usize, extra: &str) -> Result<OwnCluster, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut ports = Vec::new();
     let mut children = Vec::new();
-    for _ in 0..3 {
-        let port = cluster_port()?;
+    for _ in 0..nodes {
+        let port = cluster_port(&ports)?;
         let node_dir = dir.path().join(port.to_string());
         std::fs::create_dir(&node_dir).map_err(|e| e.to_string())?;
         // As for the single Redis: each node lives only as long as this process.
         let script = format!(
             "redis-server --port {port} --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file nodes.conf \
-             --save '' --appendonly no --dir '{}' >'{}/redis.log' 2>&1 & pid=$!; cat >/dev/null; kill $pid",
+             --save '' --appendonly no {extra} --dir '{}' >'{}/redis.log' 2>&1 & pid=$!; cat >/dev/null; kill $pid",
             node_dir.display(),
             node_dir.display()
         );
@@ -241,7 +331,8 @@ fn start_cluster() -> Result<OwnCluster, String> {
     let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let mut args = vec!["--cluster", "create"];
     args.extend(addrs.iter().map(String::as_str));
-    args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+    let replicas = replicas.to_string();
+    args.extend(["--cluster-replicas", replicas.as_str(), "--cluster-yes"]);
     let out = cli(&args)
         .map_err(|e| format!("redis-cli: {e} (Debian: apt-get install -y redis-tools)"))?;
     if !out.status.success() {
@@ -266,6 +357,7 @@ fn start_cluster() -> Result<OwnCluster, String> {
             .map(|a| format!("redis://{a}"))
             .collect::<Vec<_>>()
             .join(","),
+        ports,
         _children: children,
         _dir: dir,
     })
@@ -287,6 +379,9 @@ pub struct Options {
     pub redis_prefix: Option<String>,
     /// Another Redis than the shared test one.
     pub redis_url: Option<String>,
+    /// `redis_url` is a cluster's seed nodes (with `Backend::Postgres`:
+    /// the PostgreSQL + Redis Cluster shape).
+    pub redis_cluster: bool,
     /// A PostgreSQL database (two instances share one); `Backend::Postgres`
     /// makes a fresh one when unset.
     pub postgres_url: Option<String>,
@@ -337,6 +432,7 @@ impl Options {
             data_dir: None,
             redis_prefix: None,
             redis_url: None,
+            redis_cluster: false,
             postgres_url: None,
             clock: None,
             challenge_ttl: 60,
@@ -462,7 +558,7 @@ impl TestServer {
             store: potvrda_server::config::sections::Store {
                 data_dir: data_dir.clone(),
                 redis_url: redis_target.map(SecretString::from),
-                redis_cluster: opts.backend == Backend::RedisCluster,
+                redis_cluster: opts.backend == Backend::RedisCluster || opts.redis_cluster,
                 redis_key_prefix: redis_prefix.clone().unwrap_or_else(|| "potvrda".into()),
                 postgres_url: postgres_url.clone().map(SecretString::from),
                 postgres_pool_size: 4,

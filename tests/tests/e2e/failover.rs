@@ -207,6 +207,22 @@ async fn work(srv: &TestServer, stop: &AtomicBool, counts: &Mutex<Counts>) {
     }
 }
 
+/// Wait (60 s at most) until `done`, keeping the server's clock on the
+/// wall's: the phones sign with the wall's time, and the server refuses
+/// proofs from its future.
+async fn until(srv: &TestServer, what: &str, done: &dyn Fn() -> bool) {
+    use potvrda_server::clock::Clock as _;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what} within 60 s");
+        let behind = potvrda_e2e::now() - srv.clock.now();
+        if behind > 0 {
+            srv.clock.advance(behind);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The rows of one column of the promoted database.
 fn column(cluster: &PostgresCluster, sql: &str) -> std::collections::HashSet<String> {
     cluster
@@ -239,13 +255,7 @@ async fn a_promoted_synchronous_standby_holds_every_acknowledged_write() {
     let unavailable = || counts.lock().unwrap().unavailable;
     let load = futures_util::future::join_all((0..WORKERS).map(|_| work(&srv, &stop, &counts)));
     let conductor = async {
-        let until = async |what: &str, done: &dyn Fn() -> bool| {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-            while !done() {
-                assert!(tokio::time::Instant::now() < deadline, "{what} within 60 s");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
+        let until = async |what: &str, done: &dyn Fn() -> bool| until(&srv, what, done).await;
         until("10 accounts before the crash", &|| acked() >= 10).await;
         // The standby stops hearing the primary; the primary crashes once a
         // commit was made in that window: acknowledged (then lost, with
@@ -322,4 +332,169 @@ async fn a_promoted_synchronous_standby_holds_every_acknowledged_write() {
         "acknowledged, then lost: {lost_devices:?}"
     );
     assert!(c.logins >= 10 && c.unavailable >= 10, "{c:?}");
+}
+
+/// How one login through a Redis failover ended.
+enum Ended {
+    /// Approved, and its token handed over once.
+    Completed,
+    /// Refused cleanly (its login or decision was lost with the master):
+    /// the citizen starts again.
+    Failed,
+}
+
+/// A login that may meet the failover: it completes or fails cleanly, and
+/// a second look at a completed one never hands out another token.
+async fn log_in_through_failover(
+    srv: &TestServer,
+    c: &crate::support::Citizen,
+    counts: &Mutex<Counts>,
+) -> Ended {
+    let l: LoginResponse = through_gap(counts, async || {
+        let r = srv
+            .login_raw(&c.account.username, c.account.initial_password.expose())
+            .await;
+        if r.status() == 201 {
+            Ok(r.json().await.expect("json"))
+        } else {
+            Err(http_error(r).await)
+        }
+    })
+    .await
+    .expect("login accepted");
+    let pending = through_gap(counts, async || {
+        c.phone.pending().await.map_err(phone_error)
+    })
+    .await
+    .expect("pull");
+    // One login at a time per citizen: a newer one supersedes the older.
+    let Some(challenge) = pending.into_iter().max_by_key(|ch| ch.claims.iat) else {
+        return Ended::Failed;
+    };
+    match through_gap(counts, async || {
+        c.phone
+            .answer(&challenge, Decision::Approve, Some(l.number))
+            .await
+            .map_err(phone_error)
+    })
+    .await
+    {
+        Ok(_) | Err((409, _)) => {}
+        Err((status, _)) if status < 500 => return Ended::Failed,
+        Err(e) => panic!("approval: {e:?}"),
+    }
+    let status = async |wait: u64| {
+        through_gap(counts, async || {
+            let r = srv
+                .status_raw(&l.login_id, l.login_secret.expose(), wait)
+                .await;
+            if r.status() == 200 {
+                Ok(r.json::<LoginStatusResponse>().await.expect("json"))
+            } else {
+                Err(http_error(r).await)
+            }
+        })
+        .await
+    };
+    let Ok(first) = status(5).await else {
+        return Ended::Failed;
+    };
+    let Some(token) = first.access_token else {
+        return Ended::Failed;
+    };
+    // Asked again: the same token (redelivered) or none, never another.
+    if let Ok(again) = status(0).await
+        && let Some(other) = again.access_token
+    {
+        assert!(other == token, "login {} handed two tokens", l.login_id);
+    }
+    Ended::Completed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_master_killed_under_load_loses_no_account_and_never_gives_two_tokens() {
+    let cluster = potvrda_e2e::OwnCluster::start_replicated();
+    let srv = TestServer::start_with(Options {
+        redis_url: Some(cluster.nodes.clone()),
+        redis_cluster: true,
+        limits: (10_000, 900, 5, 900),
+        ..Options::new(Backend::Postgres)
+    })
+    .await;
+    let mut citizens = Vec::new();
+    for _ in 0..WORKERS {
+        citizens.push(crate::support::citizen(&srv, None).await);
+    }
+    let stop = AtomicBool::new(false);
+    let counts = Mutex::new(Counts::default());
+    let ended = Mutex::new((0usize, 0usize));
+    let completed = || ended.lock().unwrap().0;
+    let load = futures_util::future::join_all(citizens.iter().map(|c| async {
+        while !stop.load(Ordering::Relaxed) {
+            open_account(&srv, &counts).await;
+            let outcome = log_in_through_failover(&srv, c, &counts).await;
+            let mut e = ended.lock().unwrap();
+            match outcome {
+                Ended::Completed => e.0 += 1,
+                Ended::Failed => e.1 += 1,
+            }
+        }
+    }));
+    let conductor = async {
+        let until = async |what: &str, done: &dyn Fn() -> bool| until(&srv, what, done).await;
+        until("10 logins before the kill", &|| completed() >= 10).await;
+        let master = cluster.masters(cluster.ports()[0])[0];
+        let killed = Instant::now();
+        cluster.kill(master);
+        until("the replica taking over", &|| {
+            cluster.took_over_from(master)
+        })
+        .await;
+        let took_over = Instant::now();
+        let at_takeover = completed();
+        until("10 logins after the takeover", &|| {
+            completed() >= at_takeover + 10
+        })
+        .await;
+        stop.store(true, Ordering::Relaxed);
+        (killed, took_over)
+    };
+    let (_, (killed, took_over)) = tokio::join!(load, conductor);
+    let c = counts.into_inner().unwrap();
+    let (done, failed) = ended.into_inner().unwrap();
+
+    let url = srv.postgres_url.clone().expect("postgres");
+    let out = std::process::Command::new("psql")
+        .args([
+            url.as_str(),
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "SELECT username FROM users",
+        ])
+        .output()
+        .expect("psql");
+    let users: std::collections::HashSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let lost: Vec<&String> = c
+        .citizens
+        .iter()
+        .map(|(u, _)| u)
+        .filter(|u| !users.contains(*u))
+        .collect();
+    eprintln!(
+        "redis failover: accounts acknowledged {} / surviving {}; logins completed {}, failed cleanly {}; \
+         503s {}; the replica took over {:.2} s after the kill",
+        c.citizens.len(),
+        c.citizens.len() - lost.len(),
+        done,
+        failed,
+        c.unavailable,
+        (took_over - killed).as_secs_f64(),
+    );
+    assert!(lost.is_empty(), "acknowledged, then lost: {lost:?}");
+    assert!(done >= 20, "{done} logins completed");
 }

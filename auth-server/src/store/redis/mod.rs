@@ -270,7 +270,21 @@ fn count<T>(failures: &AtomicU64, r: redis::RedisResult<T>) -> redis::RedisResul
 /// A Redis failure as the domain's error: unavailable (503, retried by
 /// the caller) when the connection is the problem, else a store error.
 fn redis_error(e: redis::RedisError) -> Error {
-    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+    use redis::{ErrorKind, ServerErrorKind};
+    // A cluster moving slots or electing a new master (MOVED, ASK, TRYAGAIN,
+    // CLUSTERDOWN, MASTERDOWN after the client's own retries) or a replica
+    // still loading passes: the request is worth retrying.
+    let passing = e.is_cluster_error()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading)
+        );
+    if passing
+        || e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+    {
         Error::StoreUnavailable(e.to_string())
     } else {
         Error::Store(e.to_string())
