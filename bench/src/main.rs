@@ -10,6 +10,8 @@
 //! ```
 #![allow(clippy::expect_used)] // a benchmark: failing loudly is its job
 
+mod national;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -35,6 +37,18 @@ enum Store {
     Redis,
     /// Two instances on one Redis: login and long-poll on A, approval on B.
     RedisTwo,
+    /// PostgreSQL (durable, a cluster of the benchmark's own) + Redis.
+    Postgres,
+}
+
+impl Store {
+    /// The Redis URL (and key prefix) the server uses, if any, and the
+    /// PostgreSQL database (name, URL) made for it.
+    fn backing(self) -> (Option<String>, Option<(String, String)>) {
+        let redis = (self != Store::Embedded).then(potvrda_e2e::redis_url);
+        let postgres = (self == Store::Postgres).then(national::database);
+        (redis, postgres)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,6 +88,14 @@ struct Cli {
     /// long-poll, on one instance, and report its resident memory.
     #[arg(long)]
     hold: Option<usize>,
+    /// `postgres` store: before the logins, load this many more citizens
+    /// (each with a device) by `COPY`; one run per number given, in order
+    /// (`--preload 1000,1000000`: the ratios of one run).
+    #[arg(long, value_delimiter = ',')]
+    preload: Vec<usize>,
+    /// Counter searches measured after the logins (`postgres` store).
+    #[arg(long, default_value_t = 200)]
+    searches: usize,
 }
 
 struct Server {
@@ -242,12 +264,16 @@ struct Citizen {
     pushes: Mutex<mpsc::UnboundedReceiver<Vec<u8>>>,
 }
 
-async fn run(cli: &Cli, store: Store) -> (f64, f64) {
+async fn run(cli: &Cli, store: Store, preload: usize) -> (f64, f64) {
     let token = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let prefix = format!("bench{}", uuid::Uuid::new_v4().simple());
-    let redis_url = matches!(store, Store::Redis | Store::RedisTwo).then(potvrda_e2e::redis_url);
+    let (redis_url, postgres) = store.backing();
     let redis = redis_url.as_deref().map(|u| (u, prefix.as_str()));
-    let a = Server::start(cli, redis, &token, &[]).await;
+    let pg_env: Vec<(&str, &str)> = postgres
+        .iter()
+        .map(|(_, url)| ("POTVRDA_POSTGRES_URL", url.as_str()))
+        .collect();
+    let a = Server::start(cli, redis, &token, &pg_env).await;
     let b = match store {
         Store::RedisTwo => Some(Server::start(cli, redis, &token, &[]).await),
         _ => None,
@@ -304,7 +330,16 @@ async fn run(cli: &Cli, store: Store) -> (f64, f64) {
             }
         }
     });
+    if let (Some((db, _)), 1..) = (&postgres, preload) {
+        let took = national::preload(db, preload);
+        println!(
+            "\nloaded {preload} citizens with a device each by COPY in {:.1} s ({:.0} citizens/s)",
+            took.as_secs_f64(),
+            preload as f64 / took.as_secs_f64()
+        );
+    }
 
+    let events_before = postgres.as_ref().map_or(0, |(db, _)| national::audit_events(db));
     let samples = Arc::new(Mutex::new(Samples::default()));
     let cpu_before = a.cpu_seconds() + b.as_ref().map_or(0.0, Server::cpu_seconds);
     let started = Instant::now();
@@ -389,7 +424,35 @@ async fn run(cli: &Cli, store: Store) -> (f64, f64) {
     row("push delivery", &mut s.push);
     row("approve -> token", &mut s.approve_to_token);
     row("whole cycle", &mut s.cycle);
+    if let Some((db, _)) = &postgres {
+        let [(citizens, per), (devices, per_device), (events, per_event)] = national::sizes(db);
+        println!(
+            "  PostgreSQL         {citizens} accounts, {per:.0} bytes each; {devices} devices, \
+             {per_device:.0} bytes each; {events} audit events ({:.1} per login), {per_event:.0} \
+             bytes each (all with indexes)",
+            events.saturating_sub(events_before) as f64 / n as f64
+        );
+        let official =
+            national::official_token(&http, &a.url, &token, (PORTAL_CLIENT, PORTAL_SECRET)).await;
+        let mut took = national::searches(&http, &a.url, &official, preload, cli.searches).await;
+        row("counter search", &mut took);
+    }
     (rate, cpu * 1e3 / n as f64)
+}
+
+/// Redis's `used_memory` (`redis-cli INFO memory`) of the benchmark's Redis.
+fn redis_used_memory(url: &str) -> u64 {
+    let mut cli = Command::new("redis-cli");
+    match url.strip_prefix("redis+unix://") {
+        Some(socket) => cli.args(["-s", socket]),
+        None => cli.args(["-u", url]),
+    };
+    let out = cli.args(["INFO", "memory"]).output().expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory")
 }
 
 /// The challenges' lifetime while holding (the configuration's maximum).
@@ -402,16 +465,22 @@ const HOLD_MARGIN_SECS: u64 = 60;
 async fn hold(cli: &Cli, store: Store, n: usize) {
     let token = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let prefix = format!("bench{}", uuid::Uuid::new_v4().simple());
-    let redis_url = matches!(store, Store::Redis | Store::RedisTwo).then(potvrda_e2e::redis_url);
+    let (redis_url, postgres) = store.backing();
     // The challenges must outlive the ramp: with the default 60 s, the
     // first logins expired before the last were parked on a slow day, and
     // the figures described fewer logins than they said.
     let ttl = HOLD_CHALLENGE_TTL.to_string();
+    let mut env = vec![("POTVRDA_CHALLENGE_TTL", ttl.as_str())];
+    env.extend(
+        postgres
+            .iter()
+            .map(|(_, url)| ("POTVRDA_POSTGRES_URL", url.as_str())),
+    );
     let server = Server::start(
         cli,
         redis_url.as_deref().map(|u| (u, prefix.as_str())),
         &token,
-        &[("POTVRDA_CHALLENGE_TTL", &ttl)],
+        &env,
     )
     .await;
     let http = reqwest::Client::builder()
@@ -453,6 +522,7 @@ async fn hold(cli: &Cli, store: Store, n: usize) {
         .map(|r| r.expect("setup"))
         .collect();
     let rss_accounts = server.rss_bytes();
+    let redis_accounts = redis_url.as_deref().map(redis_used_memory);
     let started = Instant::now();
     let mut polls = Vec::with_capacity(n);
     for chunk in accounts.chunks(64) {
@@ -521,6 +591,10 @@ async fn hold(cli: &Cli, store: Store, n: usize) {
         ));
     }
     let rss_held = server.rss_bytes();
+    let redis_grew = redis_url
+        .as_deref()
+        .zip(redis_accounts)
+        .map(|(url, before)| redis_used_memory(url).saturating_sub(before));
     println!("\n{store:?} store, holding {n} pending logins");
     println!(
         "  held (server gauges) {parked:.0} parked long-polls, {pending:.0} pending challenges; \
@@ -538,6 +612,13 @@ async fn hold(cli: &Cli, store: Store, n: usize) {
         "  per held login     {:.1} KB",
         (rss_held.saturating_sub(rss_accounts)) as f64 / n as f64 / 1e3
     );
+    if let Some(grew) = redis_grew {
+        println!(
+            "  Redis              +{:.1} MB holding them: {:.0} bytes per live login",
+            grew as f64 / 1e6,
+            grew as f64 / n as f64
+        );
+    }
     for p in polls {
         p.abort();
     }
@@ -640,11 +721,17 @@ async fn main() {
         );
     }
     for store in cli.store.clone() {
-        let before = if owasp { bound().await } else { 0.0 };
-        let (rate, _) = run(&cli, store).await;
-        if owasp {
-            let after = bound().await;
-            Bound { before, after }.report(rate);
+        let preloads = match (store, cli.preload.as_slice()) {
+            (Store::Postgres, [_, ..]) => cli.preload.clone(),
+            _ => vec![0],
+        };
+        for preload in preloads {
+            let before = if owasp { bound().await } else { 0.0 };
+            let (rate, _) = run(&cli, store, preload).await;
+            if owasp {
+                let after = bound().await;
+                Bound { before, after }.report(rate);
+            }
         }
     }
 }

@@ -325,6 +325,49 @@ impl PostgresCluster {
         )
     }
 
+    /// The URL of database `db` on this cluster.
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "postgres://postgres@localhost:5432/{db}?host={}",
+            self.dir.display()
+        )
+    }
+
+    /// `COPY … FROM STDIN` (text format) in `db`, fed `rows` (one line each,
+    /// columns separated by tabs, already escaped) through psql.
+    pub fn copy_in(
+        &self,
+        db: &str,
+        copy: &str,
+        rows: impl Iterator<Item = String>,
+    ) -> Result<(), String> {
+        use std::io::Write as _;
+        let mut child = Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-h"])
+            .arg(&self.dir)
+            .args(["-d", db, "-c", copy])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run psql: {e}"))?;
+        {
+            let stdin = child.stdin.take().ok_or("no stdin")?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, stdin);
+            for row in rows {
+                w.write_all(row.as_bytes())
+                    .and_then(|()| w.write_all(b"\n"))
+                    .map_err(|e| format!("COPY: {e}"))?;
+            }
+            w.flush().map_err(|e| format!("COPY: {e}"))?;
+        }
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
     /// Run one SQL command in `db` with psql.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, String> {
         let out = Command::new("psql")
