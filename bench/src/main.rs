@@ -339,7 +339,9 @@ async fn run(cli: &Cli, store: Store, preload: usize) -> (f64, f64) {
         );
     }
 
-    let events_before = postgres.as_ref().map_or(0, |(db, _)| national::audit_events(db));
+    let events_before = postgres
+        .as_ref()
+        .map_or(0, |(db, _)| national::audit_events(db));
     let samples = Arc::new(Mutex::new(Samples::default()));
     let cpu_before = a.cpu_seconds() + b.as_ref().map_or(0.0, Server::cpu_seconds);
     let started = Instant::now();

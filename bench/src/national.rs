@@ -70,7 +70,11 @@ pub(crate) fn preload(db: &str, n: usize) -> Duration {
     .expect("COPY devices");
     // What follows a bulk load: hint bits and the visibility map set, the
     // statistics taken, the dirty pages written out, before serving.
-    for step in ["VACUUM (FREEZE, ANALYZE) users", "VACUUM (FREEZE, ANALYZE) devices", "CHECKPOINT"] {
+    for step in [
+        "VACUUM (FREEZE, ANALYZE) users",
+        "VACUUM (FREEZE, ANALYZE) devices",
+        "CHECKPOINT",
+    ] {
         c.psql(db, step).expect(step);
     }
     started.elapsed()
