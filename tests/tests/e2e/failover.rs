@@ -207,6 +207,15 @@ async fn work(srv: &TestServer, stop: &AtomicBool, counts: &Mutex<Counts>) {
     }
 }
 
+/// The server's warnings and errors in the test's output (shown when it
+/// fails): what a 500 in the gap was.
+fn server_log() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_test_writer()
+        .try_init();
+}
+
 /// Wait (60 s at most) until `done`, keeping the server's clock on the
 /// wall's: the phones sign with the wall's time, and the server refuses
 /// proofs from its future.
@@ -235,6 +244,7 @@ fn column(cluster: &PostgresCluster, sql: &str) -> std::collections::HashSet<Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promoted_synchronous_standby_holds_every_acknowledged_write() {
+    server_log();
     let primary = PostgresCluster::start_primary().expect("primary");
     // Every commit waits for the standby from now on: it comes first.
     let standby = primary.start_standby().expect("standby");
@@ -413,6 +423,7 @@ async fn log_in_through_failover(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_cluster_master_killed_under_load_loses_no_account_and_never_gives_two_tokens() {
+    server_log();
     let cluster = potvrda_e2e::OwnCluster::start_replicated();
     let srv = TestServer::start_with(Options {
         redis_url: Some(cluster.nodes.clone()),

@@ -4,7 +4,7 @@
 //! (or the same), the audit trail copied link for link with its progress in
 //! the same transaction, and the chains' heads set to the source's at the end.
 
-use potvrda_domain::audit::chain::{ChainName, Heads};
+use potvrda_domain::audit::chain::Heads;
 use potvrda_proto::api::AuditEvent;
 
 use super::PgStore;
@@ -201,39 +201,11 @@ impl PgStore {
     /// Copy a batch of events as they are (their links included) and move
     /// the cursor to `last_id`, in one transaction.
     pub async fn import_audit(&self, events: &[AuditEvent], last_id: &str) -> Result<()> {
-        let mut ats: Vec<i64> = Vec::with_capacity(events.len());
-        let mut stored = Vec::with_capacity(events.len());
-        for e in events {
-            ats.push(e.at);
-            stored.push(serde_json::to_value(AuditEvent {
-                id: String::new(),
-                ..e.clone()
-            })?);
-        }
-        let ms: Vec<i64> = ats.iter().map(|a| a.saturating_mul(1000)).collect();
-        let users: Vec<Option<&str>> = events.iter().map(|e| e.user_id.as_deref()).collect();
-        let actors: Vec<Option<&str>> = events.iter().map(|e| e.actor_id.as_deref()).collect();
-        let places: Vec<Option<&str>> = events.iter().map(|e| e.municipality.as_deref()).collect();
+        let ats: Vec<i64> = events.iter().map(|e| e.at).collect();
         self.timed("import_audit", async {
             let mut tx = self.pool.begin().await?;
-            sqlx::query("SELECT potvrda_audit_month(a) FROM (SELECT DISTINCT unnest($1::bigint[]) AS a) m")
-                .bind(&ats)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO audit (at, at_ms, user_id, actor_id, municipality, event) \
-                 SELECT at, at_ms, user_id, actor_id, municipality, event \
-                 FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) \
-                 WITH ORDINALITY AS e(at, at_ms, user_id, actor_id, municipality, event, i) ORDER BY i",
-            )
-            .bind(&ats)
-            .bind(&ms)
-            .bind(&users)
-            .bind(&actors)
-            .bind(&places)
-            .bind(&stored)
-            .execute(&mut *tx)
-            .await?;
+            super::audit::ensure_months(&mut tx, &ats).await?;
+            super::audit::insert_rows(&mut tx, events).await?;
             sqlx::query(
                 "INSERT INTO migration_progress (step, cursor) VALUES ($1, $2) \
                  ON CONFLICT (step) DO UPDATE SET cursor = EXCLUDED.cursor",
@@ -250,14 +222,8 @@ impl PgStore {
     /// Set every chain's head to the source's (the events were copied
     /// link for link, so its heads are theirs).
     pub async fn import_heads(&self, heads: &Heads) -> Result<()> {
-        let mut rows = vec![(ChainName::National.to_string(), heads.national)];
-        rows.extend(
-            heads
-                .municipal
-                .iter()
-                .map(|(code, h)| (ChainName::Municipality(code.clone()).to_string(), *h)),
-        );
-        let (chains, ns, hashes, anchored) = super::records::head_columns(&rows);
+        let rows = super::audit::head_rows(heads);
+        let (chains, ns, hashes, anchored) = super::audit::head_columns(&rows);
         self.timed("import_heads", async {
             sqlx::query(
                 "INSERT INTO audit_heads (chain, n, hash, anchored) \

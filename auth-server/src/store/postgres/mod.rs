@@ -5,6 +5,7 @@
 //! Redis, which keeps what is fleeting.
 
 mod accounts;
+mod audit;
 pub mod import;
 mod records;
 
@@ -89,6 +90,8 @@ pub struct PgStore {
     last_purge: Arc<AtomicI64>,
     /// The audit chains whose head row is known to exist.
     known_chains: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Audit appends waiting for their batch.
+    audit_queue: Arc<audit::AuditQueue>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -127,6 +130,7 @@ impl PgStore {
             last_sweep: Arc::default(),
             last_purge: Arc::default(),
             known_chains: Arc::default(),
+            audit_queue: Arc::default(),
         })
     }
 
