@@ -344,6 +344,7 @@ async fn run(cli: &Cli, store: Store, preload: usize) -> (f64, f64) {
         .map_or(0, |(db, _)| national::audit_events(db));
     let samples = Arc::new(Mutex::new(Samples::default()));
     let cpu_before = a.cpu_seconds() + b.as_ref().map_or(0.0, Server::cpu_seconds);
+    let commands_before = redis_url.as_deref().map(redis_commands);
     let started = Instant::now();
     let workers = (0..cli.concurrency).map(|w| {
         let mine: Vec<_> = citizens.iter().skip(w).step_by(cli.concurrency).cloned().collect();
@@ -410,6 +411,11 @@ async fn run(cli: &Cli, store: Store, preload: usize) -> (f64, f64) {
     }
     let elapsed = started.elapsed();
     let cpu = a.cpu_seconds() + b.as_ref().map_or(0.0, Server::cpu_seconds) - cpu_before;
+    // Minus the INFO call that reads it.
+    let commands = redis_url
+        .as_deref()
+        .zip(commands_before)
+        .map(|(url, before)| redis_commands(url).saturating_sub(before + 1));
     let n = cli.citizens * cli.rounds;
     let rate = n as f64 / elapsed.as_secs_f64();
     let mut s = samples.lock().await;
@@ -422,6 +428,12 @@ async fn run(cli: &Cli, store: Store, preload: usize) -> (f64, f64) {
         "  server CPU         {:.3} ms per login",
         cpu * 1e3 / n as f64
     );
+    if let Some(commands) = commands {
+        println!(
+            "  Redis commands     {:.1} per login",
+            commands as f64 / n as f64
+        );
+    }
     row("login request", &mut s.login);
     row("push delivery", &mut s.push);
     row("approve -> token", &mut s.approve_to_token);
@@ -442,19 +454,30 @@ async fn run(cli: &Cli, store: Store, preload: usize) -> (f64, f64) {
     (rate, cpu * 1e3 / n as f64)
 }
 
-/// Redis's `used_memory` (`redis-cli INFO memory`) of the benchmark's Redis.
-fn redis_used_memory(url: &str) -> u64 {
+/// A field of `redis-cli INFO <section>` of the benchmark's Redis.
+fn redis_info(url: &str, section: &str, field: &str) -> u64 {
     let mut cli = Command::new("redis-cli");
     match url.strip_prefix("redis+unix://") {
         Some(socket) => cli.args(["-s", socket]),
         None => cli.args(["-u", url]),
     };
-    let out = cli.args(["INFO", "memory"]).output().expect("redis-cli");
+    let out = cli.args(["INFO", section]).output().expect("redis-cli");
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
-        .expect("used_memory")
+        .unwrap_or_else(|| panic!("INFO {section}: no {field}"))
+}
+
+/// Redis's `used_memory`.
+fn redis_used_memory(url: &str) -> u64 {
+    redis_info(url, "memory", "used_memory")
+}
+
+/// Commands Redis has processed (the benchmark's Redis is its own: only
+/// the servers under test use it while a run is measured).
+fn redis_commands(url: &str) -> u64 {
+    redis_info(url, "stats", "total_commands_processed")
 }
 
 /// The challenges' lifetime while holding (the configuration's maximum).
