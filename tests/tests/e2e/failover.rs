@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use potvrda_e2e::postgres::{PostgresCluster, ServiceAddress};
 use potvrda_e2e::{Backend, Options, TestServer, unique};
 use potvrda_mobile_core::phone::VirtualPhone;
-use potvrda_proto::ErrorBody;
 use potvrda_proto::api::{
     CreateCitizenRequest, CreateCitizenResponse, LoginResponse, LoginStatus, LoginStatusResponse,
 };
 use potvrda_proto::jose::Decision;
+
+use crate::support::{http_error, phone_error};
 
 /// Workers of the load.
 const WORKERS: usize = 3;
@@ -61,19 +62,6 @@ async fn through_gap<T>(
             Err((status, code)) if status >= 500 => panic!("{status} {code}"),
             other => return other,
         }
-    }
-}
-
-async fn http_error(r: reqwest::Response) -> Failure {
-    let status = r.status().as_u16();
-    let body: ErrorBody = r.json().await.expect("a JSON error body");
-    (status, body.error.as_str().to_owned())
-}
-
-fn phone_error(e: potvrda_mobile_core::Error) -> Failure {
-    match e {
-        potvrda_mobile_core::Error::Server { status, error } => (status, error),
-        other => panic!("phone: {other}"),
     }
 }
 

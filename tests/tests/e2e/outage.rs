@@ -140,19 +140,6 @@ async fn through_outage<T>(
     }
 }
 
-async fn http_error(r: reqwest::Response) -> (u16, String) {
-    let status = r.status().as_u16();
-    let body: ErrorBody = r.json().await.expect("JSON error body");
-    (status, body.error.as_str().to_owned())
-}
-
-fn phone_error(e: potvrda_mobile_core::Error) -> (u16, String) {
-    match e {
-        potvrda_mobile_core::Error::Server { status, error } => (status, error),
-        other => panic!("phone: {other}"),
-    }
-}
-
 /// One citizen logging in again and again, through either instance.
 async fn keep_logging_in(
     servers: [&TestServer; 2],

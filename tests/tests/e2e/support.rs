@@ -406,3 +406,18 @@ pub fn catch_up(srv: &TestServer) {
         srv.clock.advance(behind);
     }
 }
+
+/// The status and error code of a failed HTTP answer.
+pub async fn http_error(r: reqwest::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    let body: potvrda_proto::ErrorBody = r.json().await.expect("a JSON error body");
+    (status, body.error.as_str().to_owned())
+}
+
+/// The status and error code of a phone call the server refused.
+pub fn phone_error(e: potvrda_mobile_core::Error) -> (u16, String) {
+    match e {
+        potvrda_mobile_core::Error::Server { status, error } => (status, error),
+        other => panic!("phone: {other}"),
+    }
+}
