@@ -20,7 +20,7 @@ use potvrda_domain::store::{AuditFilter, DeviceStore as _, UserStore as _};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::store::dump::{Dump, KEY_NAMES};
+use crate::store::dump::{Dump, KEY_NAMES, StoredRecord};
 use crate::store::postgres::import::Totals;
 use crate::store::postgres::{PgStore, PoolSettings};
 
@@ -141,7 +141,7 @@ pub async fn run(
     target.import_heads(&heads).await?;
     s.target = target.totals().await?;
     check_counts(&s)?;
-    s.sampled = check_sample(source, target, &users, &records, now).await?;
+    s.sampled = check_sample(source, target, &users, &records).await?;
     let jwks = crate::audit_check::audit_jwks(audit_key_file, target).await?;
     s.audit = crate::audit_check::verify_store(target, &jwks).await?;
     if let Some(broken) = &s.audit.broken {
@@ -214,13 +214,13 @@ async fn copy_activations(
 }
 
 /// Lasting records (a key `SCAN` gives twice counts once); returns the
-/// keys of the sample.
+/// sampled records as read.
 async fn copy_records(
     source: &dyn Dump,
     target: &PgStore,
     now: i64,
     s: &mut Summary,
-) -> Result<Vec<String>> {
+) -> Result<Vec<StoredRecord>> {
     let mut seen = HashSet::new();
     let mut sample = Vec::new();
     let mut after: Option<String> = None;
@@ -229,7 +229,7 @@ async fn copy_records(
         for r in &page.items {
             if seen.insert(r.key.clone()) {
                 if sampled(s.source.records) {
-                    sample.push(r.key.clone());
+                    sample.push(r.clone());
                 }
                 s.source.records += 1;
             }
@@ -306,8 +306,7 @@ async fn check_sample(
     source: &dyn Dump,
     target: &PgStore,
     users: &[String],
-    records: &[String],
-    now: i64,
+    records: &[StoredRecord],
 ) -> Result<u64> {
     let mut checked = 0;
     for id in users {
@@ -320,23 +319,14 @@ async fn check_sample(
         }
         checked += 1;
     }
-    let mut wanted: HashSet<&str> = records.iter().map(String::as_str).collect();
-    let mut after: Option<String> = None;
-    while !wanted.is_empty() {
-        let page = source.records_page(after.as_deref(), BATCH, now).await?;
-        for r in &page.items {
-            if wanted.remove(r.key.as_str()) {
-                let stored = target.stored_record(&r.key).await?;
-                if stored.as_ref() != Some(&(r.value.clone(), r.expires_at)) {
-                    return Err(Error::Store(format!("sample: record {} differs", r.key)));
-                }
-                checked += 1;
-            }
+    // Records as the copy read them (no second pass over the source: the
+    // counts already show a source that changed meanwhile).
+    for r in records {
+        let stored = target.stored_record(&r.key).await?;
+        if stored.as_ref() != Some(&(r.value.clone(), r.expires_at)) {
+            return Err(Error::Store(format!("sample: record {} differs", r.key)));
         }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
+        checked += 1;
     }
     Ok(checked)
 }
