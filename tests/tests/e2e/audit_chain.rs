@@ -331,6 +331,62 @@ async fn audit_verify_names_a_row_edited_or_cut_in_postgres() {
     );
 }
 
+/// The embedded store's log is an export as it lies on the disk: the
+/// auditor's own verifier checks its files; a line edited or the last ones
+/// cut is named by `audit verify` on the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_log_verifies_as_it_lies_and_names_a_line_edited_or_cut() {
+    let srv = server(Backend::Embedded).await;
+    a_day_at_the_counter(&srv).await;
+    let (exported, jwks) = (parse(&export(&srv).await), audit_jwks(&srv).await);
+    let config = srv.config.clone();
+    let dir = srv.data_dir.join("audit");
+    let _keep = srv.stop().await;
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("audit dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let on_disk: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).expect("segment"))
+        .collect();
+    let events = parse(&on_disk);
+    assert!(events.len() >= exported.len(), "the export is the log's");
+    assert_eq!(events[..exported.len()], exported[..]);
+    let theirs = auditors_verifier(&on_disk, &jwks).await;
+    assert_eq!(theirs["ok"], true, "{theirs}");
+    assert_eq!(theirs["events"], events.len());
+
+    let newest = files.last().expect("a segment").clone();
+    let text = std::fs::read_to_string(&newest).expect("segment");
+    let lines: Vec<&str> = text.lines().collect();
+    let victim = parse(lines[lines.len() / 2]).remove(0);
+    let forged = lines
+        .iter()
+        .map(|l| match *l == lines[lines.len() / 2] {
+            true => l.replacen(r#""detail":{"#, r#""detail":{"forged":true,"#, 1),
+            false => (*l).to_owned(),
+        })
+        .collect::<Vec<_>>();
+    std::fs::write(&newest, forged.join("\n") + "\n").expect("edited");
+    let (report, head) = audit_check::verify_live(&config).await.expect("read");
+    let (said, ok) = audit_check::describe(&report, Some(head));
+    assert!(
+        !ok && said.contains(&format!("BROKEN at event {} (national", victim.id)),
+        "{said}"
+    );
+    // Undone, then the newest lines cut: the saved heads know how far it went.
+    let cut = &lines[..lines.len() - 2];
+    std::fs::write(&newest, cut.join("\n") + "\n").expect("cut");
+    let (report, head) = audit_check::verify_live(&config).await.expect("read");
+    let (said, ok) = audit_check::describe(&report, Some(head));
+    assert!(
+        !ok && said.contains("events at its end are missing"),
+        "{said}"
+    );
+}
+
 fn psql(url: &str, sql: &str) {
     let out = std::process::Command::new("psql")
         .args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql])

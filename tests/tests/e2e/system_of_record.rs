@@ -9,6 +9,7 @@ use std::time::Duration;
 use potvrda_e2e::{Backend, TestServer};
 use potvrda_proto::api::{AuditEvent, AuditKind, Severity};
 use potvrda_server::ports::NoMeter;
+use potvrda_server::store::embedded::EmbeddedStore;
 use potvrda_server::store::postgres::{PgStore, PoolSettings};
 use potvrda_server::store::redis::RedisStore;
 use potvrda_server::store::split::SplitStore;
@@ -47,6 +48,27 @@ async fn audit_months_past_retention_are_dropped_whole_and_the_drop_is_recorded(
     let pg = PgStore::connect(&url, pool, Arc::new(NoMeter))
         .await
         .expect("postgres");
+    months_are_dropped_whole(&pg).await;
+}
+
+/// The embedded store's log keeps the same months, dropped the same way:
+/// a segment file deleted, after the drop is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_audit_months_past_retention_are_dropped_whole_and_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("opens");
+    months_are_dropped_whole(&store).await;
+    let mut left: Vec<_> = std::fs::read_dir(dir.path().join("audit"))
+        .expect("audit dir")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect();
+    left.sort();
+    // The log's months are those of its keys, which never go backwards: the
+    // event dated April but written after June's is in June's segment.
+    assert_eq!(left, ["2026-06.jsonl"]);
+}
+
+async fn months_are_dropped_whole(pg: &(dyn AuditStore + Sync)) {
     pg.append_audit(&event(JAN_15, "jan"), 0)
         .await
         .expect("jan");

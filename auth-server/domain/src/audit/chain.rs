@@ -105,6 +105,35 @@ impl Heads {
         Ok(())
     }
 
+    /// Move these heads past `event`, already linked (a store replaying its
+    /// own log): its links must follow the heads, as the verifier demands.
+    pub fn follow(&mut self, event: &AuditEvent) -> Result<()> {
+        let chain = event
+            .chain
+            .as_ref()
+            .ok_or_else(|| Error::Internal(format!("audit event {} is not linked", event.id)))?;
+        let checkpoint = event.kind == AuditKind::AuditCheckpoint;
+        follows(&self.national, &chain.national, &event.id)?;
+        let national = Head::after(&chain.national, checkpoint && event.municipality.is_none())?;
+        match (&event.municipality, &chain.municipal) {
+            (Some(code), Some(link)) => {
+                let head = self.municipal.get(code).copied().unwrap_or_default();
+                follows(&head, link, &event.id)?;
+                self.municipal
+                    .insert(code.clone(), Head::after(link, checkpoint)?);
+            }
+            (None, None) => {}
+            _ => {
+                return Err(Error::Internal(format!(
+                    "audit event {} has a municipal link without a municipality, or the reverse",
+                    event.id
+                )));
+            }
+        }
+        self.national = national;
+        Ok(())
+    }
+
     /// The chains with events since their last checkpoint.
     pub fn unanchored(&self) -> Vec<(ChainName, Head)> {
         let mut out: Vec<_> = self
@@ -135,12 +164,17 @@ pub fn canonical(event: &AuditEvent) -> Result<Vec<u8>> {
 
 /// `SHA-256(prev ‖ canonical(event))`.
 pub fn link_hash(prev: &Digest, event: &AuditEvent) -> Result<Digest> {
+    Ok(hash_after(prev, &canonical(event)?))
+}
+
+/// `SHA-256(prev ‖ form)`.
+fn hash_after(prev: &Digest, form: &[u8]) -> Digest {
     let mut ctx = Context::new(&SHA256);
     ctx.update(prev);
-    ctx.update(&canonical(event)?);
+    ctx.update(form);
     let mut out = GENESIS;
     out.copy_from_slice(ctx.finish().as_ref());
-    Ok(out)
+    out
 }
 
 /// Link `event` after the national head and (when it has a municipality)
@@ -152,10 +186,12 @@ pub fn link_event(
 ) -> Result<(Head, Option<Head>)> {
     event.chain = None;
     let checkpoint = event.kind == AuditKind::AuditCheckpoint;
-    let national_link = next_link(national, event)?;
+    // One canonical form for both links.
+    let form = canonical(event)?;
+    let national_link = next_link(national, &form);
     let municipal_link = match (&event.municipality, municipal) {
-        (Some(_), Some(head)) => Some(next_link(head, event)?),
-        (Some(_), None) => next_link(&Head::default(), event).map(Some)?,
+        (Some(_), Some(head)) => Some(next_link(head, &form)),
+        (Some(_), None) => Some(next_link(&Head::default(), &form)),
         (None, _) => None,
     };
     let national = Head::after(&national_link, checkpoint && event.municipality.is_none())?;
@@ -170,12 +206,25 @@ pub fn link_event(
     Ok((national, municipal))
 }
 
-fn next_link(head: &Head, event: &AuditEvent) -> Result<ChainLink> {
-    Ok(ChainLink {
+fn next_link(head: &Head, form: &[u8]) -> ChainLink {
+    ChainLink {
         n: head.n + 1,
         prev: hex::encode(head.hash),
-        hash: hex::encode(link_hash(&head.hash, event)?),
-    })
+        hash: hex::encode(hash_after(&head.hash, form)),
+    }
+}
+
+/// Whether `link` comes right after `head` (its hash is not recomputed: the
+/// log it comes from was written by the same rule; `audit verify` recomputes).
+fn follows(head: &Head, link: &ChainLink, id: &str) -> Result<()> {
+    if link.n == head.n + 1 && parse_digest(&link.prev)? == head.hash {
+        Ok(())
+    } else {
+        Err(Error::Internal(format!(
+            "audit event {id} does not follow the chain's head (n {} after {})",
+            link.n, head.n
+        )))
+    }
 }
 
 /// A hash as 64 hex digits.

@@ -114,6 +114,26 @@ impl Event {
     pub fn into_inner(self) -> AuditEvent {
         self.0
     }
+
+    /// What a store records when retention drops a month of the trail:
+    /// the month (`2026-01`), how many events it held and the national
+    /// chain's last link in it (PROTOCOL.md, "Verifying").
+    pub fn month_dropped(
+        month: &str,
+        events: u64,
+        last: Option<&potvrda_proto::api::ChainLink>,
+        at: i64,
+    ) -> AuditEvent {
+        let mut e = Self::new(AuditKind::AuditMonthDropped, at)
+            .with("month", month)
+            .with("events", events);
+        if let Some(last) = last {
+            e = e
+                .with("last_n", last.n)
+                .with("last_hash", last.hash.as_str());
+        }
+        e.into_inner()
+    }
 }
 
 /// The usual severity of a kind.

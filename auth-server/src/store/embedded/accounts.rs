@@ -48,7 +48,7 @@ impl UserStore for EmbeddedStore {
 
     async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
         let username = username.to_owned();
-        self.blocking(move |db| {
+        self.read(|db| {
             let txn = db.begin_read().map_err(redb_error)?;
             let Some(id) = txn
                 .open_table(USERNAMES)
@@ -61,12 +61,11 @@ impl UserStore for EmbeddedStore {
             };
             read_json(&txn.open_table(USERS).map_err(redb_error)?, &id)
         })
-        .await
     }
 
     async fn user(&self, id: &UserId) -> Result<Option<User>> {
         let id = id.to_owned();
-        self.blocking(move |db| {
+        self.read(|db| {
             read_json(
                 &db.begin_read()
                     .map_err(redb_error)?
@@ -75,7 +74,6 @@ impl UserStore for EmbeddedStore {
                 &id,
             )
         })
-        .await
     }
 
     async fn new_activation(&self, activation: &Activation) -> Result<()> {
@@ -193,7 +191,7 @@ impl DeviceStore for EmbeddedStore {
 
     async fn devices_of(&self, user_id: &UserId) -> Result<Vec<Device>> {
         let prefix = format!("{user_id}/");
-        self.blocking(move |db| {
+        self.read(|db| {
             let txn = db.begin_read().map_err(redb_error)?;
             let links = txn.open_table(USER_DEVICES).map_err(redb_error)?;
             let devices = txn.open_table(DEVICES).map_err(redb_error)?;
@@ -209,12 +207,11 @@ impl DeviceStore for EmbeddedStore {
             }
             Ok(out)
         })
-        .await
     }
 
     async fn device(&self, device_id: &DeviceId) -> Result<Option<Device>> {
         let device_id = device_id.to_owned();
-        self.blocking(move |db| {
+        self.read(|db| {
             let txn = db.begin_read().map_err(redb_error)?;
             let Some(d): Option<Device> =
                 read_json(&txn.open_table(DEVICES).map_err(redb_error)?, &device_id)?
@@ -229,7 +226,6 @@ impl DeviceStore for EmbeddedStore {
                 .is_some();
             Ok(linked.then_some(d))
         })
-        .await
     }
 
     async fn revoke_device(&self, user_id: &UserId, device_id: &DeviceId) -> Result<bool> {

@@ -3,11 +3,12 @@
 //! no half-written record), challenges in memory, keys in files of mode 0600.
 
 mod accounts;
+mod audit_log;
 mod dump;
 mod logins;
 mod records;
 
-use records::audit_writer;
+use audit_log::AuditLog;
 
 use std::collections::HashMap;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -25,17 +26,16 @@ const ACTIVATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("activati
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 /// Key `"<user_id>/<device_id>"`: the devices of a user, by prefix scan.
 const USER_DEVICES: TableDefinition<&str, u8> = TableDefinition::new("user_devices");
-/// Audit events by `(milliseconds, sequence)`: time order is key order.
+/// Audit events by `(milliseconds, sequence)`, as releases before the
+/// append-only log kept them: moved into the log on open, then empty.
 const AUDIT: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("audit");
 /// The audit chains' heads by chain name (JSON [`Head`](potvrda_domain::audit::chain::Head)s),
-/// written in the same transaction as the events that move them.
+/// saved now and then with the last event they cover (see [`audit_log`]).
 const AUDIT_HEADS: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_heads");
 /// Small records with an expiry (see [`KvStore`]).
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
-/// Audit events committed in one write transaction, at most.
+/// Audit events appended in one write, at most.
 const AUDIT_BATCH: usize = 512;
-/// How often old audit events are dropped, in milliseconds.
-const AUDIT_PURGE_EVERY_MS: u64 = 3_600_000;
 
 /// How long a decided or expired login stays answerable.
 pub const LOGIN_GRACE_SECS: i64 = 600;
@@ -54,6 +54,7 @@ pub struct EmbeddedStore {
 /// store stops the thread and waits for it, so the database file is closed
 /// (and can be opened again) once the store is gone.
 struct AuditWriter {
+    log: Arc<AuditLog>,
     jobs: Option<std::sync::mpsc::Sender<AuditJob>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -163,12 +164,13 @@ impl EmbeddedStore {
         }
         txn.commit().map_err(redb_error)?;
         let db = Arc::new(db);
+        let (log, writer) = AuditLog::open(dir, Arc::clone(&db))?;
         let (tx, jobs) = std::sync::mpsc::channel();
-        let writer = Arc::clone(&db);
         let thread = std::thread::Builder::new()
             .name("potvrda-audit".into())
-            .spawn(move || audit_writer(&writer, &jobs))?;
+            .spawn(move || writer.run(&jobs, AUDIT_BATCH))?;
         let audit = Arc::new(AuditWriter {
+            log,
             jobs: Some(tx),
             thread: Some(thread),
         });
@@ -189,6 +191,13 @@ impl EmbeddedStore {
         tokio::task::spawn_blocking(move || f(&db))
             .await
             .map_err(|e| Error::Internal(format!("store task: {e}")))?
+    }
+
+    /// A point read, on the caller's thread: redb reads from its own page
+    /// cache take microseconds, less than the hand-off to the blocking pool
+    /// would (writes, scans and their fsyncs stay on that pool).
+    fn read<T>(&self, f: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
+        f(&self.db)
     }
 
     fn mem(&self) -> std::sync::MutexGuard<'_, Memory> {

@@ -5,8 +5,9 @@
 //! embedded store's writer thread batches its own.
 
 use async_trait::async_trait;
+use potvrda_domain::audit::Event;
 use potvrda_domain::audit::chain::{ChainName, Head, Heads};
-use potvrda_proto::api::{AuditEvent, AuditKind, ChainLink, Severity};
+use potvrda_proto::api::{AuditEvent, ChainLink};
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
 
@@ -198,26 +199,12 @@ impl PgStore {
             .await?;
         for (month, events, last) in dropped {
             tracing::info!(month, events, "audit month past retention dropped");
-            let mut detail = serde_json::Map::new();
-            detail.insert("month".into(), month.into());
-            detail.insert("events".into(), events.into());
-            if let Some(Json(last)) = last {
-                detail.insert("last_n".into(), last.n.into());
-                detail.insert("last_hash".into(), last.hash.into());
-            }
-            let event = AuditEvent {
-                id: String::new(),
-                at: now,
-                kind: AuditKind::AuditMonthDropped,
-                severity: Severity::Info,
-                actor_id: None,
-                user_id: None,
-                municipality: None,
-                ip: None,
-                user_agent: None,
-                detail,
-                chain: None,
-            };
+            let event = Event::month_dropped(
+                &month,
+                u64::try_from(events).unwrap_or(0),
+                last.as_ref().map(|l| &l.0),
+                now,
+            );
             self.append_batched(&event).await?;
         }
         Ok(())
