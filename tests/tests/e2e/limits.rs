@@ -15,6 +15,7 @@ crate::on_both_stores!(
     enrollment_guessing_is_limited_per_ip,
     nobody_can_lock_a_citizen_out,
     the_current_password_is_guarded_like_a_login,
+    the_right_password_forgets_the_failures_from_its_address,
 );
 
 /// The phone's endpoints are limited per address in each instance's memory
@@ -242,6 +243,34 @@ async fn enrollment_guessing_is_limited_per_ip(backend: Backend) {
 }
 
 /// The `password_locked` events of the trail, by scope.
+/// The right password clears the failures counted from its address: a
+/// citizen who mistyped twice, then logged in, starts afresh, and two more
+/// slips later do not add up to the lock (3 here).
+async fn the_right_password_forgets_the_failures_from_its_address(backend: Backend) {
+    let srv = TestServer::start_with(Options {
+        rates: (100, 3, 1000, 1000, 30),
+        lock_after_all: 100,
+        ..Options::new(backend)
+    })
+    .await;
+    let c = citizen(&srv, None).await;
+    let user = c.account.username.clone();
+    for round in 0..2 {
+        for guess in ["slip-1", "slip-2"] {
+            let r = attempt(&srv, &user, guess, None).await;
+            assert_eq!(r.status(), 401, "round {round}");
+        }
+        login(&srv, &c).await;
+    }
+    let r = attempt(&srv, &user, c.account.initial_password.expose(), None).await;
+    assert_eq!(
+        r.status(),
+        201,
+        "four failures in all, never three in a row"
+    );
+    assert!(locks(&srv).await.is_empty(), "no lock was reached");
+}
+
 async fn locks(srv: &TestServer) -> Vec<String> {
     srv.audit("limit=1000")
         .await

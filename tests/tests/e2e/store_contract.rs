@@ -711,6 +711,36 @@ async fn the_audit_trail_filters_and_pages(backend: Backend) {
     assert_eq!(distinct.len(), 6, "no event is seen twice: {seen:?}");
 }
 
+/// An event stamped before the last one (the clock stepped back) is kept,
+/// after it: the citizen's trail and the national chain hold all three in
+/// the order they were appended, and the chain verifies.
+async fn a_clock_stepping_back_keeps_the_trail_in_order(backend: Backend) {
+    let (store, _keep) = open(backend).await;
+    for at in [NOW + 10, NOW, NOW + 5] {
+        store
+            .append_audit(&event(AuditKind::LoginApproved, at, "u1", None), 0)
+            .await
+            .expect("appended although earlier");
+    }
+    let filter = |user: Option<&str>| AuditFilter {
+        user_id: user.map(str::to_owned),
+        limit: 100,
+        ..AuditFilter::default()
+    };
+    for user in [None, Some("u1")] {
+        let page = store.audit_events(&filter(user)).await.expect("read");
+        let mut at: Vec<i64> = page.events.iter().map(|e| e.at).collect();
+        if at.first() == Some(&(NOW + 5)) {
+            at.reverse();
+        }
+        assert_eq!(at, [NOW + 10, NOW, NOW + 5], "{user:?}");
+    }
+    let page = store.audit_events(&filter(None)).await.expect("read");
+    let mut verifier = Verifier::new(Scope::National, &Jwks::default());
+    assert!(page.events.iter().all(|e| verifier.push(e)));
+    assert_eq!(verifier.finish().broken, None);
+}
+
 #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Note {
     text: String,
@@ -860,6 +890,53 @@ async fn concurrent_appends_form_one_audit_chain(backend: Backend) {
     );
 }
 
+/// A login hash written by a release before the expiry had a field of its
+/// own (`expires_at` only inside `data`) is still decided by its expiry:
+/// logins pending across an upgrade are neither lost nor decided late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_of_the_earlier_redis_layout_is_decided_by_its_expiry() {
+    let prefix = format!("contract-{}", uuid::Uuid::new_v4().simple());
+    let url = potvrda_e2e::redis_url();
+    let store: Arc<dyn Store> = Arc::new(
+        RedisStore::connect(&SecretString::from(url.clone()), false, &prefix)
+            .await
+            .expect("redis"),
+    );
+    let target = match url.strip_prefix("redis+unix://") {
+        Some(socket) => ["-s", socket].map(str::to_owned),
+        None => ["-u".to_owned(), url.clone()],
+    };
+    for id in ["old-a", "old-b"] {
+        store
+            .create_login(&login(id, "u1", NOW + 60))
+            .await
+            .expect("created");
+        let out = std::process::Command::new("redis-cli")
+            .args(&target)
+            .args(["HDEL", &format!("{prefix}:login:{{{id}}}"), "expires_at"])
+            .output()
+            .expect("redis-cli runs");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1", "{id}");
+    }
+    let decide = |id: &'static str, at: i64| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .decide(&id.into(), LoginState::Approved, at, 0, None, &[])
+                .await
+                .expect("decide")
+        }
+    };
+    assert_eq!(decide("old-a", NOW + 60).await, DecideOutcome::Expired);
+    assert_eq!(decide("old-b", NOW + 59).await, DecideOutcome::Decided);
+    let l = store
+        .login(&"old-b".into())
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(l.state, LoginState::Approved);
+}
+
 crate::on_both_stores!(
     accounts_are_unique_by_username_and_found_by_prefix,
     an_activation_code_enrolls_one_device_once,
@@ -872,6 +949,7 @@ crate::on_both_stores!(
     rate_counters_slide_and_reset,
     the_first_key_wins,
     the_audit_trail_filters_and_pages,
+    a_clock_stepping_back_keeps_the_trail_in_order,
     concurrent_appends_form_one_audit_chain,
     records_expire_swap_and_are_taken_once,
     an_announcement_wakes_subscribers,

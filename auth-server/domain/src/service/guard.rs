@@ -42,6 +42,8 @@ pub(super) struct Gate {
     pub(super) locked: Option<&'static str>,
     /// How long to wait before checking.
     pub(super) delay: Duration,
+    /// The failures from this address the gate counted.
+    from_here: u32,
 }
 
 fn username_hash(username: &str) -> String {
@@ -83,6 +85,7 @@ impl Guards<'_> {
             address,
             locked: None,
             delay: Duration::ZERO,
+            from_here: 0,
         };
         let (from_here, _) = self
             .store
@@ -110,6 +113,7 @@ impl Guards<'_> {
         Ok(Gate {
             locked,
             delay,
+            from_here,
             ..gate
         })
     }
@@ -167,8 +171,14 @@ impl Guards<'_> {
         Ok(())
     }
 
-    /// The right password: this address starts afresh.
+    /// The right password: this address starts afresh. With no failure
+    /// counted at the gate there is nothing to forget (one store command
+    /// less per login); a failure racing in since stays counted, which errs
+    /// on the guard's side.
     pub(super) async fn password_succeeded(&self, gate: &Gate) -> Result<()> {
+        if gate.from_here == 0 {
+            return Ok(());
+        }
         self.store.rate_reset(&gate.address_key()).await
     }
 

@@ -17,29 +17,25 @@ impl LoginStore for RedisStore {
         let login_key = self.key("login", &record.id);
         let pending_key = format!("{}:pending", self.key("user", &record.user_id));
         let mut c = self.conn();
-        redis::pipe()
-            .atomic()
-            .hset_multiple(
-                &login_key,
-                &[
-                    ("data", serde_json::to_string(record)?.as_str()),
-                    ("state", "pending"),
-                ],
-            )
-            .expire(&login_key, ttl)
-            .query_async::<()>(&mut c)
+        self.create_login
+            .key(&login_key)
+            .arg(serde_json::to_string(record)?)
+            .arg(record.expires_at)
+            .arg(ttl)
+            .invoke_async::<()>(&mut c)
             .await
             .map_err(redis_error)?;
         let _: () = c
             .set_ex(self.key("cid", &record.cid), record.id.as_str(), ttl as u64)
             .await
             .map_err(redis_error)?;
-        redis::pipe()
-            .atomic()
-            .zrembyscore(&pending_key, "-inf", record.created_at)
-            .zadd(&pending_key, record.id.as_str(), record.expires_at)
-            .expire(&pending_key, ttl)
-            .query_async::<()>(&mut c)
+        self.add_pending
+            .key(&pending_key)
+            .arg(record.created_at)
+            .arg(record.id.as_str())
+            .arg(record.expires_at)
+            .arg(ttl)
+            .invoke_async::<()>(&mut c)
             .await
             .map_err(redis_error)?;
         Ok(())
@@ -241,13 +237,11 @@ impl GuardStore for RedisStore {
 #[async_trait]
 impl RateStore for RedisStore {
     async fn rate_hit(&self, key: &RateKey<'_>, now: i64, window: i64) -> Result<(u32, i64)> {
-        let key = &key.key();
-        self.rate(key, now, window, true).await
+        self.rate_hit(&key.key(), now, window).await
     }
 
     async fn rate_count(&self, key: &RateKey<'_>, now: i64, window: i64) -> Result<(u32, i64)> {
-        let key = &key.key();
-        self.rate(key, now, window, false).await
+        self.rate_look(&key.key(), now, window).await
     }
 
     async fn rate_reset(&self, key: &RateKey<'_>) -> Result<()> {

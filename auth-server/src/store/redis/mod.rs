@@ -12,7 +12,7 @@
 //! | `P:uname:{username}` | string | user id (`SET NX`: uniqueness) |
 //! | `P:act:{code hash}` | string | user id (index, TTL) |
 //! | `P:dev:{did}` / `P:dev:{did}:gone` | string | device JSON / push gone flag |
-//! | `P:login:{lid}` | hash | `data` (record JSON), `state`, `decided_at` (TTL) |
+//! | `P:login:{lid}` | hash | `data` (record JSON), `state`, `expires_at` (a login an earlier release wrote has it only in `data`, where the decision reads it), `decided_at`, … (TTL) |
 //! | `P:cid:{cid}` | string | login id (TTL) |
 //! | `P:key:<name>` | string | PKCS#8 key (`SET NX`: first instance wins) |
 //! | `P:jti:{did}:<jti>` | string | a spent approval `jti` (`SET NX`, a day's TTL) |
@@ -43,17 +43,37 @@ use secrecy::{ExposeSecret, SecretString};
 use super::{Login, LoginState, Notifier};
 use crate::error::{Error, Result};
 
+/// KEYS: the login. ARGV: the new state, now, the events channel, the login
+/// id, now (ms), the approval `jti` (`''`: none), the amr (`''`: none). The
+/// expiry is a field of its own (one `HMGET` reads it with the state); a
+/// login an earlier release wrote has it only inside `data`, read there.
 const DECIDE: &str = r"
-local st = redis.call('HGET', KEYS[1], 'state')
-if not st then return 'not_found' end
-if st ~= 'pending' then return 'decided' end
-local rec = cjson.decode(redis.call('HGET', KEYS[1], 'data'))
-if tonumber(rec['expires_at']) <= tonumber(ARGV[2]) then return 'expired' end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'decided_at', ARGV[2], 'decided_at_ms', ARGV[5])
-if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'approval_jti', ARGV[6]) end
-if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'amr', ARGV[7]) end
+local f = redis.call('HMGET', KEYS[1], 'state', 'expires_at')
+if not f[1] then return 'not_found' end
+if f[1] ~= 'pending' then return 'decided' end
+local exp = f[2]
+if not exp then exp = cjson.decode(redis.call('HGET', KEYS[1], 'data'))['expires_at'] end
+if tonumber(exp) <= tonumber(ARGV[2]) then return 'expired' end
+local set = {'state', ARGV[1], 'decided_at', ARGV[2], 'decided_at_ms', ARGV[5]}
+if ARGV[6] ~= '' then set[#set + 1] = 'approval_jti'; set[#set + 1] = ARGV[6] end
+if ARGV[7] ~= '' then set[#set + 1] = 'amr'; set[#set + 1] = ARGV[7] end
+redis.call('HSET', KEYS[1], unpack(set))
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 'ok'
+";
+
+/// KEYS: the login. ARGV: the record JSON, its expiry, the key's TTL.
+const CREATE_LOGIN: &str = r"
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'state', 'pending', 'expires_at', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+";
+
+/// KEYS: the citizen's pending zset. ARGV: now, the login id, its expiry,
+/// the key's TTL. Logins past their expiry leave it.
+const ADD_PENDING: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
 ";
 
 /// KEYS: the login. ARGV: the sealed token, now, the redelivery window.
@@ -86,7 +106,8 @@ return 1
 /// KEYS: guard hash, push window zset (one slot). ARGV: login id, now, limit, window.
 const ADMIT: &str = r"
 local now = tonumber(ARGV[2])
-local paused = tonumber(redis.call('HGET', KEYS[1], 'paused_until') or '0')
+local g = redis.call('HMGET', KEYS[1], 'paused_until', 'active')
+local paused = tonumber(g[1] or '0')
 if paused > now then return 'paused:' .. paused end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
@@ -95,9 +116,8 @@ if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
 end
 redis.call('ZADD', KEYS[2], now, ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
-local prev = redis.call('HGET', KEYS[1], 'active')
 redis.call('HSET', KEYS[1], 'active', ARGV[1])
-return 'ok:' .. (prev or '')
+return 'ok:' .. (g[2] or '')
 ";
 
 /// KEYS: guard hash. ARGV: ok|fail, now, fatigue limit, pause.
@@ -114,29 +134,48 @@ end
 return 0
 ";
 
-/// KEYS: the counter's zset. ARGV: now, window, unique member, add (1) or only count (0).
-const RATE: &str = r"
+/// KEYS: the counter's zset. ARGV: now, window, a unique member. Counts
+/// this hit; answers the count in the window and its oldest hit. (A look
+/// without a hit is a plain `ZCOUNT`, see `RedisStore::rate_look`.)
+const RATE_HIT: &str = r"
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
-if ARGV[4] == '1' then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+local n = redis.call('ZCARD', KEYS[1])
+if n == 1 then return {1, now} end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {redis.call('ZCARD', KEYS[1]), tonumber(oldest[2] or now)}
+return {n, tonumber(oldest[2])}
 ";
 
-/// KEYS: an audit stream. ARGV: oldest id to keep (ms), the event's time
-/// (ms), the event JSON. Ids never go backwards, even if a clock does.
-const AUDIT_ADD: &str = r"
-local ms = tonumber(ARGV[2])
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if last[1] then
+/// The Lua function both audit scripts append with: `XADD` at the event's
+/// millisecond (`ms-*`), trimming to the retention. Ids never go backwards,
+/// even if a clock does: when the stream already holds a later id (the one
+/// case `XADD` refuses), the event takes that id's millisecond instead. The
+/// usual case is one command; the stream's top is read only in that one.
+macro_rules! audit_xadd_lua {
+    () => {
+        r"
+local function audit_xadd(key, retain, ms, body)
+  local id = redis.pcall('XADD', key, 'MINID', '~', retain, string.format('%d-*', ms), 'e', body)
+  if type(id) ~= 'table' or not id.err then return id end
+  local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+  if not last[1] then return redis.error_reply(id.err) end
   local lms = tonumber(string.match(last[1][1], '^(%d+)'))
-  if lms > ms then ms = lms end
+  return redis.call('XADD', key, 'MINID', '~', retain, string.format('%d-*', lms), 'e', body)
 end
-return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], string.format('%d-*', ms), 'e', ARGV[3])
-";
+"
+    };
+}
+
+/// KEYS: an audit stream. ARGV: oldest id to keep (ms), the event's time
+/// (ms), the event JSON.
+const AUDIT_ADD: &str = concat!(
+    audit_xadd_lua!(),
+    r"
+return audit_xadd(KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3])
+"
+);
 
 /// KEYS: the national audit stream, the chains' heads (one slot). ARGV:
 /// retain-from ms, event ms, event JSON, the national head expected (`''`:
@@ -144,22 +183,26 @@ return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], string.format('%d-*', 
 /// head expected, its new value. Appends only if the heads are still the
 /// expected ones (another instance may have moved them): `{1, id, ''}`;
 /// else `{0, national head, municipal head}` as they are, to link anew.
-const AUDIT_CHAIN_ADD: &str = r"
-local cur_n = redis.call('HGET', KEYS[2], 'national') or ''
-local cur_m = ''
-if ARGV[6] ~= '' then cur_m = redis.call('HGET', KEYS[2], ARGV[6]) or '' end
-if cur_n ~= ARGV[4] or cur_m ~= ARGV[7] then return {0, cur_n, cur_m} end
-local ms = tonumber(ARGV[2])
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if last[1] then
-  local lms = tonumber(string.match(last[1][1], '^(%d+)'))
-  if lms > ms then ms = lms end
+const AUDIT_CHAIN_ADD: &str = concat!(
+    audit_xadd_lua!(),
+    r"
+local cur_n, cur_m = '', ''
+if ARGV[6] ~= '' then
+  local h = redis.call('HMGET', KEYS[2], 'national', ARGV[6])
+  cur_n, cur_m = h[1] or '', h[2] or ''
+else
+  cur_n = redis.call('HGET', KEYS[2], 'national') or ''
 end
-local id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], string.format('%d-*', ms), 'e', ARGV[3])
-redis.call('HSET', KEYS[2], 'national', ARGV[5])
-if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], ARGV[6], ARGV[8]) end
+if cur_n ~= ARGV[4] or cur_m ~= ARGV[7] then return {0, cur_n, cur_m} end
+local id = audit_xadd(KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3])
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[2], 'national', ARGV[5], ARGV[6], ARGV[8])
+else
+  redis.call('HSET', KEYS[2], 'national', ARGV[5])
+end
 return {1, id, ''}
-";
+"
+);
 
 /// KEYS: a record. ARGV: now, expected value (expiry stripped), new stored
 /// record, Redis TTL in seconds (0: none). Replaces a live record still equal
@@ -302,7 +345,9 @@ pub struct RedisStore {
     consume_activation: Arc<Script>,
     admit: Arc<Script>,
     outcome: Arc<Script>,
-    rate: Arc<Script>,
+    rate_hit: Arc<Script>,
+    create_login: Arc<Script>,
+    add_pending: Arc<Script>,
     audit_add: Arc<Script>,
     audit_chain_add: Arc<Script>,
     /// The chains' heads as this instance last saw them (a guess: the
@@ -460,7 +505,9 @@ impl RedisStore {
             consume_activation: Arc::new(Script::new(CONSUME_ACTIVATION)),
             admit: Arc::new(Script::new(ADMIT)),
             outcome: Arc::new(Script::new(OUTCOME)),
-            rate: Arc::new(Script::new(RATE)),
+            rate_hit: Arc::new(Script::new(RATE_HIT)),
+            create_login: Arc::new(Script::new(CREATE_LOGIN)),
+            add_pending: Arc::new(Script::new(ADD_PENDING)),
             audit_add: Arc::new(Script::new(AUDIT_ADD)),
             audit_chain_add: Arc::new(Script::new(AUDIT_CHAIN_ADD)),
             audit_heads: Arc::default(),
@@ -504,19 +551,35 @@ fn parse_login(map: std::collections::HashMap<String, String>) -> Result<Option<
 }
 
 impl RedisStore {
-    async fn rate(&self, key: &str, now: i64, window: i64, add: bool) -> Result<(u32, i64)> {
+    /// Count a hit in the window `key`: its count and oldest hit.
+    async fn rate_hit(&self, key: &str, now: i64, window: i64) -> Result<(u32, i64)> {
         let member = uuid::Uuid::new_v4().simple().to_string();
-        let (count, oldest): (u32, i64) = self
-            .rate
+        self.rate_hit
             .key(self.key("rl", key))
             .arg(now)
             .arg(window)
             .arg(member)
-            .arg(if add { "1" } else { "0" })
             .invoke_async(&mut self.conn())
             .await
+            .map_err(redis_error)
+    }
+
+    /// Look at the window `key` without counting: one `ZCOUNT` (the usual
+    /// answer, nothing there), and the oldest hit only when there is one.
+    /// Hits past the window are counted out here and trimmed by the next hit.
+    async fn rate_look(&self, key: &str, now: i64, window: i64) -> Result<(u32, i64)> {
+        let key = self.key("rl", key);
+        let since = format!("({}", now - window);
+        let mut c = self.conn();
+        let n: u32 = c.zcount(&key, &since, "+inf").await.map_err(redis_error)?;
+        if n == 0 {
+            return Ok((0, now));
+        }
+        let oldest: Vec<(String, i64)> = c
+            .zrangebyscore_limit_withscores(&key, &since, "+inf", 0, 1)
+            .await
             .map_err(redis_error)?;
-        Ok((count, oldest))
+        Ok((n, oldest.first().map_or(now, |(_, t)| *t)))
     }
 }
 
